@@ -1,0 +1,35 @@
+import { Command } from 'commander';
+import { assertPngName } from '../io/files';
+import { toTiles, writeImageGrid } from '../io/png';
+import { decodeCodes, encodeMeans, interpolateCodes } from '../model/generate';
+import { openModel, readInputImages, tileShape } from './common';
+import { atLeastTwo, invertMode, positiveInt } from './options';
+
+export function registerInterpolate(program: Command, context: { quiet: () => boolean }): void {
+  program.command('interpolate')
+    .description('encode two images (μ) and decode points between them: a strip from a to b, the prepared inputs at its ends')
+    .argument('<a>', 'first image (PNG, JPEG, WebP, any size)')
+    .argument('<b>', 'second image')
+    .argument('[out]', 'output PNG', 'interpolation.png')
+    .option('--steps <n>', 'decoded points from a to b, both ends included', atLeastTwo, 10)
+    .option('--slerp', 'follow the great circle between the codes instead of the straight line', false)
+    .option('--checkpoint <dir>', 'run folder or checkpoint (default: newest run under checkpoints/)')
+    .option('--invert', 'invert the input images (dark drawing on light paper); default: detected per image')
+    .option('--no-invert', 'never invert the input images')
+    .option('--scale <n>', 'enlarge each pixel n times', positiveInt, 1)
+    .action(async (a: string, b: string, out: string,
+      flags: { steps: number; slerp: boolean; checkpoint?: string; invert?: boolean; scale: number }) => {
+      assertPngName(out);
+      const loaded = await openModel(flags.checkpoint, context.quiet());
+      const { vae } = loaded;
+      const x = await readInputImages([a, b], loaded, invertMode(flags.invert));
+      const mu = encodeMeans(vae, x, 2);
+      const z = vae.config.zDim;
+      const codes = interpolateCodes(mu.subarray(0, z), mu.subarray(z, 2 * z), flags.steps, flags.slerp);
+      const decoded = decodeCodes(vae, codes, flags.steps);
+      const [inA, inB] = toTiles(x, 2, vae.inputDim);
+      const tiles = [inA, ...toTiles(decoded, flags.steps, vae.inputDim), inB];
+      const size = await writeImageGrid(out, tiles, tileShape(loaded), { cols: tiles.length, scale: flags.scale });
+      process.stdout.write(`wrote ${out} (${flags.steps} steps${flags.slerp ? ', slerp' : ''}, ${size.width}x${size.height})\n`);
+    });
+}

@@ -1,0 +1,84 @@
+import { Command } from 'commander';
+import { BackendInfo } from '../backend';
+import { ProgressReporter } from '../train/progress';
+import { NewRunOptions, resumeRun, startRun } from '../train/run';
+import { TrainRun, train } from '../train/train';
+import { choice, hiddenSizes, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt } from './options';
+
+type TrainFlags = NewRunOptions & { resume?: string };
+
+export function registerTrain(program: Command, context: { backend: () => BackendInfo; quiet: () => boolean }): void {
+  program.command('train')
+    .description('train a VAE (default: full MNIST, the pytorch/examples model); a checkpoint after every epoch')
+    .option('--data <name|dir>', "'mnist', 'fashion-mnist', or a folder of MNIST-format idx files (raw or .gz)", 'mnist')
+    .option('--binarize <mode>', "'none' (grey levels as targets) or 'dynamic' (redraw x ~ Bernoulli(pixel) each batch)",
+      choice(['none', 'dynamic'] as const), 'none')
+    .option('--z-dim <n>', 'latent dimensions', positiveInt, 20)
+    .option('--hidden <sizes>', 'hidden layer sizes of the encoder, e.g. 400 or 512,256 (decoder mirrors them)', hiddenSizes, [400])
+    .option('--beta <b>', 'weight of the KL term (1: VAE; >1: β-VAE)', nonNegativeFloat, 1)
+    .option('--epochs <n>', 'epochs to train (with --resume: the new total)', positiveInt, 10)
+    .option('--batch-size <n>', 'examples per step', positiveInt, 128)
+    .option('--lr <rate>', 'Adam learning rate', positiveFloat, 1e-3)
+    .option('--seed <n>', 'seed for initial weights, data order and noise', nonNegativeInt, 1)
+    .option('--kl-warmup <epochs>', 'raise β linearly from 0 over this many epochs (0: off)', nonNegativeInt, 0)
+    .option('--out <dir>', 'run folder (default: checkpoints/run-DATE-TIME)')
+    .option('--resume <dir>', 'continue an interrupted run from its last checkpoint (settings come from the run)')
+    .option('--limit-train <n>', 'use only the first n training images (quick runs)', positiveInt)
+    .option('--limit-test <n>', 'use only the first n test images (quick runs)', positiveInt)
+    .action(async (flags: TrainFlags, command: Command) => {
+      const backend = context.backend();
+      const log = (line: string) => { if (!context.quiet()) process.stderr.write(line + '\n'); };
+      let run: TrainRun;
+      if (flags.resume) {
+        const resumed = await resumeRun(flags.resume, command.getOptionValueSource('epochs') === 'cli' ? flags.epochs : undefined);
+        log(`resuming ${resumed.runDir} from ${resumed.checkpointName}`);
+        run = resumed;
+      } else {
+        run = startRun(flags);
+        log(`run folder: ${run.runDir}`);
+      }
+      const { config, dataset } = run;
+      log(`backend: ${backend.description}`);
+      log(`data: ${dataset.name} (${dataset.train.count} train, ${dataset.test.count} test, ${dataset.height}x${dataset.width}` +
+        `, binarize ${config.data.binarize}) from ${dataset.source}`);
+      log(`model: ${config.model.inputShape.reduce((a, b) => a * b, 1)}-${config.model.hidden.join('-')}-${config.model.zDim} MLP VAE, ` +
+        `β ${config.train.beta}, Adam lr ${config.train.lr}, batch ${config.train.batchSize}, ${config.train.epochs} epochs, seed ${config.train.seed}`);
+
+      let stopRequested = false;
+      const onSigint = () => {
+        if (stopRequested) process.exit(130);
+        stopRequested = true;
+        process.stderr.write('\nstopping: saving a checkpoint (Ctrl-C again to quit without saving)\n');
+      };
+      process.on('SIGINT', onSigint);
+      process.on('SIGTERM', onSigint);
+      const reporter = new ProgressReporter(context.quiet());
+      try {
+        const outcome = await train(run, { ...hooksOf(reporter), shouldStop: () => stopRequested });
+        if (outcome.interrupted) {
+          process.stderr.write(`interrupted; checkpoint saved in ${outcome.lastCheckpoint}\n` +
+            `continue with: vae train --resume ${run.runDir}\n`);
+          process.exitCode = 130;
+          return;
+        }
+        const last = outcome.epochs[outcome.epochs.length - 1];
+        if (last) {
+          process.stdout.write(`done: test -ELBO ${last.test.negElbo.toFixed(2)} nats after ${last.epoch} epochs; ` +
+            `run folder ${run.runDir} (best epoch ${run.state.bestEpoch})\n`);
+        }
+      } finally {
+        reporter.stopBar();
+        process.off('SIGINT', onSigint);
+        process.off('SIGTERM', onSigint);
+      }
+    });
+}
+
+function hooksOf(reporter: ProgressReporter) {
+  return {
+    onEpochStart: reporter.onEpochStart.bind(reporter),
+    onStep: reporter.onStep.bind(reporter),
+    onEvaluate: reporter.onEvaluate.bind(reporter),
+    onEpochEnd: reporter.onEpochEnd.bind(reporter),
+  };
+}

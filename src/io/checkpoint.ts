@@ -1,0 +1,275 @@
+/**
+ * Run folders and checkpoints (shared/DESIGN.md).
+ *
+ *   RUN/config.json          how to rebuild the model and prepare inputs, and the training settings
+ *   RUN/checkpoint.json      {"last": "epoch-0007", "best": "epoch-0006", ...}: which checkpoint is which
+ *   RUN/epoch-0007/          encoder/ and decoder/ (model.json + weights.bin, TensorFlow.js layers format),
+ *                            optimizer.json + optimizer.bin (Adam state), state.json (epoch, step, best, ...)
+ *   RUN/metrics.jsonl        one JSON object per epoch
+ *   RUN/samples/epoch-0007.png
+ *
+ * A checkpoint is written whole into a temporary folder and renamed into place; only then is
+ * checkpoint.json replaced (also by rename) to point at it, and checkpoints no longer pointed at are
+ * removed. A crash at any moment leaves checkpoint.json naming complete checkpoints.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { VaeError, errorMessage } from '../errors';
+
+/** A tensor with its name, as tf.Optimizer.getWeights returns them. */
+export interface NamedTensor { name: string; tensor: tf.Tensor }
+import { ModelConfig, Vae } from '../model/vae';
+import { TOOL_VERSION } from '../version';
+import { readJson, writeFileAtomic } from './files';
+import { loadLayersModel, saveLayersModel } from './tfjs-files';
+
+export const CHECKPOINT_FORMAT = 1;
+export const DEFAULT_CHECKPOINT_ROOT = 'checkpoints';
+
+export interface TrainSettings {
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  beta: number;
+  klWarmup: number;
+  seed: number;
+  /** Use only the first N training / test images (for quick runs and tests). */
+  limitTrain?: number;
+  limitTest?: number;
+}
+
+export interface RunConfig {
+  format: number;
+  tool: { name: 'vae'; version: string };
+  createdAt: string;
+  model: ModelConfig;
+  data: {
+    name: string;
+    source: string;
+    binarize: 'none' | 'dynamic';
+    labelNames: string[] | null;
+    trainCount: number;
+    testCount: number;
+  };
+  /** How an input image becomes a model input (see data/images.ts). */
+  preprocess: { height: number; width: number; channels: number; range: [number, number]; lightOnDark: boolean };
+  train: TrainSettings;
+}
+
+/** Sums over the examples seen so far in an epoch (so an epoch interrupted mid-way reports the same means). */
+export interface EpochSums {
+  loss: number;
+  rec: number;
+  kl: number;
+  count: number;
+  seconds: number;
+}
+
+export interface TrainState {
+  /** Epochs finished. */
+  epochsDone: number;
+  /** Steps finished of epoch epochsDone + 1 (non-zero only for a checkpoint taken mid-epoch, e.g. on Ctrl-C). */
+  stepInEpoch: number;
+  globalStep: number;
+  partial: EpochSums;
+  bestTestLoss: number | null;
+  bestEpoch: number | null;
+  /** Random numbers are counter-based (rng.ts): (seed, epoch, step) is the whole generator state. */
+  rng: { kind: 'counter'; seed: number };
+}
+
+interface CheckpointIndex {
+  last: string;
+  best: string | null;
+  epochsDone: number;
+  updatedAt: string;
+}
+
+export interface LoadedModel {
+  runDir: string;
+  checkpointDir: string;
+  config: RunConfig;
+  vae: Vae;
+}
+
+export function newRunConfig(fields: Omit<RunConfig, 'format' | 'tool' | 'createdAt'>): RunConfig {
+  return { format: CHECKPOINT_FORMAT, tool: { name: 'vae', version: TOOL_VERSION }, createdAt: new Date().toISOString(), ...fields };
+}
+
+export function defaultRunDir(root = DEFAULT_CHECKPOINT_ROOT): string {
+  const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);
+  let dir = path.join(root, `run-${stamp}`);
+  for (let i = 2; fs.existsSync(dir); i++) dir = path.join(root, `run-${stamp}-${i}`);
+  return dir;
+}
+
+export function createRunDir(runDir: string, config: RunConfig): void {
+  if (fs.existsSync(path.join(runDir, 'checkpoint.json')) || fs.existsSync(path.join(runDir, 'config.json'))) {
+    throw new VaeError(`${runDir} already holds a run: continue it with --resume ${runDir}, or choose another --out`);
+  }
+  try {
+    fs.mkdirSync(path.join(runDir, 'samples'), { recursive: true });
+    writeFileAtomic(path.join(runDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+  } catch (e) {
+    throw new VaeError(`cannot create run folder ${runDir}: ${errorMessage(e)}`);
+  }
+}
+
+export function checkpointName(state: TrainState): string {
+  const epoch = `epoch-${String(state.epochsDone).padStart(4, '0')}`;
+  return state.stepInEpoch > 0 ? `${epoch}-step-${String(state.stepInEpoch).padStart(5, '0')}` : epoch;
+}
+
+function removeDir(dir: string): void {
+  fs.rmSync(dir, { recursive: true, force: true });
+}
+
+/** Writes a checkpoint of the model, optimizer and training state, and makes it `last` (and `best`). */
+export async function saveCheckpoint(runDir: string, vae: Vae, optimizer: tf.Optimizer, state: TrainState,
+  isBest: boolean): Promise<string> {
+  const name = checkpointName(state);
+  const finalDir = path.join(runDir, name);
+  const tmpDir = path.join(runDir, `.${name}.tmp-${process.pid}`);
+  removeDir(tmpDir);
+  fs.mkdirSync(tmpDir, { recursive: true });
+  await saveLayersModel(vae.encoder, path.join(tmpDir, 'encoder'));
+  await saveLayersModel(vae.decoder, path.join(tmpDir, 'decoder'));
+  const optimizerWeights = await optimizer.getWeights();
+  const { data, specs } = await tf.io.encodeWeights(optimizerWeights);
+  writeFileAtomic(path.join(tmpDir, 'optimizer.bin'), new Uint8Array(data));
+  writeFileAtomic(path.join(tmpDir, 'optimizer.json'), JSON.stringify({
+    className: optimizer.getClassName(), config: optimizer.getConfig(), weights: specs }, null, 2));
+  writeFileAtomic(path.join(tmpDir, 'state.json'), JSON.stringify(state, null, 2) + '\n');
+  if (fs.existsSync(finalDir)) {
+    const old = `${finalDir}.old-${process.pid}`;
+    fs.renameSync(finalDir, old);
+    fs.renameSync(tmpDir, finalDir);
+    removeDir(old);
+  } else {
+    fs.renameSync(tmpDir, finalDir);
+  }
+
+  const previous = readIndex(runDir);
+  const index: CheckpointIndex = {
+    last: name,
+    best: isBest ? name : previous?.best ?? null,
+    epochsDone: state.epochsDone,
+    updatedAt: new Date().toISOString(),
+  };
+  writeFileAtomic(path.join(runDir, 'checkpoint.json'), JSON.stringify(index, null, 2) + '\n');
+  // Remove checkpoints that nothing points at any more.
+  for (const entry of fs.readdirSync(runDir)) {
+    if (/^epoch-\d+(-step-\d+)?$/.test(entry) && entry !== index.last && entry !== index.best) {
+      removeDir(path.join(runDir, entry));
+    }
+  }
+  return finalDir;
+}
+
+function readIndex(runDir: string): CheckpointIndex | null {
+  const file = path.join(runDir, 'checkpoint.json');
+  if (!fs.existsSync(file)) return null;
+  try {
+    return readJson<CheckpointIndex>(file);
+  } catch (e) {
+    throw new VaeError(`${file} is damaged: ${errorMessage(e)}`);
+  }
+}
+
+export function readRunConfig(runDir: string): RunConfig {
+  const file = path.join(runDir, 'config.json');
+  if (!fs.existsSync(file)) throw new VaeError(`not a vae checkpoint: ${runDir} has no config.json`);
+  let config: RunConfig;
+  try {
+    config = readJson<RunConfig>(file);
+  } catch (e) {
+    throw new VaeError(`${file} is damaged: ${errorMessage(e)}`);
+  }
+  if (config.format !== CHECKPOINT_FORMAT || config.tool?.name !== 'vae') {
+    throw new VaeError(`incompatible checkpoint ${runDir}: format ${config.format ?? 'unknown'}, this vae reads format ${CHECKPOINT_FORMAT}`);
+  }
+  if (config.model?.family !== 'vae' || config.model.arch !== 'mlp') {
+    throw new VaeError(`incompatible checkpoint ${runDir}: model ${config.model?.family}/${config.model?.arch} is not supported by vae ${TOOL_VERSION}`);
+  }
+  return config;
+}
+
+/** The run folder under `root` whose checkpoint was written last, or null. */
+export function newestRun(root = DEFAULT_CHECKPOINT_ROOT): string | null {
+  if (!fs.existsSync(root)) return null;
+  let best: { dir: string; mtime: number } | null = null;
+  for (const entry of fs.readdirSync(root)) {
+    const index = path.join(root, entry, 'checkpoint.json');
+    if (!fs.existsSync(index)) continue;
+    const mtime = fs.statSync(index).mtimeMs;
+    if (!best || mtime > best.mtime) best = { dir: path.join(root, entry), mtime };
+  }
+  return best?.dir ?? null;
+}
+
+/**
+ * Finds the checkpoint a command should use: `arg` may be a run folder (its best checkpoint, or `which`)
+ * or one checkpoint folder inside a run; without `arg`, the newest run under checkpoints/.
+ */
+export function resolveCheckpoint(arg: string | undefined, which: 'best' | 'last' = 'best',
+  root = DEFAULT_CHECKPOINT_ROOT): { runDir: string; checkpointDir: string; guessed: boolean } {
+  let runDir: string;
+  let guessed = false;
+  if (arg === undefined) {
+    const newest = newestRun(root);
+    if (!newest) throw new VaeError(`no trained model found under ${root}/: run 'vae train' first, or pass --checkpoint DIR`);
+    runDir = newest;
+    guessed = true;
+  } else {
+    if (!fs.existsSync(arg)) throw new VaeError(`checkpoint not found: ${arg}`);
+    if (fs.existsSync(path.join(arg, 'encoder', 'model.json'))) {
+      return { runDir: path.dirname(path.resolve(arg)), checkpointDir: arg, guessed };
+    }
+    runDir = arg;
+  }
+  const index = readIndex(runDir);
+  if (!index) throw new VaeError(`not a vae checkpoint: ${runDir} has no checkpoint.json (has training finished an epoch?)`);
+  const name = which === 'best' ? index.best ?? index.last : index.last;
+  const checkpointDir = path.join(runDir, name);
+  if (!fs.existsSync(checkpointDir)) throw new VaeError(`checkpoint ${checkpointDir} named in ${runDir}/checkpoint.json is missing`);
+  return { runDir, checkpointDir, guessed };
+}
+
+async function loadVae(config: RunConfig, checkpointDir: string): Promise<Vae> {
+  try {
+    const encoder = await loadLayersModel(path.join(checkpointDir, 'encoder'));
+    const decoder = await loadLayersModel(path.join(checkpointDir, 'decoder'));
+    return new Vae(config.model, encoder, decoder);
+  } catch (e) {
+    throw new VaeError(`cannot load the model in ${checkpointDir}: ${errorMessage(e).split('\n')[0]}`);
+  }
+}
+
+export async function loadModel(arg: string | undefined, which: 'best' | 'last' = 'best',
+  announce?: (message: string) => void): Promise<LoadedModel> {
+  const { runDir, checkpointDir, guessed } = resolveCheckpoint(arg, which);
+  if (guessed && announce) announce(`using checkpoint ${checkpointDir} (the newest run under ${DEFAULT_CHECKPOINT_ROOT}/)`);
+  const config = readRunConfig(runDir);
+  return { runDir, checkpointDir, config, vae: await loadVae(config, checkpointDir) };
+}
+
+/** Everything needed to continue training: the last checkpoint's model, optimizer weights and state. */
+export async function loadForResume(runDir: string): Promise<LoadedModel & { state: TrainState; optimizerWeights: NamedTensor[] }> {
+  if (!fs.existsSync(runDir)) throw new VaeError(`cannot resume: ${runDir} does not exist`);
+  const { checkpointDir } = resolveCheckpoint(runDir, 'last');
+  const config = readRunConfig(runDir);
+  const vae = await loadVae(config, checkpointDir);
+  let state: TrainState;
+  let optimizerWeights: NamedTensor[];
+  try {
+    state = readJson<TrainState>(path.join(checkpointDir, 'state.json'));
+    const meta = readJson<{ weights: tf.io.WeightsManifestEntry[] }>(path.join(checkpointDir, 'optimizer.json'));
+    const bin = fs.readFileSync(path.join(checkpointDir, 'optimizer.bin'));
+    const map = tf.io.decodeWeights(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) as ArrayBuffer, meta.weights);
+    optimizerWeights = meta.weights.map((spec) => ({ name: spec.name, tensor: map[spec.name] }));
+  } catch (e) {
+    throw new VaeError(`cannot resume from ${checkpointDir}: ${errorMessage(e).split('\n')[0]}`);
+  }
+  return { runDir, checkpointDir, config, vae, state, optimizerWeights };
+}

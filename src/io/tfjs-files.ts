@@ -1,0 +1,57 @@
+/**
+ * Saving and loading tf.LayersModels as model.json + weights.bin, the standard TensorFlow.js layers format,
+ * through tf.io handlers of our own (tfjs-node's file:// handler does not exist on the wasm and cpu backends).
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { writeFileAtomic } from './files';
+
+const WEIGHTS_FILE = 'weights.bin';
+
+export function fileSaveHandler(dir: string): tf.io.IOHandler {
+  return {
+    save: async (artifacts: tf.io.ModelArtifacts): Promise<tf.io.SaveResult> => {
+      fs.mkdirSync(dir, { recursive: true });
+      const weightData = artifacts.weightData ? tf.io.CompositeArrayBuffer.join(artifacts.weightData) : new ArrayBuffer(0);
+      const modelJson: tf.io.ModelJSON = {
+        modelTopology: artifacts.modelTopology as object,
+        format: artifacts.format ?? 'layers-model',
+        generatedBy: artifacts.generatedBy ?? `TensorFlow.js v${tf.version.tfjs}`,
+        convertedBy: null,
+        weightsManifest: [{ paths: [WEIGHTS_FILE], weights: artifacts.weightSpecs ?? [] }],
+      };
+      writeFileAtomic(path.join(dir, WEIGHTS_FILE), new Uint8Array(weightData));
+      writeFileAtomic(path.join(dir, 'model.json'), JSON.stringify(modelJson));
+      return { modelArtifactsInfo: tf.io.getModelArtifactsInfoForJSON(artifacts) };
+    },
+  };
+}
+
+export function fileLoadHandler(dir: string): tf.io.IOHandler {
+  return {
+    load: async (): Promise<tf.io.ModelArtifacts> => {
+      const modelJson = JSON.parse(fs.readFileSync(path.join(dir, 'model.json'), 'utf8')) as tf.io.ModelJSON;
+      return tf.io.getModelArtifactsForJSON(modelJson, async (manifest) => {
+        const specs: tf.io.WeightsManifestEntry[] = [];
+        const buffers: ArrayBuffer[] = [];
+        for (const group of manifest) {
+          specs.push(...group.weights);
+          for (const p of group.paths) {
+            const b = fs.readFileSync(path.join(dir, p));
+            buffers.push(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
+          }
+        }
+        return [specs, tf.io.concatenateArrayBuffers(buffers)];
+      });
+    },
+  };
+}
+
+export async function saveLayersModel(model: tf.LayersModel, dir: string): Promise<void> {
+  await model.save(fileSaveHandler(dir));
+}
+
+export async function loadLayersModel(dir: string): Promise<tf.LayersModel> {
+  return tf.loadLayersModel(fileLoadHandler(dir));
+}

@@ -1,0 +1,33 @@
+/**
+ * The terms of the VAE objective (Kingma & Welling 2013), each per example, in nats.
+ * Loss per example = −E_q[log p(x|z)] + β · KL(q(z|x) || N(0, I)), estimated with one z ~ q(z|x).
+ */
+import * as tf from '@tensorflow/tfjs';
+
+/**
+ * −log p(x|z) for a Bernoulli decoder with logits l = logit p(x=1|z), summed over pixels:
+ *   −Σ_i [x_i log σ(l_i) + (1 − x_i) log(1 − σ(l_i))] = Σ_i [max(l_i, 0) − l_i x_i + log(1 + exp(−|l_i|))]
+ * The right-hand form never takes the log of 0 or the exp of a large number. x may be grey levels in [0, 1].
+ */
+export function bernoulliNllFromLogits(logits: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const perPixel = tf.add(tf.sub(tf.relu(logits), tf.mul(logits, x)), tf.log1p(tf.exp(tf.neg(tf.abs(logits)))));
+    return tf.sum(perPixel, 1) as tf.Tensor1D;
+  });
+}
+
+/**
+ * KL(N(μ, diag σ²) || N(0, I)) in closed form (Kingma & Welling 2013, Appendix B):
+ *   −½ Σ_j (1 + log σ²_j − μ²_j − σ²_j)
+ */
+export function klToStdNormal(mu: tf.Tensor2D, logvar: tf.Tensor2D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const terms = tf.sub(tf.sub(tf.add(1, logvar), tf.square(mu)), tf.exp(logvar));
+    return tf.mul(-0.5, tf.sum(terms, 1)) as tf.Tensor1D;
+  });
+}
+
+/** Reparameterization: z = μ + σ ⊙ ε with σ = exp(½ log σ²), so gradients reach μ and log σ² (ε ~ N(0, I)). */
+export function reparameterize(mu: tf.Tensor2D, logvar: tf.Tensor2D, eps: tf.Tensor2D): tf.Tensor2D {
+  return tf.tidy(() => tf.add(mu, tf.mul(tf.exp(tf.mul(0.5, logvar)), eps)) as tf.Tensor2D);
+}

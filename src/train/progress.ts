@@ -1,0 +1,79 @@
+/**
+ * Progress of training on stderr: a cli-progress bar per epoch on a terminal, plain lines every few
+ * seconds otherwise (logs, CI), nothing with --quiet. Results (one line per epoch) go to stdout.
+ */
+import * as cliProgress from 'cli-progress';
+import { EpochResult, StepInfo, TrainHooks } from './train';
+
+const PLAIN_INTERVAL_MS = 10_000;
+
+function fmt(v: number, digits = 2): string {
+  return Number.isFinite(v) ? v.toFixed(digits) : String(v);
+}
+
+export function formatEpochLine(r: EpochResult): string {
+  const beta = r.beta !== 1 ? `  β ${fmt(r.beta, 3)}` : '';
+  return `epoch ${r.epoch}/${r.epochs}  train -ELBO ${fmt(r.train.negElbo)} (rec ${fmt(r.train.rec)}, KL ${fmt(r.train.kl)})` +
+    `  test -ELBO ${fmt(r.test.negElbo)} (rec ${fmt(r.test.rec)}, KL ${fmt(r.test.kl)})${beta}` +
+    `  ${fmt(r.seconds, 1)} s, ${Math.round(r.samplesPerSec)} samples/s${r.isBest ? '  [best]' : ''}`;
+}
+
+export class ProgressReporter implements TrainHooks {
+  private bar: cliProgress.SingleBar | null = null;
+  private lastPlain = 0;
+  private epochStart = 0;
+  private startStep = 0;
+  private readonly tty: boolean;
+
+  constructor(private readonly quiet: boolean, stream: NodeJS.WriteStream = process.stderr,
+    private readonly out: (line: string) => void = (line) => process.stdout.write(line + '\n')) {
+    this.tty = Boolean(stream.isTTY);
+  }
+
+  onEpochStart(epoch: number, steps: number, startStep: number): void {
+    if (this.quiet) return;
+    this.epochStart = Date.now();
+    this.startStep = startStep;
+    if (this.tty) {
+      this.bar = new cliProgress.SingleBar({
+        format: `epoch ${epoch} |{bar}| {value}/{total} | loss {loss} (rec {rec}, KL {kl}) | {speed} samples/s | ETA {eta_formatted}`,
+        hideCursor: true,
+        clearOnComplete: true,
+        etaBuffer: 50,
+      }, cliProgress.Presets.shades_classic);
+      this.bar.start(steps, startStep, { loss: '-', rec: '-', kl: '-', speed: '-' });
+    } else {
+      this.lastPlain = Date.now();
+      process.stderr.write(`epoch ${epoch}: ${steps} steps${startStep ? `, resuming at step ${startStep}` : ''}\n`);
+    }
+  }
+
+  onStep(s: StepInfo): void {
+    if (this.quiet) return;
+    if (this.bar) {
+      this.bar.update(s.step, { loss: fmt(s.loss), rec: fmt(s.rec), kl: fmt(s.kl), speed: Math.round(s.samplesPerSec) });
+    } else if (Date.now() - this.lastPlain >= PLAIN_INTERVAL_MS) {
+      this.lastPlain = Date.now();
+      const perStep = (Date.now() - this.epochStart) / Math.max(1, s.step - this.startStep);
+      const eta = Math.round(((s.steps - s.step) * perStep) / 1000);
+      process.stderr.write(`epoch ${s.epoch} step ${s.step}/${s.steps}  loss ${fmt(s.loss)} (rec ${fmt(s.rec)}, KL ${fmt(s.kl)})` +
+        `  ${Math.round(s.samplesPerSec)} samples/s  ETA ${eta} s\n`);
+    }
+  }
+
+  onEvaluate(): void {
+    this.stopBar();
+  }
+
+  onEpochEnd(r: EpochResult): void {
+    this.stopBar();
+    this.out(formatEpochLine(r));
+  }
+
+  stopBar(): void {
+    if (this.bar) {
+      this.bar.stop();
+      this.bar = null;
+    }
+  }
+}

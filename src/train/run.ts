@@ -1,0 +1,58 @@
+/** Starting a new training run, or picking one up again from its last checkpoint. */
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { Binarize } from '../data/batches';
+import { datasetSpec, loadDataset } from '../data/datasets';
+import { VaeError } from '../errors';
+import { RunConfig, createRunDir, defaultRunDir, loadForResume, newRunConfig } from '../io/checkpoint';
+import { Vae } from '../model/vae';
+import { TrainRun, initialState } from './train';
+
+export interface NewRunOptions {
+  data: string;
+  binarize: Binarize;
+  zDim: number;
+  hidden: number[];
+  beta: number;
+  epochs: number;
+  batchSize: number;
+  lr: number;
+  seed: number;
+  klWarmup: number;
+  /** Run folder; default checkpoints/run-DATE-TIME. */
+  out?: string;
+  limitTrain?: number;
+  limitTest?: number;
+}
+
+export function startRun(o: NewRunOptions): TrainRun {
+  const dataset = loadDataset(o.data, { limitTrain: o.limitTrain, limitTest: o.limitTest });
+  const runDir = o.out ?? defaultRunDir();
+  const config: RunConfig = newRunConfig({
+    model: { family: 'vae', arch: 'mlp', inputShape: [dataset.height, dataset.width, dataset.channels],
+      hidden: o.hidden, zDim: o.zDim, likelihood: 'bernoulli' },
+    data: { name: dataset.name, source: dataset.source, binarize: o.binarize, labelNames: dataset.labelNames,
+      trainCount: dataset.train.count, testCount: dataset.test.count },
+    preprocess: { height: dataset.height, width: dataset.width, channels: dataset.channels, range: [0, 1], lightOnDark: true },
+    train: { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, beta: o.beta, klWarmup: o.klWarmup, seed: o.seed,
+      limitTrain: o.limitTrain, limitTest: o.limitTest },
+  });
+  createRunDir(runDir, config);
+  return { runDir, config, dataset, vae: Vae.create(config.model, o.seed), optimizer: tf.train.adam(o.lr),
+    state: initialState(o.seed) };
+}
+
+/** The run in `runDir` as its last checkpoint left it; `epochs` raises its total. */
+export async function resumeRun(runDir: string, epochs?: number): Promise<TrainRun & { checkpointName: string }> {
+  const loaded = await loadForResume(runDir);
+  const { config, state } = loaded;
+  if (epochs !== undefined) config.train.epochs = epochs;
+  if (state.epochsDone >= config.train.epochs) {
+    throw new VaeError(`${runDir} has already finished its ${config.train.epochs} epochs; pass --epochs N to train longer`);
+  }
+  const dataset = loadDataset(datasetSpec(config.data), { limitTrain: config.train.limitTrain, limitTest: config.train.limitTest });
+  const optimizer = tf.train.adam(config.train.lr);
+  await optimizer.setWeights(loaded.optimizerWeights);
+  return { runDir: loaded.runDir, config, dataset, vae: loaded.vae, optimizer, state,
+    checkpointName: path.basename(loaded.checkpointDir) };
+}

@@ -1,0 +1,204 @@
+/**
+ * The training loop: shuffled mini-batches, one Adam step on the negative ELBO (β-weighted) per batch,
+ * a test-set evaluation, a sample grid, a metrics line and a checkpoint after every epoch.
+ *
+ * Every random number comes from a stream named by (seed, purpose, epoch, step) (rng.ts): the data order
+ * of an epoch, the binarization and ε of a step. A run resumed from a checkpoint therefore draws exactly
+ * what the uninterrupted run would have drawn.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { testMatrix, epochOrder, fillBatch } from '../data/batches';
+import { Dataset } from '../data/datasets';
+import { NonFiniteLossError } from '../errors';
+import { EpochSums, RunConfig, TrainState, saveCheckpoint } from '../io/checkpoint';
+import { toTiles, writeImageGrid } from '../io/png';
+import { ElboTerms, evaluateElbo } from '../model/evaluate';
+import { Vae } from '../model/vae';
+import { Rng } from '../rng';
+
+export interface TrainRun {
+  runDir: string;
+  config: RunConfig;
+  dataset: Dataset;
+  vae: Vae;
+  optimizer: tf.Optimizer;
+  state: TrainState;
+}
+
+export interface StepInfo {
+  epoch: number;
+  step: number;
+  steps: number;
+  beta: number;
+  /** Means over this epoch so far. */
+  loss: number;
+  rec: number;
+  kl: number;
+  samplesPerSec: number;
+}
+
+export interface EpochResult {
+  epoch: number;
+  epochs: number;
+  /** β at the end of the epoch (differs from the target while --kl-warmup is under way). */
+  beta: number;
+  train: ElboTerms & { loss: number };
+  test: ElboTerms & { loss: number };
+  seconds: number;
+  samplesPerSec: number;
+  isBest: boolean;
+  checkpointDir: string;
+  samplesPng: string;
+}
+
+export interface TrainHooks {
+  onEpochStart?(epoch: number, steps: number, startStep: number): void;
+  onStep?(info: StepInfo): void;
+  onEvaluate?(epoch: number): void;
+  onEpochEnd?(result: EpochResult): void;
+  /** Asked after every step; true saves a checkpoint at once and ends training (Ctrl-C). */
+  shouldStop?(): boolean;
+}
+
+export interface TrainOutcome {
+  interrupted: boolean;
+  epochs: EpochResult[];
+  lastCheckpoint: string | null;
+}
+
+export const EPOCH_SAMPLES = 64;
+
+export function emptySums(): EpochSums {
+  return { loss: 0, rec: 0, kl: 0, count: 0, seconds: 0 };
+}
+
+export function initialState(seed: number): TrainState {
+  return { epochsDone: 0, stepInEpoch: 0, globalStep: 0, partial: emptySums(), bestTestLoss: null, bestEpoch: null,
+    rng: { kind: 'counter', seed } };
+}
+
+/** β for a step: with --kl-warmup N it rises linearly from 0 to β over the first N epochs. */
+export function betaAt(beta: number, klWarmup: number, epoch: number, step: number, steps: number): number {
+  if (klWarmup <= 0) return beta;
+  return beta * Math.min(1, (epoch - 1 + step / steps) / klWarmup);
+}
+
+const nextTick = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/** Keeps only the metrics of epochs already in the checkpoint we resume from. */
+function truncateMetrics(file: string, epochsDone: number): void {
+  if (!fs.existsSync(file)) return;
+  const kept = fs.readFileSync(file, 'utf8').split('\n')
+    .filter((line) => line.trim() && (JSON.parse(line) as { epoch: number }).epoch <= epochsDone);
+  fs.writeFileSync(file, kept.map((l) => l + '\n').join(''));
+}
+
+export async function train(run: TrainRun, hooks: TrainHooks = {}): Promise<TrainOutcome> {
+  const { runDir, config, dataset, vae, optimizer, state } = run;
+  const { epochs, batchSize, beta, klWarmup, seed } = config.train;
+  const binarize = config.data.binarize === 'dynamic';
+  const dim = vae.inputDim;
+  const zDim = vae.config.zDim;
+  const trainSet = dataset.train;
+  const steps = Math.ceil(trainSet.count / batchSize);
+  const testX = testMatrix(dataset.test, dim, config.data.binarize);
+  const variables = vae.trainableVariables();
+  const metricsFile = path.join(runDir, 'metrics.jsonl');
+  const sampleZ = new Rng(seed, 'epoch-samples').normals(EPOCH_SAMPLES * zDim);
+  const xBuffer = new Float32Array(batchSize * dim);
+  truncateMetrics(metricsFile, state.epochsDone);
+
+  const outcome: TrainOutcome = { interrupted: false, epochs: [], lastCheckpoint: null };
+  while (state.epochsDone < epochs) {
+    const epoch = state.epochsDone + 1;
+    const order = epochOrder(seed, epoch, trainSet.count);
+    const sums = state.partial;
+    hooks.onEpochStart?.(epoch, steps, state.stepInEpoch);
+    let betaNow = betaAt(beta, klWarmup, epoch, state.stepInEpoch, steps);
+    for (let step = state.stepInEpoch; step < steps; step++) {
+      const t0 = performance.now();
+      const start = step * batchSize;
+      const n = Math.min(batchSize, trainSet.count - start);
+      const x = xBuffer.subarray(0, n * dim);
+      fillBatch(trainSet, dim, order, start, start + n, x, binarize ? new Rng(seed, 'binarize', epoch, step) : undefined);
+      const eps = new Rng(seed, 'eps', epoch, step).normals(n * zDim);
+      betaNow = betaAt(beta, klWarmup, epoch, step, steps);
+      const values = tf.tidy(() => {
+        const xt = tf.tensor2d(x, [n, dim]);
+        const et = tf.tensor2d(eps, [n, zDim]);
+        let kept: tf.Tensor[] = [];
+        optimizer.minimize(() => {
+          const terms = vae.lossTerms(xt, et, betaNow);
+          kept = [tf.keep(terms.loss.clone()), tf.keep(terms.recSum), tf.keep(terms.klSum)];
+          return terms.loss;
+        }, false, variables);
+        const packed = tf.stack(kept);
+        tf.dispose(kept);
+        return packed;
+      });
+      const [loss, recSum, klSum] = values.dataSync();
+      values.dispose();
+      if (!Number.isFinite(loss)) throw new NonFiniteLossError(epoch, step + 1, loss);
+      sums.loss += loss * n;
+      sums.rec += recSum;
+      sums.kl += klSum;
+      sums.count += n;
+      sums.seconds += (performance.now() - t0) / 1000;
+      state.stepInEpoch = step + 1;
+      state.globalStep++;
+      hooks.onStep?.({ epoch, step: step + 1, steps, beta: betaNow, loss: sums.loss / sums.count,
+        rec: sums.rec / sums.count, kl: sums.kl / sums.count, samplesPerSec: sums.count / sums.seconds });
+      await nextTick(); // lets a Ctrl-C handler run
+      if (step + 1 < steps && hooks.shouldStop?.()) {
+        state.epochsDone = epoch - 1;
+        outcome.lastCheckpoint = await saveCheckpoint(runDir, vae, optimizer, state, false);
+        outcome.interrupted = true;
+        return outcome;
+      }
+    }
+
+    hooks.onEvaluate?.(epoch);
+    const test = await evaluateElbo(vae, testX, dataset.test.count);
+    const testLoss = test.rec + beta * test.kl;
+    const isBest = state.bestTestLoss === null || testLoss < state.bestTestLoss;
+    const result: EpochResult = {
+      epoch, epochs, beta: betaNow,
+      train: { loss: sums.loss / sums.count, negElbo: (sums.rec + sums.kl) / sums.count, rec: sums.rec / sums.count,
+        kl: sums.kl / sums.count },
+      test: { loss: testLoss, ...test },
+      seconds: sums.seconds,
+      samplesPerSec: sums.count / sums.seconds,
+      isBest,
+      checkpointDir: '',
+      samplesPng: path.join(runDir, 'samples', `epoch-${String(epoch).padStart(4, '0')}.png`),
+    };
+    const images = tf.tidy(() => vae.decodeMean(tf.tensor2d(sampleZ, [EPOCH_SAMPLES, zDim])));
+    const pixels = images.dataSync() as Float32Array;
+    images.dispose();
+    await writeImageGrid(result.samplesPng, toTiles(pixels, EPOCH_SAMPLES, dim),
+      { height: config.model.inputShape[0], width: config.model.inputShape[1], channels: config.model.inputShape[2] });
+
+    fs.appendFileSync(metricsFile, JSON.stringify({
+      epoch, step: state.globalStep, beta: betaNow, train: result.train, test: result.test,
+      seconds: result.seconds, samplesPerSec: result.samplesPerSec, time: new Date().toISOString(),
+    }) + '\n');
+    state.epochsDone = epoch;
+    state.stepInEpoch = 0;
+    state.partial = emptySums();
+    if (isBest) {
+      state.bestTestLoss = testLoss;
+      state.bestEpoch = epoch;
+    }
+    result.checkpointDir = await saveCheckpoint(runDir, vae, optimizer, state, isBest);
+    outcome.lastCheckpoint = result.checkpointDir;
+    outcome.epochs.push(result);
+    hooks.onEpochEnd?.(result);
+    if (state.epochsDone < epochs && hooks.shouldStop?.()) {
+      outcome.interrupted = true;
+      return outcome;
+    }
+  }
+  return outcome;
+}

@@ -1,0 +1,91 @@
+import * as tf from '@tensorflow/tfjs';
+import { bernoulliNllFromLogits, klToStdNormal, reparameterize } from '../../src/model/losses';
+import { useTestBackend } from '../helpers/backend';
+
+beforeAll(useTestBackend);
+
+const sigmoid = (l: number) => 1 / (1 + Math.exp(-l));
+
+describe('klToStdNormal', () => {
+  test('is zero when q is the prior', () => {
+    const kl = klToStdNormal(tf.zeros([2, 5]) as tf.Tensor2D, tf.zeros([2, 5]) as tf.Tensor2D).arraySync();
+    expect(kl[0]).toBeCloseTo(0, 6);
+    expect(kl[1]).toBeCloseTo(0, 6);
+  });
+
+  test('matches values computed by hand', () => {
+    // Row 1: μ = (1, 0), σ² = (1, 1): ½ Σ (σ² + μ² − 1 − log σ²) = ½ (1 + 1 − 1 − 0) + 0 = 0.5.
+    // Row 2: μ = (0.5, −2), log σ² = (log 2, −1):
+    //   ½ [(2 + 0.25 − 1 − log 2) + (e^{-1} + 4 − 1 + 1)] = ½ [0.556853 + 4.367879] = 2.462366.
+    const mu = tf.tensor2d([[1, 0], [0.5, -2]]);
+    const logvar = tf.tensor2d([[0, 0], [Math.log(2), -1]]);
+    const kl = klToStdNormal(mu, logvar).arraySync();
+    expect(kl[0]).toBeCloseTo(0.5, 5);
+    expect(kl[1]).toBeCloseTo(2.462366, 5);
+  });
+
+  test('agrees with a Monte Carlo estimate of E_q[log q(z) − log p(z)]', () => {
+    const mu = [0.7, -1.2, 0.1];
+    const logvar = [-0.5, 0.3, -2];
+    const n = 200000;
+    let sum = 0;
+    let state = 12345;
+    const uniform = () => { state = (Math.imul(state, 1664525) + 1013904223) >>> 0; return (state + 0.5) / 4294967296; };
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < 3; j++) {
+        const eps = Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
+        const z = mu[j] + Math.exp(0.5 * logvar[j]) * eps;
+        const logq = -0.5 * (Math.log(2 * Math.PI) + logvar[j] + eps * eps);
+        const logp = -0.5 * (Math.log(2 * Math.PI) + z * z);
+        sum += logq - logp;
+      }
+    }
+    const kl = klToStdNormal(tf.tensor2d([mu]), tf.tensor2d([logvar])).arraySync()[0];
+    expect(Math.abs(kl - sum / n)).toBeLessThan(0.02);
+  });
+});
+
+describe('bernoulliNllFromLogits', () => {
+  test('matches −Σ [x log σ(l) + (1 − x) log(1 − σ(l))] computed directly', () => {
+    const logits = [[0, 2, -3, 0.5], [1.5, -0.2, 4, -1]];
+    const x = [[0, 1, 0.25, 1], [1, 0, 0.9, 0.5]];
+    const expected = logits.map((row, i) => row.reduce((s, l, j) => {
+      const p = sigmoid(l);
+      return s - (x[i][j] * Math.log(p) + (1 - x[i][j]) * Math.log(1 - p));
+    }, 0));
+    const nll = bernoulliNllFromLogits(tf.tensor2d(logits), tf.tensor2d(x)).arraySync();
+    expect(nll[0]).toBeCloseTo(expected[0], 4);
+    expect(nll[1]).toBeCloseTo(expected[1], 4);
+  });
+
+  test('one pixel by hand: l = 0, x = 1 costs log 2', () => {
+    expect(bernoulliNllFromLogits(tf.tensor2d([[0]]), tf.tensor2d([[1]])).arraySync()[0]).toBeCloseTo(Math.LN2, 6);
+  });
+
+  test('stays finite and exact for extreme logits', () => {
+    // l = 100, x = 0: −log(1 − σ(100)) ≈ 100; l = −100, x = 0: ≈ e^{-100} ≈ 0.
+    const nll = bernoulliNllFromLogits(tf.tensor2d([[100], [-100], [100]]), tf.tensor2d([[0], [0], [1]])).arraySync();
+    expect(nll[0]).toBeCloseTo(100, 3);
+    expect(nll[1]).toBeCloseTo(0, 6);
+    expect(nll[2]).toBeCloseTo(0, 6);
+  });
+});
+
+describe('reparameterize', () => {
+  test('z = μ + exp(½ log σ²) ε', () => {
+    const z = reparameterize(tf.tensor2d([[1, -1]]), tf.tensor2d([[Math.log(4), 0]]), tf.tensor2d([[0.5, 2]])).arraySync();
+    expect(z[0][0]).toBeCloseTo(1 + 2 * 0.5, 6);
+    expect(z[0][1]).toBeCloseTo(-1 + 1 * 2, 6);
+  });
+
+  test('gradients flow to μ and log σ²: ∂z/∂μ = 1, ∂z/∂log σ² = ½ σ ε', () => {
+    const eps = tf.tensor2d([[0.3, -1.5, 2]]);
+    const mu = tf.tensor2d([[0.1, 0.2, 0.3]]);
+    const logvar = tf.tensor2d([[0, Math.log(0.25), 1]]);
+    const grads = tf.grads((m: tf.Tensor, lv: tf.Tensor) => tf.sum(reparameterize(m as tf.Tensor2D, lv as tf.Tensor2D, eps)));
+    const [dMu, dLogvar] = grads([mu, logvar]).map((g) => g.arraySync() as number[][]);
+    expect(dMu[0]).toEqual([1, 1, 1]);
+    const sigma = [1, 0.5, Math.exp(0.5)];
+    [0.3, -1.5, 2].forEach((e, j) => expect(dLogvar[0][j]).toBeCloseTo(0.5 * sigma[j] * e, 5));
+  });
+});

@@ -1,0 +1,107 @@
+import * as fs from 'fs';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { NonFiniteLossError } from '../../src/errors';
+import { loadModel } from '../../src/io/checkpoint';
+import { evaluateElbo } from '../../src/model/evaluate';
+import { NewRunOptions, resumeRun, startRun } from '../../src/train/run';
+import { train } from '../../src/train/train';
+import { testMatrix } from '../../src/data/batches';
+import { useTestBackend } from '../helpers/backend';
+import { tmpDir } from '../helpers/tmp';
+
+beforeAll(useTestBackend);
+
+/** A small but real run: 1,000 MNIST images, 8 steps of 128 per epoch. */
+function options(out: string, epochs: number): NewRunOptions {
+  return { data: 'mnist', binarize: 'dynamic', zDim: 8, hidden: [64], beta: 1, epochs, batchSize: 128, lr: 1e-3, seed: 7,
+    klWarmup: 1, out, limitTrain: 1000, limitTest: 200 };
+}
+
+function weightsOf(vars: tf.Variable[]): Float32Array[] {
+  return vars.map((v) => v.dataSync() as Float32Array);
+}
+
+function maxAbsDiff(a: Float32Array[], b: Float32Array[]): number {
+  let m = 0;
+  a.forEach((arr, i) => arr.forEach((v, j) => { m = Math.max(m, Math.abs(v - b[i][j])); }));
+  return m;
+}
+
+function metrics(runDir: string) {
+  return fs.readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+}
+
+test('a run interrupted mid-epoch and resumed ends where the uninterrupted run ends', async () => {
+  const root = tmpDir();
+  const straight = startRun(options(path.join(root, 'straight'), 3));
+  await train(straight);
+
+  // The same run, stopped after 5 steps of epoch 2 (as Ctrl-C does), then resumed twice over.
+  const interrupted = startRun(options(path.join(root, 'interrupted'), 3));
+  let steps = 0;
+  const first = await train(interrupted, { shouldStop: () => ++steps === 8 + 5 });
+  expect(first.interrupted).toBe(true);
+  expect(path.basename(first.lastCheckpoint!)).toBe('epoch-0001-step-00005');
+  const index = JSON.parse(fs.readFileSync(path.join(root, 'interrupted', 'checkpoint.json'), 'utf8'));
+  expect(index).toMatchObject({ last: 'epoch-0001-step-00005', best: 'epoch-0001' });
+
+  const resumed = await resumeRun(path.join(root, 'interrupted'));
+  expect(resumed.state).toMatchObject({ epochsDone: 1, stepInEpoch: 5, globalStep: 13 });
+  const second = await train(resumed);
+  expect(second.interrupted).toBe(false);
+
+  expect(maxAbsDiff(weightsOf(straight.vae.trainableVariables()), weightsOf(resumed.vae.trainableVariables()))).toBeLessThan(1e-5);
+  const a = metrics(path.join(root, 'straight'));
+  const b = metrics(path.join(root, 'interrupted'));
+  expect(b.map((m) => m.epoch)).toEqual([1, 2, 3]);
+  for (let i = 0; i < 3; i++) {
+    expect(b[i].test.negElbo).toBeCloseTo(a[i].test.negElbo, 3);
+    expect(b[i].train.negElbo).toBeCloseTo(a[i].train.negElbo, 3);
+  }
+  // Only the checkpoints named in checkpoint.json remain.
+  const finalIndex = JSON.parse(fs.readFileSync(path.join(root, 'interrupted', 'checkpoint.json'), 'utf8'));
+  const dirs = fs.readdirSync(path.join(root, 'interrupted')).filter((d) => d.startsWith('epoch-') || d.startsWith('.'));
+  expect(dirs.sort()).toEqual([...new Set([finalIndex.best, 'epoch-0003'])].sort());
+});
+
+test('the same seed gives the same numbers; another seed other numbers', async () => {
+  const root = tmpDir();
+  const runA = startRun({ ...options(path.join(root, 'a'), 1) });
+  const runB = startRun({ ...options(path.join(root, 'b'), 1) });
+  const runC = startRun({ ...options(path.join(root, 'c'), 1), seed: 8 });
+  const [a, b, c] = [await train(runA), await train(runB), await train(runC)];
+  expect(b.epochs[0].test.negElbo).toBe(a.epochs[0].test.negElbo);
+  expect(c.epochs[0].test.negElbo).not.toBe(a.epochs[0].test.negElbo);
+});
+
+test('a checkpoint loads back to a model with the same outputs', async () => {
+  const run = startRun(options(path.join(tmpDir(), 'rt'), 1));
+  await train(run);
+  const loaded = await loadModel(run.runDir);
+  const x = testMatrix(run.dataset.test, 784, 'dynamic');
+  const before = await evaluateElbo(run.vae, x, run.dataset.test.count);
+  const after = await evaluateElbo(loaded.vae, x, run.dataset.test.count);
+  expect(after.negElbo).toBeCloseTo(before.negElbo, 4);
+  const z = tf.randomNormal([3, 8], 0, 1, 'float32', 1) as tf.Tensor2D;
+  expect(maxAbsDiff([run.vae.decodeMean(z).dataSync() as Float32Array], [loaded.vae.decodeMean(z).dataSync() as Float32Array])).toBeLessThan(1e-6);
+  // The decoder is a standard TensorFlow.js layers model.
+  const modelJson = JSON.parse(fs.readFileSync(path.join(loaded.checkpointDir, 'decoder', 'model.json'), 'utf8'));
+  expect(modelJson.format).toBe('layers-model');
+  expect(modelJson.weightsManifest[0].paths).toEqual(['weights.bin']);
+});
+
+test('a NaN loss stops training naming epoch and step, and the last good checkpoint stays', async () => {
+  const run = startRun(options(path.join(tmpDir(), 'nan'), 3));
+  await train(run);
+  const poisoned = await resumeRun(run.runDir, 5);
+  const lastBefore = fs.readFileSync(path.join(run.runDir, 'checkpoint.json'), 'utf8');
+  const kernel = poisoned.vae.trainableVariables()[0];
+  kernel.assign(tf.fill(kernel.shape, NaN));
+  const error = await train(poisoned).then(() => null, (e) => e);
+  expect(error).toBeInstanceOf(NonFiniteLossError);
+  expect(error.message).toMatch(/loss became NaN at epoch 4, step 1/);
+  expect(fs.readFileSync(path.join(run.runDir, 'checkpoint.json'), 'utf8')).toBe(lastBefore);
+  const good = await loadModel(run.runDir, 'last');
+  expect(good.vae.trainableVariables()[0].dataSync().every(Number.isFinite)).toBe(true);
+});
