@@ -1,4 +1,5 @@
-import { Command } from 'commander';
+import * as path from 'path';
+import { Command, Option } from 'commander';
 import { BackendInfo } from '../backend';
 import { ProgressReporter } from '../train/progress';
 import { NewRunOptions, resumeRun, startRun } from '../train/run';
@@ -14,7 +15,8 @@ export function registerTrain(program: Command, context: { backend: () => Backen
     .option('--binarize <mode>', "'none' (grey levels as targets) or 'dynamic' (redraw x ~ Bernoulli(pixel) each batch)",
       choice(['none', 'dynamic'] as const), 'none')
     .option('--z-dim <n>', 'latent dimensions', positiveInt, 20)
-    .option('--hidden <sizes>', 'hidden layer sizes of the encoder, e.g. 400 or 512,256 (decoder mirrors them)', hiddenSizes, [400])
+    .addOption(new Option('--hidden <sizes>', 'hidden layer sizes of the encoder, e.g. 400 or 512,256 (decoder mirrors them)')
+      .argParser(hiddenSizes).default([400], '400'))
     .option('--beta <b>', 'weight of the KL term (1: VAE; >1: β-VAE)', nonNegativeFloat, 1)
     .option('--epochs <n>', 'epochs to train (with --resume: the new total)', positiveInt, 10)
     .option('--batch-size <n>', 'examples per step', positiveInt, 128)
@@ -30,6 +32,9 @@ export function registerTrain(program: Command, context: { backend: () => Backen
       const log = (line: string) => { if (!context.quiet()) process.stderr.write(line + '\n'); };
       let run: TrainRun;
       if (flags.resume) {
+        const ignored = command.options.filter((o) => !['resume', 'epochs'].includes(o.attributeName()) &&
+          command.getOptionValueSource(o.attributeName()) === 'cli').map((o) => o.long);
+        if (ignored.length > 0) log(`ignoring ${ignored.join(', ')}: a resumed run keeps its own settings (only --epochs can change)`);
         const resumed = await resumeRun(flags.resume, command.getOptionValueSource('epochs') === 'cli' ? flags.epochs : undefined);
         log(`resuming ${resumed.runDir} from ${resumed.checkpointName}`);
         run = resumed;
@@ -40,21 +45,23 @@ export function registerTrain(program: Command, context: { backend: () => Backen
       const { config, dataset } = run;
       log(`backend: ${backend.description}`);
       log(`data: ${dataset.name} (${dataset.train.count} train, ${dataset.test.count} test, ${dataset.height}x${dataset.width}` +
-        `, binarize ${config.data.binarize}) from ${dataset.source}`);
+        `, binarize ${config.data.binarize}) from ${displayPath(dataset.source)}`);
       log(`model: ${config.model.inputShape.reduce((a, b) => a * b, 1)}-${config.model.hidden.join('-')}-${config.model.zDim} MLP VAE, ` +
         `β ${config.train.beta}, Adam lr ${config.train.lr}, batch ${config.train.batchSize}, ${config.train.epochs} epochs, seed ${config.train.seed}`);
 
+      const reporter = new ProgressReporter(context.quiet());
       let stopRequested = false;
       const onSigint = () => {
         if (stopRequested) process.exit(130);
         stopRequested = true;
-        process.stderr.write('\nstopping: saving a checkpoint (Ctrl-C again to quit without saving)\n');
+        reporter.stopBar(); // a live bar would redraw over the message
+        process.stderr.write('stopping: saving a checkpoint (Ctrl-C again to quit without saving)\n');
       };
       process.on('SIGINT', onSigint);
       process.on('SIGTERM', onSigint);
-      const reporter = new ProgressReporter(context.quiet());
       try {
         const outcome = await train(run, { ...hooksOf(reporter), shouldStop: () => stopRequested });
+        reporter.stopBar();
         if (outcome.interrupted) {
           process.stderr.write(`interrupted; checkpoint saved in ${outcome.lastCheckpoint}\n` +
             `continue with: vae train --resume ${run.runDir}\n`);
@@ -81,4 +88,10 @@ function hooksOf(reporter: ProgressReporter) {
     onEvaluate: reporter.onEvaluate.bind(reporter),
     onEpochEnd: reporter.onEpochEnd.bind(reporter),
   };
+}
+
+/** A path inside the working folder is shown relative to it. */
+function displayPath(p: string): string {
+  const relative = path.relative(process.cwd(), p);
+  return relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : p;
 }

@@ -158,9 +158,9 @@ export async function saveCheckpoint(runDir: string, vae: Vae, optimizer: tf.Opt
     updatedAt: new Date().toISOString(),
   };
   writeFileAtomic(path.join(runDir, 'checkpoint.json'), JSON.stringify(index, null, 2) + '\n');
-  // Remove checkpoints that nothing points at any more.
+  // Remove checkpoints that nothing points at any more, and the leftovers of a save that was killed.
   for (const entry of fs.readdirSync(runDir)) {
-    if (/^epoch-\d+(-step-\d+)?$/.test(entry) && entry !== index.last && entry !== index.best) {
+    if (/^\.?epoch-\d+(-step-\d+)?(\.tmp-\d+|\.old-\d+)?$/.test(entry) && entry !== index.last && entry !== index.best) {
       removeDir(path.join(runDir, entry));
     }
   }

@@ -52,7 +52,7 @@ export class ProgressReporter implements TrainHooks {
     if (this.quiet) return;
     if (this.bar) {
       this.bar.update(s.step, { loss: fmt(s.loss), rec: fmt(s.rec), kl: fmt(s.kl), speed: Math.round(s.samplesPerSec) });
-    } else if (Date.now() - this.lastPlain >= PLAIN_INTERVAL_MS) {
+    } else if (!this.tty && Date.now() - this.lastPlain >= PLAIN_INTERVAL_MS) {
       this.lastPlain = Date.now();
       const perStep = (Date.now() - this.epochStart) / Math.max(1, s.step - this.startStep);
       const eta = Math.round(((s.steps - s.step) * perStep) / 1000);

@@ -5,6 +5,7 @@ import { Binarize } from '../data/batches';
 import { datasetSpec, loadDataset } from '../data/datasets';
 import { VaeError } from '../errors';
 import { RunConfig, createRunDir, defaultRunDir, loadForResume, newRunConfig } from '../io/checkpoint';
+import { writeFileAtomic } from '../io/files';
 import { Vae } from '../model/vae';
 import { TrainRun, initialState } from './train';
 
@@ -46,7 +47,10 @@ export function startRun(o: NewRunOptions): TrainRun {
 export async function resumeRun(runDir: string, epochs?: number): Promise<TrainRun & { checkpointName: string }> {
   const loaded = await loadForResume(runDir);
   const { config, state } = loaded;
-  if (epochs !== undefined) config.train.epochs = epochs;
+  if (epochs !== undefined && epochs !== config.train.epochs) {
+    config.train.epochs = epochs; // kept in config.json, so that a later --resume aims at the same total
+    writeFileAtomic(path.join(loaded.runDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+  }
   if (state.epochsDone >= config.train.epochs) {
     throw new VaeError(`${runDir} has already finished its ${config.train.epochs} epochs; pass --epochs N to train longer`);
   }

@@ -95,6 +95,7 @@ test('a NaN loss stops training naming epoch and step, and the last good checkpo
   const run = startRun(options(path.join(tmpDir(), 'nan'), 3));
   await train(run);
   const poisoned = await resumeRun(run.runDir, 5);
+  expect(JSON.parse(fs.readFileSync(path.join(run.runDir, 'config.json'), 'utf8')).train.epochs).toBe(5);
   const lastBefore = fs.readFileSync(path.join(run.runDir, 'checkpoint.json'), 'utf8');
   const kernel = poisoned.vae.trainableVariables()[0];
   kernel.assign(tf.fill(kernel.shape, NaN));
