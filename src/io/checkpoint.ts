@@ -16,13 +16,13 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { VaeError, errorMessage } from '../errors';
-
-/** A tensor with its name, as tf.Optimizer.getWeights returns them. */
-export interface NamedTensor { name: string; tensor: tf.Tensor }
 import { ModelConfig, Vae } from '../model/vae';
 import { TOOL_VERSION } from '../version';
 import { readJson, writeFileAtomic } from './files';
 import { loadLayersModel, saveLayersModel } from './tfjs-files';
+
+/** A tensor with its name, as tf.Optimizer.getWeights returns them. */
+export interface NamedTensor { name: string; tensor: tf.Tensor }
 
 export const CHECKPOINT_FORMAT = 1;
 export const DEFAULT_CHECKPOINT_ROOT = 'checkpoints';

@@ -9,19 +9,22 @@ export function sampleImages(vae: Vae, n: number, seed: number): Float32Array {
   return decodeCodes(vae, z, n);
 }
 
-export function decodeCodes(vae: Vae, codes: Float32Array, n: number): Float32Array {
-  const images = tf.tidy(() => vae.decodeMean(tf.tensor2d(codes, [n, vae.config.zDim])));
-  const out = images.dataSync() as Float32Array;
-  images.dispose();
+/** Runs `f` and reads its result back into JavaScript, leaving no tensors behind. */
+function computeToArray(f: () => tf.Tensor): Float32Array {
+  const result = tf.tidy(f);
+  const out = result.dataSync() as Float32Array;
+  result.dispose();
   return out;
+}
+
+/** The mean images decoded from n codes [n, zDim]. */
+export function decodeCodes(vae: Vae, codes: Float32Array, n: number): Float32Array {
+  return computeToArray(() => vae.decodeMean(tf.tensor2d(codes, [n, vae.config.zDim])));
 }
 
 /** μ(x) for each row of x: the code used to reconstruct and interpolate. */
 export function encodeMeans(vae: Vae, x: Float32Array, n: number): Float32Array {
-  const mu = tf.tidy(() => vae.encode(tf.tensor2d(x, [n, vae.inputDim])).mu);
-  const out = mu.dataSync() as Float32Array;
-  mu.dispose();
-  return out;
+  return computeToArray(() => vae.encode(tf.tensor2d(x, [n, vae.inputDim])).mu);
 }
 
 /** Decoded μ(x): what the model keeps of each image. */

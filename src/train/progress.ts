@@ -25,7 +25,7 @@ export class ProgressReporter implements TrainHooks {
   private startStep = 0;
   private readonly tty: boolean;
 
-  constructor(private readonly quiet: boolean, stream: NodeJS.WriteStream = process.stderr,
+  constructor(private readonly quiet: boolean, private readonly stream: NodeJS.WriteStream = process.stderr,
     private readonly out: (line: string) => void = (line) => process.stdout.write(line + '\n')) {
     this.tty = Boolean(stream.isTTY);
   }
@@ -40,11 +40,12 @@ export class ProgressReporter implements TrainHooks {
         hideCursor: true,
         clearOnComplete: true,
         etaBuffer: 50,
+        stream: this.stream,
       }, cliProgress.Presets.shades_classic);
       this.bar.start(steps, startStep, { loss: '-', rec: '-', kl: '-', speed: '-' });
     } else {
       this.lastPlain = Date.now();
-      process.stderr.write(`epoch ${epoch}: ${steps} steps${startStep ? `, resuming at step ${startStep}` : ''}\n`);
+      this.stream.write(`epoch ${epoch}: ${steps} steps${startStep ? `, resuming at step ${startStep}` : ''}\n`);
     }
   }
 
@@ -56,7 +57,7 @@ export class ProgressReporter implements TrainHooks {
       this.lastPlain = Date.now();
       const perStep = (Date.now() - this.epochStart) / Math.max(1, s.step - this.startStep);
       const eta = Math.round(((s.steps - s.step) * perStep) / 1000);
-      process.stderr.write(`epoch ${s.epoch} step ${s.step}/${s.steps}  loss ${fmt(s.loss)} (rec ${fmt(s.rec)}, KL ${fmt(s.kl)})` +
+      this.stream.write(`epoch ${s.epoch} step ${s.step}/${s.steps}  loss ${fmt(s.loss)} (rec ${fmt(s.rec)}, KL ${fmt(s.kl)})` +
         `  ${Math.round(s.samplesPerSec)} samples/s  ETA ${eta} s\n`);
     }
   }

@@ -15,6 +15,7 @@ import { NonFiniteLossError } from '../errors';
 import { EpochSums, RunConfig, TrainState, saveCheckpoint } from '../io/checkpoint';
 import { toTiles, writeImageGrid } from '../io/png';
 import { ElboTerms, evaluateElbo } from '../model/evaluate';
+import { decodeCodes } from '../model/generate';
 import { Vae } from '../model/vae';
 import { Rng } from '../rng';
 
@@ -152,7 +153,6 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}): Promise<Trai
         rec: sums.rec / sums.count, kl: sums.kl / sums.count, samplesPerSec: sums.count / sums.seconds });
       await nextTick(); // lets a Ctrl-C handler run
       if (step + 1 < steps && hooks.shouldStop?.()) {
-        state.epochsDone = epoch - 1;
         outcome.lastCheckpoint = await saveCheckpoint(runDir, vae, optimizer, state, false);
         outcome.interrupted = true;
         return outcome;
@@ -174,10 +174,7 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}): Promise<Trai
       checkpointDir: '',
       samplesPng: path.join(runDir, 'samples', `epoch-${String(epoch).padStart(4, '0')}.png`),
     };
-    const images = tf.tidy(() => vae.decodeMean(tf.tensor2d(sampleZ, [EPOCH_SAMPLES, zDim])));
-    const pixels = images.dataSync() as Float32Array;
-    images.dispose();
-    await writeImageGrid(result.samplesPng, toTiles(pixels, EPOCH_SAMPLES, dim),
+    await writeImageGrid(result.samplesPng, toTiles(decodeCodes(vae, sampleZ, EPOCH_SAMPLES), EPOCH_SAMPLES, dim),
       { height: config.model.inputShape[0], width: config.model.inputShape[1], channels: config.model.inputShape[2] });
 
     fs.appendFileSync(metricsFile, JSON.stringify({
