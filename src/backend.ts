@@ -91,3 +91,9 @@ export async function initBackend(requested: BackendChoice = 'auto'): Promise<Ba
   }
   throw new VaeError('no TensorFlow.js backend could be initialised');
 }
+
+/** The backend initBackend chose (training threads start the same one). */
+export function currentBackend(): BackendInfo {
+  if (!current) throw new Error('initBackend() has not been called');
+  return current;
+}

@@ -2,11 +2,12 @@ import * as path from 'path';
 import { Command, Option } from 'commander';
 import { BackendInfo } from '../backend';
 import { ProgressReporter } from '../train/progress';
+import { defaultThreads } from '../train/executor';
 import { NewRunOptions, resumeRun, startRun } from '../train/run';
 import { TrainRun, train } from '../train/train';
 import { choice, hiddenSizes, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt } from './options';
 
-type TrainFlags = NewRunOptions & { resume?: string };
+type TrainFlags = NewRunOptions & { resume?: string; threads?: number };
 
 export function registerTrain(program: Command, context: { backend: () => BackendInfo; quiet: () => boolean }): void {
   program.command('train')
@@ -25,6 +26,7 @@ export function registerTrain(program: Command, context: { backend: () => Backen
     .option('--kl-warmup <epochs>', 'raise β linearly from 0 over this many epochs (0: off)', nonNegativeInt, 0)
     .option('--out <dir>', 'run folder (default: checkpoints/run-DATE-TIME)')
     .option('--resume <dir>', 'continue an interrupted run from its last checkpoint (settings come from the run)')
+    .option('--threads <n>', 'training threads (default: one per core, up to 2, on the wasm and cpu backends; the same numbers for any count)', positiveInt)
     .option('--limit-train <n>', 'use only the first n training images (quick runs)', positiveInt)
     .option('--limit-test <n>', 'use only the first n test images (quick runs)', positiveInt)
     .action(async (flags: TrainFlags, command: Command) => {
@@ -32,7 +34,7 @@ export function registerTrain(program: Command, context: { backend: () => Backen
       const log = (line: string) => { if (!context.quiet()) process.stderr.write(line + '\n'); };
       let run: TrainRun;
       if (flags.resume) {
-        const ignored = command.options.filter((o) => !['resume', 'epochs'].includes(o.attributeName()) &&
+        const ignored = command.options.filter((o) => !['resume', 'epochs', 'threads'].includes(o.attributeName()) &&
           command.getOptionValueSource(o.attributeName()) === 'cli').map((o) => o.long);
         if (ignored.length > 0) log(`ignoring ${ignored.join(', ')}: a resumed run keeps its own settings (only --epochs can change)`);
         const resumed = await resumeRun(flags.resume, command.getOptionValueSource('epochs') === 'cli' ? flags.epochs : undefined);
@@ -43,7 +45,8 @@ export function registerTrain(program: Command, context: { backend: () => Backen
         log(`run folder: ${run.runDir}`);
       }
       const { config, dataset } = run;
-      log(`backend: ${backend.description}`);
+      const threads = flags.threads ?? defaultThreads(backend);
+      log(`backend: ${backend.description}, ${threads} training thread${threads > 1 ? 's' : ''}`);
       log(`data: ${dataset.name} (${dataset.train.count} train, ${dataset.test.count} test, ${dataset.height}x${dataset.width}` +
         `, binarize ${config.data.binarize}) from ${displayPath(dataset.source)}`);
       log(`model: ${config.model.inputShape.reduce((a, b) => a * b, 1)}-${config.model.hidden.join('-')}-${config.model.zDim} MLP VAE, ` +
@@ -60,7 +63,7 @@ export function registerTrain(program: Command, context: { backend: () => Backen
       process.on('SIGINT', onSigint);
       process.on('SIGTERM', onSigint);
       try {
-        const outcome = await train(run, { ...hooksOf(reporter), shouldStop: () => stopRequested });
+        const outcome = await train(run, { ...hooksOf(reporter), shouldStop: () => stopRequested }, { threads });
         reporter.stopBar();
         if (outcome.interrupted) {
           process.stderr.write(`interrupted; checkpoint saved in ${outcome.lastCheckpoint}\n` +

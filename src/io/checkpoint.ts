@@ -14,15 +14,21 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import * as tf from '@tensorflow/tfjs';
 import { VaeError, errorMessage } from '../errors';
 import { ModelConfig, Vae } from '../model/vae';
+import { AdamConfig, AdamState } from '../train/adam';
 import { TOOL_VERSION } from '../version';
 import { readJson, writeFileAtomic } from './files';
 import { loadLayersModel, saveLayersModel } from './tfjs-files';
 
-/** A tensor with its name, as tf.Optimizer.getWeights returns them. */
-export interface NamedTensor { name: string; tensor: tf.Tensor }
+/** optimizer.json: Adam's settings; its moment estimates are in optimizer.bin. */
+interface OptimizerFile {
+  className: 'Adam';
+  config: AdamConfig;
+  step: number;
+  parameters: number;
+  layout: string;
+}
 
 export const CHECKPOINT_FORMAT = 1;
 export const DEFAULT_CHECKPOINT_ROOT = 'checkpoints';
@@ -126,7 +132,7 @@ function removeDir(dir: string): void {
 }
 
 /** Writes a checkpoint of the model, optimizer and training state, and makes it `last` (and `best`). */
-export async function saveCheckpoint(runDir: string, vae: Vae, optimizer: tf.Optimizer, state: TrainState,
+export async function saveCheckpoint(runDir: string, vae: Vae, adam: AdamState, adamConfig: AdamConfig, state: TrainState,
   isBest: boolean): Promise<string> {
   const name = checkpointName(state);
   const finalDir = path.join(runDir, name);
@@ -135,11 +141,13 @@ export async function saveCheckpoint(runDir: string, vae: Vae, optimizer: tf.Opt
   fs.mkdirSync(tmpDir, { recursive: true });
   await saveLayersModel(vae.encoder, path.join(tmpDir, 'encoder'));
   await saveLayersModel(vae.decoder, path.join(tmpDir, 'decoder'));
-  const optimizerWeights = await optimizer.getWeights();
-  const { data, specs } = await tf.io.encodeWeights(optimizerWeights);
-  writeFileAtomic(path.join(tmpDir, 'optimizer.bin'), new Uint8Array(data));
-  writeFileAtomic(path.join(tmpDir, 'optimizer.json'), JSON.stringify({
-    className: optimizer.getClassName(), config: optimizer.getConfig(), weights: specs }, null, 2));
+  const moments = new Uint8Array(8 * adam.m.length);
+  moments.set(new Uint8Array(adam.m.buffer, adam.m.byteOffset, adam.m.byteLength), 0);
+  moments.set(new Uint8Array(adam.v.buffer, adam.v.byteOffset, adam.v.byteLength), adam.m.byteLength);
+  writeFileAtomic(path.join(tmpDir, 'optimizer.bin'), moments);
+  const meta: OptimizerFile = { className: 'Adam', config: adamConfig, step: state.globalStep, parameters: adam.m.length,
+    layout: 'float32 m[parameters] then v[parameters], in the order of the encoder and decoder weights' };
+  writeFileAtomic(path.join(tmpDir, 'optimizer.json'), JSON.stringify(meta, null, 2) + '\n');
   writeFileAtomic(path.join(tmpDir, 'state.json'), JSON.stringify(state, null, 2) + '\n');
   if (fs.existsSync(finalDir)) {
     const old = `${finalDir}.old-${process.pid}`;
@@ -254,22 +262,26 @@ export async function loadModel(arg: string | undefined, which: 'best' | 'last' 
   return { runDir, checkpointDir, config, vae: await loadVae(config, checkpointDir) };
 }
 
-/** Everything needed to continue training: the last checkpoint's model, optimizer weights and state. */
-export async function loadForResume(runDir: string): Promise<LoadedModel & { state: TrainState; optimizerWeights: NamedTensor[] }> {
+/** Everything needed to continue training: the last checkpoint's model, Adam state and training state. */
+export async function loadForResume(runDir: string): Promise<LoadedModel & { state: TrainState; adam: AdamState }> {
   if (!fs.existsSync(runDir)) throw new VaeError(`cannot resume: ${runDir} does not exist`);
   const { checkpointDir } = resolveCheckpoint(runDir, 'last');
   const config = readRunConfig(runDir);
   const vae = await loadVae(config, checkpointDir);
+  const parameters = vae.trainableVariables().reduce((n, v) => n + v.size, 0);
   let state: TrainState;
-  let optimizerWeights: NamedTensor[];
+  let adam: AdamState;
   try {
     state = readJson<TrainState>(path.join(checkpointDir, 'state.json'));
-    const meta = readJson<{ weights: tf.io.WeightsManifestEntry[] }>(path.join(checkpointDir, 'optimizer.json'));
+    const meta = readJson<OptimizerFile>(path.join(checkpointDir, 'optimizer.json'));
     const bin = fs.readFileSync(path.join(checkpointDir, 'optimizer.bin'));
-    const map = tf.io.decodeWeights(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength) as ArrayBuffer, meta.weights);
-    optimizerWeights = meta.weights.map((spec) => ({ name: spec.name, tensor: map[spec.name] }));
+    if (meta.className !== 'Adam' || meta.parameters !== parameters || bin.length !== 8 * parameters) {
+      throw new Error(`optimizer state is for ${meta.parameters} parameters (${bin.length} bytes), the model has ${parameters}`);
+    }
+    const floats = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength));
+    adam = { m: floats.slice(0, parameters), v: floats.slice(parameters) };
   } catch (e) {
     throw new VaeError(`cannot resume from ${checkpointDir}: ${errorMessage(e).split('\n')[0]}`);
   }
-  return { runDir, checkpointDir, config, vae, state, optimizerWeights };
+  return { runDir, checkpointDir, config, vae, state, adam };
 }

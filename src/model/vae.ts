@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../rng';
-import { dense } from './dense';
+import { dense, denseOnData } from './dense';
 import { bernoulliNllFromLogits, klToStdNormal, reparameterize } from './losses';
 
 export interface ModelConfig {
@@ -22,7 +22,7 @@ export interface ModelConfig {
 }
 
 export interface LossTerms {
-  /** Mean over the batch of reconstruction + β · KL: what the optimizer minimises. */
+  /** Σ over the batch of reconstruction + β · KL, divided by the normalizer: what the optimizer minimises. */
   loss: tf.Scalar;
   /** Sum over the batch of −log p(x|z). */
   recSum: tf.Scalar;
@@ -48,8 +48,8 @@ function denseParams(model: tf.LayersModel, name: string): DenseParams {
   return { kernel, bias, relu: activation === 'relu' };
 }
 
-function applyDense(x: tf.Tensor2D, p: DenseParams): tf.Tensor2D {
-  const y = dense(x, p.kernel, p.bias);
+function applyDense(x: tf.Tensor2D, p: DenseParams, onData = false): tf.Tensor2D {
+  const y = (onData ? denseOnData : dense)(x, p.kernel, p.bias);
   return p.relu ? tf.relu(y) : y;
 }
 
@@ -129,12 +129,13 @@ export class Vae {
     return [...this.encoder.trainableWeights, ...this.decoder.trainableWeights].map((w) => w.read() as tf.Variable);
   }
 
-  /** q(z|x): μ and log σ², each [batch, zDim]. */
+  /** q(z|x): μ and log σ², each [batch, zDim]. x is data: no gradient is computed for it. */
   encode(x: tf.Tensor2D): { mu: tf.Tensor2D; logvar: tf.Tensor2D } {
     return tf.tidy(() => {
       let h = x;
-      for (const p of this.encHidden) h = applyDense(h, p);
-      return { mu: applyDense(h, this.encMu), logvar: applyDense(h, this.encLogvar) };
+      this.encHidden.forEach((p, i) => { h = applyDense(h, p, i === 0); });
+      const onData = this.encHidden.length === 0;
+      return { mu: applyDense(h, this.encMu, onData), logvar: applyDense(h, this.encLogvar, onData) };
     });
   }
 
@@ -153,15 +154,16 @@ export class Vae {
 
   /**
    * The objective on a batch x with noise ε ~ N(0, I) [batch, zDim]:
-   * mean over the batch of −log p(x|z) + β · KL(q(z|x) || N(0, I)), z = μ + σ ⊙ ε.
+   * Σ over the examples of −log p(x|z) + β · KL(q(z|x) || N(0, I)), z = μ + σ ⊙ ε, divided by `normalizer`
+   * (the batch size, so the mean; for a shard of a batch, the whole batch's size).
    */
-  lossTerms(x: tf.Tensor2D, eps: tf.Tensor2D, beta: number): LossTerms {
+  lossTerms(x: tf.Tensor2D, eps: tf.Tensor2D, beta: number, normalizer = x.shape[0]): LossTerms {
     return tf.tidy(() => {
       const { mu, logvar } = this.encode(x);
       const z = reparameterize(mu, logvar, eps);
       const rec = bernoulliNllFromLogits(this.decodeLogits(z), x);
       const kl = klToStdNormal(mu, logvar);
-      const loss = tf.mean(tf.add(rec, tf.mul(beta, kl))) as tf.Scalar;
+      const loss = tf.div(tf.sum(tf.add(rec, tf.mul(beta, kl))), normalizer) as tf.Scalar;
       return { loss, recSum: tf.sum(rec) as tf.Scalar, klSum: tf.sum(kl) as tf.Scalar };
     });
   }

@@ -1,13 +1,12 @@
 /** Starting a new training run, or picking one up again from its last checkpoint. */
 import * as path from 'path';
-import * as tf from '@tensorflow/tfjs';
 import { Binarize } from '../data/batches';
 import { datasetSpec, loadDataset } from '../data/datasets';
 import { VaeError } from '../errors';
 import { RunConfig, createRunDir, defaultRunDir, loadForResume, newRunConfig } from '../io/checkpoint';
 import { writeFileAtomic } from '../io/files';
 import { Vae } from '../model/vae';
-import { TrainRun, initialState } from './train';
+import { TrainRun, initialAdam, initialState } from './train';
 
 export interface NewRunOptions {
   data: string;
@@ -39,8 +38,8 @@ export function startRun(o: NewRunOptions): TrainRun {
       limitTrain: o.limitTrain, limitTest: o.limitTest },
   });
   createRunDir(runDir, config);
-  return { runDir, config, dataset, vae: Vae.create(config.model, o.seed), optimizer: tf.train.adam(o.lr),
-    state: initialState(o.seed) };
+  const vae = Vae.create(config.model, o.seed);
+  return { runDir, config, dataset, vae, adam: initialAdam(vae), state: initialState(o.seed) };
 }
 
 /** The run in `runDir` as its last checkpoint left it; `epochs` raises its total. */
@@ -55,8 +54,6 @@ export async function resumeRun(runDir: string, epochs?: number): Promise<TrainR
     throw new VaeError(`${runDir} has already finished its ${config.train.epochs} epochs; pass --epochs N to train longer`);
   }
   const dataset = loadDataset(datasetSpec(config.data), { limitTrain: config.train.limitTrain, limitTest: config.train.limitTest });
-  const optimizer = tf.train.adam(config.train.lr);
-  await optimizer.setWeights(loaded.optimizerWeights);
-  return { runDir: loaded.runDir, config, dataset, vae: loaded.vae, optimizer, state,
+  return { runDir: loaded.runDir, config, dataset, vae: loaded.vae, adam: loaded.adam, state,
     checkpointName: path.basename(loaded.checkpointDir) };
 }

@@ -8,7 +8,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import * as tf from '@tensorflow/tfjs';
+import { currentBackend } from '../backend';
 import { testMatrix, epochOrder, fillBatch } from '../data/batches';
 import { Dataset } from '../data/datasets';
 import { NonFiniteLossError } from '../errors';
@@ -18,14 +18,24 @@ import { ElboTerms, evaluateElbo } from '../model/evaluate';
 import { decodeCodes } from '../model/generate';
 import { Vae } from '../model/vae';
 import { Rng } from '../rng';
+import { ADAM_DEFAULTS, AdamState } from './adam';
+import { createExecutor, defaultThreads } from './executor';
+import { flatLayout, readVariables, writeVariables } from './flat';
+import { BATCH_SLOTS, allocateShared, batchStats, viewShared } from './shards';
 
 export interface TrainRun {
   runDir: string;
   config: RunConfig;
   dataset: Dataset;
   vae: Vae;
-  optimizer: tf.Optimizer;
+  /** Adam's moment estimates, in the order of vae.trainableVariables(). */
+  adam: AdamState;
   state: TrainState;
+}
+
+export interface TrainOptions {
+  /** Training threads (default: one per core, up to GRAD_SHARDS, on the wasm and cpu backends). */
+  threads?: number;
 }
 
 export interface StepInfo {
@@ -67,12 +77,18 @@ export interface TrainOutcome {
   interrupted: boolean;
   epochs: EpochResult[];
   lastCheckpoint: string | null;
+  threads: number;
 }
 
 export const EPOCH_SAMPLES = 64;
 
 export function emptySums(): EpochSums {
   return { loss: 0, rec: 0, kl: 0, count: 0, seconds: 0 };
+}
+
+export function initialAdam(vae: Vae): AdamState {
+  const size = vae.trainableVariables().reduce((n, v) => n + v.size, 0);
+  return { m: new Float32Array(size), v: new Float32Array(size) };
 }
 
 export function initialState(seed: number): TrainState {
@@ -96,8 +112,8 @@ function truncateMetrics(file: string, epochsDone: number): void {
   fs.writeFileSync(file, kept.map((l) => l + '\n').join(''));
 }
 
-export async function train(run: TrainRun, hooks: TrainHooks = {}): Promise<TrainOutcome> {
-  const { runDir, config, dataset, vae, optimizer, state } = run;
+export async function train(run: TrainRun, hooks: TrainHooks = {}, options: TrainOptions = {}): Promise<TrainOutcome> {
+  const { runDir, config, dataset, vae, state } = run;
   const { epochs, batchSize, beta, klWarmup, seed } = config.train;
   const binarize = config.data.binarize === 'dynamic';
   const dim = vae.inputDim;
@@ -105,97 +121,115 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}): Promise<Trai
   const trainSet = dataset.train;
   const steps = Math.ceil(trainSet.count / batchSize);
   const testX = testMatrix(dataset.test, dim, config.data.binarize);
-  const variables = vae.trainableVariables();
   const metricsFile = path.join(runDir, 'metrics.jsonl');
   const sampleZ = new Rng(seed, 'epoch-samples').normals(EPOCH_SAMPLES * zDim);
-  const xBuffer = new Float32Array(batchSize * dim);
   truncateMetrics(metricsFile, state.epochsDone);
 
-  const outcome: TrainOutcome = { interrupted: false, epochs: [], lastCheckpoint: null };
-  while (state.epochsDone < epochs) {
-    const epoch = state.epochsDone + 1;
-    const order = epochOrder(seed, epoch, trainSet.count);
-    const sums = state.partial;
-    hooks.onEpochStart?.(epoch, steps, state.stepInEpoch);
-    let betaNow = betaAt(beta, klWarmup, epoch, state.stepInEpoch, steps);
-    for (let step = state.stepInEpoch; step < steps; step++) {
-      const t0 = performance.now();
-      const start = step * batchSize;
-      const n = Math.min(batchSize, trainSet.count - start);
-      const x = xBuffer.subarray(0, n * dim);
-      fillBatch(trainSet, dim, order, start, start + n, x, binarize ? new Rng(seed, 'binarize', epoch, step) : undefined);
-      const eps = new Rng(seed, 'eps', epoch, step).normals(n * zDim);
-      betaNow = betaAt(beta, klWarmup, epoch, step, steps);
-      const values = tf.tidy(() => {
-        const xt = tf.tensor2d(x, [n, dim]);
-        const et = tf.tensor2d(eps, [n, zDim]);
-        let kept: tf.Tensor[] = [];
-        optimizer.minimize(() => {
-          const terms = vae.lossTerms(xt, et, betaNow);
-          kept = [tf.keep(terms.loss.clone()), tf.keep(terms.recSum), tf.keep(terms.klSum)];
-          return terms.loss;
-        }, false, variables);
-        const packed = tf.stack(kept);
-        tf.dispose(kept);
-        return packed;
-      });
-      const [loss, recSum, klSum] = values.dataSync();
-      values.dispose();
-      if (!Number.isFinite(loss)) throw new NonFiniteLossError(epoch, step + 1, loss);
-      sums.loss += loss * n;
-      sums.rec += recSum;
-      sums.kl += klSum;
-      sums.count += n;
-      sums.seconds += (performance.now() - t0) / 1000;
-      state.stepInEpoch = step + 1;
-      state.globalStep++;
-      hooks.onStep?.({ epoch, step: step + 1, steps, beta: betaNow, loss: sums.loss / sums.count,
-        rec: sums.rec / sums.count, kl: sums.kl / sums.count, samplesPerSec: sums.count / sums.seconds });
-      await nextTick(); // lets a Ctrl-C handler run
-      if (step + 1 < steps && hooks.shouldStop?.()) {
-        outcome.lastCheckpoint = await saveCheckpoint(runDir, vae, optimizer, state, false);
+  // Parameters, Adam moments, gradients and batches live in shared memory, for the training threads.
+  const variables = vae.trainableVariables();
+  const layout = flatLayout(variables);
+  const buffers = allocateShared(layout.size, batchSize, dim, zDim);
+  const mem = viewShared(buffers);
+  readVariables(variables, layout, mem.params);
+  mem.m.set(run.adam.m);
+  mem.v.set(run.adam.v);
+  run.adam = { m: mem.m, v: mem.v };
+  const adamConfig = { lr: config.train.lr, ...ADAM_DEFAULTS };
+  const backend = currentBackend();
+  const executor = await createExecutor(options.threads ?? defaultThreads(backend), backend, vae, layout, buffers, mem, adamConfig);
+  /** The main thread's model takes the trained parameters (for evaluation, samples and checkpoints). */
+  const syncModel = () => writeVariables(variables, layout, mem.params);
+
+  /** Writes batch `step` of `epoch` (its examples and its noise) into a batch slot; returns its size. */
+  const prepareBatch = (order: Uint32Array, epoch: number, step: number, slot: number): number => {
+    const start = step * batchSize;
+    const n = Math.min(batchSize, trainSet.count - start);
+    fillBatch(trainSet, dim, order, start, start + n, mem.x[slot].subarray(0, n * dim),
+      binarize ? new Rng(seed, 'binarize', epoch, step) : undefined);
+    new Rng(seed, 'eps', epoch, step).fillNormals(mem.eps[slot].subarray(0, n * zDim));
+    return n;
+  };
+
+  const outcome: TrainOutcome = { interrupted: false, epochs: [], lastCheckpoint: null, threads: executor.threads };
+  try {
+    while (state.epochsDone < epochs) {
+      const epoch = state.epochsDone + 1;
+      const order = epochOrder(seed, epoch, trainSet.count);
+      const sums = state.partial;
+      hooks.onEpochStart?.(epoch, steps, state.stepInEpoch);
+      let betaNow = betaAt(beta, klWarmup, epoch, state.stepInEpoch, steps);
+      let n = prepareBatch(order, epoch, state.stepInEpoch, state.stepInEpoch % BATCH_SLOTS);
+      for (let step = state.stepInEpoch; step < steps; step++) {
+        const t0 = performance.now();
+        const slot = step % BATCH_SLOTS;
+        betaNow = betaAt(beta, klWarmup, epoch, step, steps);
+        const running = executor.step({ slot, n, beta: betaNow }, state.globalStep + 1);
+        // The next batch is prepared while the threads train on this one.
+        const nextN = step + 1 < steps ? prepareBatch(order, epoch, step + 1, (step + 1) % BATCH_SLOTS) : 0;
+        await running;
+        const { loss, recSum, klSum } = batchStats(mem);
+        if (!Number.isFinite(loss)) throw new NonFiniteLossError(epoch, step + 1, loss);
+        sums.loss += loss * n;
+        sums.rec += recSum;
+        sums.kl += klSum;
+        sums.count += n;
+        sums.seconds += (performance.now() - t0) / 1000;
+        state.stepInEpoch = step + 1;
+        state.globalStep++;
+        n = nextN;
+        hooks.onStep?.({ epoch, step: step + 1, steps, beta: betaNow, loss: sums.loss / sums.count,
+          rec: sums.rec / sums.count, kl: sums.kl / sums.count, samplesPerSec: sums.count / sums.seconds });
+        await nextTick(); // lets a Ctrl-C handler run
+        if (step + 1 < steps && hooks.shouldStop?.()) {
+          syncModel();
+          outcome.lastCheckpoint = await saveCheckpoint(runDir, vae, run.adam, adamConfig, state, false);
+          outcome.interrupted = true;
+          return outcome;
+        }
+      }
+
+      syncModel();
+      hooks.onEvaluate?.(epoch);
+      const test = await evaluateElbo(vae, testX, dataset.test.count);
+      const testLoss = test.rec + beta * test.kl;
+      const isBest = state.bestTestLoss === null || testLoss < state.bestTestLoss;
+      const result: EpochResult = {
+        epoch, epochs, beta: betaNow,
+        train: { loss: sums.loss / sums.count, negElbo: (sums.rec + sums.kl) / sums.count, rec: sums.rec / sums.count,
+          kl: sums.kl / sums.count },
+        test: { loss: testLoss, ...test },
+        seconds: sums.seconds,
+        samplesPerSec: sums.count / sums.seconds,
+        isBest,
+        checkpointDir: '',
+        samplesPng: path.join(runDir, 'samples', `epoch-${String(epoch).padStart(4, '0')}.png`),
+      };
+      await writeImageGrid(result.samplesPng, toTiles(decodeCodes(vae, sampleZ, EPOCH_SAMPLES), EPOCH_SAMPLES, dim),
+        { height: config.model.inputShape[0], width: config.model.inputShape[1], channels: config.model.inputShape[2] });
+
+      fs.appendFileSync(metricsFile, JSON.stringify({
+        epoch, step: state.globalStep, beta: betaNow, train: result.train, test: result.test,
+        seconds: result.seconds, samplesPerSec: result.samplesPerSec, time: new Date().toISOString(),
+      }) + '\n');
+      state.epochsDone = epoch;
+      state.stepInEpoch = 0;
+      state.partial = emptySums();
+      if (isBest) {
+        state.bestTestLoss = testLoss;
+        state.bestEpoch = epoch;
+      }
+      result.checkpointDir = await saveCheckpoint(runDir, vae, run.adam, adamConfig, state, isBest);
+      outcome.lastCheckpoint = result.checkpointDir;
+      outcome.epochs.push(result);
+      hooks.onEpochEnd?.(result);
+      if (state.epochsDone < epochs && hooks.shouldStop?.()) {
         outcome.interrupted = true;
         return outcome;
       }
     }
-
-    hooks.onEvaluate?.(epoch);
-    const test = await evaluateElbo(vae, testX, dataset.test.count);
-    const testLoss = test.rec + beta * test.kl;
-    const isBest = state.bestTestLoss === null || testLoss < state.bestTestLoss;
-    const result: EpochResult = {
-      epoch, epochs, beta: betaNow,
-      train: { loss: sums.loss / sums.count, negElbo: (sums.rec + sums.kl) / sums.count, rec: sums.rec / sums.count,
-        kl: sums.kl / sums.count },
-      test: { loss: testLoss, ...test },
-      seconds: sums.seconds,
-      samplesPerSec: sums.count / sums.seconds,
-      isBest,
-      checkpointDir: '',
-      samplesPng: path.join(runDir, 'samples', `epoch-${String(epoch).padStart(4, '0')}.png`),
-    };
-    await writeImageGrid(result.samplesPng, toTiles(decodeCodes(vae, sampleZ, EPOCH_SAMPLES), EPOCH_SAMPLES, dim),
-      { height: config.model.inputShape[0], width: config.model.inputShape[1], channels: config.model.inputShape[2] });
-
-    fs.appendFileSync(metricsFile, JSON.stringify({
-      epoch, step: state.globalStep, beta: betaNow, train: result.train, test: result.test,
-      seconds: result.seconds, samplesPerSec: result.samplesPerSec, time: new Date().toISOString(),
-    }) + '\n');
-    state.epochsDone = epoch;
-    state.stepInEpoch = 0;
-    state.partial = emptySums();
-    if (isBest) {
-      state.bestTestLoss = testLoss;
-      state.bestEpoch = epoch;
-    }
-    result.checkpointDir = await saveCheckpoint(runDir, vae, optimizer, state, isBest);
-    outcome.lastCheckpoint = result.checkpointDir;
-    outcome.epochs.push(result);
-    hooks.onEpochEnd?.(result);
-    if (state.epochsDone < epochs && hooks.shouldStop?.()) {
-      outcome.interrupted = true;
-      return outcome;
-    }
+    return outcome;
+  } finally {
+    syncModel();
+    await executor.close();
   }
-  return outcome;
 }

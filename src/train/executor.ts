@@ -1,0 +1,105 @@
+/**
+ * Who runs the training steps: the main thread alone (LocalExecutor), or worker threads that each take a
+ * shard of every batch and a part of the parameters (WorkerExecutor). Both do the same arithmetic in the
+ * same order (shards.ts), so they give the same numbers.
+ *
+ * Worker threads are used on the wasm and cpu backends, which compute on one core each; the native
+ * TensorFlow backends already use every core themselves.
+ */
+import * as os from 'os';
+import * as path from 'path';
+import { Worker } from 'worker_threads';
+import { BackendInfo } from '../backend';
+import { VaeError } from '../errors';
+import { Vae } from '../model/vae';
+import { AdamConfig } from './adam';
+import { FlatLayout, partRange } from './flat';
+import { GRAD_SHARDS, ShardTask, ShardWorker, SharedTrainBuffers, SharedTrainMemory, updateParams } from './shards';
+import type { WorkerRequest } from './worker';
+
+export interface StepExecutor {
+  readonly threads: number;
+  /** Gradients of every shard of the batch in `task.slot`, then Adam step t on all parameters. */
+  step(task: ShardTask, t: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Threads worth starting: at most one per shard and per core; 1 where the backend is multi-threaded already. */
+export function defaultThreads(backend: BackendInfo): number {
+  if (backend.choice !== 'wasm' && backend.choice !== 'cpu') return 1;
+  return Math.max(1, Math.min(GRAD_SHARDS, os.availableParallelism()));
+}
+
+class LocalExecutor implements StepExecutor {
+  readonly threads = 1;
+  private readonly worker: ShardWorker;
+
+  constructor(vae: Vae, layout: FlatLayout, private readonly mem: SharedTrainMemory, private readonly adam: AdamConfig) {
+    this.worker = new ShardWorker(vae, layout, mem);
+  }
+
+  async step(task: ShardTask, t: number): Promise<void> {
+    this.worker.loadParams();
+    for (let s = 0; s < GRAD_SHARDS; s++) this.worker.computeShard(task, s);
+    updateParams(this.mem, this.adam, t, 0, this.mem.params.length);
+  }
+
+  async close(): Promise<void> {}
+}
+
+class WorkerExecutor implements StepExecutor {
+  private pending: ((error: Error | null) => void)[] = [];
+
+  private constructor(private readonly workers: Worker[]) {
+    workers.forEach((w, i) => {
+      w.on('message', (reply: { ok: boolean; error?: string }) => {
+        const resolve = this.pending[i];
+        delete this.pending[i];
+        resolve?.(reply.ok ? null : new VaeError(`training thread ${i + 1}: ${reply.error}`));
+      });
+      w.on('error', (e) => this.pending[i]?.(e instanceof Error ? e : new Error(String(e))));
+      w.on('exit', (code) => this.pending[i]?.(new VaeError(`training thread ${i + 1} stopped (exit code ${code})`)));
+    });
+  }
+
+  get threads(): number {
+    return this.workers.length;
+  }
+
+  static async start(count: number, backend: BackendInfo, vae: Vae, buffers: SharedTrainBuffers,
+    adam: AdamConfig): Promise<WorkerExecutor> {
+    // Under ts-node/jest this file is TypeScript: the worker then needs ts-node to load worker.ts.
+    const ext = path.extname(__filename);
+    const workers = Array.from({ length: count }, () => new Worker(path.join(__dirname, `worker${ext}`),
+      ext === '.ts' ? { execArgv: ['-r', 'ts-node/register/transpile-only'] } : {}));
+    const executor = new WorkerExecutor(workers);
+    await executor.all((i) => ({
+      cmd: 'init', backend: backend.choice, model: vae.config, buffers, adam,
+      shards: Array.from({ length: GRAD_SHARDS }, (_, s) => s).filter((s) => s % count === i),
+      paramRange: partRange(buffers.sizes.params, i, count),
+    }));
+    return executor;
+  }
+
+  private all(request: (index: number) => WorkerRequest): Promise<void> {
+    return Promise.all(this.workers.map((w, i) => new Promise<void>((resolve, reject) => {
+      this.pending[i] = (error) => (error ? reject(error) : resolve());
+      w.postMessage(request(i));
+    }))).then(() => undefined);
+  }
+
+  async step(task: ShardTask, t: number): Promise<void> {
+    await this.all(() => ({ cmd: 'grads', task }));
+    await this.all(() => ({ cmd: 'update', t }));
+  }
+
+  async close(): Promise<void> {
+    this.pending = [];
+    await Promise.all(this.workers.map((w) => w.terminate()));
+  }
+}
+
+export async function createExecutor(threads: number, backend: BackendInfo, vae: Vae, layout: FlatLayout,
+  buffers: SharedTrainBuffers, mem: SharedTrainMemory, adam: AdamConfig): Promise<StepExecutor> {
+  return threads <= 1 ? new LocalExecutor(vae, layout, mem, adam) : WorkerExecutor.start(threads, backend, vae, buffers, adam);
+}

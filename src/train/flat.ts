@@ -1,0 +1,37 @@
+/**
+ * The model's parameters as one flat Float32Array (in the order of Vae.trainableVariables()), so that
+ * training threads can share them, and gradients, in SharedArrayBuffers.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+export interface FlatLayout {
+  /** Offset of each variable in the flat array, and its shape. */
+  entries: { offset: number; size: number; shape: number[] }[];
+  size: number;
+}
+
+export function flatLayout(variables: tf.Variable[]): FlatLayout {
+  let offset = 0;
+  const entries = variables.map((v) => {
+    const entry = { offset, size: v.size, shape: v.shape };
+    offset += v.size;
+    return entry;
+  });
+  return { entries, size: offset };
+}
+
+export function readVariables(variables: tf.Variable[], layout: FlatLayout, out: Float32Array): void {
+  variables.forEach((v, i) => out.set(v.dataSync() as Float32Array, layout.entries[i].offset));
+}
+
+export function writeVariables(variables: tf.Variable[], layout: FlatLayout, flat: Float32Array): void {
+  variables.forEach((v, i) => {
+    const { offset, size, shape } = layout.entries[i];
+    tf.tidy(() => v.assign(tf.tensor(flat.slice(offset, offset + size), shape)));
+  });
+}
+
+/** [start, end) of part `index` of `parts` nearly equal parts of [0, total). */
+export function partRange(total: number, index: number, parts: number): [number, number] {
+  return [Math.floor((total * index) / parts), Math.floor((total * (index + 1)) / parts)];
+}

@@ -1,0 +1,53 @@
+/**
+ * A training thread: a model replica on its own TensorFlow.js backend that computes its shards' gradients
+ * and updates its part of the parameters, all in shared memory (shards.ts). Started by executor.ts.
+ */
+import { parentPort } from 'worker_threads';
+import { BackendChoice, initBackend } from '../backend';
+import { ModelConfig, Vae } from '../model/vae';
+import { AdamConfig } from './adam';
+import { flatLayout } from './flat';
+import { ShardTask, ShardWorker, SharedTrainBuffers, SharedTrainMemory, updateParams, viewShared } from './shards';
+
+export interface WorkerInit {
+  cmd: 'init';
+  backend: BackendChoice;
+  model: ModelConfig;
+  buffers: SharedTrainBuffers;
+  shards: number[];
+  paramRange: [number, number];
+  adam: AdamConfig;
+}
+
+export type WorkerRequest = WorkerInit | { cmd: 'grads'; task: ShardTask } | { cmd: 'update'; t: number };
+
+let worker: ShardWorker | null = null;
+let mem: SharedTrainMemory | null = null;
+let init: WorkerInit | null = null;
+
+async function handle(request: WorkerRequest): Promise<void> {
+  switch (request.cmd) {
+    case 'init': {
+      await initBackend(request.backend);
+      const vae = Vae.create(request.model, 0); // weights come from the shared parameters before every step
+      mem = viewShared(request.buffers);
+      worker = new ShardWorker(vae, flatLayout(vae.trainableVariables()), mem);
+      init = request;
+      return;
+    }
+    case 'grads':
+      worker!.loadParams();
+      for (const s of init!.shards) worker!.computeShard(request.task, s);
+      return;
+    case 'update':
+      updateParams(mem!, init!.adam, request.t, init!.paramRange[0], init!.paramRange[1]);
+      return;
+  }
+}
+
+parentPort!.on('message', (request: WorkerRequest) => {
+  handle(request).then(
+    () => parentPort!.postMessage({ ok: true }),
+    (e: unknown) => parentPort!.postMessage({ ok: false, error: e instanceof Error ? e.message : String(e) }),
+  );
+});

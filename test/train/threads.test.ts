@@ -1,0 +1,57 @@
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import { Vae } from '../../src/model/vae';
+import { flatLayout, readVariables } from '../../src/train/flat';
+import { NewRunOptions, startRun } from '../../src/train/run';
+import { GRAD_SHARDS, ShardWorker, allocateShared, batchStats, viewShared } from '../../src/train/shards';
+import { train } from '../../src/train/train';
+import { Rng } from '../../src/rng';
+import { useTestBackend } from '../helpers/backend';
+import { tmpDir } from '../helpers/tmp';
+
+beforeAll(useTestBackend);
+
+test('the shards\' gradients add up to the gradient of the whole batch, and their losses to its loss', () => {
+  const vae = Vae.create({ family: 'vae', arch: 'mlp', inputShape: [6, 6, 1], hidden: [10], zDim: 3, likelihood: 'bernoulli' }, 4);
+  const variables = vae.trainableVariables();
+  const layout = flatLayout(variables);
+  const n = 7; // odd: shards of 3 and 4
+  const mem = viewShared(allocateShared(layout.size, 8, 36, 3));
+  const rng = new Rng(9);
+  for (let i = 0; i < n * 36; i++) mem.x[0][i] = rng.uniform();
+  rng.fillNormals(mem.eps[0].subarray(0, n * 3));
+  readVariables(variables, layout, mem.params);
+  const worker = new ShardWorker(vae, layout, mem);
+  for (let s = 0; s < GRAD_SHARDS; s++) worker.computeShard({ slot: 0, n, beta: 0.7 }, s);
+
+  const x = tf.tensor2d(mem.x[0].subarray(0, n * 36), [n, 36]);
+  const eps = tf.tensor2d(mem.eps[0].subarray(0, n * 3), [n, 3]);
+  const whole = tf.variableGrads(() => vae.lossTerms(x, eps, 0.7).loss, variables);
+  const wholeLoss = whole.value.dataSync()[0];
+  expect(batchStats(mem).loss).toBeCloseTo(wholeLoss, 4);
+  variables.forEach((v, i) => {
+    const expected = whole.grads[v.name].dataSync();
+    const { offset } = layout.entries[i];
+    expected.forEach((g, j) => {
+      const summed = mem.grads.reduce((acc, shard) => acc + shard[offset + j], 0);
+      expect(summed).toBeCloseTo(g, 4);
+    });
+  });
+});
+
+test('one and two training threads give the same numbers, to the last bit', async () => {
+  const options = (out: string): NewRunOptions => ({ data: 'mnist', binarize: 'dynamic', zDim: 8, hidden: [64], beta: 1, epochs: 2,
+    batchSize: 100, lr: 1e-3, seed: 3, klWarmup: 0, out, limitTrain: 1050, limitTest: 200 });
+  const root = tmpDir();
+  const one = startRun(options(path.join(root, 'one')));
+  const two = startRun(options(path.join(root, 'two')));
+  const a = await train(one, {}, { threads: 1 });
+  const b = await train(two, {}, { threads: 2 });
+  expect([a.threads, b.threads]).toEqual([1, 2]);
+  expect(b.epochs.map((e) => e.test.negElbo)).toEqual(a.epochs.map((e) => e.test.negElbo));
+  expect(b.epochs.map((e) => e.train.negElbo)).toEqual(a.epochs.map((e) => e.train.negElbo));
+  const wa = one.vae.trainableVariables().map((v) => Array.from(v.dataSync()));
+  const wb = two.vae.trainableVariables().map((v) => Array.from(v.dataSync()));
+  expect(wb).toEqual(wa);
+  expect(Array.from(two.adam.v)).toEqual(Array.from(one.adam.v));
+});
