@@ -24,22 +24,27 @@ export interface AdamState {
 
 /**
  * One Adam step t (1-based) on params[start, end): the gradient is the sum of `grads` (one array per shard
- * of the batch, added in their given order).
+ * of the batch, added in their given order). Shards beyond the first are first added into grads[0].
  */
 export function adamStep(config: AdamConfig, t: number, params: Float32Array, state: AdamState, grads: Float32Array[],
   start: number, end: number): void {
-  const { lr, beta1, beta2, epsilon } = config;
-  const correction1 = 1 - Math.pow(beta1, t);
-  const correction2 = 1 - Math.pow(beta2, t);
+  const g = grads[0];
+  for (let s = 1; s < grads.length; s++) {
+    const gs = grads[s];
+    for (let i = start; i < end; i++) g[i] += gs[i];
+  }
+  const { beta1, beta2, epsilon } = config;
+  const stepSize = config.lr / (1 - Math.pow(beta1, t)); // lr / (1 − β1ᵗ)
+  const invCorrection2 = 1 / (1 - Math.pow(beta2, t)); // 1 / (1 − β2ᵗ)
+  const a1 = 1 - beta1;
+  const a2 = 1 - beta2;
   const { m, v } = state;
-  const shards = grads.length;
   for (let i = start; i < end; i++) {
-    let g = grads[0][i];
-    for (let s = 1; s < shards; s++) g += grads[s][i];
-    const mi = beta1 * m[i] + (1 - beta1) * g;
-    const vi = beta2 * v[i] + (1 - beta2) * g * g;
+    const gi = g[i];
+    const mi = beta1 * m[i] + a1 * gi;
+    const vi = beta2 * v[i] + a2 * gi * gi;
     m[i] = mi;
     v[i] = vi;
-    params[i] -= (lr * (mi / correction1)) / (Math.sqrt(vi / correction2) + epsilon);
+    params[i] -= (stepSize * mi) / (Math.sqrt(vi * invCorrection2) + epsilon);
   }
 }

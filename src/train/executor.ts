@@ -76,7 +76,7 @@ class WorkerExecutor implements StepExecutor {
     await executor.all((i) => ({
       cmd: 'init', backend: backend.choice, model: vae.config, buffers, adam,
       shards: Array.from({ length: GRAD_SHARDS }, (_, s) => s).filter((s) => s % count === i),
-      paramRange: partRange(buffers.sizes.params, i, count),
+      paramRange: partRange(buffers.sizes.params, i, count), threads: count,
     }));
     return executor;
   }
@@ -88,9 +88,9 @@ class WorkerExecutor implements StepExecutor {
     }))).then(() => undefined);
   }
 
+  /** One message per thread: the threads meet at a barrier between gradients and update, without us. */
   async step(task: ShardTask, t: number): Promise<void> {
-    await this.all(() => ({ cmd: 'grads', task }));
-    await this.all(() => ({ cmd: 'update', t }));
+    await this.all(() => ({ cmd: 'step', task, t }));
   }
 
   async close(): Promise<void> {

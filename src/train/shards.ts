@@ -28,6 +28,8 @@ export interface SharedTrainMemory {
   eps: Float32Array[];
   /** Per shard: loss (already divided by the batch size), Σ reconstruction, Σ KL. */
   stats: Float64Array;
+  /** Barrier between the gradient and the update phase of the training threads: [arrived, generation]. */
+  barrier: Int32Array;
 }
 
 /** The SharedArrayBuffers behind SharedTrainMemory, as sent to a worker. */
@@ -39,6 +41,7 @@ export interface SharedTrainBuffers {
   x: SharedArrayBuffer;
   eps: SharedArrayBuffer;
   stats: SharedArrayBuffer;
+  barrier: SharedArrayBuffer;
   sizes: { params: number; batch: number; dim: number; zDim: number };
 }
 
@@ -47,7 +50,7 @@ export function allocateShared(params: number, batch: number, dim: number, zDim:
   return {
     params: f32(params), m: f32(params), v: f32(params), grads: f32(GRAD_SHARDS * params),
     x: f32(BATCH_SLOTS * batch * dim), eps: f32(BATCH_SLOTS * batch * zDim), stats: new SharedArrayBuffer(8 * 3 * GRAD_SHARDS),
-    sizes: { params, batch, dim, zDim },
+    barrier: new SharedArrayBuffer(8), sizes: { params, batch, dim, zDim },
   };
 }
 
@@ -60,7 +63,20 @@ export function viewShared(b: SharedTrainBuffers): SharedTrainMemory {
     grads: slots(b.grads, params, GRAD_SHARDS),
     x: slots(b.x, batch * dim, BATCH_SLOTS), eps: slots(b.eps, batch * zDim, BATCH_SLOTS),
     stats: new Float64Array(b.stats),
+    barrier: new Int32Array(b.barrier),
   };
+}
+
+/** Blocks until `parties` threads have called it (generation counting, so it can be used again at once). */
+export function awaitBarrier(barrier: Int32Array, parties: number): void {
+  const generation = Atomics.load(barrier, 1);
+  if (Atomics.add(barrier, 0, 1) === parties - 1) {
+    Atomics.store(barrier, 0, 0);
+    Atomics.add(barrier, 1, 1);
+    Atomics.notify(barrier, 1);
+  } else {
+    while (Atomics.load(barrier, 1) === generation) Atomics.wait(barrier, 1, generation);
+  }
 }
 
 export interface ShardTask {

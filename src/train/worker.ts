@@ -7,7 +7,7 @@ import { BackendChoice, initBackend } from '../backend';
 import { ModelConfig, Vae } from '../model/vae';
 import { AdamConfig } from './adam';
 import { flatLayout } from './flat';
-import { ShardTask, ShardWorker, SharedTrainBuffers, SharedTrainMemory, updateParams, viewShared } from './shards';
+import { ShardTask, ShardWorker, SharedTrainBuffers, SharedTrainMemory, awaitBarrier, updateParams, viewShared } from './shards';
 
 export interface WorkerInit {
   cmd: 'init';
@@ -17,9 +17,11 @@ export interface WorkerInit {
   shards: number[];
   paramRange: [number, number];
   adam: AdamConfig;
+  /** How many training threads meet at the barrier between gradients and update. */
+  threads: number;
 }
 
-export type WorkerRequest = WorkerInit | { cmd: 'grads'; task: ShardTask } | { cmd: 'update'; t: number };
+export type WorkerRequest = WorkerInit | { cmd: 'step'; task: ShardTask; t: number };
 
 let worker: ShardWorker | null = null;
 let mem: SharedTrainMemory | null = null;
@@ -35,11 +37,10 @@ async function handle(request: WorkerRequest): Promise<void> {
       init = request;
       return;
     }
-    case 'grads':
+    case 'step':
       worker!.loadParams();
       for (const s of init!.shards) worker!.computeShard(request.task, s);
-      return;
-    case 'update':
+      awaitBarrier(mem!.barrier, init!.threads); // every shard's gradient is written
       updateParams(mem!, init!.adam, request.t, init!.paramRange[0], init!.paramRange[1]);
       return;
   }
