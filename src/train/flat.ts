@@ -3,6 +3,7 @@
  * training threads can share them, and gradients, in SharedArrayBuffers.
  */
 import * as tf from '@tensorflow/tfjs';
+import { readInto, tensorFrom } from './tensor-io';
 
 export interface FlatLayout {
   /** Offset of each variable in the flat array, and its shape. */
@@ -21,13 +22,13 @@ export function flatLayout(variables: tf.Variable[]): FlatLayout {
 }
 
 export function readVariables(variables: tf.Variable[], layout: FlatLayout, out: Float32Array): void {
-  variables.forEach((v, i) => out.set(v.dataSync() as Float32Array, layout.entries[i].offset));
+  variables.forEach((v, i) => readInto(v, out, layout.entries[i].offset));
 }
 
 export function writeVariables(variables: tf.Variable[], layout: FlatLayout, flat: Float32Array): void {
   variables.forEach((v, i) => {
-    const { offset, size, shape } = layout.entries[i];
-    tf.tidy(() => v.assign(tf.tensor(flat.slice(offset, offset + size), shape)));
+    const { offset, shape } = layout.entries[i];
+    tf.tidy(() => v.assign(tensorFrom(flat, offset, shape)));
   });
 }
 

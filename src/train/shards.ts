@@ -11,6 +11,7 @@ import * as tf from '@tensorflow/tfjs';
 import { Vae } from '../model/vae';
 import { AdamConfig, adamStep } from './adam';
 import { FlatLayout, partRange, writeVariables } from './flat';
+import { readInto, tensorFrom } from './tensor-io';
 
 /** Shards per batch: fixed, so results are the same on any machine; also the most threads that help. */
 export const GRAD_SHARDS = 2;
@@ -113,8 +114,8 @@ export class ShardWorker {
     }
     let kept: tf.Tensor[] = [];
     const grads = tf.tidy(() => {
-      const x = tf.tensor2d(this.mem.x[task.slot].subarray(start * dim, end * dim), [rows, dim]);
-      const eps = tf.tensor2d(this.mem.eps[task.slot].subarray(start * zDim, end * zDim), [rows, zDim]);
+      const x = tensorFrom(this.mem.x[task.slot], start * dim, [rows, dim]) as tf.Tensor2D;
+      const eps = tensorFrom(this.mem.eps[task.slot], start * zDim, [rows, zDim]) as tf.Tensor2D;
       const result = tf.variableGrads(() => {
         const terms = this.vae.lossTerms(x, eps, task.beta, task.n);
         kept = [tf.keep(terms.loss.clone()), tf.keep(terms.recSum), tf.keep(terms.klSum)];
@@ -122,7 +123,7 @@ export class ShardWorker {
       }, this.variables);
       return this.variables.map((v) => result.grads[v.name]);
     });
-    grads.forEach((g, i) => out.set(g.dataSync() as Float32Array, this.layout.entries[i].offset));
+    grads.forEach((g, i) => readInto(g, out, this.layout.entries[i].offset));
     kept.forEach((t, i) => { this.mem.stats[3 * s + i] = t.dataSync()[0]; });
     tf.dispose([...grads, ...kept]);
   }

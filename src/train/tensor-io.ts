@@ -1,0 +1,41 @@
+/**
+ * Moving numbers between tensors and (shared) Float32Arrays without a garbage copy per call. Training
+ * threads move the whole parameter vector in and its gradient out on every step; with dataSync() and
+ * slice() that was ~5 MB of short-lived ArrayBuffers per step and thread, and the garbage collector's
+ * background marking then competed with the other training thread for the cores.
+ *
+ * On the wasm backend tensor data lives in the WebAssembly heap: write() copies the values in (it keeps no
+ * reference), and the heap can be read through a view. Other backends may keep a reference to the array
+ * they are given or hand out copies, so there the plain API is used.
+ */
+import * as tf from '@tensorflow/tfjs';
+
+interface WasmBackendInternals {
+  wasm: { HEAPF32: Float32Array };
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+}
+
+function wasmInternals(): WasmBackendInternals | null {
+  if (tf.getBackend() !== 'wasm') return null;
+  const backend = tf.backend() as unknown as Partial<WasmBackendInternals>;
+  return backend.wasm?.HEAPF32 && backend.dataIdMap ? (backend as WasmBackendInternals) : null;
+}
+
+/** A float32 tensor of `shape` holding source[offset, offset + size). */
+export function tensorFrom(source: Float32Array, offset: number, shape: number[]): tf.Tensor {
+  const size = shape.reduce((a, b) => a * b, 1);
+  const values = wasmInternals() ? source.subarray(offset, offset + size) : source.slice(offset, offset + size);
+  return tf.tensor(values, shape, 'float32');
+}
+
+/** Copies the values of float32 tensor t into out[offset...]. */
+export function readInto(t: tf.Tensor, out: Float32Array, offset: number): void {
+  const wasm = wasmInternals();
+  const entry = wasm?.dataIdMap.get(t.dataId);
+  if (wasm && entry) {
+    const start = entry.memoryOffset / 4;
+    out.set(wasm.wasm.HEAPF32.subarray(start, start + t.size), offset);
+  } else {
+    out.set(t.dataSync() as Float32Array, offset);
+  }
+}
