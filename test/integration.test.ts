@@ -91,4 +91,19 @@ test('interpolate between two pen drawings (line and slerp), and evaluate', asyn
   expect(result.images).toBe(10000);
   expect(result.negElbo).toBeLessThan(160);
   expect(result.negElbo).toBeCloseTo(result.rec + result.kl, 6);
+  expect(result.bitsPerDim).toBeCloseTo(result.negElbo / (784 * Math.LN2), 6);
+  expect(result.activeUnits).toBeGreaterThan(0);
+  expect(result.activeUnits).toBeLessThanOrEqual(20);
+  expect(result.importance).toBeUndefined();
+
+  // The importance-sampled NLL lies below the -ELBO of the same images (the bound is tighter).
+  const iw = runVae(['evaluate', '--iw', '50', '--limit-test', '200', '--json'], work);
+  expect(iw.status).toBe(0);
+  const withIw = JSON.parse(iw.stdout);
+  expect(withIw.importance.k).toBe(50);
+  expect(withIw.importance.nll).toBeLessThan(withIw.negElbo);
+  expect(withIw.importance.nll).toBeGreaterThan(withIw.negElbo - 30);
+  const text = runVae(['evaluate', '--iw', '5', '--limit-test', '10'], work);
+  expect(text.stdout).toMatch(/test NLL [0-9.]+ nats \([0-9.]+ bits\/dim\), importance sampling with K=5/);
+  expect(text.stdout).toMatch(/active units \d+ of 20/);
 });

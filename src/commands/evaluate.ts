@@ -1,30 +1,45 @@
-import { Command } from 'commander';
+import { Command, Option } from 'commander';
 import { testMatrix } from '../data/batches';
 import { datasetSpec, loadDataset } from '../data/datasets';
-import { evaluateElbo } from '../model/evaluate';
+import { evaluateTestSet } from '../model/evaluate';
+import { TaskProgress } from '../train/progress';
 import { openModel } from './common';
-import { positiveInt } from './options';
+import { nonNegativeInt, positiveInt } from './options';
+
+export const DEFAULT_IMPORTANCE_SAMPLES = 1000;
 
 export function registerEvaluate(program: Command, context: { quiet: () => boolean }): void {
   program.command('evaluate')
-    .description('test-set negative ELBO, reconstruction and KL, in nats per example')
+    .description('test-set negative ELBO, reconstruction, KL and active units; with --iw the importance-sampled NLL')
     .option('--checkpoint <dir>', 'run folder or checkpoint (default: newest run under checkpoints/)')
+    .addOption(new Option('--iw [k]', `also estimate the test NLL by importance sampling with K samples per image ` +
+      `(Burda et al. 2015; K = ${DEFAULT_IMPORTANCE_SAMPLES} when given without a value)`).argParser(positiveInt))
+    .option('--seed <n>', 'seed for the importance samples', nonNegativeInt, 0)
     .option('--limit-test <n>', 'use only the first n test images', positiveInt)
     .option('--json', 'print one JSON object instead of text', false)
-    .action(async (flags: { checkpoint?: string; limitTest?: number; json: boolean }) => {
+    .action(async (flags: { checkpoint?: string; iw?: number | true; seed: number; limitTest?: number; json: boolean }) => {
       const loaded = await openModel(flags.checkpoint, context.quiet());
       const { data } = loaded.config;
       const test = loadDataset(datasetSpec(data), { limitTest: flags.limitTest }).test;
-      const terms = await evaluateElbo(loaded.vae, testMatrix(test, loaded.vae.inputDim, data.binarize), test.count);
-      const dims = loaded.vae.inputDim;
-      const result = { checkpoint: loaded.checkpointDir, images: test.count, binarize: data.binarize, ...terms,
-        bitsPerDim: terms.negElbo / (dims * Math.LN2) };
+      const k = flags.iw === true ? DEFAULT_IMPORTANCE_SAMPLES : flags.iw;
+      const progress = k ? new TaskProgress(`importance sampling (K=${k})`, test.count, context.quiet()) : null;
+      const report = await evaluateTestSet(loaded.vae, testMatrix(test, loaded.vae.inputDim, data.binarize), test.count,
+        { importanceSamples: k, seed: flags.seed, onProgress: (done) => progress?.update(done) });
+      progress?.stop();
       if (flags.json) {
-        process.stdout.write(JSON.stringify(result) + '\n');
-      } else {
-        process.stdout.write(`${loaded.checkpointDir}: ${test.count} test images (binarize ${data.binarize})\n` +
-          `test -ELBO ${terms.negElbo.toFixed(2)} nats (${result.bitsPerDim.toFixed(4)} bits/dim)  ` +
-          `reconstruction ${terms.rec.toFixed(2)}  KL ${terms.kl.toFixed(2)}\n`);
+        process.stdout.write(JSON.stringify({ checkpoint: loaded.checkpointDir, binarize: data.binarize, ...report }) + '\n');
+        return;
       }
+      const lines = [
+        `${loaded.checkpointDir}: ${report.images} test images (binarize ${data.binarize})`,
+        `test -ELBO ${report.negElbo.toFixed(2)} nats (${report.bitsPerDim.toFixed(4)} bits/dim)  ` +
+          `reconstruction ${report.rec.toFixed(2)}  KL ${report.kl.toFixed(2)}`,
+      ];
+      if (report.importance) {
+        lines.push(`test NLL ${report.importance.nll.toFixed(2)} nats (${report.importance.bitsPerDim.toFixed(4)} bits/dim), ` +
+          `importance sampling with K=${report.importance.k}`);
+      }
+      lines.push(`active units ${report.activeUnits} of ${report.zDim} (Cov over the test set of E[z_u|x] > 0.01)`);
+      process.stdout.write(lines.join('\n') + '\n');
     });
 }

@@ -1,6 +1,7 @@
-/** The negative ELBO of a data matrix, in nats per example, with one z ~ q(z|x) per example. */
+/** Test-set numbers: the negative ELBO (one z ~ q(z|x) per example), active units, importance-sampled NLL. */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../rng';
+import { activeUnits, encodeAll, vaeImportanceWeighted } from './likelihood';
 import { Vae } from './vae';
 
 export interface ElboTerms {
@@ -39,4 +40,32 @@ export async function evaluateElbo(vae: Vae, data: Float32Array, count: number,
     onProgress?.(start + n);
   }
   return { negElbo: (rec + kl) / count, rec: rec / count, kl: kl / count };
+}
+
+export interface TestSetReport extends ElboTerms {
+  images: number;
+  /** −ELBO in bits per dimension: nats / (D ln 2). */
+  bitsPerDim: number;
+  /** Latent dimensions whose mean code varies across the test set (Cov > 0.01), out of zDim. */
+  activeUnits: number;
+  zDim: number;
+  /** With importance sampling: K, the test NLL −mean L_K in nats and in bits per dimension. */
+  importance?: { k: number; nll: number; bitsPerDim: number };
+}
+
+/** Everything `vae evaluate` reports, for test data x ([n, dim]). */
+export async function evaluateTestSet(vae: Vae, x: Float32Array, n: number,
+  options: { importanceSamples?: number; seed?: number; onProgress?: (done: number) => void } = {}): Promise<TestSetReport> {
+  const nats2bits = 1 / (vae.inputDim * Math.LN2);
+  const elbo = await evaluateElbo(vae, x, n);
+  const { mu } = encodeAll(vae, x, n);
+  const report: TestSetReport = { images: n, ...elbo, bitsPerDim: elbo.negElbo * nats2bits,
+    activeUnits: activeUnits(mu, n, vae.config.zDim).count, zDim: vae.config.zDim };
+  const k = options.importanceSamples;
+  if (k) {
+    const bounds = vaeImportanceWeighted(vae, x, n, { k, seed: options.seed ?? 0, onProgress: options.onProgress });
+    const nll = -bounds.reduce((a, v) => a + v, 0) / n;
+    report.importance = { k, nll, bitsPerDim: nll * nats2bits };
+  }
+  return report;
 }

@@ -78,3 +78,36 @@ export class ProgressReporter implements TrainHooks {
     }
   }
 }
+
+/** Progress of one long task on stderr: a bar on a terminal, a line every few seconds otherwise. */
+export class TaskProgress {
+  private bar: cliProgress.SingleBar | null = null;
+  private lastPlain = Date.now();
+  private readonly start = Date.now();
+
+  constructor(private readonly title: string, private readonly total: number, private readonly quiet: boolean,
+    private readonly stream: NodeJS.WriteStream = process.stderr) {
+    if (quiet) return;
+    if (stream.isTTY) {
+      this.bar = new cliProgress.SingleBar({ format: `${title} |{bar}| {value}/{total} | ETA {eta_formatted}`,
+        hideCursor: true, clearOnComplete: true, stream }, cliProgress.Presets.shades_classic);
+      this.bar.start(total, 0);
+    }
+  }
+
+  update(done: number): void {
+    if (this.quiet) return;
+    if (this.bar) {
+      this.bar.update(done);
+    } else if (Date.now() - this.lastPlain >= PLAIN_INTERVAL_MS) {
+      this.lastPlain = Date.now();
+      const eta = Math.round(((Date.now() - this.start) / Math.max(1, done)) * (this.total - done) / 1000);
+      this.stream.write(`${this.title}: ${done}/${this.total}  ETA ${eta} s\n`);
+    }
+  }
+
+  stop(): void {
+    this.bar?.stop();
+    this.bar = null;
+  }
+}
