@@ -1,8 +1,10 @@
 import { Command, Option } from 'commander';
+import { currentBackend } from '../backend';
 import { testMatrix } from '../data/batches';
 import { datasetSpec, loadDataset } from '../data/datasets';
 import { evaluateTestSet } from '../model/evaluate';
 import { TaskProgress } from '../train/progress';
+import { parallelThreads } from '../workers';
 import { openModel } from './common';
 import { nonNegativeInt, positiveInt } from './options';
 
@@ -15,16 +17,18 @@ export function registerEvaluate(program: Command, context: { quiet: () => boole
     .addOption(new Option('--iw [k]', `also estimate the test NLL by importance sampling with K samples per image ` +
       `(Burda et al. 2015; K = ${DEFAULT_IMPORTANCE_SAMPLES} when given without a value)`).argParser(positiveInt))
     .option('--seed <n>', 'seed for the importance samples', nonNegativeInt, 0)
+    .option('--threads <n>', 'threads for importance sampling (default: one per core on the wasm and cpu backends)', positiveInt)
     .option('--limit-test <n>', 'use only the first n test images', positiveInt)
     .option('--json', 'print one JSON object instead of text', false)
-    .action(async (flags: { checkpoint?: string; iw?: number | true; seed: number; limitTest?: number; json: boolean }) => {
+    .action(async (flags: { checkpoint?: string; iw?: number | true; seed: number; threads?: number; limitTest?: number; json: boolean }) => {
       const loaded = await openModel(flags.checkpoint, context.quiet());
       const { data } = loaded.config;
       const test = loadDataset(datasetSpec(data), { limitTest: flags.limitTest }).test;
       const k = flags.iw === true ? DEFAULT_IMPORTANCE_SAMPLES : flags.iw;
       const progress = k ? new TaskProgress(`importance sampling (K=${k})`, test.count, context.quiet()) : null;
       const report = await evaluateTestSet(loaded.vae, testMatrix(test, loaded.vae.inputDim, data.binarize), test.count,
-        { importanceSamples: k, seed: flags.seed, onProgress: (done) => progress?.update(done) });
+        { importanceSamples: k, seed: flags.seed, threads: flags.threads ?? parallelThreads(currentBackend(), 8),
+          onProgress: (done) => progress?.update(done) });
       progress?.stop();
       if (flags.json) {
         process.stdout.write(JSON.stringify({ checkpoint: loaded.checkpointDir, binarize: data.binarize, ...report }) + '\n');

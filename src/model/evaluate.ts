@@ -1,7 +1,7 @@
 /** Test-set numbers: the negative ELBO (one z ~ q(z|x) per example), active units, importance-sampled NLL. */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../rng';
-import { activeUnits, encodeAll, vaeImportanceWeighted } from './likelihood';
+import { activeUnits, encodeAll, vaeImportanceWeightedParallel } from './likelihood';
 import { Vae } from './vae';
 
 export interface ElboTerms {
@@ -55,7 +55,7 @@ export interface TestSetReport extends ElboTerms {
 
 /** Everything `vae evaluate` reports, for test data x ([n, dim]). */
 export async function evaluateTestSet(vae: Vae, x: Float32Array, n: number,
-  options: { importanceSamples?: number; seed?: number; onProgress?: (done: number) => void } = {}): Promise<TestSetReport> {
+  options: { importanceSamples?: number; seed?: number; threads?: number; onProgress?: (done: number) => void } = {}): Promise<TestSetReport> {
   const nats2bits = 1 / (vae.inputDim * Math.LN2);
   const elbo = await evaluateElbo(vae, x, n);
   const { mu } = encodeAll(vae, x, n);
@@ -63,7 +63,8 @@ export async function evaluateTestSet(vae: Vae, x: Float32Array, n: number,
     activeUnits: activeUnits(mu, n, vae.config.zDim).count, zDim: vae.config.zDim };
   const k = options.importanceSamples;
   if (k) {
-    const bounds = vaeImportanceWeighted(vae, x, n, { k, seed: options.seed ?? 0, onProgress: options.onProgress });
+    const bounds = await vaeImportanceWeightedParallel(vae, x, n, { k, seed: options.seed ?? 0, onProgress: options.onProgress },
+      options.threads ?? 1);
     const nll = -bounds.reduce((a, v) => a + v, 0) / n;
     report.importance = { k, nll, bitsPerDim: nll * nats2bits };
   }

@@ -6,9 +6,8 @@
  * Worker threads are used on the wasm and cpu backends, which compute on one core each; the native
  * TensorFlow backends already use every core themselves.
  */
-import * as os from 'os';
-import * as path from 'path';
 import { Worker } from 'worker_threads';
+import { parallelThreads, startWorker } from '../workers';
 import { BackendInfo } from '../backend';
 import { VaeError } from '../errors';
 import { Vae } from '../model/vae';
@@ -24,10 +23,9 @@ export interface StepExecutor {
   close(): Promise<void>;
 }
 
-/** Threads worth starting: at most one per shard and per core; 1 where the backend is multi-threaded already. */
+/** Training threads worth starting: at most one per shard and per core (see parallelThreads). */
 export function defaultThreads(backend: BackendInfo): number {
-  if (backend.choice !== 'wasm' && backend.choice !== 'cpu') return 1;
-  return Math.max(1, Math.min(GRAD_SHARDS, os.availableParallelism()));
+  return parallelThreads(backend, GRAD_SHARDS);
 }
 
 class LocalExecutor implements StepExecutor {
@@ -68,10 +66,7 @@ class WorkerExecutor implements StepExecutor {
 
   static async start(count: number, backend: BackendInfo, vae: Vae, buffers: SharedTrainBuffers,
     adam: AdamConfig): Promise<WorkerExecutor> {
-    // Under ts-node/jest this file is TypeScript: the worker then needs ts-node to load worker.ts.
-    const ext = path.extname(__filename);
-    const workers = Array.from({ length: count }, () => new Worker(path.join(__dirname, `worker${ext}`),
-      ext === '.ts' ? { execArgv: ['-r', 'ts-node/register/transpile-only'] } : {}));
+    const workers = Array.from({ length: count }, () => startWorker(__filename, 'worker'));
     const executor = new WorkerExecutor(workers);
     await executor.all((i) => ({
       cmd: 'init', backend: backend.choice, model: vae.config, buffers, adam,

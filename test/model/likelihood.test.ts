@@ -1,7 +1,7 @@
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { testMatrix } from '../../src/data/batches';
-import { LogLikelihood, activeUnits, encodeAll, importanceWeightedLogLikelihood, vaeImportanceWeighted } from '../../src/model/likelihood';
+import { LogLikelihood, activeUnits, encodeAll, importanceWeightedLogLikelihood, vaeImportanceWeighted, vaeImportanceWeightedParallel } from '../../src/model/likelihood';
 import { Vae } from '../../src/model/vae';
 import { startRun } from '../../src/train/run';
 import { train } from '../../src/train/train';
@@ -125,6 +125,11 @@ test('on a trained VAE the bound rises with K, and K = 1 agrees with the ELBO', 
     sums.dispose();
   }
   expect(Math.abs(iwMean - elboMean)).toBeLessThan(1.5);
+
+  // Split over two threads, every image draws the same samples: the same numbers.
+  const one = vaeImportanceWeighted(run.vae, data, 30, { k: 20, seed: 5 });
+  const two = await vaeImportanceWeightedParallel(run.vae, data, 30, { k: 20, seed: 5 }, 2);
+  Array.from(two).forEach((v, i) => expect(v).toBeCloseTo(one[i], 3));
 });
 
 test('active units: dimensions whose mean code does not vary are not counted', () => {
