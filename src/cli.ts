@@ -4,8 +4,12 @@
  */
 import { Command, Option } from 'commander';
 import { BACKEND_CHOICES, BackendChoice, BackendInfo, initBackend } from './backend';
+import { registerArithmetic } from './commands/arithmetic';
+import { registerEncode } from './commands/encode';
 import { registerEvaluate } from './commands/evaluate';
 import { registerInterpolate } from './commands/interpolate';
+import { registerLatentMap } from './commands/latent-map';
+import { registerManifold } from './commands/manifold';
 import { registerReconstruct } from './commands/reconstruct';
 import { registerSample } from './commands/sample';
 import { registerTrain } from './commands/train';
@@ -36,6 +40,10 @@ export function buildProgram(): Command {
   registerReconstruct(program, context);
   registerInterpolate(program, context);
   registerEvaluate(program, context);
+  registerEncode(program, context);
+  registerManifold(program, context);
+  registerLatentMap(program, context);
+  registerArithmetic(program, context);
   return program;
 }
 

@@ -107,3 +107,43 @@ test('interpolate between two pen drawings (line and slerp), and evaluate', asyn
   expect(text.stdout).toMatch(/test NLL [0-9.]+ nats \([0-9.]+ bits\/dim\), importance sampling with K=5/);
   expect(text.stdout).toMatch(/active units \d+ of 20/);
 });
+
+test('curves.png, manifold, latent-map, encode and arithmetic', async () => {
+  const runDir = path.join(work, 'checkpoints', fs.readdirSync(path.join(work, 'checkpoints'))[0]);
+  const curves = await pngSize(path.join(runDir, 'curves.png'));
+  expect(curves.format).toBe('png');
+  expect(curves.width!).toBeGreaterThan(600);
+
+  // 20-D model: the grid follows the two main principal directions; --dims picks two dimensions.
+  const m = runVae(['manifold', 'manifold.png', '--size', '10'], work);
+  expect(m.status).toBe(0);
+  expect(m.stdout).toMatch(/principal directions/);
+  expect(await pngSize(path.join(work, 'manifold.png'))).toEqual({ format: 'png', width: 280, height: 280 });
+  expect(runVae(['manifold', 'dims.png', '--dims', '3,7', '--size', '5'], work).status).toBe(0);
+  expect(await pngSize(path.join(work, 'dims.png'))).toEqual({ format: 'png', width: 140, height: 140 });
+  expect(runVae(['manifold', 'bad.png', '--dims', '3,25'], work).stderr).toMatch(/dimensions 0 to 19/);
+
+  // The latent map is a real plot, of the size the command reports.
+  const lm = runVae(['latent-map', 'map.png', '--limit-test', '500'], work);
+  expect(lm.status).toBe(0);
+  const stated = /(\d+)x(\d+)\)/.exec(lm.stdout)!;
+  expect(await pngSize(path.join(work, 'map.png'))).toEqual({ format: 'png', width: Number(stated[1]), height: Number(stated[2]) });
+
+  // Codes as CSV: a header, then one row per image with its label (MNIST's first test digits are 7, 2, 1, 0, 4).
+  expect(runVae(['encode', '--split', 'test', '--limit', '5', '-o', 'codes.csv'], work).status).toBe(0);
+  const rows = fs.readFileSync(path.join(work, 'codes.csv'), 'utf8').trim().split('\n').map((r) => r.split(','));
+  expect(rows).toHaveLength(6);
+  expect(rows[0].slice(0, 3)).toEqual(['source', 'label', 'mu_0']);
+  expect(rows[0]).toHaveLength(2 + 40);
+  expect(rows.slice(1).map((r) => r[1])).toEqual(['7', '2', '1', '0', '4']);
+  expect(rows[1].slice(2).every((v) => Number.isFinite(Number(v)))).toBe(true);
+  const one = runVae(['encode', path.join(work, 'photo-3.png')], work);
+  expect(one.stdout.trim().split('\n')).toHaveLength(2);
+
+  const ar = runVae(['arithmetic', path.join(work, 'photo-3.png'), 'arith.png', '--add', '8', '--sub', '3', '--steps', '5',
+    '--limit-train', '2000'], work);
+  expect(ar.status).toBe(0);
+  expect(await pngSize(path.join(work, 'arith.png'))).toEqual({ format: 'png', width: 6 * 30 + 2, height: 32 });
+  expect(runVae(['arithmetic', path.join(work, 'photo-3.png'), 'x.png', '--add', 'cat'], work).stderr)
+    .toMatch(/unknown label 'cat'; this model's labels are: 0, 1, 2/);
+});

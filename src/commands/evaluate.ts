@@ -1,11 +1,9 @@
 import { Command, Option } from 'commander';
 import { currentBackend } from '../backend';
-import { testMatrix } from '../data/batches';
-import { datasetSpec, loadDataset } from '../data/datasets';
 import { evaluateTestSet } from '../model/evaluate';
 import { TaskProgress } from '../train/progress';
 import { parallelThreads } from '../workers';
-import { openModel } from './common';
+import { loadSplit, openModel } from './common';
 import { nonNegativeInt, positiveInt } from './options';
 
 export const DEFAULT_IMPORTANCE_SAMPLES = 1000;
@@ -23,10 +21,10 @@ export function registerEvaluate(program: Command, context: { quiet: () => boole
     .action(async (flags: { checkpoint?: string; iw?: number | true; seed: number; threads?: number; limitTest?: number; json: boolean }) => {
       const loaded = await openModel(flags.checkpoint, context.quiet());
       const { data } = loaded.config;
-      const test = loadDataset(datasetSpec(data), { limitTest: flags.limitTest }).test;
+      const test = loadSplit(loaded, 'test', flags.limitTest);
       const k = flags.iw === true ? DEFAULT_IMPORTANCE_SAMPLES : flags.iw;
       const progress = k ? new TaskProgress(`importance sampling (K=${k})`, test.count, context.quiet()) : null;
-      const report = await evaluateTestSet(loaded.vae, testMatrix(test, loaded.vae.inputDim, data.binarize), test.count,
+      const report = await evaluateTestSet(loaded.vae, test.x, test.count,
         { importanceSamples: k, seed: flags.seed, threads: flags.threads ?? parallelThreads(currentBackend(), 8),
           onProgress: (done) => progress?.update(done) });
       progress?.stop();

@@ -1,12 +1,10 @@
 import { Command } from 'commander';
-import { testMatrix } from '../data/batches';
-import { datasetSpec, loadDataset } from '../data/datasets';
 import { VaeError } from '../errors';
 import { assertPngName } from '../io/files';
 import { Tile, toTiles, writeImageGrid } from '../io/png';
 import { reconstructImages } from '../model/generate';
 import { Rng } from '../rng';
-import { openModel, readInputImages, tileShape } from './common';
+import { loadSplit, openModel, readInputImages, tileShape } from './common';
 import { invertMode, nonNegativeInt, positiveInt } from './options';
 
 const PER_ROW = 8;
@@ -33,13 +31,11 @@ export function registerReconstruct(program: Command, context: { quiet: () => bo
         n = inputs.length;
         x = await readInputImages(inputs, loaded, invertMode(flags.invert));
       } else {
-        const { data } = loaded.config;
-        const test = loadDataset(datasetSpec(data)).test;
-        n = Math.min(flags.count, test.count);
-        if (n < flags.count) throw new VaeError(`the test set has only ${test.count} images`);
+        const test = loadSplit(loaded, 'test');
+        n = flags.count;
+        if (n > test.count) throw new VaeError(`the test set has only ${test.count} images`);
         const picked = new Rng(flags.seed, 'reconstruct').permutation(test.count).subarray(0, n);
-        const set = { ...test, images: gather(test.images, picked, dim), count: n };
-        x = testMatrix(set, dim, data.binarize);
+        x = gatherRows(test.x, picked, dim);
       }
       const recon = reconstructImages(loaded.vae, x, n);
       const originals = toTiles(x, n, dim);
@@ -57,8 +53,8 @@ export function registerReconstruct(program: Command, context: { quiet: () => bo
     });
 }
 
-function gather(images: Uint8Array, indices: ArrayLike<number>, dim: number): Uint8Array {
-  const out = new Uint8Array(indices.length * dim);
-  for (let i = 0; i < indices.length; i++) out.set(images.subarray(indices[i] * dim, (indices[i] + 1) * dim), i * dim);
+function gatherRows(matrix: Float32Array, rows: ArrayLike<number>, dim: number): Float32Array {
+  const out = new Float32Array(rows.length * dim);
+  for (let i = 0; i < rows.length; i++) out.set(matrix.subarray(rows[i] * dim, (rows[i] + 1) * dim), i * dim);
   return out;
 }

@@ -90,6 +90,7 @@ function hooksOf(reporter: ProgressReporter) {
     onStep: reporter.onStep.bind(reporter),
     onEvaluate: reporter.onEvaluate.bind(reporter),
     onEpochEnd: reporter.onEpochEnd.bind(reporter),
+    onWarning: reporter.onWarning.bind(reporter),
   };
 }
 

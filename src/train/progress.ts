@@ -66,6 +66,11 @@ export class ProgressReporter implements TrainHooks {
     this.stopBar();
   }
 
+  onWarning(message: string): void {
+    this.stopBar();
+    this.stream.write(`warning: ${message}\n`);
+  }
+
   onEpochEnd(r: EpochResult): void {
     this.stopBar();
     this.out(formatEpochLine(r));

@@ -11,9 +11,10 @@ import * as path from 'path';
 import { currentBackend } from '../backend';
 import { testMatrix, epochOrder, fillBatch } from '../data/batches';
 import { Dataset } from '../data/datasets';
-import { NonFiniteLossError } from '../errors';
+import { NonFiniteLossError, errorMessage } from '../errors';
 import { EpochSums, RunConfig, TrainState, saveCheckpoint } from '../io/checkpoint';
 import { toTiles, writeImageGrid } from '../io/png';
+import { EpochMetrics, writeTrainingCurves } from '../io/plots';
 import { ElboTerms, evaluateElbo } from '../model/evaluate';
 import { decodeCodes } from '../model/generate';
 import { Vae } from '../model/vae';
@@ -71,6 +72,8 @@ export interface TrainHooks {
   onEpochEnd?(result: EpochResult): void;
   /** Asked after every step; true saves a checkpoint at once and ends training (Ctrl-C). */
   shouldStop?(): boolean;
+  /** Something went wrong that does not stop training (e.g. curves.png could not be drawn). */
+  onWarning?(message: string): void;
 }
 
 export interface TrainOutcome {
@@ -104,12 +107,16 @@ export function betaAt(beta: number, klWarmup: number, epoch: number, step: numb
 
 const nextTick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+export function readMetrics(file: string): EpochMetrics[] {
+  if (!fs.existsSync(file)) return [];
+  return fs.readFileSync(file, 'utf8').split('\n').filter((line) => line.trim()).map((line) => JSON.parse(line) as EpochMetrics);
+}
+
 /** Keeps only the metrics of epochs already in the checkpoint we resume from. */
 function truncateMetrics(file: string, epochsDone: number): void {
   if (!fs.existsSync(file)) return;
-  const kept = fs.readFileSync(file, 'utf8').split('\n')
-    .filter((line) => line.trim() && (JSON.parse(line) as { epoch: number }).epoch <= epochsDone);
-  fs.writeFileSync(file, kept.map((l) => l + '\n').join(''));
+  const kept = readMetrics(file).filter((m) => m.epoch <= epochsDone);
+  fs.writeFileSync(file, kept.map((m) => JSON.stringify(m) + '\n').join(''));
 }
 
 export async function train(run: TrainRun, hooks: TrainHooks = {}, options: TrainOptions = {}): Promise<TrainOutcome> {
@@ -211,6 +218,11 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
         epoch, step: state.globalStep, beta: betaNow, train: result.train, test: result.test,
         seconds: result.seconds, samplesPerSec: result.samplesPerSec, time: new Date().toISOString(),
       }) + '\n');
+      try {
+        await writeTrainingCurves(readMetrics(metricsFile), path.join(runDir, 'curves.png'));
+      } catch (e) {
+        hooks.onWarning?.(errorMessage(e)); // a picture is not worth stopping a run for
+      }
       state.epochsDone = epoch;
       state.stepInEpoch = 0;
       state.partial = emptySums();

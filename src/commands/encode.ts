@@ -1,0 +1,60 @@
+import * as fs from 'fs';
+import { Command } from 'commander';
+import { VaeError, errorMessage } from '../errors';
+import { assertWritableFile } from '../io/files';
+import { encodeAll } from '../model/likelihood';
+import { choice, invertMode, positiveInt } from './options';
+import { loadSplit, openModel, readInputImages } from './common';
+
+export function registerEncode(program: Command, context: { quiet: () => boolean }): void {
+  program.command('encode')
+    .description('μ and log σ² of q(z|x) per image, as CSV: for the given images, or for a split of the data set')
+    .argument('[images...]', 'images to encode (PNG, JPEG, WebP, any size)')
+    .option('--split <name>', "'test' or 'train': encode that split instead of images", choice(['test', 'train'] as const))
+    .option('--limit <n>', 'only the first n images of the split', positiveInt)
+    .option('-o, --output <file>', 'CSV file to write (default: standard output)')
+    .option('--checkpoint <dir>', 'run folder or checkpoint (default: newest run under checkpoints/)')
+    .option('--invert', 'invert the input images (dark drawing on light paper); default: detected per image')
+    .option('--no-invert', 'never invert the input images')
+    .action(async (images: string[], flags: { split?: 'test' | 'train'; limit?: number; output?: string; checkpoint?: string;
+      invert?: boolean }) => {
+      if ((images.length > 0) === (flags.split !== undefined)) throw new VaeError('give either images to encode or --split test|train');
+      if (flags.output) assertWritableFile(flags.output);
+      const loaded = await openModel(flags.checkpoint, context.quiet());
+      const d = loaded.vae.config.zDim;
+      const names = loaded.config.data.labelNames ?? [];
+      let x: Float32Array;
+      let count: number;
+      let source: (i: number) => string;
+      let label: (i: number) => string = () => '';
+      if (flags.split) {
+        const split = loadSplit(loaded, flags.split, flags.limit);
+        ({ x, count } = split);
+        source = (i) => `${flags.split}:${i}`;
+        if (split.labels) label = (i) => names[split.labels![i]] ?? String(split.labels![i]);
+      } else {
+        x = await readInputImages(images, loaded, invertMode(flags.invert));
+        count = images.length;
+        source = (i) => images[i];
+      }
+      const { mu, logvar } = encodeAll(loaded.vae, x, count);
+      const quote = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
+      const header = ['source', 'label', ...Array.from({ length: d }, (_, j) => `mu_${j}`), ...Array.from({ length: d }, (_, j) => `logvar_${j}`)];
+      const rows = [header.join(',')];
+      for (let i = 0; i < count; i++) {
+        rows.push([quote(source(i)), quote(label(i)), ...Array.from(mu.subarray(i * d, (i + 1) * d), (v) => v.toPrecision(6)),
+          ...Array.from(logvar.subarray(i * d, (i + 1) * d), (v) => v.toPrecision(6))].join(','));
+      }
+      const csv = rows.join('\n') + '\n';
+      if (!flags.output) {
+        process.stdout.write(csv);
+        return;
+      }
+      try {
+        fs.writeFileSync(flags.output, csv);
+      } catch (e) {
+        throw new VaeError(`cannot write ${flags.output}: ${errorMessage(e)}`);
+      }
+      if (!context.quiet()) process.stderr.write(`wrote ${flags.output} (${count} codes of ${d} dimensions)\n`);
+    });
+}
