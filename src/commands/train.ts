@@ -23,6 +23,7 @@ export function registerTrain(program: Command, context: { backend: () => Backen
     .option('--batch-size <n>', 'examples per step', positiveInt, 128)
     .option('--lr <rate>', 'Adam learning rate', positiveFloat, 1e-3)
     .option('--seed <n>', 'seed for initial weights, data order and noise', nonNegativeInt, 1)
+    .option('--iw-train <k>', 'train on the importance-weighted bound with K samples per example (IWAE, Burda et al. 2015); 1: the ELBO', positiveInt, 1)
     .option('--kl-warmup <epochs>', 'raise β linearly from 0 over this many epochs (0: off)', nonNegativeInt, 0)
     .option('--out <dir>', 'run folder (default: checkpoints/run-DATE-TIME)')
     .option('--resume <dir>', 'continue an interrupted run from its last checkpoint (settings come from the run)')
@@ -50,7 +51,8 @@ export function registerTrain(program: Command, context: { backend: () => Backen
       log(`data: ${dataset.name} (${dataset.train.count} train, ${dataset.test.count} test, ${dataset.height}x${dataset.width}` +
         `, binarize ${config.data.binarize}) from ${displayPath(dataset.source)}`);
       log(`model: ${config.model.inputShape.reduce((a, b) => a * b, 1)}-${config.model.hidden.join('-')}-${config.model.zDim} MLP VAE, ` +
-        `β ${config.train.beta}, Adam lr ${config.train.lr}, batch ${config.train.batchSize}, ${config.train.epochs} epochs, seed ${config.train.seed}`);
+        `${(config.train.iwTrain ?? 1) > 1 ? `IWAE K=${config.train.iwTrain}, ` : ''}` +
+        `β ${config.train.beta}, Adam lr ${config.train.lr}, batch ${config.train.batchSize}, ${plural(config.train.epochs, 'epoch')}, seed ${config.train.seed}`);
 
       const reporter = new ProgressReporter(context.quiet());
       let stopRequested = false;
@@ -73,7 +75,7 @@ export function registerTrain(program: Command, context: { backend: () => Backen
         }
         const last = outcome.epochs[outcome.epochs.length - 1];
         if (last) {
-          process.stdout.write(`done: test -ELBO ${last.test.negElbo.toFixed(2)} nats after ${last.epoch} epochs; ` +
+          process.stdout.write(`done: test -ELBO ${last.test.negElbo.toFixed(2)} nats after ${plural(last.epoch, 'epoch')}; ` +
             `run folder ${run.runDir} (best epoch ${run.state.bestEpoch})\n`);
         }
       } finally {
@@ -98,4 +100,8 @@ function hooksOf(reporter: ProgressReporter) {
 function displayPath(p: string): string {
   const relative = path.relative(process.cwd(), p);
   return relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : p;
+}
+
+function plural(n: number, noun: string): string {
+  return `${n} ${noun}${n === 1 ? '' : 's'}`;
 }

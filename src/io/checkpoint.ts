@@ -40,6 +40,8 @@ export interface TrainSettings {
   beta: number;
   klWarmup: number;
   seed: number;
+  /** Samples per example of the importance-weighted objective (IWAE); 1 or absent: the ELBO. */
+  iwTrain?: number;
   /** Use only the first N training / test images (for quick runs and tests). */
   limitTrain?: number;
   limitTest?: number;

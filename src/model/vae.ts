@@ -168,8 +168,38 @@ export class Vae {
     });
   }
 
+  /**
+   * The importance-weighted objective of IWAE (Burda et al. 2015) with K samples per example, whose noise ε
+   * [batch·K, zDim] holds each example's K rows one after another:
+   *   −L_K(x) = −log (1/K) Σ_k w_k,  log w_k = log p(x|z_k) + β (log p(z_k) − log q(z_k|x)),  z_k = μ + σ ⊙ ε_k
+   * (β = 1 is IWAE; K = 1 is the ELBO with a sampled KL). Summed over the batch and divided by `normalizer`.
+   * recSum and klSum are the sums over examples of the K-sample means of −log p(x|z) and log q(z|x) − log p(z).
+   */
+  importanceWeightedLossTerms(x: tf.Tensor2D, eps: tf.Tensor2D, k: number, beta: number, normalizer = x.shape[0]): LossTerms {
+    return tf.tidy(() => {
+      const n = x.shape[0];
+      const d = this.config.zDim;
+      const repeat = (t: tf.Tensor2D) => tf.reshape(tf.tile(tf.expandDims(t, 1), [1, k, 1]), [n * k, t.shape[1]]) as tf.Tensor2D;
+      const { mu, logvar } = this.encode(x);
+      const logvarK = repeat(logvar);
+      const z = reparameterize(repeat(mu), logvarK, eps);
+      const logPxz = tf.neg(bernoulliNllFromLogits(this.decodeLogits(z), repeat(x)));
+      const logPz = tf.mul(-0.5, tf.add(tf.sum(tf.square(z), 1), d * LOG_2PI));
+      const logQ = tf.mul(-0.5, tf.add(tf.sum(tf.add(tf.square(eps), logvarK), 1), d * LOG_2PI));
+      const logW = tf.add(logPxz, tf.mul(beta, tf.sub(logPz, logQ)));
+      const bound = tf.sub(tf.logSumExp(tf.reshape(logW, [n, k]), 1), Math.log(k));
+      return {
+        loss: tf.div(tf.neg(tf.sum(bound)), normalizer) as tf.Scalar,
+        recSum: tf.div(tf.neg(tf.sum(logPxz)), k) as tf.Scalar,
+        klSum: tf.div(tf.sum(tf.sub(logQ, logPz)), k) as tf.Scalar,
+      };
+    });
+  }
+
   dispose(): void {
     this.encoder.dispose();
     this.decoder.dispose();
   }
 }
+
+const LOG_2PI = Math.log(2 * Math.PI);

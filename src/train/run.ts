@@ -19,6 +19,8 @@ export interface NewRunOptions {
   lr: number;
   seed: number;
   klWarmup: number;
+  /** Samples per example of the importance-weighted objective (IWAE); 1: the ELBO. */
+  iwTrain?: number;
   /** Run folder; default checkpoints/run-DATE-TIME. */
   out?: string;
   limitTrain?: number;
@@ -35,7 +37,7 @@ export function startRun(o: NewRunOptions): TrainRun {
       trainCount: dataset.train.count, testCount: dataset.test.count },
     preprocess: { height: dataset.height, width: dataset.width, channels: dataset.channels, range: [0, 1], lightOnDark: true },
     train: { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, beta: o.beta, klWarmup: o.klWarmup, seed: o.seed,
-      limitTrain: o.limitTrain, limitTest: o.limitTest },
+      iwTrain: o.iwTrain ?? 1, limitTrain: o.limitTrain, limitTest: o.limitTest },
   });
   createRunDir(runDir, config);
   const vae = Vae.create(config.model, o.seed);

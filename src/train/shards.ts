@@ -24,7 +24,7 @@ export interface SharedTrainMemory {
   v: Float32Array;
   /** One gradient array per shard. */
   grads: Float32Array[];
-  /** Batch slots: inputs [batch, dim] and noise ε [batch, zDim]. */
+  /** Batch slots: inputs [batch, dim] and noise ε [batch · samples, zDim]. */
   x: Float32Array[];
   eps: Float32Array[];
   /** Per shard: loss (already divided by the batch size), Σ reconstruction, Σ KL. */
@@ -43,26 +43,27 @@ export interface SharedTrainBuffers {
   eps: SharedArrayBuffer;
   stats: SharedArrayBuffer;
   barrier: SharedArrayBuffer;
-  sizes: { params: number; batch: number; dim: number; zDim: number };
+  sizes: { params: number; batch: number; dim: number; zDim: number; samples: number };
 }
 
-export function allocateShared(params: number, batch: number, dim: number, zDim: number): SharedTrainBuffers {
+/** `samples`: noise rows per example (K of the importance-weighted objective, else 1). */
+export function allocateShared(params: number, batch: number, dim: number, zDim: number, samples = 1): SharedTrainBuffers {
   const f32 = (n: number) => new SharedArrayBuffer(4 * n);
   return {
     params: f32(params), m: f32(params), v: f32(params), grads: f32(GRAD_SHARDS * params),
-    x: f32(BATCH_SLOTS * batch * dim), eps: f32(BATCH_SLOTS * batch * zDim), stats: new SharedArrayBuffer(8 * 3 * GRAD_SHARDS),
-    barrier: new SharedArrayBuffer(8), sizes: { params, batch, dim, zDim },
+    x: f32(BATCH_SLOTS * batch * dim), eps: f32(BATCH_SLOTS * batch * samples * zDim), stats: new SharedArrayBuffer(8 * 3 * GRAD_SHARDS),
+    barrier: new SharedArrayBuffer(8), sizes: { params, batch, dim, zDim, samples },
   };
 }
 
 export function viewShared(b: SharedTrainBuffers): SharedTrainMemory {
-  const { params, batch, dim, zDim } = b.sizes;
+  const { params, batch, dim, zDim, samples } = b.sizes;
   const slots = (buffer: SharedArrayBuffer, size: number, count: number) =>
     Array.from({ length: count }, (_, i) => new Float32Array(buffer, 4 * i * size, size));
   return {
     params: new Float32Array(b.params), m: new Float32Array(b.m), v: new Float32Array(b.v),
     grads: slots(b.grads, params, GRAD_SHARDS),
-    x: slots(b.x, batch * dim, BATCH_SLOTS), eps: slots(b.eps, batch * zDim, BATCH_SLOTS),
+    x: slots(b.x, batch * dim, BATCH_SLOTS), eps: slots(b.eps, batch * samples * zDim, BATCH_SLOTS),
     stats: new Float64Array(b.stats),
     barrier: new Int32Array(b.barrier),
   };
@@ -85,6 +86,8 @@ export interface ShardTask {
   /** Examples in this batch (the last batch of an epoch may be short). */
   n: number;
   beta: number;
+  /** K > 1: the importance-weighted objective with K noise rows per example; 1: the ELBO. */
+  samples: number;
 }
 
 /** A model replica that computes shard gradients: the main thread's, or a worker's. */
@@ -115,9 +118,11 @@ export class ShardWorker {
     let kept: tf.Tensor[] = [];
     const grads = tf.tidy(() => {
       const x = tensorFrom(this.mem.x[task.slot], start * dim, [rows, dim]) as tf.Tensor2D;
-      const eps = tensorFrom(this.mem.eps[task.slot], start * zDim, [rows, zDim]) as tf.Tensor2D;
+      const k = task.samples;
+      const eps = tensorFrom(this.mem.eps[task.slot], start * k * zDim, [rows * k, zDim]) as tf.Tensor2D;
       const result = tf.variableGrads(() => {
-        const terms = this.vae.lossTerms(x, eps, task.beta, task.n);
+        const terms = k > 1 ? this.vae.importanceWeightedLossTerms(x, eps, k, task.beta, task.n)
+          : this.vae.lossTerms(x, eps, task.beta, task.n);
         kept = [tf.keep(terms.loss.clone()), tf.keep(terms.recSum), tf.keep(terms.klSum)];
         return terms.loss;
       }, this.variables);

@@ -135,7 +135,8 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
   // Parameters, Adam moments, gradients and batches live in shared memory, for the training threads.
   const variables = vae.trainableVariables();
   const layout = flatLayout(variables);
-  const buffers = allocateShared(layout.size, batchSize, dim, zDim);
+  const samples = Math.max(1, config.train.iwTrain ?? 1);
+  const buffers = allocateShared(layout.size, batchSize, dim, zDim, samples);
   const mem = viewShared(buffers);
   readVariables(variables, layout, mem.params);
   mem.m.set(run.adam.m);
@@ -153,7 +154,7 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
     const n = Math.min(batchSize, trainSet.count - start);
     fillBatch(trainSet, dim, order, start, start + n, mem.x[slot].subarray(0, n * dim),
       binarize ? new Rng(seed, 'binarize', epoch, step) : undefined);
-    new Rng(seed, 'eps', epoch, step).fillNormals(mem.eps[slot].subarray(0, n * zDim));
+    new Rng(seed, 'eps', epoch, step).fillNormals(mem.eps[slot].subarray(0, n * samples * zDim));
     return n;
   };
 
@@ -170,7 +171,7 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
         const t0 = performance.now();
         const slot = step % BATCH_SLOTS;
         betaNow = betaAt(beta, klWarmup, epoch, step, steps);
-        const running = executor.step({ slot, n, beta: betaNow }, state.globalStep + 1);
+        const running = executor.step({ slot, n, beta: betaNow, samples }, state.globalStep + 1);
         // The next batch is prepared while the threads train on this one.
         const nextN = step + 1 < steps ? prepareBatch(order, epoch, step + 1, (step + 1) % BATCH_SLOTS) : 0;
         await running;
