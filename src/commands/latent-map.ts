@@ -1,7 +1,7 @@
 import { Command } from 'commander';
 import { assertPngName } from '../io/files';
 import { writeLatentMap } from '../io/plots';
-import { codeStatistics, principalDirections } from '../model/latent';
+import { principalPlane } from '../model/latent';
 import { encodeAll } from '../model/likelihood';
 import { loadSplit, openModel } from './common';
 import { positiveInt } from './options';
@@ -23,9 +23,7 @@ export function registerLatentMap(program: Command, context: { quiet: () => bool
       let project = (i: number): [number, number] => [mu[i * d], d > 1 ? mu[i * d + 1] : 0];
       let axes: [string, string] = ['z₁', 'z₂'];
       if (d > 2) {
-        const { mean, cov } = codeStatistics(mu, test.count, d);
-        const { directions, variances } = principalDirections(cov, 2);
-        const total = cov.reduce((a, row, j) => a + row[j], 0);
+        const { mean, directions, variances, totalVariance: total } = principalPlane(mu, test.count, d);
         project = (i) => directions.map((u) => u.reduce((a, v, j) => a + v * (mu[i * d + j] - mean[j]), 0)) as [number, number];
         axes = variances.map((v, c) => `principal direction ${c + 1} (${((100 * v) / total).toFixed(0)}% of the variance)`) as [string, string];
       }

@@ -3,7 +3,7 @@ import { VaeError } from '../errors';
 import { assertPngName } from '../io/files';
 import { toTiles, writeImageGrid } from '../io/png';
 import { decodeCodes } from '../model/generate';
-import { codeStatistics, manifoldCodes, principalDirections, unitVector } from '../model/latent';
+import { manifoldCodes, principalPlane, unitVector } from '../model/latent';
 import { encodeAll } from '../model/likelihood';
 import { loadSplit, openModel, tileShape } from './common';
 import { positiveInt } from './options';
@@ -38,8 +38,7 @@ export function registerManifold(program: Command, context: { quiet: () => boole
         what = `latent dimensions ${i} (across) and ${j} (up), the others 0`;
       } else {
         const test = loadSplit(loaded, 'test');
-        const { cov } = codeStatistics(encodeAll(loaded.vae, test.x, test.count).mu, test.count, d);
-        const { directions, variances } = principalDirections(cov, 2);
+        const { directions, variances } = principalPlane(encodeAll(loaded.vae, test.x, test.count).mu, test.count, d);
         axes = [directions[0], directions[1]];
         scales = [Math.sqrt(variances[0]), Math.sqrt(variances[1])];
         what = 'the two main principal directions of the test codes (scaled by their spread), the others 0';

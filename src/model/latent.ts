@@ -70,6 +70,13 @@ export function principalDirections(cov: Float64Array[], count: number): { direc
   return { directions, variances };
 }
 
+/** The two main principal directions of n codes, their variances, the codes' mean and their total variance. */
+export function principalPlane(codes: Float32Array, n: number, d: number) {
+  const { mean, cov } = codeStatistics(codes, n, d);
+  const { directions, variances } = principalDirections(cov, 2);
+  return { mean, directions, variances, totalVariance: cov.reduce((a, row, j) => a + row[j], 0) };
+}
+
 /** The manifold grid's coordinates: Φ⁻¹ of `size` evenly spaced probabilities, (i + ½)/size, top row first. */
 export function gridQuantiles(size: number): number[] {
   return Array.from({ length: size }, (_, i) => inverseNormalCdf((i + 0.5) / size));
