@@ -17,6 +17,7 @@ import * as path from 'path';
 import { VaeError, errorMessage } from '../errors';
 import { ModelConfig, Vae } from '../model/vae';
 import { AdamConfig, AdamState } from '../train/adam';
+import { flatLayout } from '../train/flat';
 import { TOOL_VERSION } from '../version';
 import { readJson, writeFileAtomic } from './files';
 import { loadLayersModel, saveLayersModel } from './tfjs-files';
@@ -270,7 +271,7 @@ export async function loadForResume(runDir: string): Promise<LoadedModel & { sta
   const { checkpointDir } = resolveCheckpoint(runDir, 'last');
   const config = readRunConfig(runDir);
   const vae = await loadVae(config, checkpointDir);
-  const parameters = vae.trainableVariables().reduce((n, v) => n + v.size, 0);
+  const parameters = flatLayout(vae.trainableVariables()).size;
   let state: TrainState;
   let adam: AdamState;
   try {

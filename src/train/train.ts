@@ -90,7 +90,7 @@ export function emptySums(): EpochSums {
 }
 
 export function initialAdam(vae: Vae): AdamState {
-  const size = vae.trainableVariables().reduce((n, v) => n + v.size, 0);
+  const { size } = flatLayout(vae.trainableVariables());
   return { m: new Float32Array(size), v: new Float32Array(size) };
 }
 
