@@ -4,7 +4,9 @@
  */
 import { Command, Option } from 'commander';
 import { BACKEND_CHOICES, BackendChoice, BackendInfo, initBackend } from './backend';
+import { registerAnalogy } from './commands/analogy';
 import { registerArithmetic } from './commands/arithmetic';
+import { registerComplete } from './commands/complete';
 import { registerEncode } from './commands/encode';
 import { registerEvaluate } from './commands/evaluate';
 import { registerInterpolate } from './commands/interpolate';
@@ -39,6 +41,8 @@ export function buildProgram(): Command {
   registerSample(program, context);
   registerReconstruct(program, context);
   registerInterpolate(program, context);
+  registerAnalogy(program, context);
+  registerComplete(program, context);
   registerEvaluate(program, context);
   registerEncode(program, context);
   registerManifold(program, context);

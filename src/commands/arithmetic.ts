@@ -6,7 +6,7 @@ import { decodeCodes, encodeMeans } from '../model/generate';
 import { attributeVector } from '../model/latent';
 import { encodeAll } from '../model/likelihood';
 import { atLeastTwo, invertMode, positiveInt } from './options';
-import { labelIndex, loadSplit, openModel, readInputImages, tileShape } from './common';
+import { labelIndex, loadSplit, openModel, readInputImages, requireModel, tileShape } from './common';
 
 export function registerArithmetic(program: Command, context: { quiet: () => boolean }): void {
   program.command('arithmetic')
@@ -26,6 +26,7 @@ export function registerArithmetic(program: Command, context: { quiet: () => boo
       checkpoint?: string; invert?: boolean; scale: number }) => {
       assertPngName(out);
       const loaded = await openModel(flags.checkpoint, context.quiet());
+      requireModel(loaded, 'arithmetic', {});
       const add = labelIndex(loaded, flags.add);
       const sub = flags.sub === undefined ? undefined : labelIndex(loaded, flags.sub);
       if (sub === add) throw new VaeError('--add and --sub name the same label');

@@ -2,7 +2,11 @@
 import { testMatrix } from '../data/batches';
 import { datasetSpec, loadDataset } from '../data/datasets';
 import { prepareImage, InvertMode } from '../data/images';
+import sharp from 'sharp';
 import { VaeError } from '../errors';
+import { oneHot } from '../model/condition';
+import { inferLabels } from '../model/generate';
+import { Rng } from '../rng';
 import { LoadedModel, loadModel } from '../io/checkpoint';
 import { TileShape } from '../io/png';
 
@@ -15,13 +19,23 @@ export function tileShape(loaded: LoadedModel): TileShape {
   return { height, width, channels };
 }
 
-/** The user's image files, prepared like the training data, as one [n, dim] matrix. */
-export async function readInputImages(files: string[], loaded: LoadedModel, invert: InvertMode): Promise<Float32Array> {
+/**
+ * The user's image files, prepared like the training data, as one [n, dim] matrix. `fit`: fit each drawing
+ * into the frame MNIST-style (true), take it as framed (false), or 'auto': as framed when it already has the
+ * model's size, else fitted.
+ */
+export async function readInputImages(files: string[], loaded: LoadedModel, invert: InvertMode,
+  fit: boolean | 'auto' = true): Promise<Float32Array> {
   const { height, width } = tileShape(loaded);
   const dim = height * width;
   const out = new Float32Array(files.length * dim);
   for (let i = 0; i < files.length; i++) {
-    const { pixels } = await prepareImage(files[i], { height, width }, invert);
+    let fitThis = fit;
+    if (fitThis === 'auto') {
+      const meta = await sharp(files[i]).metadata().catch(() => null);
+      fitThis = !(meta && meta.width === width && meta.height === height);
+    }
+    const { pixels } = await prepareImage(files[i], { height, width }, invert, fitThis);
     out.set(pixels, i * dim);
   }
   return out;
@@ -36,6 +50,17 @@ export function loadSplit(loaded: LoadedModel, split: 'train' | 'test', limit?: 
   return { x: testMatrix(set, loaded.vae.inputDim, data.binarize), labels: set.labels, count: set.count };
 }
 
+/** n test images picked with `seed` (the same seed picks the same images), with their labels. */
+export function pickTestImages(loaded: LoadedModel, n: number, seed: number): { x: Float32Array; labels: number[] | null } {
+  const test = loadSplit(loaded, 'test');
+  if (n > test.count) throw new VaeError(`the test set has only ${test.count} images`);
+  const picked = new Rng(seed, 'reconstruct').permutation(test.count).subarray(0, n);
+  const dim = loaded.vae.inputDim;
+  const x = new Float32Array(n * dim);
+  picked.forEach((row, i) => x.set(test.x.subarray(row * dim, (row + 1) * dim), i * dim));
+  return { x, labels: test.labels ? Array.from(picked, (row) => test.labels![row]) : null };
+}
+
 /** A label given by name ("Sneaker", "7") or by index, as its index. */
 export function labelIndex(loaded: LoadedModel, label: string): number {
   const names = loaded.config.data.labelNames ?? [];
@@ -43,4 +68,61 @@ export function labelIndex(loaded: LoadedModel, label: string): number {
   if (byName >= 0) return byName;
   if (/^\d+$/.test(label) && Number(label) < names.length) return Number(label);
   throw new VaeError(`unknown label '${label}'; this model's labels are: ${names.join(', ')}`);
+}
+
+/** The name of label index y. */
+export function labelName(loaded: LoadedModel, y: number): string {
+  return loaded.config.data.labelNames?.[y] ?? String(y);
+}
+
+/**
+ * One-hot labels for n images x of a label-conditioned model: `given` (a label name or index) for all, else
+ * `known` (e.g. the data's labels), else each image's best label under the conditional ELBO (announced).
+ * Undefined for a model that takes no label.
+ */
+export function labelsFor(loaded: LoadedModel, x: Float32Array, n: number, given: string | undefined,
+  known: ArrayLike<number> | null, announce: (message: string) => void): { oneHot?: Float32Array; labels?: number[] } {
+  const classes = loaded.vae.labelDim;
+  if (classes === 0) {
+    if (given !== undefined) throw new VaeError('--label is for a cvae conditioned on the label; this model takes none');
+    return {};
+  }
+  let labels: number[];
+  if (given !== undefined) {
+    labels = Array<number>(n).fill(labelIndex(loaded, given));
+  } else if (known) {
+    labels = Array.from(known).slice(0, n);
+  } else {
+    labels = Array.from(inferLabels(loaded.vae, x, n, INFER_SAMPLES));
+    announce(`label${n > 1 ? 's' : ''} with the best conditional ELBO: ${labels.map((y) => labelName(loaded, y)).join(', ')} (pass --label to choose)`);
+  }
+  return { oneHot: oneHot(labels, classes), labels };
+}
+
+/** The one-hot rows of a split's labels, when the model is conditioned on the label. */
+export function dataLabels(loaded: LoadedModel, labels: ArrayLike<number> | null): Float32Array | undefined {
+  if (loaded.vae.labelDim === 0) return undefined;
+  if (!labels) throw new VaeError('this cvae needs the labels of the data, and the data set has none');
+  return oneHot(labels, loaded.vae.labelDim);
+}
+
+/** Samples of z per label when a label is inferred for a user's image. */
+export const INFER_SAMPLES = 32;
+
+/** Stops a command that cannot use this kind of model, saying what to use instead. */
+export function requireModel(loaded: LoadedModel, command: string,
+  accepts: { label?: boolean; region?: boolean; unconditional?: boolean }): void {
+  const condition = loaded.config.model.condition;
+  if (!condition && accepts.unconditional === false) {
+    const wanted = accepts.label ? "'vae train --model cvae'" : "'vae train --model cvae --condition left-half' (or top-half, centre)";
+    throw new VaeError(`'vae ${command}' needs a conditional model, and ${loaded.runDir} is a plain VAE: train one with ${wanted}`);
+  }
+  if (condition?.kind === 'label' && !accepts.label) {
+    throw new VaeError(accepts.region
+      ? `'vae ${command}' needs a cvae trained with --condition left-half, top-half or centre; this cvae is conditioned on the label`
+      : `'vae ${command}' is for unconditional VAEs; this cvae is conditioned on the label (try sample --label, analogy)`);
+  }
+  if (condition?.kind === 'region' && !accepts.region) {
+    throw new VaeError(`'vae ${command}' cannot use a completion model (conditioned on the ${condition.region}); use 'vae complete'`);
+  }
 }

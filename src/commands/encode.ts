@@ -4,7 +4,7 @@ import { VaeError, errorMessage } from '../errors';
 import { assertWritableFile } from '../io/files';
 import { encodeAll } from '../model/likelihood';
 import { choice, invertMode, positiveInt } from './options';
-import { loadSplit, openModel, readInputImages } from './common';
+import { labelsFor, loadSplit, openModel, readInputImages } from './common';
 
 export function registerEncode(program: Command, context: { quiet: () => boolean }): void {
   program.command('encode')
@@ -27,17 +27,22 @@ export function registerEncode(program: Command, context: { quiet: () => boolean
       let count: number;
       let source: (i: number) => string;
       let label: (i: number) => string = () => '';
+      let known: Uint8Array | null = null;
       if (flags.split) {
         const split = loadSplit(loaded, flags.split, flags.limit);
         ({ x, count } = split);
         source = (i) => `${flags.split}:${i}`;
         if (split.labels) label = (i) => names[split.labels![i]] ?? String(split.labels![i]);
+        known = split.labels;
       } else {
         x = await readInputImages(images, loaded, invertMode(flags.invert));
         count = images.length;
         source = (i) => images[i];
       }
-      const { mu, logvar } = encodeAll(loaded.vae, x, count);
+      // A cvae encodes q(z|x, y): with the split's labels, or each image's best label (which goes in the label column).
+      const given = labelsFor(loaded, x, count, undefined, known, (m) => { if (!context.quiet()) process.stderr.write(m + '\n'); });
+      if (!known && given.labels) label = (i) => names[given.labels![i]] ?? String(given.labels![i]);
+      const { mu, logvar } = encodeAll(loaded.vae, x, count, given.oneHot);
       const quote = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
       const header = ['source', 'label', ...Array.from({ length: d }, (_, j) => `mu_${j}`), ...Array.from({ length: d }, (_, j) => `logvar_${j}`)];
       const rows = [header.join(',')];

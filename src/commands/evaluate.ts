@@ -24,7 +24,7 @@ export function registerEvaluate(program: Command, context: { quiet: () => boole
       const test = loadSplit(loaded, 'test', flags.limitTest);
       const k = flags.iw === true ? DEFAULT_IMPORTANCE_SAMPLES : flags.iw;
       const progress = k ? new TaskProgress(`importance sampling (K=${k})`, test.count, context.quiet()) : null;
-      const report = await evaluateTestSet(loaded.vae, test.x, test.count,
+      const report = await evaluateTestSet(loaded.vae, test.x, test.count, test.labels,
         { importanceSamples: k, seed: flags.seed, threads: flags.threads ?? parallelThreads(currentBackend(), 8),
           onProgress: (done) => progress?.update(done) });
       progress?.stop();
@@ -32,14 +32,19 @@ export function registerEvaluate(program: Command, context: { quiet: () => boole
         process.stdout.write(JSON.stringify({ checkpoint: loaded.checkpointDir, binarize: data.binarize, ...report }) + '\n');
         return;
       }
+      const given = loaded.vae.labelDim > 0 ? ' given the label' : loaded.vae.condition.missing ? ' of the missing part given the rest' : '';
       const lines = [
         `${loaded.checkpointDir}: ${report.images} test images (binarize ${data.binarize})`,
-        `test -ELBO ${report.negElbo.toFixed(2)} nats (${report.bitsPerDim.toFixed(4)} bits/dim)  ` +
+        `test -ELBO${given} ${report.negElbo.toFixed(2)} nats (${report.bitsPerDim.toFixed(4)} bits/dim)  ` +
           `reconstruction ${report.rec.toFixed(2)}  KL ${report.kl.toFixed(2)}`,
       ];
       if (report.importance) {
-        lines.push(`test NLL ${report.importance.nll.toFixed(2)} nats (${report.importance.bitsPerDim.toFixed(4)} bits/dim), ` +
+        lines.push(`test NLL${given} ${report.importance.nll.toFixed(2)} nats (${report.importance.bitsPerDim.toFixed(4)} bits/dim), ` +
           `importance sampling with K=${report.importance.k}`);
+      }
+      if (report.labelAccuracy !== undefined) {
+        lines.push(`label with the best conditional ELBO is the true label for ${(100 * report.labelAccuracy).toFixed(2)}% ` +
+          `of the images (test error ${(100 * (1 - report.labelAccuracy)).toFixed(2)}%)`);
       }
       lines.push(`active units ${report.activeUnits} of ${report.zDim} (Cov over the test set of E[z_u|x] > 0.01)`);
       process.stdout.write(lines.join('\n') + '\n');

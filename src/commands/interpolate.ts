@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { assertPngName } from '../io/files';
 import { toTiles, writeImageGrid } from '../io/png';
 import { decodeCodes, encodeMeans, interpolateCodes } from '../model/generate';
-import { openModel, readInputImages, tileShape } from './common';
+import { labelName, labelsFor, openModel, readInputImages, requireModel, tileShape } from './common';
 import { atLeastTwo, invertMode, positiveInt } from './options';
 
 export function registerInterpolate(program: Command, context: { quiet: () => boolean }): void {
@@ -13,23 +13,31 @@ export function registerInterpolate(program: Command, context: { quiet: () => bo
     .argument('[out]', 'output PNG', 'interpolation.png')
     .option('--steps <n>', 'decoded points from a to b, both ends included', atLeastTwo, 10)
     .option('--slerp', 'follow the great circle between the codes instead of the straight line', false)
+    .option('--label <y>', "cvae: decode every step with this label (name or index); default: each end's best label, " +
+      'blended along the way')
     .option('--checkpoint <dir>', 'run folder or checkpoint (default: newest run under checkpoints/)')
     .option('--invert', 'invert the input images (dark drawing on light paper); default: detected per image')
     .option('--no-invert', 'never invert the input images')
     .option('--scale <n>', 'enlarge each pixel n times', positiveInt, 1)
     .action(async (a: string, b: string, out: string,
-      flags: { steps: number; slerp: boolean; checkpoint?: string; invert?: boolean; scale: number }) => {
+      flags: { steps: number; slerp: boolean; label?: string; checkpoint?: string; invert?: boolean; scale: number }) => {
       assertPngName(out);
       const loaded = await openModel(flags.checkpoint, context.quiet());
+      requireModel(loaded, 'interpolate', { label: true });
       const { vae } = loaded;
       const x = await readInputImages([a, b], loaded, invertMode(flags.invert));
-      const mu = encodeMeans(vae, x, 2);
+      const given = labelsFor(loaded, x, 2, flags.label, null, (m) => { if (!context.quiet()) process.stderr.write(m + '\n'); });
+      const mu = encodeMeans(vae, x, 2, given.oneHot);
       const z = vae.config.zDim;
       const codes = interpolateCodes(mu.subarray(0, z), mu.subarray(z, 2 * z), flags.steps, flags.slerp);
-      const decoded = decodeCodes(vae, codes, flags.steps);
+      // A cvae's label goes from a's to b's along with z (the same label throughout with --label).
+      const classes = vae.labelDim;
+      const labels = given.oneHot && interpolateCodes(given.oneHot.subarray(0, classes), given.oneHot.subarray(classes), flags.steps);
+      const decoded = decodeCodes(vae, codes, flags.steps, labels);
       const [inA, inB] = toTiles(x, 2, vae.inputDim);
       const tiles = [inA, ...toTiles(decoded, flags.steps, vae.inputDim), inB];
       const size = await writeImageGrid(out, tiles, tileShape(loaded), { cols: tiles.length, scale: flags.scale });
-      process.stdout.write(`wrote ${out} (${flags.steps} steps${flags.slerp ? ', slerp' : ''}, ${size.width}x${size.height})\n`);
+      const ends = given.labels ? `, labels ${given.labels.map((y) => labelName(loaded, y)).join(' to ')}` : '';
+      process.stdout.write(`wrote ${out} (${flags.steps} steps${flags.slerp ? ', slerp' : ''}${ends}, ${size.width}x${size.height})\n`);
     });
 }

@@ -3,7 +3,7 @@ import { assertPngName } from '../io/files';
 import { writeLatentMap } from '../io/plots';
 import { principalPlane } from '../model/latent';
 import { encodeAll } from '../model/likelihood';
-import { loadSplit, openModel } from './common';
+import { dataLabels, loadSplit, openModel, requireModel } from './common';
 import { positiveInt } from './options';
 
 export function registerLatentMap(program: Command, context: { quiet: () => boolean }): void {
@@ -16,9 +16,10 @@ export function registerLatentMap(program: Command, context: { quiet: () => bool
     .action(async (out: string, flags: { checkpoint?: string; limitTest?: number }) => {
       assertPngName(out);
       const loaded = await openModel(flags.checkpoint, context.quiet());
+      requireModel(loaded, 'latent-map', { label: true, region: true });
       const d = loaded.vae.config.zDim;
       const test = loadSplit(loaded, 'test', flags.limitTest);
-      const { mu } = encodeAll(loaded.vae, test.x, test.count);
+      const { mu } = encodeAll(loaded.vae, test.x, test.count, dataLabels(loaded, test.labels));
       const names = loaded.config.data.labelNames ?? [];
       let project = (i: number): [number, number] => [mu[i * d], d > 1 ? mu[i * d + 1] : 0];
       let axes: [string, string] = ['z₁', 'z₂'];

@@ -1,25 +1,74 @@
 import { Command } from 'commander';
+import { VaeError } from '../errors';
 import { assertPngName } from '../io/files';
 import { toTiles, writeImageGrid } from '../io/png';
-import { sampleImages } from '../model/generate';
-import { openModel, tileShape } from './common';
+import { decodeCodes, repeatedOneHot, sampleImages } from '../model/generate';
+import { Rng } from '../rng';
+import { labelIndex, labelName, openModel, requireModel, tileShape } from './common';
 import { nonNegativeInt, positiveInt } from './options';
+
+interface SampleFlags {
+  count: number;
+  checkpoint?: string;
+  seed: number;
+  cols?: number;
+  scale: number;
+  label?: string;
+  perClass?: number;
+}
 
 export function registerSample(program: Command, context: { quiet: () => boolean }): void {
   program.command('sample')
-    .description('draw z ~ N(0, I) and decode each to its mean image: one PNG grid')
+    .description('draw z ~ N(0, I) and decode each to its mean image: one PNG grid (a cvae: of a given label, or one row per label)')
     .argument('[out]', 'output PNG', 'samples.png')
     .option('-n, --count <n>', 'number of samples', positiveInt, 64)
+    .option('--label <y>', 'cvae: draw images of this label (a name such as 7 or Sneaker, or its index)')
+    .option('--per-class <n>', 'cvae: n images of every label, one row per label, named on the left (the same z down each column)',
+      positiveInt)
     .option('--checkpoint <dir>', 'run folder or checkpoint (default: newest run under checkpoints/)')
     .option('--seed <n>', 'seed for z', nonNegativeInt, 0)
     .option('--cols <n>', 'images per row (default: a square grid)', positiveInt)
     .option('--scale <n>', 'enlarge each pixel n times', positiveInt, 1)
-    .action(async (out: string, flags: { count: number; checkpoint?: string; seed: number; cols?: number; scale: number }) => {
+    .action(async (out: string, flags: SampleFlags) => {
       assertPngName(out);
       const loaded = await openModel(flags.checkpoint, context.quiet());
-      const images = sampleImages(loaded.vae, flags.count, flags.seed);
-      const size = await writeImageGrid(out, toTiles(images, flags.count, loaded.vae.inputDim), tileShape(loaded),
-        { cols: flags.cols, scale: flags.scale });
-      process.stdout.write(`wrote ${out} (${flags.count} samples, ${size.width}x${size.height})\n`);
+      requireModel(loaded, 'sample', { label: true });
+      const { vae } = loaded;
+      const classes = vae.labelDim;
+      if (flags.label !== undefined && flags.perClass !== undefined) throw new VaeError('give either --label or --per-class, not both');
+      if (classes === 0 && (flags.label !== undefined || flags.perClass !== undefined)) {
+        throw new VaeError('--label and --per-class are for a cvae conditioned on the label; this model takes none');
+      }
+      let images: Float32Array;
+      let count: number;
+      let cols = flags.cols;
+      let rowLabels: string[] | undefined;
+      let what: string;
+      if (flags.perClass !== undefined) {
+        const per = flags.perClass;
+        const all = Array.from({ length: classes }, (_, y) => y);
+        const columnCodes = new Rng(flags.seed, 'sample').normals(per * vae.config.zDim);
+        const codes = new Float32Array(classes * columnCodes.length);
+        all.forEach((y) => codes.set(columnCodes, y * columnCodes.length));
+        count = classes * per;
+        images = decodeCodes(vae, codes, count, repeatedOneHot(all, per, classes));
+        cols = per;
+        rowLabels = all.map((y) => labelName(loaded, y));
+        what = `${per} per label for ${classes} labels`;
+      } else {
+        count = flags.count;
+        if (classes > 0) {
+          const y = flags.label !== undefined ? labelIndex(loaded, flags.label) : undefined;
+          if (y === undefined) throw new VaeError(`this cvae draws images of a label: pass --label (${loaded.config.data.labelNames?.join(', ')}) or --per-class N`);
+          images = sampleImages(vae, count, flags.seed, repeatedOneHot([y], count, classes));
+          what = `${count} samples of label ${labelName(loaded, y)}`;
+        } else {
+          images = sampleImages(vae, count, flags.seed);
+          what = `${count} samples`;
+        }
+      }
+      const size = await writeImageGrid(out, toTiles(images, count, vae.inputDim), tileShape(loaded),
+        { cols, scale: flags.scale, rowLabels });
+      process.stdout.write(`wrote ${out} (${what}, ${size.width}x${size.height})\n`);
     });
 }

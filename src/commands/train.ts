@@ -3,8 +3,9 @@ import { Command, Option } from 'commander';
 import { BackendInfo } from '../backend';
 import { ProgressReporter } from '../train/progress';
 import { defaultThreads } from '../train/executor';
-import { NewRunOptions, resumeRun, startRun } from '../train/run';
+import { DEFAULT_Z_DIM, LABEL_CVAE_Z_DIM, NewRunOptions, resumeRun, startRun } from '../train/run';
 import { TrainRun, train } from '../train/train';
+import { REGIONS, describeCondition } from '../model/condition';
 import { choice, hiddenSizes, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt } from './options';
 
 type TrainFlags = NewRunOptions & { resume?: string; threads?: number };
@@ -15,7 +16,10 @@ export function registerTrain(program: Command, context: { backend: () => Backen
     .option('--data <name|dir>', "'mnist', 'fashion-mnist', or a folder of MNIST-format idx files (raw or .gz)", 'mnist')
     .option('--binarize <mode>', "'none' (grey levels as targets) or 'dynamic' (redraw x ~ Bernoulli(pixel) each batch)",
       choice(['none', 'dynamic'] as const), 'none')
-    .option('--z-dim <n>', 'latent dimensions', positiveInt, 20)
+    .option('--model <family>', "'vae', or 'cvae': conditional VAE q(z|x,y), p(x|z,y) (Doersch 2016)", choice(['vae', 'cvae'] as const), 'vae')
+    .option('--condition <y>', "what a cvae is conditioned on: 'label' (one-hot class), or the observed part of the image for completion: " +
+      "'left-half', 'top-half', 'centre' (all but a centre square)", choice(['label', ...REGIONS] as const), 'label')
+    .option('--z-dim <n>', `latent dimensions (default: ${DEFAULT_Z_DIM}; ${LABEL_CVAE_Z_DIM} for a cvae on the label, so that its samples follow the label)`, positiveInt)
     .addOption(new Option('--hidden <sizes>', 'hidden layer sizes of the encoder, e.g. 400 or 512,256 (decoder mirrors them)')
       .argParser(hiddenSizes).default([400], '400'))
     .option('--beta <b>', 'weight of the KL term (1: VAE; >1: β-VAE)', nonNegativeFloat, 1)
@@ -50,7 +54,8 @@ export function registerTrain(program: Command, context: { backend: () => Backen
       log(`backend: ${backend.description}, ${threads} training thread${threads > 1 ? 's' : ''}`);
       log(`data: ${dataset.name} (${dataset.train.count} train, ${dataset.test.count} test, ${dataset.height}x${dataset.width}` +
         `, binarize ${config.data.binarize}) from ${displayPath(dataset.source)}`);
-      log(`model: ${config.model.inputShape.reduce((a, b) => a * b, 1)}-${config.model.hidden.join('-')}-${config.model.zDim} MLP VAE, ` +
+      const family = config.model.family === 'cvae' ? `CVAE ${describeCondition(config.model.condition)}` : 'VAE';
+      log(`model: ${config.model.inputShape.reduce((a, b) => a * b, 1)}-${config.model.hidden.join('-')}-${config.model.zDim} MLP ${family}, ` +
         `${(config.train.iwTrain ?? 1) > 1 ? `IWAE K=${config.train.iwTrain}, ` : ''}` +
         `β ${config.train.beta}, Adam lr ${config.train.lr}, batch ${config.train.batchSize}, ${plural(config.train.epochs, 'epoch')}, seed ${config.train.seed}`);
 

@@ -20,8 +20,12 @@ const WORK_SIZE = 256;
 /** Typical stroke width of an MNIST digit, in pixels of the 28 x 28 frame. */
 const MNIST_STROKE = 2.5;
 
+/**
+ * With `fit` false the picture is taken as already framed like the data (e.g. half a digit cut from a
+ * 28 x 28 image): only inverted if needed and resized to the target, so that its strokes stay where they are.
+ */
 export async function prepareImage(file: string, target: { height: number; width: number },
-  invert: InvertMode = 'auto'): Promise<PreparedImage> {
+  invert: InvertMode = 'auto', fit = true): Promise<PreparedImage> {
   let raw: { data: Buffer; info: OutputInfo };
   try {
     raw = await sharp(file)
@@ -40,9 +44,20 @@ export async function prepareImage(file: string, target: { height: number; width
 
   const inverted = invert === 'auto' ? borderMean(grey, width, height) > 0.5 : invert;
   if (inverted) for (let i = 0; i < grey.length; i++) grey[i] = 1 - grey[i];
+  if (!fit) return { pixels: await resizeGrey(grey, width, height, target), inverted };
 
   const ink = removeBackground(grey);
   return { pixels: await fitMnistStyle(ink, width, height, target), inverted };
+}
+
+async function resizeGrey(img: Float32Array, w: number, h: number, target: { height: number; width: number }): Promise<Float32Array> {
+  const bytes = Buffer.from(Uint8Array.from(img, (v) => Math.round(v * 255)));
+  const small = await sharp(bytes, { raw: { width: w, height: h, channels: 1 } })
+    .resize({ width: target.width, height: target.height, fit: 'fill', kernel: 'lanczos3' })
+    .extractChannel(0)
+    .raw()
+    .toBuffer();
+  return Float32Array.from(small, (v) => v / 255);
 }
 
 function borderMean(img: Float32Array, w: number, h: number): number {

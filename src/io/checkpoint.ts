@@ -200,7 +200,8 @@ export function readRunConfig(runDir: string): RunConfig {
   if (config.format !== CHECKPOINT_FORMAT || config.tool?.name !== 'vae') {
     throw new VaeError(`incompatible checkpoint ${runDir}: format ${config.format ?? 'unknown'}, this vae reads format ${CHECKPOINT_FORMAT}`);
   }
-  if (config.model?.family !== 'vae' || config.model.arch !== 'mlp') {
+  const family = config.model?.family;
+  if (!(family === 'vae' || (family === 'cvae' && config.model.condition)) || config.model.arch !== 'mlp') {
     throw new VaeError(`incompatible checkpoint ${runDir}: model ${config.model?.family}/${config.model?.arch} is not supported by vae ${TOOL_VERSION}`);
   }
   return config;

@@ -13,6 +13,10 @@ export interface GridOptions {
   pad?: number;
   /** Each image pixel becomes scale x scale pixels (nearest neighbour). */
   scale?: number;
+  /** Text left of each row (e.g. class names), in a margin. */
+  rowLabels?: string[];
+  /** Text above each column. */
+  colLabels?: string[];
 }
 
 export interface TileShape {
@@ -23,16 +27,43 @@ export interface TileShape {
 
 const PAD_VALUE = 96;
 
+/** Label text size in pixels: readable, but not taller than half a tile. */
+function fontSize(shape: TileShape, scale: number): number {
+  return Math.max(9, Math.min(14, Math.round(shape.height * scale * 0.45)));
+}
+
 export function gridSize(count: number, shape: TileShape, options: GridOptions = {}) {
   const cols = options.cols ?? Math.ceil(Math.sqrt(count));
   const rows = Math.ceil(count / cols);
   const pad = options.pad ?? 2;
   const scale = options.scale ?? 1;
+  const font = fontSize(shape, scale);
+  // DejaVu Sans averages ~0.6 em per character.
+  const left = options.rowLabels?.length ? Math.ceil(Math.max(...options.rowLabels.map((l) => l.length)) * font * 0.62) + 2 * pad + 2 : 0;
+  const top = options.colLabels?.length ? Math.ceil(font * 1.4) : 0;
   return {
-    cols, rows, pad, scale,
-    width: cols * shape.width * scale + (cols + 1) * pad,
-    height: rows * shape.height * scale + (rows + 1) * pad,
+    cols, rows, pad, scale, font, left, top,
+    width: left + cols * shape.width * scale + (cols + 1) * pad,
+    height: top + rows * shape.height * scale + (rows + 1) * pad,
   };
+}
+
+function escapeXml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+/** The row and column labels as an SVG the size of the grid (white text on the grey margin). */
+function labelsSvg(g: ReturnType<typeof gridSize>, shape: TileShape, options: GridOptions): string {
+  const tileH = shape.height * g.scale;
+  const tileW = shape.width * g.scale;
+  const text = (x: number, y: number, anchor: string, label: string) =>
+    `<text x="${x}" y="${y}" text-anchor="${anchor}" dominant-baseline="central">${escapeXml(label)}</text>`;
+  const rows = (options.rowLabels ?? []).slice(0, g.rows).map((label, r) =>
+    text(g.left - g.pad - 2, g.top + g.pad + r * (tileH + g.pad) + tileH / 2, 'end', label));
+  const cols = (options.colLabels ?? []).slice(0, g.cols).map((label, c) =>
+    text(g.left + g.pad + c * (tileW + g.pad) + tileW / 2, g.top / 2 + 1, 'middle', label));
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${g.width}" height="${g.height}">` +
+    `<g font-family="DejaVu Sans, sans-serif" font-size="${g.font}" fill="white">${rows.join('')}${cols.join('')}</g></svg>`;
 }
 
 /** Lays tiles out row by row (a null leaves its place empty) and returns the PNG's size. */
@@ -43,8 +74,8 @@ export async function writeImageGrid(file: string, tiles: Tile[], shape: TileSha
   const out = Buffer.alloc(g.width * g.height * channels, PAD_VALUE);
   tiles.forEach((tile, t) => {
     if (!tile) return;
-    const top = g.pad + Math.floor(t / g.cols) * (shape.height * g.scale + g.pad);
-    const left = g.pad + (t % g.cols) * (shape.width * g.scale + g.pad);
+    const top = g.top + g.pad + Math.floor(t / g.cols) * (shape.height * g.scale + g.pad);
+    const left = g.left + g.pad + (t % g.cols) * (shape.width * g.scale + g.pad);
     for (let y = 0; y < shape.height * g.scale; y++) {
       for (let x = 0; x < shape.width * g.scale; x++) {
         const src = (Math.floor(y / g.scale) * shape.width + Math.floor(x / g.scale)) * channels;
@@ -57,7 +88,13 @@ export async function writeImageGrid(file: string, tiles: Tile[], shape: TileSha
   });
   let png: Buffer;
   try {
-    png = await sharp(out, { raw: { width: g.width, height: g.height, channels: channels as 1 | 3 | 4 } }).png().toBuffer();
+    let image = sharp(out, { raw: { width: g.width, height: g.height, channels: channels as 1 | 3 | 4 } });
+    if (g.left > 0 || g.top > 0) {
+      image = sharp(await image.composite([{ input: Buffer.from(labelsSvg(g, shape, options)), left: 0, top: 0 }]).png().toBuffer());
+      image = image.removeAlpha();
+      if (channels === 1) image = image.toColourspace('b-w');
+    }
+    png = await image.png().toBuffer();
     fs.writeFileSync(file, png);
   } catch (e) {
     throw new VaeError(`cannot write ${file}: ${errorMessage(e)}`);

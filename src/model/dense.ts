@@ -35,3 +35,26 @@ export function dense(x: tf.Tensor2D, kernel: tf.Tensor, bias: tf.Tensor): tf.Te
 export function denseOnData(x: tf.Tensor2D, kernel: tf.Tensor, bias: tf.Tensor): tf.Tensor2D {
   return withoutInputGrad(x, kernel, bias) as tf.Tensor2D;
 }
+
+/**
+ * The layer on [z, c] (columns concatenated) where c is data, such as a decoder's condition: one product
+ * forward, and backward the gradient of z only (dz = dy·W_zᵀ with W_z the kernel's first rows).
+ */
+const partlyOnData = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+  const [z, c, kernel, bias, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+  const zc = tf.concat([z, c], 1);
+  save([zc, kernel]);
+  return {
+    value: tf.add(tf.matMul(zc, kernel), bias) as tf.Tensor2D,
+    gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+      const [xs, w] = saved as [tf.Tensor2D, tf.Tensor2D];
+      const k = z.shape[1];
+      const dz = tf.matMul(dy, tf.transpose(tf.slice(w, [0, 0], [k, w.shape[1]])));
+      return [dz, tf.zeros(c.shape), tf.matMul(tf.transpose(xs), dy), tf.sum(dy, 0)];
+    },
+  };
+});
+
+export function denseOnPartlyData(z: tf.Tensor2D, c: tf.Tensor2D, kernel: tf.Tensor, bias: tf.Tensor): tf.Tensor2D {
+  return partlyOnData(z, c, kernel, bias) as tf.Tensor2D;
+}

@@ -1,6 +1,8 @@
 /** Test-set numbers: the negative ELBO (one z ~ q(z|x) per example), active units, importance-sampled NLL. */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../rng';
+import { oneHot } from './condition';
+import { inferLabels } from './generate';
 import { activeUnits, encodeAll, vaeImportanceWeightedParallel } from './likelihood';
 import { Vae } from './vae';
 
@@ -17,9 +19,10 @@ export const EVAL_BATCH = 500;
 
 /**
  * The noise is drawn from a fixed stream, so the same model on the same data always gives the same number
- * (and two epochs are compared on the same noise).
+ * (and two epochs are compared on the same noise). A label-conditioned model is evaluated with the data's
+ * `labels` (the conditional bound on log p(x|y)); a completion model on the missing part given the rest.
  */
-export async function evaluateElbo(vae: Vae, data: Float32Array, count: number,
+export async function evaluateElbo(vae: Vae, data: Float32Array, count: number, labels?: ArrayLike<number> | null,
   onProgress?: (done: number) => void): Promise<ElboTerms> {
   const dim = vae.inputDim;
   const zDim = vae.config.zDim;
@@ -30,7 +33,9 @@ export async function evaluateElbo(vae: Vae, data: Float32Array, count: number,
     const eps = new Rng(0, 'evaluate', batch).normals(n * zDim);
     const sums = tf.tidy(() => {
       const x = tf.tensor2d(data.subarray(start * dim, (start + n) * dim), [n, dim]);
-      const terms = vae.lossTerms(x, tf.tensor2d(eps, [n, zDim]), 1);
+      const y = vae.labelDim > 0 ? tf.tensor2d(oneHot(requireLabels(labels).slice(start, start + n), vae.labelDim), [n, vae.labelDim])
+        : undefined;
+      const terms = vae.lossTerms(x, tf.tensor2d(eps, [n, zDim]), 1, n, y);
       return tf.stack([terms.recSum, terms.klSum]);
     });
     const [r, k] = await sums.data();
@@ -42,6 +47,11 @@ export async function evaluateElbo(vae: Vae, data: Float32Array, count: number,
   return { negElbo: (rec + kl) / count, rec: rec / count, kl: kl / count };
 }
 
+function requireLabels(labels: ArrayLike<number> | null | undefined): number[] {
+  if (!labels) throw new Error('a label-conditioned model is evaluated with the labels of the data');
+  return Array.from(labels);
+}
+
 export interface TestSetReport extends ElboTerms {
   images: number;
   /** −ELBO in bits per dimension: nats / (D ln 2). */
@@ -51,20 +61,31 @@ export interface TestSetReport extends ElboTerms {
   zDim: number;
   /** With importance sampling: K, the test NLL −mean L_K in nats and in bits per dimension. */
   importance?: { k: number; nll: number; bitsPerDim: number };
+  /**
+   * A label-conditioned model as a classifier: the share of images whose best label under the conditional
+   * bound (argmin_y −L(x, y)) is their true label.
+   */
+  labelAccuracy?: number;
 }
 
 /** Everything `vae evaluate` reports, for test data x ([n, dim]). */
-export async function evaluateTestSet(vae: Vae, x: Float32Array, n: number,
+export async function evaluateTestSet(vae: Vae, x: Float32Array, n: number, labels: Uint8Array | null,
   options: { importanceSamples?: number; seed?: number; threads?: number; onProgress?: (done: number) => void } = {}): Promise<TestSetReport> {
-  const nats2bits = 1 / (vae.inputDim * Math.LN2);
-  const elbo = await evaluateElbo(vae, x, n);
-  const { mu } = encodeAll(vae, x, n);
+  // Bits per dimension count the values the model predicts (for a completion model, the missing ones).
+  const nats2bits = 1 / (vae.condition.outputDim * Math.LN2);
+  const elbo = await evaluateElbo(vae, x, n, labels);
+  const oneHotLabels = vae.labelDim > 0 ? oneHot(requireLabels(labels), vae.labelDim) : undefined;
+  const { mu } = encodeAll(vae, x, n, oneHotLabels);
   const report: TestSetReport = { images: n, ...elbo, bitsPerDim: elbo.negElbo * nats2bits,
     activeUnits: activeUnits(mu, n, vae.config.zDim).count, zDim: vae.config.zDim };
+  if (vae.labelDim > 0 && labels) {
+    const inferred = inferLabels(vae, x, n);
+    report.labelAccuracy = inferred.reduce((a, l, i) => a + (l === labels[i] ? 1 : 0), 0) / n;
+  }
   const k = options.importanceSamples;
   if (k) {
-    const bounds = await vaeImportanceWeightedParallel(vae, x, n, { k, seed: options.seed ?? 0, onProgress: options.onProgress },
-      options.threads ?? 1);
+    const bounds = await vaeImportanceWeightedParallel(vae, x, n, oneHotLabels ?? null,
+      { k, seed: options.seed ?? 0, onProgress: options.onProgress }, options.threads ?? 1);
     const nll = -bounds.reduce((a, v) => a + v, 0) / n;
     report.importance = { k, nll, bitsPerDim: nll * nats2bits };
   }

@@ -1,12 +1,37 @@
-/** Using a trained VAE: drawing samples, reconstructing, and walking the latent space between two codes. */
+/**
+ * Using a trained VAE: drawing samples, reconstructing, and walking the latent space between two codes;
+ * for a conditional VAE also samples of a given label and completions of partly observed images.
+ *
+ * `labels` arguments are one-hot rows [n, classes], needed (only) by label-conditioned models.
+ */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../rng';
+import { composeImages, gatherColumns, maskImages, oneHot } from './condition';
+import { bernoulliNllFromLogits, klToStdNormal, reparameterize } from './losses';
 import { Vae } from './vae';
 
 /** n images decoded (mean image) from z ~ N(0, I), drawn from the stream of `seed`. */
-export function sampleImages(vae: Vae, n: number, seed: number): Float32Array {
+export function sampleImages(vae: Vae, n: number, seed: number, labels?: Float32Array): Float32Array {
   const z = new Rng(seed, 'sample').normals(n * vae.config.zDim);
-  return decodeCodes(vae, z, n);
+  return decodeCodes(vae, z, n, labels);
+}
+
+/**
+ * For a completion model: `perImage` completions of each of n images x [n, dim] (only their observed part
+ * is used), z ~ N(0, I) from the stream of `seed`; whole images [n · perImage, dim], image i's first.
+ */
+export function sampleCompletions(vae: Vae, x: Float32Array, n: number, perImage: number, seed: number): Float32Array {
+  const { missing, observed } = vae.condition;
+  if (!missing || !observed) throw new Error('not a completion model');
+  const dim = vae.inputDim;
+  const rows = n * perImage;
+  const repeated = new Float32Array(rows * dim);
+  for (let i = 0; i < n; i++) {
+    for (let s = 0; s < perImage; s++) repeated.set(x.subarray(i * dim, (i + 1) * dim), (i * perImage + s) * dim);
+  }
+  const z = new Rng(seed, 'complete').normals(rows * vae.config.zDim);
+  const completions = decodeCodes(vae, z, rows, gatherColumns(repeated, rows, dim, observed));
+  return composeImages(repeated, completions, rows, dim, missing);
 }
 
 /** Runs `f` and reads its result back into JavaScript, leaving no tensors behind. */
@@ -17,19 +42,84 @@ function computeToArray(f: () => tf.Tensor): Float32Array {
   return out;
 }
 
-/** The mean images decoded from n codes [n, zDim]. */
-export function decodeCodes(vae: Vae, codes: Float32Array, n: number): Float32Array {
-  return computeToArray(() => vae.decodeMean(tf.tensor2d(codes, [n, vae.config.zDim])));
+/**
+ * The mean images decoded from n codes [n, zDim]; `condition` [n, decoderExtra] is a cvae decoder's
+ * condition: one-hot labels, or observed pixels (then the result is only the missing part).
+ */
+export function decodeCodes(vae: Vae, codes: Float32Array, n: number, condition?: Float32Array): Float32Array {
+  const extra = vae.condition.decoderExtra;
+  return computeToArray(() => vae.decodeMean(tf.tensor2d(codes, [n, vae.config.zDim]),
+    extra > 0 && condition ? tf.tensor2d(condition, [n, extra]) : undefined));
 }
 
 /** μ(x) for each row of x: the code used to reconstruct and interpolate. */
-export function encodeMeans(vae: Vae, x: Float32Array, n: number): Float32Array {
-  return computeToArray(() => vae.encode(tf.tensor2d(x, [n, vae.inputDim])).mu);
+export function encodeMeans(vae: Vae, x: Float32Array, n: number, labels?: Float32Array): Float32Array {
+  return computeToArray(() => vae.encode(tf.tensor2d(x, [n, vae.inputDim]), oneHotTensor(vae, labels, n)).mu);
 }
 
-/** Decoded μ(x): what the model keeps of each image. */
-export function reconstructImages(vae: Vae, x: Float32Array, n: number): Float32Array {
-  return decodeCodes(vae, encodeMeans(vae, x, n), n);
+/**
+ * Decoded μ(x): what the model keeps of each image. For a completion model: the observed part of x with the
+ * missing part decoded from μ(x).
+ */
+export function reconstructImages(vae: Vae, x: Float32Array, n: number, labels?: Float32Array): Float32Array {
+  const { observed, missing } = vae.condition;
+  if (observed && missing) {
+    const decoded = decodeCodes(vae, encodeMeans(vae, x, n), n, gatherColumns(x, n, vae.inputDim, observed));
+    return composeImages(x, decoded, n, vae.inputDim, missing);
+  }
+  return decodeCodes(vae, encodeMeans(vae, x, n, labels), n, labels);
+}
+
+function oneHotTensor(vae: Vae, labels: Float32Array | undefined, n: number): tf.Tensor2D | undefined {
+  return vae.labelDim > 0 && labels ? tf.tensor2d(labels, [n, vae.labelDim]) : undefined;
+}
+
+/** One-hot rows for `count` copies of each label in `labels` (label i's copies together). */
+export function repeatedOneHot(labels: number[], count: number, classes: number): Float32Array {
+  return oneHot(labels.flatMap((l) => Array<number>(count).fill(l)), classes);
+}
+
+/**
+ * For a label-conditioned model: the negative conditional ELBO −L(x, y) of each image for every label y,
+ * [n, classes] row-major, averaged over `samples` draws of z (a fixed stream, so the same image always gets
+ * the same numbers). The best label is the one with the lowest value: argmax_y p(x|y) under the bound.
+ */
+export function negElboPerLabel(vae: Vae, x: Float32Array, n: number, samples = 1, batch = 200): Float32Array {
+  const classes = vae.labelDim;
+  const dim = vae.inputDim;
+  const d = vae.config.zDim;
+  const out = new Float32Array(n * classes);
+  for (let start = 0; start < n; start += batch) {
+    const m = Math.min(batch, n - start);
+    const rows = m * classes; // image i with label y at row i · classes + y
+    const values = computeToArray(() => {
+      const images = tf.tensor2d(x.subarray(start * dim, (start + m) * dim), [m, dim]);
+      const xs = tf.reshape(tf.tile(tf.expandDims(images, 1), [1, classes, 1]), [rows, dim]) as tf.Tensor2D;
+      const ys = tf.tile(tf.eye(classes), [m, 1]) as tf.Tensor2D;
+      const { mu, logvar } = vae.encode(xs, ys);
+      let total = tf.mul(klToStdNormal(mu, logvar), samples);
+      for (let s = 0; s < samples; s++) {
+        const eps = tf.tensor2d(new Rng(0, 'label-elbo', start, s).normals(rows * d), [rows, d]);
+        total = tf.add(total, bernoulliNllFromLogits(vae.decodeLogits(reparameterize(mu, logvar, eps), ys), xs));
+      }
+      return tf.div(total, samples);
+    });
+    out.set(values, start * classes);
+  }
+  return out;
+}
+
+/** The label with the lowest −L(x, y) for each image (see negElboPerLabel). */
+export function inferLabels(vae: Vae, x: Float32Array, n: number, samples = 1): Uint8Array {
+  const scores = negElboPerLabel(vae, x, n, samples);
+  const classes = vae.labelDim;
+  const labels = new Uint8Array(n);
+  for (let i = 0; i < n; i++) {
+    let best = 0;
+    for (let y = 1; y < classes; y++) if (scores[i * classes + y] < scores[i * classes + best]) best = y;
+    labels[i] = best;
+  }
+  return labels;
 }
 
 /**
@@ -51,4 +141,50 @@ export function interpolateCodes(a: Float32Array, b: Float32Array, steps: number
     for (let j = 0; j < d; j++) out[s * d + j] = wa * a[j] + wb * b[j];
   }
   return out;
+}
+
+/** A grid of images that shows what a model has learnt: what training draws after every epoch. */
+export interface Preview {
+  images: Float32Array;
+  count: number;
+  cols: number;
+  /** For a label-conditioned model: the label of each row. */
+  rowLabels?: number[];
+}
+
+/**
+ * `codes` [≥ 64, zDim] from a fixed stream. A VAE: 64 samples. A label-conditioned model: one row per label,
+ * the same 8 codes in every row (so a column shows one style in every class). A completion model: 8 test
+ * images, each row the observed part then 7 completions.
+ */
+export function previewImages(vae: Vae, codes: Float32Array, testX: Float32Array): Preview {
+  const d = vae.config.zDim;
+  const dim = vae.inputDim;
+  const cols = 8;
+  const classes = vae.labelDim;
+  if (classes > 0) {
+    const rowLabels = Array.from({ length: classes }, (_, y) => y);
+    const z = new Float32Array(classes * cols * d);
+    for (let y = 0; y < classes; y++) z.set(codes.subarray(0, cols * d), y * cols * d);
+    return { images: decodeCodes(vae, z, classes * cols, repeatedOneHot(rowLabels, cols, classes)), count: classes * cols, cols, rowLabels };
+  }
+  const { observed, missing } = vae.condition;
+  if (observed && missing) {
+    const rows = Math.min(8, testX.length / dim);
+    const images = new Float32Array(rows * cols * dim);
+    const inputs = testX.subarray(0, rows * dim);
+    const repeated = new Float32Array((cols - 1) * rows * dim);
+    for (let i = 0; i < rows; i++) {
+      for (let s = 0; s < cols - 1; s++) repeated.set(inputs.subarray(i * dim, (i + 1) * dim), (i * (cols - 1) + s) * dim);
+    }
+    const n = rows * (cols - 1);
+    const done = composeImages(repeated, decodeCodes(vae, codes.subarray(0, n * d), n, gatherColumns(repeated, n, dim, observed)), n, dim, missing);
+    const masked = maskImages(inputs, rows, dim, missing);
+    for (let i = 0; i < rows; i++) {
+      images.set(masked.subarray(i * dim, (i + 1) * dim), i * cols * dim);
+      images.set(done.subarray(i * (cols - 1) * dim, (i + 1) * (cols - 1) * dim), (i * cols + 1) * dim);
+    }
+    return { images, count: rows * cols, cols };
+  }
+  return { images: decodeCodes(vae, codes.subarray(0, 64 * d), 64), count: 64, cols };
 }

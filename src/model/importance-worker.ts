@@ -11,7 +11,7 @@ parentPort!.once('message', (job: ImportanceJob) => {
     const vae = Vae.create(job.model, 0);
     const variables = vae.trainableVariables();
     writeVariables(variables, flatLayout(variables), job.params);
-    const bounds = vaeImportanceWeighted(vae, job.x, job.n, { k: job.k, seed: job.seed, indexOffset: job.indexOffset,
+    const bounds = vaeImportanceWeighted(vae, job.x, job.n, job.labels, { k: job.k, seed: job.seed, indexOffset: job.indexOffset,
       onProgress: (done) => parentPort!.postMessage({ progress: done }) });
     parentPort!.postMessage({ bounds });
   })().catch((e: unknown) => parentPort!.postMessage({ error: e instanceof Error ? e.message : String(e) }));

@@ -93,16 +93,22 @@ export function importanceWeightedLogLikelihood(mu: Float32Array, logvar: Float3
   return result;
 }
 
-/** μ and log σ² of q(z|x) for every row of x ([n, dim]), in batches. */
-export function encodeAll(vae: Vae, x: Float32Array, n: number, batch = 1000): { mu: Float32Array; logvar: Float32Array } {
+/**
+ * μ and log σ² of q(z|x) for every row of x ([n, dim]), in batches; a label-conditioned model needs the
+ * one-hot `labels` [n, classes] (q(z|x, y)).
+ */
+export function encodeAll(vae: Vae, x: Float32Array, n: number, labels?: Float32Array, batch = 1000):
+  { mu: Float32Array; logvar: Float32Array } {
   const d = vae.config.zDim;
   const dim = vae.inputDim;
+  const classes = vae.labelDim;
   const mu = new Float32Array(n * d);
   const logvar = new Float32Array(n * d);
   for (let start = 0; start < n; start += batch) {
     const m = Math.min(batch, n - start);
     const out = tf.tidy(() => {
-      const q = vae.encode(tf.tensor2d(x.subarray(start * dim, (start + m) * dim), [m, dim]));
+      const y = classes > 0 && labels ? tf.tensor2d(labels.subarray(start * classes, (start + m) * classes), [m, classes]) : undefined;
+      const q = vae.encode(tf.tensor2d(x.subarray(start * dim, (start + m) * dim), [m, dim]), y);
       return tf.concat([q.mu, q.logvar], 0);
     });
     const values = out.dataSync();
@@ -113,15 +119,23 @@ export function encodeAll(vae: Vae, x: Float32Array, n: number, batch = 1000): {
   return { mu, logvar };
 }
 
-/** L_K of a Bernoulli VAE for every test image; the test NLL is minus their mean. */
-export function vaeImportanceWeighted(vae: Vae, x: Float32Array, n: number, options: ImportanceOptions): Float64Array {
+/**
+ * L_K of a Bernoulli VAE for every test image; the test NLL is minus their mean. For a cvae, the bound on
+ * the conditional log p(x|y), with the one-hot `labels` [n, classes] or with the observed part as y.
+ */
+export function vaeImportanceWeighted(vae: Vae, x: Float32Array, n: number, labels: Float32Array | null,
+  options: ImportanceOptions): Float64Array {
   const dim = vae.inputDim;
-  const { mu, logvar } = encodeAll(vae, x, n);
+  const classes = vae.labelDim;
+  const { mu, logvar } = encodeAll(vae, x, n, labels ?? undefined);
   return importanceWeightedLogLikelihood(mu, logvar, n, vae.config.zDim, (start, end) => {
     const group = x.subarray(start * dim, end * dim);
+    const groupLabels = classes > 0 && labels ? labels.subarray(start * classes, end * classes) : null;
     return (z, images) => tf.tidy(() => {
-      const xs = tf.gather(tf.tensor2d(group, [end - start, dim]), tf.tensor1d(images, 'int32'));
-      return tf.neg(bernoulliNllFromLogits(vae.decodeLogits(z), xs as tf.Tensor2D));
+      const rows = tf.tensor1d(images, 'int32');
+      const xs = tf.gather(tf.tensor2d(group, [end - start, dim]), rows) as tf.Tensor2D;
+      const ys = groupLabels ? tf.gather(tf.tensor2d(groupLabels, [end - start, classes]), rows) as tf.Tensor2D : undefined;
+      return tf.neg(bernoulliNllFromLogits(vae.decodeLogits(z, vae.decoderCondition(xs, ys)), vae.decoderTarget(xs)));
     });
   }, options);
 }
@@ -152,6 +166,7 @@ export interface ImportanceJob {
   model: ModelConfig;
   params: Float32Array;
   x: Float32Array;
+  labels: Float32Array | null;
   n: number;
   k: number;
   seed: number;
@@ -162,9 +177,10 @@ export interface ImportanceJob {
  * vaeImportanceWeighted on `threads` worker threads, each taking a contiguous part of the images. Every image
  * draws the same samples as in one thread, so the numbers do not depend on the number of threads.
  */
-export async function vaeImportanceWeightedParallel(vae: Vae, x: Float32Array, n: number, options: ImportanceOptions,
-  threads: number): Promise<Float64Array> {
-  if (threads <= 1 || n < 2) return vaeImportanceWeighted(vae, x, n, options);
+export async function vaeImportanceWeightedParallel(vae: Vae, x: Float32Array, n: number, labels: Float32Array | null,
+  options: ImportanceOptions, threads: number): Promise<Float64Array> {
+  if (threads <= 1 || n < 2) return vaeImportanceWeighted(vae, x, n, labels, options);
+  const classes = vae.labelDim;
   const dim = vae.inputDim;
   const variables = vae.trainableVariables();
   const layout = flatLayout(variables);
@@ -189,7 +205,8 @@ export async function vaeImportanceWeightedParallel(vae: Vae, x: Float32Array, n
       });
       worker.on('error', fail);
       const job: ImportanceJob = { backend: currentBackend().choice, model: vae.config, params,
-        x: x.slice(start * dim, end * dim), n: end - start, k: options.k, seed: options.seed ?? 0, indexOffset: start };
+        x: x.slice(start * dim, end * dim), labels: labels && classes > 0 ? labels.slice(start * classes, end * classes) : null,
+        n: end - start, k: options.k, seed: options.seed ?? 0, indexOffset: start };
       worker.postMessage(job);
     })));
   return result;

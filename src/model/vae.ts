@@ -2,23 +2,30 @@
  * The VAE: an MLP encoder q(z|x) = N(μ(x), diag σ²(x)) and an MLP decoder p(x|z) with Bernoulli pixels
  * (defaults as in pytorch/examples: 784 → 400 → 20, and back).
  *
+ * The conditional VAE (family 'cvae', Doersch 2016 §4) is the same network with a condition y beside the
+ * inputs (condition.ts): q(z|x, y) and p(x|z, y), and the same objective with y given. The prior stays
+ * p(z) = N(0, I), independent of y.
+ *
  * Encoder and decoder are tf.LayersModels, so that checkpoints are in the standard TensorFlow.js layers
  * format (a web page can tf.loadLayersModel the decoder). Training and inference run a direct forward pass
  * over the same variables (see dense.ts for why).
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../rng';
-import { dense, denseOnData } from './dense';
+import { ConditionConfig, ConditionLayout, conditionLayout } from './condition';
+import { dense, denseOnData, denseOnPartlyData } from './dense';
 import { bernoulliNllFromLogits, klToStdNormal, reparameterize } from './losses';
 
 export interface ModelConfig {
-  family: 'vae';
+  family: 'vae' | 'cvae';
   arch: 'mlp';
   /** height, width, channels of one image. */
   inputShape: [number, number, number];
   hidden: number[];
   zDim: number;
   likelihood: 'bernoulli';
+  /** What a cvae is conditioned on (absent for a vae). */
+  condition?: ConditionConfig;
 }
 
 export interface LossTerms {
@@ -75,26 +82,40 @@ function initDense(model: tf.LayersModel, seed: number): void {
   }
 }
 
+/** The first layer's input: `main`, or main and the condition side by side. */
+function withCondition(mainName: string, mainDim: number, extra: number, name: string):
+  { inputs: tf.SymbolicTensor[]; h: tf.SymbolicTensor } {
+  const main = tf.input({ shape: [mainDim], name: mainName });
+  if (extra === 0) return { inputs: [main], h: main };
+  const condition = tf.input({ shape: [extra], name });
+  const h = tf.layers.concatenate({ name: `${mainName}_and_${name}` }).apply([main, condition]) as tf.SymbolicTensor;
+  return { inputs: [main, condition], h };
+}
+
+/** Inputs: the image (and a cvae's one-hot label); outputs μ and log σ². */
 export function buildEncoder(config: ModelConfig): tf.LayersModel {
-  const input = tf.input({ shape: [inputDim(config)], name: 'image' });
-  let h = input;
+  const layout = conditionLayout(config.inputShape, config.condition);
+  let { inputs, h } = withCondition('image', inputDim(config), layout.encoderExtra, 'label');
   config.hidden.forEach((units, i) => {
     h = tf.layers.dense({ units, activation: 'relu', name: `enc_hidden_${i + 1}` }).apply(h) as tf.SymbolicTensor;
   });
   const mu = tf.layers.dense({ units: config.zDim, name: 'mu' }).apply(h) as tf.SymbolicTensor;
   const logvar = tf.layers.dense({ units: config.zDim, name: 'logvar' }).apply(h) as tf.SymbolicTensor;
-  return tf.model({ inputs: input, outputs: [mu, logvar], name: 'encoder' });
+  return tf.model({ inputs, outputs: [mu, logvar], name: 'encoder' });
 }
 
-/** The decoder outputs logits; the image (Bernoulli mean) is sigmoid(logits). */
+/**
+ * Inputs: z (and a cvae's condition: the one-hot label, or the observed pixels). Outputs logits; the image
+ * (Bernoulli mean) is sigmoid(logits): every pixel, or for a completion model the missing ones.
+ */
 export function buildDecoder(config: ModelConfig): tf.LayersModel {
-  const input = tf.input({ shape: [config.zDim], name: 'z' });
-  let h = input;
+  const layout = conditionLayout(config.inputShape, config.condition);
+  let { inputs, h } = withCondition('z', config.zDim, layout.decoderExtra, config.condition?.kind === 'region' ? 'observed' : 'label');
   [...config.hidden].reverse().forEach((units, i) => {
     h = tf.layers.dense({ units, activation: 'relu', name: `dec_hidden_${i + 1}` }).apply(h) as tf.SymbolicTensor;
   });
-  const logits = tf.layers.dense({ units: inputDim(config), name: 'logits' }).apply(h) as tf.SymbolicTensor;
-  return tf.model({ inputs: input, outputs: logits, name: 'decoder' });
+  const logits = tf.layers.dense({ units: layout.outputDim, name: 'logits' }).apply(h) as tf.SymbolicTensor;
+  return tf.model({ inputs, outputs: logits, name: 'decoder' });
 }
 
 export class Vae {
@@ -102,8 +123,16 @@ export class Vae {
   private readonly encMu: DenseParams;
   private readonly encLogvar: DenseParams;
   private readonly decLayers: DenseParams[];
+  readonly condition: ConditionLayout;
+  private observedIndices: tf.Tensor1D | null = null;
+  private missingIndices: tf.Tensor1D | null = null;
 
   constructor(readonly config: ModelConfig, readonly encoder: tf.LayersModel, readonly decoder: tf.LayersModel) {
+    this.condition = conditionLayout(config.inputShape, config.condition);
+    if (this.condition.observed && this.condition.missing) {
+      this.observedIndices = tf.keep(tf.tensor1d(this.condition.observed, 'int32'));
+      this.missingIndices = tf.keep(tf.tensor1d(this.condition.missing, 'int32'));
+    }
     this.encHidden = config.hidden.map((_, i) => denseParams(encoder, `enc_hidden_${i + 1}`));
     this.encMu = denseParams(encoder, 'mu');
     this.encLogvar = denseParams(encoder, 'logvar');
@@ -124,44 +153,80 @@ export class Vae {
     return inputDim(this.config);
   }
 
+  /** Width of the one-hot label this model needs beside each image (0: it needs none). */
+  get labelDim(): number {
+    return this.config.condition?.kind === 'label' ? this.config.condition.classes : 0;
+  }
+
   /** The variables the optimizer updates, in a fixed order (the optimizer state is saved in this order). */
   trainableVariables(): tf.Variable[] {
     return [...this.encoder.trainableWeights, ...this.decoder.trainableWeights].map((w) => w.read() as tf.Variable);
   }
 
-  /** q(z|x): μ and log σ², each [batch, zDim]. x is data: no gradient is computed for it. */
-  encode(x: tf.Tensor2D): { mu: tf.Tensor2D; logvar: tf.Tensor2D } {
+  /**
+   * q(z|x, y): μ and log σ², each [batch, zDim]. x is data: no gradient is computed for it. y: the one-hot
+   * labels [batch, classes] of a label-conditioned model, else absent.
+   */
+  encode(x: tf.Tensor2D, y?: tf.Tensor2D): { mu: tf.Tensor2D; logvar: tf.Tensor2D } {
     return tf.tidy(() => {
-      let h = x;
+      let h = this.labelDim > 0 ? tf.concat([x, this.requireLabels(y)], 1) : x;
       this.encHidden.forEach((p, i) => { h = applyDense(h, p, i === 0); });
       const onData = this.encHidden.length === 0;
       return { mu: applyDense(h, this.encMu, onData), logvar: applyDense(h, this.encLogvar, onData) };
     });
   }
 
-  decodeLogits(z: tf.Tensor2D): tf.Tensor2D {
+  /** c: the decoder's condition [batch, decoderExtra] of a cvae (see decoderCondition), else absent. */
+  decodeLogits(z: tf.Tensor2D, c?: tf.Tensor2D): tf.Tensor2D {
     return tf.tidy(() => {
-      let h = z;
-      for (const p of this.decLayers) h = applyDense(h, p);
+      const [first, ...rest] = this.decLayers;
+      let h: tf.Tensor2D;
+      if (this.condition.decoderExtra > 0) {
+        if (!c) throw new Error('this model is conditional: its decoder needs the condition');
+        h = denseOnPartlyData(z, c, first.kernel, first.bias);
+        if (first.relu) h = tf.relu(h);
+      } else {
+        h = applyDense(z, first);
+      }
+      for (const p of rest) h = applyDense(h, p);
       return h;
     });
   }
 
-  /** The mean image E[x|z] = sigmoid(logits), pixels in [0, 1]. */
-  decodeMean(z: tf.Tensor2D): tf.Tensor2D {
-    return tf.tidy(() => tf.sigmoid(this.decodeLogits(z)));
+  /** The mean image E[x|z, c] = sigmoid(logits), values in [0, 1] (for a completion model: the missing part). */
+  decodeMean(z: tf.Tensor2D, c?: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => tf.sigmoid(this.decodeLogits(z, c)));
+  }
+
+  /** The decoder's condition for images x [batch, dim] with labels y: y, the observed pixels of x, or nothing. */
+  decoderCondition(x: tf.Tensor2D, y?: tf.Tensor2D): tf.Tensor2D | undefined {
+    if (this.labelDim > 0) return this.requireLabels(y);
+    if (this.observedIndices) return tf.gather(x, this.observedIndices, 1) as tf.Tensor2D;
+    return undefined;
+  }
+
+  /** What the decoder models of images x: all of x, or for a completion model the missing pixels. */
+  decoderTarget(x: tf.Tensor2D): tf.Tensor2D {
+    return this.missingIndices ? tf.gather(x, this.missingIndices, 1) as tf.Tensor2D : x;
+  }
+
+  private requireLabels(y: tf.Tensor2D | undefined): tf.Tensor2D {
+    if (!y) throw new Error('this model is conditioned on a label: pass the one-hot labels');
+    return y;
   }
 
   /**
    * The objective on a batch x with noise ε ~ N(0, I) [batch, zDim]:
    * Σ over the examples of −log p(x|z) + β · KL(q(z|x) || N(0, I)), z = μ + σ ⊙ ε, divided by `normalizer`
    * (the batch size, so the mean; for a shard of a batch, the whole batch's size).
+   * For a cvae, with the condition y: −log p(x|z, y) + β · KL(q(z|x, y) || N(0, I)); y is the one-hot label
+   * (passed as `y`) or the observed part of x (then x's missing part is what −log p measures).
    */
-  lossTerms(x: tf.Tensor2D, eps: tf.Tensor2D, beta: number, normalizer = x.shape[0]): LossTerms {
+  lossTerms(x: tf.Tensor2D, eps: tf.Tensor2D, beta: number, normalizer = x.shape[0], y?: tf.Tensor2D): LossTerms {
     return tf.tidy(() => {
-      const { mu, logvar } = this.encode(x);
+      const { mu, logvar } = this.encode(x, y);
       const z = reparameterize(mu, logvar, eps);
-      const rec = bernoulliNllFromLogits(this.decodeLogits(z), x);
+      const rec = bernoulliNllFromLogits(this.decodeLogits(z, this.decoderCondition(x, y)), this.decoderTarget(x));
       const kl = klToStdNormal(mu, logvar);
       const loss = tf.div(tf.sum(tf.add(rec, tf.mul(beta, kl))), normalizer) as tf.Scalar;
       return { loss, recSum: tf.sum(rec) as tf.Scalar, klSum: tf.sum(kl) as tf.Scalar };
@@ -175,15 +240,17 @@ export class Vae {
    * (β = 1 is IWAE; K = 1 is the ELBO with a sampled KL). Summed over the batch and divided by `normalizer`.
    * recSum and klSum are the sums over examples of the K-sample means of −log p(x|z) and log q(z|x) − log p(z).
    */
-  importanceWeightedLossTerms(x: tf.Tensor2D, eps: tf.Tensor2D, k: number, beta: number, normalizer = x.shape[0]): LossTerms {
+  importanceWeightedLossTerms(x: tf.Tensor2D, eps: tf.Tensor2D, k: number, beta: number, normalizer = x.shape[0],
+    y?: tf.Tensor2D): LossTerms {
     return tf.tidy(() => {
       const n = x.shape[0];
       const d = this.config.zDim;
       const repeat = (t: tf.Tensor2D) => tf.reshape(tf.tile(tf.expandDims(t, 1), [1, k, 1]), [n * k, t.shape[1]]) as tf.Tensor2D;
-      const { mu, logvar } = this.encode(x);
+      const { mu, logvar } = this.encode(x, y);
       const logvarK = repeat(logvar);
       const z = reparameterize(repeat(mu), logvarK, eps);
-      const logPxz = tf.neg(bernoulliNllFromLogits(this.decodeLogits(z), repeat(x)));
+      const c = this.decoderCondition(x, y);
+      const logPxz = tf.neg(bernoulliNllFromLogits(this.decodeLogits(z, c && repeat(c)), repeat(this.decoderTarget(x))));
       const logPz = tf.mul(-0.5, tf.add(tf.sum(tf.square(z), 1), d * LOG_2PI));
       const logQ = tf.mul(-0.5, tf.add(tf.sum(tf.add(tf.square(eps), logvarK), 1), d * LOG_2PI));
       const logW = tf.add(logPxz, tf.mul(beta, tf.sub(logPz, logQ)));
@@ -197,6 +264,7 @@ export class Vae {
   }
 
   dispose(): void {
+    tf.dispose([this.observedIndices, this.missingIndices].filter((t): t is tf.Tensor1D => t !== null));
     this.encoder.dispose();
     this.decoder.dispose();
   }

@@ -24,8 +24,9 @@ export interface SharedTrainMemory {
   v: Float32Array;
   /** One gradient array per shard. */
   grads: Float32Array[];
-  /** Batch slots: inputs [batch, dim] and noise ε [batch · samples, zDim]. */
+  /** Batch slots: inputs [batch, dim], one-hot labels [batch, labelDim] (cvae) and noise ε [batch · samples, zDim]. */
   x: Float32Array[];
+  y: Float32Array[];
   eps: Float32Array[];
   /** Per shard: loss (already divided by the batch size), Σ reconstruction, Σ KL. */
   stats: Float64Array;
@@ -40,30 +41,35 @@ export interface SharedTrainBuffers {
   v: SharedArrayBuffer;
   grads: SharedArrayBuffer;
   x: SharedArrayBuffer;
+  y: SharedArrayBuffer;
   eps: SharedArrayBuffer;
   stats: SharedArrayBuffer;
   barrier: SharedArrayBuffer;
-  sizes: { params: number; batch: number; dim: number; zDim: number; samples: number };
+  sizes: { params: number; batch: number; dim: number; labelDim: number; zDim: number; samples: number };
 }
 
-/** `samples`: noise rows per example (K of the importance-weighted objective, else 1). */
-export function allocateShared(params: number, batch: number, dim: number, zDim: number, samples = 1): SharedTrainBuffers {
+/**
+ * `samples`: noise rows per example (K of the importance-weighted objective, else 1); `labelDim`: width of
+ * the one-hot label of a label-conditioned model, else 0.
+ */
+export function allocateShared(params: number, batch: number, dim: number, zDim: number, samples = 1, labelDim = 0): SharedTrainBuffers {
   const f32 = (n: number) => new SharedArrayBuffer(4 * n);
   return {
     params: f32(params), m: f32(params), v: f32(params), grads: f32(GRAD_SHARDS * params),
-    x: f32(BATCH_SLOTS * batch * dim), eps: f32(BATCH_SLOTS * batch * samples * zDim), stats: new SharedArrayBuffer(8 * 3 * GRAD_SHARDS),
-    barrier: new SharedArrayBuffer(8), sizes: { params, batch, dim, zDim, samples },
+    x: f32(BATCH_SLOTS * batch * dim), y: f32(BATCH_SLOTS * batch * labelDim), eps: f32(BATCH_SLOTS * batch * samples * zDim),
+    stats: new SharedArrayBuffer(8 * 3 * GRAD_SHARDS),
+    barrier: new SharedArrayBuffer(8), sizes: { params, batch, dim, labelDim, zDim, samples },
   };
 }
 
 export function viewShared(b: SharedTrainBuffers): SharedTrainMemory {
-  const { params, batch, dim, zDim, samples } = b.sizes;
+  const { params, batch, dim, labelDim, zDim, samples } = b.sizes;
   const slots = (buffer: SharedArrayBuffer, size: number, count: number) =>
     Array.from({ length: count }, (_, i) => new Float32Array(buffer, 4 * i * size, size));
   return {
     params: new Float32Array(b.params), m: new Float32Array(b.m), v: new Float32Array(b.v),
     grads: slots(b.grads, params, GRAD_SHARDS),
-    x: slots(b.x, batch * dim, BATCH_SLOTS), eps: slots(b.eps, batch * samples * zDim, BATCH_SLOTS),
+    x: slots(b.x, batch * dim, BATCH_SLOTS), y: slots(b.y, batch * labelDim, BATCH_SLOTS), eps: slots(b.eps, batch * samples * zDim, BATCH_SLOTS),
     stats: new Float64Array(b.stats),
     barrier: new Int32Array(b.barrier),
   };
@@ -120,9 +126,11 @@ export class ShardWorker {
       const x = tensorFrom(this.mem.x[task.slot], start * dim, [rows, dim]) as tf.Tensor2D;
       const k = task.samples;
       const eps = tensorFrom(this.mem.eps[task.slot], start * k * zDim, [rows * k, zDim]) as tf.Tensor2D;
+      const labelDim = this.vae.labelDim;
+      const y = labelDim > 0 ? tensorFrom(this.mem.y[task.slot], start * labelDim, [rows, labelDim]) as tf.Tensor2D : undefined;
       const result = tf.variableGrads(() => {
-        const terms = k > 1 ? this.vae.importanceWeightedLossTerms(x, eps, k, task.beta, task.n)
-          : this.vae.lossTerms(x, eps, task.beta, task.n);
+        const terms = k > 1 ? this.vae.importanceWeightedLossTerms(x, eps, k, task.beta, task.n, y)
+          : this.vae.lossTerms(x, eps, task.beta, task.n, y);
         kept = [tf.keep(terms.loss.clone()), tf.keep(terms.recSum), tf.keep(terms.klSum)];
         return terms.loss;
       }, this.variables);

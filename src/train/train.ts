@@ -11,12 +11,13 @@ import * as path from 'path';
 import { currentBackend } from '../backend';
 import { testMatrix, epochOrder, fillBatch } from '../data/batches';
 import { Dataset } from '../data/datasets';
-import { NonFiniteLossError, errorMessage } from '../errors';
+import { NonFiniteLossError, VaeError, errorMessage } from '../errors';
 import { EpochSums, RunConfig, TrainState, saveCheckpoint } from '../io/checkpoint';
 import { toTiles, writeImageGrid } from '../io/png';
 import { EpochMetrics, writeTrainingCurves } from '../io/plots';
 import { ElboTerms, evaluateElbo } from '../model/evaluate';
-import { decodeCodes } from '../model/generate';
+import { fillOneHot } from '../model/condition';
+import { previewImages } from '../model/generate';
 import { Vae } from '../model/vae';
 import { Rng } from '../rng';
 import { ADAM_DEFAULTS, AdamState } from './adam';
@@ -130,13 +131,15 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
   const testX = testMatrix(dataset.test, dim, config.data.binarize);
   const metricsFile = path.join(runDir, 'metrics.jsonl');
   const sampleZ = new Rng(seed, 'epoch-samples').normals(EPOCH_SAMPLES * zDim);
+  const labelDim = vae.labelDim;
+  if (labelDim > 0 && !trainSet.labels) throw new VaeError('a label-conditioned model needs a data set with labels');
   truncateMetrics(metricsFile, state.epochsDone);
 
   // Parameters, Adam moments, gradients and batches live in shared memory, for the training threads.
   const variables = vae.trainableVariables();
   const layout = flatLayout(variables);
   const samples = Math.max(1, config.train.iwTrain ?? 1);
-  const buffers = allocateShared(layout.size, batchSize, dim, zDim, samples);
+  const buffers = allocateShared(layout.size, batchSize, dim, zDim, samples, labelDim);
   const mem = viewShared(buffers);
   readVariables(variables, layout, mem.params);
   mem.m.set(run.adam.m);
@@ -154,6 +157,7 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
     const n = Math.min(batchSize, trainSet.count - start);
     fillBatch(trainSet, dim, order, start, start + n, mem.x[slot].subarray(0, n * dim),
       binarize ? new Rng(seed, 'binarize', epoch, step) : undefined);
+    if (labelDim > 0) fillOneHot(trainSet.labels!, labelDim, order, start, start + n, mem.y[slot]);
     new Rng(seed, 'eps', epoch, step).fillNormals(mem.eps[slot].subarray(0, n * samples * zDim));
     return n;
   };
@@ -198,7 +202,7 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
 
       syncModel();
       hooks.onEvaluate?.(epoch);
-      const test = await evaluateElbo(vae, testX, dataset.test.count);
+      const test = await evaluateElbo(vae, testX, dataset.test.count, dataset.test.labels);
       const testLoss = test.rec + beta * test.kl;
       const isBest = state.bestTestLoss === null || testLoss < state.bestTestLoss;
       const result: EpochResult = {
@@ -212,8 +216,10 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
         checkpointDir: '',
         samplesPng: path.join(runDir, 'samples', `epoch-${String(epoch).padStart(4, '0')}.png`),
       };
-      await writeImageGrid(result.samplesPng, toTiles(decodeCodes(vae, sampleZ, EPOCH_SAMPLES), EPOCH_SAMPLES, dim),
-        { height: config.model.inputShape[0], width: config.model.inputShape[1], channels: config.model.inputShape[2] });
+      const preview = previewImages(vae, sampleZ, testX);
+      await writeImageGrid(result.samplesPng, toTiles(preview.images, preview.count, dim),
+        { height: config.model.inputShape[0], width: config.model.inputShape[1], channels: config.model.inputShape[2] },
+        { cols: preview.cols, rowLabels: preview.rowLabels?.map((y) => config.data.labelNames?.[y] ?? String(y)) });
 
       fs.appendFileSync(metricsFile, JSON.stringify({
         epoch, step: state.globalStep, beta: betaNow, train: result.train, test: result.test,

@@ -39,9 +39,13 @@ test('the shards\' gradients add up to the gradient of the whole batch, and thei
   });
 });
 
-test('one and two training threads give the same numbers, to the last bit', async () => {
+test.each([
+  ['a VAE', {}],
+  ['a cvae on the label', { model: 'cvae', condition: 'label' }],
+  ['a cvae completing the left half', { model: 'cvae', condition: 'left-half' }],
+] as const)('one and two training threads give the same numbers, to the last bit: %s', async (_, kind) => {
   const options = (out: string): NewRunOptions => ({ data: 'mnist', binarize: 'dynamic', zDim: 8, hidden: [64], beta: 1, epochs: 2,
-    batchSize: 100, lr: 1e-3, seed: 3, klWarmup: 0, out, limitTrain: 1050, limitTest: 200 });
+    batchSize: 100, lr: 1e-3, seed: 3, klWarmup: 0, out, limitTrain: 1050, limitTest: 200, ...kind });
   const root = tmpDir();
   const one = startRun(options(path.join(root, 'one')));
   const two = startRun(options(path.join(root, 'two')));

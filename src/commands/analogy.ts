@@ -1,0 +1,64 @@
+import { Command } from 'commander';
+import { assertPngName } from '../io/files';
+import { Tile, toTiles, writeImageGrid } from '../io/png';
+import { decodeCodes, encodeMeans, repeatedOneHot } from '../model/generate';
+import { labelName, labelsFor, openModel, pickTestImages, readInputImages, requireModel, tileShape } from './common';
+import { invertMode, nonNegativeInt, positiveInt } from './options';
+
+interface AnalogyFlags {
+  count: number;
+  label?: string;
+  checkpoint?: string;
+  seed: number;
+  invert?: boolean;
+  scale: number;
+}
+
+export function registerAnalogy(program: Command, context: { quiet: () => boolean }): void {
+  program.command('analogy')
+    .description('cvae: encode the style of each image with its label, then decode that z with every label ' +
+      '(one row per image: the same handwriting in every class, as in Kingma et al. 2014, Fig. 1)')
+    .argument('[files...]', 'input images (PNG, JPEG, WebP, any size), then the output PNG (default analogy.png)')
+    .option('--label <y>', "the inputs' label (name or index); default: the label whose conditional ELBO is best")
+    .option('-n, --count <n>', 'number of test images (with their true labels) when no images are given', positiveInt, 8)
+    .option('--checkpoint <dir>', 'run folder or checkpoint (default: newest run under checkpoints/)')
+    .option('--seed <n>', 'which test images (when none are given)', nonNegativeInt, 0)
+    .option('--invert', 'invert the input images (dark drawing on light paper); default: detected per image')
+    .option('--no-invert', 'never invert the input images')
+    .option('--scale <n>', 'enlarge each pixel n times', positiveInt, 2)
+    .action(async (files: string[], flags: AnalogyFlags) => {
+      const out = files.length > 0 ? files[files.length - 1] : 'analogy.png';
+      const inputs = files.slice(0, -1);
+      assertPngName(out);
+      const loaded = await openModel(flags.checkpoint, context.quiet());
+      requireModel(loaded, 'analogy', { label: true, unconditional: false });
+      const { vae } = loaded;
+      const classes = vae.labelDim;
+      const dim = vae.inputDim;
+      const picked = inputs.length > 0
+        ? { x: await readInputImages(inputs, loaded, invertMode(flags.invert)), labels: null }
+        : pickTestImages(loaded, flags.count, flags.seed);
+      const n = inputs.length > 0 ? inputs.length : flags.count;
+      const given = labelsFor(loaded, picked.x, n, flags.label, picked.labels,
+        (m) => { if (!context.quiet()) process.stderr.write(m + '\n'); });
+      // Style z = μ(x, y); then the same z with every label.
+      const z = encodeMeans(vae, picked.x, n, given.oneHot);
+      const d = vae.config.zDim;
+      const codes = new Float32Array(n * classes * d);
+      for (let i = 0; i < n; i++) for (let y = 0; y < classes; y++) codes.set(z.subarray(i * d, (i + 1) * d), (i * classes + y) * d);
+      const all = Array.from({ length: classes }, (_, y) => y);
+      const labelsPerRow = new Float32Array(n * classes * classes);
+      const rowOfLabels = repeatedOneHot(all, 1, classes);
+      for (let i = 0; i < n; i++) labelsPerRow.set(rowOfLabels, i * classes * classes);
+      const decoded = toTiles(decodeCodes(vae, codes, n * classes, labelsPerRow), n * classes, dim);
+      const originals = toTiles(picked.x, n, dim);
+      const tiles: Tile[] = [];
+      for (let i = 0; i < n; i++) tiles.push(originals[i], ...decoded.slice(i * classes, (i + 1) * classes));
+      const size = await writeImageGrid(out, tiles, tileShape(loaded), {
+        cols: classes + 1, scale: flags.scale,
+        rowLabels: given.labels!.map((y) => labelName(loaded, y)),
+        colLabels: ['', ...all.map((y) => labelName(loaded, y))],
+      });
+      process.stdout.write(`wrote ${out} (${n} image${n > 1 ? 's' : ''}, each decoded with all ${classes} labels, ${size.width}x${size.height})\n`);
+    });
+}
