@@ -102,7 +102,7 @@ test('on a trained VAE the bound rises with K, and K = 1 agrees with the ELBO', 
   await train(run);
   const data = testMatrix(run.dataset.test, 784, 'dynamic');
   const mean = (k: number) => {
-    const l = vaeImportanceWeighted(run.vae, data, 100, { k, seed: 1 });
+    const l = vaeImportanceWeighted(run.vae, data, 100, null, { k, seed: 1 });
     return l.reduce((a, v) => a + v, 0) / l.length;
   };
   const [l1, l10, l100] = [mean(1), mean(10), mean(100)];
@@ -115,7 +115,7 @@ test('on a trained VAE the bound rises with K, and K = 1 agrees with the ELBO', 
   let iwMean = 0;
   let elboMean = 0;
   for (let seed = 1; seed <= draws; seed++) {
-    iwMean += vaeImportanceWeighted(run.vae, data, 100, { k: 1, seed: 100 + seed }).reduce((a, v) => a + v, 0) / 100 / draws;
+    iwMean += vaeImportanceWeighted(run.vae, data, 100, null, { k: 1, seed: 100 + seed }).reduce((a, v) => a + v, 0) / 100 / draws;
     const sums = tf.tidy(() => {
       const t = run.vae.lossTerms(tf.tensor2d(data.subarray(0, 100 * 784), [100, 784]),
         tf.randomNormal([100, 8], 0, 1, 'float32', seed) as tf.Tensor2D, 1);
@@ -127,8 +127,8 @@ test('on a trained VAE the bound rises with K, and K = 1 agrees with the ELBO', 
   expect(Math.abs(iwMean - elboMean)).toBeLessThan(1.5);
 
   // Split over two threads, every image draws the same samples: the same numbers.
-  const one = vaeImportanceWeighted(run.vae, data, 30, { k: 20, seed: 5 });
-  const two = await vaeImportanceWeightedParallel(run.vae, data, 30, { k: 20, seed: 5 }, 2);
+  const one = vaeImportanceWeighted(run.vae, data, 30, null, { k: 20, seed: 5 });
+  const two = await vaeImportanceWeightedParallel(run.vae, data, 30, null, { k: 20, seed: 5 }, 2);
   Array.from(two).forEach((v, i) => expect(v).toBeCloseTo(one[i], 3));
 });
 
