@@ -12,6 +12,7 @@ import { observedMask } from '../src/model/condition';
 import { useTestBackend } from './helpers/backend';
 import { Classifier, trainClassifier } from './helpers/classifier';
 import { runVae } from './helpers/cli';
+import { penOnPaper } from './helpers/drawings';
 import { tmpDir } from './helpers/tmp';
 
 const SHAPE = { height: 28, width: 28, channels: 1 };
@@ -92,6 +93,19 @@ describe('a cvae on the label', () => {
     expect(right / 30).toBeGreaterThanOrEqual(0.9);
   });
 
+  test('analogy on a photo of a pen drawing: its label is inferred (and said), or taken from --label', async () => {
+    await penOnPaper('7', path.join(work, 'seven.jpg'));
+    const r = runVae(['analogy', '--checkpoint', 'label', 'seven.jpg', 'a7.png'], work);
+    expect(r.status).toBe(0);
+    expect(r.stderr).toMatch(/label with the best conditional ELBO: 7/);
+    const forced = runVae(['analogy', '--checkpoint', 'label', '--label', '1', 'seven.jpg', 'a1.png'], work);
+    expect(forced.status).toBe(0);
+    expect(forced.stderr).not.toMatch(/best conditional ELBO/);
+    const tiles = await readTiles(path.join(work, 'a1.png'), 11, { cols: 11, scale: 2, colLabels: ['', ...DIGIT_NAMES], rowLabels: ['1'] });
+    const predicted = judge.predict(tiles.subarray(DIM), 10);
+    expect(predicted.filter((y, i) => y === i).length).toBeGreaterThanOrEqual(9);
+  });
+
   test('evaluate: the conditional bound, and the label it prefers is mostly the true one', () => {
     const r = runVae(['evaluate', '--checkpoint', 'label', '--limit-test', '500'], work);
     expect(r.status).toBe(0);
@@ -146,6 +160,21 @@ describe('a cvae completing the left half', () => {
       }
     }
     expect(completionError).toBeLessThan(0.8 * vaeError);
+  });
+
+  test('complete on a 28 x 28 half image of your own: taken as framed, its left half kept', async () => {
+    const test = loadDataset('mnist', { limitTest: 1 }).test;
+    const half = Buffer.from(test.images.subarray(0, DIM));
+    for (let y = 0; y < 28; y++) half.fill(0, y * 28 + 14, y * 28 + 28); // only the left half drawn
+    await sharp(half, { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(path.join(work, 'half.png'));
+    const r = runVae(['complete', '--checkpoint', 'half', 'half.png', '-n', '3', '--scale', '1', 'mine.png'], work);
+    expect(r.status).toBe(0);
+    const tiles = await readTiles(path.join(work, 'mine.png'), 5, { cols: 5, scale: 1, colLabels: ['input'] });
+    for (let y = 0; y < 28; y++) {
+      for (let x = 0; x < 14; x++) {
+        for (const t of [1, 2, 3, 4]) expect(Math.abs(tiles[t * DIM + y * 28 + x] - half[y * 28 + x] / 255)).toBeLessThanOrEqual(2 / 255);
+      }
+    }
   });
 
   test('reconstruct shows original | observed part | reconstruction | completions', () => {
