@@ -68,6 +68,8 @@ export function registerReconstruct(program: Command, context: { quiet: () => bo
         }
       }
       const size = await writeImageGrid(out, tiles, tileShape(loaded), { cols, scale: flags.scale, colLabels });
-      process.stdout.write(`wrote ${out} (${n} originals and reconstructions, ${size.width}x${size.height})\n`);
+      const what = vae.condition.missing ? `${n} images: original, observed part, reconstruction, ${COMPLETIONS} completions`
+        : `${n} originals and reconstructions`;
+      process.stdout.write(`wrote ${out} (${what}, ${size.width}x${size.height})\n`);
     });
 }
