@@ -1,8 +1,9 @@
 import { Command } from 'commander';
 import { assertPngName } from '../io/files';
 import { Tile, toTiles, writeImageGrid } from '../io/png';
-import { decodeCodes, encodeMeans, repeatedOneHot } from '../model/generate';
-import { labelName, labelsFor, openModel, pickTestImages, readInputImages, requireModel, tileShape } from './common';
+import { oneHot } from '../model/condition';
+import { decodeCodes, encodeMeans, repeatRows } from '../model/generate';
+import { informer, labelName, labelsFor, openModel, pickTestImages, readInputImages, requireModel, tileShape } from './common';
 import { invertMode, nonNegativeInt, positiveInt } from './options';
 
 interface AnalogyFlags {
@@ -40,17 +41,12 @@ export function registerAnalogy(program: Command, context: { quiet: () => boolea
         : pickTestImages(loaded, flags.count, flags.seed);
       const n = inputs.length > 0 ? inputs.length : flags.count;
       const given = labelsFor(loaded, picked.x, n, flags.label, picked.labels,
-        (m) => { if (!context.quiet()) process.stderr.write(m + '\n'); });
+        informer(context.quiet()));
       // Style z = μ(x, y); then the same z with every label.
       const z = encodeMeans(vae, picked.x, n, given.oneHot);
-      const d = vae.config.zDim;
-      const codes = new Float32Array(n * classes * d);
-      for (let i = 0; i < n; i++) for (let y = 0; y < classes; y++) codes.set(z.subarray(i * d, (i + 1) * d), (i * classes + y) * d);
       const all = Array.from({ length: classes }, (_, y) => y);
-      const labelsPerRow = new Float32Array(n * classes * classes);
-      const rowOfLabels = repeatedOneHot(all, 1, classes);
-      for (let i = 0; i < n; i++) labelsPerRow.set(rowOfLabels, i * classes * classes);
-      const decoded = toTiles(decodeCodes(vae, codes, n * classes, labelsPerRow), n * classes, dim);
+      const everyLabel = oneHot(Array.from({ length: n * classes }, (_, r) => r % classes), classes);
+      const decoded = toTiles(decodeCodes(vae, repeatRows(z, n, vae.config.zDim, classes), n * classes, everyLabel), n * classes, dim);
       const originals = toTiles(picked.x, n, dim);
       const tiles: Tile[] = [];
       for (let i = 0; i < n; i++) tiles.push(originals[i], ...decoded.slice(i * classes, (i + 1) * classes));

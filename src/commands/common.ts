@@ -10,8 +10,13 @@ import { Rng } from '../rng';
 import { LoadedModel, loadModel } from '../io/checkpoint';
 import { TileShape } from '../io/png';
 
+/** Writes a line of information on stderr, unless --quiet. */
+export function informer(quiet: boolean): (message: string) => void {
+  return (message) => { if (!quiet) process.stderr.write(message + '\n'); };
+}
+
 export async function openModel(checkpoint: string | undefined, quiet: boolean): Promise<LoadedModel> {
-  return loadModel(checkpoint, 'best', (message) => { if (!quiet) process.stderr.write(message + '\n'); });
+  return loadModel(checkpoint, 'best', informer(quiet));
 }
 
 export function tileShape(loaded: LoadedModel): TileShape {

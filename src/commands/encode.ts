@@ -4,7 +4,7 @@ import { VaeError, errorMessage } from '../errors';
 import { assertWritableFile } from '../io/files';
 import { encodeAll } from '../model/likelihood';
 import { choice, invertMode, positiveInt } from './options';
-import { labelsFor, loadSplit, openModel, readInputImages } from './common';
+import { informer, labelsFor, loadSplit, openModel, readInputImages } from './common';
 
 export function registerEncode(program: Command, context: { quiet: () => boolean }): void {
   program.command('encode')
@@ -40,7 +40,7 @@ export function registerEncode(program: Command, context: { quiet: () => boolean
         source = (i) => images[i];
       }
       // A cvae encodes q(z|x, y): with the split's labels, or each image's best label (which goes in the label column).
-      const given = labelsFor(loaded, x, count, undefined, known, (m) => { if (!context.quiet()) process.stderr.write(m + '\n'); });
+      const given = labelsFor(loaded, x, count, undefined, known, informer(context.quiet()));
       if (!known && given.labels) label = (i) => names[given.labels![i]] ?? String(given.labels![i]);
       const { mu, logvar } = encodeAll(loaded.vae, x, count, given.oneHot);
       const quote = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);

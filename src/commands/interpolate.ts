@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { assertPngName } from '../io/files';
 import { toTiles, writeImageGrid } from '../io/png';
 import { decodeCodes, encodeMeans, interpolateCodes } from '../model/generate';
-import { labelName, labelsFor, openModel, readInputImages, requireModel, tileShape } from './common';
+import { informer, labelName, labelsFor, openModel, readInputImages, requireModel, tileShape } from './common';
 import { atLeastTwo, invertMode, positiveInt } from './options';
 
 export function registerInterpolate(program: Command, context: { quiet: () => boolean }): void {
@@ -26,7 +26,7 @@ export function registerInterpolate(program: Command, context: { quiet: () => bo
       requireModel(loaded, 'interpolate', { label: true });
       const { vae } = loaded;
       const x = await readInputImages([a, b], loaded, invertMode(flags.invert));
-      const given = labelsFor(loaded, x, 2, flags.label, null, (m) => { if (!context.quiet()) process.stderr.write(m + '\n'); });
+      const given = labelsFor(loaded, x, 2, flags.label, null, informer(context.quiet()));
       const mu = encodeMeans(vae, x, 2, given.oneHot);
       const z = vae.config.zDim;
       const codes = interpolateCodes(mu.subarray(0, z), mu.subarray(z, 2 * z), flags.steps, flags.slerp);

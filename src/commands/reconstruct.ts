@@ -4,7 +4,7 @@ import { assertPngName } from '../io/files';
 import { Tile, toTiles, writeImageGrid } from '../io/png';
 import { maskImages } from '../model/condition';
 import { reconstructImages, sampleCompletions } from '../model/generate';
-import { labelsFor, openModel, pickTestImages, readInputImages, tileShape } from './common';
+import { informer, labelsFor, openModel, pickTestImages, readInputImages, tileShape } from './common';
 import { invertMode, nonNegativeInt, positiveInt } from './options';
 
 const PER_ROW = 8;
@@ -57,7 +57,7 @@ export function registerReconstruct(program: Command, context: { quiet: () => bo
         cols = 3 + COMPLETIONS;
         colLabels = [inputs.length > 0 ? 'input' : 'true', 'given', 'recon', ...Array.from({ length: COMPLETIONS }, (_, i) => String(i + 1))];
       } else {
-        const { oneHot } = labelsFor(loaded, x, n, flags.label, known, (m) => { if (!context.quiet()) process.stderr.write(m + '\n'); });
+        const { oneHot } = labelsFor(loaded, x, n, flags.label, known, informer(context.quiet()));
         const reconstructions = toTiles(reconstructImages(vae, x, n, oneHot), n, dim);
         // Rows of up to 8: originals, then their reconstructions underneath.
         cols = Math.min(n, PER_ROW);

@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { VaeError } from '../errors';
 import { assertPngName } from '../io/files';
 import { toTiles, writeImageGrid } from '../io/png';
-import { decodeCodes, repeatedOneHot, sampleImages } from '../model/generate';
+import { decodeWithEveryLabel, repeatedOneHot, sampleImages } from '../model/generate';
 import { Rng } from '../rng';
 import { labelIndex, labelName, openModel, requireModel, tileShape } from './common';
 import { nonNegativeInt, positiveInt } from './options';
@@ -46,14 +46,10 @@ export function registerSample(program: Command, context: { quiet: () => boolean
       let what: string;
       if (flags.perClass !== undefined) {
         const per = flags.perClass;
-        const all = Array.from({ length: classes }, (_, y) => y);
-        const columnCodes = new Rng(flags.seed, 'sample').normals(per * vae.config.zDim);
-        const codes = new Float32Array(classes * columnCodes.length);
-        all.forEach((y) => codes.set(columnCodes, y * columnCodes.length));
         count = classes * per;
-        images = decodeCodes(vae, codes, count, repeatedOneHot(all, per, classes));
+        images = decodeWithEveryLabel(vae, new Rng(flags.seed, 'sample').normals(per * vae.config.zDim), per);
         cols = per;
-        rowLabels = all.map((y) => labelName(loaded, y));
+        rowLabels = Array.from({ length: classes }, (_, y) => labelName(loaded, y));
         what = `${per} per label for ${classes} labels`;
       } else {
         count = flags.count;

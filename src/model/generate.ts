@@ -21,17 +21,38 @@ export function sampleImages(vae: Vae, n: number, seed: number, labels?: Float32
  * is used), z ~ N(0, I) from the stream of `seed`; whole images [n · perImage, dim], image i's first.
  */
 export function sampleCompletions(vae: Vae, x: Float32Array, n: number, perImage: number, seed: number): Float32Array {
+  return completeWithCodes(vae, x, n, perImage, new Rng(seed, 'complete').normals(n * perImage * vae.config.zDim));
+}
+
+/** As sampleCompletions, with the codes given ([n · perImage, zDim], image i's first). */
+function completeWithCodes(vae: Vae, x: Float32Array, n: number, perImage: number, codes: Float32Array): Float32Array {
   const { missing, observed } = vae.condition;
   if (!missing || !observed) throw new Error('not a completion model');
   const dim = vae.inputDim;
   const rows = n * perImage;
-  const repeated = new Float32Array(rows * dim);
+  const repeated = repeatRows(x, n, dim, perImage);
+  return composeImages(repeated, decodeCodes(vae, codes, rows, gatherColumns(repeated, rows, dim, observed)), rows, dim, missing);
+}
+
+/** Each of the n rows of x [n, width] `times` times in a row: [n · times, width]. */
+export function repeatRows(x: Float32Array, n: number, width: number, times: number): Float32Array {
+  const out = new Float32Array(n * times * width);
   for (let i = 0; i < n; i++) {
-    for (let s = 0; s < perImage; s++) repeated.set(x.subarray(i * dim, (i + 1) * dim), (i * perImage + s) * dim);
+    for (let s = 0; s < times; s++) out.set(x.subarray(i * width, (i + 1) * width), (i * times + s) * width);
   }
-  const z = new Rng(seed, 'complete').normals(rows * vae.config.zDim);
-  const completions = decodeCodes(vae, z, rows, gatherColumns(repeated, rows, dim, observed));
-  return composeImages(repeated, completions, rows, dim, missing);
+  return out;
+}
+
+/**
+ * The same `per` codes [per, zDim] decoded with every label of a label-conditioned model: [classes · per]
+ * images, label 0's first, so that in a grid of `per` columns a row is a label and a column one style.
+ */
+export function decodeWithEveryLabel(vae: Vae, codes: Float32Array, per: number): Float32Array {
+  const classes = vae.labelDim;
+  const block = codes.subarray(0, per * vae.config.zDim);
+  const z = new Float32Array(classes * block.length);
+  for (let y = 0; y < classes; y++) z.set(block, y * block.length);
+  return decodeCodes(vae, z, classes * per, repeatedOneHot(Array.from({ length: classes }, (_, y) => y), per, classes));
 }
 
 /** Runs `f` and reads its result back into JavaScript, leaving no tensors behind. */
@@ -164,21 +185,14 @@ export function previewImages(vae: Vae, codes: Float32Array, testX: Float32Array
   const classes = vae.labelDim;
   if (classes > 0) {
     const rowLabels = Array.from({ length: classes }, (_, y) => y);
-    const z = new Float32Array(classes * cols * d);
-    for (let y = 0; y < classes; y++) z.set(codes.subarray(0, cols * d), y * cols * d);
-    return { images: decodeCodes(vae, z, classes * cols, repeatedOneHot(rowLabels, cols, classes)), count: classes * cols, cols, rowLabels };
+    return { images: decodeWithEveryLabel(vae, codes, cols), count: classes * cols, cols, rowLabels };
   }
   const { observed, missing } = vae.condition;
   if (observed && missing) {
     const rows = Math.min(8, testX.length / dim);
     const images = new Float32Array(rows * cols * dim);
     const inputs = testX.subarray(0, rows * dim);
-    const repeated = new Float32Array((cols - 1) * rows * dim);
-    for (let i = 0; i < rows; i++) {
-      for (let s = 0; s < cols - 1; s++) repeated.set(inputs.subarray(i * dim, (i + 1) * dim), (i * (cols - 1) + s) * dim);
-    }
-    const n = rows * (cols - 1);
-    const done = composeImages(repeated, decodeCodes(vae, codes.subarray(0, n * d), n, gatherColumns(repeated, n, dim, observed)), n, dim, missing);
+    const done = completeWithCodes(vae, inputs, rows, cols - 1, codes.subarray(0, rows * (cols - 1) * d));
     const masked = maskImages(inputs, rows, dim, missing);
     for (let i = 0; i < rows; i++) {
       images.set(masked.subarray(i * dim, (i + 1) * dim), i * cols * dim);
