@@ -6,6 +6,7 @@ import { Command, Option } from 'commander';
 import { BACKEND_CHOICES, BackendChoice, BackendInfo, initBackend } from './backend';
 import { registerAnalogy } from './commands/analogy';
 import { registerArithmetic } from './commands/arithmetic';
+import { registerClassify } from './commands/classify';
 import { registerComplete } from './commands/complete';
 import { registerEncode } from './commands/encode';
 import { registerEvaluate } from './commands/evaluate';
@@ -43,6 +44,7 @@ export function buildProgram(): Command {
   registerInterpolate(program, context);
   registerAnalogy(program, context);
   registerComplete(program, context);
+  registerClassify(program, context);
   registerEvaluate(program, context);
   registerEncode(program, context);
   registerManifold(program, context);

@@ -15,12 +15,26 @@ export function informer(quiet: boolean): (message: string) => void {
   return (message) => { if (!quiet) process.stderr.write(message + '\n'); };
 }
 
-export async function openModel(checkpoint: string | undefined, quiet: boolean): Promise<LoadedModel> {
-  return loadModel(checkpoint, 'best', informer(quiet));
+/**
+ * The model a command works on. An M1+M2 model works on M1's codes, not on images: only the commands that
+ * say so (`codes`) take one.
+ */
+export async function openModel(checkpoint: string | undefined, quiet: boolean, accepts: { codes?: boolean } = {}): Promise<LoadedModel> {
+  const loaded = await loadModel(checkpoint, 'best', informer(quiet));
+  if (loaded.m1 && !accepts.codes) {
+    throw new VaeError(`${loaded.runDir} is an M1+M2 model (M2 on the codes of a VAE): use it with 'vae classify' or 'vae evaluate'; ` +
+      'sample, analogy and the other picture commands take an m2 model trained on the images (--model m2)');
+  }
+  return loaded;
+}
+
+/** The inputs of the model for images x [n, image dim]: the images, or for M1+M2 their mean codes under M1. */
+export function modelInputs(loaded: LoadedModel, x: Float32Array, n: number): Float32Array {
+  return loaded.m1 ? loaded.m1.encode(x, n).mean : x;
 }
 
 export function tileShape(loaded: LoadedModel): TileShape {
-  const [height, width, channels] = loaded.config.model.inputShape;
+  const [height, width, channels] = loaded.m1?.m1.config.inputShape ?? loaded.config.model.inputShape;
   return { height, width, channels };
 }
 
@@ -52,7 +66,8 @@ export function loadSplit(loaded: LoadedModel, split: 'train' | 'test', limit?: 
   const { data } = loaded.config;
   const dataset = loadDataset(datasetSpec(data), split === 'test' ? { limitTest: limit } : { limitTrain: limit });
   const set = dataset[split];
-  return { x: testMatrix(set, loaded.vae.inputDim, data.binarize), labels: set.labels, count: set.count };
+  const { height, width, channels } = tileShape(loaded);
+  return { x: testMatrix(set, height * width * channels, data.binarize), labels: set.labels, count: set.count };
 }
 
 /** n test images picked with `seed` (the same seed picks the same images), with their labels. */
@@ -82,7 +97,8 @@ export function labelName(loaded: LoadedModel, y: number): string {
 
 /**
  * One-hot labels for n images x of a label-conditioned model: `given` (a label name or index) for all, else
- * `known` (e.g. the data's labels), else each image's best label under the conditional ELBO (announced).
+ * `known` (e.g. the data's labels), else each image's best label under the conditional ELBO, or for M2 its
+ * classifier's (announced).
  * Undefined for a model that takes no label.
  */
 export function labelsFor(loaded: LoadedModel, x: Float32Array, n: number, given: string | undefined,
@@ -99,7 +115,8 @@ export function labelsFor(loaded: LoadedModel, x: Float32Array, n: number, given
     labels = Array.from(known).slice(0, n);
   } else {
     labels = Array.from(inferLabels(loaded.vae, x, n, INFER_SAMPLES));
-    announce(`label${n > 1 ? 's' : ''} with the best conditional ELBO: ${labels.map((y) => labelName(loaded, y)).join(', ')} (pass --label to choose)`);
+    const how = loaded.vae.classifier ? 'predicted by the classifier q(y|x)' : 'with the best conditional ELBO';
+    announce(`label${n > 1 ? 's' : ''} ${how}: ${labels.map((y) => labelName(loaded, y)).join(', ')} (pass --label to choose)`);
   }
   return { oneHot: oneHot(labels, classes), labels };
 }

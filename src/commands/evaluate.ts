@@ -3,14 +3,15 @@ import { currentBackend } from '../backend';
 import { evaluateTestSet } from '../model/evaluate';
 import { TaskProgress } from '../train/progress';
 import { parallelThreads } from '../workers';
-import { loadSplit, openModel } from './common';
+import { loadSplit, modelInputs, openModel } from './common';
 import { nonNegativeInt, positiveInt } from './options';
 
 export const DEFAULT_IMPORTANCE_SAMPLES = 1000;
 
 export function registerEvaluate(program: Command, context: { quiet: () => boolean }): void {
   program.command('evaluate')
-    .description('test-set negative ELBO, reconstruction, KL and active units; with --iw the importance-sampled NLL')
+    .description('test-set negative ELBO, reconstruction, KL and active units (m2: and the test error of its classifier); ' +
+      'with --iw the importance-sampled NLL')
     .option('--checkpoint <dir>', 'run folder or checkpoint (default: newest run under checkpoints/)')
     .addOption(new Option('--iw [k]', `also estimate the test NLL by importance sampling with K samples per image ` +
       `(Burda et al. 2015; K = ${DEFAULT_IMPORTANCE_SAMPLES} when given without a value)`).argParser(positiveInt))
@@ -19,12 +20,12 @@ export function registerEvaluate(program: Command, context: { quiet: () => boole
     .option('--limit-test <n>', 'use only the first n test images', positiveInt)
     .option('--json', 'print one JSON object instead of text', false)
     .action(async (flags: { checkpoint?: string; iw?: number | true; seed: number; threads?: number; limitTest?: number; json: boolean }) => {
-      const loaded = await openModel(flags.checkpoint, context.quiet());
+      const loaded = await openModel(flags.checkpoint, context.quiet(), { codes: true });
       const { data } = loaded.config;
       const test = loadSplit(loaded, 'test', flags.limitTest);
       const k = flags.iw === true ? DEFAULT_IMPORTANCE_SAMPLES : flags.iw;
       const progress = k ? new TaskProgress(`importance sampling (K=${k})`, test.count, context.quiet()) : null;
-      const report = await evaluateTestSet(loaded.vae, test.x, test.count, test.labels,
+      const report = await evaluateTestSet(loaded.vae, modelInputs(loaded, test.x, test.count), test.count, test.labels,
         { importanceSamples: k, seed: flags.seed, threads: flags.threads ?? parallelThreads(currentBackend(), 8),
           onProgress: (done) => progress?.update(done) });
       progress?.stop();
@@ -32,12 +33,17 @@ export function registerEvaluate(program: Command, context: { quiet: () => boole
         process.stdout.write(JSON.stringify({ checkpoint: loaded.checkpointDir, binarize: data.binarize, ...report }) + '\n');
         return;
       }
-      const given = loaded.vae.labelDim > 0 ? ' given the label' : loaded.vae.condition.missing ? ' of the missing part given the rest' : '';
+      const given = (loaded.vae.labelDim > 0 ? ' given the label' : loaded.vae.condition.missing ? ' of the missing part given the rest' : '') +
+        (loaded.m1 ? " (of M1's codes, Gaussian)" : '');
       const lines = [
         `${loaded.checkpointDir}: ${report.images} test images (binarize ${data.binarize})`,
         `test -ELBO${given} ${report.negElbo.toFixed(2)} nats (${report.bitsPerDim.toFixed(4)} bits/dim)  ` +
           `reconstruction ${report.rec.toFixed(2)}  KL ${report.kl.toFixed(2)}`,
       ];
+      if (report.semi) {
+        lines.push(`test -ELBO with the label summed out, U(x): ${report.semi.negElbo.toFixed(2)} nats (${report.semi.bitsPerDim.toFixed(4)} bits/dim)`,
+          `classifier q(y|x): test error ${(100 * report.semi.error).toFixed(2)}% (${Math.round(report.semi.error * report.images)} of ${report.images} wrong)`);
+      }
       if (report.importance) {
         lines.push(`test NLL${given} ${report.importance.nll.toFixed(2)} nats (${report.importance.bitsPerDim.toFixed(4)} bits/dim), ` +
           `importance sampling with K=${report.importance.k}`);

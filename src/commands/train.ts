@@ -1,9 +1,10 @@
 import * as path from 'path';
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { BackendInfo } from '../backend';
 import { ProgressReporter } from '../train/progress';
 import { defaultThreads } from '../train/executor';
-import { DEFAULT_Z_DIM, LABEL_CVAE_Z_DIM, NewRunOptions, resumeRun, startRun } from '../train/run';
+import { DEFAULT_HIDDEN, DEFAULT_LABELED, DEFAULT_Z_DIM, LABEL_CVAE_Z_DIM, M2_HIDDEN, M2_Z_DIM, NewRunOptions, resumeRun,
+  startM1M2Run, startRun } from '../train/run';
 import { TrainRun, train } from '../train/train';
 import { REGIONS, describeCondition } from '../model/condition';
 import { choice, hiddenSizes, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt } from './options';
@@ -16,12 +17,19 @@ export function registerTrain(program: Command, context: { backend: () => Backen
     .option('--data <name|dir>', "'mnist', 'fashion-mnist', or a folder of MNIST-format idx files (raw or .gz)", 'mnist')
     .option('--binarize <mode>', "'none' (grey levels as targets) or 'dynamic' (redraw x ~ Bernoulli(pixel) each batch)",
       choice(['none', 'dynamic'] as const), 'none')
-    .option('--model <family>', "'vae', or 'cvae': conditional VAE q(z|x,y), p(x|z,y) (Doersch 2016)", choice(['vae', 'cvae'] as const), 'vae')
+    .option('--model <family>', "'vae'; 'cvae': conditional VAE q(z|x,y), p(x|z,y) (Doersch 2016); 'm2': semi-supervised M2 " +
+      '(Kingma et al. 2014), a cvae with a classifier q(y|x), learning from --labeled labels and the unlabelled rest',
+    choice(['vae', 'cvae', 'm2', 'm1m2'] as const), 'vae')
+    .option('--m1 <dir>', "m1m2: the run folder of a trained VAE (M1); M2 learns from its codes (Kingma et al. 2014's M1+M2)")
     .option('--condition <y>', "what a cvae is conditioned on: 'label' (one-hot class), or the observed part of the image for completion: " +
       "'left-half', 'top-half', 'centre' (all but a centre square)", choice(['label', ...REGIONS] as const), 'label')
-    .option('--z-dim <n>', `latent dimensions (default: ${DEFAULT_Z_DIM}; ${LABEL_CVAE_Z_DIM} for a cvae on the label, so that its samples follow the label)`, positiveInt)
-    .addOption(new Option('--hidden <sizes>', 'hidden layer sizes of the encoder, e.g. 400 or 512,256 (decoder mirrors them)')
-      .argParser(hiddenSizes).default([400], '400'))
+    .option('--z-dim <n>', `latent dimensions (default: ${DEFAULT_Z_DIM}; ${LABEL_CVAE_Z_DIM} for a cvae on the label, so that its samples ` +
+      `follow the label; ${M2_Z_DIM} for m2, as in the paper)`, positiveInt)
+    .option('--hidden <sizes>', `hidden layer sizes of the encoder, e.g. 400 or 512,256; the decoder mirrors them, m2's classifier ` +
+      `has the same (default: ${DEFAULT_HIDDEN.join(',')}; ${M2_HIDDEN.join(',')} for m2, as in the paper)`, hiddenSizes)
+    .option('--labeled <n>', `m2: training images that keep their label, the same number per class, picked with --seed (default: ${DEFAULT_LABELED})`, positiveInt)
+    .option('--alpha <a>', "m2: weight α of the classifier's cross-entropy on the labelled images (default: 0.1·N, N the training images, as in the paper)",
+      nonNegativeFloat)
     .option('--beta <b>', 'weight of the KL term (1: VAE; >1: β-VAE)', nonNegativeFloat, 1)
     .option('--epochs <n>', 'epochs to train (with --resume: the new total)', positiveInt, 10)
     .option('--batch-size <n>', 'examples per step', positiveInt, 128)
@@ -46,7 +54,7 @@ export function registerTrain(program: Command, context: { backend: () => Backen
         log(`resuming ${resumed.runDir} from ${resumed.checkpointName}`);
         run = resumed;
       } else {
-        run = startRun(flags);
+        run = flags.model === 'm1m2' ? await startM1M2Run(flags) : startRun(flags);
         log(`run folder: ${run.runDir}`);
       }
       const { config, dataset } = run;
@@ -54,7 +62,11 @@ export function registerTrain(program: Command, context: { backend: () => Backen
       log(`backend: ${backend.description}, ${threads} training thread${threads > 1 ? 's' : ''}`);
       log(`data: ${dataset.name} (${dataset.train.count} train, ${dataset.test.count} test, ${dataset.height}x${dataset.width}` +
         `, binarize ${config.data.binarize}) from ${displayPath(dataset.source)}`);
-      const family = config.model.family === 'cvae' ? `CVAE ${describeCondition(config.model.condition)}` : 'VAE';
+      const features = config.model.features;
+      const family = config.model.family === 'cvae' ? `CVAE ${describeCondition(config.model.condition)}`
+        : config.model.family === 'm2' ? `M2 (semi-supervised: ${config.train.labeled} labelled images, α ${config.train.alpha})` +
+          (features ? ` on the codes of M1 ${displayPath(features.source)} (${features.dims.length} of its ${features.m1.zDim} dimensions vary), Gaussian` : '')
+        : 'VAE';
       log(`model: ${config.model.inputShape.reduce((a, b) => a * b, 1)}-${config.model.hidden.join('-')}-${config.model.zDim} MLP ${family}, ` +
         `${(config.train.iwTrain ?? 1) > 1 ? `IWAE K=${config.train.iwTrain}, ` : ''}` +
         `β ${config.train.beta}, Adam lr ${config.train.lr}, batch ${config.train.batchSize}, ${plural(config.train.epochs, 'epoch')}, seed ${config.train.seed}`);
@@ -80,7 +92,8 @@ export function registerTrain(program: Command, context: { backend: () => Backen
         }
         const last = outcome.epochs[outcome.epochs.length - 1];
         if (last) {
-          process.stdout.write(`done: test -ELBO ${last.test.negElbo.toFixed(2)} nats after ${plural(last.epoch, 'epoch')}; ` +
+          const error = last.test.error !== undefined ? `, test error ${(100 * last.test.error).toFixed(2)}%` : '';
+          process.stdout.write(`done: test -ELBO ${last.test.negElbo.toFixed(2)} nats${error} after ${plural(last.epoch, 'epoch')}; ` +
             `run folder ${run.runDir} (best epoch ${run.state.bestEpoch})\n`);
         }
       } finally {

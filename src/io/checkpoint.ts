@@ -3,7 +3,7 @@
  *
  *   RUN/config.json          how to rebuild the model and prepare inputs, and the training settings
  *   RUN/checkpoint.json      {"last": "epoch-0007", "best": "epoch-0006", ...}: which checkpoint is which
- *   RUN/epoch-0007/          encoder/ and decoder/ (model.json + weights.bin, TensorFlow.js layers format),
+ *   RUN/epoch-0007/          encoder/, decoder/ and for M2 classifier/ (model.json + weights.bin, TensorFlow.js layers format),
  *                            optimizer.json + optimizer.bin (Adam state), state.json (epoch, step, best, ...)
  *   RUN/metrics.jsonl        one JSON object per epoch
  *   RUN/samples/epoch-0007.png
@@ -15,6 +15,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { VaeError, errorMessage } from '../errors';
+import { M1Codes } from '../model/m1m2';
 import { ModelConfig, Vae } from '../model/vae';
 import { AdamConfig, AdamState } from '../train/adam';
 import { flatLayout } from '../train/flat';
@@ -43,6 +44,9 @@ export interface TrainSettings {
   seed: number;
   /** Samples per example of the importance-weighted objective (IWAE); 1 or absent: the ELBO. */
   iwTrain?: number;
+  /** M2: how many training images keep their label (balanced over the classes), and the weight α of the classifier. */
+  labeled?: number;
+  alpha?: number;
   /** Use only the first N training / test images (for quick runs and tests). */
   limitTrain?: number;
   limitTest?: number;
@@ -73,6 +77,11 @@ export interface EpochSums {
   kl: number;
   count: number;
   seconds: number;
+  /** M2: Σ U(x) over the unlabelled images (count), Σ L(x, y) and Σ −log q(y|x) over `labelled` labelled pairs. */
+  u?: number;
+  l?: number;
+  ce?: number;
+  labelled?: number;
 }
 
 export interface TrainState {
@@ -100,7 +109,12 @@ export interface LoadedModel {
   checkpointDir: string;
   config: RunConfig;
   vae: Vae;
+  /** An M1+M2 model's M1, which turns images into the codes its M2 works on. */
+  m1?: M1Codes;
 }
+
+/** Where an M1+M2 run keeps its copy of M1 (encoder/ and decoder/). */
+export const M1_DIR = 'm1';
 
 export function newRunConfig(fields: Omit<RunConfig, 'format' | 'tool' | 'createdAt'>): RunConfig {
   return { format: CHECKPOINT_FORMAT, tool: { name: 'vae', version: TOOL_VERSION }, createdAt: new Date().toISOString(), ...fields };
@@ -144,12 +158,13 @@ export async function saveCheckpoint(runDir: string, vae: Vae, adam: AdamState, 
   fs.mkdirSync(tmpDir, { recursive: true });
   await saveLayersModel(vae.encoder, path.join(tmpDir, 'encoder'));
   await saveLayersModel(vae.decoder, path.join(tmpDir, 'decoder'));
+  if (vae.classifier) await saveLayersModel(vae.classifier, path.join(tmpDir, 'classifier'));
   const moments = new Uint8Array(8 * adam.m.length);
   moments.set(new Uint8Array(adam.m.buffer, adam.m.byteOffset, adam.m.byteLength), 0);
   moments.set(new Uint8Array(adam.v.buffer, adam.v.byteOffset, adam.v.byteLength), adam.m.byteLength);
   writeFileAtomic(path.join(tmpDir, 'optimizer.bin'), moments);
   const meta: OptimizerFile = { className: 'Adam', config: adamConfig, step: state.globalStep, parameters: adam.m.length,
-    layout: 'float32 m[parameters] then v[parameters], in the order of the encoder and decoder weights' };
+    layout: 'float32 m[parameters] then v[parameters], in the order of the encoder, decoder (and classifier) weights' };
   writeFileAtomic(path.join(tmpDir, 'optimizer.json'), JSON.stringify(meta, null, 2) + '\n');
   writeFileAtomic(path.join(tmpDir, 'state.json'), JSON.stringify(state, null, 2) + '\n');
   if (fs.existsSync(finalDir)) {
@@ -201,7 +216,7 @@ export function readRunConfig(runDir: string): RunConfig {
     throw new VaeError(`incompatible checkpoint ${runDir}: format ${config.format ?? 'unknown'}, this vae reads format ${CHECKPOINT_FORMAT}`);
   }
   const family = config.model?.family;
-  if (!(family === 'vae' || (family === 'cvae' && config.model.condition)) || config.model.arch !== 'mlp') {
+  if (!(family === 'vae' || ((family === 'cvae' || family === 'm2') && config.model.condition)) || config.model.arch !== 'mlp') {
     throw new VaeError(`incompatible checkpoint ${runDir}: model ${config.model?.family}/${config.model?.arch} is not supported by vae ${TOOL_VERSION}`);
   }
   return config;
@@ -249,10 +264,22 @@ export function resolveCheckpoint(arg: string | undefined, which: 'best' | 'last
 }
 
 async function loadVae(config: RunConfig, checkpointDir: string): Promise<Vae> {
+  return loadVaeModel(config.model, checkpointDir);
+}
+
+/** An M1+M2 run's M1 (from RUN/m1), or undefined for any other model. */
+async function loadM1(config: RunConfig, runDir: string): Promise<M1Codes | undefined> {
+  const features = config.model.features;
+  if (!features) return undefined;
+  return new M1Codes(await loadVaeModel(features.m1, path.join(runDir, M1_DIR)), features.dims);
+}
+
+async function loadVaeModel(model: ModelConfig, checkpointDir: string): Promise<Vae> {
   try {
     const encoder = await loadLayersModel(path.join(checkpointDir, 'encoder'));
     const decoder = await loadLayersModel(path.join(checkpointDir, 'decoder'));
-    return new Vae(config.model, encoder, decoder);
+    const classifier = model.family === 'm2' ? await loadLayersModel(path.join(checkpointDir, 'classifier')) : null;
+    return new Vae(model, encoder, decoder, classifier);
   } catch (e) {
     throw new VaeError(`cannot load the model in ${checkpointDir}: ${errorMessage(e).split('\n')[0]}`);
   }
@@ -263,7 +290,7 @@ export async function loadModel(arg: string | undefined, which: 'best' | 'last' 
   const { runDir, checkpointDir, guessed } = resolveCheckpoint(arg, which);
   if (guessed && announce) announce(`using checkpoint ${checkpointDir} (the newest run under ${DEFAULT_CHECKPOINT_ROOT}/)`);
   const config = readRunConfig(runDir);
-  return { runDir, checkpointDir, config, vae: await loadVae(config, checkpointDir) };
+  return { runDir, checkpointDir, config, vae: await loadVae(config, checkpointDir), m1: await loadM1(config, runDir) };
 }
 
 /** Everything needed to continue training: the last checkpoint's model, Adam state and training state. */
@@ -287,5 +314,5 @@ export async function loadForResume(runDir: string): Promise<LoadedModel & { sta
   } catch (e) {
     throw new VaeError(`cannot resume from ${checkpointDir}: ${errorMessage(e).split('\n')[0]}`);
   }
-  return { runDir, checkpointDir, config, vae, state, adam };
+  return { runDir, checkpointDir, config, vae, state, adam, m1: await loadM1(config, runDir) };
 }

@@ -58,3 +58,36 @@ const partlyOnData = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>)
 export function denseOnPartlyData(z: tf.Tensor2D, c: tf.Tensor2D, kernel: tf.Tensor, bias: tf.Tensor): tf.Tensor2D {
   return partlyOnData(z, c, kernel, bias) as tf.Tensor2D;
 }
+
+/**
+ * The first layer of q(z|x, y) on [x, y] for every one-hot label y at once: row i · classes + k of the result
+ * is [x_i, e_k]·W + b = x_i·W_x + W_y[k] + b, where W_x is the kernel's first rows (dim) and W_y its last
+ * (classes). x·W_x is computed once per image instead of once per label, which is most of the layer's cost.
+ * x is data: its gradient is reported as 0. Backward: dW_x = xᵀ·Σ_k dy_k, dW_y[k] = Σ_i dy_(i,k), db = Σ dy.
+ */
+const everyLabel = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
+  const [x, kernel, bias, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
+  const [n, dim] = x.shape;
+  const [rows, units] = kernel.shape;
+  const classes = rows - dim;
+  save([x]);
+  const shared = tf.add(tf.matMul(x, tf.slice(kernel, [0, 0], [dim, units])), bias);
+  const perLabel = tf.slice(kernel, [dim, 0], [classes, units]);
+  return {
+    value: tf.reshape(tf.add(tf.expandDims(shared, 1), tf.expandDims(perLabel, 0)), [n * classes, units]) as tf.Tensor2D,
+    gradFunc: (dy: tf.Tensor2D, saved: tf.Tensor[]) => {
+      const [xs] = saved as [tf.Tensor2D];
+      const dy3 = tf.reshape(dy, [n, classes, units]);
+      const dShared = tf.sum(dy3, 1);
+      const dKernel = tf.concat([tf.matMul(tf.transpose(xs), dShared), tf.sum(dy3, 0)], 0);
+      return [tf.zerosLike(xs), dKernel, tf.sum(dShared, 0)];
+    },
+  };
+});
+
+export function denseWithEveryLabel(x: tf.Tensor2D, kernel: tf.Tensor, bias: tf.Tensor, classes: number): tf.Tensor2D {
+  if (kernel.shape[0] !== x.shape[1] + classes) {
+    throw new Error(`kernel has ${kernel.shape[0]} rows; the image and a one-hot label need ${x.shape[1] + classes}`);
+  }
+  return everyLabel(x, kernel, bias) as tf.Tensor2D;
+}

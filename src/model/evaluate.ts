@@ -4,6 +4,7 @@ import { Rng } from '../rng';
 import { oneHot } from './condition';
 import { inferLabels } from './generate';
 import { activeUnits, encodeAll, vaeImportanceWeightedParallel } from './likelihood';
+import { evaluateSemi } from './m2';
 import { Vae } from './vae';
 
 export interface ElboTerms {
@@ -66,6 +67,8 @@ export interface TestSetReport extends ElboTerms {
    * bound (argmin_y −L(x, y)) is their true label.
    */
   labelAccuracy?: number;
+  /** M2: the bound U(x) on −log p(x) with the label summed out (nats), and the test error of its classifier q(y|x). */
+  semi?: { negElbo: number; bitsPerDim: number; error: number };
 }
 
 /** Everything `vae evaluate` reports, for test data x ([n, dim]). */
@@ -78,7 +81,10 @@ export async function evaluateTestSet(vae: Vae, x: Float32Array, n: number, labe
   const { mu } = encodeAll(vae, x, n, oneHotLabels);
   const report: TestSetReport = { images: n, ...elbo, bitsPerDim: elbo.negElbo * nats2bits,
     activeUnits: activeUnits(mu, n, vae.config.zDim).count, zDim: vae.config.zDim };
-  if (vae.labelDim > 0 && labels) {
+  if (vae.classifier && labels) {
+    const semi = await evaluateSemi(vae, x, n, labels);
+    report.semi = { negElbo: semi.negElbo, bitsPerDim: semi.negElbo * nats2bits, error: semi.error };
+  } else if (vae.labelDim > 0 && labels) {
     const inferred = inferLabels(vae, x, n);
     report.labelAccuracy = inferred.reduce((a, l, i) => a + (l === labels[i] ? 1 : 0), 0) / n;
   }

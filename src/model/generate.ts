@@ -7,7 +7,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../rng';
 import { composeImages, gatherColumns, maskImages, oneHot } from './condition';
-import { bernoulliNllFromLogits, klToStdNormal, reparameterize } from './losses';
+import { klToStdNormal, reparameterize } from './losses';
+import { argmaxRows, classProbabilities } from './m2';
 import { Vae } from './vae';
 
 /** n images decoded (mean image) from z ~ N(0, I), drawn from the stream of `seed`. */
@@ -121,7 +122,7 @@ export function negElboPerLabel(vae: Vae, x: Float32Array, n: number, samples = 
       let total = tf.mul(klToStdNormal(mu, logvar), samples);
       for (let s = 0; s < samples; s++) {
         const eps = tf.tensor2d(new Rng(0, 'label-elbo', start, s).normals(rows * d), [rows, d]);
-        total = tf.add(total, bernoulliNllFromLogits(vae.decodeLogits(reparameterize(mu, logvar, eps), ys), xs));
+        total = tf.add(total, vae.negLogLikelihood(vae.decodeLogits(reparameterize(mu, logvar, eps), ys), xs));
       }
       return tf.div(total, samples);
     });
@@ -130,8 +131,9 @@ export function negElboPerLabel(vae: Vae, x: Float32Array, n: number, samples = 
   return out;
 }
 
-/** The label with the lowest −L(x, y) for each image (see negElboPerLabel). */
+/** The label with the lowest −L(x, y) for each image (see negElboPerLabel); for M2, q(y|x)'s most probable one. */
 export function inferLabels(vae: Vae, x: Float32Array, n: number, samples = 1): Uint8Array {
+  if (vae.classifier) return Uint8Array.from(argmaxRows(classProbabilities(vae, x, n), n, vae.labelDim)); // M2: q(y|x)
   const scores = negElboPerLabel(vae, x, n, samples);
   const classes = vae.labelDim;
   const labels = new Uint8Array(n);

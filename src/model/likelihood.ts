@@ -11,7 +11,6 @@ import { VaeError } from '../errors';
 import { Rng } from '../rng';
 import { flatLayout, partRange, readVariables } from '../train/flat';
 import { startWorker } from '../workers';
-import { bernoulliNllFromLogits } from './losses';
 import { ModelConfig, Vae } from './vae';
 
 const LOG_2PI = Math.log(2 * Math.PI);
@@ -135,7 +134,7 @@ export function vaeImportanceWeighted(vae: Vae, x: Float32Array, n: number, labe
       const rows = tf.tensor1d(images, 'int32');
       const xs = tf.gather(tf.tensor2d(group, [end - start, dim]), rows) as tf.Tensor2D;
       const ys = groupLabels ? tf.gather(tf.tensor2d(groupLabels, [end - start, classes]), rows) as tf.Tensor2D : undefined;
-      return tf.neg(bernoulliNllFromLogits(vae.decodeLogits(z, vae.decoderCondition(xs, ys)), vae.decoderTarget(xs)));
+      return tf.neg(vae.negLogLikelihood(vae.decodeLogits(z, vae.decoderCondition(xs, ys)), vae.decoderTarget(xs)));
     });
   }, options);
 }

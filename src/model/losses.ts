@@ -62,3 +62,19 @@ export function klToStdNormal(mu: tf.Tensor2D, logvar: tf.Tensor2D): tf.Tensor1D
 export function reparameterize(mu: tf.Tensor2D, logvar: tf.Tensor2D, eps: tf.Tensor2D): tf.Tensor2D {
   return tf.tidy(() => tf.add(mu, tf.mul(tf.exp(tf.mul(0.5, logvar)), eps)) as tf.Tensor2D);
 }
+
+const LOG_2PI = Math.log(2 * Math.PI);
+
+/**
+ * −log N(x; μ, diag σ²) for a Gaussian decoder whose outputs [batch, 2D] hold μ (first D columns) and
+ * log σ² (last D), summed over the D values: Σ_j ½ (log 2π + log σ²_j + (x_j − μ_j)² / σ²_j).
+ */
+export function gaussianNll(outputs: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor1D {
+  return tf.tidy(() => {
+    const d = x.shape[1];
+    const mu = tf.slice(outputs, [0, 0], [-1, d]);
+    const logvar = tf.slice(outputs, [0, d], [-1, d]);
+    const perValue = tf.add(tf.add(LOG_2PI, logvar), tf.div(tf.square(tf.sub(x, mu)), tf.exp(logvar)));
+    return tf.mul(0.5, tf.sum(perValue, 1)) as tf.Tensor1D;
+  });
+}

@@ -6,26 +6,36 @@
  * inputs (condition.ts): q(z|x, y) and p(x|z, y), and the same objective with y given. The prior stays
  * p(z) = N(0, I), independent of y.
  *
+ * M2 (family 'm2', Kingma et al. 2014) is a label cvae with a third network, the classifier q(y|x), trained
+ * semi-supervised (m2.ts): the label is given for a few images and inferred for the rest.
+ *
  * Encoder and decoder are tf.LayersModels, so that checkpoints are in the standard TensorFlow.js layers
  * format (a web page can tf.loadLayersModel the decoder). Training and inference run a direct forward pass
  * over the same variables (see dense.ts for why).
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../rng';
+import type { M1Features } from './m1m2';
 import { ConditionConfig, ConditionLayout, conditionLayout } from './condition';
-import { dense, denseOnData, denseOnPartlyData } from './dense';
-import { bernoulliNllFromLogits, klToStdNormal, reparameterize } from './losses';
+import { dense, denseOnData, denseOnPartlyData, denseWithEveryLabel } from './dense';
+import { bernoulliNllFromLogits, gaussianNll, klToStdNormal, reparameterize } from './losses';
 
 export interface ModelConfig {
-  family: 'vae' | 'cvae';
+  family: 'vae' | 'cvae' | 'm2';
   arch: 'mlp';
   /** height, width, channels of one image. */
   inputShape: [number, number, number];
   hidden: number[];
   zDim: number;
-  likelihood: 'bernoulli';
-  /** What a cvae is conditioned on (absent for a vae). */
+  /**
+   * p(x|z): Bernoulli values in [0, 1] (images), or Gaussian with a learned mean and variance per value (the
+   * decoder then has two outputs per value: μ, then log σ²), as M1+M2 models M1's codes.
+   */
+  likelihood: 'bernoulli' | 'gaussian';
+  /** What a cvae is conditioned on (absent for a vae; the label for m2). */
   condition?: ConditionConfig;
+  /** M1+M2: the inputs are the codes of this M1 VAE, not images (inputShape is then [1, codes, 1]). */
+  features?: M1Features;
 }
 
 export interface LossTerms {
@@ -114,8 +124,22 @@ export function buildDecoder(config: ModelConfig): tf.LayersModel {
   [...config.hidden].reverse().forEach((units, i) => {
     h = tf.layers.dense({ units, activation: 'relu', name: `dec_hidden_${i + 1}` }).apply(h) as tf.SymbolicTensor;
   });
-  const logits = tf.layers.dense({ units: layout.outputDim, name: 'logits' }).apply(h) as tf.SymbolicTensor;
+  const units = layout.outputDim * (config.likelihood === 'gaussian' ? 2 : 1);
+  const logits = tf.layers.dense({ units, name: 'logits' }).apply(h) as tf.SymbolicTensor;
   return tf.model({ inputs, outputs: logits, name: 'decoder' });
+}
+
+/** M2's classifier q(y|x): the image → the same hidden layers → logits of the classes. */
+export function buildClassifier(config: ModelConfig): tf.LayersModel {
+  const classes = config.condition?.kind === 'label' ? config.condition.classes : 0;
+  if (classes === 0) throw new Error('a classifier needs a model conditioned on the label');
+  const input = tf.input({ shape: [inputDim(config)], name: 'image' });
+  let h = input;
+  config.hidden.forEach((units, i) => {
+    h = tf.layers.dense({ units, activation: 'relu', name: `cls_hidden_${i + 1}` }).apply(h) as tf.SymbolicTensor;
+  });
+  const logits = tf.layers.dense({ units: classes, name: 'class_logits' }).apply(h) as tf.SymbolicTensor;
+  return tf.model({ inputs: input, outputs: logits, name: 'classifier' });
 }
 
 export class Vae {
@@ -123,11 +147,15 @@ export class Vae {
   private readonly encMu: DenseParams;
   private readonly encLogvar: DenseParams;
   private readonly decLayers: DenseParams[];
+  private readonly clsLayers: DenseParams[];
   readonly condition: ConditionLayout;
   private observedIndices: tf.Tensor1D | null = null;
   private missingIndices: tf.Tensor1D | null = null;
 
-  constructor(readonly config: ModelConfig, readonly encoder: tf.LayersModel, readonly decoder: tf.LayersModel) {
+  /** classifier: M2's q(y|x) (family 'm2'), else null. */
+  constructor(readonly config: ModelConfig, readonly encoder: tf.LayersModel, readonly decoder: tf.LayersModel,
+    readonly classifier: tf.LayersModel | null = null) {
+    if ((config.family === 'm2') !== (classifier !== null)) throw new Error('an m2 model, and only an m2 model, has a classifier');
     this.condition = conditionLayout(config.inputShape, config.condition);
     if (this.condition.observed && this.condition.missing) {
       this.observedIndices = tf.keep(tf.tensor1d(this.condition.observed, 'int32'));
@@ -138,6 +166,8 @@ export class Vae {
     this.encLogvar = denseParams(encoder, 'logvar');
     this.decLayers = [...config.hidden.map((_, i) => denseParams(decoder, `dec_hidden_${i + 1}`)),
       denseParams(decoder, 'logits')];
+    this.clsLayers = classifier ? [...config.hidden.map((_, i) => denseParams(classifier, `cls_hidden_${i + 1}`)),
+      denseParams(classifier, 'class_logits')] : [];
   }
 
   /** A new model with seeded initial weights. */
@@ -146,7 +176,12 @@ export class Vae {
     const decoder = buildDecoder(config);
     initDense(encoder, seed);
     initDense(decoder, seed);
-    return new Vae(config, encoder, decoder);
+    let classifier: tf.LayersModel | null = null;
+    if (config.family === 'm2') {
+      classifier = buildClassifier(config);
+      initDense(classifier, seed);
+    }
+    return new Vae(config, encoder, decoder, classifier);
   }
 
   get inputDim(): number {
@@ -160,7 +195,36 @@ export class Vae {
 
   /** The variables the optimizer updates, in a fixed order (the optimizer state is saved in this order). */
   trainableVariables(): tf.Variable[] {
-    return [...this.encoder.trainableWeights, ...this.decoder.trainableWeights].map((w) => w.read() as tf.Variable);
+    return [...this.encoder.trainableWeights, ...this.decoder.trainableWeights, ...(this.classifier?.trainableWeights ?? [])]
+      .map((w) => w.read() as tf.Variable);
+  }
+
+  /** M2's classifier: logits of q(y|x) [batch, classes] for images x (data). */
+  classifierLogits(x: tf.Tensor2D): tf.Tensor2D {
+    if (this.clsLayers.length === 0) throw new Error('this model has no classifier (only an m2 model has)');
+    return tf.tidy(() => {
+      let h = x;
+      this.clsLayers.forEach((p, i) => { h = applyDense(h, p, i === 0); });
+      return h;
+    });
+  }
+
+  /**
+   * q(z|x, y) for every label y at once: rows [n · classes, zDim], row i · classes + k for image i with label
+   * k. The image's share of the first layer (x·W_x, the expensive product) is computed once per image, not
+   * once per label (see denseWithEveryLabel).
+   */
+  encodeWithEveryLabel(x: tf.Tensor2D): { mu: tf.Tensor2D; logvar: tf.Tensor2D } {
+    const classes = this.labelDim;
+    if (classes === 0) throw new Error('this model is not conditioned on a label');
+    if (this.encHidden.length === 0) throw new Error('encoding with every label needs a hidden layer');
+    return tf.tidy(() => {
+      const [first, ...rest] = this.encHidden;
+      let h = denseWithEveryLabel(x, first.kernel, first.bias, classes);
+      if (first.relu) h = tf.relu(h);
+      for (const p of rest) h = applyDense(h, p);
+      return { mu: applyDense(h, this.encMu), logvar: applyDense(h, this.encLogvar) };
+    });
   }
 
   /**
@@ -193,9 +257,20 @@ export class Vae {
     });
   }
 
-  /** The mean image E[x|z, c] = sigmoid(logits), values in [0, 1] (for a completion model: the missing part). */
+  /**
+   * The mean E[x|z, c]: sigmoid(logits), values in [0, 1] (for a completion model: the missing part); for a
+   * Gaussian decoder, μ.
+   */
   decodeMean(z: tf.Tensor2D, c?: tf.Tensor2D): tf.Tensor2D {
-    return tf.tidy(() => tf.sigmoid(this.decodeLogits(z, c)));
+    return tf.tidy(() => {
+      const out = this.decodeLogits(z, c);
+      return this.config.likelihood === 'gaussian' ? tf.slice(out, [0, 0], [-1, this.condition.outputDim]) : tf.sigmoid(out);
+    });
+  }
+
+  /** −log p(x|z) per row, from the decoder's outputs (decodeLogits) and the values it models (decoderTarget). */
+  negLogLikelihood(outputs: tf.Tensor2D, target: tf.Tensor2D): tf.Tensor1D {
+    return this.config.likelihood === 'gaussian' ? gaussianNll(outputs, target) : bernoulliNllFromLogits(outputs, target);
   }
 
   /** The decoder's condition for images x [batch, dim] with labels y: y, the observed pixels of x, or nothing. */
@@ -226,7 +301,7 @@ export class Vae {
     return tf.tidy(() => {
       const { mu, logvar } = this.encode(x, y);
       const z = reparameterize(mu, logvar, eps);
-      const rec = bernoulliNllFromLogits(this.decodeLogits(z, this.decoderCondition(x, y)), this.decoderTarget(x));
+      const rec = this.negLogLikelihood(this.decodeLogits(z, this.decoderCondition(x, y)), this.decoderTarget(x));
       const kl = klToStdNormal(mu, logvar);
       const loss = tf.div(tf.sum(tf.add(rec, tf.mul(beta, kl))), normalizer) as tf.Scalar;
       return { loss, recSum: tf.sum(rec) as tf.Scalar, klSum: tf.sum(kl) as tf.Scalar };
@@ -250,7 +325,7 @@ export class Vae {
       const logvarK = repeat(logvar);
       const z = reparameterize(repeat(mu), logvarK, eps);
       const c = this.decoderCondition(x, y);
-      const logPxz = tf.neg(bernoulliNllFromLogits(this.decodeLogits(z, c && repeat(c)), repeat(this.decoderTarget(x))));
+      const logPxz = tf.neg(this.negLogLikelihood(this.decodeLogits(z, c && repeat(c)), repeat(this.decoderTarget(x))));
       const logPz = tf.mul(-0.5, tf.add(tf.sum(tf.square(z), 1), d * LOG_2PI));
       const logQ = tf.mul(-0.5, tf.add(tf.sum(tf.add(tf.square(eps), logvarK), 1), d * LOG_2PI));
       const logW = tf.add(logPxz, tf.mul(beta, tf.sub(logPz, logQ)));
@@ -267,6 +342,7 @@ export class Vae {
     tf.dispose([this.observedIndices, this.missingIndices].filter((t): t is tf.Tensor1D => t !== null));
     this.encoder.dispose();
     this.decoder.dispose();
+    this.classifier?.dispose();
   }
 }
 

@@ -12,6 +12,12 @@ function fmt(v: number, digits = 2): string {
 }
 
 export function formatEpochLine(r: EpochResult): string {
+  if (r.test.error !== undefined && r.train.labelled) {
+    return `epoch ${r.epoch}/${r.epochs}  train U ${fmt(r.train.negElbo)} (rec ${fmt(r.train.rec)}, KL ${fmt(r.train.kl)})` +
+      `  labelled L ${fmt(r.train.labelled.negElbo)}, CE ${fmt(r.train.labelled.crossEntropy, 3)}` +
+      `  test U ${fmt(r.test.negElbo)}, error ${fmt(100 * r.test.error)}%` +
+      `  ${fmt(r.seconds, 1)} s, ${Math.round(r.samplesPerSec)} images/s${r.isBest ? '  [best]' : ''}`;
+  }
   const beta = r.beta !== 1 ? `  β ${fmt(r.beta, 3)}` : '';
   return `epoch ${r.epoch}/${r.epochs}  train -ELBO ${fmt(r.train.negElbo)} (rec ${fmt(r.train.rec)}, KL ${fmt(r.train.kl)})` +
     `  test -ELBO ${fmt(r.test.negElbo)} (rec ${fmt(r.test.rec)}, KL ${fmt(r.test.kl)})${beta}` +

@@ -8,6 +8,7 @@
  * without copies through messages.
  */
 import * as tf from '@tensorflow/tfjs';
+import { SemiWeights, semiSupervisedTerms } from '../model/m2';
 import { Vae } from '../model/vae';
 import { AdamConfig, adamStep } from './adam';
 import { FlatLayout, partRange, writeVariables } from './flat';
@@ -17,6 +18,11 @@ import { readInto, tensorFrom } from './tensor-io';
 export const GRAD_SHARDS = 2;
 /** Batches in flight: one being trained on while the next is prepared. */
 export const BATCH_SLOTS = 2;
+/**
+ * Numbers each shard reports: the loss (already divided as the objective says), Σ reconstruction, Σ KL, and
+ * for M2 Σ U(x) over the unlabelled images, Σ L(x, y) and Σ −log q(y|x) over the labelled ones.
+ */
+export const SHARD_STATS = 6;
 
 export interface SharedTrainMemory {
   params: Float32Array;
@@ -24,11 +30,14 @@ export interface SharedTrainMemory {
   v: Float32Array;
   /** One gradient array per shard. */
   grads: Float32Array[];
-  /** Batch slots: inputs [batch, dim], one-hot labels [batch, labelDim] (cvae) and noise ε [batch · samples, zDim]. */
+  /**
+   * Batch slots: inputs [batch, dim], one-hot labels [batch, labelDim] (cvae) and noise ε [batch · samples, zDim].
+   * An M2 batch holds its unlabelled images first, then its labelled ones (see SemiTask).
+   */
   x: Float32Array[];
   y: Float32Array[];
   eps: Float32Array[];
-  /** Per shard: loss (already divided by the batch size), Σ reconstruction, Σ KL. */
+  /** Per shard, SHARD_STATS numbers. */
   stats: Float64Array;
   /** Barrier between the gradient and the update phase of the training threads: [arrived, generation]. */
   barrier: Int32Array;
@@ -57,7 +66,7 @@ export function allocateShared(params: number, batch: number, dim: number, zDim:
   return {
     params: f32(params), m: f32(params), v: f32(params), grads: f32(GRAD_SHARDS * params),
     x: f32(BATCH_SLOTS * batch * dim), y: f32(BATCH_SLOTS * batch * labelDim), eps: f32(BATCH_SLOTS * batch * samples * zDim),
-    stats: new SharedArrayBuffer(8 * 3 * GRAD_SHARDS),
+    stats: new SharedArrayBuffer(8 * SHARD_STATS * GRAD_SHARDS),
     barrier: new SharedArrayBuffer(8), sizes: { params, batch, dim, labelDim, zDim, samples },
   };
 }
@@ -94,6 +103,18 @@ export interface ShardTask {
   beta: number;
   /** K > 1: the importance-weighted objective with K noise rows per example; 1: the ELBO. */
   samples: number;
+  /** An M2 step: how the n examples split, and the weights of the objective's sums. */
+  semi?: SemiTask;
+}
+
+/**
+ * An M2 batch: `unlabelled` images (rows 0…) then `labelled` ones; noise: `classes` rows per unlabelled image
+ * (one per label), then one row per labelled image; one-hot labels at the labelled images' rows.
+ */
+export interface SemiTask {
+  unlabelled: number;
+  labelled: number;
+  weights: SemiWeights;
 }
 
 /** A model replica that computes shard gradients: the main thread's, or a worker's. */
@@ -116,9 +137,10 @@ export class ShardWorker {
     const [start, end] = partRange(task.n, s, GRAD_SHARDS);
     const out = this.mem.grads[s];
     const rows = end - start;
+    if (task.semi) return this.computeSemiShard(task, task.semi, s);
     if (rows === 0) {
       out.fill(0);
-      this.mem.stats.fill(0, 3 * s, 3 * s + 3);
+      this.mem.stats.fill(0, SHARD_STATS * s, SHARD_STATS * (s + 1));
       return;
     }
     let kept: tf.Tensor[] = [];
@@ -136,9 +158,55 @@ export class ShardWorker {
       }, this.variables);
       return this.variables.map((v) => result.grads[v.name]);
     });
-    grads.forEach((g, i) => readInto(g, out, this.layout.entries[i].offset));
-    kept.forEach((t, i) => { this.mem.stats[3 * s + i] = t.dataSync()[0]; });
+    this.report(grads, kept, s);
+  }
+
+  /** Writes the gradients and the stats of shard s, and frees them. */
+  private report(grads: tf.Tensor[], kept: tf.Tensor[], s: number): void {
+    grads.forEach((g, i) => readInto(g, this.mem.grads[s], this.layout.entries[i].offset));
+    this.mem.stats.fill(0, SHARD_STATS * s, SHARD_STATS * (s + 1));
+    kept.forEach((t, i) => { this.mem.stats[SHARD_STATS * s + i] = t.dataSync()[0]; });
     tf.dispose([...grads, ...kept]);
+  }
+
+  /** Shard s of an M2 batch: its share of the unlabelled images and its share of the labelled ones. */
+  private computeSemiShard(task: ShardTask, semi: SemiTask, s: number): void {
+    const dim = this.vae.inputDim;
+    const zDim = this.vae.config.zDim;
+    const classes = this.vae.labelDim;
+    const [u0, u1] = partRange(semi.unlabelled, s, GRAD_SHARDS);
+    const [l0, l1] = partRange(semi.labelled, s, GRAD_SHARDS);
+    const slot = task.slot;
+    if (u1 === u0 && l1 === l0) {
+      this.mem.grads[s].fill(0);
+      this.mem.stats.fill(0, SHARD_STATS * s, SHARD_STATS * (s + 1));
+      return;
+    }
+    let kept: tf.Tensor[] = [];
+    const grads = tf.tidy(() => {
+      const batch: Parameters<typeof semiSupervisedTerms>[1] = {};
+      if (u1 > u0) {
+        batch.unlabelled = {
+          x: tensorFrom(this.mem.x[slot], u0 * dim, [u1 - u0, dim]) as tf.Tensor2D,
+          eps: tensorFrom(this.mem.eps[slot], u0 * classes * zDim, [(u1 - u0) * classes, zDim]) as tf.Tensor2D,
+        };
+      }
+      if (l1 > l0) {
+        const row = semi.unlabelled + l0;
+        batch.labelled = {
+          x: tensorFrom(this.mem.x[slot], row * dim, [l1 - l0, dim]) as tf.Tensor2D,
+          y: tensorFrom(this.mem.y[slot], row * classes, [l1 - l0, classes]) as tf.Tensor2D,
+          eps: tensorFrom(this.mem.eps[slot], (semi.unlabelled * classes + l0) * zDim, [l1 - l0, zDim]) as tf.Tensor2D,
+        };
+      }
+      const result = tf.variableGrads(() => {
+        const t = semiSupervisedTerms(this.vae, batch, semi.weights);
+        kept = [t.loss.clone(), t.recSum, t.klSum, t.uSum, t.lSum, t.ceSum].map((v) => tf.keep(v));
+        return t.loss;
+      }, this.variables);
+      return this.variables.map((v) => result.grads[v.name] ?? tf.zerosLike(v));
+    });
+    this.report(grads, kept, s);
   }
 }
 
@@ -147,13 +215,22 @@ export function updateParams(mem: SharedTrainMemory, adam: AdamConfig, t: number
   adamStep(adam, t, mem.params, mem, mem.grads, start, end);
 }
 
-/** Loss (batch mean), Σ reconstruction and Σ KL of the batch, from the shards' stats. */
-export function batchStats(mem: SharedTrainMemory): { loss: number; recSum: number; klSum: number } {
-  let loss = 0, recSum = 0, klSum = 0;
-  for (let s = 0; s < GRAD_SHARDS; s++) {
-    loss += mem.stats[3 * s];
-    recSum += mem.stats[3 * s + 1];
-    klSum += mem.stats[3 * s + 2];
-  }
-  return { loss, recSum, klSum };
+export interface BatchStats {
+  /** The batch's loss (the objective's estimate), Σ reconstruction, Σ KL; for M2 also Σ U, Σ L, Σ −log q(y|x). */
+  loss: number;
+  recSum: number;
+  klSum: number;
+  uSum: number;
+  lSum: number;
+  ceSum: number;
+}
+
+/** The batch's numbers: the sums of the shards' stats, in a fixed order. */
+export function batchStats(mem: SharedTrainMemory): BatchStats {
+  const sum = (i: number) => {
+    let total = 0;
+    for (let s = 0; s < GRAD_SHARDS; s++) total += mem.stats[SHARD_STATS * s + i];
+    return total;
+  };
+  return { loss: sum(0), recSum: sum(1), klSum: sum(2), uSum: sum(3), lSum: sum(4), ceSum: sum(5) };
 }

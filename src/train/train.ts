@@ -16,14 +16,17 @@ import { EpochSums, RunConfig, TrainState, saveCheckpoint } from '../io/checkpoi
 import { toTiles, writeImageGrid } from '../io/png';
 import { EpochMetrics, writeTrainingCurves } from '../io/plots';
 import { ElboTerms, evaluateElbo } from '../model/evaluate';
+import { evaluateSemi, semiWeights } from '../model/m2';
+import { LabelledSplit, splitLabelled } from '../data/labelled';
 import { fillOneHot } from '../model/condition';
 import { previewImages } from '../model/generate';
+import { M1Codes, sampleCodes } from '../model/m1m2';
 import { Vae } from '../model/vae';
 import { Rng } from '../rng';
 import { ADAM_DEFAULTS, AdamState } from './adam';
 import { createExecutor, defaultThreads } from './executor';
 import { flatLayout, readVariables, writeVariables } from './flat';
-import { BATCH_SLOTS, allocateShared, batchStats, viewShared } from './shards';
+import { BATCH_SLOTS, ShardTask, allocateShared, batchStats, viewShared } from './shards';
 
 export interface TrainRun {
   runDir: string;
@@ -33,6 +36,8 @@ export interface TrainRun {
   /** Adam's moment estimates, in the order of vae.trainableVariables(). */
   adam: AdamState;
   state: TrainState;
+  /** M1+M2: the M1 whose codes M2 learns from. */
+  m1?: M1Codes;
 }
 
 export interface TrainOptions {
@@ -57,8 +62,10 @@ export interface EpochResult {
   epochs: number;
   /** β at the end of the epoch (differs from the target while --kl-warmup is under way). */
   beta: number;
-  train: ElboTerms & { loss: number };
-  test: ElboTerms & { loss: number };
+  /** For M2, negElbo, rec and kl are those of U(x) on the unlabelled images; labelled: L(x, y) and −log q(y|x). */
+  train: ElboTerms & { loss: number; labelled?: { negElbo: number; crossEntropy: number } };
+  /** For M2: U(x) and the classification error of q(y|x). */
+  test: ElboTerms & { loss: number; error?: number };
   seconds: number;
   samplesPerSec: number;
   isBest: boolean;
@@ -106,6 +113,22 @@ export function betaAt(beta: number, klWarmup: number, epoch: number, step: numb
   return beta * Math.min(1, (epoch - 1 + step / steps) / klWarmup);
 }
 
+/** An M2 run's labelled and unlabelled images, labelled images per step, and α. */
+interface SemiPlan {
+  split: LabelledSplit;
+  labelledBatch: number;
+  alpha: number;
+}
+
+function semiSupervisedPlan(run: TrainRun): SemiPlan {
+  const { config, dataset, vae } = run;
+  const labels = dataset.train.labels;
+  const { labeled, alpha } = config.train;
+  if (!labels || labeled === undefined || alpha === undefined) throw new VaeError('an M2 run needs labelled data, --labeled and --alpha');
+  const split = splitLabelled(labels, vae.labelDim, labeled, config.train.seed);
+  return { split, labelledBatch: Math.min(split.labelled.length, config.train.batchSize), alpha };
+}
+
 const nextTick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export function readMetrics(file: string): EpochMetrics[] {
@@ -127,8 +150,13 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
   const dim = vae.inputDim;
   const zDim = vae.config.zDim;
   const trainSet = dataset.train;
-  const steps = Math.ceil(trainSet.count / batchSize);
-  const testX = testMatrix(dataset.test, dim, config.data.binarize);
+  const semi = vae.config.family === 'm2' ? semiSupervisedPlan(run) : null;
+  const steps = Math.ceil((semi ? semi.split.unlabelled.length : trainSet.count) / batchSize);
+  // M1+M2 learns from M1's codes of the images: drawn afresh from q(z1|x) in every step; tests use the mean.
+  const m1 = run.m1;
+  const trainCodes = m1 ? m1.encode(testMatrix(trainSet, m1.m1.inputDim, 'none'), trainSet.count) : null;
+  const testX = m1 ? m1.encode(testMatrix(dataset.test, m1.m1.inputDim, 'none'), dataset.test.count).mean
+    : testMatrix(dataset.test, dim, config.data.binarize);
   const metricsFile = path.join(runDir, 'metrics.jsonl');
   const sampleZ = new Rng(seed, 'epoch-samples').normals(EPOCH_SAMPLES * zDim);
   const labelDim = vae.labelDim;
@@ -139,7 +167,8 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
   const variables = vae.trainableVariables();
   const layout = flatLayout(variables);
   const samples = Math.max(1, config.train.iwTrain ?? 1);
-  const buffers = allocateShared(layout.size, batchSize, dim, zDim, samples, labelDim);
+  // An M2 batch also holds its labelled images, and one noise row per label for each unlabelled image.
+  const buffers = allocateShared(layout.size, batchSize + (semi?.labelledBatch ?? 0), dim, zDim, semi ? labelDim : samples, labelDim);
   const mem = viewShared(buffers);
   readVariables(variables, layout, mem.params);
   mem.m.set(run.adam.m);
@@ -153,6 +182,7 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
 
   /** Writes batch `step` of `epoch` (its examples and its noise) into a batch slot; returns its size. */
   const prepareBatch = (order: Uint32Array, epoch: number, step: number, slot: number): number => {
+    if (semi) return prepareSemiBatch(order, epoch, step, slot);
     const start = step * batchSize;
     const n = Math.min(batchSize, trainSet.count - start);
     fillBatch(trainSet, dim, order, start, start + n, mem.x[slot].subarray(0, n * dim),
@@ -162,11 +192,41 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
     return n;
   };
 
+  /**
+   * An M2 batch: unlabelled images `order` (the epoch's order of the unlabelled set) [step · batch, …), then
+   * labelledBatch labelled images drawn afresh for every step, without replacement within the step.
+   */
+  const prepareSemiBatch = (order: Uint32Array, epoch: number, step: number, slot: number): number => {
+    const { split, labelledBatch: nl } = semi!;
+    const start = step * batchSize;
+    const nu = Math.min(batchSize, split.unlabelled.length - start);
+    const x = mem.x[slot];
+    /** Inputs order[from, to) into out: images, or for M1+M2 codes drawn from q(z1|x); `stream` names the noise. */
+    const fill = (rows: ArrayLike<number>, from: number, to: number, out: Float32Array, stream: string) => {
+      if (trainCodes) sampleCodes(trainCodes, dim, rows, from, to, out, new Rng(seed, `codes${stream}`, epoch, step));
+      else fillBatch(trainSet, dim, rows, from, to, out, binarize ? new Rng(seed, `binarize${stream}`, epoch, step) : undefined);
+    };
+    fill(order, start, start + nu, x.subarray(0, nu * dim), '');
+    const picked = new Rng(seed, 'labelled-batch', epoch, step).permutation(split.labelled.length).map((i) => split.labelled[i]);
+    fill(picked, 0, nl, x.subarray(nu * dim, (nu + nl) * dim), '-labelled');
+    fillOneHot(trainSet.labels!, labelDim, picked, 0, nl, mem.y[slot].subarray(nu * labelDim, (nu + nl) * labelDim));
+    new Rng(seed, 'eps', epoch, step).fillNormals(mem.eps[slot].subarray(0, (nu * labelDim + nl) * zDim));
+    return nu;
+  };
+  /** The task of a batch of n examples (for M2: n unlabelled images and the labelled ones). */
+  const taskFor = (slot: number, n: number, betaNow: number): ShardTask => {
+    if (!semi) return { slot, n, beta: betaNow, samples };
+    const nl = semi.labelledBatch;
+    return { slot, n: n + nl, beta: betaNow, samples: 1, semi: { unlabelled: n, labelled: nl,
+      weights: semiWeights(semi.split.unlabelled.length, semi.split.labelled.length, n, nl, semi.alpha) } };
+  };
+
   const outcome: TrainOutcome = { interrupted: false, epochs: [], lastCheckpoint: null, threads: executor.threads };
   try {
     while (state.epochsDone < epochs) {
       const epoch = state.epochsDone + 1;
-      const order = epochOrder(seed, epoch, trainSet.count);
+      const order = semi ? epochOrder(seed, epoch, semi.split.unlabelled.length).map((i) => semi.split.unlabelled[i])
+        : epochOrder(seed, epoch, trainSet.count);
       const sums = state.partial;
       hooks.onEpochStart?.(epoch, steps, state.stepInEpoch);
       let betaNow = betaAt(beta, klWarmup, epoch, state.stepInEpoch, steps);
@@ -175,16 +235,23 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
         const t0 = performance.now();
         const slot = step % BATCH_SLOTS;
         betaNow = betaAt(beta, klWarmup, epoch, step, steps);
-        const running = executor.step({ slot, n, beta: betaNow, samples }, state.globalStep + 1);
+        const running = executor.step(taskFor(slot, n, betaNow), state.globalStep + 1);
         // The next batch is prepared while the threads train on this one.
         const nextN = step + 1 < steps ? prepareBatch(order, epoch, step + 1, (step + 1) % BATCH_SLOTS) : 0;
         await running;
-        const { loss, recSum, klSum } = batchStats(mem);
+        const stats = batchStats(mem);
+        const { loss } = stats;
         if (!Number.isFinite(loss)) throw new NonFiniteLossError(epoch, step + 1, loss);
         sums.loss += loss * n;
-        sums.rec += recSum;
-        sums.kl += klSum;
+        sums.rec += stats.recSum;
+        sums.kl += stats.klSum;
         sums.count += n;
+        if (semi) {
+          sums.u = (sums.u ?? 0) + stats.uSum;
+          sums.l = (sums.l ?? 0) + stats.lSum;
+          sums.ce = (sums.ce ?? 0) + stats.ceSum;
+          sums.labelled = (sums.labelled ?? 0) + semi.labelledBatch;
+        }
         sums.seconds += (performance.now() - t0) / 1000;
         state.stepInEpoch = step + 1;
         state.globalStep++;
@@ -202,13 +269,15 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
 
       syncModel();
       hooks.onEvaluate?.(epoch);
-      const test = await evaluateElbo(vae, testX, dataset.test.count, dataset.test.labels);
-      const testLoss = test.rec + beta * test.kl;
+      const test = semi ? await evaluateSemi(vae, testX, dataset.test.count, dataset.test.labels!)
+        : await evaluateElbo(vae, testX, dataset.test.count, dataset.test.labels);
+      const testLoss = semi ? test.negElbo : test.rec + beta * test.kl;
       const isBest = state.bestTestLoss === null || testLoss < state.bestTestLoss;
       const result: EpochResult = {
         epoch, epochs, beta: betaNow,
-        train: { loss: sums.loss / sums.count, negElbo: (sums.rec + sums.kl) / sums.count, rec: sums.rec / sums.count,
-          kl: sums.kl / sums.count },
+        train: { loss: sums.loss / sums.count, negElbo: (semi ? sums.u! : sums.rec + sums.kl) / sums.count, rec: sums.rec / sums.count,
+          kl: sums.kl / sums.count,
+          ...(semi ? { labelled: { negElbo: sums.l! / sums.labelled!, crossEntropy: sums.ce! / sums.labelled! } } : {}) },
         test: { loss: testLoss, ...test },
         seconds: sums.seconds,
         samplesPerSec: sums.count / sums.seconds,
@@ -217,8 +286,10 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
         samplesPng: path.join(runDir, 'samples', `epoch-${String(epoch).padStart(4, '0')}.png`),
       };
       const preview = previewImages(vae, sampleZ, testX);
-      await writeImageGrid(result.samplesPng, toTiles(preview.images, preview.count, dim),
-        { height: config.model.inputShape[0], width: config.model.inputShape[1], channels: config.model.inputShape[2] },
+      // An M1+M2 model's samples are codes: M1 draws them.
+      const [height, width, channels] = m1 ? m1.m1.config.inputShape : config.model.inputShape;
+      const images = m1 ? m1.decode(preview.images, preview.count) : preview.images;
+      await writeImageGrid(result.samplesPng, toTiles(images, preview.count, height * width * channels), { height, width, channels },
         { cols: preview.cols, rowLabels: preview.rowLabels?.map((y) => config.data.labelNames?.[y] ?? String(y)) });
 
       fs.appendFileSync(metricsFile, JSON.stringify({

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { dense, denseOnPartlyData } from '../../src/model/dense';
+import { dense, denseOnPartlyData, denseWithEveryLabel } from '../../src/model/dense';
 import { useTestBackend } from '../helpers/backend';
 
 beforeAll(useTestBackend);
@@ -37,4 +37,29 @@ test('denseOnPartlyData has the value of [z, c]W + b and autodiff\'s gradients f
     expect(g.shape).toEqual(reference[i].shape);
     expect(tf.max(tf.abs(tf.sub(g, reference[i]))).arraySync() as number).toBeLessThan(1e-4);
   });
+});
+
+test('denseWithEveryLabel gives [x, e_k]W + b for every label k, and autodiff\'s gradients for W and b', () => {
+  const classes = 3;
+  const x = tf.randomNormal([4, 5], 0, 1, 'float32', 10) as tf.Tensor2D;
+  const w = tf.randomNormal([5 + classes, 6], 0, 1, 'float32', 11) as tf.Tensor2D;
+  const b = tf.randomNormal([6], 0, 1, 'float32', 12);
+  const weight = tf.randomNormal([4 * classes, 6], 0, 1, 'float32', 13);
+  // The reference: every image repeated once per label (row i·classes + k), with the one-hot label beside it.
+  const explicit = (wi: tf.Tensor, bi: tf.Tensor) => {
+    const xs = tf.reshape(tf.tile(tf.expandDims(x, 1), [1, classes, 1]), [4 * classes, 5]);
+    const ys = tf.tile(tf.eye(classes), [4, 1]);
+    return tf.add(tf.matMul(tf.concat([xs, ys], 1), wi), bi);
+  };
+  const value = denseWithEveryLabel(x, w, b, classes);
+  expect(value.shape).toEqual([12, 6]);
+  expect(tf.max(tf.abs(tf.sub(value, explicit(w, b)))).arraySync()).toBeLessThan(1e-5);
+  const loss = (f: (wi: tf.Tensor, bi: tf.Tensor) => tf.Tensor) => (wi: tf.Tensor, bi: tf.Tensor) => tf.sum(tf.mul(tf.square(f(wi, bi)), weight));
+  const ours = tf.grads(loss((wi, bi) => denseWithEveryLabel(x, wi, bi, classes)))([w, b]);
+  const reference = tf.grads(loss(explicit))([w, b]);
+  ours.forEach((g, i) => {
+    expect(g.shape).toEqual(reference[i].shape);
+    expect(tf.max(tf.abs(tf.sub(g, reference[i]))).arraySync() as number).toBeLessThan(1e-3);
+  });
+  expect(() => denseWithEveryLabel(x, w, b, 2)).toThrow(/rows/);
 });

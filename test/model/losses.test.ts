@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { bernoulliNllFromLogits, klToStdNormal, reparameterize } from '../../src/model/losses';
+import { bernoulliNllFromLogits, gaussianNll, klToStdNormal, reparameterize } from '../../src/model/losses';
 import { useTestBackend } from '../helpers/backend';
 
 beforeAll(useTestBackend);
@@ -119,5 +119,15 @@ describe('closed-form gradients of the loss terms', () => {
     const [rm, rlv] = tf.grads(reference)([mu, logvar]);
     expect(maxDiff(gm, rm)).toBeLessThan(1e-5);
     expect(maxDiff(glv, rlv)).toBeLessThan(1e-5);
+  });
+});
+
+describe('gaussianNll', () => {
+  test('matches −log N(x; μ, σ²) computed by hand, summed over the values', () => {
+    // x = 1.5, μ = 0.5, σ² = 4: ½ (ln 2π + ln 4 + 1/4) = ½ (1.837877 + 1.386294 + 0.25) = 1.737086
+    // x = −1, μ = 0, σ² = 1: ½ (ln 2π + 0 + 1) = 1.418939
+    const out = gaussianNll(tf.tensor2d([[0.5, 0, Math.log(4), 0]]), tf.tensor2d([[1.5, -1]]));
+    expect(out.shape).toEqual([1]);
+    expect(out.dataSync()[0]).toBeCloseTo(1.737086 + 1.418939, 5);
   });
 });
