@@ -22,8 +22,8 @@ export function informer(quiet: boolean): (message: string) => void {
 export async function openModel(checkpoint: string | undefined, quiet: boolean, accepts: { codes?: boolean } = {}): Promise<LoadedModel> {
   const loaded = await loadModel(checkpoint, 'best', informer(quiet));
   if (loaded.m1 && !accepts.codes) {
-    throw new VaeError(`${loaded.runDir} is an M1+M2 model (M2 on the codes of a VAE): use it with 'vae classify' or 'vae evaluate'; ` +
-      'sample, analogy and the other picture commands take an m2 model trained on the images (--model m2)');
+    throw new VaeError(`${loaded.runDir} is an M1+M2 model (M2 on the codes of a VAE): use it with 'vae classify', 'vae evaluate' ` +
+      "or 'vae sample'; analogy and the other picture commands take an m2 model trained on the images (--model m2)");
   }
   return loaded;
 }

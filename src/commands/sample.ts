@@ -31,7 +31,7 @@ export function registerSample(program: Command, context: { quiet: () => boolean
     .option('--scale <n>', 'enlarge each pixel n times', positiveInt, 1)
     .action(async (out: string, flags: SampleFlags) => {
       assertPngName(out);
-      const loaded = await openModel(flags.checkpoint, context.quiet());
+      const loaded = await openModel(flags.checkpoint, context.quiet(), { codes: true });
       requireModel(loaded, 'sample', { label: true });
       const { vae } = loaded;
       const classes = vae.labelDim;
@@ -63,8 +63,11 @@ export function registerSample(program: Command, context: { quiet: () => boolean
           what = `${count} samples`;
         }
       }
-      const size = await writeImageGrid(out, toTiles(images, count, vae.inputDim), tileShape(loaded),
-        { cols, scale: flags.scale, rowLabels });
+      // An M1+M2 model samples M1's codes; M1's decoder draws them.
+      if (loaded.m1) images = loaded.m1.decode(images, count);
+      const shape = tileShape(loaded);
+      const size = await writeImageGrid(out, toTiles(images, count, shape.height * shape.width * shape.channels), shape,
+          { cols, scale: flags.scale, rowLabels });
       process.stdout.write(`wrote ${out} (${what}, ${size.width}x${size.height})\n`);
     });
 }

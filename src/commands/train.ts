@@ -7,6 +7,7 @@ import { DEFAULT_HIDDEN, DEFAULT_LABELED, DEFAULT_Z_DIM, LABEL_CVAE_Z_DIM, M2_HI
   startM1M2Run, startRun } from '../train/run';
 import { TrainRun, train } from '../train/train';
 import { REGIONS, describeCondition } from '../model/condition';
+import { PAPER_ALPHA_PER_IMAGE } from '../model/m2';
 import { choice, hiddenSizes, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt } from './options';
 
 type TrainFlags = NewRunOptions & { resume?: string; threads?: number };
@@ -28,7 +29,8 @@ export function registerTrain(program: Command, context: { backend: () => Backen
     .option('--hidden <sizes>', `hidden layer sizes of the encoder, e.g. 400 or 512,256; the decoder mirrors them, m2's classifier ` +
       `has the same (default: ${DEFAULT_HIDDEN.join(',')}; ${M2_HIDDEN.join(',')} for m2, as in the paper)`, hiddenSizes)
     .option('--labeled <n>', `m2: training images that keep their label, the same number per class, picked with --seed (default: ${DEFAULT_LABELED})`, positiveInt)
-    .option('--alpha <a>', "m2: weight α of the classifier's cross-entropy on the labelled images (default: 0.1·N, N the training images, as in the paper)",
+    .option('--alpha <a>', "m2: weight of the classifier's cross-entropy on the labelled images, α = a·N with N the training images " +
+      `(default: ${PAPER_ALPHA_PER_IMAGE}, the paper's α = 0.1·N)`,
       nonNegativeFloat)
     .option('--beta <b>', 'weight of the KL term (1: VAE; >1: β-VAE)', nonNegativeFloat, 1)
     .option('--epochs <n>', 'epochs to train (with --resume: the new total)', positiveInt, 10)
@@ -64,7 +66,7 @@ export function registerTrain(program: Command, context: { backend: () => Backen
         `, binarize ${config.data.binarize}) from ${displayPath(dataset.source)}`);
       const features = config.model.features;
       const family = config.model.family === 'cvae' ? `CVAE ${describeCondition(config.model.condition)}`
-        : config.model.family === 'm2' ? `M2 (semi-supervised: ${config.train.labeled} labelled images, α ${config.train.alpha})` +
+        : config.model.family === 'm2' ? `M2 (semi-supervised: ${config.train.labeled} labelled images, α ${config.train.alpha! / dataset.train.count}·N)` +
           (features ? ` on the codes of M1 ${displayPath(features.source)} (${features.dims.length} of its ${features.m1.zDim} dimensions vary), Gaussian` : '')
         : 'VAE';
       log(`model: ${config.model.inputShape.reduce((a, b) => a * b, 1)}-${config.model.hidden.join('-')}-${config.model.zDim} MLP ${family}, ` +

@@ -38,10 +38,8 @@ export function semiWeights(unlabelledCount: number, labelledCount: number, unla
   };
 }
 
-/** The paper's default weight of the classification term: α = 0.1 · N. */
-export function defaultAlpha(trainCount: number): number {
-  return 0.1 * trainCount;
-}
+/** The paper's weight of the classification term, α = 0.1 · N, in units of N (the training images). */
+export const PAPER_ALPHA_PER_IMAGE = 0.1;
 
 /**
  * U(x) = Σ_y q(y|x) L(x, y) − H(q(y|x)) per row, from the classifier's logits [n, classes] and L [n, classes];

@@ -1,15 +1,15 @@
 /** Starting a new training run, or picking one up again from its last checkpoint. */
-import * as fs from 'fs';
 import * as path from 'path';
 import { Binarize } from '../data/batches';
 import { Dataset, datasetSpec, loadDataset } from '../data/datasets';
 import { VaeError } from '../errors';
 import { M1_DIR, RunConfig, createRunDir, defaultRunDir, loadForResume, loadModel, newRunConfig } from '../io/checkpoint';
 import { testMatrix } from '../data/batches';
+import { saveLayersModel } from '../io/tfjs-files';
 import { M1Codes, M1Features, activeDims } from '../model/m1m2';
 import { writeFileAtomic } from '../io/files';
 import { ConditionConfig, Region } from '../model/condition';
-import { defaultAlpha } from '../model/m2';
+import { PAPER_ALPHA_PER_IMAGE } from '../model/m2';
 import { ModelConfig, Vae } from '../model/vae';
 import { TrainRun, initialAdam, initialState } from './train';
 
@@ -54,7 +54,10 @@ export interface NewRunOptions {
   klWarmup: number;
   /** Samples per example of the importance-weighted objective (IWAE); 1: the ELBO. */
   iwTrain?: number;
-  /** M2: labelled training images (default DEFAULT_LABELED) and the weight α of the classifier (default 0.1 · N). */
+  /**
+   * M2: labelled training images (default DEFAULT_LABELED), and the weight of the classifier's cross-entropy
+   * in units of N, the training images: α = alpha · N (default PAPER_ALPHA_PER_IMAGE, the paper's α = 0.1 · N).
+   */
   labeled?: number;
   alpha?: number;
   /** Run folder; default checkpoints/run-DATE-TIME. */
@@ -87,9 +90,9 @@ export async function startM1M2Run(o: NewRunOptions): Promise<TrainRun> {
   if (dims.length === 0) throw new VaeError(`--m1 ${o.m1}: no latent dimension of M1 varies over the training images`);
   const features: M1Features = { m1: m1.config.model, dims, source: path.resolve(m1.runDir) };
   const run = newRun(o, dataset, features);
-  for (const part of ['encoder', 'decoder']) {
-    fs.cpSync(path.join(m1.checkpointDir, part), path.join(run.runDir, M1_DIR, part), { recursive: true });
-  }
+  // Saved from memory: the files of a run that is still training may be replaced while we copy them.
+  await saveLayersModel(m1.vae.encoder, path.join(run.runDir, M1_DIR, 'encoder'));
+  await saveLayersModel(m1.vae.decoder, path.join(run.runDir, M1_DIR, 'decoder'));
   run.m1 = new M1Codes(m1.vae, dims);
   return run;
 }
@@ -122,7 +125,7 @@ function newRun(o: NewRunOptions, dataset: Dataset, features?: M1Features): Trai
     preprocess: { height: dataset.height, width: dataset.width, channels: dataset.channels, range: [0, 1], lightOnDark: true },
     train: { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, beta: o.beta, klWarmup: o.klWarmup, seed: o.seed,
       iwTrain: o.iwTrain ?? 1, limitTrain: o.limitTrain, limitTest: o.limitTest,
-      ...(m2 ? { labeled: o.labeled ?? DEFAULT_LABELED, alpha: o.alpha ?? defaultAlpha(dataset.train.count) } : {}) },
+      ...(m2 ? { labeled: o.labeled ?? DEFAULT_LABELED, alpha: (o.alpha ?? PAPER_ALPHA_PER_IMAGE) * dataset.train.count } : {}) },
   });
   createRunDir(runDir, config);
   const vae = Vae.create(config.model, o.seed);

@@ -17,15 +17,15 @@ import { toTiles, writeImageGrid } from '../io/png';
 import { EpochMetrics, writeTrainingCurves } from '../io/plots';
 import { ElboTerms, evaluateElbo } from '../model/evaluate';
 import { evaluateSemi, semiWeights } from '../model/m2';
-import { LabelledSplit, splitLabelled } from '../data/labelled';
 import { fillOneHot } from '../model/condition';
 import { previewImages } from '../model/generate';
-import { M1Codes, sampleCodes } from '../model/m1m2';
+import { M1Codes } from '../model/m1m2';
 import { Vae } from '../model/vae';
 import { Rng } from '../rng';
 import { ADAM_DEFAULTS, AdamState } from './adam';
 import { createExecutor, defaultThreads } from './executor';
 import { flatLayout, readVariables, writeVariables } from './flat';
+import { fillSemiBatch, semiSupervisedPlan } from './semi';
 import { BATCH_SLOTS, ShardTask, allocateShared, batchStats, viewShared } from './shards';
 
 export interface TrainRun {
@@ -113,22 +113,6 @@ export function betaAt(beta: number, klWarmup: number, epoch: number, step: numb
   return beta * Math.min(1, (epoch - 1 + step / steps) / klWarmup);
 }
 
-/** An M2 run's labelled and unlabelled images, labelled images per step, and α. */
-interface SemiPlan {
-  split: LabelledSplit;
-  labelledBatch: number;
-  alpha: number;
-}
-
-function semiSupervisedPlan(run: TrainRun): SemiPlan {
-  const { config, dataset, vae } = run;
-  const labels = dataset.train.labels;
-  const { labeled, alpha } = config.train;
-  if (!labels || labeled === undefined || alpha === undefined) throw new VaeError('an M2 run needs labelled data, --labeled and --alpha');
-  const split = splitLabelled(labels, vae.labelDim, labeled, config.train.seed);
-  return { split, labelledBatch: Math.min(split.labelled.length, config.train.batchSize), alpha };
-}
-
 const nextTick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 export function readMetrics(file: string): EpochMetrics[] {
@@ -192,27 +176,9 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
     return n;
   };
 
-  /**
-   * An M2 batch: unlabelled images `order` (the epoch's order of the unlabelled set) [step · batch, …), then
-   * labelledBatch labelled images drawn afresh for every step, without replacement within the step.
-   */
-  const prepareSemiBatch = (order: Uint32Array, epoch: number, step: number, slot: number): number => {
-    const { split, labelledBatch: nl } = semi!;
-    const start = step * batchSize;
-    const nu = Math.min(batchSize, split.unlabelled.length - start);
-    const x = mem.x[slot];
-    /** Inputs order[from, to) into out: images, or for M1+M2 codes drawn from q(z1|x); `stream` names the noise. */
-    const fill = (rows: ArrayLike<number>, from: number, to: number, out: Float32Array, stream: string) => {
-      if (trainCodes) sampleCodes(trainCodes, dim, rows, from, to, out, new Rng(seed, `codes${stream}`, epoch, step));
-      else fillBatch(trainSet, dim, rows, from, to, out, binarize ? new Rng(seed, `binarize${stream}`, epoch, step) : undefined);
-    };
-    fill(order, start, start + nu, x.subarray(0, nu * dim), '');
-    const picked = new Rng(seed, 'labelled-batch', epoch, step).permutation(split.labelled.length).map((i) => split.labelled[i]);
-    fill(picked, 0, nl, x.subarray(nu * dim, (nu + nl) * dim), '-labelled');
-    fillOneHot(trainSet.labels!, labelDim, picked, 0, nl, mem.y[slot].subarray(nu * labelDim, (nu + nl) * labelDim));
-    new Rng(seed, 'eps', epoch, step).fillNormals(mem.eps[slot].subarray(0, (nu * labelDim + nl) * zDim));
-    return nu;
-  };
+  const prepareSemiBatch = (order: Uint32Array, epoch: number, step: number, slot: number): number =>
+    fillSemiBatch(semi!, { set: trainSet, codes: trainCodes, dim, binarize, seed }, order, epoch, step,
+      { x: mem.x[slot], y: mem.y[slot], eps: mem.eps[slot] }, { batch: batchSize, classes: labelDim, zDim });
   /** The task of a batch of n examples (for M2: n unlabelled images and the labelled ones). */
   const taskFor = (slot: number, n: number, betaNow: number): ShardTask => {
     if (!semi) return { slot, n, beta: betaNow, samples };
