@@ -4,6 +4,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { splitLabelled } from '../../src/data/labelled';
+import { activeDims, sampleCodes } from '../../src/model/m1m2';
+import { Rng } from '../../src/rng';
 import { semiSupervisedTerms, semiWeights, termsWithEveryLabel, unlabelledBound } from '../../src/model/m2';
 import { ModelConfig, Vae } from '../../src/model/vae';
 import { useTestBackend } from '../helpers/backend';
@@ -172,5 +174,28 @@ describe('the labelled images', () => {
     expect(perClass).toEqual([3, 3, 3, 2, 2, 2, 2, 2, 2, 2]);
     expect(() => splitLabelled(labels, 10, 510, 1)).toThrow(/class 0/);
     expect(() => splitLabelled(labels, 10, 5, 1)).toThrow(/one label per class/);
+  });
+});
+
+describe("M1+M2's inputs", () => {
+  test('codes are drawn as z1 = μ + σ ε from each image\'s q(z1|x), in the order asked', () => {
+    const codes = { mean: Float32Array.from([1, 2, -1, 0.5]), logvar: Float32Array.from([0, Math.log(4), Math.log(0.25), 0]) };
+    const out = new Float32Array(4);
+    sampleCodes(codes, 2, [1, 0], 0, 2, out, new Rng(7, 'test'));
+    const eps = new Rng(7, 'test').normals(4);
+    // row 1 first (μ = (−1, 0.5), σ = (0.5, 1)), then row 0 (μ = (1, 2), σ = (1, 2))
+    const expected = [-1 + 0.5 * eps[0], 0.5 + eps[1], 1 + eps[2], 2 + 2 * eps[3]];
+    expected.forEach((v, i) => expect(out[i]).toBeCloseTo(v, 5));
+  });
+
+  test('only the dimensions of M1 whose mean code varies (std > 0.1) are kept', () => {
+    // An M1 without hidden layers: μ = x·W + b. Dimension 0 follows x (std 0.5 over the images), dimension 1
+    // barely moves (std 0.05), dimension 2 is constant.
+    const m1 = Vae.create({ family: 'vae', arch: 'mlp', inputShape: [1, 1, 1], hidden: [], zDim: 3, likelihood: 'bernoulli' }, 1);
+    m1.encoder.getLayer('mu').setWeights([tf.tensor2d([[1, 0.1, 0]]), tf.tensor1d([0, 0, 0.7])]);
+    const x = Float32Array.from([0, 1, 0, 1]); // std 0.5
+    expect(activeDims(m1, x, 4)).toEqual([0]);
+    m1.encoder.getLayer('mu').setWeights([tf.tensor2d([[1, 0.3, 0]]), tf.tensor1d([0, 0, 0.7])]);
+    expect(activeDims(m1, x, 4)).toEqual([0, 1]);
   });
 });

@@ -106,3 +106,25 @@ test('a NaN loss stops training naming epoch and step, and the last good checkpo
   const good = await loadModel(run.runDir, 'last');
   expect(good.vae.trainableVariables()[0].dataSync().every(Number.isFinite)).toBe(true);
 });
+
+test('an M2 run interrupted mid-epoch and resumed ends where the uninterrupted run ends (classifier included)', async () => {
+  const root = tmpDir();
+  const m2 = (out: string): NewRunOptions => ({ ...options(out, 2), model: 'm2', labeled: 20, alpha: 50, klWarmup: 0, hidden: [32], zDim: 4,
+    limitTrain: 660 }); // 640 unlabelled images: 5 steps of 128 per epoch
+  const straight = startRun(m2(path.join(root, 'straight')));
+  await train(straight);
+  const interrupted = startRun(m2(path.join(root, 'interrupted')));
+  let steps = 0;
+  expect((await train(interrupted, { shouldStop: () => ++steps === 5 + 2 })).interrupted).toBe(true);
+  const resumed = await resumeRun(path.join(root, 'interrupted'));
+  expect(resumed.vae.classifier).not.toBeNull();
+  expect(resumed.state).toMatchObject({ epochsDone: 1, stepInEpoch: 2 });
+  await train(resumed);
+  expect(maxAbsDiff(weightsOf(straight.vae.trainableVariables()), weightsOf(resumed.vae.trainableVariables()))).toBeLessThan(1e-5);
+  const [a, b] = [metrics(path.join(root, 'straight')), metrics(path.join(root, 'interrupted'))];
+  expect(b.map((m) => m.test.error)).toEqual(a.map((m) => m.test.error));
+  b.forEach((m, i) => {
+    expect(m.train.negElbo).toBeCloseTo(a[i].train.negElbo, 3);
+    expect(m.train.labelled.crossEntropy).toBeCloseTo(a[i].train.labelled.crossEntropy, 4);
+  });
+});

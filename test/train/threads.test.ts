@@ -1,5 +1,6 @@
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
+import { semiSupervisedTerms } from '../../src/model/m2';
 import { Vae } from '../../src/model/vae';
 import { flatLayout, readVariables } from '../../src/train/flat';
 import { NewRunOptions, startRun } from '../../src/train/run';
@@ -39,10 +40,44 @@ test('the shards\' gradients add up to the gradient of the whole batch, and thei
   });
 });
 
+test('an M2 batch: the shards\' gradients add up to the gradient of the whole batch, labelled and unlabelled parts alike', () => {
+  const classes = 3;
+  const vae = Vae.create({ family: 'm2', arch: 'mlp', inputShape: [2, 3, 1], hidden: [5], zDim: 2, likelihood: 'bernoulli',
+    condition: { kind: 'label', classes } }, 4);
+  const variables = vae.trainableVariables();
+  const layout = flatLayout(variables);
+  const nu = 5; // shards of 2 and 3 unlabelled images
+  const nl = 3; // and of 1 and 2 labelled ones
+  const mem = viewShared(allocateShared(layout.size, nu + nl, 6, 2, classes, classes));
+  const rng = new Rng(11);
+  for (let i = 0; i < (nu + nl) * 6; i++) mem.x[0][i] = rng.uniform();
+  [2, 0, 1].forEach((label, j) => { mem.y[0][(nu + j) * classes + label] = 1; });
+  rng.fillNormals(mem.eps[0].subarray(0, (nu * classes + nl) * 2));
+  readVariables(variables, layout, mem.params);
+  const weights = { unlabelled: 0.3, labelled: 0.05, classification: 2 };
+  const worker = new ShardWorker(vae, layout, mem);
+  const task = { slot: 0, n: nu + nl, beta: 1, samples: 1, semi: { unlabelled: nu, labelled: nl, weights } };
+  for (let s = 0; s < GRAD_SHARDS; s++) worker.computeShard(task, s);
+
+  const whole = tf.variableGrads(() => semiSupervisedTerms(vae, {
+    unlabelled: { x: tf.tensor2d(mem.x[0].subarray(0, nu * 6), [nu, 6]), eps: tf.tensor2d(mem.eps[0].subarray(0, nu * classes * 2), [nu * classes, 2]) },
+    labelled: { x: tf.tensor2d(mem.x[0].subarray(nu * 6, (nu + nl) * 6), [nl, 6]), y: tf.tensor2d(mem.y[0].subarray(nu * classes, (nu + nl) * classes), [nl, classes]),
+      eps: tf.tensor2d(mem.eps[0].subarray(nu * classes * 2, (nu * classes + nl) * 2), [nl, 2]) },
+  }, weights).loss, variables);
+  expect(batchStats(mem).loss).toBeCloseTo(whole.value.dataSync()[0], 4);
+  variables.forEach((v, i) => {
+    const { offset } = layout.entries[i];
+    whole.grads[v.name].dataSync().forEach((g, j) => {
+      expect(mem.grads.reduce((acc, shard) => acc + shard[offset + j], 0)).toBeCloseTo(g, 4);
+    });
+  });
+});
+
 test.each([
   ['a VAE', {}],
   ['a cvae on the label', { model: 'cvae', condition: 'label' }],
   ['a cvae completing the left half', { model: 'cvae', condition: 'left-half' }],
+  ['M2, whose batches hold labelled and unlabelled images', { model: 'm2', labeled: 20, alpha: 50 }],
 ] as const)('one and two training threads give the same numbers, to the last bit: %s', async (_, kind) => {
   const options = (out: string): NewRunOptions => ({ data: 'mnist', binarize: 'dynamic', zDim: 8, hidden: [64], beta: 1, epochs: 2,
     batchSize: 100, lr: 1e-3, seed: 3, klWarmup: 0, out, limitTrain: 1050, limitTest: 200, ...kind });
@@ -54,6 +89,7 @@ test.each([
   expect([a.threads, b.threads]).toEqual([1, 2]);
   expect(b.epochs.map((e) => e.test.negElbo)).toEqual(a.epochs.map((e) => e.test.negElbo));
   expect(b.epochs.map((e) => e.train.negElbo)).toEqual(a.epochs.map((e) => e.train.negElbo));
+  expect(b.epochs.map((e) => [e.test.error, e.train.labelled])).toEqual(a.epochs.map((e) => [e.test.error, e.train.labelled]));
   const wa = one.vae.trainableVariables().map((v) => Array.from(v.dataSync()));
   const wb = two.vae.trainableVariables().map((v) => Array.from(v.dataSync()));
   expect(wb).toEqual(wa);
