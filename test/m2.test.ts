@@ -9,6 +9,8 @@ import * as tf from '@tensorflow/tfjs';
 import { testMatrix } from '../src/data/batches';
 import { DIGIT_NAMES, loadDataset } from '../src/data/datasets';
 import { gridSize } from '../src/io/png';
+import { writeTrainingCurves } from '../src/io/plots';
+import { readMetrics } from '../src/train/train';
 import { splitLabelled } from '../src/data/labelled';
 import { loadModel } from '../src/io/checkpoint';
 import { argmaxRows, classProbabilities } from '../src/model/m2';
@@ -116,6 +118,15 @@ describe('M2 with 100 labels', () => {
     const r = runVae(['evaluate', '--checkpoint', checkpoint, '--limit-test', String(TEST)], work);
     expect(r.status).toBe(0);
     expect(r.stdout).toContain(`test error ${(100 * last.test.error).toFixed(2)}%`);
+  });
+
+  test('curves.png has a panel for the test error beside the bound\'s', async () => {
+    const metrics = readMetrics(path.join(run(), 'metrics.jsonl'));
+    expect(metrics[0].test.error).toBeGreaterThan(0);
+    const withError = await sharp(path.join(run(), 'curves.png')).metadata();
+    const without = await writeTrainingCurves(metrics.map((m) => ({ ...m, test: { ...m.test, error: undefined } })), path.join(work, 'no-error.png'));
+    expect(withError.height).toBeGreaterThan(0);
+    expect(withError.width!).toBeGreaterThan(without.width + 300); // one more panel of 220 px, at scale 2
   });
 
   test('the cvae commands work on an m2 checkpoint', () => {

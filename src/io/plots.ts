@@ -23,30 +23,45 @@ export async function writeVegaLitePng(spec: vegaLite.TopLevelSpec, file: string
 export interface EpochMetrics {
   epoch: number;
   train: { negElbo: number; rec: number; kl: number };
-  test: { negElbo: number; rec: number; kl: number };
+  /** error: M2's test classification error. */
+  test: { negElbo: number; rec: number; kl: number; error?: number };
 }
 
-/** curves.png: train and test −ELBO, reconstruction and KL per epoch, one panel each. */
+/**
+ * curves.png: train and test −ELBO, reconstruction and KL per epoch, one panel each; for M2 (whose −ELBO is
+ * U(x)) also the test error of its classifier.
+ */
 export async function writeTrainingCurves(metrics: EpochMetrics[], file: string): Promise<{ width: number; height: number }> {
   const terms = [['negElbo', '−ELBO'], ['rec', 'reconstruction'], ['kl', 'KL']] as const;
   const values = metrics.flatMap((m) => (['train', 'test'] as const).flatMap((split) =>
     terms.map(([key, name]) => ({ epoch: m.epoch, split, term: name, nats: m[split][key] }))));
-  return writeVegaLitePng({
-    $schema: 'https://vega.github.io/schema/vega-lite/v5.json',
+  const epochAxis = { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' } } as const;
+  const curves = {
     data: { values },
     facet: { column: { field: 'term', type: 'nominal', sort: terms.map(([, name]) => name), title: null } },
     spec: {
       width: 220, height: 160,
       mark: { type: 'line', point: metrics.length < 30 },
       encoding: {
-        x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' } },
+        x: epochAxis,
         y: { field: 'nats', type: 'quantitative', scale: { zero: false }, title: 'nats per example' },
         color: { field: 'split', type: 'nominal', sort: ['train', 'test'] },
       },
     },
     resolve: { scale: { y: 'independent' } },
-    config: { background: 'white' },
-  }, file);
+  } as const;
+  const errors = metrics.filter((m) => m.test.error !== undefined).map((m) => ({ epoch: m.epoch, error: 100 * m.test.error! }));
+  const error = {
+    data: { values: errors },
+    title: { text: 'test error', fontWeight: 'normal', fontSize: 11 },
+    width: 220, height: 160,
+    mark: { type: 'line', color: '#d62728', point: metrics.length < 30 ? { color: '#d62728' } : false },
+    encoding: { x: epochAxis, y: { field: 'error', type: 'quantitative', scale: { zero: false }, title: 'test error (%)' } },
+  } as const;
+  const schema = 'https://vega.github.io/schema/vega-lite/v5.json';
+  const config = { background: 'white' };
+  return writeVegaLitePng((errors.length > 0 ? { $schema: schema, hconcat: [curves, error], config }
+    : { $schema: schema, ...curves, config }) as vegaLite.TopLevelSpec, file);
 }
 
 /** A scatter plot of 2-D codes coloured by label, with a legend. */
