@@ -19,7 +19,8 @@ export function registerTrain(program: Command, context: { backend: () => Backen
     .option('--binarize <mode>', "'none' (grey levels as targets) or 'dynamic' (redraw x ~ Bernoulli(pixel) each batch)",
       choice(['none', 'dynamic'] as const), 'none')
     .option('--model <family>', "'vae'; 'cvae': conditional VAE q(z|x,y), p(x|z,y) (Doersch 2016); 'm2': semi-supervised M2 " +
-      '(Kingma et al. 2014), a cvae with a classifier q(y|x), learning from --labeled labels and the unlabelled rest',
+      '(Kingma et al. 2014), a cvae with a classifier q(y|x), learning from --labeled labels and the unlabelled rest; ' +
+      "'m1m2': M2 on the codes of the VAE in --m1",
     choice(['vae', 'cvae', 'm2', 'm1m2'] as const), 'vae')
     .option('--m1 <dir>', "m1m2: the run folder of a trained VAE (M1); M2 learns from its codes (Kingma et al. 2014's M1+M2)")
     .option('--condition <y>', "what a cvae is conditioned on: 'label' (one-hot class), or the observed part of the image for completion: " +
