@@ -42,9 +42,9 @@ export interface NewRunOptions {
   /** What a cvae is conditioned on: the class label (default) or the observed part of the image. */
   condition?: 'label' | Region;
   binarize: Binarize;
-  /** Latent dimensions; default DEFAULT_Z_DIM, or LABEL_CVAE_Z_DIM for a cvae on the label. */
+  /** Latent dimensions; default DEFAULT_Z_DIM, LABEL_CVAE_Z_DIM for a cvae on the label, M2_Z_DIM for m2 and m1m2. */
   zDim?: number;
-  /** Hidden layer sizes; default DEFAULT_HIDDEN, or M2_HIDDEN for m2. */
+  /** Hidden layer sizes; default DEFAULT_HIDDEN, M2_HIDDEN for m2, M1M2_HIDDEN for m1m2. */
   hidden?: number[];
   beta: number;
   epochs: number;
