@@ -113,11 +113,11 @@ describe('M2 with 100 labels', () => {
       expect(row.label).toBe(String(best));
       expect(row.probability).toBeCloseTo(p[i * 10 + best], 4);
     });
-    const metrics = fs.readFileSync(path.join(run(), 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const metrics = readMetrics(path.join(run(), 'metrics.jsonl'));
     const last = metrics[metrics.length - 1];
     const r = runVae(['evaluate', '--checkpoint', checkpoint, '--limit-test', String(TEST)], work);
     expect(r.status).toBe(0);
-    expect(r.stdout).toContain(`test error ${(100 * last.test.error).toFixed(2)}%`);
+    expect(r.stdout).toContain(`test error ${(100 * last.test.error!).toFixed(2)}%`);
   });
 
   test('curves.png has a panel for the test error beside the bound\'s', async () => {

@@ -1,9 +1,8 @@
 import { Command } from 'commander';
-import { assertPngName } from '../io/files';
 import { Tile, toTiles, writeImageGrid } from '../io/png';
 import { oneHot } from '../model/condition';
 import { decodeCodes, encodeMeans, repeatRows } from '../model/generate';
-import { informer, labelName, labelsFor, openModel, pickTestImages, readInputImages, requireModel, tileShape } from './common';
+import { informer, inputsAndOutput, labelName, labelsFor, openModel, pickTestImages, readInputImages, requireModel, tileShape } from './common';
 import { invertMode, nonNegativeInt, positiveInt } from './options';
 
 interface AnalogyFlags {
@@ -28,9 +27,7 @@ export function registerAnalogy(program: Command, context: { quiet: () => boolea
     .option('--no-invert', 'never invert the input images')
     .option('--scale <n>', 'enlarge each pixel n times', positiveInt, 2)
     .action(async (files: string[], flags: AnalogyFlags) => {
-      const out = files.length > 0 ? files[files.length - 1] : 'analogy.png';
-      const inputs = files.slice(0, -1);
-      assertPngName(out);
+      const { inputs, out } = inputsAndOutput(files, 'analogy.png');
       const loaded = await openModel(flags.checkpoint, context.quiet());
       requireModel(loaded, 'analogy', { label: true, unconditional: false });
       const { vae } = loaded;

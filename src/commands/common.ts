@@ -4,11 +4,22 @@ import { datasetSpec, loadDataset } from '../data/datasets';
 import { prepareImage, InvertMode } from '../data/images';
 import sharp from 'sharp';
 import { VaeError } from '../errors';
+import { assertPngName } from '../io/files';
 import { oneHot } from '../model/condition';
 import { inferLabels } from '../model/generate';
 import { Rng } from '../rng';
 import { LoadedModel, loadModel } from '../io/checkpoint';
 import { TileShape } from '../io/png';
+
+/**
+ * The arguments `[files...]` of a command that reads images and writes a PNG: the input images, then the
+ * output (`fallback` when no file is given). The output name is checked before any work is done.
+ */
+export function inputsAndOutput(files: string[], fallback: string): { inputs: string[]; out: string } {
+  const out = files.length > 0 ? files[files.length - 1] : fallback;
+  assertPngName(out);
+  return { inputs: files.slice(0, -1), out };
+}
 
 /** Writes a line of information on stderr, unless --quiet. */
 export function informer(quiet: boolean): (message: string) => void {

@@ -1,9 +1,8 @@
 import { Command } from 'commander';
-import { assertPngName } from '../io/files';
 import { Tile, toTiles, writeImageGrid } from '../io/png';
 import { maskImages } from '../model/condition';
 import { sampleCompletions } from '../model/generate';
-import { openModel, pickTestImages, readInputImages, requireModel, tileShape } from './common';
+import { inputsAndOutput, openModel, pickTestImages, readInputImages, requireModel, tileShape } from './common';
 import { invertMode, nonNegativeInt, positiveInt } from './options';
 
 interface CompleteFlags {
@@ -31,9 +30,7 @@ export function registerComplete(program: Command, context: { quiet: () => boole
     .option('--no-fit', "take each image as framed like the data, only resized (default for images of the model's size, e.g. 28 x 28)")
     .option('--scale <n>', 'enlarge each pixel n times', positiveInt, 2)
     .action(async (files: string[], flags: CompleteFlags) => {
-      const out = files.length > 0 ? files[files.length - 1] : 'completions.png';
-      const inputs = files.slice(0, -1);
-      assertPngName(out);
+      const { inputs, out } = inputsAndOutput(files, 'completions.png');
       const loaded = await openModel(flags.checkpoint, context.quiet());
       requireModel(loaded, 'complete', { region: true, unconditional: false });
       const { vae } = loaded;

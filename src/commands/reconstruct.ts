@@ -1,10 +1,9 @@
 import { Command } from 'commander';
 import { VaeError } from '../errors';
-import { assertPngName } from '../io/files';
 import { Tile, toTiles, writeImageGrid } from '../io/png';
 import { maskImages } from '../model/condition';
 import { reconstructImages, sampleCompletions } from '../model/generate';
-import { informer, labelsFor, openModel, pickTestImages, readInputImages, tileShape } from './common';
+import { informer, inputsAndOutput, labelsFor, openModel, pickTestImages, readInputImages, tileShape } from './common';
 import { invertMode, nonNegativeInt, positiveInt } from './options';
 
 const PER_ROW = 8;
@@ -25,9 +24,7 @@ export function registerReconstruct(program: Command, context: { quiet: () => bo
     .option('--scale <n>', 'enlarge each pixel n times', positiveInt, 1)
     .action(async (files: string[],
       flags: { count: number; checkpoint?: string; seed: number; label?: string; invert?: boolean; scale: number }) => {
-      const out = files.length > 0 ? files[files.length - 1] : 'reconstruction.png';
-      const inputs = files.slice(0, -1);
-      assertPngName(out);
+      const { inputs, out } = inputsAndOutput(files, 'reconstruction.png');
       const loaded = await openModel(flags.checkpoint, context.quiet());
       const dim = loaded.vae.inputDim;
       let x: Float32Array;
