@@ -35,7 +35,7 @@ export function registerAnalogy(program: Command, context: { quiet: () => boolea
       const dim = vae.inputDim;
       const picked = inputs.length > 0
         ? { x: await readInputImages(inputs, loaded, invertMode(flags.invert)), labels: null }
-        : pickTestImages(loaded, flags.count, flags.seed);
+        : await pickTestImages(loaded, flags.count, flags.seed);
       const n = inputs.length > 0 ? inputs.length : flags.count;
       const given = labelsFor(loaded, picked.x, n, flags.label, picked.labels,
         informer(context.quiet()));

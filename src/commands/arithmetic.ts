@@ -30,7 +30,7 @@ export function registerArithmetic(program: Command, context: { quiet: () => boo
       const add = labelIndex(loaded, flags.add);
       const sub = flags.sub === undefined ? undefined : labelIndex(loaded, flags.sub);
       if (sub === add) throw new VaeError('--add and --sub name the same label');
-      const train = loadSplit(loaded, 'train', flags.limitTrain);
+      const train = await loadSplit(loaded, 'train', flags.limitTrain);
       if (!train.labels) throw new VaeError('this data set has no labels to take attributes from');
       const d = loaded.vae.config.zDim;
       const direction = attributeVector(encodeAll(loaded.vae, train.x, train.count).mu, train.labels, d, add, sub);

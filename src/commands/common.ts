@@ -1,12 +1,13 @@
 /** What several commands share: loading the model they work on, and reading the user's images. */
 import { testMatrix } from '../data/batches';
-import { datasetSpec, loadDataset } from '../data/datasets';
-import { prepareImage, InvertMode } from '../data/images';
+import { dataCacheDirs, datasetSpec, openDataset } from '../data/datasets';
+import { prepareImage, preparePhoto, InvertMode } from '../data/images';
 import sharp from 'sharp';
 import { VaeError } from '../errors';
 import { assertPngName } from '../io/files';
 import { oneHot } from '../model/condition';
 import { inferLabels } from '../model/generate';
+import { isAutoencoder } from '../model/vae';
 import { Rng } from '../rng';
 import { LoadedModel, loadModel } from '../io/checkpoint';
 import { TileShape } from '../io/png';
@@ -56,9 +57,14 @@ export function tileShape(loaded: LoadedModel): TileShape {
  */
 export async function readInputImages(files: string[], loaded: LoadedModel, invert: InvertMode,
   fit: boolean | 'auto' = true): Promise<Float32Array> {
-  const { height, width } = tileShape(loaded);
-  const dim = height * width;
+  const { height, width, channels } = tileShape(loaded);
+  const dim = height * width * channels;
   const out = new Float32Array(files.length * dim);
+  if (loaded.config.preprocess.fit === 'photo') {
+    // Pictures like those of an image folder: cropped to the square and scaled, in the model's channels.
+    for (let i = 0; i < files.length; i++) out.set(await preparePhoto(files[i], height, channels as 1 | 3), i * dim);
+    return out;
+  }
   for (let i = 0; i < files.length; i++) {
     let fitThis = fit;
     if (fitThis === 'auto') {
@@ -72,18 +78,20 @@ export async function readInputImages(files: string[], loaded: LoadedModel, inve
 }
 
 /** A split of the model's data set, prepared like its training data (binarized test set with a fixed seed). */
-export function loadSplit(loaded: LoadedModel, split: 'train' | 'test', limit?: number):
-  { x: Float32Array; labels: Uint8Array | null; count: number } {
+export async function loadSplit(loaded: LoadedModel, split: 'train' | 'test', limit?: number):
+  Promise<{ x: Float32Array; labels: Uint8Array | null; count: number }> {
   const { data } = loaded.config;
-  const dataset = loadDataset(datasetSpec(data), split === 'test' ? { limitTest: limit } : { limitTrain: limit });
+  const { spec, options } = datasetSpec(data);
+  const dataset = await openDataset(spec, { ...options, ...(split === 'test' ? { limitTest: limit } : { limitTrain: limit }),
+    cacheDirs: dataCacheDirs(spec, loaded.runDir) });
   const set = dataset[split];
   const { height, width, channels } = tileShape(loaded);
   return { x: testMatrix(set, height * width * channels, data.binarize), labels: set.labels, count: set.count };
 }
 
 /** n test images picked with `seed` (the same seed picks the same images), with their labels. */
-export function pickTestImages(loaded: LoadedModel, n: number, seed: number): { x: Float32Array; labels: number[] | null } {
-  const test = loadSplit(loaded, 'test');
+export async function pickTestImages(loaded: LoadedModel, n: number, seed: number): Promise<{ x: Float32Array; labels: number[] | null }> {
+  const test = await loadSplit(loaded, 'test');
   if (n > test.count) throw new VaeError(`the test set has only ${test.count} images`);
   const picked = new Rng(seed, 'reconstruct').permutation(test.count).subarray(0, n);
   const dim = loaded.vae.inputDim;
@@ -141,6 +149,15 @@ export function dataLabels(loaded: LoadedModel, labels: ArrayLike<number> | null
 
 /** Samples of z per label when a label is inferred for a user's image. */
 export const INFER_SAMPLES = 32;
+
+/** Stops a command that draws codes from the prior p(z) when the model is an autoencoder, which has none. */
+export function requirePrior(loaded: LoadedModel, command: string): void {
+  const family = loaded.config.model.family;
+  if (isAutoencoder(family)) {
+    throw new VaeError(`'vae ${command}' draws z from the prior p(z), and an autoencoder (${family}) has none: nothing made its codes ` +
+      "fill N(0, I), so random codes decode to junk; train a VAE (--model vae) to sample, or use reconstruct and interpolate with this one");
+  }
+}
 
 /** Stops a command that cannot use this kind of model, saying what to use instead. */
 export function requireModel(loaded: LoadedModel, command: string,

@@ -37,7 +37,7 @@ export function registerComplete(program: Command, context: { quiet: () => boole
       const dim = vae.inputDim;
       const n = inputs.length > 0 ? inputs.length : flags.testImages;
       const x = inputs.length > 0 ? await readInputImages(inputs, loaded, invertMode(flags.invert), flags.fit ?? 'auto')
-        : pickTestImages(loaded, n, flags.seed).x;
+        : (await pickTestImages(loaded, n, flags.seed)).x;
       const completions = toTiles(sampleCompletions(vae, x, n, flags.count, flags.seed), n * flags.count, dim);
       const originals = toTiles(x, n, dim);
       const given = toTiles(maskImages(x, n, dim, vae.condition.missing!), n, dim);

@@ -29,7 +29,7 @@ export function registerEncode(program: Command, context: { quiet: () => boolean
       let label: (i: number) => string = () => '';
       let known: Uint8Array | null = null;
       if (flags.split) {
-        const split = loadSplit(loaded, flags.split, flags.limit);
+        const split = await loadSplit(loaded, flags.split, flags.limit);
         ({ x, count } = split);
         source = (i) => `${flags.split}:${i}`;
         if (split.labels) label = (i) => names[split.labels![i]] ?? String(split.labels![i]);

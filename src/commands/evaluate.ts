@@ -1,6 +1,7 @@
 import { Command, Option } from 'commander';
 import { currentBackend } from '../backend';
-import { evaluateTestSet } from '../model/evaluate';
+import { bitsPerDim, evaluateTestSet } from '../model/evaluate';
+import { isAutoencoder } from '../model/vae';
 import { TaskProgress } from '../train/progress';
 import { parallelThreads } from '../workers';
 import { loadSplit, modelInputs, openModel } from './common';
@@ -22,7 +23,7 @@ export function registerEvaluate(program: Command, context: { quiet: () => boole
     .action(async (flags: { checkpoint?: string; iw?: number | true; seed: number; threads?: number; limitTest?: number; json: boolean }) => {
       const loaded = await openModel(flags.checkpoint, context.quiet(), { codes: true });
       const { data } = loaded.config;
-      const test = loadSplit(loaded, 'test', flags.limitTest);
+      const test = await loadSplit(loaded, 'test', flags.limitTest);
       const k = flags.iw === true ? DEFAULT_IMPORTANCE_SAMPLES : flags.iw;
       const progress = k ? new TaskProgress(`importance sampling (K=${k})`, test.count, context.quiet()) : null;
       const report = await evaluateTestSet(loaded.vae, modelInputs(loaded, test.x, test.count), test.count, test.labels,
@@ -35,11 +36,16 @@ export function registerEvaluate(program: Command, context: { quiet: () => boole
       }
       const given = (loaded.vae.labelDim > 0 ? ' given the label' : loaded.vae.condition.missing ? ' of the missing part given the rest' : '') +
         (loaded.m1 ? " (of M1's codes, Gaussian)" : '');
-      const lines = [
-        `${loaded.checkpointDir}: ${report.images} test images (binarize ${data.binarize})`,
-        `test -ELBO${given} ${report.negElbo.toFixed(2)} nats (${report.bitsPerDim.toFixed(4)} bits/dim)  ` +
-          `reconstruction ${report.rec.toFixed(2)}  KL ${report.kl.toFixed(2)}`,
-      ];
+      const model = loaded.config.model;
+      const lines = [`${loaded.checkpointDir}: ${report.images} test images (binarize ${data.binarize}, ${model.likelihood} p(x|z))`];
+      if (isAutoencoder(model.family)) {
+        // An autoencoder's number is its reconstruction loss; it bounds nothing.
+        lines.push(`test reconstruction -log p(x|code) ${report.rec.toFixed(2)} nats (${bitsPerDim(loaded.vae, report.rec).toFixed(4)} bits/dim)` +
+          (model.sparsity ? `  sparsity penalty ${report.kl.toFixed(4)}` : ''));
+      } else {
+        lines.push(`test -ELBO${given} ${report.negElbo.toFixed(2)} nats (${report.bitsPerDim.toFixed(4)} bits/dim)  ` +
+          `reconstruction ${report.rec.toFixed(2)}  KL ${report.kl.toFixed(2)}`);
+      }
       if (report.semi) {
         lines.push(`test -ELBO with the label summed out, U(x): ${report.semi.negElbo.toFixed(2)} nats (${report.semi.bitsPerDim.toFixed(4)} bits/dim)`,
           `classifier q(y|x): test error ${(100 * report.semi.error).toFixed(2)}% (${Math.round(report.semi.error * report.images)} of ${report.images} wrong)`);

@@ -18,7 +18,7 @@ export function registerLatentMap(program: Command, context: { quiet: () => bool
       const loaded = await openModel(flags.checkpoint, context.quiet());
       requireModel(loaded, 'latent-map', { label: true, region: true });
       const d = loaded.vae.config.zDim;
-      const test = loadSplit(loaded, 'test', flags.limitTest);
+      const test = await loadSplit(loaded, 'test', flags.limitTest);
       const { mu } = encodeAll(loaded.vae, test.x, test.count, dataLabels(loaded, test.labels));
       const names = loaded.config.data.labelNames ?? [];
       let project = (i: number): [number, number] => [mu[i * d], d > 1 ? mu[i * d + 1] : 0];

@@ -5,7 +5,7 @@ import { toTiles, writeImageGrid } from '../io/png';
 import { decodeCodes, repeatedOneHot } from '../model/generate';
 import { manifoldCodes, principalPlane, unitVector } from '../model/latent';
 import { encodeAll } from '../model/likelihood';
-import { dataLabels, labelIndex, loadSplit, openModel, requireModel, tileShape } from './common';
+import { dataLabels, labelIndex, loadSplit, openModel, requireModel, requirePrior, tileShape } from './common';
 import { positiveInt } from './options';
 
 function dimsPair(value: string): [number, number] {
@@ -29,6 +29,7 @@ export function registerManifold(program: Command, context: { quiet: () => boole
       if (flags.size < 2) throw new VaeError('--size must be at least 2');
       const loaded = await openModel(flags.checkpoint, context.quiet());
       requireModel(loaded, 'manifold', { label: true });
+      requirePrior(loaded, 'manifold');
       if (loaded.vae.labelDim > 0 && flags.label === undefined) {
         throw new VaeError(`this cvae decodes a label: pass --label (${loaded.config.data.labelNames?.join(', ')})`);
       }
@@ -42,7 +43,7 @@ export function registerManifold(program: Command, context: { quiet: () => boole
         axes = [unitVector(d, i), unitVector(d, j)];
         what = `latent dimensions ${i} (across) and ${j} (up), the others 0`;
       } else {
-        const test = loadSplit(loaded, 'test');
+        const test = await loadSplit(loaded, 'test');
         const { directions, variances } = principalPlane(encodeAll(loaded.vae, test.x, test.count, dataLabels(loaded, test.labels)).mu, test.count, d);
         axes = [directions[0], directions[1]];
         scales = [Math.sqrt(variances[0]), Math.sqrt(variances[1])];

@@ -4,7 +4,7 @@ import { assertPngName } from '../io/files';
 import { toTiles, writeImageGrid } from '../io/png';
 import { decodeWithEveryLabel, repeatedOneHot, sampleImages } from '../model/generate';
 import { Rng } from '../rng';
-import { labelIndex, labelName, openModel, requireModel, tileShape } from './common';
+import { labelIndex, labelName, openModel, requireModel, requirePrior, tileShape } from './common';
 import { nonNegativeInt, positiveInt } from './options';
 
 interface SampleFlags {
@@ -33,6 +33,7 @@ export function registerSample(program: Command, context: { quiet: () => boolean
       assertPngName(out);
       const loaded = await openModel(flags.checkpoint, context.quiet(), { codes: true });
       requireModel(loaded, 'sample', { label: true });
+      requirePrior(loaded, 'sample');
       const { vae } = loaded;
       const classes = vae.labelDim;
       if (flags.label !== undefined && flags.perClass !== undefined) throw new VaeError('give either --label or --per-class, not both');

@@ -5,6 +5,8 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { VaeError } from '../errors';
+import { Rng } from '../rng';
+import { CACHE_DIR, FolderOptions, isImageFolder, loadImageFolder, skippedWarning } from './folder';
 import { findIdxFile, readIdxFile } from './idx';
 
 export interface ImageSet {
@@ -17,6 +19,8 @@ export interface Dataset {
   name: string;
   /** Where the files were read from. */
   source: string;
+  /** MNIST-format idx files (digits and clothes, light on dark), or a folder of pictures. */
+  kind: 'idx' | 'folder';
   height: number;
   width: number;
   channels: number;
@@ -55,7 +59,8 @@ export function loadDataset(spec = 'mnist', options: { limitTrain?: number; limi
   } else {
     dir = path.resolve(spec);
     if (!fs.existsSync(dir)) throw new VaeError(`dataset folder not found: ${spec}`);
-    if (!fs.statSync(dir).isDirectory()) throw new VaeError(`--data must be a folder of idx files: ${spec}`);
+    if (!fs.statSync(dir).isDirectory()) throw new VaeError(`--data must be a folder (of idx files or of images): ${spec}`);
+    if (isImageFolder(dir)) throw new VaeError(`${spec} is a folder of images: open it with openDataset`);
     name = path.basename(dir);
     labelNames = null;
   }
@@ -69,7 +74,7 @@ export function loadDataset(spec = 'mnist', options: { limitTrain?: number; limi
     for (const set of [train.set, test.set]) for (const l of set.labels ?? []) maxLabel = Math.max(maxLabel, l);
     labelNames = Array.from({ length: maxLabel + 1 }, (_, i) => String(i));
   }
-  return { name, source: dir, height: train.height, width: train.width, channels: 1, labelNames,
+  return { name, source: dir, kind: 'idx', height: train.height, width: train.width, channels: 1, labelNames,
     train: train.set, test: test.set };
 }
 
@@ -96,9 +101,78 @@ function loadIdxSplit(dir: string, prefix: 'train' | 't10k', limit?: number) {
   };
 }
 
-/** The --data value that loads a data set again from what a run recorded: a named set, else its folder. */
-export function datasetSpec(data: { name: string; source: string }): string {
-  if (data.name === 'mnist' || data.name === 'fashion-mnist') return data.name;
+/** How a data set is read: the --data value and, for an image folder, how its images are prepared and split. */
+export interface DataOptions extends Omit<FolderOptions, 'imageSize' | 'channels'> {
+  limitTrain?: number;
+  limitTest?: number;
+  /** Image folder: side of the square images and channels (see FolderOptions). */
+  imageSize?: number;
+  channels?: 1 | 3;
+  /** Image folder: the share of the images held out for testing, picked with `seed`. */
+  testSplit?: number;
+  seed?: number;
+}
+
+export const DEFAULT_TEST_SPLIT = 0.1;
+
+/**
+ * `mnist`, `fashion-mnist`, a folder of MNIST-format idx files, or a folder of images (decoded once and
+ * cached; see folder.ts). The flags of an image folder are refused for idx data.
+ */
+export async function openDataset(spec = 'mnist', options: DataOptions = {}): Promise<Dataset> {
+  const dir = path.resolve(spec);
+  const folder = spec !== 'mnist' && spec !== 'fashion-mnist' && fs.existsSync(dir) && fs.statSync(dir).isDirectory() && isImageFolder(dir);
+  if (!folder) {
+    if (options.imageSize !== undefined || options.channels !== undefined || options.testSplit !== undefined) {
+      throw new VaeError(`--image-size, --channels and --test-split are for a folder of images; ${spec} has its own sizes and test set`);
+    }
+    return loadDataset(spec, options);
+  }
+  const images = await loadImageFolder(dir, options);
+  const warning = skippedWarning(spec, images.skipped);
+  if (warning) options.onWarning?.(warning);
+  const split = options.testSplit ?? DEFAULT_TEST_SPLIT;
+  if (!(split > 0 && split < 1)) throw new VaeError(`--test-split must be between 0 and 1 (exclusive), got ${split}`);
+  const testCount = Math.max(1, Math.round(images.count * split));
+  if (images.count - testCount < 1) {
+    throw new VaeError(`${spec}: ${images.count} image${images.count === 1 ? '' : 's'} cannot be split into a training and a test set`);
+  }
+  const order = new Rng(options.seed ?? 1, 'test-split').permutation(images.count);
+  // Each part in the folder's own order, so that the same files always land at the same rows.
+  const testRows = Array.from(order.subarray(0, testCount)).sort((a, b) => a - b);
+  const trainRows = Array.from(order.subarray(testCount)).sort((a, b) => a - b);
+  const dim = images.size * images.size * images.channels;
+  const pick = (rows: number[], limit?: number): ImageSet => {
+    const kept = rows.slice(0, limit ?? rows.length);
+    const out = new Uint8Array(kept.length * dim);
+    kept.forEach((r, i) => out.set(images.images.subarray(r * dim, (r + 1) * dim), i * dim));
+    return { images: out, labels: images.labels ? Uint8Array.from(kept, (r) => images.labels![r]) : null, count: kept.length };
+  };
+  return { name: path.basename(dir), source: dir, kind: 'folder', height: images.size, width: images.size, channels: images.channels,
+    labelNames: images.labelNames, train: pick(trainRows, options.limitTrain), test: pick(testRows, options.limitTest) };
+}
+
+/** Where the decoded images of a folder are cached: in the data folder, or in the run folder when that is read-only. */
+export function dataCacheDirs(data: string, runDir: string): string[] {
+  return [path.join(path.resolve(data), CACHE_DIR), path.join(runDir, 'data-cache')];
+}
+
+/** What a run recorded about its data (config.json). */
+export interface DataRecord {
+  name: string;
+  source: string;
+  kind?: 'idx' | 'folder';
+  imageSize?: number;
+  channels?: number;
+  testSplit?: number;
+  splitSeed?: number;
+}
+
+/** The --data value and options that load a run's data set again, as it was split for training. */
+export function datasetSpec(data: DataRecord): { spec: string; options: DataOptions } {
+  if (data.name === 'mnist' || data.name === 'fashion-mnist') return { spec: data.name, options: {} };
   if (!fs.existsSync(data.source)) throw new VaeError(`the run's data folder ${data.source} no longer exists`);
-  return data.source;
+  if (data.kind !== 'folder') return { spec: data.source, options: {} };
+  return { spec: data.source, options: { imageSize: data.imageSize, channels: data.channels as 1 | 3, testSplit: data.testSplit,
+    seed: data.splitSeed } };
 }

@@ -181,3 +181,30 @@ function strokeWidth(ink: Float32Array, w: number, h: number): number {
   }
   return edges > 0 ? (2 * area) / edges : 0;
 }
+
+/** Decodes one image to size x size x channels bytes: EXIF-rotated, alpha flattened on black, centre-cropped to a square. */
+export async function decodeSquare(file: string, size: number, channels: 1 | 3): Promise<Buffer> {
+  let image = sharp(file, { failOn: 'truncated' }).rotate().flatten({ background: '#000000' })
+    .resize({ width: size, height: size, fit: 'cover', position: 'centre' });
+  image = channels === 1 ? image.grayscale() : image.toColourspace('srgb');
+  const { data, info } = await image.raw().toBuffer({ resolveWithObject: true });
+  if (info.channels === channels) return data;
+  // sharp may keep a channel count of its own (e.g. grey kept as 1 when 3 were asked): convert by hand.
+  const out = Buffer.alloc(size * size * channels);
+  for (let p = 0; p < size * size; p++) {
+    if (channels === 3) out.fill(data[p * info.channels], p * 3, p * 3 + 3);
+    else out[p] = data[p * info.channels];
+  }
+  return out;
+}
+
+/** A user's picture prepared like the images of a folder data set (decodeSquare), values in [0, 1]. */
+export async function preparePhoto(file: string, size: number, channels: 1 | 3): Promise<Float32Array> {
+  let bytes: Buffer;
+  try {
+    bytes = await decodeSquare(file, size, channels);
+  } catch (e) {
+    throw new VaeError(`${file}: not an image that can be read (${errorMessage(e).split('\n')[0]})`);
+  }
+  return Float32Array.from(bytes, (v) => v / 255);
+}

@@ -16,7 +16,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { VaeError, errorMessage } from '../errors';
 import { M1Codes } from '../model/m1m2';
-import { ModelConfig, Vae } from '../model/vae';
+import { ModelConfig, Vae, isAutoencoder } from '../model/vae';
 import { AdamConfig, AdamState } from '../train/adam';
 import { flatLayout } from '../train/flat';
 import { TOOL_VERSION } from '../version';
@@ -60,13 +60,23 @@ export interface RunConfig {
   data: {
     name: string;
     source: string;
+    /** An image folder also records how its images were prepared and split (see DataRecord). */
+    kind?: 'idx' | 'folder';
+    imageSize?: number;
+    channels?: number;
+    testSplit?: number;
+    splitSeed?: number;
     binarize: 'none' | 'dynamic';
     labelNames: string[] | null;
     trainCount: number;
     testCount: number;
   };
   /** How an input image becomes a model input (see data/images.ts). */
-  preprocess: { height: number; width: number; channels: number; range: [number, number]; lightOnDark: boolean };
+  preprocess: {
+    height: number; width: number; channels: number; range: [number, number]; lightOnDark: boolean;
+    /** 'digit': a user's drawing is fitted into the frame as MNIST's digits were (default); 'photo': cropped to the frame. */
+    fit?: 'digit' | 'photo';
+  };
   train: TrainSettings;
 }
 
@@ -127,10 +137,15 @@ export function defaultRunDir(root = DEFAULT_CHECKPOINT_ROOT): string {
   return dir;
 }
 
-export function createRunDir(runDir: string, config: RunConfig): void {
+/** Stops before a new run would overwrite one in runDir. */
+export function assertNoRun(runDir: string): void {
   if (fs.existsSync(path.join(runDir, 'checkpoint.json')) || fs.existsSync(path.join(runDir, 'config.json'))) {
     throw new VaeError(`${runDir} already holds a run: continue it with --resume ${runDir}, or choose another --out`);
   }
+}
+
+export function createRunDir(runDir: string, config: RunConfig): void {
+  assertNoRun(runDir);
   try {
     fs.mkdirSync(path.join(runDir, 'samples'), { recursive: true });
     writeFileAtomic(path.join(runDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
@@ -216,7 +231,8 @@ export function readRunConfig(runDir: string): RunConfig {
     throw new VaeError(`incompatible checkpoint ${runDir}: format ${config.format ?? 'unknown'}, this vae reads format ${CHECKPOINT_FORMAT}`);
   }
   const family = config.model?.family;
-  if (!(family === 'vae' || ((family === 'cvae' || family === 'm2') && config.model.condition)) || config.model.arch !== 'mlp') {
+  const known = family === 'vae' || isAutoencoder(family) || ((family === 'cvae' || family === 'm2') && config.model.condition);
+  if (!known || !(config.model.arch === 'mlp' || config.model.arch === 'conv')) {
     throw new VaeError(`incompatible checkpoint ${runDir}: model ${config.model?.family}/${config.model?.arch} is not supported by vae ${TOOL_VERSION}`);
   }
   return config;

@@ -5,7 +5,8 @@ import { oneHot } from './condition';
 import { inferLabels } from './generate';
 import { activeUnits, encodeAll, vaeImportanceWeightedParallel } from './likelihood';
 import { evaluateSemi } from './m2';
-import { Vae } from './vae';
+import { Vae, isAutoencoder } from './vae';
+import { VaeError } from '../errors';
 
 export interface ElboTerms {
   /** −ELBO = reconstruction + KL (β = 1), nats per example. */
@@ -71,29 +72,43 @@ export interface TestSetReport extends ElboTerms {
   semi?: { negElbo: number; bitsPerDim: number; error: number };
 }
 
+/**
+ * Nats per example in bits per dimension, counting the values the model predicts (for a completion model,
+ * the missing ones): nats / (D ln 2). A Gaussian on 8-bit pixels is a density on [0, 1]; the probability of
+ * the pixel's own 8-bit value (a bin 1/255 wide) is about density / 255 per value, so D ln 255 nats are
+ * added first (the convention of the image-density literature), which makes runs on different data compare.
+ */
+export function bitsPerDim(vae: Vae, nats: number): number {
+  const d = vae.condition.outputDim;
+  const discrete = vae.config.likelihood === 'gaussian' && !vae.config.features ? d * Math.log(255) : 0;
+  return (nats + discrete) / (d * Math.LN2);
+}
+
 /** Everything `vae evaluate` reports, for test data x ([n, dim]). */
 export async function evaluateTestSet(vae: Vae, x: Float32Array, n: number, labels: Uint8Array | null,
   options: { importanceSamples?: number; seed?: number; threads?: number; onProgress?: (done: number) => void } = {}): Promise<TestSetReport> {
-  // Bits per dimension count the values the model predicts (for a completion model, the missing ones).
-  const nats2bits = 1 / (vae.condition.outputDim * Math.LN2);
+  const nats2bits = (nats: number) => bitsPerDim(vae, nats);
   const elbo = await evaluateElbo(vae, x, n, labels);
   const oneHotLabels = vae.labelDim > 0 ? oneHot(requireLabels(labels), vae.labelDim) : undefined;
   const { mu } = encodeAll(vae, x, n, oneHotLabels);
-  const report: TestSetReport = { images: n, ...elbo, bitsPerDim: elbo.negElbo * nats2bits,
+  const report: TestSetReport = { images: n, ...elbo, bitsPerDim: nats2bits(elbo.negElbo),
     activeUnits: activeUnits(mu, n, vae.config.zDim).count, zDim: vae.config.zDim };
   if (vae.classifier && labels) {
     const semi = await evaluateSemi(vae, x, n, labels);
-    report.semi = { negElbo: semi.negElbo, bitsPerDim: semi.negElbo * nats2bits, error: semi.error };
+    report.semi = { negElbo: semi.negElbo, bitsPerDim: nats2bits(semi.negElbo), error: semi.error };
   } else if (vae.labelDim > 0 && labels) {
     const inferred = inferLabels(vae, x, n);
     report.labelAccuracy = inferred.reduce((a, l, i) => a + (l === labels[i] ? 1 : 0), 0) / n;
   }
   const k = options.importanceSamples;
+  if (k && isAutoencoder(vae.config.family)) {
+    throw new VaeError(`--iw estimates log p(x) with q(z|x) and p(z); an autoencoder (${vae.config.family}) has neither`);
+  }
   if (k) {
     const bounds = await vaeImportanceWeightedParallel(vae, x, n, oneHotLabels ?? null,
       { k, seed: options.seed ?? 0, onProgress: options.onProgress }, options.threads ?? 1);
     const nll = -bounds.reduce((a, v) => a + v, 0) / n;
-    report.importance = { k, nll, bitsPerDim: nll * nats2bits };
+    report.importance = { k, nll, bitsPerDim: nats2bits(nll) };
   }
   return report;
 }

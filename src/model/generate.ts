@@ -9,7 +9,8 @@ import { Rng } from '../rng';
 import { composeImages, gatherColumns, maskImages, oneHot } from './condition';
 import { klToStdNormal, reparameterize } from './losses';
 import { argmaxRows, classProbabilities } from './m2';
-import { Vae } from './vae';
+import { Vae, isAutoencoder } from './vae';
+import { corrupt } from '../data/noise';
 
 /** n images decoded (mean image) from z ~ N(0, I), drawn from the stream of `seed`. */
 export function sampleImages(vae: Vae, n: number, seed: number, labels?: Float32Array): Float32Array {
@@ -76,7 +77,7 @@ export function decodeCodes(vae: Vae, codes: Float32Array, n: number, condition?
 
 /** μ(x) for each row of x: the code used to reconstruct and interpolate. */
 export function encodeMeans(vae: Vae, x: Float32Array, n: number, labels?: Float32Array): Float32Array {
-  return computeToArray(() => vae.encode(tf.tensor2d(x, [n, vae.inputDim]), oneHotTensor(vae, labels, n)).mu);
+  return computeToArray(() => vae.encodeMean(tf.tensor2d(x, [n, vae.inputDim]), oneHotTensor(vae, labels, n)));
 }
 
 /**
@@ -201,6 +202,21 @@ export function previewImages(vae: Vae, codes: Float32Array, testX: Float32Array
       images.set(done.subarray(i * (cols - 1) * dim, (i + 1) * (cols - 1) * dim), (i * cols + 1) * dim);
     }
     return { images, count: rows * cols, cols };
+  }
+  if (isAutoencoder(vae.config.family)) {
+    // No prior to sample from: rows of test images (for a denoising autoencoder, corrupted), each followed by
+    // a row of their reconstructions.
+    const rows = Math.min(4, Math.floor(testX.length / dim / cols));
+    const inputs = testX.slice(0, rows * cols * dim);
+    const noise = vae.config.noise;
+    const shown = noise ? corrupt(inputs, noise, new Rng(0, 'preview-noise')) : inputs;
+    const decoded = reconstructImages(vae, shown, rows * cols);
+    const images = new Float32Array(2 * rows * cols * dim);
+    for (let r = 0; r < rows; r++) {
+      images.set(shown.subarray(r * cols * dim, (r + 1) * cols * dim), 2 * r * cols * dim);
+      images.set(decoded.subarray(r * cols * dim, (r + 1) * cols * dim), (2 * r + 1) * cols * dim);
+    }
+    return { images, count: 2 * rows * cols, cols };
   }
   return { images: decodeCodes(vae, codes.subarray(0, 64 * d), 64), count: 64, cols };
 }

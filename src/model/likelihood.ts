@@ -11,7 +11,7 @@ import { VaeError } from '../errors';
 import { Rng } from '../rng';
 import { flatLayout, partRange, readVariables } from '../train/flat';
 import { startWorker } from '../workers';
-import { ModelConfig, Vae } from './vae';
+import { ModelConfig, Vae, isAutoencoder } from './vae';
 
 const LOG_2PI = Math.log(2 * Math.PI);
 
@@ -94,7 +94,7 @@ export function importanceWeightedLogLikelihood(mu: Float32Array, logvar: Float3
 
 /**
  * μ and log σ² of q(z|x) for every row of x ([n, dim]), in batches; a label-conditioned model needs the
- * one-hot `labels` [n, classes] (q(z|x, y)).
+ * one-hot `labels` [n, classes] (q(z|x, y)). An autoencoder's code is a point: μ is the code, log σ² is −∞.
  */
 export function encodeAll(vae: Vae, x: Float32Array, n: number, labels?: Float32Array, batch = 1000):
   { mu: Float32Array; logvar: Float32Array } {
@@ -107,7 +107,12 @@ export function encodeAll(vae: Vae, x: Float32Array, n: number, labels?: Float32
     const m = Math.min(batch, n - start);
     const out = tf.tidy(() => {
       const y = classes > 0 && labels ? tf.tensor2d(labels.subarray(start * classes, (start + m) * classes), [m, classes]) : undefined;
-      const q = vae.encode(tf.tensor2d(x.subarray(start * dim, (start + m) * dim), [m, dim]), y);
+      const images = tf.tensor2d(x.subarray(start * dim, (start + m) * dim), [m, dim]);
+      if (isAutoencoder(vae.config.family)) {
+        const code = vae.encodeCode(images);
+        return tf.concat([code, tf.fill(code.shape, -Infinity)], 0); // a point: σ² = 0
+      }
+      const q = vae.encode(images, y);
       return tf.concat([q.mu, q.logvar], 0);
     });
     const values = out.dataSync();

@@ -78,3 +78,28 @@ export function gaussianNll(outputs: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor1D {
     return tf.mul(0.5, tf.sum(perValue, 1)) as tf.Tensor1D;
   });
 }
+
+/**
+ * −log N(x; μ, σ² I) with a fixed σ, summed over the D values: Σ_j ½ (log 2π + log σ² + (x_j − μ_j)² / σ²),
+ * i.e. the squared error weighted by 1 / (2σ²) plus a constant. Gradient: ∂/∂μ_j = (μ_j − x_j) / σ².
+ */
+export function gaussianNllFixed(mu: tf.Tensor2D, x: tf.Tensor2D, sigma: number): tf.Tensor1D {
+  return tf.tidy(() => {
+    const d = x.shape[1];
+    const squared = tf.sum(tf.square(tf.sub(x, mu)), 1);
+    return tf.add(tf.div(squared, 2 * sigma * sigma), 0.5 * d * (LOG_2PI + 2 * Math.log(sigma))) as tf.Tensor1D;
+  });
+}
+
+/**
+ * The sparse autoencoder's penalty (Ng, "Sparse autoencoder" lecture notes, §2.3) on codes in (0, 1) [batch, units]:
+ *   Σ_j KL(ρ || ρ̂_j) = Σ_j [ρ log(ρ / ρ̂_j) + (1 − ρ) log((1 − ρ) / (1 − ρ̂_j))],  ρ̂_j = mean over the batch of unit j
+ * ρ̂ is kept inside [1e-6, 1 − 1e-6] so that a dead or saturated unit gives a large, finite penalty.
+ */
+export function sparsityPenalty(code: tf.Tensor2D, target: number): tf.Scalar {
+  return tf.tidy(() => {
+    const mean = tf.clipByValue(tf.mean(code, 0), 1e-6, 1 - 1e-6);
+    const kl = tf.add(tf.mul(target, tf.log(tf.div(target, mean))), tf.mul(1 - target, tf.log(tf.div(1 - target, tf.sub(1, mean)))));
+    return tf.sum(kl) as tf.Scalar;
+  });
+}

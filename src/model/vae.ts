@@ -17,25 +17,47 @@ import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../rng';
 import type { M1Features } from './m1m2';
 import { ConditionConfig, ConditionLayout, conditionLayout } from './condition';
+import { ConvParams, ConvShape, applyConv, convDecoderHead, convEncoderTrunk, convShape, decoderConvs, encoderConvs } from './conv';
+import type { NoiseConfig } from '../data/noise';
 import { dense, denseOnData, denseOnPartlyData, denseWithEveryLabel } from './dense';
-import { bernoulliNllFromLogits, gaussianNll, klToStdNormal, reparameterize } from './losses';
+import { bernoulliNllFromLogits, gaussianNll, gaussianNllFixed, klToStdNormal, reparameterize, sparsityPenalty } from './losses';
+
+export type ModelFamily = 'vae' | 'cvae' | 'm2' | AutoencoderFamily;
+/**
+ * The autoencoder family (shared/DESIGN.md): a plain, a denoising and a sparse autoencoder. Their code is a point, not a
+ * distribution, and they have no prior: they are here to compare latent spaces with the VAE's.
+ */
+export type AutoencoderFamily = 'ae' | 'dae' | 'sae';
+export const AUTOENCODERS: readonly AutoencoderFamily[] = ['ae', 'dae', 'sae'];
+
+export function isAutoencoder(family: ModelFamily): family is AutoencoderFamily {
+  return (AUTOENCODERS as readonly string[]).includes(family);
+}
 
 export interface ModelConfig {
-  family: 'vae' | 'cvae' | 'm2';
-  arch: 'mlp';
+  family: ModelFamily;
+  /** 'mlp': dense layers on the flattened image; 'conv': convolutions (conv.ts), then the dense layers. */
+  arch: 'mlp' | 'conv';
   /** height, width, channels of one image. */
   inputShape: [number, number, number];
   hidden: number[];
   zDim: number;
   /**
-   * p(x|z): Bernoulli values in [0, 1] (images), or Gaussian with a learned mean and variance per value (the
-   * decoder then has two outputs per value: μ, then log σ²), as M1+M2 models M1's codes.
+   * p(x|z): Bernoulli values in [0, 1] (images), or Gaussian. A Gaussian on images has a fixed standard
+   * deviation `sigma` and a mean in [0, 1], μ = sigmoid(decoder output), like the Bernoulli's; without
+   * `sigma` (M1+M2, on M1's codes) the variance is learned too: the decoder has two outputs per value, μ, then
+   * log σ².
    */
   likelihood: 'bernoulli' | 'gaussian';
+  sigma?: number;
   /** What a cvae is conditioned on (absent for a vae; the label for m2). */
   condition?: ConditionConfig;
   /** M1+M2: the inputs are the codes of this M1 VAE, not images (inputShape is then [1, codes, 1]). */
   features?: M1Features;
+  /** dae: how the inputs are corrupted in training (data/noise.ts). */
+  noise?: NoiseConfig;
+  /** sae: the target mean activation ρ of the code units and the weight of the penalty. */
+  sparsity?: { target: number; weight: number };
 }
 
 export interface LossTerms {
@@ -50,7 +72,7 @@ export interface LossTerms {
 interface DenseParams {
   kernel: tf.Variable;
   bias: tf.Variable;
-  relu: boolean;
+  activation: 'relu' | 'sigmoid' | 'linear';
 }
 
 export function inputDim(config: ModelConfig): number {
@@ -62,23 +84,23 @@ function denseParams(model: tf.LayersModel, name: string): DenseParams {
   const layer = model.getLayer(name);
   const [kernel, bias] = layer.trainableWeights.map((w) => w.read() as tf.Variable);
   const activation = (layer.getConfig() as { activation?: string }).activation;
-  return { kernel, bias, relu: activation === 'relu' };
+  return { kernel, bias, activation: activation === 'relu' || activation === 'sigmoid' ? activation : 'linear' };
 }
 
 function applyDense(x: tf.Tensor2D, p: DenseParams, onData = false): tf.Tensor2D {
   const y = (onData ? denseOnData : dense)(x, p.kernel, p.bias);
-  return p.relu ? tf.relu(y) : y;
+  return p.activation === 'relu' ? tf.relu(y) : p.activation === 'sigmoid' ? tf.sigmoid(y) : y;
 }
 
 /**
- * Initial weights as PyTorch's nn.Linear draws them, U(−1/√fan_in, 1/√fan_in) for kernel and bias, from
- * our seeded generator: the same numbers on every backend.
+ * Initial weights as PyTorch's nn.Linear and nn.Conv2d draw them, U(−1/√fan_in, 1/√fan_in) for kernel and
+ * bias (fan_in: the inputs of one output unit), from our seeded generator: the same numbers on every backend.
  */
-function initDense(model: tf.LayersModel, seed: number): void {
+function initWeights(model: tf.LayersModel, seed: number): void {
   for (const layer of model.layers) {
-    if (layer.getClassName() !== 'Dense') continue;
+    if (layer.getClassName() !== 'Dense' && layer.getClassName() !== 'Conv2D') continue;
     const [kernelShape, biasShape] = layer.getWeights().map((w) => w.shape);
-    const bound = 1 / Math.sqrt(kernelShape[0]);
+    const bound = 1 / Math.sqrt(kernelShape.slice(0, -1).reduce((a, b) => a * b, 1));
     const rng = new Rng(seed, 'init', model.name, layer.name);
     const draw = (shape: number[]) => {
       const n = shape.reduce((a, b) => a * b, 1);
@@ -102,21 +124,40 @@ function withCondition(mainName: string, mainDim: number, extra: number, name: s
   return { inputs: [main, condition], h };
 }
 
-/** Inputs: the image (and a cvae's one-hot label); outputs μ and log σ². */
+/** Output values per modelled value: a Bernoulli logit or a Gaussian's μ, or a Gaussian's μ and log σ². */
+function outputsPerValue(config: ModelConfig): number {
+  return config.likelihood === 'gaussian' && config.sigma === undefined ? 2 : 1;
+}
+
+/**
+ * Inputs: the image (and a cvae's one-hot label); outputs μ and log σ² (an autoencoder: only its code, in the
+ * layer named 'mu'; a sparse autoencoder's code units are sigmoids).
+ */
 export function buildEncoder(config: ModelConfig): tf.LayersModel {
   const layout = conditionLayout(config.inputShape, config.condition);
-  let { inputs, h } = withCondition('image', inputDim(config), layout.encoderExtra, 'label');
+  let inputs: tf.SymbolicTensor[];
+  let h: tf.SymbolicTensor;
+  if (config.arch === 'conv') {
+    const image = tf.input({ shape: config.inputShape, name: 'image' });
+    inputs = [image];
+    h = convEncoderTrunk(image, convShape(config.inputShape[0]));
+  } else {
+    ({ inputs, h } = withCondition('image', inputDim(config), layout.encoderExtra, 'label'));
+  }
   config.hidden.forEach((units, i) => {
     h = tf.layers.dense({ units, activation: 'relu', name: `enc_hidden_${i + 1}` }).apply(h) as tf.SymbolicTensor;
   });
-  const mu = tf.layers.dense({ units: config.zDim, name: 'mu' }).apply(h) as tf.SymbolicTensor;
+  const code = config.family === 'sae' ? 'sigmoid' : 'linear';
+  const mu = tf.layers.dense({ units: config.zDim, activation: code, name: 'mu' }).apply(h) as tf.SymbolicTensor;
+  if (isAutoencoder(config.family)) return tf.model({ inputs, outputs: mu, name: 'encoder' });
   const logvar = tf.layers.dense({ units: config.zDim, name: 'logvar' }).apply(h) as tf.SymbolicTensor;
   return tf.model({ inputs, outputs: [mu, logvar], name: 'encoder' });
 }
 
 /**
  * Inputs: z (and a cvae's condition: the one-hot label, or the observed pixels). Outputs logits; the image
- * (Bernoulli mean) is sigmoid(logits): every pixel, or for a completion model the missing ones.
+ * (Bernoulli mean, or the mean of a Gaussian with fixed σ) is sigmoid(logits): every pixel, or for a
+ * completion model the missing ones. A Gaussian with a learned variance (M1+M2) outputs μ and log σ².
  */
 export function buildDecoder(config: ModelConfig): tf.LayersModel {
   const layout = conditionLayout(config.inputShape, config.condition);
@@ -124,7 +165,12 @@ export function buildDecoder(config: ModelConfig): tf.LayersModel {
   [...config.hidden].reverse().forEach((units, i) => {
     h = tf.layers.dense({ units, activation: 'relu', name: `dec_hidden_${i + 1}` }).apply(h) as tf.SymbolicTensor;
   });
-  const units = layout.outputDim * (config.likelihood === 'gaussian' ? 2 : 1);
+  if (config.arch === 'conv') {
+    if (outputsPerValue(config) !== 1) throw new Error('a conv decoder gives one output per value (a Gaussian needs a fixed sigma)');
+    const out = convDecoderHead(h, convShape(config.inputShape[0]), config.inputShape[2]);
+    return tf.model({ inputs, outputs: out, name: 'decoder' });
+  }
+  const units = layout.outputDim * outputsPerValue(config);
   const logits = tf.layers.dense({ units, name: 'logits' }).apply(h) as tf.SymbolicTensor;
   return tf.model({ inputs, outputs: logits, name: 'decoder' });
 }
@@ -142,12 +188,23 @@ export function buildClassifier(config: ModelConfig): tf.LayersModel {
   return tf.model({ inputs: input, outputs: logits, name: 'classifier' });
 }
 
+/** The convolutional parts of a conv model (conv.ts). */
+interface ConvParts {
+  shape: ConvShape;
+  encoder: ConvParams[];
+  /** Dense layer from the decoder's last hidden features to the smallest map. */
+  project: DenseParams;
+  decoder: ConvParams[];
+}
+
 export class Vae {
   private readonly encHidden: DenseParams[];
   private readonly encMu: DenseParams;
-  private readonly encLogvar: DenseParams;
+  /** null for an autoencoder, whose code is a point. */
+  private readonly encLogvar: DenseParams | null;
   private readonly decLayers: DenseParams[];
   private readonly clsLayers: DenseParams[];
+  private readonly conv: ConvParts | null;
   readonly condition: ConditionLayout;
   private observedIndices: tf.Tensor1D | null = null;
   private missingIndices: tf.Tensor1D | null = null;
@@ -163,9 +220,16 @@ export class Vae {
     }
     this.encHidden = config.hidden.map((_, i) => denseParams(encoder, `enc_hidden_${i + 1}`));
     this.encMu = denseParams(encoder, 'mu');
-    this.encLogvar = denseParams(encoder, 'logvar');
-    this.decLayers = [...config.hidden.map((_, i) => denseParams(decoder, `dec_hidden_${i + 1}`)),
-      denseParams(decoder, 'logits')];
+    this.encLogvar = isAutoencoder(config.family) ? null : denseParams(encoder, 'logvar');
+    if (config.arch === 'conv') {
+      const shape = convShape(config.inputShape[0]);
+      this.conv = { shape, encoder: encoderConvs(encoder, shape), project: denseParams(decoder, 'dec_project'),
+        decoder: decoderConvs(decoder, shape) };
+      this.decLayers = config.hidden.map((_, i) => denseParams(decoder, `dec_hidden_${i + 1}`));
+    } else {
+      this.conv = null;
+      this.decLayers = [...config.hidden.map((_, i) => denseParams(decoder, `dec_hidden_${i + 1}`)), denseParams(decoder, 'logits')];
+    }
     this.clsLayers = classifier ? [...config.hidden.map((_, i) => denseParams(classifier, `cls_hidden_${i + 1}`)),
       denseParams(classifier, 'class_logits')] : [];
   }
@@ -174,12 +238,12 @@ export class Vae {
   static create(config: ModelConfig, seed: number): Vae {
     const encoder = buildEncoder(config);
     const decoder = buildDecoder(config);
-    initDense(encoder, seed);
-    initDense(decoder, seed);
+    initWeights(encoder, seed);
+    initWeights(decoder, seed);
     let classifier: tf.LayersModel | null = null;
     if (config.family === 'm2') {
       classifier = buildClassifier(config);
-      initDense(classifier, seed);
+      initWeights(classifier, seed);
     }
     return new Vae(config, encoder, decoder, classifier);
   }
@@ -221,9 +285,9 @@ export class Vae {
     return tf.tidy(() => {
       const [first, ...rest] = this.encHidden;
       let h = denseWithEveryLabel(x, first.kernel, first.bias, classes);
-      if (first.relu) h = tf.relu(h);
+      if (first.activation === 'relu') h = tf.relu(h);
       for (const p of rest) h = applyDense(h, p);
-      return { mu: applyDense(h, this.encMu), logvar: applyDense(h, this.encLogvar) };
+      return { mu: applyDense(h, this.encMu), logvar: applyDense(h, this.requireLogvar()) };
     });
   }
 
@@ -233,11 +297,48 @@ export class Vae {
    */
   encode(x: tf.Tensor2D, y?: tf.Tensor2D): { mu: tf.Tensor2D; logvar: tf.Tensor2D } {
     return tf.tidy(() => {
-      let h = this.labelDim > 0 ? tf.concat([x, this.requireLabels(y)], 1) : x;
-      this.encHidden.forEach((p, i) => { h = applyDense(h, p, i === 0); });
-      const onData = this.encHidden.length === 0;
-      return { mu: applyDense(h, this.encMu, onData), logvar: applyDense(h, this.encLogvar, onData) };
+      const { h, onData } = this.encoderFeatures(x, y);
+      return { mu: applyDense(h, this.encMu, onData), logvar: applyDense(h, this.requireLogvar(), onData) };
     });
+  }
+
+  /** The code that reconstructs and interpolates x: μ(x) of q(z|x, y), or an autoencoder's code. */
+  encodeMean(x: tf.Tensor2D, y?: tf.Tensor2D): tf.Tensor2D {
+    return isAutoencoder(this.config.family) ? this.encodeCode(x) : tf.tidy(() => {
+      const { mu, logvar } = this.encode(x, y);
+      logvar.dispose();
+      return mu;
+    });
+  }
+
+  /** An autoencoder's code for x [batch, zDim] (the encoder's 'mu' layer; no noise). */
+  encodeCode(x: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => {
+      const { h, onData } = this.encoderFeatures(x);
+      return applyDense(h, this.encMu, onData);
+    });
+  }
+
+  /** The encoder's last hidden features; onData: they are still the data (no hidden layer, no convolution). */
+  private encoderFeatures(x: tf.Tensor2D, y?: tf.Tensor2D): { h: tf.Tensor2D; onData: boolean } {
+    let h: tf.Tensor2D;
+    let onData = true;
+    if (this.conv) {
+      const [height, width, channels] = this.config.inputShape;
+      let map = tf.reshape(x, [x.shape[0], height, width, channels]) as tf.Tensor4D;
+      this.conv.encoder.forEach((p, i) => { map = applyConv(map, p, i === 0); });
+      h = tf.reshape(map, [x.shape[0], -1]);
+      onData = false;
+    } else {
+      h = this.labelDim > 0 ? tf.concat([x, this.requireLabels(y)], 1) : x;
+    }
+    this.encHidden.forEach((p) => { h = applyDense(h, p, onData); onData = false; });
+    return { h, onData };
+  }
+
+  private requireLogvar(): DenseParams {
+    if (!this.encLogvar) throw new Error(`an autoencoder (${this.config.family}) has a code, not a distribution q(z|x)`);
+    return this.encLogvar;
   }
 
   /** c: the decoder's condition [batch, decoderExtra] of a cvae (see decoderCondition), else absent. */
@@ -248,29 +349,43 @@ export class Vae {
       if (this.condition.decoderExtra > 0) {
         if (!c) throw new Error('this model is conditional: its decoder needs the condition');
         h = denseOnPartlyData(z, c, first.kernel, first.bias);
-        if (first.relu) h = tf.relu(h);
+        if (first.activation === 'relu') h = tf.relu(h);
+        for (const p of rest) h = applyDense(h, p);
       } else {
-        h = applyDense(z, first);
+        h = z;
+        for (const p of this.decLayers) h = applyDense(h, p);
       }
-      for (const p of rest) h = applyDense(h, p);
-      return h;
+      return this.conv ? this.convDecode(h) : h;
     });
+  }
+
+  /** The conv decoder from its last dense features: the outputs flattened like the images, [batch, D]. */
+  private convDecode(h: tf.Tensor2D): tf.Tensor2D {
+    const conv = this.conv!;
+    const n = h.shape[0];
+    const top = conv.shape.channels[conv.shape.channels.length - 1];
+    let map = tf.reshape(applyDense(h, conv.project), [n, conv.shape.map, conv.shape.map, top]) as tf.Tensor4D;
+    for (const p of conv.decoder) map = applyConv(map, p);
+    return tf.reshape(map, [n, this.inputDim]);
   }
 
   /**
    * The mean E[x|z, c]: sigmoid(logits), values in [0, 1] (for a completion model: the missing part); for a
-   * Gaussian decoder, μ.
+   * Gaussian decoder with a learned variance, μ.
    */
   decodeMean(z: tf.Tensor2D, c?: tf.Tensor2D): tf.Tensor2D {
     return tf.tidy(() => {
       const out = this.decodeLogits(z, c);
-      return this.config.likelihood === 'gaussian' ? tf.slice(out, [0, 0], [-1, this.condition.outputDim]) : tf.sigmoid(out);
+      return this.config.likelihood === 'gaussian' && this.config.sigma === undefined ? tf.slice(out, [0, 0], [-1, this.condition.outputDim]) : tf.sigmoid(out);
     });
   }
 
   /** −log p(x|z) per row, from the decoder's outputs (decodeLogits) and the values it models (decoderTarget). */
   negLogLikelihood(outputs: tf.Tensor2D, target: tf.Tensor2D): tf.Tensor1D {
-    return this.config.likelihood === 'gaussian' ? gaussianNll(outputs, target) : bernoulliNllFromLogits(outputs, target);
+    if (this.config.likelihood !== 'gaussian') return bernoulliNllFromLogits(outputs, target);
+    // A fixed σ models pixels: their mean is sigmoid(output), in [0, 1].
+    const sigma = this.config.sigma;
+    return sigma === undefined ? gaussianNll(outputs, target) : gaussianNllFixed(tf.sigmoid(outputs), target, sigma);
   }
 
   /** The decoder's condition for images x [batch, dim] with labels y: y, the observed pixels of x, or nothing. */
@@ -298,6 +413,7 @@ export class Vae {
    * (passed as `y`) or the observed part of x (then x's missing part is what −log p measures).
    */
   lossTerms(x: tf.Tensor2D, eps: tf.Tensor2D, beta: number, normalizer = x.shape[0], y?: tf.Tensor2D): LossTerms {
+    if (isAutoencoder(this.config.family)) return this.autoencoderLossTerms(x, x, normalizer);
     return tf.tidy(() => {
       const { mu, logvar } = this.encode(x, y);
       const z = reparameterize(mu, logvar, eps);
@@ -305,6 +421,24 @@ export class Vae {
       const kl = klToStdNormal(mu, logvar);
       const loss = tf.div(tf.sum(tf.add(rec, tf.mul(beta, kl))), normalizer) as tf.Scalar;
       return { loss, recSum: tf.sum(rec) as tf.Scalar, klSum: tf.sum(kl) as tf.Scalar };
+    });
+  }
+
+  /**
+   * An autoencoder's objective on inputs `input` (for a denoising autoencoder: corrupted) and the images it
+   * should give back, `target`: Σ over the examples of −log p(target|code(input)), divided by `normalizer`.
+   * A sparse autoencoder adds weight · Σ_j KL(ρ || ρ̂_j) with ρ̂_j the mean of code unit j over these examples
+   * (sparsityPenalty), counted as rows / normalizer of a batch's penalty; klSum reports it per example.
+   */
+  autoencoderLossTerms(input: tf.Tensor2D, target: tf.Tensor2D, normalizer = input.shape[0]): LossTerms {
+    return tf.tidy(() => {
+      const code = this.encodeCode(input);
+      const rec = this.negLogLikelihood(this.decodeLogits(code), target);
+      const rows = input.shape[0];
+      const sparsity = this.config.sparsity;
+      const penalty = sparsity ? tf.mul(sparsity.weight, sparsityPenalty(code, sparsity.target)) as tf.Scalar : tf.scalar(0);
+      const loss = tf.div(tf.add(tf.sum(rec), tf.mul(penalty, rows)), normalizer) as tf.Scalar;
+      return { loss, recSum: tf.sum(rec) as tf.Scalar, klSum: tf.mul(penalty, rows) as tf.Scalar };
     });
   }
 

@@ -18,6 +18,11 @@ export function formatEpochLine(r: EpochResult): string {
       `  test U ${fmt(r.test.negElbo)}, error ${fmt(100 * r.test.error)}%` +
       `  ${fmt(r.seconds, 1)} s, ${Math.round(r.samplesPerSec)} images/s${r.isBest ? '  [best]' : ''}`;
   }
+  if (r.autoencoder) {
+    const penalty = (v: number) => (v !== 0 ? ` (+ sparsity ${fmt(v, 3)})` : '');
+    return `epoch ${r.epoch}/${r.epochs}  train rec ${fmt(r.train.rec)}${penalty(r.train.kl)}  test rec ${fmt(r.test.rec)}${penalty(r.test.kl)}` +
+      `  ${fmt(r.seconds, 1)} s, ${Math.round(r.samplesPerSec)} samples/s${r.isBest ? '  [best]' : ''}`;
+  }
   const beta = r.beta !== 1 ? `  β ${fmt(r.beta, 3)}` : '';
   return `epoch ${r.epoch}/${r.epochs}  train -ELBO ${fmt(r.train.negElbo)} (rec ${fmt(r.train.rec)}, KL ${fmt(r.train.kl)})` +
     `  test -ELBO ${fmt(r.test.negElbo)} (rec ${fmt(r.test.rec)}, KL ${fmt(r.test.kl)})${beta}` +

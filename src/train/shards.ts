@@ -37,6 +37,8 @@ export interface SharedTrainMemory {
   x: Float32Array[];
   y: Float32Array[];
   eps: Float32Array[];
+  /** A denoising autoencoder's corrupted inputs, beside the clean images in x (empty for other models). */
+  noisy: Float32Array[];
   /** Per shard, SHARD_STATS numbers. */
   stats: Float64Array;
   /** Barrier between the gradient and the update phase of the training threads: [arrived, generation]. */
@@ -52,33 +54,38 @@ export interface SharedTrainBuffers {
   x: SharedArrayBuffer;
   y: SharedArrayBuffer;
   eps: SharedArrayBuffer;
+  noisy: SharedArrayBuffer;
   stats: SharedArrayBuffer;
   barrier: SharedArrayBuffer;
-  sizes: { params: number; batch: number; dim: number; labelDim: number; zDim: number; samples: number };
+  sizes: { params: number; batch: number; dim: number; labelDim: number; zDim: number; samples: number; noisyDim: number };
 }
 
 /**
  * `samples`: noise rows per example (K of the importance-weighted objective, else 1); `labelDim`: width of
- * the one-hot label of a label-conditioned model, else 0.
+ * the one-hot label of a label-conditioned model, else 0; `noisy`: room for corrupted inputs (denoising).
  */
-export function allocateShared(params: number, batch: number, dim: number, zDim: number, samples = 1, labelDim = 0): SharedTrainBuffers {
+export function allocateShared(params: number, batch: number, dim: number, zDim: number, samples = 1, labelDim = 0,
+  noisy = false): SharedTrainBuffers {
   const f32 = (n: number) => new SharedArrayBuffer(4 * n);
+  const noisyDim = noisy ? dim : 0;
   return {
     params: f32(params), m: f32(params), v: f32(params), grads: f32(GRAD_SHARDS * params),
     x: f32(BATCH_SLOTS * batch * dim), y: f32(BATCH_SLOTS * batch * labelDim), eps: f32(BATCH_SLOTS * batch * samples * zDim),
+    noisy: f32(BATCH_SLOTS * batch * noisyDim),
     stats: new SharedArrayBuffer(8 * SHARD_STATS * GRAD_SHARDS),
-    barrier: new SharedArrayBuffer(8), sizes: { params, batch, dim, labelDim, zDim, samples },
+    barrier: new SharedArrayBuffer(8), sizes: { params, batch, dim, labelDim, zDim, samples, noisyDim },
   };
 }
 
 export function viewShared(b: SharedTrainBuffers): SharedTrainMemory {
-  const { params, batch, dim, labelDim, zDim, samples } = b.sizes;
+  const { params, batch, dim, labelDim, zDim, samples, noisyDim } = b.sizes;
   const slots = (buffer: SharedArrayBuffer, size: number, count: number) =>
     Array.from({ length: count }, (_, i) => new Float32Array(buffer, 4 * i * size, size));
   return {
     params: new Float32Array(b.params), m: new Float32Array(b.m), v: new Float32Array(b.v),
     grads: slots(b.grads, params, GRAD_SHARDS),
     x: slots(b.x, batch * dim, BATCH_SLOTS), y: slots(b.y, batch * labelDim, BATCH_SLOTS), eps: slots(b.eps, batch * samples * zDim, BATCH_SLOTS),
+    noisy: slots(b.noisy, batch * noisyDim, BATCH_SLOTS),
     stats: new Float64Array(b.stats),
     barrier: new Int32Array(b.barrier),
   };
@@ -150,9 +157,12 @@ export class ShardWorker {
       const eps = tensorFrom(this.mem.eps[task.slot], start * k * zDim, [rows * k, zDim]) as tf.Tensor2D;
       const labelDim = this.vae.labelDim;
       const y = labelDim > 0 ? tensorFrom(this.mem.y[task.slot], start * labelDim, [rows, labelDim]) as tf.Tensor2D : undefined;
+      // A denoising autoencoder encodes the corrupted images and is scored on the clean ones.
+      const noisy = this.mem.noisy[task.slot].length > 0 ? tensorFrom(this.mem.noisy[task.slot], start * dim, [rows, dim]) as tf.Tensor2D : null;
       const result = tf.variableGrads(() => {
-        const terms = k > 1 ? this.vae.importanceWeightedLossTerms(x, eps, k, task.beta, task.n, y)
-          : this.vae.lossTerms(x, eps, task.beta, task.n, y);
+        const terms = noisy ? this.vae.autoencoderLossTerms(noisy, x, task.n)
+          : k > 1 ? this.vae.importanceWeightedLossTerms(x, eps, k, task.beta, task.n, y)
+            : this.vae.lossTerms(x, eps, task.beta, task.n, y);
         kept = [tf.keep(terms.loss.clone()), tf.keep(terms.recSum), tf.keep(terms.klSum)];
         return terms.loss;
       }, this.variables);

@@ -11,6 +11,7 @@ import * as path from 'path';
 import { currentBackend } from '../backend';
 import { testMatrix, epochOrder, fillBatch } from '../data/batches';
 import { Dataset } from '../data/datasets';
+import { corrupt } from '../data/noise';
 import { NonFiniteLossError, VaeError, errorMessage } from '../errors';
 import { EpochSums, RunConfig, TrainState, saveCheckpoint } from '../io/checkpoint';
 import { toTiles, writeImageGrid } from '../io/png';
@@ -20,7 +21,7 @@ import { evaluateSemi, semiWeights } from '../model/m2';
 import { fillOneHot } from '../model/condition';
 import { previewImages } from '../model/generate';
 import { M1Codes } from '../model/m1m2';
-import { Vae } from '../model/vae';
+import { Vae, isAutoencoder } from '../model/vae';
 import { Rng } from '../rng';
 import { ADAM_DEFAULTS, AdamState } from './adam';
 import { createExecutor, defaultThreads } from './executor';
@@ -66,6 +67,8 @@ export interface EpochResult {
   train: ElboTerms & { loss: number; labelled?: { negElbo: number; crossEntropy: number } };
   /** For M2: U(x) and the classification error of q(y|x). */
   test: ElboTerms & { loss: number; error?: number };
+  /** An autoencoder: rec is its reconstruction loss, kl its sparsity penalty (sae; else 0). */
+  autoencoder: boolean;
   seconds: number;
   samplesPerSec: number;
   isBest: boolean;
@@ -152,7 +155,9 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
   const layout = flatLayout(variables);
   const samples = Math.max(1, config.train.iwTrain ?? 1);
   // An M2 batch also holds its labelled images, and one noise row per label for each unlabelled image.
-  const buffers = allocateShared(layout.size, batchSize + (semi?.labelledBatch ?? 0), dim, zDim, semi ? labelDim : samples, labelDim);
+  const noise = vae.config.noise;
+  const buffers = allocateShared(layout.size, batchSize + (semi?.labelledBatch ?? 0), dim, zDim, semi ? labelDim : samples, labelDim,
+    noise !== undefined);
   const mem = viewShared(buffers);
   readVariables(variables, layout, mem.params);
   mem.m.set(run.adam.m);
@@ -173,6 +178,7 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
       binarize ? new Rng(seed, 'binarize', epoch, step) : undefined);
     if (labelDim > 0) fillOneHot(trainSet.labels!, labelDim, order, start, start + n, mem.y[slot]);
     new Rng(seed, 'eps', epoch, step).fillNormals(mem.eps[slot].subarray(0, n * samples * zDim));
+    if (noise) corrupt(mem.x[slot].subarray(0, n * dim), noise, new Rng(seed, 'corrupt', epoch, step), mem.noisy[slot].subarray(0, n * dim));
     return n;
   };
 
@@ -240,7 +246,7 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
       const testLoss = semi ? test.negElbo : test.rec + beta * test.kl;
       const isBest = state.bestTestLoss === null || testLoss < state.bestTestLoss;
       const result: EpochResult = {
-        epoch, epochs, beta: betaNow,
+        epoch, epochs, beta: betaNow, autoencoder: isAutoencoder(vae.config.family),
         train: { loss: sums.loss / sums.count, negElbo: (semi ? sums.u! : sums.rec + sums.kl) / sums.count, rec: sums.rec / sums.count,
           kl: sums.kl / sums.count,
           ...(semi ? { labelled: { negElbo: sums.l! / sums.labelled!, crossEntropy: sums.ce! / sums.labelled! } } : {}) },

@@ -57,8 +57,8 @@ test('IWAE: the K-sample loss lies below the ELBO loss, and training on it gives
   const options = (out: string) => ({ data: 'mnist', binarize: 'dynamic' as const, zDim: 8, hidden: [64], beta: 1, epochs: 1,
     batchSize: 50, lr: 2e-3, seed: 6, klWarmup: 0, iwTrain: 5, out, limitTrain: 1500, limitTest: 200 });
   const root = tmpDir();
-  const one = startRun(options(path.join(root, 'one')));
-  const two = startRun(options(path.join(root, 'two')));
+  const one = await startRun(options(path.join(root, 'one')));
+  const two = await startRun(options(path.join(root, 'two')));
   const a = await train(one, {}, { threads: 1 });
   const b = await train(two, {}, { threads: 2 });
   expect(b.epochs[0].test.negElbo).toBe(a.epochs[0].test.negElbo);

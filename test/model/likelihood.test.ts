@@ -97,7 +97,7 @@ test('with a q whose weights are all equal to p(x) (q = a 1-D exact posterior), 
 });
 
 test('on a trained VAE the bound rises with K, and K = 1 agrees with the ELBO', async () => {
-  const run = startRun({ data: 'mnist', binarize: 'dynamic', zDim: 8, hidden: [64], beta: 1, epochs: 1, batchSize: 32, lr: 2e-3,
+  const run = await startRun({ data: 'mnist', binarize: 'dynamic', zDim: 8, hidden: [64], beta: 1, epochs: 1, batchSize: 32, lr: 2e-3,
     seed: 2, klWarmup: 0, out: path.join(tmpDir(), 'iw'), limitTrain: 5000, limitTest: 100 });
   await train(run);
   const data = testMatrix(run.dataset.test, 784, 'dynamic');

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { bernoulliNllFromLogits, gaussianNll, klToStdNormal, reparameterize } from '../../src/model/losses';
+import { bernoulliNllFromLogits, gaussianNll, klToStdNormal, reparameterize, gaussianNllFixed, sparsityPenalty } from '../../src/model/losses';
 import { useTestBackend } from '../helpers/backend';
 
 beforeAll(useTestBackend);
@@ -129,5 +129,31 @@ describe('gaussianNll', () => {
     const out = gaussianNll(tf.tensor2d([[0.5, 0, Math.log(4), 0]]), tf.tensor2d([[1.5, -1]]));
     expect(out.shape).toEqual([1]);
     expect(out.dataSync()[0]).toBeCloseTo(1.737086 + 1.418939, 5);
+  });
+});
+
+describe('sparsityPenalty', () => {
+  test('matches Σ_j KL(ρ || mean activation of unit j) computed by hand', () => {
+    // Unit 1: activations 0.1, 0.3 → ρ̂ = 0.2; unit 2: 0.05, 0.05 → ρ̂ = 0.05 (= ρ, no penalty).
+    // KL(0.05 || 0.2) = 0.05 ln(0.05/0.2) + 0.95 ln(0.95/0.8) = −0.0693147 + 0.1632587 = 0.0939440.
+    const code = tf.tensor2d([[0.1, 0.05], [0.3, 0.05]]);
+    expect(sparsityPenalty(code, 0.05).dataSync()[0]).toBeCloseTo(0.093944, 5);
+  });
+
+  test('is zero at the target and grows on either side of it', () => {
+    const at = (m: number) => sparsityPenalty(tf.fill([4, 3], m) as tf.Tensor2D, 0.1).dataSync()[0];
+    expect(at(0.1)).toBeCloseTo(0, 6);
+    expect(at(0.3)).toBeGreaterThan(at(0.2));
+    expect(at(0.05)).toBeGreaterThan(0);
+    expect(Number.isFinite(at(0))).toBe(true); // a dead unit: large but finite
+  });
+});
+
+describe('gaussianNllFixed', () => {
+  test('matches Σ ½ (log 2π + log σ² + (x − μ)² / σ²) computed by hand', () => {
+    // x = (0.2, 0.9), μ = (0.5, 0.8), σ = 0.1: squared errors 0.09 and 0.01 → (0.10) / (2 · 0.01) = 5;
+    // constant 2 · ½ (log 2π + 2 log 0.1) = 1.837877 − 4.605170 = −2.767293; total 2.232707.
+    const nll = gaussianNllFixed(tf.tensor2d([[0.5, 0.8]]), tf.tensor2d([[0.2, 0.9]]), 0.1).dataSync();
+    expect(nll[0]).toBeCloseTo(2.232707, 4);
   });
 });

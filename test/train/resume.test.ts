@@ -34,11 +34,11 @@ function metrics(runDir: string) {
 
 test('a run interrupted mid-epoch and resumed ends where the uninterrupted run ends', async () => {
   const root = tmpDir();
-  const straight = startRun(options(path.join(root, 'straight'), 3));
+  const straight = await startRun(options(path.join(root, 'straight'), 3));
   await train(straight);
 
   // The same run, stopped after 5 steps of epoch 2 (as Ctrl-C does), then resumed twice over.
-  const interrupted = startRun(options(path.join(root, 'interrupted'), 3));
+  const interrupted = await startRun(options(path.join(root, 'interrupted'), 3));
   let steps = 0;
   const first = await train(interrupted, { shouldStop: () => ++steps === 8 + 5 });
   expect(first.interrupted).toBe(true);
@@ -67,16 +67,16 @@ test('a run interrupted mid-epoch and resumed ends where the uninterrupted run e
 
 test('the same seed gives the same numbers; another seed other numbers', async () => {
   const root = tmpDir();
-  const runA = startRun({ ...options(path.join(root, 'a'), 1) });
-  const runB = startRun({ ...options(path.join(root, 'b'), 1) });
-  const runC = startRun({ ...options(path.join(root, 'c'), 1), seed: 8 });
+  const runA = await startRun({ ...options(path.join(root, 'a'), 1) });
+  const runB = await startRun({ ...options(path.join(root, 'b'), 1) });
+  const runC = await startRun({ ...options(path.join(root, 'c'), 1), seed: 8 });
   const [a, b, c] = [await train(runA), await train(runB), await train(runC)];
   expect(b.epochs[0].test.negElbo).toBe(a.epochs[0].test.negElbo);
   expect(c.epochs[0].test.negElbo).not.toBe(a.epochs[0].test.negElbo);
 });
 
 test('a checkpoint loads back to a model with the same outputs', async () => {
-  const run = startRun(options(path.join(tmpDir(), 'rt'), 1));
+  const run = await startRun(options(path.join(tmpDir(), 'rt'), 1));
   await train(run);
   const loaded = await loadModel(run.runDir);
   const x = testMatrix(run.dataset.test, 784, 'dynamic');
@@ -92,7 +92,7 @@ test('a checkpoint loads back to a model with the same outputs', async () => {
 });
 
 test('a NaN loss stops training naming epoch and step, and the last good checkpoint stays', async () => {
-  const run = startRun(options(path.join(tmpDir(), 'nan'), 3));
+  const run = await startRun(options(path.join(tmpDir(), 'nan'), 3));
   await train(run);
   const poisoned = await resumeRun(run.runDir, 5);
   expect(JSON.parse(fs.readFileSync(path.join(run.runDir, 'config.json'), 'utf8')).train.epochs).toBe(5);
@@ -111,9 +111,9 @@ test('an M2 run interrupted mid-epoch and resumed ends where the uninterrupted r
   const root = tmpDir();
   const m2 = (out: string): NewRunOptions => ({ ...options(out, 2), model: 'm2', labeled: 20, alpha: 50, klWarmup: 0, hidden: [32], zDim: 4,
     limitTrain: 660 }); // 640 unlabelled images: 5 steps of 128 per epoch
-  const straight = startRun(m2(path.join(root, 'straight')));
+  const straight = await startRun(m2(path.join(root, 'straight')));
   await train(straight);
-  const interrupted = startRun(m2(path.join(root, 'interrupted')));
+  const interrupted = await startRun(m2(path.join(root, 'interrupted')));
   let steps = 0;
   expect((await train(interrupted, { shouldStop: () => ++steps === 5 + 2 })).interrupted).toBe(true);
   const resumed = await resumeRun(path.join(root, 'interrupted'));

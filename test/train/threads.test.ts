@@ -82,8 +82,8 @@ test.each([
   const options = (out: string): NewRunOptions => ({ data: 'mnist', binarize: 'dynamic', zDim: 8, hidden: [64], beta: 1, epochs: 2,
     batchSize: 100, lr: 1e-3, seed: 3, klWarmup: 0, out, limitTrain: 1050, limitTest: 200, ...kind });
   const root = tmpDir();
-  const one = startRun(options(path.join(root, 'one')));
-  const two = startRun(options(path.join(root, 'two')));
+  const one = await startRun(options(path.join(root, 'one')));
+  const two = await startRun(options(path.join(root, 'two')));
   const a = await train(one, {}, { threads: 1 });
   const b = await train(two, {}, { threads: 2 });
   expect([a.threads, b.threads]).toEqual([1, 2]);
