@@ -65,6 +65,12 @@ test('a colour image folder: a conv Gaussian VAE reconstructs far better than th
   // Measured: the mean image 0.080; the reconstructions after 12 epochs 0.019.
   expect(ours).toBeLessThan(0.5 * baseline);
 
+  // A resumed run reads the same images from the cache, split the same way.
+  const resumed = runVae(['train', '--resume', run, '--epochs', '13'], work);
+  expect(resumed.status).toBe(0);
+  expect(resumed.stderr).toMatch(/data: shapes \(324 train, 36 test, 32x32 colour/);
+  expect(fs.readdirSync(path.join(data, '.vae-cache')).filter((f) => f.endsWith('.u8'))).toHaveLength(1);
+
   const evaluated = runVae(['evaluate', '--checkpoint', run], work);
   expect(evaluated.status).toBe(0);
   expect(evaluated.stdout).toMatch(/gaussian p\(x\|z\)/);
@@ -78,7 +84,7 @@ test('a colour image folder: a conv Gaussian VAE reconstructs far better than th
   expect(rec.status).toBe(0);
   const inter = runVae(['interpolate', ...files, path.join(work, 'walk.png'), '--checkpoint', run], work);
   expect(inter.status).toBe(0);
-  for (const png of ['rec.png', 'walk.png', path.join('shapes-run', 'samples', 'epoch-0012.png')]) {
+  for (const png of ['rec.png', 'walk.png', path.join('shapes-run', 'samples', 'epoch-0013.png')]) {
     const meta = await sharp(path.join(work, png)).metadata();
     expect(meta.channels).toBe(3);
   }

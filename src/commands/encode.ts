@@ -3,12 +3,13 @@ import { Command } from 'commander';
 import { VaeError, errorMessage } from '../errors';
 import { assertWritableFile } from '../io/files';
 import { encodeAll } from '../model/likelihood';
+import { isAutoencoder } from '../model/vae';
 import { choice, invertMode, positiveInt } from './options';
 import { informer, labelsFor, loadSplit, openModel, readInputImages } from './common';
 
 export function registerEncode(program: Command, context: { quiet: () => boolean }): void {
   program.command('encode')
-    .description('μ and log σ² of q(z|x) per image, as CSV: for the given images, or for a split of the data set')
+    .description('μ and log σ² of q(z|x) per image (an autoencoder: its code), as CSV: for the given images, or for a split of the data set')
     .argument('[images...]', 'images to encode (PNG, JPEG, WebP, any size)')
     .option('--split <name>', "'test' or 'train': encode that split instead of images", choice(['test', 'train'] as const))
     .option('--limit <n>', 'only the first n images of the split', positiveInt)
@@ -44,11 +45,14 @@ export function registerEncode(program: Command, context: { quiet: () => boolean
       if (!known && given.labels) label = (i) => names[given.labels![i]] ?? String(given.labels![i]);
       const { mu, logvar } = encodeAll(loaded.vae, x, count, given.oneHot);
       const quote = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-      const header = ['source', 'label', ...Array.from({ length: d }, (_, j) => `mu_${j}`), ...Array.from({ length: d }, (_, j) => `logvar_${j}`)];
+      // An autoencoder's code is a point: one column per dimension, no variance.
+      const point = isAutoencoder(loaded.config.model.family);
+      const header = ['source', 'label', ...Array.from({ length: d }, (_, j) => (point ? `code_${j}` : `mu_${j}`)),
+        ...(point ? [] : Array.from({ length: d }, (_, j) => `logvar_${j}`))];
       const rows = [header.join(',')];
       for (let i = 0; i < count; i++) {
         rows.push([quote(source(i)), quote(label(i)), ...Array.from(mu.subarray(i * d, (i + 1) * d), (v) => v.toPrecision(6)),
-          ...Array.from(logvar.subarray(i * d, (i + 1) * d), (v) => v.toPrecision(6))].join(','));
+          ...(point ? [] : Array.from(logvar.subarray(i * d, (i + 1) * d), (v) => v.toPrecision(6)))].join(','));
       }
       const csv = rows.join('\n') + '\n';
       if (!flags.output) {

@@ -3,7 +3,7 @@ import { Command } from 'commander';
 import { BackendInfo } from '../backend';
 import { ProgressReporter } from '../train/progress';
 import { defaultThreads } from '../train/executor';
-import { DEFAULT_HIDDEN, DEFAULT_LABELED, DEFAULT_SIGMA, DEFAULT_SPARSITY, DEFAULT_SPARSITY_WEIGHT, DEFAULT_Z_DIM, LABEL_CVAE_Z_DIM, M2_HIDDEN, M2_Z_DIM, NewRunOptions, resumeRun,
+import { CONV_HIDDEN, DEFAULT_HIDDEN, DEFAULT_LABELED, DEFAULT_SIGMA, DEFAULT_SPARSITY, DEFAULT_SPARSITY_WEIGHT, DEFAULT_Z_DIM, LABEL_CVAE_Z_DIM, M2_HIDDEN, M2_Z_DIM, NewRunOptions, resumeRun,
   startM1M2Run, startRun } from '../train/run';
 import { TrainRun, train } from '../train/train';
 import { TaskProgress } from '../train/progress';
@@ -53,7 +53,8 @@ export function registerTrain(program: Command, context: { backend: () => Backen
     .option('--z-dim <n>', `latent dimensions (default: ${DEFAULT_Z_DIM}; ${LABEL_CVAE_Z_DIM} for a cvae on the label, so that its samples ` +
       `follow the label; ${M2_Z_DIM} for m2, as in the paper)`, positiveInt)
     .option('--hidden <sizes>', `hidden layer sizes of the encoder, e.g. 400 or 512,256; the decoder mirrors them, m2's classifier ` +
-      `has the same (default: ${DEFAULT_HIDDEN.join(',')}; ${M2_HIDDEN.join(',')} for m2, as in the paper)`, hiddenSizes)
+      `has the same; with --arch conv, the dense layers between the convolutions and z (default: ${DEFAULT_HIDDEN.join(',')}; ` +
+      `${M2_HIDDEN.join(',')} for m2, as in the paper; ${CONV_HIDDEN.join(',')} for conv)`, hiddenSizes)
     .option('--labeled <n>', `m2: training images that keep their label, the same number per class, picked with --seed (default: ${DEFAULT_LABELED})`, positiveInt)
     .option('--alpha <a>', "m2: weight of the classifier's cross-entropy on the labelled images, α = a·N with N the training images " +
       `(default: ${PAPER_ALPHA_PER_IMAGE}, the paper's α = 0.1·N)`,

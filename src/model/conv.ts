@@ -10,7 +10,7 @@
  * The layers are standard tf.layers (conv2d, upSampling2d), so the checkpoint is the usual TensorFlow.js
  * layers format. Training runs its own forward pass over the same variables, with the convolution's
  * gradients written out (conv2dSame): the wasm backend has no kernel for the gradient of a filter
- * (Conv2DBackpropFilter), and its kernel for the gradient of the input is ~10x slower than a convolution
+ * (Conv2DBackpropFilter), and its kernel for the gradient of the input is ~5x slower than a convolution
  * (measured: 52.7 ms against 9.6 ms for a 14x14x32 → 64 layer on 64 images). Both gradients are computed as
  * forward convolutions instead (tested against autodiff of tf.conv2d).
  */

@@ -1,6 +1,7 @@
 /** Test-set numbers: the negative ELBO (one z ~ q(z|x) per example), active units, importance-sampled NLL. */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../rng';
+import { corrupt } from '../data/noise';
 import { oneHot } from './condition';
 import { inferLabels } from './generate';
 import { activeUnits, encodeAll, vaeImportanceWeightedParallel } from './likelihood';
@@ -22,22 +23,27 @@ export const EVAL_BATCH = 500;
 /**
  * The noise is drawn from a fixed stream, so the same model on the same data always gives the same number
  * (and two epochs are compared on the same noise). A label-conditioned model is evaluated with the data's
- * `labels` (the conditional bound on log p(x|y)); a completion model on the missing part given the rest.
+ * `labels` (the conditional bound on log p(x|y)); a completion model on the missing part given the rest; a
+ * denoising autoencoder on the images corrupted with a fixed stream of noise.
  */
 export async function evaluateElbo(vae: Vae, data: Float32Array, count: number, labels?: ArrayLike<number> | null,
   onProgress?: (done: number) => void): Promise<ElboTerms> {
   const dim = vae.inputDim;
   const zDim = vae.config.zDim;
+  const noise = vae.config.noise;
   let rec = 0;
   let kl = 0;
   for (let start = 0, batch = 0; start < count; start += EVAL_BATCH, batch++) {
     const n = Math.min(EVAL_BATCH, count - start);
     const eps = new Rng(0, 'evaluate', batch).normals(n * zDim);
+    // A denoising autoencoder is scored as it trains: on corrupted inputs (fixed noise), against the clean images.
+    const noisy = noise ? corrupt(data.subarray(start * dim, (start + n) * dim), noise, new Rng(0, 'test-noise', batch)) : null;
     const sums = tf.tidy(() => {
       const x = tf.tensor2d(data.subarray(start * dim, (start + n) * dim), [n, dim]);
       const y = vae.labelDim > 0 ? tf.tensor2d(oneHot(requireLabels(labels).slice(start, start + n), vae.labelDim), [n, vae.labelDim])
         : undefined;
-      const terms = vae.lossTerms(x, tf.tensor2d(eps, [n, zDim]), 1, n, y);
+      const terms = noisy ? vae.autoencoderLossTerms(tf.tensor2d(noisy, [n, dim]), x, n)
+        : vae.lossTerms(x, tf.tensor2d(eps, [n, zDim]), 1, n, y);
       return tf.stack([terms.recSum, terms.klSum]);
     });
     const [r, k] = await sums.data();
