@@ -14,6 +14,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { DataRecord } from '../data/datasets';
 import { VaeError, errorMessage } from '../errors';
 import { M1Codes } from '../model/m1m2';
 import { ModelConfig, Vae, isAutoencoder } from '../model/vae';
@@ -57,15 +58,8 @@ export interface RunConfig {
   tool: { name: 'vae'; version: string };
   createdAt: string;
   model: ModelConfig;
-  data: {
-    name: string;
-    source: string;
-    /** An image folder also records how its images were prepared and split (see DataRecord). */
-    kind?: 'idx' | 'folder';
-    imageSize?: number;
-    channels?: number;
-    testSplit?: number;
-    splitSeed?: number;
+  /** Where the data came from; an image folder also records how its images were prepared and split. */
+  data: DataRecord & {
     binarize: 'none' | 'dynamic';
     labelNames: string[] | null;
     trainCount: number;
