@@ -29,6 +29,12 @@ export function formatEpochLine(r: EpochResult): string {
     `  ${fmt(r.seconds, 1)} s, ${Math.round(r.samplesPerSec)} samples/s${r.isBest ? '  [best]' : ''}`;
 }
 
+/** The parts of a step's loss: reconstruction and KL, or an autoencoder's reconstruction (and sparsity penalty). */
+function stepTerms(s: StepInfo): string {
+  if (!s.autoencoder) return `rec ${fmt(s.rec)}, KL ${fmt(s.kl)}`;
+  return s.kl !== 0 ? `rec ${fmt(s.rec)}, sparsity ${fmt(s.kl, 3)}` : `rec ${fmt(s.rec)}`;
+}
+
 export class ProgressReporter implements TrainHooks {
   private bar: cliProgress.SingleBar | null = null;
   private lastPlain = 0;
@@ -47,13 +53,13 @@ export class ProgressReporter implements TrainHooks {
     this.startStep = startStep;
     if (this.tty) {
       this.bar = new cliProgress.SingleBar({
-        format: `epoch ${epoch} |{bar}| {value}/{total} | loss {loss} (rec {rec}, KL {kl}) | {speed} samples/s | ETA {eta_formatted}`,
+        format: `epoch ${epoch} |{bar}| {value}/{total} | loss {loss} ({terms}) | {speed} samples/s | ETA {eta_formatted}`,
         hideCursor: true,
         clearOnComplete: true,
         etaBuffer: 50,
         stream: this.stream,
       }, cliProgress.Presets.shades_classic);
-      this.bar.start(steps, startStep, { loss: '-', rec: '-', kl: '-', speed: '-' });
+      this.bar.start(steps, startStep, { loss: '-', terms: '-', speed: '-' });
     } else {
       this.lastPlain = Date.now();
       this.stream.write(`epoch ${epoch}: ${steps} steps${startStep ? `, resuming at step ${startStep}` : ''}\n`);
@@ -63,12 +69,12 @@ export class ProgressReporter implements TrainHooks {
   onStep(s: StepInfo): void {
     if (this.quiet) return;
     if (this.bar) {
-      this.bar.update(s.step, { loss: fmt(s.loss), rec: fmt(s.rec), kl: fmt(s.kl), speed: Math.round(s.samplesPerSec) });
+      this.bar.update(s.step, { loss: fmt(s.loss), terms: stepTerms(s), speed: Math.round(s.samplesPerSec) });
     } else if (!this.tty && Date.now() - this.lastPlain >= PLAIN_INTERVAL_MS) {
       this.lastPlain = Date.now();
       const perStep = (Date.now() - this.epochStart) / Math.max(1, s.step - this.startStep);
       const eta = Math.round(((s.steps - s.step) * perStep) / 1000);
-      this.stream.write(`epoch ${s.epoch} step ${s.step}/${s.steps}  loss ${fmt(s.loss)} (rec ${fmt(s.rec)}, KL ${fmt(s.kl)})` +
+      this.stream.write(`epoch ${s.epoch} step ${s.step}/${s.steps}  loss ${fmt(s.loss)} (${stepTerms(s)})` +
         `  ${Math.round(s.samplesPerSec)} samples/s  ETA ${eta} s\n`);
     }
   }

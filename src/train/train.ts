@@ -56,6 +56,8 @@ export interface StepInfo {
   rec: number;
   kl: number;
   samplesPerSec: number;
+  /** An autoencoder: rec is its reconstruction loss, kl its sparsity penalty (sae; else 0). */
+  autoencoder?: boolean;
 }
 
 export interface EpochResult {
@@ -138,6 +140,7 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
   const zDim = vae.config.zDim;
   const trainSet = dataset.train;
   const semi = vae.config.family === 'm2' ? semiSupervisedPlan(run) : null;
+  const autoencoder = isAutoencoder(vae.config.family);
   const steps = Math.ceil((semi ? semi.split.unlabelled.length : trainSet.count) / batchSize);
   // M1+M2 learns from M1's codes of the images: drawn afresh from q(z1|x) in every step; tests use the mean.
   const m1 = run.m1;
@@ -228,7 +231,7 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
         state.stepInEpoch = step + 1;
         state.globalStep++;
         n = nextN;
-        hooks.onStep?.({ epoch, step: step + 1, steps, beta: betaNow, loss: sums.loss / sums.count,
+        hooks.onStep?.({ epoch, step: step + 1, steps, beta: betaNow, autoencoder, loss: sums.loss / sums.count,
           rec: sums.rec / sums.count, kl: sums.kl / sums.count, samplesPerSec: sums.count / sums.seconds });
         await nextTick(); // lets a Ctrl-C handler run
         if (step + 1 < steps && hooks.shouldStop?.()) {
@@ -246,7 +249,7 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
       const testLoss = semi ? test.negElbo : test.rec + beta * test.kl;
       const isBest = state.bestTestLoss === null || testLoss < state.bestTestLoss;
       const result: EpochResult = {
-        epoch, epochs, beta: betaNow, autoencoder: isAutoencoder(vae.config.family),
+        epoch, epochs, beta: betaNow, autoencoder,
         train: { loss: sums.loss / sums.count, negElbo: (semi ? sums.u! : sums.rec + sums.kl) / sums.count, rec: sums.rec / sums.count,
           kl: sums.kl / sums.count,
           ...(semi ? { labelled: { negElbo: sums.l! / sums.labelled!, crossEntropy: sums.ce! / sums.labelled! } } : {}) },
