@@ -1,6 +1,6 @@
 /** What several commands share: loading the model they work on, and reading the user's images. */
 import { testMatrix } from '../data/batches';
-import { dataCacheDirs, datasetSpec, openDataset } from '../data/datasets';
+import { openRecordedDataset } from '../data/datasets';
 import { prepareImage, preparePhoto, InvertMode } from '../data/images';
 import sharp from 'sharp';
 import { VaeError } from '../errors';
@@ -81,9 +81,7 @@ export async function readInputImages(files: string[], loaded: LoadedModel, inve
 export async function loadSplit(loaded: LoadedModel, split: 'train' | 'test', limit?: number):
   Promise<{ x: Float32Array; labels: Uint8Array | null; count: number }> {
   const { data } = loaded.config;
-  const { spec, options } = datasetSpec(data);
-  const dataset = await openDataset(spec, { ...options, ...(split === 'test' ? { limitTest: limit } : { limitTrain: limit }),
-    cacheDirs: dataCacheDirs(spec, loaded.runDir) });
+  const dataset = await openRecordedDataset(data, loaded.runDir, split === 'test' ? { limitTest: limit } : { limitTrain: limit });
   const set = dataset[split];
   const { height, width, channels } = tileShape(loaded);
   return { x: testMatrix(set, height * width * channels, data.binarize), labels: set.labels, count: set.count };

@@ -168,8 +168,17 @@ export interface DataRecord {
   splitSeed?: number;
 }
 
+/**
+ * A run's data set again, as it was prepared and split for training (an image folder from its cache, or the
+ * run folder's); `limits` keep only the first images of each split.
+ */
+export function openRecordedDataset(data: DataRecord, runDir: string, limits: { limitTrain?: number; limitTest?: number }): Promise<Dataset> {
+  const { spec, options } = datasetSpec(data);
+  return openDataset(spec, { ...options, ...limits, cacheDirs: dataCacheDirs(spec, runDir) });
+}
+
 /** The --data value and options that load a run's data set again, as it was split for training. */
-export function datasetSpec(data: DataRecord): { spec: string; options: DataOptions } {
+function datasetSpec(data: DataRecord): { spec: string; options: DataOptions } {
   if (data.name === 'mnist' || data.name === 'fashion-mnist') return { spec: data.name, options: {} };
   if (!fs.existsSync(data.source)) throw new VaeError(`the run's data folder ${data.source} no longer exists`);
   if (data.kind !== 'folder') return { spec: data.source, options: {} };

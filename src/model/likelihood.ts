@@ -109,7 +109,7 @@ export function encodeAll(vae: Vae, x: Float32Array, n: number, labels?: Float32
       const y = classes > 0 && labels ? tf.tensor2d(labels.subarray(start * classes, (start + m) * classes), [m, classes]) : undefined;
       const images = tf.tensor2d(x.subarray(start * dim, (start + m) * dim), [m, dim]);
       if (isAutoencoder(vae.config.family)) {
-        const code = vae.encodeCode(images);
+        const code = vae.encodeMean(images);
         return tf.concat([code, tf.fill(code.shape, -Infinity)], 0); // a point: σ² = 0
       }
       const q = vae.encode(images, y);

@@ -302,19 +302,13 @@ export class Vae {
     });
   }
 
-  /** The code that reconstructs and interpolates x: μ(x) of q(z|x, y), or an autoencoder's code. */
+  /**
+   * The code that reconstructs and interpolates x [batch, zDim]: μ(x) of q(z|x, y), or an autoencoder's code
+   * (its encoder's 'mu' layer; no noise). log σ² is not computed.
+   */
   encodeMean(x: tf.Tensor2D, y?: tf.Tensor2D): tf.Tensor2D {
-    return isAutoencoder(this.config.family) ? this.encodeCode(x) : tf.tidy(() => {
-      const { mu, logvar } = this.encode(x, y);
-      logvar.dispose();
-      return mu;
-    });
-  }
-
-  /** An autoencoder's code for x [batch, zDim] (the encoder's 'mu' layer; no noise). */
-  encodeCode(x: tf.Tensor2D): tf.Tensor2D {
     return tf.tidy(() => {
-      const { h, onData } = this.encoderFeatures(x);
+      const { h, onData } = this.encoderFeatures(x, y);
       return applyDense(h, this.encMu, onData);
     });
   }
@@ -432,7 +426,7 @@ export class Vae {
    */
   autoencoderLossTerms(input: tf.Tensor2D, target: tf.Tensor2D, normalizer = input.shape[0]): LossTerms {
     return tf.tidy(() => {
-      const code = this.encodeCode(input);
+      const code = this.encodeMean(input);
       const rec = this.negLogLikelihood(this.decodeLogits(code), target);
       const rows = input.shape[0];
       const sparsity = this.config.sparsity;

@@ -1,7 +1,7 @@
 /** Starting a new training run, or picking one up again from its last checkpoint. */
 import * as path from 'path';
 import { Binarize } from '../data/batches';
-import { DEFAULT_TEST_SPLIT, DataOptions, Dataset, dataCacheDirs, datasetSpec, openDataset } from '../data/datasets';
+import { DEFAULT_TEST_SPLIT, DataOptions, Dataset, dataCacheDirs, openDataset, openRecordedDataset } from '../data/datasets';
 import { VaeError } from '../errors';
 import { M1_DIR, RunConfig, assertNoRun, createRunDir, defaultRunDir, loadForResume, loadModel, newRunConfig } from '../io/checkpoint';
 import { testMatrix } from '../data/batches';
@@ -261,9 +261,8 @@ export async function resumeRun(runDir: string, epochs?: number): Promise<TrainR
   if (state.epochsDone >= config.train.epochs) {
     throw new VaeError(`${runDir} has already finished its ${config.train.epochs} epochs; pass --epochs N to train longer`);
   }
-  const { spec, options } = datasetSpec(config.data);
-  const dataset = await openDataset(spec, { ...options, limitTrain: config.train.limitTrain, limitTest: config.train.limitTest,
-    cacheDirs: dataCacheDirs(spec, loaded.runDir) });
+  const dataset = await openRecordedDataset(config.data, loaded.runDir,
+    { limitTrain: config.train.limitTrain, limitTest: config.train.limitTest });
   return { runDir: loaded.runDir, config, dataset, vae: loaded.vae, adam: loaded.adam, state, m1: loaded.m1,
     checkpointName: path.basename(loaded.checkpointDir) };
 }
