@@ -33,6 +33,7 @@ export interface FolderOptions {
   channels?: 1 | 3;
   /** Folders to keep the cache in, tried in order (default: DIR/.vae-cache). */
   cacheDirs?: string[];
+  /** Images decoded so far, of those whose header could be read. */
   onProgress?: (done: number, total: number) => void;
   onWarning?: (message: string) => void;
 }
@@ -192,8 +193,8 @@ export async function loadImageFolder(dir: string, options: FolderOptions = {}):
     files = all.filter(inSubfolder);
     for (const f of all.filter((f) => !inSubfolder(f))) skipped.push({ file: f, reason: 'not in a class subfolder' });
   }
-  const total = files.length * 2;
-  const probes = await mapLimited(files, CONCURRENCY, (f) => probe(path.join(dir, f)), (done) => options.onProgress?.(done, total));
+  // Reading the headers is quick; progress counts the decoding.
+  const probes = await mapLimited(files, CONCURRENCY, (f) => probe(path.join(dir, f)));
   const good: string[] = [];
   let allKeepSize = true;
   probes.forEach((p, i) => {
@@ -219,7 +220,7 @@ export async function loadImageFolder(dir: string, options: FolderOptions = {}):
       skipped.push({ file: f, reason: errorMessage(e).split('\n')[0] });
       return false;
     }
-  }, (done) => options.onProgress?.(files.length + done, total));
+  }, (done) => options.onProgress?.(done, good.length));
   const keptFiles = good.filter((_, i) => decoded[i]);
   let kept = compact(images, decoded, dim);
   if (options.channels === undefined && isGrey(kept)) {

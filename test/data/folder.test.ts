@@ -27,7 +27,12 @@ describe('an image folder', () => {
 
   test('reads every picture, labels it by its subfolder, and lists what it skipped in one warning', async () => {
     const warnings: string[] = [];
-    const data = await loadImageFolder(dir, { imageSize: 32, onWarning: (m) => warnings.push(m) });
+    const progress: Array<[number, number]> = [];
+    const data = await loadImageFolder(dir, { imageSize: 32, onWarning: (m) => warnings.push(m), onProgress: (d, t) => progress.push([d, t]) });
+    // Progress ends at its total (so the bar closes) although files were skipped, and counts every image kept.
+    const [done, total] = progress[progress.length - 1];
+    expect(done).toBe(total);
+    expect(total).toBeGreaterThanOrEqual(3 * PER_SHAPE);
     expect(data.count).toBe(3 * PER_SHAPE);
     expect(data.labelNames).toEqual(['circle', 'square', 'triangle']);
     expect(data.channels).toBe(3);
