@@ -5,6 +5,8 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { VaeError, errorMessage } from './errors';
+import { nativeProblem } from './native';
+import { nativeMatmulIsa, useNativeMatmul } from './native-matmul';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -49,7 +51,9 @@ async function init(choice: Exclude<BackendChoice, 'auto'>): Promise<string | nu
       } catch (e) {
         return errorMessage(e).split('\n')[0];
       }
-      return (await tf.setBackend('wasm')) ? null : 'the wasm backend did not initialise';
+      if (!(await tf.setBackend('wasm'))) return 'the wasm backend did not initialise';
+      useNativeMatmul();
+      return null;
     case 'cpu':
       return (await tf.setBackend('cpu')) ? null : 'the cpu backend did not initialise';
   }
@@ -64,7 +68,9 @@ function describe(choice: Exclude<BackendChoice, 'auto'>): string {
     case 'wasm': {
       const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT') ? 'SIMD' : 'no SIMD';
       const threads = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT') ? 'threads' : '1 thread';
-      return `wasm (@tensorflow/tfjs-backend-wasm, ${simd}, ${threads})`;
+      const products = nativeMatmulIsa() ? `native ${nativeMatmulIsa()} matrix products`
+        : `wasm matrix products; native ones ${nativeProblem()}`;
+      return `wasm (@tensorflow/tfjs-backend-wasm, ${simd}, ${threads}; ${products})`;
     }
     case 'cpu':
       return 'cpu (plain JavaScript, slow: install @tensorflow/tfjs-node or use --backend wasm)';

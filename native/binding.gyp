@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "vae_gemm",
+      "sources": ["gemm.cc"],
+      "cflags_cc": ["-O3", "-std=c++17", "-ffp-contract=off", "-fno-math-errno"]
+    }
+  ]
+}

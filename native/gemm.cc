@@ -1,0 +1,319 @@
+// Single-precision matrix products for the wasm backend, in native code.
+//
+// The wasm backend runs its products through XNNPACK compiled to 128-bit WebAssembly SIMD without FMA (37 GFLOP/s
+// per core here), and it repacks the right-hand matrix whenever that matrix is a new tensor, which during training
+// is every step. This addon multiplies the same float32 arrays in place in the wasm heap with the CPU's own vector
+// units (AVX-512 or AVX2 with FMA), chosen when the addon loads. src/model/native-matmul.ts registers it as the
+// wasm backend's BatchMatMul kernel.
+//
+// The result of one product does not depend on anything but its inputs (no threads, a fixed summation order per
+// CPU path), so data-parallel training stays independent of the thread count.
+#include <node_api.h>
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+#include <vector>
+
+namespace {
+
+// A(i, k) = a[i * aRow + k * aCol]: aRow = K, aCol = 1 for a plain A; aRow = 1, aCol = M for a transposed one.
+// B is always plain here: B(k, j) = b[k * ldb + j] (a transposed B is transposed into a scratch buffer first).
+struct Operands {
+  const float* a;
+  int64_t aRow, aCol;
+  const float* b;
+  int64_t ldb;
+  float* c;
+  int64_t ldc;
+};
+
+// Rows of A per micro-kernel call, and the k-block that keeps a panel of B in the L1/L2 caches.
+constexpr int kMr = 8;
+constexpr int kKc = 256;
+
+// ---------------------------------------------------------------------------------------------------------- AVX-512
+template <int MR, int NV>
+__attribute__((target("avx512f"))) void tile512(const Operands& o, int64_t i0, int64_t j0, int64_t k0, int64_t kc,
+                                                int nr, bool accumulate) {
+  __m512 acc[MR][NV];
+  for (int r = 0; r < MR; r++)
+    for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
+  __mmask16 mask[NV];
+  for (int v = 0; v < NV; v++) {
+    const int cols = nr - 16 * v;
+    mask[v] = cols >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << cols) - 1u);
+  }
+  const float* bp = o.b + k0 * o.ldb + j0;
+  const float* ap = o.a + i0 * o.aRow + k0 * o.aCol;
+  for (int64_t k = 0; k < kc; k++) {
+    __m512 bv[NV];
+    for (int v = 0; v < NV; v++) bv[v] = _mm512_maskz_loadu_ps(mask[v], bp + 16 * v);
+    for (int r = 0; r < MR; r++) {
+      const __m512 av = _mm512_set1_ps(ap[r * o.aRow]);
+      for (int v = 0; v < NV; v++) acc[r][v] = _mm512_fmadd_ps(av, bv[v], acc[r][v]);
+    }
+    bp += o.ldb;
+    ap += o.aCol;
+  }
+  for (int r = 0; r < MR; r++) {
+    float* cp = o.c + (i0 + r) * o.ldc + j0;
+    for (int v = 0; v < NV; v++) {
+      __m512 out = acc[r][v];
+      if (accumulate) out = _mm512_add_ps(out, _mm512_maskz_loadu_ps(mask[v], cp + 16 * v));
+      _mm512_mask_storeu_ps(cp + 16 * v, mask[v], out);
+    }
+  }
+}
+
+template <int NV>
+__attribute__((target("avx512f"))) void rows512(const Operands& o, int64_t m, int64_t j0, int64_t k0, int64_t kc,
+                                                int nr, bool acc) {
+  int64_t i = 0;
+  for (; i + kMr <= m; i += kMr) tile512<kMr, NV>(o, i, j0, k0, kc, nr, acc);
+  switch (m - i) {
+    case 7: tile512<7, NV>(o, i, j0, k0, kc, nr, acc); break;
+    case 6: tile512<6, NV>(o, i, j0, k0, kc, nr, acc); break;
+    case 5: tile512<5, NV>(o, i, j0, k0, kc, nr, acc); break;
+    case 4: tile512<4, NV>(o, i, j0, k0, kc, nr, acc); break;
+    case 3: tile512<3, NV>(o, i, j0, k0, kc, nr, acc); break;
+    case 2: tile512<2, NV>(o, i, j0, k0, kc, nr, acc); break;
+    case 1: tile512<1, NV>(o, i, j0, k0, kc, nr, acc); break;
+    default: break;
+  }
+}
+
+__attribute__((target("avx512f"))) void gemm512(const Operands& o, int64_t m, int64_t k, int64_t n) {
+  for (int64_t k0 = 0; k0 < k; k0 += kKc) {
+    const int64_t kc = k - k0 < kKc ? k - k0 : kKc;
+    for (int64_t j0 = 0; j0 < n; j0 += 32) {
+      const int nr = static_cast<int>(n - j0 < 32 ? n - j0 : 32);
+      if (nr > 16) rows512<2>(o, m, j0, k0, kc, nr, k0 > 0);
+      else rows512<1>(o, m, j0, k0, kc, nr, k0 > 0);
+    }
+  }
+}
+
+// ------------------------------------------------------------------------------------------------------ AVX2 + FMA
+template <int MR, int NV>
+__attribute__((target("avx2,fma"))) void tile256(const Operands& o, int64_t i0, int64_t j0, int64_t k0, int64_t kc,
+                                                 int nr, bool accumulate) {
+  __m256 acc[MR][NV];
+  for (int r = 0; r < MR; r++)
+    for (int v = 0; v < NV; v++) acc[r][v] = _mm256_setzero_ps();
+  __m256i mask[NV];
+  for (int v = 0; v < NV; v++) {
+    const int cols = nr - 8 * v;
+    mask[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  const float* bp = o.b + k0 * o.ldb + j0;
+  const float* ap = o.a + i0 * o.aRow + k0 * o.aCol;
+  for (int64_t k = 0; k < kc; k++) {
+    __m256 bv[NV];
+    for (int v = 0; v < NV; v++) bv[v] = _mm256_maskload_ps(bp + 8 * v, mask[v]);
+    for (int r = 0; r < MR; r++) {
+      const __m256 av = _mm256_broadcast_ss(ap + r * o.aRow);
+      for (int v = 0; v < NV; v++) acc[r][v] = _mm256_fmadd_ps(av, bv[v], acc[r][v]);
+    }
+    bp += o.ldb;
+    ap += o.aCol;
+  }
+  for (int r = 0; r < MR; r++) {
+    float* cp = o.c + (i0 + r) * o.ldc + j0;
+    for (int v = 0; v < NV; v++) {
+      __m256 out = acc[r][v];
+      if (accumulate) out = _mm256_add_ps(out, _mm256_maskload_ps(cp + 8 * v, mask[v]));
+      _mm256_maskstore_ps(cp + 8 * v, mask[v], out);
+    }
+  }
+}
+
+// 6 rows x 16 columns: 12 accumulators of the 16 ymm registers.
+constexpr int kMr256 = 6;
+
+template <int NV>
+__attribute__((target("avx2,fma"))) void rows256(const Operands& o, int64_t m, int64_t j0, int64_t k0, int64_t kc,
+                                                 int nr, bool acc) {
+  int64_t i = 0;
+  for (; i + kMr256 <= m; i += kMr256) tile256<kMr256, NV>(o, i, j0, k0, kc, nr, acc);
+  switch (m - i) {
+    case 5: tile256<5, NV>(o, i, j0, k0, kc, nr, acc); break;
+    case 4: tile256<4, NV>(o, i, j0, k0, kc, nr, acc); break;
+    case 3: tile256<3, NV>(o, i, j0, k0, kc, nr, acc); break;
+    case 2: tile256<2, NV>(o, i, j0, k0, kc, nr, acc); break;
+    case 1: tile256<1, NV>(o, i, j0, k0, kc, nr, acc); break;
+    default: break;
+  }
+}
+
+__attribute__((target("avx2,fma"))) void gemm256(const Operands& o, int64_t m, int64_t k, int64_t n) {
+  for (int64_t k0 = 0; k0 < k; k0 += kKc) {
+    const int64_t kc = k - k0 < kKc ? k - k0 : kKc;
+    for (int64_t j0 = 0; j0 < n; j0 += 16) {
+      const int nr = static_cast<int>(n - j0 < 16 ? n - j0 : 16);
+      if (nr > 8) rows256<2>(o, m, j0, k0, kc, nr, k0 > 0);
+      else rows256<1>(o, m, j0, k0, kc, nr, k0 > 0);
+    }
+  }
+}
+
+enum class Isa { kNone, kAvx2, kAvx512 };
+
+Isa detect() {
+  __builtin_cpu_init();
+  if (__builtin_cpu_supports("avx512f")) return Isa::kAvx512;
+  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
+  return Isa::kNone;
+}
+
+const Isa kIsa = detect();
+
+const char* isaName() {
+  switch (kIsa) {
+    case Isa::kAvx512: return "avx512";
+    case Isa::kAvx2: return "avx2";
+    default: return "none";
+  }
+}
+
+// C (m x n) = op(A) (m x k) · op(B) (k x n), all row-major.
+void gemm(const float* a, const float* b, float* c, int64_t m, int64_t k, int64_t n, bool transA, bool transB,
+          std::vector<float>& scratch) {
+  if (k == 0) {
+    std::memset(c, 0, sizeof(float) * m * n);
+    return;
+  }
+  const float* plainB = b;
+  if (transB) {  // B is stored n x k: make it k x n
+    scratch.resize(static_cast<size_t>(k * n));
+    for (int64_t j = 0; j < n; j++)
+      for (int64_t kk = 0; kk < k; kk++) scratch[kk * n + j] = b[j * k + kk];
+    plainB = scratch.data();
+  }
+  const Operands o{a, transA ? 1 : k, transA ? m : 1, plainB, n, c, n};
+  if (kIsa == Isa::kAvx512) gemm512(o, m, k, n);
+  else gemm256(o, m, k, n);
+}
+
+// ------------------------------------------------------------------------------------------------------------- Adam
+// The same arithmetic as src/train/adam.ts, operation for operation: sums of the shard gradients in float32, the
+// moments and the update in double, each stored value rounded to float32 once. Built with -ffp-contract=off, so
+// no multiply-add is fused behind our back, and the results equal the JavaScript loop's bit for bit.
+__attribute__((target_clones("avx512f", "avx2", "default"))) void adamRange(
+    float* __restrict params, float* __restrict m, float* __restrict v, float* const* grads, int shards, int64_t start, int64_t end, double stepSize,
+    double invCorrection2, double beta1, double beta2, double epsilon) {
+  float* g = grads[0];
+  for (int s = 1; s < shards; s++) {
+    const float* gs = grads[s];
+    for (int64_t i = start; i < end; i++) g[i] = g[i] + gs[i];
+  }
+  const double a1 = 1 - beta1, a2 = 1 - beta2;
+  for (int64_t i = start; i < end; i++) {
+    const double gi = g[i];
+    const double mi = beta1 * static_cast<double>(m[i]) + a1 * gi;
+    const double vi = beta2 * static_cast<double>(v[i]) + a2 * gi * gi;
+    m[i] = static_cast<float>(mi);
+    v[i] = static_cast<float>(vi);
+    params[i] = static_cast<float>(static_cast<double>(params[i]) - (stepSize * mi) / (__builtin_sqrt(vi * invCorrection2) + epsilon));
+  }
+}
+
+// --------------------------------------------------------------------------------------------------------- Node API
+bool getInt(napi_env env, napi_value v, int64_t* out) { return napi_get_value_int64(env, v, out) == napi_ok; }
+
+napi_value throwError(napi_env env, const char* message) {
+  napi_throw_error(env, nullptr, message);
+  return nullptr;
+}
+
+// matmul(heap: ArrayBuffer, aOffset, bOffset, cOffset, batchA, batchB, m, k, n, transA, transB): byte offsets into
+// heap; A holds batchA matrices, B batchB, C max(batchA, batchB) (a batch of 1 is broadcast).
+napi_value Matmul(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value argv[11];
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc != 11)
+    return throwError(env, "matmul: expected 11 arguments");
+  void* data = nullptr;
+  size_t bytes = 0;
+  if (napi_get_arraybuffer_info(env, argv[0], &data, &bytes) != napi_ok)
+    return throwError(env, "matmul: the first argument must be an ArrayBuffer");
+  int64_t v[8];
+  for (int i = 0; i < 8; i++)
+    if (!getInt(env, argv[1 + i], &v[i])) return throwError(env, "matmul: offsets and sizes must be numbers");
+  bool transA = false, transB = false;
+  napi_get_value_bool(env, argv[9], &transA);
+  napi_get_value_bool(env, argv[10], &transB);
+  const int64_t aOff = v[0], bOff = v[1], cOff = v[2], batchA = v[3], batchB = v[4], m = v[5], k = v[6], n = v[7];
+  const int64_t batch = batchA > batchB ? batchA : batchB;
+  const auto fits = [&](int64_t off, int64_t floats) {
+    return off >= 0 && off % 4 == 0 && floats >= 0 && static_cast<uint64_t>(off + 4 * floats) <= bytes;
+  };
+  if (m < 0 || k < 0 || n < 0 || batchA < 1 || batchB < 1 || (batchA != batchB && batchA != 1 && batchB != 1) ||
+      !fits(aOff, batchA * m * k) || !fits(bOff, batchB * k * n) || !fits(cOff, batch * m * n))
+    return throwError(env, "matmul: operands do not fit the buffer");
+  if (kIsa == Isa::kNone) return throwError(env, "matmul: this CPU has neither AVX-512 nor AVX2 with FMA");
+  auto* heap = static_cast<uint8_t*>(data);
+  const auto* a = reinterpret_cast<const float*>(heap + aOff);
+  const auto* b = reinterpret_cast<const float*>(heap + bOff);
+  auto* c = reinterpret_cast<float*>(heap + cOff);
+  static thread_local std::vector<float> scratch;
+  for (int64_t i = 0; i < batch; i++) {
+    gemm(a + (batchA == 1 ? 0 : i * m * k), b + (batchB == 1 ? 0 : i * k * n), c + i * m * n, m, k, n, transA,
+         transB, scratch);
+  }
+  return nullptr;
+}
+
+// Float32Array of at least `need` elements (its data pointer), else nullptr.
+float* floats(napi_env env, napi_value value, int64_t need) {
+  napi_typedarray_type type;
+  size_t length = 0;
+  void* data = nullptr;
+  if (napi_get_typedarray_info(env, value, &type, &length, &data, nullptr, nullptr) != napi_ok ||
+      type != napi_float32_array || static_cast<int64_t>(length) < need)
+    return nullptr;
+  return static_cast<float*>(data);
+}
+
+// adam(params, m, v, grads: Float32Array[], start, end, stepSize, invCorrection2, beta1, beta2, epsilon)
+napi_value Adam(napi_env env, napi_callback_info info) {
+  size_t argc = 11;
+  napi_value argv[11];
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc != 11)
+    return throwError(env, "adam: expected 11 arguments");
+  int64_t start = 0, end = 0;
+  double d[5];
+  if (!getInt(env, argv[4], &start) || !getInt(env, argv[5], &end) || start < 0 || end < start)
+    return throwError(env, "adam: bad range");
+  for (int i = 0; i < 5; i++)
+    if (napi_get_value_double(env, argv[6 + i], &d[i]) != napi_ok) return throwError(env, "adam: numbers expected");
+  float* params = floats(env, argv[0], end);
+  float* m = floats(env, argv[1], end);
+  float* v = floats(env, argv[2], end);
+  uint32_t shards = 0;
+  if (!params || !m || !v || napi_get_array_length(env, argv[3], &shards) != napi_ok || shards < 1 || shards > 64)
+    return throwError(env, "adam: Float32Arrays of the parameters' length expected");
+  float* grads[64];
+  for (uint32_t s = 0; s < shards; s++) {
+    napi_value g;
+    napi_get_element(env, argv[3], s, &g);
+    if (!(grads[s] = floats(env, g, end))) return throwError(env, "adam: gradient arrays too short");
+  }
+  adamRange(params, m, v, grads, static_cast<int>(shards), start, end, d[0], d[1], d[2], d[3], d[4]);
+  return nullptr;
+}
+
+napi_value Init(napi_env env, napi_value exports) {
+  napi_value fn, isa;
+  napi_create_function(env, "matmul", NAPI_AUTO_LENGTH, Matmul, nullptr, &fn);
+  napi_set_named_property(env, exports, "matmul", fn);
+  napi_create_function(env, "adam", NAPI_AUTO_LENGTH, Adam, nullptr, &fn);
+  napi_set_named_property(env, exports, "adam", fn);
+  napi_create_string_utf8(env, isaName(), NAPI_AUTO_LENGTH, &isa);
+  napi_set_named_property(env, exports, "isa", isa);
+  return exports;
+}
+
+}  // namespace
+
+NAPI_MODULE_INIT() { return Init(env, exports); }

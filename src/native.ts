@@ -1,0 +1,49 @@
+/**
+ * The optional native addon (native/gemm.cc), built by `npm install` with node-gyp: matrix products for the
+ * wasm backend (native-matmul.ts) and the Adam update of the training threads (train/adam.ts).
+ *
+ * When it was not built (no C++ compiler at install time), the CPU has neither AVX-512 nor AVX2 with FMA, or
+ * VAE_NATIVE=0 is set, everything runs as before without it: the wasm backend's own kernels and Adam in
+ * JavaScript. `nativeProblem()` says why it is not used.
+ */
+import * as path from 'path';
+
+export interface NativeAddon {
+  /** C = op(A) · op(B) for each of max(batchA, batchB) float32 matrices at byte offsets into heap (a batch of 1 is broadcast). */
+  matmul(heap: ArrayBuffer, a: number, b: number, c: number, batchA: number, batchB: number,
+    m: number, k: number, n: number, transposeA: boolean, transposeB: boolean): void;
+  /** adam.ts's adamStep over [start, end), bit for bit. */
+  adam(params: Float32Array, m: Float32Array, v: Float32Array, grads: Float32Array[], start: number, end: number,
+    stepSize: number, invCorrection2: number, beta1: number, beta2: number, epsilon: number): void;
+  /** The instruction set of the products: 'avx512', 'avx2' or 'none'. */
+  isa: string;
+}
+
+export const ADDON_PATH = path.join(__dirname, '..', 'native', 'build', 'Release', 'vae_gemm.node');
+
+let addon: NativeAddon | null | undefined;
+let problem = '';
+
+/** The addon, or null (then nativeProblem() says why). Loaded once per thread. */
+export function nativeAddon(): NativeAddon | null {
+  if (addon !== undefined) return addon;
+  addon = null;
+  if (process.env.VAE_NATIVE === '0') {
+    problem = 'turned off by VAE_NATIVE=0';
+    return null;
+  }
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const loaded = require(ADDON_PATH) as NativeAddon;
+    if (loaded.isa === 'none') problem = 'not used: this CPU has neither AVX-512 nor AVX2 with FMA';
+    else addon = loaded;
+  } catch {
+    problem = 'not built: `npm run build:native` needs make and a C++ compiler';
+  }
+  return addon;
+}
+
+export function nativeProblem(): string {
+  nativeAddon();
+  return problem;
+}
