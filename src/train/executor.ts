@@ -18,7 +18,10 @@ import type { WorkerRequest } from './worker';
 
 export interface StepExecutor {
   readonly threads: number;
-  /** Gradients of every shard of the batch in `task.slot`, then Adam step t on all parameters. */
+  /**
+   * Gradients of every shard of the batch in `task.slot`, then Adam step t on all parameters. A step may be
+   * given before the previous one is done: it runs after it (at most BATCH_SLOTS steps in flight).
+   */
   step(task: ShardTask, t: number): Promise<void>;
   close(): Promise<void>;
 }
@@ -46,17 +49,18 @@ class LocalExecutor implements StepExecutor {
 }
 
 class WorkerExecutor implements StepExecutor {
-  private pending: ((error: Error | null) => void)[] = [];
+  /** Per thread, the requests it has not answered yet, oldest first (a thread answers in order). */
+  private pending: ((error: Error | null) => void)[][];
 
   private constructor(private readonly workers: Worker[]) {
+    this.pending = workers.map(() => []);
+    const failAll = (i: number, error: Error) => this.pending[i].splice(0).forEach((settle) => settle(error));
     workers.forEach((w, i) => {
       w.on('message', (reply: { ok: boolean; error?: string }) => {
-        const resolve = this.pending[i];
-        delete this.pending[i];
-        resolve?.(reply.ok ? null : new VaeError(`training thread ${i + 1}: ${reply.error}`));
+        this.pending[i].shift()?.(reply.ok ? null : new VaeError(`training thread ${i + 1}: ${reply.error}`));
       });
-      w.on('error', (e) => this.pending[i]?.(e instanceof Error ? e : new Error(String(e))));
-      w.on('exit', (code) => this.pending[i]?.(new VaeError(`training thread ${i + 1} stopped (exit code ${code})`)));
+      w.on('error', (e) => failAll(i, e instanceof Error ? e : new Error(String(e))));
+      w.on('exit', (code) => failAll(i, new VaeError(`training thread ${i + 1} stopped (exit code ${code})`)));
     });
   }
 
@@ -78,18 +82,21 @@ class WorkerExecutor implements StepExecutor {
 
   private all(request: (index: number) => WorkerRequest): Promise<void> {
     return Promise.all(this.workers.map((w, i) => new Promise<void>((resolve, reject) => {
-      this.pending[i] = (error) => (error ? reject(error) : resolve());
+      this.pending[i].push((error) => (error ? reject(error) : resolve()));
       w.postMessage(request(i));
     }))).then(() => undefined);
   }
 
-  /** One message per thread: the threads meet at a barrier between gradients and update, without us. */
+  /**
+   * One message per thread: the threads meet at a barrier between gradients and update, and again after the
+   * update, without us. A step sent while the previous one runs waits in the threads' message queues.
+   */
   async step(task: ShardTask, t: number): Promise<void> {
     await this.all(() => ({ cmd: 'step', task, t }));
   }
 
   async close(): Promise<void> {
-    this.pending = [];
+    this.pending = this.workers.map(() => []);
     await Promise.all(this.workers.map((w) => w.terminate()));
   }
 }

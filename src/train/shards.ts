@@ -16,7 +16,10 @@ import { readInto, tensorFrom } from './tensor-io';
 
 /** Shards per batch: fixed, so results are the same on any machine; also the most threads that help. */
 export const GRAD_SHARDS = 2;
-/** Batches in flight: one being trained on while the next is prepared. */
+/**
+ * Batches in flight: one being trained on while the next is prepared and queued behind it, so the training
+ * threads go from one step to the next without waiting for the main thread.
+ */
 export const BATCH_SLOTS = 2;
 /**
  * Numbers each shard reports: the loss (already divided as the objective says), Σ reconstruction, Σ KL, and
@@ -39,7 +42,7 @@ export interface SharedTrainMemory {
   eps: Float32Array[];
   /** A denoising autoencoder's corrupted inputs, beside the clean images in x (empty for other models). */
   noisy: Float32Array[];
-  /** Per shard, SHARD_STATS numbers. */
+  /** Per batch slot and shard, SHARD_STATS numbers (see statsAt). */
   stats: Float64Array;
   /** Barrier between the gradient and the update phase of the training threads: [arrived, generation]. */
   barrier: Int32Array;
@@ -72,7 +75,7 @@ export function allocateShared(params: number, batch: number, dim: number, zDim:
     params: f32(params), m: f32(params), v: f32(params), grads: f32(GRAD_SHARDS * params),
     x: f32(BATCH_SLOTS * batch * dim), y: f32(BATCH_SLOTS * batch * labelDim), eps: f32(BATCH_SLOTS * batch * samples * zDim),
     noisy: f32(BATCH_SLOTS * batch * noisyDim),
-    stats: new SharedArrayBuffer(8 * SHARD_STATS * GRAD_SHARDS),
+    stats: new SharedArrayBuffer(8 * SHARD_STATS * GRAD_SHARDS * BATCH_SLOTS),
     barrier: new SharedArrayBuffer(8), sizes: { params, batch, dim, labelDim, zDim, samples, noisyDim },
   };
 }
@@ -89,6 +92,11 @@ export function viewShared(b: SharedTrainBuffers): SharedTrainMemory {
     stats: new Float64Array(b.stats),
     barrier: new Int32Array(b.barrier),
   };
+}
+
+/** Where the stats of shard s of the batch in `slot` begin in SharedTrainMemory.stats. */
+function statsAt(slot: number, s: number): number {
+  return SHARD_STATS * (slot * GRAD_SHARDS + s);
 }
 
 /** Blocks until `parties` threads have called it (generation counting, so it can be used again at once). */
@@ -147,7 +155,7 @@ export class ShardWorker {
     if (task.semi) return this.computeSemiShard(task, task.semi, s);
     if (rows === 0) {
       out.fill(0);
-      this.mem.stats.fill(0, SHARD_STATS * s, SHARD_STATS * (s + 1));
+      this.mem.stats.fill(0, statsAt(task.slot, s), statsAt(task.slot, s) + SHARD_STATS);
       return;
     }
     let kept: tf.Tensor[] = [];
@@ -168,14 +176,15 @@ export class ShardWorker {
       }, this.variables);
       return this.variables.map((v) => result.grads[v.name]);
     });
-    this.report(grads, kept, s);
+    this.report(grads, kept, task.slot, s);
   }
 
-  /** Writes the gradients and the stats of shard s, and frees them. */
-  private report(grads: tf.Tensor[], kept: tf.Tensor[], s: number): void {
+  /** Writes the gradients and the stats of shard s of the batch in `slot`, and frees them. */
+  private report(grads: tf.Tensor[], kept: tf.Tensor[], slot: number, s: number): void {
     grads.forEach((g, i) => readInto(g, this.mem.grads[s], this.layout.entries[i].offset));
-    this.mem.stats.fill(0, SHARD_STATS * s, SHARD_STATS * (s + 1));
-    kept.forEach((t, i) => { this.mem.stats[SHARD_STATS * s + i] = t.dataSync()[0]; });
+    const at = statsAt(slot, s);
+    this.mem.stats.fill(0, at, at + SHARD_STATS);
+    kept.forEach((t, i) => { this.mem.stats[at + i] = t.dataSync()[0]; });
     tf.dispose([...grads, ...kept]);
   }
 
@@ -189,7 +198,7 @@ export class ShardWorker {
     const slot = task.slot;
     if (u1 === u0 && l1 === l0) {
       this.mem.grads[s].fill(0);
-      this.mem.stats.fill(0, SHARD_STATS * s, SHARD_STATS * (s + 1));
+      this.mem.stats.fill(0, statsAt(slot, s), statsAt(slot, s) + SHARD_STATS);
       return;
     }
     let kept: tf.Tensor[] = [];
@@ -216,7 +225,7 @@ export class ShardWorker {
       }, this.variables);
       return this.variables.map((v) => result.grads[v.name] ?? tf.zerosLike(v));
     });
-    this.report(grads, kept, s);
+    this.report(grads, kept, slot, s);
   }
 }
 
@@ -235,11 +244,11 @@ export interface BatchStats {
   ceSum: number;
 }
 
-/** The batch's numbers: the sums of the shards' stats, in a fixed order. */
-export function batchStats(mem: SharedTrainMemory): BatchStats {
+/** The numbers of the batch in `slot`: the sums of its shards' stats, in a fixed order. */
+export function batchStats(mem: SharedTrainMemory, slot: number): BatchStats {
   const sum = (i: number) => {
     let total = 0;
-    for (let s = 0; s < GRAD_SHARDS; s++) total += mem.stats[SHARD_STATS * s + i];
+    for (let s = 0; s < GRAD_SHARDS; s++) total += mem.stats[statsAt(slot, s) + i];
     return total;
   };
   return { loss: sum(0), recSum: sum(1), klSum: sum(2), uSum: sum(3), lSum: sum(4), ceSum: sum(5) };

@@ -98,6 +98,15 @@ export interface TrainOutcome {
 
 export const EPOCH_SAMPLES = 64;
 
+/** A step given to the executor: its batch (slot, size), its β, and the promise of its end. */
+interface Submitted {
+  step: number;
+  slot: number;
+  n: number;
+  beta: number;
+  done: Promise<void>;
+}
+
 export function emptySums(): EpochSums {
   return { loss: 0, rec: 0, kl: 0, count: 0, seconds: 0 };
 }
@@ -205,16 +214,21 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
       const sums = state.partial;
       hooks.onEpochStart?.(epoch, steps, state.stepInEpoch);
       let betaNow = betaAt(beta, klWarmup, epoch, state.stepInEpoch, steps);
-      let n = prepareBatch(order, epoch, state.stepInEpoch, state.stepInEpoch % BATCH_SLOTS);
-      for (let step = state.stepInEpoch; step < steps; step++) {
-        const t0 = performance.now();
+      const firstGlobalStep = state.globalStep - state.stepInEpoch; // Adam's t of this epoch's step s is this + s + 1
+      /** Prepares batch `step` in its slot and gives it to the threads, which start it when the one before is done. */
+      const submit = (step: number): Submitted => {
         const slot = step % BATCH_SLOTS;
-        betaNow = betaAt(beta, klWarmup, epoch, step, steps);
-        const running = executor.step(taskFor(slot, n, betaNow), state.globalStep + 1);
-        // The next batch is prepared while the threads train on this one.
-        const nextN = step + 1 < steps ? prepareBatch(order, epoch, step + 1, (step + 1) % BATCH_SLOTS) : 0;
-        await running;
-        const stats = batchStats(mem);
+        const n = prepareBatch(order, epoch, step, slot);
+        const stepBeta = betaAt(beta, klWarmup, epoch, step, steps);
+        const done = executor.step(taskFor(slot, n, stepBeta), firstGlobalStep + step + 1);
+        done.catch(() => undefined); // awaited in finish(); until then a failure must not count as unhandled
+        return { step, slot, n, beta: stepBeta, done };
+      };
+      let lastDone = performance.now();
+      /** Waits for a submitted step and adds its numbers to the epoch's. */
+      const finish = async ({ step, slot, n, beta: stepBeta, done }: Submitted): Promise<void> => {
+        await done;
+        const stats = batchStats(mem, slot);
         const { loss } = stats;
         if (!Number.isFinite(loss)) throw new NonFiniteLossError(epoch, step + 1, loss);
         sums.loss += loss * n;
@@ -227,18 +241,32 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
           sums.ce = (sums.ce ?? 0) + stats.ceSum;
           sums.labelled = (sums.labelled ?? 0) + semi.labelledBatch;
         }
-        sums.seconds += (performance.now() - t0) / 1000;
+        const now = performance.now();
+        sums.seconds += (now - lastDone) / 1000;
+        lastDone = now;
         state.stepInEpoch = step + 1;
         state.globalStep++;
-        n = nextN;
+        betaNow = stepBeta;
         hooks.onStep?.({ epoch, step: step + 1, steps, beta: betaNow, autoencoder, loss: sums.loss / sums.count,
           rec: sums.rec / sums.count, kl: sums.kl / sums.count, samplesPerSec: sums.count / sums.seconds });
+      };
+      // One step is always queued behind the running one, so the threads never wait for this thread's
+      // bookkeeping; the batch after it is prepared while they work.
+      let running: Submitted | null = state.stepInEpoch < steps ? submit(state.stepInEpoch) : null;
+      while (running) {
+        const next: Submitted | null = running.step + 1 < steps ? submit(running.step + 1) : null;
+        await finish(running);
+        running = next;
         await nextTick(); // lets a Ctrl-C handler run
-        if (step + 1 < steps && hooks.shouldStop?.()) {
-          syncModel();
-          outcome.lastCheckpoint = await saveCheckpoint(runDir, vae, run.adam, adamConfig, state, false);
-          outcome.interrupted = true;
-          return outcome;
+        if (running && hooks.shouldStop?.()) {
+          await finish(running); // already queued: it is trained, and saved with the rest
+          running = null;
+          if (state.stepInEpoch < steps) {
+            syncModel();
+            outcome.lastCheckpoint = await saveCheckpoint(runDir, vae, run.adam, adamConfig, state, false);
+            outcome.interrupted = true;
+            return outcome;
+          }
         }
       }
 

@@ -42,6 +42,8 @@ async function handle(request: WorkerRequest): Promise<void> {
       for (const s of init!.shards) worker!.computeShard(request.task, s);
       awaitBarrier(mem!.barrier, init!.threads); // every shard's gradient is written
       updateParams(mem!, init!.adam, request.t, init!.paramRange[0], init!.paramRange[1]);
+      // Every part of the parameters is updated (and the gradients read) before any thread starts the next step.
+      awaitBarrier(mem!.barrier, init!.threads);
       return;
   }
 }

@@ -37,17 +37,18 @@ test('a run interrupted mid-epoch and resumed ends where the uninterrupted run e
   const straight = await startRun(options(path.join(root, 'straight'), 3));
   await train(straight);
 
-  // The same run, stopped after 5 steps of epoch 2 (as Ctrl-C does), then resumed twice over.
+  // The same run, stopped during step 5 of epoch 2 (as Ctrl-C does), then resumed twice over. Step 6 is
+  // already queued behind step 5 then: it is trained too, and the checkpoint holds both.
   const interrupted = await startRun(options(path.join(root, 'interrupted'), 3));
   let steps = 0;
   const first = await train(interrupted, { shouldStop: () => ++steps === 8 + 5 });
   expect(first.interrupted).toBe(true);
-  expect(path.basename(first.lastCheckpoint!)).toBe('epoch-0001-step-00005');
+  expect(path.basename(first.lastCheckpoint!)).toBe('epoch-0001-step-00006');
   const index = JSON.parse(fs.readFileSync(path.join(root, 'interrupted', 'checkpoint.json'), 'utf8'));
-  expect(index).toMatchObject({ last: 'epoch-0001-step-00005', best: 'epoch-0001' });
+  expect(index).toMatchObject({ last: 'epoch-0001-step-00006', best: 'epoch-0001' });
 
   const resumed = await resumeRun(path.join(root, 'interrupted'));
-  expect(resumed.state).toMatchObject({ epochsDone: 1, stepInEpoch: 5, globalStep: 13 });
+  expect(resumed.state).toMatchObject({ epochsDone: 1, stepInEpoch: 6, globalStep: 14 });
   const second = await train(resumed);
   expect(second.interrupted).toBe(false);
 
@@ -118,7 +119,7 @@ test('an M2 run interrupted mid-epoch and resumed ends where the uninterrupted r
   expect((await train(interrupted, { shouldStop: () => ++steps === 5 + 2 })).interrupted).toBe(true);
   const resumed = await resumeRun(path.join(root, 'interrupted'));
   expect(resumed.vae.classifier).not.toBeNull();
-  expect(resumed.state).toMatchObject({ epochsDone: 1, stepInEpoch: 2 });
+  expect(resumed.state).toMatchObject({ epochsDone: 1, stepInEpoch: 3 }); // step 3 was queued behind step 2
   await train(resumed);
   expect(maxAbsDiff(weightsOf(straight.vae.trainableVariables()), weightsOf(resumed.vae.trainableVariables()))).toBeLessThan(1e-5);
   const [a, b] = [metrics(path.join(root, 'straight')), metrics(path.join(root, 'interrupted'))];

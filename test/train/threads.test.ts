@@ -19,17 +19,19 @@ test('the shards\' gradients add up to the gradient of the whole batch, and thei
   const n = 7; // odd: shards of 3 and 4
   const mem = viewShared(allocateShared(layout.size, 8, 36, 3));
   const rng = new Rng(9);
-  for (let i = 0; i < n * 36; i++) mem.x[0][i] = rng.uniform();
-  rng.fillNormals(mem.eps[0].subarray(0, n * 3));
+  for (let i = 0; i < n * 36; i++) mem.x[1][i] = rng.uniform();
+  rng.fillNormals(mem.eps[1].subarray(0, n * 3));
   readVariables(variables, layout, mem.params);
   const worker = new ShardWorker(vae, layout, mem);
-  for (let s = 0; s < GRAD_SHARDS; s++) worker.computeShard({ slot: 0, n, beta: 0.7, samples: 1 }, s);
+  for (let s = 0; s < GRAD_SHARDS; s++) worker.computeShard({ slot: 1, n, beta: 0.7, samples: 1 }, s);
 
-  const x = tf.tensor2d(mem.x[0].subarray(0, n * 36), [n, 36]);
-  const eps = tf.tensor2d(mem.eps[0].subarray(0, n * 3), [n, 3]);
+  const x = tf.tensor2d(mem.x[1].subarray(0, n * 36), [n, 36]);
+  const eps = tf.tensor2d(mem.eps[1].subarray(0, n * 3), [n, 3]);
   const whole = tf.variableGrads(() => vae.lossTerms(x, eps, 0.7).loss, variables);
   const wholeLoss = whole.value.dataSync()[0];
-  expect(batchStats(mem).loss).toBeCloseTo(wholeLoss, 4);
+  // Batch slot 1: its stats are its own, slot 0's are untouched.
+  expect(batchStats(mem, 1).loss).toBeCloseTo(wholeLoss, 4);
+  expect(batchStats(mem, 0).loss).toBe(0);
   variables.forEach((v, i) => {
     const expected = whole.grads[v.name].dataSync();
     const { offset } = layout.entries[i];
@@ -64,7 +66,7 @@ test('an M2 batch: the shards\' gradients add up to the gradient of the whole ba
     labelled: { x: tf.tensor2d(mem.x[0].subarray(nu * 6, (nu + nl) * 6), [nl, 6]), y: tf.tensor2d(mem.y[0].subarray(nu * classes, (nu + nl) * classes), [nl, classes]),
       eps: tf.tensor2d(mem.eps[0].subarray(nu * classes * 2, (nu * classes + nl) * 2), [nl, 2]) },
   }, weights).loss, variables);
-  expect(batchStats(mem).loss).toBeCloseTo(whole.value.dataSync()[0], 4);
+  expect(batchStats(mem, 0).loss).toBeCloseTo(whole.value.dataSync()[0], 4);
   variables.forEach((v, i) => {
     const { offset } = layout.entries[i];
     whole.grads[v.name].dataSync().forEach((g, j) => {
