@@ -3,7 +3,8 @@
     {
       "target_name": "vae_gemm",
       "sources": ["gemm.cc"],
-      "cflags_cc": ["-O3", "-std=c++17", "-ffp-contract=off", "-fno-math-errno"]
+      "cflags_cc": ["-O3", "-std=c++17", "-ffp-contract=off", "-fno-math-errno"],
+      "libraries": ["-lmvec"]
     }
   ]
 }

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { VaeError, errorMessage } from './errors';
 import { nativeProblem } from './native';
-import { nativeMatmulIsa, useNativeMatmul } from './native-matmul';
+import { nativeKernelsIsa, useNativeKernels } from './native-kernels';
 
 export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
@@ -52,7 +52,7 @@ async function init(choice: Exclude<BackendChoice, 'auto'>): Promise<string | nu
         return errorMessage(e).split('\n')[0];
       }
       if (!(await tf.setBackend('wasm'))) return 'the wasm backend did not initialise';
-      useNativeMatmul();
+      useNativeKernels();
       return null;
     case 'cpu':
       return (await tf.setBackend('cpu')) ? null : 'the cpu backend did not initialise';
@@ -68,8 +68,8 @@ function describe(choice: Exclude<BackendChoice, 'auto'>): string {
     case 'wasm': {
       const simd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT') ? 'SIMD' : 'no SIMD';
       const threads = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT') ? 'threads' : '1 thread';
-      const products = nativeMatmulIsa() ? `native ${nativeMatmulIsa()} matrix products`
-        : `wasm matrix products; native ones ${nativeProblem()}`;
+      const products = nativeKernelsIsa() ? `native ${nativeKernelsIsa()} kernels`
+        : `native kernels ${nativeProblem()}`;
       return `wasm (@tensorflow/tfjs-backend-wasm, ${simd}, ${threads}; ${products})`;
     }
     case 'cpu':

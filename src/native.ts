@@ -1,6 +1,6 @@
 /**
- * The optional native addon (native/gemm.cc), built by `npm install` with node-gyp: matrix products for the
- * wasm backend (native-matmul.ts) and the Adam update of the training threads (train/adam.ts).
+ * The optional native addon (native/gemm.cc), built by `npm install` with node-gyp: kernels for the wasm
+ * backend (native-kernels.ts) and the Adam update of the training threads (train/adam.ts).
  *
  * When it was not built (no C++ compiler at install time), the CPU has neither AVX-512 nor AVX2 with FMA, or
  * VAE_NATIVE=0 is set, everything runs as before without it: the wasm backend's own kernels and Adam in
@@ -12,6 +12,8 @@ export interface NativeAddon {
   /** C = op(A) · op(B) for each of max(batchA, batchB) float32 matrices at byte offsets into heap (a batch of 1 is broadcast). */
   matmul(heap: ArrayBuffer, a: number, b: number, c: number, batchA: number, batchB: number,
     m: number, k: number, n: number, transposeA: boolean, transposeB: boolean): void;
+  /** Bernoulli NLL from logits at byte offsets into heap: row sums (dy = -1) or the gradient (σ(l) − x)·dy[row]. */
+  bce(heap: ArrayBuffer, logits: number, x: number, dy: number, out: number, rows: number, cols: number): void;
   /** adam.ts's adamStep over [start, end), bit for bit. */
   adam(params: Float32Array, m: Float32Array, v: Float32Array, grads: Float32Array[], start: number, end: number,
     stepSize: number, invCorrection2: number, beta1: number, beta2: number, epsilon: number): void;

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { nativeAddon, nativeProblem } from '../src/native';
-import { nativeMatmulIsa } from '../src/native-matmul';
+import { nativeBernoulliNll, nativeBernoulliNllGrad, nativeKernelsIsa } from '../src/native-kernels';
 import { useTestBackend } from './helpers/backend';
 
 beforeAll(useTestBackend);
@@ -12,7 +12,7 @@ test('npm install built the native addon, and the wasm backend multiplies with i
   // Without a C++ compiler the build is skipped and vae still works, only slower; this test says so.
   expect(nativeProblem()).toBe('');
   expect(['avx512', 'avx2']).toContain(nativeAddon()!.isa);
-  if (onWasm()) expect(nativeMatmulIsa()).toBe(nativeAddon()!.isa);
+  if (onWasm()) expect(nativeKernelsIsa()).toBe(nativeAddon()!.isa);
 });
 
 /** op(A)·op(B) for [batch, rows, cols] arrays, in float64 loops (the definition). */
@@ -91,7 +91,7 @@ test('batched products, with a single matrix broadcast over the batch', () => {
 test('empty products and a zero inner size give the right shapes and zeros', () => {
   tf.tidy(() => {
     expect(tf.matMul(tf.zeros([0, 4]), tf.ones([4, 3])).shape).toEqual([0, 3]);
-    if (onWasm() && !nativeMatmulIsa()) return; // XNNPACK itself fails on k = 0 (status 2)
+    if (onWasm() && !nativeKernelsIsa()) return; // XNNPACK itself fails on k = 0 (status 2)
     const zeroInner = tf.matMul(tf.ones([2, 0]), tf.ones([0, 3]));
     expect(Array.from(zeroInner.dataSync())).toEqual([0, 0, 0, 0, 0, 0]);
   });
@@ -104,5 +104,27 @@ test('the native product is not fooled by an operand that is a view of another t
     const a = tf.slice(big, [2, 0], [5, 30]);
     const b = tf.reshape(tf.slice(uniform([60, 7], 6), [30, 0], [30, 7]), [30, 7]);
     expectClose(tf.matMul(a, b), reference(a, b, false, false), 30);
+  });
+});
+
+describe('the native Bernoulli NLL kernels', () => {
+  // Rows with every kind of logit: large of either sign, zero, and ordinary ones; x binary and grey.
+  const cases = [1, 15, 16, 17, 784].map((cols) => [3, cols] as const);
+
+  test.each(cases)('%i x %i: row sums equal Σ [max(l, 0) − l·x + log1p(exp(−|l|))] by tf ops, gradient (σ(l) − x)·dy', (rows, cols) => {
+    if (!onWasm() || !nativeKernelsIsa()) return expect(nativeBernoulliNll(tf.zeros([1, 1]), tf.zeros([1, 1]))).toBeNull();
+    tf.tidy(() => {
+      const l = tf.concat([tf.mul(tf.randomNormal([rows - 1, cols], 0, 1, 'float32', cols), 4),
+        tf.tensor2d(Array.from({ length: cols }, (_, j) => [-100, -20, 0, 20, 100][j % 5]), [1, cols])]) as tf.Tensor2D;
+      const x = tf.concat([tf.randomUniform([rows - 1, cols], 0, 1, 'float32', 7),
+        tf.tensor2d(Array.from({ length: cols }, (_, j) => j % 2), [1, cols])]) as tf.Tensor2D;
+      const expected = tf.sum(tf.add(tf.sub(tf.relu(l), tf.mul(l, x)), tf.log1p(tf.exp(tf.neg(tf.abs(l))))), 1).dataSync();
+      const actual = nativeBernoulliNll(l, x)!.dataSync();
+      expected.forEach((e, i) => expect(Math.abs(actual[i] - e)).toBeLessThan(1e-5 * (1 + Math.abs(e))));
+      const dy = tf.tensor1d([0.5, -2, 1 / 128]);
+      const expectedGrad = tf.mul(tf.sub(tf.sigmoid(l), x), tf.reshape(dy, [-1, 1])).dataSync();
+      const grad = nativeBernoulliNllGrad(l, x, dy)!.dataSync();
+      expectedGrad.forEach((e, i) => expect(Math.abs(grad[i] - e)).toBeLessThan(1e-6 * (1 + Math.abs(e))));
+    });
   });
 });

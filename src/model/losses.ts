@@ -3,6 +3,7 @@
  * Loss per example = −E_q[log p(x|z)] + β · KL(q(z|x) || N(0, I)), estimated with one z ~ q(z|x).
  */
 import * as tf from '@tensorflow/tfjs';
+import { nativeBernoulliNll, nativeBernoulliNllGrad } from '../native-kernels';
 
 /** dy [batch] as a column [batch, 1], to scale per-pixel or per-unit gradients of a per-example sum. */
 function column(dy: tf.Tensor): tf.Tensor2D {
@@ -14,18 +15,20 @@ function column(dy: tf.Tensor): tf.Tensor2D {
  *   −Σ_i [x_i log σ(l_i) + (1 − x_i) log(1 − σ(l_i))] = Σ_i [max(l_i, 0) − l_i x_i + log(1 + exp(−|l_i|))]
  * The right-hand form never takes the log of 0 or the exp of a large number. x may be grey levels in [0, 1].
  * Gradient in closed form (one op instead of autodiff through the six above): ∂/∂l_i = σ(l_i) − x_i,
- * ∂/∂x_i = −l_i.
+ * ∂/∂x_i = −l_i. On the wasm backend with the native addon, value and ∂/∂l are one native kernel each.
  */
 const bernoulliNllOp = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
   const [logits, x, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
   save([logits, x]);
-  const perPixel = tf.add(tf.sub(tf.relu(logits), tf.mul(logits, x)), tf.log1p(tf.exp(tf.neg(tf.abs(logits)))));
+  const value = nativeBernoulliNll(logits, x)
+    ?? tf.sum(tf.add(tf.sub(tf.relu(logits), tf.mul(logits, x)), tf.log1p(tf.exp(tf.neg(tf.abs(logits))))), 1);
   return {
-    value: tf.sum(perPixel, 1),
+    value,
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [l, xs] = saved;
       const scale = column(dy);
-      return [tf.mul(tf.sub(tf.sigmoid(l), xs), scale), tf.mul(tf.neg(l), scale)];
+      const dl = nativeBernoulliNllGrad(l, xs, dy) ?? tf.mul(tf.sub(tf.sigmoid(l), xs), scale);
+      return [dl, tf.mul(l, tf.neg(scale))];
     },
   };
 });

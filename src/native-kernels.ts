@@ -1,0 +1,116 @@
+/**
+ * Native kernels for the wasm backend (native/gemm.cc, built by `npm install` with node-gyp): matrix products,
+ * and the Bernoulli negative log-likelihood from logits with its gradient.
+ *
+ * The wasm backend's BatchMatMul runs XNNPACK compiled to 128-bit WebAssembly SIMD, and XNNPACK packs the
+ * right-hand matrix again whenever it is a new tensor: during training, every step. The addon multiplies the
+ * same float32 arrays where they lie, in the wasm heap, with AVX-512 or AVX2/FMA, so the wasm backend keeps
+ * its tensors, its other kernels and its checkpoints, and only the products change. It is registered in place
+ * of the wasm backend's BatchMatMul kernel, in every thread that initialises the wasm backend.
+ *
+ * The Bernoulli NLL is a dozen elementwise wasm kernels over [batch, pixels], two of them (Exp, Log1p) scalar
+ * loops: a third of a training step of the default model. The addon does the value and the gradient in one
+ * vectorised pass each, as kernels of their own (VaeBernoulliNll, VaeBernoulliNllGrad) that losses.ts uses when
+ * the active backend has them.
+ *
+ * The addon is optional (see native.ts): without it the wasm backend keeps its own kernels.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { nativeAddon } from './native';
+
+const BERNOULLI_NLL = 'VaeBernoulliNll';
+const BERNOULLI_NLL_GRAD = 'VaeBernoulliNllGrad';
+
+interface WasmBackend {
+  wasm: { HEAPF32: Float32Array };
+  dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  makeOutput(shape: number[], dtype: 'float32'): tf.TensorInfo;
+}
+
+let active = '';
+
+/** The instruction set of the registered native kernels ('avx512' or 'avx2'), or '' when the wasm kernels run. */
+export function nativeKernelsIsa(): string {
+  return active;
+}
+
+const sizeOf = (shape: number[]) => shape.reduce((a, b) => a * b, 1);
+
+/**
+ * Registers the native kernels for the wasm backend, when the addon loads. Products whose batch dimensions
+ * need general broadcasting (neither equal nor a single matrix) still go to the wasm kernel.
+ */
+export function useNativeKernels(): boolean {
+  if (active) return true;
+  const native = nativeAddon();
+  const original = tf.getKernel('BatchMatMul', 'wasm');
+  if (!native || !original) return false;
+  const kernelFunc: tf.KernelFunc = (args) => {
+    const { a, b } = args.inputs as { a: tf.TensorInfo; b: tf.TensorInfo };
+    const { transposeA, transposeB } = args.attrs as { transposeA: boolean; transposeB: boolean };
+    const backend = args.backend as unknown as WasmBackend;
+    const ra = a.shape.length;
+    const rb = b.shape.length;
+    const outerA = a.shape.slice(0, -2);
+    const outerB = b.shape.slice(0, -2);
+    const batchA = sizeOf(outerA);
+    const batchB = sizeOf(outerB);
+    const sameOuter = outerA.length === outerB.length && outerA.every((d, i) => d === outerB[i]);
+    if (a.dtype !== 'float32' || b.dtype !== 'float32' || ra < 2 || rb < 2 || (!sameOuter && batchA !== 1 && batchB !== 1)) {
+      return original.kernelFunc(args);
+    }
+    const m = transposeA ? a.shape[ra - 1] : a.shape[ra - 2];
+    const k = transposeA ? a.shape[ra - 2] : a.shape[ra - 1];
+    const kB = transposeB ? b.shape[rb - 1] : b.shape[rb - 2];
+    const n = transposeB ? b.shape[rb - 2] : b.shape[rb - 1];
+    if (k !== kB) {
+      throw new Error(`Error in matMul: inner shapes (${k}) and (${kB}) of Tensors with shapes ${a.shape} and ${b.shape} `
+        + `and transposeA=${transposeA} and transposeB=${transposeB} must match.`);
+    }
+    const outer = tf.broadcast_util.assertAndGetBroadcastShape(outerA, outerB);
+    const out = backend.makeOutput([...outer, m, n], 'float32');
+    if (m * n * Math.max(batchA, batchB) === 0) return out;
+    // After makeOutput: allocating may have grown the heap, which replaces its ArrayBuffer.
+    native.matmul(heapOf(backend), offset(backend, a), offset(backend, b), offset(backend, out), batchA, batchB,
+      m, k, n, !!transposeA, !!transposeB);
+    return out;
+  };
+  tf.unregisterKernel('BatchMatMul', 'wasm');
+  tf.registerKernel({ ...original, kernelFunc });
+
+  // inputs logits, x [rows, cols] (and dy [rows] for the gradient): sums [rows], or the gradient [rows, cols].
+  const bce = (backward: boolean): tf.KernelFunc => ({ inputs, backend: b }) => {
+    const backend = b as unknown as WasmBackend;
+    const { logits, x, dy } = inputs as { logits: tf.TensorInfo; x: tf.TensorInfo; dy?: tf.TensorInfo };
+    const [rows, cols] = logits.shape;
+    const out = backend.makeOutput(backward ? [rows, cols] : [rows], 'float32');
+    if (rows * cols === 0) return out;
+    native.bce(heapOf(backend), offset(backend, logits), offset(backend, x), backward ? offset(backend, dy!) : -1,
+      offset(backend, out), rows, cols);
+    return out;
+  };
+  tf.registerKernel({ kernelName: BERNOULLI_NLL, backendName: 'wasm', kernelFunc: bce(false) });
+  tf.registerKernel({ kernelName: BERNOULLI_NLL_GRAD, backendName: 'wasm', kernelFunc: bce(true) });
+  active = native.isa;
+  return true;
+}
+
+const offset = (backend: WasmBackend, t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
+const heapOf = (backend: WasmBackend) => backend.wasm.HEAPF32.buffer as ArrayBuffer;
+
+const hasKernel = (name: string) => tf.getKernel(name, tf.getBackend()) !== undefined;
+
+/**
+ * Σ_j [max(l, 0) − l·x + log1p(exp(−|l|))] per row, by the native kernel; null when the active backend has none.
+ * Not differentiable by itself: losses.ts wraps it with its gradient.
+ */
+export function nativeBernoulliNll(logits: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor1D | null {
+  if (!hasKernel(BERNOULLI_NLL)) return null;
+  return tf.engine().runKernel(BERNOULLI_NLL, { logits, x }) as tf.Tensor1D;
+}
+
+/** (σ(l) − x) · dy[row], by the native kernel; null when the active backend has none. */
+export function nativeBernoulliNllGrad(logits: tf.Tensor, x: tf.Tensor, dy: tf.Tensor): tf.Tensor2D | null {
+  if (!hasKernel(BERNOULLI_NLL_GRAD)) return null;
+  return tf.engine().runKernel(BERNOULLI_NLL_GRAD, { logits, x, dy }) as tf.Tensor2D;
+}
