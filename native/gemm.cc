@@ -176,6 +176,20 @@ const char* isaName() {
   }
 }
 
+// dst [cols, rows] = the transpose of src [rows, cols], by blocks of 32 x 32 that stay in the L1 cache.
+void transpose(const float* src, float* dst, int64_t rows, int64_t cols) {
+  constexpr int64_t kBlock = 32;
+  for (int64_t r0 = 0; r0 < rows; r0 += kBlock)
+    for (int64_t c0 = 0; c0 < cols; c0 += kBlock)
+      for (int64_t r = r0; r < r0 + kBlock && r < rows; r++)
+        for (int64_t q = c0; q < c0 + kBlock && q < cols; q++) dst[q * rows + r] = src[r * cols + q];
+}
+
+void plainGemm(const Operands& o, int64_t m, int64_t k, int64_t n) {
+  if (kIsa == Isa::kAvx512) gemm512(o, m, k, n);
+  else gemm256(o, m, k, n);
+}
+
 // C (m x n) = op(A) (m x k) · op(B) (k x n), all row-major.
 void gemm(const float* a, const float* b, float* c, int64_t m, int64_t k, int64_t n, bool transA, bool transB,
           std::vector<float>& scratch) {
@@ -183,16 +197,24 @@ void gemm(const float* a, const float* b, float* c, int64_t m, int64_t k, int64_
     std::memset(c, 0, sizeof(float) * m * n);
     return;
   }
+  if (transB && !transA && m * (k + n) < k * n) {
+    // A·Bᵀ as (B·Aᵀ)ᵀ, so that only the small operands are transposed: for dy·Wᵀ, the gradient of a dense
+    // layer's input, A is the batch's dy [m, k] and B the weights [n, k].
+    scratch.resize(static_cast<size_t>(m * (k + n)));
+    float* at = scratch.data();
+    float* ct = at + k * m;
+    transpose(a, at, m, k);
+    plainGemm(Operands{b, k, 1, at, m, ct, m}, n, k, m);
+    transpose(ct, c, n, m);
+    return;
+  }
   const float* plainB = b;
   if (transB) {  // B is stored n x k: make it k x n
     scratch.resize(static_cast<size_t>(k * n));
-    for (int64_t j = 0; j < n; j++)
-      for (int64_t kk = 0; kk < k; kk++) scratch[kk * n + j] = b[j * k + kk];
+    transpose(b, scratch.data(), n, k);
     plainB = scratch.data();
   }
-  const Operands o{a, transA ? 1 : k, transA ? m : 1, plainB, n, c, n};
-  if (kIsa == Isa::kAvx512) gemm512(o, m, k, n);
-  else gemm256(o, m, k, n);
+  plainGemm(Operands{a, transA ? 1 : k, transA ? m : 1, plainB, n, c, n}, m, k, n);
 }
 
 // ----------------------------------------------------------------------------------- Bernoulli NLL from logits
