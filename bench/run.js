@@ -24,6 +24,7 @@ const TORCH_SCRIPT = path.join(BENCH_DIR, 'torch_vae.py');
 let ROOT = path.resolve(BENCH_DIR, '..');
 let VAE_BIN;
 let MNIST_DIR;
+let nativeKernels = true; // false: --no-native
 function setRoot(dir) {
   ROOT = path.resolve(dir);
   VAE_BIN = path.join(ROOT, 'bin', 'vae');
@@ -51,6 +52,7 @@ Options:
   --out <file>            results JSON (default bench/results/latest.json)
   --keep                  keep the temporary run folder (its path is printed)
   --root <dir>            the vae checkout to measure (default: the one holding bench/); it must be built
+  --no-native             run vae with VAE_NATIVE=0: the wasm backend's own kernels, without the native addon
   --label <text>          a note stored in the results, e.g. "before data-parallel training"
   --strict                exit 1 when a target fails
   -h, --help              this help
@@ -58,7 +60,7 @@ Options:
 
 function parseArgs(argv) {
   const opts = { backend: 'auto', sampleRuns: 5, torchThreads: [1, 2], torch: true, python: '/usr/bin/python3',
-    out: path.join(BENCH_DIR, 'results', 'latest.json'), keep: false, strict: false, root: null, label: null };
+    out: path.join(BENCH_DIR, 'results', 'latest.json'), keep: false, strict: false, root: null, label: null, native: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -77,6 +79,7 @@ function parseArgs(argv) {
       case '--keep': opts.keep = true; break;
       case '--root': opts.root = path.resolve(val()); break;
       case '--label': opts.label = val(); break;
+      case '--no-native': opts.native = false; break;
       case '--strict': opts.strict = true; break;
       case '-h': case '--help': process.stdout.write(USAGE); process.exit(0); break;
       default: fail(`unknown option ${a}\n${USAGE}`);
@@ -137,7 +140,8 @@ function runVae(args, { cwd, recordFile }) {
   const cpu0 = machineCpu();
   const t0 = process.hrtime.bigint();
   const r = spawnSync(process.execPath, nodeArgs, {
-    cwd, env: { ...process.env, BENCH_RUSAGE_OUT: recordFile }, encoding: 'utf8', maxBuffer: 64 * 1024 * 1024,
+    cwd, env: { ...process.env, BENCH_RUSAGE_OUT: recordFile, ...(nativeKernels ? {} : { VAE_NATIVE: '0' }) },
+    encoding: 'utf8', maxBuffer: 64 * 1024 * 1024,
   });
   const wallSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu1 = machineCpu();
@@ -170,7 +174,7 @@ function benchTrain(opts, tmp) {
   return {
     command: `vae --backend ${opts.backend} -q train --epochs 1 --out <tmp>/run`,
     backend, backendRecord: r.record && { backend: r.record.backend, package: r.record.package,
-      wasmSimd: r.record.wasmSimd, wasmThreads: r.record.wasmThreads },
+      wasmSimd: r.record.wasmSimd, wasmThreads: r.record.wasmThreads, nativeKernels: r.record.nativeKernels },
     samplesPerSec: m.samplesPerSec, secondsPerEpoch: m.seconds,
     secondsPerEpochFrom60k: TRAIN_IMAGES / m.samplesPerSec,
     testLoss: m.test && m.test.loss, trainLoss: m.train && m.train.loss,
@@ -182,7 +186,10 @@ function benchTrain(opts, tmp) {
 
 function describeBackend(rec) {
   if (!rec.backend) return 'unknown';
-  if (rec.backend === 'wasm') return `wasm (${rec.wasmSimd ? 'SIMD' : 'no SIMD'}, ${rec.wasmThreads ? 'threads' : '1 thread'})`;
+  if (rec.backend === 'wasm') {
+    const kernels = rec.nativeKernels ? `native ${rec.nativeKernels} kernels` : 'wasm kernels';
+    return `wasm (${rec.wasmSimd ? 'SIMD' : 'no SIMD'}, ${rec.wasmThreads ? 'threads' : '1 thread'}, ${kernels})`;
+  }
   if (rec.backend === 'tensorflow') return rec.package === '@tensorflow/tfjs-node-gpu' ? 'tensorflow-gpu' : 'tensorflow (native CPU)';
   return rec.backend;
 }
@@ -264,6 +271,7 @@ function table(rows) {
 function main() {
   const opts = parseArgs(process.argv.slice(2));
   if (opts.root) setRoot(opts.root);
+  nativeKernels = opts.native;
   if (!fs.existsSync(VAE_BIN)) fail(`no bin/vae in ${ROOT}`);
   if (!fs.existsSync(path.join(ROOT, 'dist', 'cli.js'))) fail(`not built: run 'npm run build' in ${ROOT}`);
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vae-bench-'));
@@ -288,7 +296,7 @@ function main() {
     ];
     results = {
       date: started.toISOString(), label: opts.label, root: ROOT, ...gitInfo(), machine: machineInfo(), backendRequested: opts.backend,
-      train, sample, torch, oursOverTorch2Threads: ratio, targets,
+      nativeKernelsAllowed: opts.native, train, sample, torch, oursOverTorch2Threads: ratio, targets,
       benchSeconds: (Date.now() - started.getTime()) / 1000,
     };
   } finally {

@@ -10,7 +10,7 @@ const started = Date.now();
 
 /** tf.getBackend() of the tfjs-core the CLI loaded, if any, found in the module cache. */
 function activeBackend() {
-  const info = { backend: null, package: null, wasmSimd: null, wasmThreads: null };
+  const info = { backend: null, package: null, wasmSimd: null, wasmThreads: null, nativeKernels: null };
   try {
     const keys = Object.keys(require.cache);
     const core = keys.find((k) => /[\\/]@tensorflow[\\/]tfjs-core[\\/]dist[\\/][^\\/]*\.js$/.test(k) &&
@@ -25,6 +25,9 @@ function activeBackend() {
     if (info.backend === 'wasm') {
       info.wasmSimd = tf.env().getBool('WASM_HAS_SIMD_SUPPORT');
       info.wasmThreads = tf.env().getBool('WASM_HAS_MULTITHREAD_SUPPORT');
+      // vae's native kernels (native/gemm.cc): the addon is in the module cache when the CLI loaded it.
+      const addon = keys.find((k) => /vae_gemm\.node$/.test(k));
+      info.nativeKernels = addon && tf.getKernel('VaeBernoulliNll', 'wasm') ? require.cache[addon].exports.isa : null;
     }
   } catch (e) {
     info.error = String(e && e.message ? e.message : e);
