@@ -20,6 +20,15 @@ function transposedTimes(x: tf.Tensor2D, dy: tf.Tensor2D): tf.Tensor2D {
   return nativeProducts() ? tf.matMul(x, dy, true, false) : tf.matMul(tf.transpose(x), dy);
 }
 
+/**
+ * Σ over the rows of dy: a bias gradient. tf.sum over axis 0 transposes first on the wasm backend (0.35 ms for
+ * 128x784); with the native products it is the product 1ᵀ·dy, which adds the rows in order.
+ */
+function columnSums(dy: tf.Tensor2D): tf.Tensor1D {
+  const [rows, cols] = dy.shape;
+  return nativeProducts() ? tf.reshape(tf.matMul(tf.ones([1, rows]), dy), [cols]) : tf.sum(dy, 0);
+}
+
 function denseOp(inputGrad: boolean) {
   return tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) => {
     const [x, kernel, bias, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
@@ -34,7 +43,7 @@ function denseOp(inputGrad: boolean) {
         const w = variableKernel ? kernel : saved[1] as tf.Tensor2D;
         // dx is a third of the layer's backward work; for a data input nobody needs it.
         const dx = inputGrad ? timesTransposed(dy, w) : tf.zerosLike(xs);
-        return [dx, transposedTimes(xs, dy), tf.sum(dy, 0)];
+        return [dx, transposedTimes(xs, dy), columnSums(dy)];
       },
     };
   });
@@ -66,7 +75,7 @@ const partlyOnData = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>)
       const [xs, w] = saved as [tf.Tensor2D, tf.Tensor2D];
       const k = z.shape[1];
       const dz = timesTransposed(dy, tf.slice(w, [0, 0], [k, w.shape[1]]));
-      return [dz, tf.zeros(c.shape), transposedTimes(xs, dy), tf.sum(dy, 0)];
+      return [dz, tf.zeros(c.shape), transposedTimes(xs, dy), columnSums(dy)];
     },
   };
 });
@@ -96,7 +105,7 @@ const everyLabel = tf.customGrad((...args: Array<tf.Tensor | tf.GradSaveFunc>) =
       const dy3 = tf.reshape(dy, [n, classes, units]);
       const dShared = tf.sum(dy3, 1);
       const dKernel = tf.concat([transposedTimes(xs, dShared as tf.Tensor2D), tf.sum(dy3, 0)], 0);
-      return [tf.zerosLike(xs), dKernel, tf.sum(dShared, 0)];
+      return [tf.zerosLike(xs), dKernel, columnSums(dShared as tf.Tensor2D)];
     },
   };
 });
