@@ -164,15 +164,19 @@ function readMetrics(runDir) {
   return lines.map((l) => JSON.parse(l));
 }
 
-function benchTrain(opts, tmp) {
-  const runDir = path.join(tmp, 'run');
-  log(`a. vae train --epochs 1 (full MNIST, backend ${opts.backend}) ...`);
-  const r = runVae(['--backend', opts.backend, '-q', 'train', '--epochs', '1', '--out', runDir],
-    { cwd: tmp, recordFile: path.join(tmp, 'train.rusage.json') });
-  const m = readMetrics(runDir)[0];
+/**
+ * `vae train --epochs <epochs>`: the figures of the last epoch (`epochs` 2: the second, after a warm-up epoch), and
+ * the process's wall time and peak memory.
+ */
+function benchTrain(opts, tmp, epochs) {
+  const runDir = path.join(tmp, `run-${epochs}`);
+  log(`a. vae train --epochs ${epochs} (full MNIST, backend ${opts.backend}) ...`);
+  const r = runVae(['--backend', opts.backend, '-q', 'train', '--epochs', String(epochs), '--out', runDir],
+    { cwd: tmp, recordFile: path.join(tmp, `train-${epochs}.rusage.json`) });
+  const m = readMetrics(runDir)[epochs - 1];
   const backend = r.record ? describeBackend(r.record) : 'unknown';
   return {
-    command: `vae --backend ${opts.backend} -q train --epochs 1 --out <tmp>/run`,
+    command: `vae --backend ${opts.backend} -q train --epochs ${epochs} --out <tmp>/run`, epoch: epochs,
     backend, backendRecord: r.record && { backend: r.record.backend, package: r.record.package,
       wasmSimd: r.record.wasmSimd, wasmThreads: r.record.wasmThreads, nativeKernels: r.record.nativeKernels },
     samplesPerSec: m.samplesPerSec, secondsPerEpoch: m.seconds,
@@ -278,11 +282,16 @@ function main() {
   const started = new Date();
   let results;
   try {
-    const train = benchTrain(opts, tmp);
+    const train = benchTrain(opts, tmp, 1);
+    const warm = benchTrain(opts, tmp, 2);
     const sample = benchSample(opts, tmp, train.runDir);
     const torch = opts.torch ? benchTorch(opts) : { skipped: true, why: '--no-torch' };
     const torch2 = !torch.skipped && torch.byThreads[2] ? torch.byThreads[2] : null;
-    const ratio = torch2 ? train.samplesPerSec / torch2.samples_per_sec : null;
+    // After warm-up on both sides: our second epoch, PyTorch's epoch after 20 warm-up steps (it is as fast
+    // after a whole warm-up epoch; ours is not: its first 100-200 steps run slower).
+    const ratio = torch2 ? warm.samplesPerSec / torch2.samples_per_sec : null;
+    const peakMiB = train.processPeakMiB === null || warm.processPeakMiB === null ? null
+      : Math.max(train.processPeakMiB, warm.processPeakMiB);
     const targets = [
       { name: `training throughput >= ${TARGETS.throughputVsTorch2}x PyTorch 2 threads (aim ${TARGETS.throughputAim.toFixed(1)}x)`,
         value: ratio, limit: TARGETS.throughputVsTorch2, unit: 'x',
@@ -290,22 +299,24 @@ function main() {
       { name: '`vae sample -n 64 out.png` <= 1.0 s wall (median)',
         value: sample.medianWallSeconds, limit: TARGETS.sampleWallSeconds, unit: 's',
         status: sample.medianWallSeconds <= TARGETS.sampleWallSeconds ? 'PASS' : 'FAIL' },
-      { name: 'peak memory of 1-epoch training <= 1.5 GB (1536 MiB)',
-        value: train.processPeakMiB, limit: TARGETS.trainPeakMiB, unit: 'MiB',
-        status: train.processPeakMiB === null ? 'SKIP' : train.processPeakMiB <= TARGETS.trainPeakMiB ? 'PASS' : 'FAIL' },
+      { name: 'peak memory of training <= 1.5 GB (1536 MiB)',
+        value: peakMiB, limit: TARGETS.trainPeakMiB, unit: 'MiB',
+        status: peakMiB === null ? 'SKIP' : peakMiB <= TARGETS.trainPeakMiB ? 'PASS' : 'FAIL' },
     ];
     results = {
       date: started.toISOString(), label: opts.label, root: ROOT, ...gitInfo(), machine: machineInfo(), backendRequested: opts.backend,
-      nativeKernelsAllowed: opts.native, train, sample, torch, oursOverTorch2Threads: ratio, targets,
+      nativeKernelsAllowed: opts.native, train, trainAfterWarmup: warm, sample, torch, oursOverTorch2Threads: ratio, targets,
       benchSeconds: (Date.now() - started.getTime()) / 1000,
     };
   } finally {
     if (!opts.keep) fs.rmSync(tmp, { recursive: true, force: true });
   }
 
-  const { train, sample, torch, targets } = results;
+  const { train, trainAfterWarmup: warm, sample, torch, targets } = results;
   const rows = [['', 'samples/s', 's/epoch', 'wall s', 'peak MiB']];
-  rows.push([`ours: vae train --epochs 1 [${train.backend}]`, fmt(train.samplesPerSec), fmt(train.secondsPerEpoch, 1),
+  rows.push([`ours: vae train --epochs 2, epoch 2 [${warm.backend}]`, fmt(warm.samplesPerSec), fmt(warm.secondsPerEpoch, 1),
+    fmt(warm.processWallSeconds, 1), fmt(warm.processPeakMiB)]);
+  rows.push(['ours: vae train --epochs 1 (warm-up included)', fmt(train.samplesPerSec), fmt(train.secondsPerEpoch, 1),
     fmt(train.processWallSeconds, 1), fmt(train.processPeakMiB)]);
   rows.push([`ours: vae sample -n 64 (median of ${sample.runs.length})`, '', '', fmt(sample.medianWallSeconds, 2),
     fmt(sample.medianPeakMiB)]);
@@ -323,14 +334,15 @@ function main() {
   out.push('');
   out.push(table(rows));
   out.push('');
-  out.push('s/epoch: training steps of one 60,000-image epoch (ours: as recorded in metrics.jsonl; PyTorch: measured after 20 warm-up steps).');
+  out.push('s/epoch: training steps of one 60,000-image epoch (ours: as recorded in metrics.jsonl, the second epoch after a warm-up');
+  out.push('epoch, and the first one with its warm-up; PyTorch: measured after 20 warm-up steps). The ratio uses the warm figures.');
   out.push('wall s, peak MiB: the whole process (max RSS), Node/Python start, data loading, test evaluation and checkpoint included.');
   if (torch.skipped) {
     out.push(`PyTorch peer skipped: ${torch.why}.${torch.install ? ` Install it with: ${torch.install}` : ''}`);
   } else if (results.oursOverTorch2Threads !== null) {
     out.push(`ours / PyTorch 2 threads: ${fmt(results.oursOverTorch2Threads, 2)}x`);
   }
-  const busy = [['vae train', train.contention], ...sample.runs.map((s, i) => [`vae sample #${i + 1}`, s.contention]),
+  const busy = [['vae train --epochs 1', train.contention], ['vae train --epochs 2', warm.contention], ...sample.runs.map((s, i) => [`vae sample #${i + 1}`, s.contention]),
     ...(torch.skipped ? [] : Object.entries(torch.byThreads).map(([th, t]) => [`PyTorch ${th} thread${th > 1 ? 's' : ''}`, t.contention]))]
     .filter(([, c]) => c && c.otherCores > CONTENTION_WARN_CORES);
   results.contentionWarnings = busy.map(([what, c]) => ({ what, otherCores: c.otherCores }));
@@ -346,6 +358,7 @@ function main() {
   fs.mkdirSync(path.dirname(opts.out), { recursive: true });
   const clean = JSON.parse(JSON.stringify(results));
   delete clean.train.runDir;
+  delete clean.trainAfterWarmup.runDir;
   fs.writeFileSync(opts.out, JSON.stringify(clean, null, 2) + '\n');
   process.stdout.write(`\nresults: ${opts.out}${opts.keep ? `; run folder kept: ${train.runDir}` : ''}\n`);
   if (opts.strict && targets.some((t) => t.status === 'FAIL')) process.exitCode = 1;
