@@ -17,5 +17,5 @@ if (result.status === 0) {
 } else {
   const log = `${result.stdout ?? ''}${result.stderr ?? ''}`.trim().split('\n').slice(-15).join('\n');
   console.warn(`${log}\nvae: could not build the native addon (needs make and a C++ compiler); `
-    + 'training will use the wasm backend\'s own kernels, about 2x slower');
+    + 'training will use the wasm backend\'s own kernels, about 3 times slower');
 }

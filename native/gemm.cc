@@ -28,6 +28,9 @@ struct Operands {
   int64_t ldc;
 };
 
+// The AVX-512 and AVX2 paths below have the same shape on purpose: a driver per instruction set that calls its
+// micro-kernels directly. One driver calling both through a table of function pointers measured 2.5x slower
+// (64x784x400: 0.55 against 0.22 ms; GCC no longer unrolled the micro-kernels' loop).
 // Rows of A per micro-kernel call, and the k-block that keeps a panel of B in the L1/L2 caches.
 constexpr int kMr = 8;
 constexpr int kKc = 256;
@@ -166,10 +169,12 @@ Isa detect() {
   return Isa::kNone;
 }
 
-const Isa kIsa = detect();
+const Isa kDetected = detect();
+// The instruction set in use: the best the CPU has, or a lesser one chosen by useIsa() (tests run both).
+Isa kIsa = kDetected;
 
-const char* isaName() {
-  switch (kIsa) {
+const char* isaName(Isa isa) {
+  switch (isa) {
     case Isa::kAvx512: return "avx512";
     case Isa::kAvx2: return "avx2";
     default: return "none";
@@ -456,15 +461,37 @@ napi_value Adam(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
+// useIsa('avx512' | 'avx2'): use that instruction set from now on, if the CPU has it; returns the one in use.
+napi_value UseIsa(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  char name[16] = {0};
+  size_t length = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc != 1 ||
+      napi_get_value_string_utf8(env, argv[0], name, sizeof(name), &length) != napi_ok)
+    return throwError(env, "useIsa: expected 'avx512' or 'avx2'");
+  const Isa wanted = std::strcmp(name, "avx512") == 0 ? Isa::kAvx512
+                     : std::strcmp(name, "avx2") == 0 ? Isa::kAvx2
+                                                      : Isa::kNone;
+  if (wanted == Isa::kNone || static_cast<int>(wanted) > static_cast<int>(kDetected))
+    return throwError(env, "useIsa: this CPU does not have that instruction set");
+  kIsa = wanted;
+  napi_value result;
+  napi_create_string_utf8(env, isaName(kIsa), NAPI_AUTO_LENGTH, &result);
+  return result;
+}
+
 napi_value Init(napi_env env, napi_value exports) {
   napi_value fn, isa;
   napi_create_function(env, "matmul", NAPI_AUTO_LENGTH, Matmul, nullptr, &fn);
   napi_set_named_property(env, exports, "matmul", fn);
   napi_create_function(env, "bce", NAPI_AUTO_LENGTH, Bce, nullptr, &fn);
   napi_set_named_property(env, exports, "bce", fn);
+  napi_create_function(env, "useIsa", NAPI_AUTO_LENGTH, UseIsa, nullptr, &fn);
+  napi_set_named_property(env, exports, "useIsa", fn);
   napi_create_function(env, "adam", NAPI_AUTO_LENGTH, Adam, nullptr, &fn);
   napi_set_named_property(env, exports, "adam", fn);
-  napi_create_string_utf8(env, isaName(), NAPI_AUTO_LENGTH, &isa);
+  napi_create_string_utf8(env, isaName(kIsa), NAPI_AUTO_LENGTH, &isa);
   napi_set_named_property(env, exports, "isa", isa);
   return exports;
 }

@@ -17,8 +17,10 @@ export interface NativeAddon {
   /** adam.ts's adamStep over [start, end), bit for bit. */
   adam(params: Float32Array, m: Float32Array, v: Float32Array, grads: Float32Array[], start: number, end: number,
     stepSize: number, invCorrection2: number, beta1: number, beta2: number, epsilon: number): void;
-  /** The instruction set of the products: 'avx512', 'avx2' or 'none'. */
+  /** The best instruction set of this CPU, used unless useIsa chose another: 'avx512', 'avx2' or 'none'. */
   isa: string;
+  /** Use 'avx512' or 'avx2' from now on (the CPU must have it; tests run the kernels of both); returns it. */
+  useIsa(isa: 'avx512' | 'avx2'): string;
 }
 
 export const ADDON_PATH = path.join(__dirname, '..', 'native', 'build', 'Release', 'vae_gemm.node');

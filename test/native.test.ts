@@ -55,6 +55,13 @@ function expectClose(actual: tf.Tensor, expected: Float64Array, k: number): void
 
 const uniform = (shape: number[], seed: number) => tf.randomUniform(shape, -1, 1, 'float32', seed);
 
+// The kernels of every instruction set this CPU has: AVX-512 machines also run the AVX2 ones here.
+const isas = nativeAddon()?.isa === 'avx512' ? ['avx512', 'avx2'] as const : ['avx2'] as const;
+
+describe.each(isas)('%s kernels', (isa) => {
+beforeAll(() => { if (nativeAddon()) nativeAddon()!.useIsa(isa); });
+afterAll(() => { if (nativeAddon()) nativeAddon()!.useIsa(nativeAddon()!.isa as 'avx512' | 'avx2'); });
+
 // Sizes around the kernels' blocks: 8 (AVX-512) and 6 (AVX2) rows, 32/16 and 16/8 columns, k-blocks of 256.
 test.each([
   [1, 1, 1], [7, 3, 5], [13, 300, 37], [64, 784, 400], [9, 513, 17], [33, 20, 48],
@@ -127,4 +134,5 @@ describe('the native Bernoulli NLL kernels', () => {
       expectedGrad.forEach((e, i) => expect(Math.abs(grad[i] - e)).toBeLessThan(1e-6 * (1 + Math.abs(e))));
     });
   });
+});
 });
