@@ -136,12 +136,21 @@ export function vaeImportanceWeighted(vae: Vae, x: Float32Array, n: number, labe
     const group = x.subarray(start * dim, end * dim);
     const groupLabels = classes > 0 && labels ? labels.subarray(start * classes, end * classes) : null;
     return (z, images) => tf.tidy(() => {
-      const rows = tf.tensor1d(images, 'int32');
-      const xs = tf.gather(tf.tensor2d(group, [end - start, dim]), rows) as tf.Tensor2D;
-      const ys = groupLabels ? tf.gather(tf.tensor2d(groupLabels, [end - start, classes]), rows) as tf.Tensor2D : undefined;
+      const xs = rowsOf(group, dim, images);
+      const ys = groupLabels ? rowsOf(groupLabels, classes, images) : undefined;
       return tf.neg(vae.negLogLikelihood(vae.decodeLogits(z, vae.decoderCondition(xs, ys)), vae.decoderTarget(xs)));
     });
   }, options);
+}
+
+/**
+ * The tensor [rows.length, width] whose row r is row rows[r] of `values`. Copied in JavaScript: tf.gather
+ * takes 46 ms on the wasm backend for 2,000 rows of 784, this 5 ms (tf.tile: 73 ms).
+ */
+function rowsOf(values: Float32Array, width: number, rows: Int32Array): tf.Tensor2D {
+  const out = new Float32Array(rows.length * width);
+  rows.forEach((row, r) => out.set(values.subarray(row * width, (row + 1) * width), r * width));
+  return tf.tensor2d(out, [rows.length, width]);
 }
 
 /**
