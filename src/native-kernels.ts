@@ -99,6 +99,8 @@ const offset = (backend: WasmBackend, t: tf.TensorInfo) => backend.dataIdMap.get
 const heapOf = (backend: WasmBackend) => backend.wasm.HEAPF32.buffer as ArrayBuffer;
 
 const hasKernel = (name: string) => tf.getKernel(name, tf.getBackend()) !== undefined;
+const sameShape = (a: tf.Tensor, b: tf.Tensor) =>
+  a.rank === 2 && b.rank === 2 && a.shape[0] === b.shape[0] && a.shape[1] === b.shape[1];
 
 /**
  * True when the active backend's products are the native ones, which take transposed operands at full speed
@@ -113,12 +115,12 @@ export function nativeProducts(): boolean {
  * Not differentiable by itself: losses.ts wraps it with its gradient.
  */
 export function nativeBernoulliNll(logits: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor1D | null {
-  if (!hasKernel(BERNOULLI_NLL)) return null;
+  if (!hasKernel(BERNOULLI_NLL) || !sameShape(logits, x)) return null; // the kernel does not broadcast
   return tf.engine().runKernel(BERNOULLI_NLL, { logits, x }) as tf.Tensor1D;
 }
 
 /** (σ(l) − x) · dy[row], by the native kernel; null when the active backend has none. */
 export function nativeBernoulliNllGrad(logits: tf.Tensor, x: tf.Tensor, dy: tf.Tensor): tf.Tensor2D | null {
-  if (!hasKernel(BERNOULLI_NLL_GRAD)) return null;
+  if (!hasKernel(BERNOULLI_NLL_GRAD) || !sameShape(logits, x) || dy.size !== logits.shape[0]) return null;
   return tf.engine().runKernel(BERNOULLI_NLL_GRAD, { logits, x, dy }) as tf.Tensor2D;
 }

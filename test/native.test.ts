@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
+import { bernoulliNllFromLogits } from '../src/model/losses';
 import { nativeAddon, nativeProblem } from '../src/native';
 import { nativeBernoulliNll, nativeBernoulliNllGrad, nativeKernelsIsa } from '../src/native-kernels';
 import { useTestBackend } from './helpers/backend';
@@ -115,6 +116,16 @@ test('the native product is not fooled by an operand that is a view of another t
 });
 
 describe('the native Bernoulli NLL kernels', () => {
+  test('are not used for operands of different shapes (they do not broadcast): the tf ops take those', () => {
+    tf.tidy(() => {
+      expect(nativeBernoulliNll(tf.zeros([2, 3]), tf.zeros([1, 3]))).toBeNull();
+      expect(nativeBernoulliNllGrad(tf.zeros([2, 3]), tf.zeros([2, 3]), tf.zeros([3]))).toBeNull();
+      const fallback = bernoulliNllFromLogits(tf.zeros([2, 3]) as tf.Tensor2D, tf.ones([1, 3]) as tf.Tensor2D).dataSync();
+      expect(fallback.length).toBe(2); // x broadcast over the rows: l = 0 costs log 2 a pixel
+      fallback.forEach((v) => expect(v).toBeCloseTo(3 * Math.LN2, 5));
+    });
+  });
+
   // Rows with every kind of logit: large of either sign, zero, and ordinary ones; x binary and grey.
   const cases = [1, 15, 16, 17, 784].map((cols) => [3, cols] as const);
 

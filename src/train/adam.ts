@@ -7,14 +7,14 @@
  * elementwise, so training threads can each update their own part of the parameters: the result does not
  * depend on how the parameters are split.
  */
+import { nativeAddon } from '../native';
+
 export interface AdamConfig {
   lr: number;
   beta1: number;
   beta2: number;
   epsilon: number;
 }
-
-import { nativeAddon } from '../native';
 
 export const ADAM_DEFAULTS: Omit<AdamConfig, 'lr'> = { beta1: 0.9, beta2: 0.999, epsilon: 1e-8 };
 
