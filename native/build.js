@@ -5,17 +5,25 @@
 // A failed build is not an error: vae then runs on the wasm backend's own kernels, only slower; the backend line
 // that `vae train` prints says which ones it uses.
 const { spawnSync } = require('child_process');
+const fs = require('fs');
 const path = require('path');
 
 if (process.env.VAE_NATIVE === '0') {
   console.log('vae: VAE_NATIVE=0: the native addon is not built');
   process.exit(0);
 }
-const result = spawnSync('node-gyp', ['rebuild'], { cwd: __dirname, stdio: ['ignore', 'pipe', 'pipe'], shell: true });
+// node-gyp downloads Node's headers unless it is told where they are (npm's `nodedir` setting). A Node installed
+// with its headers (Debian's nodejs: /usr/include/node) needs no download, which matters without network access.
+const args = ['rebuild'];
+const prefix = path.resolve(path.dirname(process.execPath), '..');
+if (!process.env.npm_config_nodedir && fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h'))) {
+  args.push(`--nodedir=${prefix}`);
+}
+const result = spawnSync('node-gyp', args, { cwd: __dirname, stdio: ['ignore', 'pipe', 'pipe'], shell: true });
 if (result.status === 0) {
   console.log(`vae: built the native addon (${path.join('native', 'build', 'Release', 'vae_gemm.node')})`);
 } else {
   const log = `${result.stdout ?? ''}${result.stderr ?? ''}`.trim().split('\n').slice(-15).join('\n');
-  console.warn(`${log}\nvae: could not build the native addon (needs make and a C++ compiler); `
+  console.warn(`${log}\nvae: could not build the native addon (needs make, a C++ compiler and Node's headers); `
     + 'training will use the wasm backend\'s own kernels, about 3 times slower');
 }
