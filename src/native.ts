@@ -42,7 +42,7 @@ export function nativeAddon(): NativeAddon | null {
     if (loaded.isa === 'none') problem = 'not used: this CPU has neither AVX-512 nor AVX2 with FMA';
     else addon = loaded;
   } catch {
-    problem = 'not built: `npm run build:native` needs make and a C++ compiler';
+    problem = 'not built: `npm run build:native` needs make, a C++ compiler and Node\'s headers';
   }
   return addon;
 }
