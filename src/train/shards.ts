@@ -44,7 +44,7 @@ export interface SharedTrainMemory {
   noisy: Float32Array[];
   /** Per batch slot and shard, SHARD_STATS numbers (see statsAt). */
   stats: Float64Array;
-  /** Barrier between the gradient and the update phase of the training threads: [arrived, generation]. */
+  /** Barrier of the training threads, after the gradients and after the update: [arrived, generation]. */
   barrier: Int32Array;
 }
 
