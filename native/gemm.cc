@@ -12,6 +12,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstdio>
 #include <cstring>
 #include <vector>
 
@@ -35,6 +36,16 @@ struct Operands {
 constexpr int kMr = 8;
 constexpr int kKc = 256;
 
+// The first n lanes of a vector (all of them when n is the width or more, none when n <= 0): the masks of a row's
+// last, partial vector, for AVX-512 (16 floats, a bit mask) and for AVX2 (8 floats, a vector mask).
+__attribute__((target("avx512f"))) inline __mmask16 firstLanes16(int64_t n) {
+  return n >= 16 ? static_cast<__mmask16>(0xFFFF) : n <= 0 ? 0 : static_cast<__mmask16>((1u << n) - 1u);
+}
+
+__attribute__((target("avx2"))) inline __m256i firstLanes8(int64_t n) {
+  return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n < 8 ? n : 8)), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+}
+
 // ---------------------------------------------------------------------------------------------------------- AVX-512
 template <int MR, int NV>
 __attribute__((target("avx512f"))) void tile512(const Operands& o, int64_t i0, int64_t j0, int64_t k0, int64_t kc,
@@ -43,10 +54,7 @@ __attribute__((target("avx512f"))) void tile512(const Operands& o, int64_t i0, i
   for (int r = 0; r < MR; r++)
     for (int v = 0; v < NV; v++) acc[r][v] = _mm512_setzero_ps();
   __mmask16 mask[NV];
-  for (int v = 0; v < NV; v++) {
-    const int cols = nr - 16 * v;
-    mask[v] = cols >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << cols) - 1u);
-  }
+  for (int v = 0; v < NV; v++) mask[v] = firstLanes16(nr - 16 * v);
   const float* bp = o.b + k0 * o.ldb + j0;
   const float* ap = o.a + i0 * o.aRow + k0 * o.aCol;
   for (int64_t k = 0; k < kc; k++) {
@@ -105,10 +113,7 @@ __attribute__((target("avx2,fma"))) void tile256(const Operands& o, int64_t i0, 
   for (int r = 0; r < MR; r++)
     for (int v = 0; v < NV; v++) acc[r][v] = _mm256_setzero_ps();
   __m256i mask[NV];
-  for (int v = 0; v < NV; v++) {
-    const int cols = nr - 8 * v;
-    mask[v] = _mm256_cmpgt_epi32(_mm256_set1_epi32(cols), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-  }
+  for (int v = 0; v < NV; v++) mask[v] = firstLanes8(nr - 8 * v);
   const float* bp = o.b + k0 * o.ldb + j0;
   const float* ap = o.a + i0 * o.aRow + k0 * o.aCol;
   for (int64_t k = 0; k < kc; k++) {
@@ -242,8 +247,7 @@ __attribute__((target("avx512f"))) void bceForward512(const float* l, const floa
     const float* xr = x + i * cols;
     __m512 acc = zero;
     for (int64_t j = 0; j < cols; j += 16) {
-      const int64_t left = cols - j;
-      const __mmask16 mask = left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1u);
+      const __mmask16 mask = firstLanes16(cols - j);
       const __m512 lv = _mm512_maskz_loadu_ps(mask, lr + j);
       const __m512 xv = _mm512_maskz_loadu_ps(mask, xr + j);
       const __m512 negAbs = _mm512_min_ps(lv, _mm512_sub_ps(zero, lv));
@@ -264,8 +268,7 @@ __attribute__((target("avx512f"))) void bceBackward512(const float* l, const flo
   for (int64_t i = 0; i < rows; i++) {
     const __m512 scale = _mm512_set1_ps(dy[i]);
     for (int64_t j = 0; j < cols; j += 16) {
-      const int64_t left = cols - j;
-      const __mmask16 mask = left >= 16 ? static_cast<__mmask16>(0xFFFF) : static_cast<__mmask16>((1u << left) - 1u);
+      const __mmask16 mask = firstLanes16(cols - j);
       const __m512 lv = _mm512_maskz_loadu_ps(mask, l + i * cols + j);
       const __m512 xv = _mm512_maskz_loadu_ps(mask, x + i * cols + j);
       const __m512 sigmoid = _mm512_div_ps(one, _mm512_add_ps(one, _ZGVeN16v_expf(_mm512_sub_ps(_mm512_setzero_ps(), lv))));
@@ -282,8 +285,7 @@ __attribute__((target("avx2,fma"))) void bceForward256(const float* l, const flo
     const float* xr = x + i * cols;
     __m256 acc = zero;
     for (int64_t j = 0; j < cols; j += 8) {
-      const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(cols - j < 8 ? cols - j : 8)),
-                                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      const __m256i mask = firstLanes8(cols - j);
       const __m256 lv = _mm256_maskload_ps(lr + j, mask);
       const __m256 xv = _mm256_maskload_ps(xr + j, mask);
       const __m256 negAbs = _mm256_min_ps(lv, _mm256_sub_ps(zero, lv));
@@ -304,8 +306,7 @@ __attribute__((target("avx2,fma"))) void bceBackward256(const float* l, const fl
   for (int64_t i = 0; i < rows; i++) {
     const __m256 scale = _mm256_set1_ps(dy[i]);
     for (int64_t j = 0; j < cols; j += 8) {
-      const __m256i mask = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(cols - j < 8 ? cols - j : 8)),
-                                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+      const __m256i mask = firstLanes8(cols - j);
       const __m256 lv = _mm256_maskload_ps(l + i * cols + j, mask);
       const __m256 xv = _mm256_maskload_ps(x + i * cols + j, mask);
       const __m256 sigmoid = _mm256_div_ps(one, _mm256_add_ps(one, _ZGVdN8v_expf(_mm256_sub_ps(_mm256_setzero_ps(), lv))));
@@ -345,36 +346,57 @@ napi_value throwError(napi_env env, const char* message) {
   return nullptr;
 }
 
+// The wasm heap a kernel works in (argv[0], an ArrayBuffer), and the float32 arrays at byte offsets into it.
+struct Heap {
+  uint8_t* data = nullptr;
+  size_t bytes = 0;
+
+  // The `floats` values at byte offset `off`, or nullptr when they do not lie inside the heap.
+  float* floats(int64_t off, int64_t floats) const {
+    if (off < 0 || off % 4 != 0 || floats < 0 || static_cast<uint64_t>(off + 4 * floats) > bytes) return nullptr;
+    return reinterpret_cast<float*>(data + off);
+  }
+};
+
+// The arguments of a kernel called as name(heap, ints[0], ..., ints[count - 1], ...): exactly `argc` arguments,
+// the heap, then `count` integers (offsets and sizes). Throws and returns false when they are not that.
+bool kernelArgs(napi_env env, napi_callback_info info, const char* name, size_t argc, napi_value* argv, Heap* heap,
+                int64_t* ints, int count) {
+  char message[96];
+  const auto fail = [&](const char* what) {
+    std::snprintf(message, sizeof(message), "%s: %s", name, what);
+    throwError(env, message);
+    return false;
+  };
+  size_t given = argc;
+  if (napi_get_cb_info(env, info, &given, argv, nullptr, nullptr) != napi_ok || given != argc)
+    return fail("wrong number of arguments");
+  if (napi_get_arraybuffer_info(env, argv[0], reinterpret_cast<void**>(&heap->data), &heap->bytes) != napi_ok)
+    return fail("the first argument must be an ArrayBuffer");
+  for (int i = 0; i < count; i++)
+    if (!getInt(env, argv[1 + i], &ints[i])) return fail("offsets and sizes must be numbers");
+  if (kIsa == Isa::kNone) return fail("this CPU has neither AVX-512 nor AVX2 with FMA");
+  return true;
+}
+
 // matmul(heap: ArrayBuffer, aOffset, bOffset, cOffset, batchA, batchB, m, k, n, transA, transB): byte offsets into
 // heap; A holds batchA matrices, B batchB, C max(batchA, batchB) (a batch of 1 is broadcast).
 napi_value Matmul(napi_env env, napi_callback_info info) {
-  size_t argc = 11;
   napi_value argv[11];
-  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc != 11)
-    return throwError(env, "matmul: expected 11 arguments");
-  void* data = nullptr;
-  size_t bytes = 0;
-  if (napi_get_arraybuffer_info(env, argv[0], &data, &bytes) != napi_ok)
-    return throwError(env, "matmul: the first argument must be an ArrayBuffer");
+  Heap heap;
   int64_t v[8];
-  for (int i = 0; i < 8; i++)
-    if (!getInt(env, argv[1 + i], &v[i])) return throwError(env, "matmul: offsets and sizes must be numbers");
+  if (!kernelArgs(env, info, "matmul", 11, argv, &heap, v, 8)) return nullptr;
   bool transA = false, transB = false;
   napi_get_value_bool(env, argv[9], &transA);
   napi_get_value_bool(env, argv[10], &transB);
-  const int64_t aOff = v[0], bOff = v[1], cOff = v[2], batchA = v[3], batchB = v[4], m = v[5], k = v[6], n = v[7];
+  const int64_t batchA = v[3], batchB = v[4], m = v[5], k = v[6], n = v[7];
   const int64_t batch = batchA > batchB ? batchA : batchB;
-  const auto fits = [&](int64_t off, int64_t floats) {
-    return off >= 0 && off % 4 == 0 && floats >= 0 && static_cast<uint64_t>(off + 4 * floats) <= bytes;
-  };
-  if (m < 0 || k < 0 || n < 0 || batchA < 1 || batchB < 1 || (batchA != batchB && batchA != 1 && batchB != 1) ||
-      !fits(aOff, batchA * m * k) || !fits(bOff, batchB * k * n) || !fits(cOff, batch * m * n))
-    return throwError(env, "matmul: operands do not fit the buffer");
-  if (kIsa == Isa::kNone) return throwError(env, "matmul: this CPU has neither AVX-512 nor AVX2 with FMA");
-  auto* heap = static_cast<uint8_t*>(data);
-  const auto* a = reinterpret_cast<const float*>(heap + aOff);
-  const auto* b = reinterpret_cast<const float*>(heap + bOff);
-  auto* c = reinterpret_cast<float*>(heap + cOff);
+  const bool shapesOk = m >= 0 && k >= 0 && n >= 0 && batchA >= 1 && batchB >= 1 &&
+                        (batchA == batchB || batchA == 1 || batchB == 1);
+  const float* a = shapesOk ? heap.floats(v[0], batchA * m * k) : nullptr;
+  const float* b = shapesOk ? heap.floats(v[1], batchB * k * n) : nullptr;
+  float* c = shapesOk ? heap.floats(v[2], batch * m * n) : nullptr;
+  if (!a || !b || !c) return throwError(env, "matmul: operands do not fit the buffer");
   static thread_local std::vector<float> scratch;
   for (int64_t i = 0; i < batch; i++) {
     gemm(a + (batchA == 1 ? 0 : i * m * k), b + (batchB == 1 ? 0 : i * k * n), c + i * m * n, m, k, n, transA,
@@ -383,35 +405,21 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
   return nullptr;
 }
 
-// The float32 array at byte offset `off` of heap, if `floats` of them fit.
-const float* heapFloats(uint8_t* heap, size_t bytes, int64_t off, int64_t floats) {
-  if (off < 0 || off % 4 != 0 || floats < 0 || static_cast<uint64_t>(off + 4 * floats) > bytes) return nullptr;
-  return reinterpret_cast<const float*>(heap + off);
-}
-
 // bce(heap, logits, x, dy, out, rows, cols): byte offsets; dy < 0: out[rows] = the row sums of the NLL;
 // else out[rows, cols] = (σ(l) − x)·dy[row].
 napi_value Bce(napi_env env, napi_callback_info info) {
-  size_t argc = 7;
   napi_value argv[7];
-  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc != 7)
-    return throwError(env, "bce: expected 7 arguments");
-  void* data = nullptr;
-  size_t bytes = 0;
-  if (napi_get_arraybuffer_info(env, argv[0], &data, &bytes) != napi_ok)
-    return throwError(env, "bce: the first argument must be an ArrayBuffer");
+  Heap heap;
   int64_t v[6];
-  for (int i = 0; i < 6; i++)
-    if (!getInt(env, argv[1 + i], &v[i])) return throwError(env, "bce: offsets and sizes must be numbers");
+  if (!kernelArgs(env, info, "bce", 7, argv, &heap, v, 6)) return nullptr;
   const int64_t rows = v[4], cols = v[5];
-  auto* heap = static_cast<uint8_t*>(data);
-  const float* l = heapFloats(heap, bytes, v[0], rows * cols);
-  const float* x = heapFloats(heap, bytes, v[1], rows * cols);
   const bool backward = v[2] >= 0;
-  const float* dy = backward ? heapFloats(heap, bytes, v[2], rows) : nullptr;
-  float* out = const_cast<float*>(heapFloats(heap, bytes, v[3], backward ? rows * cols : rows));
-  if (rows < 0 || cols < 0 || !l || !x || !out || (backward && !dy)) return throwError(env, "bce: operands do not fit the buffer");
-  if (kIsa == Isa::kNone) return throwError(env, "bce: this CPU has neither AVX-512 nor AVX2 with FMA");
+  const bool shapesOk = rows >= 0 && cols >= 0;
+  const float* l = shapesOk ? heap.floats(v[0], rows * cols) : nullptr;
+  const float* x = shapesOk ? heap.floats(v[1], rows * cols) : nullptr;
+  const float* dy = shapesOk && backward ? heap.floats(v[2], rows) : nullptr;
+  float* out = shapesOk ? heap.floats(v[3], backward ? rows * cols : rows) : nullptr;
+  if (!l || !x || !out || (backward && !dy)) return throwError(env, "bce: operands do not fit the buffer");
   if (kIsa == Isa::kAvx512) {
     if (backward) bceBackward512(l, x, dy, out, rows, cols);
     else bceForward512(l, x, out, rows, cols);
