@@ -3,7 +3,7 @@ import { Tile, toTiles, writeImageGrid } from '../io/png';
 import { oneHot } from '../model/condition';
 import { decodeCodes, encodeMeans, repeatRows } from '../model/generate';
 import { informer, inputsAndOutput, labelName, labelsFor, openModel, pickTestImages, readInputImages, requireModel, tileShape } from './common';
-import { invertMode, nonNegativeInt, positiveInt } from './options';
+import { invertMode, nonNegativeInt, positiveInt } from '../options';
 
 interface AnalogyFlags {
   count: number;

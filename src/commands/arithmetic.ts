@@ -1,11 +1,11 @@
 import { Command } from 'commander';
 import { VaeError } from '../errors';
-import { assertPngName } from '../io/files';
+import { assertPngName } from '../files';
 import { toTiles, writeImageGrid } from '../io/png';
 import { decodeCodes, encodeMeans } from '../model/generate';
 import { attributeVector } from '../model/latent';
 import { encodeAll } from '../model/likelihood';
-import { atLeastTwo, invertMode, positiveInt } from './options';
+import { atLeastTwo, invertMode, positiveInt } from '../options';
 import { labelIndex, loadSplit, openModel, readInputImages, requireModel, tileShape } from './common';
 
 export function registerArithmetic(program: Command, context: { quiet: () => boolean }): void {

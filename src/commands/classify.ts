@@ -3,7 +3,7 @@ import { VaeError } from '../errors';
 import { negElboPerLabel } from '../model/generate';
 import { classProbabilities } from '../model/m2';
 import { INFER_SAMPLES, labelName, modelInputs, openModel, readInputImages } from './common';
-import { invertMode, positiveInt } from './options';
+import { invertMode, positiveInt } from '../options';
 
 interface ClassifyFlags {
   checkpoint?: string;

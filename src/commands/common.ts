@@ -4,10 +4,10 @@ import { openRecordedDataset } from '../data/datasets';
 import { prepareImage, preparePhoto, InvertMode } from '../data/images';
 import sharp from 'sharp';
 import { VaeError } from '../errors';
-import { assertPngName } from '../io/files';
+import { assertPngName } from '../files';
 import { oneHot } from '../model/condition';
 import { inferLabels } from '../model/generate';
-import { isAutoencoder } from '../model/vae';
+import { familyOf } from '../model/families/registry';
 import { Rng } from '../rng';
 import { LoadedModel, loadModel } from '../io/checkpoint';
 import { TileShape } from '../io/png';
@@ -33,7 +33,7 @@ export function informer(quiet: boolean): (message: string) => void {
  */
 export async function openModel(checkpoint: string | undefined, quiet: boolean, accepts: { codes?: boolean } = {}): Promise<LoadedModel> {
   const loaded = await loadModel(checkpoint, 'best', informer(quiet));
-  if (loaded.m1 && !accepts.codes) {
+  if (familyOf(loaded.config.model).traits.codes && !accepts.codes) {
     throw new VaeError(`${loaded.runDir} is an M1+M2 model (M2 on the codes of a VAE): use it with 'vae classify', 'vae evaluate' ` +
       "or 'vae sample'; analogy and the other picture commands take an m2 model trained on the images (--model m2)");
   }
@@ -150,9 +150,9 @@ export const INFER_SAMPLES = 32;
 
 /** Stops a command that draws codes from the prior p(z) when the model is an autoencoder, which has none. */
 export function requirePrior(loaded: LoadedModel, command: string): void {
-  const family = loaded.config.model.family;
-  if (isAutoencoder(family)) {
-    throw new VaeError(`'vae ${command}' draws z from the prior p(z), and an autoencoder (${family}) has none: nothing made its codes ` +
+  const family = familyOf(loaded.config.model);
+  if (!family.traits.prior) {
+    throw new VaeError(`'vae ${command}' draws z from the prior p(z), and ${withArticle(family.noun)} (${family.name}) has none: nothing made its codes ` +
       "fill N(0, I), so random codes decode to junk; train a VAE (--model vae) to sample, or use reconstruct and interpolate with this one");
   }
 }
@@ -173,4 +173,9 @@ export function requireModel(loaded: LoadedModel, command: string,
   if (condition?.kind === 'region' && !accepts.region) {
     throw new VaeError(`'vae ${command}' cannot use a completion model (conditioned on the ${condition.region}); use 'vae complete'`);
   }
+}
+
+/** "an autoencoder", "a VAE", "an M2 model". */
+export function withArticle(noun: string): string {
+  return `${/^([aeiou]|M\d|M\+)/i.test(noun) ? 'an' : 'a'} ${noun}`;
 }

@@ -3,7 +3,7 @@ import { Tile, toTiles, writeImageGrid } from '../io/png';
 import { maskImages } from '../model/condition';
 import { sampleCompletions } from '../model/generate';
 import { inputsAndOutput, openModel, pickTestImages, readInputImages, requireModel, tileShape } from './common';
-import { invertMode, nonNegativeInt, positiveInt } from './options';
+import { invertMode, nonNegativeInt, positiveInt } from '../options';
 
 interface CompleteFlags {
   count: number;

@@ -1,10 +1,9 @@
 import * as fs from 'fs';
 import { Command } from 'commander';
 import { VaeError, errorMessage } from '../errors';
-import { assertWritableFile } from '../io/files';
+import { assertWritableFile } from '../files';
 import { encodeAll } from '../model/likelihood';
-import { isAutoencoder } from '../model/vae';
-import { choice, invertMode, positiveInt } from './options';
+import { choice, invertMode, positiveInt } from '../options';
 import { informer, labelsFor, loadSplit, openModel, readInputImages } from './common';
 
 export function registerEncode(program: Command, context: { quiet: () => boolean }): void {
@@ -46,7 +45,7 @@ export function registerEncode(program: Command, context: { quiet: () => boolean
       const { mu, logvar } = encodeAll(loaded.vae, x, count, given.oneHot);
       const quote = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
       // An autoencoder's code is a point: one column per dimension, no variance.
-      const point = isAutoencoder(loaded.config.model.family);
+      const point = loaded.vae.pointCode;
       const header = ['source', 'label', ...Array.from({ length: d }, (_, j) => (point ? `code_${j}` : `mu_${j}`)),
         ...(point ? [] : Array.from({ length: d }, (_, j) => `logvar_${j}`))];
       const rows = [header.join(',')];

@@ -1,11 +1,12 @@
 import { Command, Option } from 'commander';
 import { currentBackend } from '../backend';
-import { bitsPerDim, evaluateTestSet } from '../model/evaluate';
-import { isAutoencoder } from '../model/vae';
+import { evaluateTestSet } from '../engine/evaluate';
+import { bitsPerDim } from '../model/evaluate';
+import { familyOf } from '../model/families/registry';
 import { TaskProgress } from '../train/progress';
-import { parallelThreads } from '../workers';
+import { parallelThreads } from '../engine/threads';
 import { loadSplit, modelInputs, openModel } from './common';
-import { nonNegativeInt, positiveInt } from './options';
+import { nonNegativeInt, positiveInt } from '../options';
 
 export const DEFAULT_IMPORTANCE_SAMPLES = 1000;
 
@@ -38,7 +39,7 @@ export function registerEvaluate(program: Command, context: { quiet: () => boole
         (loaded.m1 ? " (of M1's codes, Gaussian)" : '');
       const model = loaded.config.model;
       const lines = [`${loaded.checkpointDir}: ${report.images} test images (binarize ${data.binarize}, ${model.likelihood} p(x|z))`];
-      if (isAutoencoder(model.family)) {
+      if (!familyOf(model).traits.kl) {
         // An autoencoder's number is its reconstruction loss; it bounds nothing.
         lines.push(`test reconstruction -log p(x|code) ${report.rec.toFixed(2)} nats (${bitsPerDim(loaded.vae, report.rec).toFixed(4)} bits/dim)` +
           (model.sparsity ? `  sparsity penalty ${report.kl.toFixed(4)}` : ''));

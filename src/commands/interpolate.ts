@@ -1,9 +1,9 @@
 import { Command } from 'commander';
-import { assertPngName } from '../io/files';
+import { assertPngName } from '../files';
 import { toTiles, writeImageGrid } from '../io/png';
 import { decodeCodes, encodeMeans, interpolateCodes } from '../model/generate';
 import { informer, labelName, labelsFor, openModel, readInputImages, requireModel, tileShape } from './common';
-import { atLeastTwo, invertMode, positiveInt } from './options';
+import { atLeastTwo, invertMode, positiveInt } from '../options';
 
 export function registerInterpolate(program: Command, context: { quiet: () => boolean }): void {
   program.command('interpolate')

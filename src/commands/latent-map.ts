@@ -1,10 +1,10 @@
 import { Command } from 'commander';
-import { assertPngName } from '../io/files';
+import { assertPngName } from '../files';
 import { writeLatentMap } from '../io/plots';
 import { principalPlane } from '../model/latent';
 import { encodeAll } from '../model/likelihood';
 import { dataLabels, loadSplit, openModel, requireModel } from './common';
-import { positiveInt } from './options';
+import { positiveInt } from '../options';
 
 export function registerLatentMap(program: Command, context: { quiet: () => boolean }): void {
   program.command('latent-map')

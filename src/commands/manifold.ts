@@ -1,12 +1,12 @@
 import { Command } from 'commander';
 import { VaeError } from '../errors';
-import { assertPngName } from '../io/files';
+import { assertPngName } from '../files';
 import { toTiles, writeImageGrid } from '../io/png';
 import { decodeCodes, repeatedOneHot } from '../model/generate';
 import { manifoldCodes, principalPlane, unitVector } from '../model/latent';
 import { encodeAll } from '../model/likelihood';
 import { dataLabels, labelIndex, loadSplit, openModel, requireModel, requirePrior, tileShape } from './common';
-import { positiveInt } from './options';
+import { positiveInt } from '../options';
 
 function dimsPair(value: string): [number, number] {
   const m = /^(\d+),(\d+)$/.exec(value.trim());

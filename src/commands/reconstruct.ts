@@ -4,7 +4,7 @@ import { Tile, toTiles, writeImageGrid } from '../io/png';
 import { maskImages } from '../model/condition';
 import { reconstructImages, sampleCompletions } from '../model/generate';
 import { informer, inputsAndOutput, labelsFor, openModel, pickTestImages, readInputImages, tileShape } from './common';
-import { choice, invertMode, nonNegativeFloat, nonNegativeInt, positiveInt } from './options';
+import { choice, invertMode, nonNegativeFloat, nonNegativeInt, positiveInt } from '../options';
 import { DEFAULT_NOISE_LEVEL, NOISE_KINDS, NoiseConfig, NoiseKind, corrupt, noiseConfig } from '../data/noise';
 import { Rng } from '../rng';
 

@@ -1,11 +1,11 @@
 import { Command } from 'commander';
 import { VaeError } from '../errors';
-import { assertPngName } from '../io/files';
+import { assertPngName } from '../files';
 import { toTiles, writeImageGrid } from '../io/png';
 import { decodeWithEveryLabel, repeatedOneHot, sampleImages } from '../model/generate';
 import { Rng } from '../rng';
 import { labelIndex, labelName, openModel, requireModel, requirePrior, tileShape } from './common';
-import { nonNegativeInt, positiveInt } from './options';
+import { nonNegativeInt, positiveInt } from '../options';
 
 interface SampleFlags {
   count: number;

@@ -14,7 +14,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
 import { VaeError, errorMessage } from '../errors';
-import { writeFileAtomic } from '../io/files';
+import { writeFileAtomic } from '../files';
 import { decodeSquare } from './images';
 
 export const CACHE_DIR = '.vae-cache';

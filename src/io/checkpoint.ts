@@ -3,7 +3,8 @@
  *
  *   RUN/config.json          how to rebuild the model and prepare inputs, and the training settings
  *   RUN/checkpoint.json      {"last": "epoch-0007", "best": "epoch-0006", ...}: which checkpoint is which
- *   RUN/epoch-0007/          encoder/, decoder/ and for M2 classifier/ (model.json + weights.bin, TensorFlow.js layers format),
+ *   RUN/epoch-0007/          encoder/, decoder/ and the family's other networks (M2: classifier/), each model.json + weights.bin
+ *                            in the TensorFlow.js layers format,
  *                            optimizer.json + optimizer.bin (Adam state), state.json (epoch, step, best, ...)
  *   RUN/metrics.jsonl        one JSON object per epoch
  *   RUN/samples/epoch-0007.png
@@ -14,14 +15,18 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { DataRecord } from '../data/datasets';
+import type * as tf from '@tensorflow/tfjs';
 import { VaeError, errorMessage } from '../errors';
 import { M1Codes } from '../model/m1m2';
-import { ModelConfig, Vae, isAutoencoder } from '../model/vae';
-import { AdamConfig, AdamState } from '../train/adam';
-import { flatLayout } from '../train/flat';
+import { ModelConfig, Vae } from '../model/vae';
+import { extraNetworks, findFamily } from '../model/families/registry';
+import { AdamConfig, AdamState } from '../engine/adam';
+import { flatLayout } from '../model/flat';
 import { TOOL_VERSION } from '../version';
-import { readJson, writeFileAtomic } from './files';
+import type { EpochSums, RunConfig, TrainSettings, TrainState } from '../model/run-config';
+
+export type { EpochSums, RunConfig, TrainSettings, TrainState };
+import { readJson, writeFileAtomic } from '../files';
 import { loadLayersModel, saveLayersModel } from './tfjs-files';
 
 /** optimizer.json: Adam's settings; its moment estimates are in optimizer.bin. */
@@ -35,71 +40,6 @@ interface OptimizerFile {
 
 export const CHECKPOINT_FORMAT = 1;
 export const DEFAULT_CHECKPOINT_ROOT = 'checkpoints';
-
-export interface TrainSettings {
-  epochs: number;
-  batchSize: number;
-  lr: number;
-  beta: number;
-  klWarmup: number;
-  seed: number;
-  /** Samples per example of the importance-weighted objective (IWAE); 1 or absent: the ELBO. */
-  iwTrain?: number;
-  /** M2: how many training images keep their label (balanced over the classes), and the weight α of the classifier. */
-  labeled?: number;
-  alpha?: number;
-  /** Use only the first N training / test images (for quick runs and tests). */
-  limitTrain?: number;
-  limitTest?: number;
-}
-
-export interface RunConfig {
-  format: number;
-  tool: { name: 'vae'; version: string };
-  createdAt: string;
-  model: ModelConfig;
-  /** Where the data came from; an image folder also records how its images were prepared and split. */
-  data: DataRecord & {
-    binarize: 'none' | 'dynamic';
-    labelNames: string[] | null;
-    trainCount: number;
-    testCount: number;
-  };
-  /** How an input image becomes a model input (see data/images.ts). */
-  preprocess: {
-    height: number; width: number; channels: number; range: [number, number]; lightOnDark: boolean;
-    /** 'digit': a user's drawing is fitted into the frame as MNIST's digits were (default); 'photo': cropped to the frame. */
-    fit?: 'digit' | 'photo';
-  };
-  train: TrainSettings;
-}
-
-/** Sums over the examples seen so far in an epoch (so an epoch interrupted mid-way reports the same means). */
-export interface EpochSums {
-  loss: number;
-  rec: number;
-  kl: number;
-  count: number;
-  seconds: number;
-  /** M2: Σ U(x) over the unlabelled images (count), Σ L(x, y) and Σ −log q(y|x) over `labelled` labelled pairs. */
-  u?: number;
-  l?: number;
-  ce?: number;
-  labelled?: number;
-}
-
-export interface TrainState {
-  /** Epochs finished. */
-  epochsDone: number;
-  /** Steps finished of epoch epochsDone + 1 (non-zero only for a checkpoint taken mid-epoch, e.g. on Ctrl-C). */
-  stepInEpoch: number;
-  globalStep: number;
-  partial: EpochSums;
-  bestTestLoss: number | null;
-  bestEpoch: number | null;
-  /** Random numbers are counter-based (rng.ts): (seed, epoch, step) is the whole generator state. */
-  rng: { kind: 'counter'; seed: number };
-}
 
 interface CheckpointIndex {
   last: string;
@@ -165,9 +105,7 @@ export async function saveCheckpoint(runDir: string, vae: Vae, adam: AdamState, 
   const tmpDir = path.join(runDir, `.${name}.tmp-${process.pid}`);
   removeDir(tmpDir);
   fs.mkdirSync(tmpDir, { recursive: true });
-  await saveLayersModel(vae.encoder, path.join(tmpDir, 'encoder'));
-  await saveLayersModel(vae.decoder, path.join(tmpDir, 'decoder'));
-  if (vae.classifier) await saveLayersModel(vae.classifier, path.join(tmpDir, 'classifier'));
+  for (const [name, net] of Object.entries(vae.networks)) await saveLayersModel(net, path.join(tmpDir, name));
   const moments = new Uint8Array(8 * adam.m.length);
   moments.set(new Uint8Array(adam.m.buffer, adam.m.byteOffset, adam.m.byteLength), 0);
   moments.set(new Uint8Array(adam.v.buffer, adam.v.byteOffset, adam.v.byteLength), adam.m.byteLength);
@@ -224,9 +162,7 @@ export function readRunConfig(runDir: string): RunConfig {
   if (config.format !== CHECKPOINT_FORMAT || config.tool?.name !== 'vae') {
     throw new VaeError(`incompatible checkpoint ${runDir}: format ${config.format ?? 'unknown'}, this vae reads format ${CHECKPOINT_FORMAT}`);
   }
-  const family = config.model?.family;
-  const known = family === 'vae' || isAutoencoder(family) || ((family === 'cvae' || family === 'm2') && config.model.condition);
-  if (!known || !(config.model.arch === 'mlp' || config.model.arch === 'conv')) {
+  if (!findFamily(config.model) || !(config.model.arch === 'mlp' || config.model.arch === 'conv')) {
     throw new VaeError(`incompatible checkpoint ${runDir}: model ${config.model?.family}/${config.model?.arch} is not supported by vae ${TOOL_VERSION}`);
   }
   return config;
@@ -288,8 +224,9 @@ async function loadVaeModel(model: ModelConfig, checkpointDir: string): Promise<
   try {
     const encoder = await loadLayersModel(path.join(checkpointDir, 'encoder'));
     const decoder = await loadLayersModel(path.join(checkpointDir, 'decoder'));
-    const classifier = model.family === 'm2' ? await loadLayersModel(path.join(checkpointDir, 'classifier')) : null;
-    return new Vae(model, encoder, decoder, classifier);
+    const extras: Record<string, tf.LayersModel> = {};
+    for (const name of extraNetworks(model)) extras[name] = await loadLayersModel(path.join(checkpointDir, name));
+    return new Vae(model, encoder, decoder, extras);
   } catch (e) {
     throw new VaeError(`cannot load the model in ${checkpointDir}: ${errorMessage(e).split('\n')[0]}`);
   }

@@ -5,7 +5,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { writeFileAtomic } from './files';
+import { writeFileAtomic } from '../files';
 
 const WEIGHTS_FILE = 'weights.bin';
 

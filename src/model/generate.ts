@@ -9,7 +9,7 @@ import { Rng } from '../rng';
 import { composeImages, gatherColumns, maskImages, oneHot } from './condition';
 import { klToStdNormal, reparameterize } from './losses';
 import { argmaxRows, classProbabilities } from './m2';
-import { Vae, isAutoencoder } from './vae';
+import { Vae } from './vae';
 import { corrupt } from '../data/noise';
 
 /** n images decoded (mean image) from z ~ N(0, I), drawn from the stream of `seed`. */
@@ -203,8 +203,8 @@ export function previewImages(vae: Vae, codes: Float32Array, testX: Float32Array
     }
     return { images, count: rows * cols, cols };
   }
-  if (isAutoencoder(vae.config.family)) {
-    // No prior to sample from: rows of test images (for a denoising autoencoder, corrupted), each followed by
+  if (vae.pointCode) {
+    // An autoencoder's point codes have no prior to sample from: rows of test images (for a denoising autoencoder, corrupted), each followed by
     // a row of their reconstructions.
     const rows = Math.min(4, Math.floor(testX.length / dim / cols));
     const inputs = testX.slice(0, rows * cols * dim);

@@ -6,12 +6,8 @@
  * With z = μ + σ ⊙ ε:  log p(z) = −½ Σ_j (z_j² + log 2π),  log q(z|x) = −½ Σ_j (ε_j² + log σ²_j + log 2π).
  */
 import * as tf from '@tensorflow/tfjs';
-import { BackendChoice, currentBackend } from '../backend';
-import { VaeError } from '../errors';
 import { Rng } from '../rng';
-import { flatLayout, partRange, readVariables } from '../train/flat';
-import { startWorker } from '../workers';
-import { ModelConfig, Vae, isAutoencoder } from './vae';
+import { Vae } from './vae';
 
 const LOG_2PI = Math.log(2 * Math.PI);
 
@@ -108,7 +104,7 @@ export function encodeAll(vae: Vae, x: Float32Array, n: number, labels?: Float32
     const out = tf.tidy(() => {
       const y = classes > 0 && labels ? tf.tensor2d(labels.subarray(start * classes, (start + m) * classes), [m, classes]) : undefined;
       const images = tf.tensor2d(x.subarray(start * dim, (start + m) * dim), [m, dim]);
-      if (isAutoencoder(vae.config.family)) {
+      if (vae.pointCode) {
         const code = vae.encodeMean(images);
         return tf.concat([code, tf.fill(code.shape, -Infinity)], 0); // a point: σ² = 0
       }
@@ -171,56 +167,4 @@ export function activeUnits(mu: Float32Array, n: number, d: number, threshold = 
     variances.push(Math.max(0, sumSq / n - mean * mean));
   }
   return { count: variances.filter((v) => v > threshold).length, variances };
-}
-
-/** What a thread of vaeImportanceWeightedParallel is given (see importance-worker.ts). */
-export interface ImportanceJob {
-  backend: BackendChoice;
-  model: ModelConfig;
-  params: Float32Array;
-  x: Float32Array;
-  labels: Float32Array | null;
-  n: number;
-  k: number;
-  seed: number;
-  indexOffset: number;
-}
-
-/**
- * vaeImportanceWeighted on `threads` worker threads, each taking a contiguous part of the images. Every image
- * draws the same samples as in one thread, so the numbers do not depend on the number of threads.
- */
-export async function vaeImportanceWeightedParallel(vae: Vae, x: Float32Array, n: number, labels: Float32Array | null,
-  options: ImportanceOptions, threads: number): Promise<Float64Array> {
-  if (threads <= 1 || n < 2) return vaeImportanceWeighted(vae, x, n, labels, options);
-  const classes = vae.labelDim;
-  const dim = vae.inputDim;
-  const variables = vae.trainableVariables();
-  const layout = flatLayout(variables);
-  const params = new Float32Array(layout.size);
-  readVariables(variables, layout, params);
-  const result = new Float64Array(n);
-  const progress = new Array<number>(threads).fill(0);
-  await Promise.all(Array.from({ length: threads }, (_, i) => partRange(n, i, threads)).map(([start, end], i) =>
-    new Promise<void>((resolve, reject) => {
-      const worker = startWorker(__filename, 'importance-worker');
-      const fail = (error: Error) => { void worker.terminate(); reject(error); };
-      worker.on('message', (m: { progress?: number; bounds?: Float64Array; error?: string }) => {
-        if (m.error !== undefined) {
-          fail(new VaeError(`importance sampling thread ${i + 1}: ${m.error}`));
-        } else if (m.bounds) {
-          result.set(m.bounds, start);
-          void worker.terminate().then(() => resolve());
-        } else if (m.progress !== undefined) {
-          progress[i] = m.progress;
-          options.onProgress?.(progress.reduce((a, b) => a + b, 0));
-        }
-      });
-      worker.on('error', fail);
-      const job: ImportanceJob = { backend: currentBackend().choice, model: vae.config, params,
-        x: x.slice(start * dim, end * dim), labels: labels && classes > 0 ? labels.slice(start * classes, end * classes) : null,
-        n: end - start, k: options.k, seed: options.seed ?? 0, indexOffset: start };
-      worker.postMessage(job);
-    })));
-  return result;
 }

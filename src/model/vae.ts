@@ -22,20 +22,9 @@ import type { NoiseConfig } from '../data/noise';
 import { dense, denseOnData, denseOnPartlyData, denseWithEveryLabel } from './dense';
 import { bernoulliNllFromLogits, gaussianNll, gaussianNllFixed, klToStdNormal, reparameterize, sparsityPenalty } from './losses';
 
-export type ModelFamily = 'vae' | 'cvae' | 'm2' | AutoencoderFamily;
-/**
- * The autoencoder family (shared/DESIGN.md): a plain, a denoising and a sparse autoencoder. Their code is a point, not a
- * distribution, and they have no prior: they are here to compare latent spaces with the VAE's.
- */
-export type AutoencoderFamily = 'ae' | 'dae' | 'sae';
-export const AUTOENCODERS: readonly AutoencoderFamily[] = ['ae', 'dae', 'sae'];
-
-export function isAutoencoder(family: ModelFamily): family is AutoencoderFamily {
-  return (AUTOENCODERS as readonly string[]).includes(family);
-}
-
 export interface ModelConfig {
-  family: ModelFamily;
+  /** The model family (model/families): 'vae', 'cvae', 'm2', 'ae', 'dae', 'sae', ... */
+  family: string;
   /** 'mlp': dense layers on the flattened image; 'conv': convolutions (conv.ts), then the dense layers. */
   arch: 'mlp' | 'conv';
   /** height, width, channels of one image. */
@@ -96,7 +85,7 @@ function applyDense(x: tf.Tensor2D, p: DenseParams, onData = false): tf.Tensor2D
  * Initial weights as PyTorch's nn.Linear and nn.Conv2d draw them, U(−1/√fan_in, 1/√fan_in) for kernel and
  * bias (fan_in: the inputs of one output unit), from our seeded generator: the same numbers on every backend.
  */
-function initWeights(model: tf.LayersModel, seed: number): void {
+export function initWeights(model: tf.LayersModel, seed: number): void {
   for (const layer of model.layers) {
     if (layer.getClassName() !== 'Dense' && layer.getClassName() !== 'Conv2D') continue;
     const [kernelShape, biasShape] = layer.getWeights().map((w) => w.shape);
@@ -129,11 +118,14 @@ function outputsPerValue(config: ModelConfig): number {
   return config.likelihood === 'gaussian' && config.sigma === undefined ? 2 : 1;
 }
 
+/** What the encoder outputs: q(z|x)'s μ and log σ², or a point code (an autoencoder's) with its units' activation. */
+export type CodeKind = { kind: 'gaussian' } | { kind: 'point'; activation: 'linear' | 'sigmoid' };
+
 /**
- * Inputs: the image (and a cvae's one-hot label); outputs μ and log σ² (an autoencoder: only its code, in the
- * layer named 'mu'; a sparse autoencoder's code units are sigmoids).
+ * Inputs: the image (and a cvae's one-hot label); outputs μ and log σ² (a point code: only the code, in the
+ * layer named 'mu').
  */
-export function buildEncoder(config: ModelConfig): tf.LayersModel {
+export function buildEncoder(config: ModelConfig, code: CodeKind = { kind: 'gaussian' }): tf.LayersModel {
   const layout = conditionLayout(config.inputShape, config.condition);
   let inputs: tf.SymbolicTensor[];
   let h: tf.SymbolicTensor;
@@ -147,9 +139,9 @@ export function buildEncoder(config: ModelConfig): tf.LayersModel {
   config.hidden.forEach((units, i) => {
     h = tf.layers.dense({ units, activation: 'relu', name: `enc_hidden_${i + 1}` }).apply(h) as tf.SymbolicTensor;
   });
-  const code = config.family === 'sae' ? 'sigmoid' : 'linear';
-  const mu = tf.layers.dense({ units: config.zDim, activation: code, name: 'mu' }).apply(h) as tf.SymbolicTensor;
-  if (isAutoencoder(config.family)) return tf.model({ inputs, outputs: mu, name: 'encoder' });
+  const activation = code.kind === 'point' ? code.activation : 'linear';
+  const mu = tf.layers.dense({ units: config.zDim, activation, name: 'mu' }).apply(h) as tf.SymbolicTensor;
+  if (code.kind === 'point') return tf.model({ inputs, outputs: mu, name: 'encoder' });
   const logvar = tf.layers.dense({ units: config.zDim, name: 'logvar' }).apply(h) as tf.SymbolicTensor;
   return tf.model({ inputs, outputs: [mu, logvar], name: 'encoder' });
 }
@@ -209,10 +201,16 @@ export class Vae {
   private observedIndices: tf.Tensor1D | null = null;
   private missingIndices: tf.Tensor1D | null = null;
 
-  /** classifier: M2's q(y|x) (family 'm2'), else null. */
+  /** M2's q(y|x) (the extra network 'classifier'), else null. */
+  readonly classifier: tf.LayersModel | null;
+
+  /**
+   * extras: the family's networks besides encoder and decoder (model/families), trained after them in this
+   * order; one named 'classifier' is q(y|x).
+   */
   constructor(readonly config: ModelConfig, readonly encoder: tf.LayersModel, readonly decoder: tf.LayersModel,
-    readonly classifier: tf.LayersModel | null = null) {
-    if ((config.family === 'm2') !== (classifier !== null)) throw new Error('an m2 model, and only an m2 model, has a classifier');
+    readonly extras: Record<string, tf.LayersModel> = {}) {
+    this.classifier = extras.classifier ?? null;
     this.condition = conditionLayout(config.inputShape, config.condition);
     if (this.condition.observed && this.condition.missing) {
       this.observedIndices = tf.keep(tf.tensor1d(this.condition.observed, 'int32'));
@@ -220,7 +218,7 @@ export class Vae {
     }
     this.encHidden = config.hidden.map((_, i) => denseParams(encoder, `enc_hidden_${i + 1}`));
     this.encMu = denseParams(encoder, 'mu');
-    this.encLogvar = isAutoencoder(config.family) ? null : denseParams(encoder, 'logvar');
+    this.encLogvar = encoder.layers.some((l) => l.name === 'logvar') ? denseParams(encoder, 'logvar') : null;
     if (config.arch === 'conv') {
       const shape = convShape(config.inputShape[0]);
       this.conv = { shape, encoder: encoderConvs(encoder, shape), project: denseParams(decoder, 'dec_project'),
@@ -230,22 +228,19 @@ export class Vae {
       this.conv = null;
       this.decLayers = [...config.hidden.map((_, i) => denseParams(decoder, `dec_hidden_${i + 1}`)), denseParams(decoder, 'logits')];
     }
+    const classifier = this.classifier;
     this.clsLayers = classifier ? [...config.hidden.map((_, i) => denseParams(classifier, `cls_hidden_${i + 1}`)),
       denseParams(classifier, 'class_logits')] : [];
   }
 
-  /** A new model with seeded initial weights. */
-  static create(config: ModelConfig, seed: number): Vae {
-    const encoder = buildEncoder(config);
-    const decoder = buildDecoder(config);
-    initWeights(encoder, seed);
-    initWeights(decoder, seed);
-    let classifier: tf.LayersModel | null = null;
-    if (config.family === 'm2') {
-      classifier = buildClassifier(config);
-      initWeights(classifier, seed);
-    }
-    return new Vae(config, encoder, decoder, classifier);
+  /** Whether the code is a point (an autoencoder's), not a distribution q(z|x): no log σ². */
+  get pointCode(): boolean {
+    return this.encLogvar === null;
+  }
+
+  /** All networks: encoder, decoder, then the family's extras, in the order of trainableVariables(). */
+  get networks(): Record<string, tf.LayersModel> {
+    return { encoder: this.encoder, decoder: this.decoder, ...this.extras };
   }
 
   get inputDim(): number {
@@ -259,8 +254,7 @@ export class Vae {
 
   /** The variables the optimizer updates, in a fixed order (the optimizer state is saved in this order). */
   trainableVariables(): tf.Variable[] {
-    return [...this.encoder.trainableWeights, ...this.decoder.trainableWeights, ...(this.classifier?.trainableWeights ?? [])]
-      .map((w) => w.read() as tf.Variable);
+    return Object.values(this.networks).flatMap((net) => net.trainableWeights).map((w) => w.read() as tf.Variable);
   }
 
   /** M2's classifier: logits of q(y|x) [batch, classes] for images x (data). */
@@ -331,7 +325,7 @@ export class Vae {
   }
 
   private requireLogvar(): DenseParams {
-    if (!this.encLogvar) throw new Error(`an autoencoder (${this.config.family}) has a code, not a distribution q(z|x)`);
+    if (!this.encLogvar) throw new Error(`a ${this.config.family} model has a point code, not a distribution q(z|x)`);
     return this.encLogvar;
   }
 
@@ -407,7 +401,6 @@ export class Vae {
    * (passed as `y`) or the observed part of x (then x's missing part is what −log p measures).
    */
   lossTerms(x: tf.Tensor2D, eps: tf.Tensor2D, beta: number, normalizer = x.shape[0], y?: tf.Tensor2D): LossTerms {
-    if (isAutoencoder(this.config.family)) return this.autoencoderLossTerms(x, x, normalizer);
     return tf.tidy(() => {
       const { mu, logvar } = this.encode(x, y);
       const z = reparameterize(mu, logvar, eps);
@@ -468,9 +461,7 @@ export class Vae {
 
   dispose(): void {
     tf.dispose([this.observedIndices, this.missingIndices].filter((t): t is tf.Tensor1D => t !== null));
-    this.encoder.dispose();
-    this.decoder.dispose();
-    this.classifier?.dispose();
+    Object.values(this.networks).forEach((net) => net.dispose());
   }
 }
 

@@ -1,6 +1,7 @@
 /**
- * The training loop: shuffled mini-batches, one Adam step on the negative ELBO (β-weighted) per batch,
- * a test-set evaluation, a sample grid, a metrics line and a checkpoint after every epoch.
+ * The training loop: a plain loop over the steps of each epoch, whose batches come from the model family's
+ * batch source (model/families) and are trained by an engine (engine/); after every epoch, the epoch-end
+ * pipeline (epoch-end.ts): evaluation, a sample grid, a metrics line, curves and a checkpoint.
  *
  * Every random number comes from a stream named by (seed, purpose, epoch, step) (rng.ts): the data order
  * of an epoch, the binarization and ε of a step. A run resumed from a checkpoint therefore draws exactly
@@ -9,25 +10,20 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { currentBackend } from '../backend';
-import { testMatrix, epochOrder, fillBatch } from '../data/batches';
+import { ADAM_DEFAULTS, AdamState } from '../engine/adam';
+import { Engine, EngineSetup } from '../engine/engine';
+import { createEngine } from '../engine/engines';
+import { BATCH_SLOTS } from '../engine/shards';
 import { Dataset } from '../data/datasets';
-import { corrupt } from '../data/noise';
-import { NonFiniteLossError, VaeError, errorMessage } from '../errors';
+import { NonFiniteLossError } from '../errors';
 import { EpochSums, RunConfig, TrainState, saveCheckpoint } from '../io/checkpoint';
-import { toTiles, writeImageGrid } from '../io/png';
-import { EpochMetrics, writeTrainingCurves } from '../io/plots';
-import { ElboTerms, evaluateElbo } from '../model/evaluate';
-import { evaluateSemi, semiWeights } from '../model/m2';
-import { fillOneHot } from '../model/condition';
-import { previewImages } from '../model/generate';
+import { EpochMetrics } from '../io/plots';
+import { ElboTerms } from '../model/evaluate';
+import { familyOf } from '../model/families/registry';
+import { flatLayout, writeVariables } from '../model/flat';
 import { M1Codes } from '../model/m1m2';
-import { Vae, isAutoencoder } from '../model/vae';
-import { Rng } from '../rng';
-import { ADAM_DEFAULTS, AdamState } from './adam';
-import { createExecutor, defaultThreads } from './executor';
-import { flatLayout, readVariables, writeVariables } from './flat';
-import { fillSemiBatch, semiSupervisedPlan } from './semi';
-import { BATCH_SLOTS, ShardTask, allocateShared, batchStats, viewShared } from './shards';
+import { Vae } from '../model/vae';
+import { EpochEnd } from './epoch-end';
 
 export interface TrainRun {
   runDir: string;
@@ -42,8 +38,10 @@ export interface TrainRun {
 }
 
 export interface TrainOptions {
-  /** Training threads (default: one per core, up to GRAD_SHARDS, on the wasm and cpu backends). */
+  /** Training threads of the CPU engine (default: one per core, up to GRAD_SHARDS, on the wasm and cpu backends). */
   threads?: number;
+  /** The engine that runs the steps (default: engines.ts's choice). */
+  engine?: (setup: EngineSetup) => Promise<Engine>;
 }
 
 export interface StepInfo {
@@ -96,13 +94,11 @@ export interface TrainOutcome {
   threads: number;
 }
 
-export const EPOCH_SAMPLES = 64;
-
-/** A step given to the executor: its batch (slot, size), its β, and the promise of its end. */
+/** A step given to the engine: its batch slot, the examples it counts, its β, and the promise of its end. */
 interface Submitted {
   step: number;
   slot: number;
-  n: number;
+  examples: number;
   beta: number;
   done: Promise<void>;
 }
@@ -143,115 +139,65 @@ function truncateMetrics(file: string, epochsDone: number): void {
 
 export async function train(run: TrainRun, hooks: TrainHooks = {}, options: TrainOptions = {}): Promise<TrainOutcome> {
   const { runDir, config, dataset, vae, state } = run;
-  const { epochs, batchSize, beta, klWarmup, seed } = config.train;
-  const binarize = config.data.binarize === 'dynamic';
-  const dim = vae.inputDim;
-  const zDim = vae.config.zDim;
-  const trainSet = dataset.train;
-  const semi = vae.config.family === 'm2' ? semiSupervisedPlan(run) : null;
-  const autoencoder = isAutoencoder(vae.config.family);
-  const steps = Math.ceil((semi ? semi.split.unlabelled.length : trainSet.count) / batchSize);
-  // M1+M2 learns from M1's codes of the images: drawn afresh from q(z1|x) in every step; tests use the mean.
-  const m1 = run.m1;
-  const trainCodes = m1 ? m1.encode(testMatrix(trainSet, m1.m1.inputDim, 'none'), trainSet.count) : null;
-  const testX = m1 ? m1.encode(testMatrix(dataset.test, m1.m1.inputDim, 'none'), dataset.test.count).mean
-    : testMatrix(dataset.test, dim, config.data.binarize);
-  const metricsFile = path.join(runDir, 'metrics.jsonl');
-  const sampleZ = new Rng(seed, 'epoch-samples').normals(EPOCH_SAMPLES * zDim);
-  const labelDim = vae.labelDim;
-  if (labelDim > 0 && !trainSet.labels) throw new VaeError('a label-conditioned model needs a data set with labels');
-  truncateMetrics(metricsFile, state.epochsDone);
+  const { epochs, beta, klWarmup } = config.train;
+  const family = familyOf(vae.config);
+  const source = family.batches({ vae, train: dataset.train, settings: config.train, binarize: config.data.binarize === 'dynamic', m1: run.m1 });
+  const steps = source.steps;
+  truncateMetrics(path.join(runDir, 'metrics.jsonl'), state.epochsDone);
+  const epochEnd = new EpochEnd(run, family);
 
-  // Parameters, Adam moments, gradients and batches live in shared memory, for the training threads.
   const variables = vae.trainableVariables();
   const layout = flatLayout(variables);
-  const samples = Math.max(1, config.train.iwTrain ?? 1);
-  // An M2 batch also holds its labelled images, and one noise row per label for each unlabelled image.
-  const noise = vae.config.noise;
-  const buffers = allocateShared(layout.size, batchSize + (semi?.labelledBatch ?? 0), dim, zDim, semi ? labelDim : samples, labelDim,
-    noise !== undefined);
-  const mem = viewShared(buffers);
-  readVariables(variables, layout, mem.params);
-  mem.m.set(run.adam.m);
-  mem.v.set(run.adam.v);
-  run.adam = { m: mem.m, v: mem.v };
   const adamConfig = { lr: config.train.lr, ...ADAM_DEFAULTS };
-  const backend = currentBackend();
-  const executor = await createExecutor(options.threads ?? defaultThreads(backend), backend, vae, layout, buffers, mem, adamConfig);
-  /** The main thread's model takes the trained parameters (for evaluation, samples and checkpoints). */
-  const syncModel = () => writeVariables(variables, layout, mem.params);
-
-  /** Writes batch `step` of `epoch` (its examples and its noise) into a batch slot; returns its size. */
-  const prepareBatch = (order: Uint32Array, epoch: number, step: number, slot: number): number => {
-    if (semi) return prepareSemiBatch(order, epoch, step, slot);
-    const start = step * batchSize;
-    const n = Math.min(batchSize, trainSet.count - start);
-    fillBatch(trainSet, dim, order, start, start + n, mem.x[slot].subarray(0, n * dim),
-      binarize ? new Rng(seed, 'binarize', epoch, step) : undefined);
-    if (labelDim > 0) fillOneHot(trainSet.labels!, labelDim, order, start, start + n, mem.y[slot]);
-    new Rng(seed, 'eps', epoch, step).fillNormals(mem.eps[slot].subarray(0, n * samples * zDim));
-    if (noise) corrupt(mem.x[slot].subarray(0, n * dim), noise, new Rng(seed, 'corrupt', epoch, step), mem.noisy[slot].subarray(0, n * dim));
-    return n;
+  const engine = await (options.engine ?? createEngine)({ backend: currentBackend(), vae, adam: run.adam, adamConfig, threads: options.threads,
+    sizes: { rows: source.rows, dim: vae.inputDim, labelDim: vae.labelDim, zDim: vae.config.zDim, samples: source.samples,
+      noisy: vae.config.noise !== undefined } });
+  /** The main thread's model and run.adam take the trained state (for evaluation, samples and checkpoints). */
+  const syncModel = async () => {
+    const trained = await engine.state();
+    writeVariables(variables, layout, trained.params);
+    run.adam = trained.adam;
   };
+  const save = async (isBest: boolean) => saveCheckpoint(runDir, vae, run.adam, adamConfig, state, isBest);
 
-  const prepareSemiBatch = (order: Uint32Array, epoch: number, step: number, slot: number): number =>
-    fillSemiBatch(semi!, { set: trainSet, codes: trainCodes, dim, binarize, seed }, order, epoch, step,
-      { x: mem.x[slot], y: mem.y[slot], eps: mem.eps[slot] }, { batch: batchSize, classes: labelDim, zDim });
-  /** The task of a batch of n examples (for M2: n unlabelled images and the labelled ones). */
-  const taskFor = (slot: number, n: number, betaNow: number): ShardTask => {
-    if (!semi) return { slot, n, beta: betaNow, samples };
-    const nl = semi.labelledBatch;
-    return { slot, n: n + nl, beta: betaNow, samples: 1, semi: { unlabelled: n, labelled: nl,
-      weights: semiWeights(semi.split.unlabelled.length, semi.split.labelled.length, n, nl, semi.alpha) } };
-  };
-
-  const outcome: TrainOutcome = { interrupted: false, epochs: [], lastCheckpoint: null, threads: executor.threads };
+  const outcome: TrainOutcome = { interrupted: false, epochs: [], lastCheckpoint: null, threads: engine.threads };
   try {
     while (state.epochsDone < epochs) {
       const epoch = state.epochsDone + 1;
-      const order = semi ? epochOrder(seed, epoch, semi.split.unlabelled.length).map((i) => semi.split.unlabelled[i])
-        : epochOrder(seed, epoch, trainSet.count);
       const sums = state.partial;
+      const named = sums as unknown as Record<string, number>;
       hooks.onEpochStart?.(epoch, steps, state.stepInEpoch);
       let betaNow = betaAt(beta, klWarmup, epoch, state.stepInEpoch, steps);
       const firstGlobalStep = state.globalStep - state.stepInEpoch; // Adam's t of this epoch's step s is this + s + 1
-      /** Prepares batch `step` in its slot and gives it to the threads, which start it when the one before is done. */
+      /** Writes batch `step` into its slot and gives it to the engine, which starts it when the one before is done. */
       const submit = (step: number): Submitted => {
         const slot = step % BATCH_SLOTS;
-        const n = prepareBatch(order, epoch, step, slot);
+        const { task, examples } = source.fill(epoch, step, engine.slot(slot));
         const stepBeta = betaAt(beta, klWarmup, epoch, step, steps);
-        const done = executor.step(taskFor(slot, n, stepBeta), firstGlobalStep + step + 1);
+        const done = engine.step({ ...task, slot, beta: stepBeta }, firstGlobalStep + step + 1);
         done.catch(() => undefined); // awaited in finish(); until then a failure must not count as unhandled
-        return { step, slot, n, beta: stepBeta, done };
+        return { step, slot, examples, beta: stepBeta, done };
       };
       let lastDone = performance.now();
       /** Waits for a submitted step and adds its numbers to the epoch's. */
-      const finish = async ({ step, slot, n, beta: stepBeta, done }: Submitted): Promise<void> => {
+      const finish = async ({ step, slot, examples, beta: stepBeta, done }: Submitted): Promise<void> => {
         await done;
-        const stats = batchStats(mem, slot);
-        const { loss } = stats;
+        const [loss, ...stats] = engine.stats(slot);
         if (!Number.isFinite(loss)) throw new NonFiniteLossError(epoch, step + 1, loss);
-        sums.loss += loss * n;
-        sums.rec += stats.recSum;
-        sums.kl += stats.klSum;
-        sums.count += n;
-        if (semi) {
-          sums.u = (sums.u ?? 0) + stats.uSum;
-          sums.l = (sums.l ?? 0) + stats.lSum;
-          sums.ce = (sums.ce ?? 0) + stats.ceSum;
-          sums.labelled = (sums.labelled ?? 0) + semi.labelledBatch;
-        }
+        sums.loss += loss * examples;
+        family.stats.forEach((name, i) => { named[name] = (named[name] ?? 0) + stats[i]; });
+        sums.count += examples;
         const now = performance.now();
         sums.seconds += (now - lastDone) / 1000;
         lastDone = now;
         state.stepInEpoch = step + 1;
         state.globalStep++;
         betaNow = stepBeta;
-        hooks.onStep?.({ epoch, step: step + 1, steps, beta: betaNow, autoencoder, loss: sums.loss / sums.count,
+        hooks.onStep?.({ epoch, step: step + 1, steps, beta: betaNow, autoencoder: !family.traits.kl, loss: sums.loss / sums.count,
           rec: sums.rec / sums.count, kl: sums.kl / sums.count, samplesPerSec: sums.count / sums.seconds });
       };
-      // One step is always queued behind the running one, so the threads never wait for this thread's
-      // bookkeeping; the batch after it is prepared while they work.
+      // One step is always queued behind the running one, so the engine never waits for this thread's
+      // bookkeeping; the batch after it is prepared while it works.
       let running: Submitted | null = state.stepInEpoch < steps ? submit(state.stepInEpoch) : null;
       while (running) {
         const next: Submitted | null = running.step + 1 < steps ? submit(running.step + 1) : null;
@@ -262,56 +208,16 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
           await finish(running); // already queued: it is trained, and saved with the rest
           running = null;
           if (state.stepInEpoch < steps) {
-            syncModel();
-            outcome.lastCheckpoint = await saveCheckpoint(runDir, vae, run.adam, adamConfig, state, false);
+            await syncModel();
+            outcome.lastCheckpoint = await save(false);
             outcome.interrupted = true;
             return outcome;
           }
         }
       }
 
-      syncModel();
-      hooks.onEvaluate?.(epoch);
-      const test = semi ? await evaluateSemi(vae, testX, dataset.test.count, dataset.test.labels!)
-        : await evaluateElbo(vae, testX, dataset.test.count, dataset.test.labels);
-      const testLoss = semi ? test.negElbo : test.rec + beta * test.kl;
-      const isBest = state.bestTestLoss === null || testLoss < state.bestTestLoss;
-      const result: EpochResult = {
-        epoch, epochs, beta: betaNow, autoencoder,
-        train: { loss: sums.loss / sums.count, negElbo: (semi ? sums.u! : sums.rec + sums.kl) / sums.count, rec: sums.rec / sums.count,
-          kl: sums.kl / sums.count,
-          ...(semi ? { labelled: { negElbo: sums.l! / sums.labelled!, crossEntropy: sums.ce! / sums.labelled! } } : {}) },
-        test: { loss: testLoss, ...test },
-        seconds: sums.seconds,
-        samplesPerSec: sums.count / sums.seconds,
-        isBest,
-        checkpointDir: '',
-        samplesPng: path.join(runDir, 'samples', `epoch-${String(epoch).padStart(4, '0')}.png`),
-      };
-      const preview = previewImages(vae, sampleZ, testX);
-      // An M1+M2 model's samples are codes: M1 draws them.
-      const [height, width, channels] = m1 ? m1.m1.config.inputShape : config.model.inputShape;
-      const images = m1 ? m1.decode(preview.images, preview.count) : preview.images;
-      await writeImageGrid(result.samplesPng, toTiles(images, preview.count, height * width * channels), { height, width, channels },
-        { cols: preview.cols, rowLabels: preview.rowLabels?.map((y) => config.data.labelNames?.[y] ?? String(y)) });
-
-      fs.appendFileSync(metricsFile, JSON.stringify({
-        epoch, step: state.globalStep, beta: betaNow, train: result.train, test: result.test,
-        seconds: result.seconds, samplesPerSec: result.samplesPerSec, time: new Date().toISOString(),
-      }) + '\n');
-      try {
-        await writeTrainingCurves(readMetrics(metricsFile), path.join(runDir, 'curves.png'));
-      } catch (e) {
-        hooks.onWarning?.(errorMessage(e)); // a picture is not worth stopping a run for
-      }
-      state.epochsDone = epoch;
-      state.stepInEpoch = 0;
-      state.partial = emptySums();
-      if (isBest) {
-        state.bestTestLoss = testLoss;
-        state.bestEpoch = epoch;
-      }
-      result.checkpointDir = await saveCheckpoint(runDir, vae, run.adam, adamConfig, state, isBest);
+      await syncModel();
+      const result = await epochEnd.finish(epoch, betaNow, hooks, save);
       outcome.lastCheckpoint = result.checkpointDir;
       outcome.epochs.push(result);
       hooks.onEpochEnd?.(result);
@@ -322,7 +228,7 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
     }
     return outcome;
   } finally {
-    syncModel();
-    await executor.close();
+    await syncModel();
+    await engine.close();
   }
 }

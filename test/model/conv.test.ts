@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { conv2dSame, convShape, upsample2x } from '../../src/model/conv';
 import { ModelConfig, Vae } from '../../src/model/vae';
+import { createModel } from '../../src/model/families/registry';
 import { Rng } from '../../src/rng';
 import { useTestBackend } from '../helpers/backend';
 
@@ -100,7 +101,7 @@ describe('the conv model', () => {
     '%dx%d x%d %s: its own forward pass equals the saved layers model (what a web page would load)', (size, channels, likelihood) => {
       const config: ModelConfig = { family: 'vae', arch: 'conv', inputShape: [size, size, channels], hidden: [16], zDim: 4, likelihood,
         ...(likelihood === 'gaussian' ? { sigma: 0.1 } : {}) };
-      const vae = Vae.create(config, 3);
+      const vae = createModel(config, 3);
       const n = 2;
       const dim = size * size * channels;
       const x = tf.tensor2d(new Rng(1, 'x').normals(n * dim).map((v) => Math.abs(v) % 1), [n, dim]);

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { composeImages, conditionLayout, gatherColumns, observedMask, oneHot } from '../../src/model/condition';
 import { ModelConfig, Vae } from '../../src/model/vae';
+import { createModel } from '../../src/model/families/registry';
 import { useTestBackend } from '../helpers/backend';
 
 beforeAll(useTestBackend);
@@ -32,7 +33,7 @@ describe('the conditional VAE on a label', () => {
   };
 
   test('its loss terms match values computed by hand', () => {
-    const vae = Vae.create(config, 1);
+    const vae = createModel(config, 1);
     setWeights(vae, weights);
     // x = (0.2, 0.9), y = label 1 = (0, 1), ε = 0.5:
     //   μ = 0.2·0.5 + 0.9·(−0.3) + 1·(−0.6) + 0.1 = −0.67;  log σ² = 0.04 + 0.36 + 0.3 − 0.2 = 0.5
@@ -45,7 +46,7 @@ describe('the conditional VAE on a label', () => {
   });
 
   test('every example uses its own label: a batch matches the formula row by row', () => {
-    const vae = Vae.create(config, 1);
+    const vae = createModel(config, 1);
     setWeights(vae, weights);
     const xs = [[0.2, 0.9], [1, 0], [0.5, 0.5]];
     const labels = [1, 0, 0];
@@ -67,7 +68,7 @@ describe('the conditional VAE on a label', () => {
   });
 
   test('asks for the labels instead of guessing them', () => {
-    const vae = Vae.create(config, 1);
+    const vae = createModel(config, 1);
     expect(() => vae.lossTerms(tf.tensor2d([[0.2, 0.9]]), tf.tensor2d([[0.5]]), 1)).toThrow(/label/);
   });
 });
@@ -85,7 +86,7 @@ describe('the conditional VAE on the observed half of an image', () => {
   });
 
   test('its loss terms match −log p(x_missing | z, x_observed) + KL computed by hand', () => {
-    const vae = Vae.create(config, 1);
+    const vae = createModel(config, 1);
     const weights = {
       mu: [[0.3], [-0.2], [0.5], [0.1]], muB: [0.05],
       lv: [[-0.4], [0.2], [0.1], [0.3]], lvB: [0.1],

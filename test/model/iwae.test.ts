@@ -2,6 +2,7 @@ import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { testMatrix } from '../../src/data/batches';
 import { Vae } from '../../src/model/vae';
+import { createModel } from '../../src/model/families/registry';
 import { Rng } from '../../src/rng';
 import { startRun } from '../../src/train/run';
 import { train } from '../../src/train/train';
@@ -11,7 +12,7 @@ import { tmpDir } from '../helpers/tmp';
 beforeAll(useTestBackend);
 
 test('the IWAE loss equals −log (1/K) Σ_k w_k computed in plain JS from the same encoder and decoder outputs', () => {
-  const vae = Vae.create({ family: 'vae', arch: 'mlp', inputShape: [2, 3, 1], hidden: [5], zDim: 2, likelihood: 'bernoulli' }, 3);
+  const vae = createModel({ family: 'vae', arch: 'mlp', inputShape: [2, 3, 1], hidden: [5], zDim: 2, likelihood: 'bernoulli' }, 3);
   const n = 3, k = 4, d = 2, D = 6, beta = 0.8;
   const rng = new Rng(4);
   const x = Float32Array.from({ length: n * D }, () => (rng.uniform() < 0.4 ? 1 : 0));

@@ -1,8 +1,10 @@
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { testMatrix } from '../../src/data/batches';
-import { LogLikelihood, activeUnits, encodeAll, importanceWeightedLogLikelihood, vaeImportanceWeighted, vaeImportanceWeightedParallel } from '../../src/model/likelihood';
+import { LogLikelihood, activeUnits, encodeAll, importanceWeightedLogLikelihood, vaeImportanceWeighted } from '../../src/model/likelihood';
+import { vaeImportanceWeightedParallel } from '../../src/engine/evaluate';
 import { Vae } from '../../src/model/vae';
+import { createModel } from '../../src/model/families/registry';
 import { startRun } from '../../src/train/run';
 import { train } from '../../src/train/train';
 import { useTestBackend } from '../helpers/backend';
@@ -133,7 +135,7 @@ test('on a trained VAE the bound rises with K, and K = 1 agrees with the ELBO', 
 });
 
 test('active units: dimensions whose mean code does not vary are not counted', () => {
-  const vae = Vae.create({ family: 'vae', arch: 'mlp', inputShape: [4, 4, 1], hidden: [8], zDim: 6, likelihood: 'bernoulli' }, 5);
+  const vae = createModel({ family: 'vae', arch: 'mlp', inputShape: [4, 4, 1], hidden: [8], zDim: 6, likelihood: 'bernoulli' }, 5);
   // Pin dimensions 0, 1 and 2 of μ: zero weights in their columns of the μ head.
   const head = vae.encoder.getLayer('mu');
   const [kernel, bias] = head.getWeights();

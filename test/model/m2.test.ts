@@ -8,6 +8,7 @@ import { activeDims, sampleCodes } from '../../src/model/m1m2';
 import { Rng } from '../../src/rng';
 import { semiSupervisedTerms, semiWeights, termsWithEveryLabel, unlabelledBound } from '../../src/model/m2';
 import { ModelConfig, Vae } from '../../src/model/vae';
+import { createModel } from '../../src/model/families/registry';
 import { useTestBackend } from '../helpers/backend';
 
 beforeAll(useTestBackend);
@@ -85,7 +86,7 @@ describe('the M2 objective', () => {
     softmax(affine(relu(affine(x, layer(vae.classifier!, 'cls_hidden_1'))), layer(vae.classifier!, 'class_logits')));
 
   test.each(['bernoulli', 'gaussian'] as const)('one batched pass gives L(x, y) of every label, as the formula does label by label (%s)', (likelihood) => {
-    const vae = Vae.create({ ...config, likelihood }, 3);
+    const vae = createModel({ ...config, likelihood }, 3);
     const epsRows = xs.flatMap((_, i) => Array.from({ length: classes }, (__, k) => eps(i, k)));
     const { rec, kl } = termsWithEveryLabel(vae, tf.tensor2d(xs), tf.tensor2d(epsRows));
     expect(rec.shape).toEqual([2, classes]);
@@ -101,7 +102,7 @@ describe('the M2 objective', () => {
   });
 
   test('the loss weighs Σ U, Σ L and the cross-entropy as the formula says', () => {
-    const vae = Vae.create(config, 4);
+    const vae = createModel(config, 4);
     const weights = { unlabelled: 0.7, labelled: 0.2, classification: 3 };
     const unlabelledX = xs[0];
     const labelledX = xs[1];
@@ -143,7 +144,7 @@ describe('the M2 objective', () => {
   });
 
   test('the gradient reaches the classifier through U(x) alone', () => {
-    const vae = Vae.create(config, 5);
+    const vae = createModel(config, 5);
     const classifierVars = vae.classifier!.trainableWeights.map((w) => w.read() as tf.Variable);
     const { grads } = tf.variableGrads(() => semiSupervisedTerms(vae, {
       unlabelled: { x: tf.tensor2d(xs), eps: tf.tensor2d(xs.flatMap((_, i) => Array.from({ length: classes }, (__, k) => eps(i, k)))) },
@@ -191,7 +192,7 @@ describe("M1+M2's inputs", () => {
   test('only the dimensions of M1 whose mean code varies (std > 0.1) are kept', () => {
     // An M1 without hidden layers: μ = x·W + b. Dimension 0 follows x (std 0.5 over the images), dimension 1
     // barely moves (std 0.05), dimension 2 is constant.
-    const m1 = Vae.create({ family: 'vae', arch: 'mlp', inputShape: [1, 1, 1], hidden: [], zDim: 3, likelihood: 'bernoulli' }, 1);
+    const m1 = createModel({ family: 'vae', arch: 'mlp', inputShape: [1, 1, 1], hidden: [], zDim: 3, likelihood: 'bernoulli' }, 1);
     m1.encoder.getLayer('mu').setWeights([tf.tensor2d([[1, 0.1, 0]]), tf.tensor1d([0, 0, 0.7])]);
     const x = Float32Array.from([0, 1, 0, 1]); // std 0.5
     expect(activeDims(m1, x, 4)).toEqual([0]);

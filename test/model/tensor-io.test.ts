@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { readInto, tensorFrom } from '../../src/train/tensor-io';
+import { readInto, tensorFrom } from '../../src/model/tensor-io';
 import { useTestBackend } from '../helpers/backend';
 
 beforeAll(useTestBackend);

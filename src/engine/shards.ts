@@ -8,24 +8,27 @@
  * without copies through messages.
  */
 import * as tf from '@tensorflow/tfjs';
-import { SemiWeights, semiSupervisedTerms } from '../model/m2';
+import { BatchSlot, Family, ShardTask } from '../model/families/family';
+import { MAX_STEP_STATS, familyOf } from '../model/families/registry';
 import { Vae } from '../model/vae';
 import { AdamConfig, adamStep } from './adam';
-import { FlatLayout, partRange, writeVariables } from './flat';
-import { readInto, tensorFrom } from './tensor-io';
+import { FlatLayout, writeVariables } from '../model/flat';
+import { readInto } from '../model/tensor-io';
 
 /** Shards per batch: fixed, so results are the same on any machine; also the most threads that help. */
 export const GRAD_SHARDS = 2;
+
+export type { ShardTask };
 /**
  * Batches in flight: one being trained on while the next is prepared and queued behind it, so the training
  * threads go from one step to the next without waiting for the main thread.
  */
 export const BATCH_SLOTS = 2;
 /**
- * Numbers each shard reports: the loss (already divided as the objective says), Σ reconstruction, Σ KL, and
- * for M2 Σ U(x) over the unlabelled images, Σ L(x, y) and Σ −log q(y|x) over the labelled ones.
+ * Numbers each shard reports: the loss (already divided as the objective says), then its family's sums
+ * (Family.stats: Σ reconstruction, Σ KL, ...); room for the family that reports the most.
  */
-export const SHARD_STATS = 6;
+export const SHARD_STATS = MAX_STEP_STATS;
 
 export interface SharedTrainMemory {
   params: Float32Array;
@@ -111,33 +114,14 @@ export function awaitBarrier(barrier: Int32Array, parties: number): void {
   }
 }
 
-export interface ShardTask {
-  slot: number;
-  /** Examples in this batch (the last batch of an epoch may be short). */
-  n: number;
-  beta: number;
-  /** K > 1: the importance-weighted objective with K noise rows per example; 1: the ELBO. */
-  samples: number;
-  /** An M2 step: how the n examples split, and the weights of the objective's sums. */
-  semi?: SemiTask;
-}
-
-/**
- * An M2 batch: `unlabelled` images (rows 0…) then `labelled` ones; noise: `classes` rows per unlabelled image
- * (one per label), then one row per labelled image; one-hot labels at the labelled images' rows.
- */
-export interface SemiTask {
-  unlabelled: number;
-  labelled: number;
-  weights: SemiWeights;
-}
-
 /** A model replica that computes shard gradients: the main thread's, or a worker's. */
 export class ShardWorker {
   private readonly variables: tf.Variable[];
+  private readonly family: Family;
 
   constructor(private readonly vae: Vae, private readonly layout: FlatLayout, private readonly mem: SharedTrainMemory) {
     this.variables = vae.trainableVariables();
+    this.family = familyOf(vae.config);
   }
 
   /** Loads the shared parameters into this replica's variables. */
@@ -145,88 +129,36 @@ export class ShardWorker {
     writeVariables(this.variables, this.layout, this.mem.params);
   }
 
-  /** Writes shard s's gradient into grads[s] and its loss terms into stats. */
+  /** Writes shard s's gradient into grads[s] and its statistics (the loss, then the family's sums) into stats. */
   computeShard(task: ShardTask, s: number): void {
-    const dim = this.vae.inputDim;
-    const zDim = this.vae.config.zDim;
-    const [start, end] = partRange(task.n, s, GRAD_SHARDS);
-    const out = this.mem.grads[s];
-    const rows = end - start;
-    if (task.semi) return this.computeSemiShard(task, task.semi, s);
-    if (rows === 0) {
-      out.fill(0);
-      this.mem.stats.fill(0, statsAt(task.slot, s), statsAt(task.slot, s) + SHARD_STATS);
-      return;
-    }
+    const at = statsAt(task.slot, s);
     let kept: tf.Tensor[] = [];
-    const grads = tf.tidy(() => {
-      const x = tensorFrom(this.mem.x[task.slot], start * dim, [rows, dim]) as tf.Tensor2D;
-      const k = task.samples;
-      const eps = tensorFrom(this.mem.eps[task.slot], start * k * zDim, [rows * k, zDim]) as tf.Tensor2D;
-      const labelDim = this.vae.labelDim;
-      const y = labelDim > 0 ? tensorFrom(this.mem.y[task.slot], start * labelDim, [rows, labelDim]) as tf.Tensor2D : undefined;
-      // A denoising autoencoder encodes the corrupted images and is scored on the clean ones.
-      const noisy = this.mem.noisy[task.slot].length > 0 ? tensorFrom(this.mem.noisy[task.slot], start * dim, [rows, dim]) as tf.Tensor2D : null;
+    let grads: tf.Tensor[] | null = null;
+    tf.tidy(() => {
+      const terms = this.family.shardTerms(this.vae, slotOf(this.mem, task.slot), task, s, GRAD_SHARDS);
+      if (!terms) return;
       const result = tf.variableGrads(() => {
-        const terms = noisy ? this.vae.autoencoderLossTerms(noisy, x, task.n)
-          : k > 1 ? this.vae.importanceWeightedLossTerms(x, eps, k, task.beta, task.n, y)
-            : this.vae.lossTerms(x, eps, task.beta, task.n, y);
-        kept = [tf.keep(terms.loss.clone()), tf.keep(terms.recSum), tf.keep(terms.klSum)];
-        return terms.loss;
+        const [loss, ...sums] = terms();
+        kept = [loss.clone(), ...sums].map((t) => tf.keep(t));
+        return loss;
       }, this.variables);
-      return this.variables.map((v) => result.grads[v.name]);
+      grads = this.variables.map((v) => tf.keep(result.grads[v.name] ?? tf.zerosLike(v)));
     });
-    this.report(grads, kept, task.slot, s);
-  }
-
-  /** Writes the gradients and the stats of shard s of the batch in `slot`, and frees them. */
-  private report(grads: tf.Tensor[], kept: tf.Tensor[], slot: number, s: number): void {
-    grads.forEach((g, i) => readInto(g, this.mem.grads[s], this.layout.entries[i].offset));
-    const at = statsAt(slot, s);
     this.mem.stats.fill(0, at, at + SHARD_STATS);
-    kept.forEach((t, i) => { this.mem.stats[at + i] = t.dataSync()[0]; });
-    tf.dispose([...grads, ...kept]);
-  }
-
-  /** Shard s of an M2 batch: its share of the unlabelled images and its share of the labelled ones. */
-  private computeSemiShard(task: ShardTask, semi: SemiTask, s: number): void {
-    const dim = this.vae.inputDim;
-    const zDim = this.vae.config.zDim;
-    const classes = this.vae.labelDim;
-    const [u0, u1] = partRange(semi.unlabelled, s, GRAD_SHARDS);
-    const [l0, l1] = partRange(semi.labelled, s, GRAD_SHARDS);
-    const slot = task.slot;
-    if (u1 === u0 && l1 === l0) {
+    if (!grads) {
       this.mem.grads[s].fill(0);
-      this.mem.stats.fill(0, statsAt(slot, s), statsAt(slot, s) + SHARD_STATS);
       return;
     }
-    let kept: tf.Tensor[] = [];
-    const grads = tf.tidy(() => {
-      const batch: Parameters<typeof semiSupervisedTerms>[1] = {};
-      if (u1 > u0) {
-        batch.unlabelled = {
-          x: tensorFrom(this.mem.x[slot], u0 * dim, [u1 - u0, dim]) as tf.Tensor2D,
-          eps: tensorFrom(this.mem.eps[slot], u0 * classes * zDim, [(u1 - u0) * classes, zDim]) as tf.Tensor2D,
-        };
-      }
-      if (l1 > l0) {
-        const row = semi.unlabelled + l0;
-        batch.labelled = {
-          x: tensorFrom(this.mem.x[slot], row * dim, [l1 - l0, dim]) as tf.Tensor2D,
-          y: tensorFrom(this.mem.y[slot], row * classes, [l1 - l0, classes]) as tf.Tensor2D,
-          eps: tensorFrom(this.mem.eps[slot], (semi.unlabelled * classes + l0) * zDim, [l1 - l0, zDim]) as tf.Tensor2D,
-        };
-      }
-      const result = tf.variableGrads(() => {
-        const t = semiSupervisedTerms(this.vae, batch, semi.weights);
-        kept = [t.loss.clone(), t.recSum, t.klSum, t.uSum, t.lSum, t.ceSum].map((v) => tf.keep(v));
-        return t.loss;
-      }, this.variables);
-      return this.variables.map((v) => result.grads[v.name] ?? tf.zerosLike(v));
-    });
-    this.report(grads, kept, slot, s);
+    const computed: tf.Tensor[] = grads;
+    computed.forEach((g, i) => readInto(g, this.mem.grads[s], this.layout.entries[i].offset));
+    kept.forEach((t, i) => { this.mem.stats[at + i] = t.dataSync()[0]; });
+    tf.dispose([...computed, ...kept]);
   }
+}
+
+/** Batch slot `slot` of the shared memory. */
+export function slotOf(mem: SharedTrainMemory, slot: number): BatchSlot {
+  return { x: mem.x[slot], y: mem.y[slot], eps: mem.eps[slot], noisy: mem.noisy[slot] };
 }
 
 /** The Adam update of parameters [start, end) from the summed shard gradients. */
@@ -234,22 +166,11 @@ export function updateParams(mem: SharedTrainMemory, adam: AdamConfig, t: number
   adamStep(adam, t, mem.params, mem, mem.grads, start, end);
 }
 
-export interface BatchStats {
-  /** The batch's loss (the objective's estimate), Σ reconstruction, Σ KL; for M2 also Σ U, Σ L, Σ −log q(y|x). */
-  loss: number;
-  recSum: number;
-  klSum: number;
-  uSum: number;
-  lSum: number;
-  ceSum: number;
-}
-
-/** The numbers of the batch in `slot`: the sums of its shards' stats, in a fixed order. */
-export function batchStats(mem: SharedTrainMemory, slot: number): BatchStats {
-  const sum = (i: number) => {
+/** The statistics of the batch in `slot`: the loss, then the family's sums, each summed over the shards in a fixed order. */
+export function batchStats(mem: SharedTrainMemory, slot: number): number[] {
+  return Array.from({ length: SHARD_STATS }, (_, i) => {
     let total = 0;
     for (let s = 0; s < GRAD_SHARDS; s++) total += mem.stats[statsAt(slot, s) + i];
     return total;
-  };
-  return { loss: sum(0), recSum: sum(1), klSum: sum(2), uSum: sum(3), lSum: sum(4), ceSum: sum(5) };
+  });
 }

@@ -1,7 +1,7 @@
 /** Small file-system helpers: atomic writes, and output paths checked before any long work starts. */
 import * as fs from 'fs';
 import * as path from 'path';
-import { VaeError, errorMessage } from '../errors';
+import { VaeError, errorMessage } from './errors';
 
 /** Writes to a temporary name beside the target, flushes it to disk, then renames it over the target. */
 export function writeFileAtomic(file: string, data: string | Uint8Array): void {
@@ -39,4 +39,10 @@ export function assertPngName(file: string): void {
     throw new VaeError(`output ${file}: vae writes PNG images, so the name must end in .png`);
   }
   assertWritableFile(file);
+}
+
+/** A path inside the working folder is shown relative to it. */
+export function displayPath(p: string): string {
+  const relative = path.relative(process.cwd(), p);
+  return relative && !relative.startsWith('..') && !path.isAbsolute(relative) ? relative : p;
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { nativeAddon } from '../../src/native';
-import { ADAM_DEFAULTS, adamStep } from '../../src/train/adam';
+import { ADAM_DEFAULTS, adamStep } from '../../src/engine/adam';
 import { useTestBackend } from '../helpers/backend';
 
 beforeAll(useTestBackend);

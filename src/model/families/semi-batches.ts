@@ -3,14 +3,14 @@
  * Every step takes the next `batch` unlabelled images of the epoch's order and a fresh draw of labelled ones
  * (min(batch, labelled images), without replacement within the step); see model/m2.ts for how they are weighed.
  */
-import { fillBatch } from '../data/batches';
-import { ImageSet } from '../data/datasets';
-import { LabelledSplit, splitLabelled } from '../data/labelled';
-import { VaeError } from '../errors';
-import { fillOneHot } from '../model/condition';
-import { sampleCodes } from '../model/m1m2';
-import { Rng } from '../rng';
-import { TrainRun } from './train';
+import { fillBatch } from '../../data/batches';
+import { ImageSet } from '../../data/datasets';
+import { LabelledSplit, splitLabelled } from '../../data/labelled';
+import { VaeError } from '../../errors';
+import { fillOneHot } from '../condition';
+import { sampleCodes } from '../m1m2';
+import type { TrainSettings } from '../run-config';
+import { Rng } from '../../rng';
 
 /** An M2 run's labelled and unlabelled images, labelled images per step, and α. */
 export interface SemiPlan {
@@ -19,13 +19,11 @@ export interface SemiPlan {
   alpha: number;
 }
 
-export function semiSupervisedPlan(run: TrainRun): SemiPlan {
-  const { config, dataset, vae } = run;
-  const labels = dataset.train.labels;
-  const { labeled, alpha } = config.train;
+export function semiSupervisedPlan(settings: TrainSettings, labels: Uint8Array | null, classes: number): SemiPlan {
+  const { labeled, alpha } = settings;
   if (!labels || labeled === undefined || alpha === undefined) throw new VaeError('an M2 run needs labelled data, --labeled and --alpha');
-  const split = splitLabelled(labels, vae.labelDim, labeled, config.train.seed);
-  return { split, labelledBatch: Math.min(split.labelled.length, config.train.batchSize), alpha };
+  const split = splitLabelled(labels, classes, labeled, settings.seed);
+  return { split, labelledBatch: Math.min(split.labelled.length, settings.batchSize), alpha };
 }
 
 /** Where a batch's inputs come from: images (binarized or not), or for M1+M2 M1's codes of them. */

@@ -1,0 +1,56 @@
+/**
+ * An engine runs training steps: it holds the parameters and Adam's moments, takes a batch written into one
+ * of its batch slots, computes the gradient of the family's objective on it and applies the Adam update.
+ * The training loop (train/train.ts) only prepares batches, hands them over and reads the numbers back, so a
+ * new engine (e.g. one on the GPU) is a new file here and a line in engines.ts.
+ *
+ * Every engine gives the numbers of the CPU engine (cpu.ts): the same batch, noise, order of sums and Adam
+ * arithmetic; a step's statistics are the family's (model/families), in the order it names them.
+ */
+import type { BackendInfo } from '../backend';
+import type { BatchSlot, ShardTask } from '../model/families/family';
+import type { Vae } from '../model/vae';
+import type { AdamConfig, AdamState } from './adam';
+
+/** How big a batch slot is. */
+export interface SlotSizes {
+  /** Rows of a batch (for M2: unlabelled and labelled images together). */
+  rows: number;
+  dim: number;
+  labelDim: number;
+  zDim: number;
+  /** Noise rows per row (K of IWAE; M2: one per label). */
+  samples: number;
+  noisy: boolean;
+}
+
+export type { BatchSlot };
+
+export interface EngineSetup {
+  backend: BackendInfo;
+  /** The model whose trainable variables are trained; its parameters and `adam` are where training starts. */
+  vae: Vae;
+  adam: AdamState;
+  adamConfig: AdamConfig;
+  sizes: SlotSizes;
+  /** CPU engine: training threads (default: one per core, up to the shards of a batch). */
+  threads?: number;
+}
+
+export interface Engine {
+  /** For the backend line: where steps run ("2 training threads"). */
+  readonly description: string;
+  readonly threads: number;
+  /** Where the batch of a step goes: slot i of BATCH_SLOTS; write it before calling step. */
+  slot(i: number): BatchSlot;
+  /**
+   * The gradient of the batch in `task.slot`, then Adam step t on all parameters. A step may be given before
+   * the previous one is done: it runs after it (at most BATCH_SLOTS steps in flight).
+   */
+  step(task: ShardTask, t: number): Promise<void>;
+  /** The statistics of the last step run in `slot`: the loss, then the family's named sums. */
+  stats(slot: number): number[];
+  /** Parameters (flat, in the order of vae.trainableVariables()) and Adam's moments, with no step running. */
+  state(): Promise<{ params: Float32Array; adam: AdamState }>;
+  close(): Promise<void>;
+}

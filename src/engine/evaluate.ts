@@ -1,0 +1,95 @@
+/**
+ * Test-set numbers that take long: the importance-sampled NLL on worker threads, and the whole report of
+ * `vae evaluate`. The maths is in model/likelihood.ts and model/evaluate.ts.
+ */
+import { currentBackend } from '../backend';
+import { VaeError } from '../errors';
+import { oneHot } from '../model/condition';
+import { ElboTerms, bitsPerDim, evaluateElbo, requireLabels } from '../model/evaluate';
+import { familyOf } from '../model/families/registry';
+import { flatLayout, partRange, readVariables } from '../model/flat';
+import { inferLabels } from '../model/generate';
+import { ImportanceOptions, activeUnits, encodeAll, vaeImportanceWeighted } from '../model/likelihood';
+import { evaluateSemi } from '../model/m2';
+import { Vae } from '../model/vae';
+import { ImportanceJob, Thread } from './threads';
+
+export interface TestSetReport extends ElboTerms {
+  images: number;
+  /** −ELBO in bits per dimension: nats / (D ln 2). */
+  bitsPerDim: number;
+  /** Latent dimensions whose mean code varies across the test set (Cov > 0.01), out of zDim. */
+  activeUnits: number;
+  zDim: number;
+  /** With importance sampling: K, the test NLL −mean L_K in nats and in bits per dimension. */
+  importance?: { k: number; nll: number; bitsPerDim: number };
+  /**
+   * A label-conditioned model as a classifier: the share of images whose best label under the conditional
+   * bound (argmin_y −L(x, y)) is their true label.
+   */
+  labelAccuracy?: number;
+  /** M2: the bound U(x) on −log p(x) with the label summed out (nats), and the test error of its classifier q(y|x). */
+  semi?: { negElbo: number; bitsPerDim: number; error: number };
+}
+
+/**
+ * vaeImportanceWeighted on `threads` worker threads, each taking a contiguous part of the images. Every image
+ * draws the same samples as in one thread, so the numbers do not depend on the number of threads.
+ */
+export async function vaeImportanceWeightedParallel(vae: Vae, x: Float32Array, n: number, labels: Float32Array | null,
+  options: ImportanceOptions, threads: number): Promise<Float64Array> {
+  if (threads <= 1 || n < 2) return vaeImportanceWeighted(vae, x, n, labels, options);
+  const classes = vae.labelDim;
+  const dim = vae.inputDim;
+  const variables = vae.trainableVariables();
+  const layout = flatLayout(variables);
+  const params = new Float32Array(layout.size);
+  readVariables(variables, layout, params);
+  const result = new Float64Array(n);
+  const progress = new Array<number>(threads).fill(0);
+  await Promise.all(Array.from({ length: threads }, (_, i) => partRange(n, i, threads)).map(([start, end], i) =>
+    new Promise<void>((resolve, reject) => {
+      const thread = new Thread(`importance sampling thread ${i + 1}`);
+      const job: ImportanceJob = { job: 'importance', backend: currentBackend().choice, model: vae.config, params,
+        x: x.slice(start * dim, end * dim), labels: labels && classes > 0 ? labels.slice(start * classes, end * classes) : null,
+        n: end - start, k: options.k, seed: options.seed ?? 0, indexOffset: start };
+      thread.request<Float64Array>(job, (done) => {
+        progress[i] = done;
+        options.onProgress?.(progress.reduce((a, b) => a + b, 0));
+      }).then((bounds) => {
+        result.set(bounds, start);
+        return thread.terminate();
+      }, (error: Error) => thread.terminate().then(() => { throw error; })).then(resolve, reject);
+    })));
+  return result;
+}
+
+/** Everything `vae evaluate` reports, for test data x ([n, dim]). */
+export async function evaluateTestSet(vae: Vae, x: Float32Array, n: number, labels: Uint8Array | null,
+  options: { importanceSamples?: number; seed?: number; threads?: number; onProgress?: (done: number) => void } = {}): Promise<TestSetReport> {
+  const nats2bits = (nats: number) => bitsPerDim(vae, nats);
+  const elbo = await evaluateElbo(vae, x, n, labels);
+  const oneHotLabels = vae.labelDim > 0 ? oneHot(requireLabels(labels), vae.labelDim) : undefined;
+  const { mu } = encodeAll(vae, x, n, oneHotLabels);
+  const report: TestSetReport = { images: n, ...elbo, bitsPerDim: nats2bits(elbo.negElbo),
+    activeUnits: activeUnits(mu, n, vae.config.zDim).count, zDim: vae.config.zDim };
+  if (vae.classifier && labels) {
+    const semi = await evaluateSemi(vae, x, n, labels);
+    report.semi = { negElbo: semi.negElbo, bitsPerDim: nats2bits(semi.negElbo), error: semi.error };
+  } else if (vae.labelDim > 0 && labels) {
+    const inferred = inferLabels(vae, x, n);
+    report.labelAccuracy = inferred.reduce((a, l, i) => a + (l === labels[i] ? 1 : 0), 0) / n;
+  }
+  const k = options.importanceSamples;
+  const family = familyOf(vae.config);
+  if (k && !family.traits.prior) {
+    throw new VaeError(`--iw estimates log p(x) with q(z|x) and p(z); this ${family.noun} (${family.name}) has neither`);
+  }
+  if (k) {
+    const bounds = await vaeImportanceWeightedParallel(vae, x, n, oneHotLabels ?? null,
+      { k, seed: options.seed ?? 0, onProgress: options.onProgress }, options.threads ?? 1);
+    const nll = -bounds.reduce((a, v) => a + v, 0) / n;
+    report.importance = { k, nll, bitsPerDim: nats2bits(nll) };
+  }
+  return report;
+}

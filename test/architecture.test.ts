@@ -1,0 +1,61 @@
+/**
+ * Imports only go downward: each folder of src/ is a layer (docs/ARCHITECTURE.md), and a module may import
+ * from its own layer and the layers below it, never from one above. Parsed from the sources, so a new
+ * upward import fails here.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+
+const SRC = path.join(__dirname, '..', 'src');
+
+/** Bottom to top. A file directly in src/ other than cli.ts is in 'base'. */
+export const LAYERS = ['base', 'data', 'model', 'engine', 'io', 'train', 'commands', 'cli'] as const;
+
+function layerOf(file: string): number {
+  const rel = path.relative(SRC, file).split(path.sep);
+  const name = rel.length === 1 ? (rel[0] === 'cli.ts' ? 'cli' : 'base') : rel[0];
+  const index = (LAYERS as readonly string[]).indexOf(name);
+  if (index < 0) throw new Error(`${path.relative(SRC, file)} is in no layer: add its folder to LAYERS and docs/ARCHITECTURE.md`);
+  return index;
+}
+
+function sources(dir: string): string[] {
+  return fs.readdirSync(dir, { withFileTypes: true }).flatMap((e) => {
+    const p = path.join(dir, e.name);
+    return e.isDirectory() ? sources(p) : e.name.endsWith('.ts') ? [p] : [];
+  });
+}
+
+/** Relative module specifiers a file imports (import ... from, import type, export ... from, require). */
+export function relativeImports(text: string): string[] {
+  const found: string[] = [];
+  const pattern = /(?:\bfrom\s+|\bimport\s*\(\s*|\brequire\s*\(\s*|^\s*import\s+)['"](\.[^'"]*)['"]/gm;
+  for (let m = pattern.exec(text); m; m = pattern.exec(text)) found.push(m[1]);
+  return found;
+}
+
+function resolve(from: string, spec: string): string {
+  const base = path.resolve(path.dirname(from), spec);
+  for (const candidate of [base + '.ts', path.join(base, 'index.ts'), base]) if (fs.existsSync(candidate)) return candidate;
+  throw new Error(`${path.relative(SRC, from)} imports ${spec}, which does not exist`);
+}
+
+describe('module layers', () => {
+  it('finds the imports of every kind', () => {
+    const text = "import * as a from './a';\nimport type { B } from '../b';\nexport { C } from './c/d';\nconst e = require('./e');\nimport './f';";
+    expect(relativeImports(text)).toEqual(['./a', '../b', './c/d', './e', './f']);
+  });
+
+  it('no module imports from a layer above its own', () => {
+    const upward: string[] = [];
+    for (const file of sources(SRC)) {
+      for (const spec of relativeImports(fs.readFileSync(file, 'utf8'))) {
+        const target = resolve(file, spec);
+        if (layerOf(target) > layerOf(file)) {
+          upward.push(`${path.relative(SRC, file)} (${LAYERS[layerOf(file)]}) imports ${path.relative(SRC, target)} (${LAYERS[layerOf(target)]})`);
+        }
+      }
+    }
+    expect(upward).toEqual([]);
+  });
+});
