@@ -39,10 +39,11 @@ export function registerEvaluate(program: Command, context: { quiet: () => boole
         (loaded.m1 ? " (of M1's codes, Gaussian)" : '');
       const model = loaded.config.model;
       const lines = [`${loaded.checkpointDir}: ${report.images} test images (binarize ${data.binarize}, ${model.likelihood} p(x|z))`];
-      if (!familyOf(model).traits.kl) {
+      const family = familyOf(model);
+      if (!family.traits.kl) {
         // An autoencoder's number is its reconstruction loss; it bounds nothing.
         lines.push(`test reconstruction -log p(x|code) ${report.rec.toFixed(2)} nats (${bitsPerDim(loaded.vae, report.rec).toFixed(4)} bits/dim)` +
-          (model.sparsity ? `  sparsity penalty ${report.kl.toFixed(4)}` : ''));
+          (report.kl !== 0 ? `  ${family.penalty ?? 'sparsity'} penalty ${report.kl.toFixed(4)}` : ''));
       } else {
         lines.push(`test -ELBO${given} ${report.negElbo.toFixed(2)} nats (${report.bitsPerDim.toFixed(4)} bits/dim)  ` +
           `reconstruction ${report.rec.toFixed(2)}  KL ${report.kl.toFixed(2)}`);

@@ -10,7 +10,8 @@ import { ProgressReporter, TaskProgress } from '../train/progress';
 import { NewRunOptions, resumeRun, startRun } from '../train/run';
 import { TrainRun, train } from '../train/train';
 
-type TrainFlags = Omit<NewRunOptions, 'channels'> & { resume?: string; threads?: number; channels?: '1' | '3' };
+/** The parsed flags: the run's options (--channels still as its text, '1' or '3'), --resume and --threads. */
+type TrainFlags = NewRunOptions & { resume?: string; threads?: number };
 
 export function registerTrain(program: Command, context: { backend: () => BackendInfo; quiet: () => boolean }): void {
   const command = program.command('train')
@@ -35,7 +36,7 @@ export function registerTrain(program: Command, context: { backend: () => Backen
         run = resumed;
       } else {
         let decoding: TaskProgress | null = null;
-        const options = { ...flags, channels: flags.channels === undefined ? undefined : Number(flags.channels) as 1 | 3 };
+        const options: NewRunOptions = { ...flags, channels: flags.channels === undefined ? undefined : Number(flags.channels) as 1 | 3 };
         run = await startRun(options, {
           onProgress: (done, total) => {
             decoding ??= new TaskProgress(`reading ${flags.data}`, total, context.quiet());

@@ -41,7 +41,7 @@ export class EpochEnd {
     const test = await this.family.evaluate(vae, this.testX, dataset.test.count, dataset.test.labels, config.train.beta);
     const isBest = state.bestTestLoss === null || test.loss < state.bestTestLoss;
     const result: EpochResult = {
-      epoch, epochs: config.train.epochs, beta, autoencoder: !this.family.traits.kl,
+      epoch, epochs: config.train.epochs, beta, autoencoder: !this.family.traits.kl, penalty: this.family.penalty,
       train: this.family.trainTerms(sums),
       test: { loss: test.loss, ...test.terms },
       seconds: sums.seconds,

@@ -4,28 +4,13 @@
  * (`npm run docs`; a test fails when it is out of date). Defaults that depend on the model family are the
  * family's own (model/families), and the help states them as the registry gives them.
  */
+import * as fs from 'fs';
 import { DEFAULT_TEST_SPLIT } from '../data/datasets';
-import { DEFAULT_NOISE_LEVEL, NOISE_KINDS } from '../data/noise';
-import { REGIONS } from '../model/condition';
 import { CONV_SIZES } from '../model/conv';
-import { DEFAULT_SPARSITY, DEFAULT_SPARSITY_WEIGHT } from '../model/families/autoencoders';
-import { NewRunOptions } from '../model/families/family';
-import { DEFAULT_LABELED } from '../model/families/m2';
+import { FlagSpec, NewRunOptions } from '../model/families/family';
 import { FAMILIES, MODEL_CHOICES, familiesWith } from '../model/families/registry';
-import { PAPER_ALPHA_PER_IMAGE } from '../model/m2';
 import { choice, hiddenSizes, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt } from '../options';
 import { DEFAULT_SIGMA } from './run';
-
-export interface FlagSpec {
-  /** commander's flags: '--epochs <n>'. */
-  flags: string;
-  help: string;
-  /** The default commander fills in, which the run's settings take. */
-  default?: string | number;
-  /** The default in words, where it is not one value (it depends on the family, the data, the machine). */
-  defaultText?: string;
-  parse?: (value: string) => unknown;
-}
 
 /** "400 (500 for m2, 256 with --arch conv)": a family default, with the families and arch that differ. */
 function familyDefault(pick: (d: { hidden: number[]; zDim: number }) => string): string {
@@ -60,26 +45,12 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
       'the decoder gives the mean of each pixel (through a sigmoid), the standard deviation is fixed (--sigma); reported in nats and bits/dim' },
   { flags: '--sigma <s>', parse: positiveFloat, defaultText: String(DEFAULT_SIGMA),
     help: 'gaussian: the fixed standard deviation of p(x|z) on pixel values in [0, 1]' },
-  { flags: '--noise <kind>', parse: choice(NOISE_KINDS), defaultText: 'gaussian', help: `dae: how inputs are corrupted: ${NOISE_KINDS.join(', ')}` },
-  { flags: '--noise-level <p>', parse: nonNegativeFloat, defaultText: NOISE_KINDS.map((k) => `${k} ${DEFAULT_NOISE_LEVEL[k]}`).join(', '),
-    help: 'dae: the standard deviation of gaussian noise, or the share of pixels hit by salt-pepper or mask' },
-  { flags: '--sparsity <rho>', parse: positiveFloat, defaultText: String(DEFAULT_SPARSITY),
-    help: 'sae: the target mean activation ρ of the (sigmoid) code units' },
-  { flags: '--sparsity-weight <w>', parse: nonNegativeFloat, defaultText: String(DEFAULT_SPARSITY_WEIGHT),
-    help: 'sae: weight of the penalty Σ_j KL(ρ || mean activation of unit j)' },
-  { flags: '--m1 <dir>', help: "m1m2: the run folder of a trained VAE (M1); M2 learns from its codes (Kingma et al. 2014's M1+M2)" },
-  { flags: '--condition <y>', parse: choice(['label', ...REGIONS] as const), default: 'label',
-    help: "what a cvae is conditioned on: 'label' (one-hot class), or the observed part of the image for completion: " +
-      "'left-half', 'top-half', 'centre' (all but a centre square)" },
+  ...FAMILIES.flatMap((f) => f.flags ?? []),
   { flags: '--z-dim <n>', parse: positiveInt, defaultText: familyDefault((d) => String(d.zDim)),
     help: 'latent dimensions (a cvae on the label has 2, so that its samples follow the label; with --condition, 20)' },
   { flags: '--hidden <sizes>', parse: hiddenSizes, defaultText: familyDefault((d) => d.hidden.join(',')),
     help: "hidden layer sizes of the encoder, e.g. 400 or 512,256; the decoder mirrors them, m2's classifier has the same; " +
       'with --arch conv, the dense layers between the convolutions and z' },
-  { flags: '--labeled <n>', parse: positiveInt, defaultText: String(DEFAULT_LABELED),
-    help: 'm2, m1m2: training images that keep their label, the same number per class, picked with --seed' },
-  { flags: '--alpha <a>', parse: nonNegativeFloat, defaultText: `${PAPER_ALPHA_PER_IMAGE}, the paper's α = 0.1·N`,
-    help: "m2, m1m2: weight of the classifier's cross-entropy on the labelled images, α = a·N with N the training images" },
   { flags: '--beta <b>', parse: nonNegativeFloat, default: 1, help: 'weight of the KL term (1: VAE; >1: β-VAE, Higgins et al. 2017)' },
   { flags: '--epochs <n>', parse: positiveInt, default: 10, help: 'epochs to train (with --resume: the new total)' },
   { flags: '--batch-size <n>', parse: positiveInt, default: 128, help: 'examples per step' },
@@ -109,4 +80,19 @@ export function flagTable(): string {
   return ['| flag | default | meaning |', '|---|---|---|', ...rows].join('\n') + '\n';
 }
 
-export type { NewRunOptions };
+export type { FlagSpec, NewRunOptions };
+
+/** Writes the flag table into `file` between its <!-- flags:start --> and <!-- flags:end --> lines. */
+export function writeFlagDocs(file: string): void {
+  fs.writeFileSync(file, withFlagTable(fs.readFileSync(file, 'utf8')));
+}
+
+/** `text` with the flag table between its markers. */
+export function withFlagTable(text: string): string {
+  const start = '<!-- flags:start -->';
+  const end = '<!-- flags:end -->';
+  const a = text.indexOf(start);
+  const b = text.indexOf(end);
+  if (a < 0 || b < a) throw new Error(`no ${start} ... ${end} in the document`);
+  return text.slice(0, a + start.length) + '\n' + flagTable() + text.slice(b);
+}

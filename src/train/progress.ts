@@ -19,7 +19,7 @@ export function formatEpochLine(r: EpochResult): string {
       `  ${fmt(r.seconds, 1)} s, ${Math.round(r.samplesPerSec)} images/s${r.isBest ? '  [best]' : ''}`;
   }
   if (r.autoencoder) {
-    const penalty = (v: number) => (v !== 0 ? ` (+ sparsity ${fmt(v, 3)})` : '');
+    const penalty = (v: number) => (v !== 0 ? ` (+ ${r.penalty ?? 'sparsity'} ${fmt(v, 3)})` : '');
     return `epoch ${r.epoch}/${r.epochs}  train rec ${fmt(r.train.rec)}${penalty(r.train.kl)}  test rec ${fmt(r.test.rec)}${penalty(r.test.kl)}` +
       `  ${fmt(r.seconds, 1)} s, ${Math.round(r.samplesPerSec)} samples/s${r.isBest ? '  [best]' : ''}`;
   }
@@ -29,10 +29,10 @@ export function formatEpochLine(r: EpochResult): string {
     `  ${fmt(r.seconds, 1)} s, ${Math.round(r.samplesPerSec)} samples/s${r.isBest ? '  [best]' : ''}`;
 }
 
-/** The parts of a step's loss: reconstruction and KL, or an autoencoder's reconstruction (and sparsity penalty). */
+/** The parts of a step's loss: reconstruction and KL, or an autoencoder's reconstruction (and its penalty: sparsity, ...). */
 function stepTerms(s: StepInfo): string {
   if (!s.autoencoder) return `rec ${fmt(s.rec)}, KL ${fmt(s.kl)}`;
-  return s.kl !== 0 ? `rec ${fmt(s.rec)}, sparsity ${fmt(s.kl, 3)}` : `rec ${fmt(s.rec)}`;
+  return s.kl !== 0 ? `rec ${fmt(s.rec)}, ${s.penalty ?? 'sparsity'} ${fmt(s.kl, 3)}` : `rec ${fmt(s.rec)}`;
 }
 
 export class ProgressReporter implements TrainHooks {

@@ -56,6 +56,8 @@ export interface StepInfo {
   samplesPerSec: number;
   /** An autoencoder: rec is its reconstruction loss, kl its sparsity penalty (sae; else 0). */
   autoencoder?: boolean;
+  /** A family without KL: the name of its kl term (Family.penalty; 'sparsity' when absent). */
+  penalty?: string;
 }
 
 export interface EpochResult {
@@ -69,6 +71,8 @@ export interface EpochResult {
   test: ElboTerms & { loss: number; error?: number };
   /** An autoencoder: rec is its reconstruction loss, kl its sparsity penalty (sae; else 0). */
   autoencoder: boolean;
+  /** A family without KL: the name of its kl term (Family.penalty; 'sparsity' when absent). */
+  penalty?: string;
   seconds: number;
   samplesPerSec: number;
   isBest: boolean;
@@ -193,7 +197,7 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
         state.stepInEpoch = step + 1;
         state.globalStep++;
         betaNow = stepBeta;
-        hooks.onStep?.({ epoch, step: step + 1, steps, beta: betaNow, autoencoder: !family.traits.kl, loss: sums.loss / sums.count,
+        hooks.onStep?.({ epoch, step: step + 1, steps, beta: betaNow, autoencoder: !family.traits.kl, penalty: family.penalty, loss: sums.loss / sums.count,
           rec: sums.rec / sums.count, kl: sums.kl / sums.count, samplesPerSec: sums.count / sums.seconds });
       };
       // One step is always queued behind the running one, so the engine never waits for this thread's

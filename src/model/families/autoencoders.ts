@@ -4,7 +4,8 @@
  * autoencoder ('sae': sigmoid code units, plus weight · Σ_j KL(ρ || ρ̂_j)). Their code is a point, not a
  * distribution, and they have no prior: nothing to sample from (Vae.autoencoderLossTerms is the objective).
  */
-import { noiseConfig } from '../../data/noise';
+import { DEFAULT_NOISE_LEVEL, NOISE_KINDS, noiseConfig } from '../../data/noise';
+import { choice, nonNegativeFloat, positiveFloat } from '../../options';
 import { VaeError } from '../../errors';
 import { ModelConfig } from '../vae';
 import { Family, NewRunOptions } from './family';
@@ -28,6 +29,7 @@ function autoencoder(name: string, help: string, configure: (o: NewRunOptions, m
     traits: { prior: false, kl: false, label: false, region: false, classifies: false, conv: true, codes: false },
     networks: [],
     stats: ['rec', 'kl'], // kl: the sparsity penalty (0 but for sae)
+    penalty: 'sparsity',
     takes: [],
     matches: (model) => model.family === name,
     defaults: (o) => imageDefaults(o),
@@ -53,6 +55,11 @@ export const dae: Family = {
   ...autoencoder('dae', "'dae': a denoising autoencoder (--noise)", (o, model) => {
     model.noise = noiseConfig(o.noise ?? 'gaussian', o.noiseLevel);
   }, (model) => `denoising autoencoder (${model.noise!.kind} noise, level ${model.noise!.level})`),
+  flags: [
+    { flags: '--noise <kind>', parse: choice(NOISE_KINDS), defaultText: 'gaussian', help: `dae: how inputs are corrupted: ${NOISE_KINDS.join(', ')}` },
+    { flags: '--noise-level <p>', parse: nonNegativeFloat, defaultText: NOISE_KINDS.map((k) => `${k} ${DEFAULT_NOISE_LEVEL[k]}`).join(', '),
+      help: 'dae: the standard deviation of gaussian noise, or the share of pixels hit by salt-pepper or mask' },
+  ],
   takes: ['noise', 'noiseLevel'],
   takesHint: () => '--noise and --noise-level are for a denoising autoencoder: add --model dae',
 };
@@ -63,6 +70,12 @@ export const sae: Family = {
     if (!(target > 0 && target < 1)) throw new VaeError(`--sparsity is a mean activation, between 0 and 1 (exclusive); got ${target}`);
     model.sparsity = { target, weight: o.sparsityWeight ?? DEFAULT_SPARSITY_WEIGHT };
   }, (model) => `sparse autoencoder (ρ ${model.sparsity!.target}, weight ${model.sparsity!.weight})`),
+  flags: [
+    { flags: '--sparsity <rho>', parse: positiveFloat, defaultText: String(DEFAULT_SPARSITY),
+      help: 'sae: the target mean activation ρ of the (sigmoid) code units' },
+    { flags: '--sparsity-weight <w>', parse: nonNegativeFloat, defaultText: String(DEFAULT_SPARSITY_WEIGHT),
+      help: 'sae: weight of the penalty Σ_j KL(ρ || mean activation of unit j)' },
+  ],
   takes: ['sparsity', 'sparsityWeight'],
   takesHint: () => '--sparsity and --sparsity-weight are for a sparse autoencoder: add --model sae',
 };

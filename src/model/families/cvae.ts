@@ -4,7 +4,8 @@
  * p(z) = N(0, I), independent of y; the objective is the VAE's with y given (Vae.lossTerms).
  */
 import { VaeError } from '../../errors';
-import { ConditionConfig, describeCondition } from '../condition';
+import { choice } from '../../options';
+import { ConditionConfig, REGIONS, describeCondition } from '../condition';
 import { Family } from './family';
 import { DEFAULT_Z_DIM, imageDefaults } from './shared';
 import { vae } from './vae';
@@ -23,6 +24,9 @@ export const cvae: Family = {
   noun: 'conditional VAE',
   help: "'cvae': conditional VAE q(z|x,y), p(x|z,y) (Doersch 2016), on the label or, with --condition, on part of the image",
   traits: { ...vae.traits, label: true, region: true, conv: false },
+  flags: [{ flags: '--condition <y>', parse: choice(['label', ...REGIONS] as const), default: 'label',
+    help: "what a cvae is conditioned on: 'label' (one-hot class), or the observed part of the image for completion: " +
+      "'left-half', 'top-half', 'centre' (all but a centre square)" }],
   takes: ['condition'],
   takesHint: (o) => `--condition ${o.condition} needs --model cvae`,
   matches: (model) => model.family === 'cvae' && model.condition !== undefined,

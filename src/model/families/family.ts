@@ -33,6 +33,18 @@ export interface FamilyTraits {
   codes: boolean;
 }
 
+/** A flag of `vae train`: train/flags.ts lists the common ones, a family its own (Family.flags). */
+export interface FlagSpec {
+  /** commander's flags: '--epochs <n>'. */
+  flags: string;
+  help: string;
+  /** The default commander fills in, which the run's settings take. */
+  default?: string | number;
+  /** The default in words, where it is not one value (it depends on the family, the data, the machine). */
+  defaultText?: string;
+  parse?: (value: string) => unknown;
+}
+
 /** The settings of `vae train` that make a new run (train/flags.ts gives their defaults and help). */
 export interface NewRunOptions {
   data: string;
@@ -76,6 +88,8 @@ export interface NewRunOptions {
   imageSize?: number;
   channels?: 1 | 3;
   testSplit?: number;
+  /** A family's own options (Family.flags), by their attribute name (--codebook-size: codebookSize). */
+  [option: string]: unknown;
 }
 
 /**
@@ -153,8 +167,15 @@ export interface Family {
   readonly networks: readonly string[];
   /** Names of the sums a training step reports after its loss, summed over an epoch into EpochSums under these names. */
   readonly stats: readonly string[];
+  /** Flags of `vae train` that this family brings (registered after the common ones; shared ones in one family only). */
+  readonly flags?: readonly FlagSpec[];
+  /**
+   * A family without a KL term: the name of what it adds to the reconstruction (kl in its statistics), for the
+   * progress lines ("sparsity", "vq").
+   */
+  readonly penalty?: string;
   /** Options of `vae train` that only this family (and those that share them) takes. */
-  readonly takes: readonly (keyof NewRunOptions)[];
+  readonly takes: readonly string[];
   /** The one-line error when another family is given one of `takes`. */
   takesHint?(o: NewRunOptions): string;
   /** Whether a run's model is of this family (config.json's model.family, and for M1+M2 its features). */

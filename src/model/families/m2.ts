@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { epochOrder, testMatrix } from '../../data/batches';
 import { VaeError } from '../../errors';
 import { displayPath } from '../../files';
+import { nonNegativeFloat, positiveInt } from '../../options';
 import { partRange } from '../flat';
 import { PAPER_ALPHA_PER_IMAGE, SemiBatch, evaluateSemi, semiSupervisedTerms, semiWeights } from '../m2';
 import { tensorFrom } from '../tensor-io';
@@ -43,6 +44,12 @@ export const m2: Family = {
   networks: ['classifier'],
   // 'labelled': how many labelled images the step saw (its shards' shares add up to it).
   stats: ['rec', 'kl', 'u', 'l', 'ce', 'labelled'],
+  flags: [
+    { flags: '--labeled <n>', parse: positiveInt, defaultText: String(DEFAULT_LABELED),
+      help: 'm2, m1m2: training images that keep their label, the same number per class, picked with --seed' },
+    { flags: '--alpha <a>', parse: nonNegativeFloat, defaultText: `${PAPER_ALPHA_PER_IMAGE}, the paper's α = 0.1·N`,
+      help: "m2, m1m2: weight of the classifier's cross-entropy on the labelled images, α = a·N with N the training images" },
+  ],
   takes: ['labeled', 'alpha'],
   takesHint: () => '--labeled and --alpha are for semi-supervised training: add --model m2',
   matches: (model) => model.family === 'm2' && !model.features && model.condition?.kind === 'label',
@@ -127,6 +134,7 @@ export const m1m2: Family = {
   noun: 'M1+M2 model',
   help: "'m1m2': M2 on the codes of the VAE in --m1 (Kingma et al. 2014's M1+M2)",
   traits: { ...m2.traits, codes: true },
+  flags: [{ flags: '--m1 <dir>', help: "m1m2: the run folder of a trained VAE (M1); M2 learns from its codes (Kingma et al. 2014's M1+M2)" }],
   takes: ['m1', 'labeled', 'alpha'],
   takesHint: () => '--m1 is for --model m1m2',
   matches: (model) => model.family === 'm2' && model.features !== undefined,
