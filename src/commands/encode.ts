@@ -2,13 +2,15 @@ import * as fs from 'fs';
 import { Command } from 'commander';
 import { VaeError, errorMessage } from '../errors';
 import { assertWritableFile } from '../files';
+import { codebookIndices } from '../model/generate';
 import { encodeAll } from '../model/likelihood';
 import { choice, invertMode, positiveInt } from '../options';
 import { informer, labelsFor, loadSplit, openModel, readInputImages } from './common';
 
 export function registerEncode(program: Command, context: { quiet: () => boolean }): void {
   program.command('encode')
-    .description('μ and log σ² of q(z|x) per image (an autoencoder: its code), as CSV: for the given images, or for a split of the data set')
+    .description('μ and log σ² of q(z|x) per image (an autoencoder: its code; a VQ-VAE: its codebook entries), as CSV: for the given ' +
+      'images, or for a split of the data set')
     .argument('[images...]', 'images to encode (PNG, JPEG, WebP, any size)')
     .option('--split <name>', "'test' or 'train': encode that split instead of images", choice(['test', 'train'] as const))
     .option('--limit <n>', 'only the first n images of the split', positiveInt)
@@ -42,16 +44,25 @@ export function registerEncode(program: Command, context: { quiet: () => boolean
       // A cvae encodes q(z|x, y): with the split's labels, or each image's best label (which goes in the label column).
       const given = labelsFor(loaded, x, count, undefined, known, informer(context.quiet()));
       if (!known && given.labels) label = (i) => names[given.labels![i]] ?? String(given.labels![i]);
-      const { mu, logvar } = encodeAll(loaded.vae, x, count, given.oneHot);
       const quote = (s: string) => (/[",\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s);
-      // An autoencoder's code is a point: one column per dimension, no variance.
-      const point = loaded.vae.pointCode;
-      const header = ['source', 'label', ...Array.from({ length: d }, (_, j) => (point ? `code_${j}` : `mu_${j}`)),
-        ...(point ? [] : Array.from({ length: d }, (_, j) => `logvar_${j}`))];
-      const rows = [header.join(',')];
-      for (let i = 0; i < count; i++) {
-        rows.push([quote(source(i)), quote(label(i)), ...Array.from(mu.subarray(i * d, (i + 1) * d), (v) => v.toPrecision(6)),
-          ...(point ? [] : Array.from(logvar.subarray(i * d, (i + 1) * d), (v) => v.toPrecision(6)))].join(','));
+      const rows: string[] = [];
+      const quantizer = loaded.vae.quantizer;
+      if (quantizer) {
+        // A quantised code is the codebook entries of its slots.
+        const indices = codebookIndices(loaded.vae, x, count);
+        const m = quantizer.slots;
+        rows.push(['source', 'label', ...Array.from({ length: m }, (_, j) => `index_${j}`)].join(','));
+        for (let i = 0; i < count; i++) rows.push([quote(source(i)), quote(label(i)), ...indices.subarray(i * m, (i + 1) * m)].join(','));
+      } else {
+        const { mu, logvar } = encodeAll(loaded.vae, x, count, given.oneHot);
+        // An autoencoder's code is a point: one column per dimension, no variance.
+        const point = loaded.vae.pointCode;
+        rows.push(['source', 'label', ...Array.from({ length: d }, (_, j) => (point ? `code_${j}` : `mu_${j}`)),
+          ...(point ? [] : Array.from({ length: d }, (_, j) => `logvar_${j}`))].join(','));
+        for (let i = 0; i < count; i++) {
+          rows.push([quote(source(i)), quote(label(i)), ...Array.from(mu.subarray(i * d, (i + 1) * d), (v) => v.toPrecision(6)),
+            ...(point ? [] : Array.from(logvar.subarray(i * d, (i + 1) * d), (v) => v.toPrecision(6)))].join(','));
+        }
       }
       const csv = rows.join('\n') + '\n';
       if (!flags.output) {
@@ -63,6 +74,7 @@ export function registerEncode(program: Command, context: { quiet: () => boolean
       } catch (e) {
         throw new VaeError(`cannot write ${flags.output}: ${errorMessage(e)}`);
       }
-      if (!context.quiet()) process.stderr.write(`wrote ${flags.output} (${count} codes of ${d} dimensions)\n`);
+      const what = quantizer ? `${quantizer.slots} codebook entries` : `${d} dimensions`;
+      if (!context.quiet()) process.stderr.write(`wrote ${flags.output} (${count} codes of ${what})\n`);
     });
 }

@@ -60,6 +60,10 @@ export function registerEvaluate(program: Command, context: { quiet: () => boole
         lines.push(`label with the best conditional ELBO is the true label for ${(100 * report.labelAccuracy).toFixed(2)}% ` +
           `of the images (test error ${(100 * (1 - report.labelAccuracy)).toFixed(2)}%)`);
       }
+      if (report.codebook) {
+        const { used, size } = report.codebook;
+        lines.push(`codebook: ${used} of ${size} entries in use on the test images (${(100 * used / size).toFixed(1)}%)`);
+      }
       lines.push(`active units ${report.activeUnits} of ${report.zDim} (Cov over the test set of E[z_u|x] > 0.01)`);
       process.stdout.write(lines.join('\n') + '\n');
     });

@@ -28,6 +28,7 @@ export function registerInterpolate(program: Command, context: { quiet: () => bo
       const x = await readInputImages([a, b], loaded, invertMode(flags.invert));
       const given = labelsFor(loaded, x, 2, flags.label, null, informer(context.quiet()));
       const mu = encodeMeans(vae, x, 2, given.oneHot);
+      if (vae.quantizer) informer(context.quiet())('interpolating between the quantised codes of the two images (codebook entries); the points between them are not quantised');
       const z = vae.config.zDim;
       const codes = interpolateCodes(mu.subarray(0, z), mu.subarray(z, 2 * z), flags.steps, flags.slerp);
       // A cvae's label goes from a's to b's along with z (the same label throughout with --label).

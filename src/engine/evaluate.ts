@@ -8,7 +8,7 @@ import { oneHot } from '../model/condition';
 import { ElboTerms, bitsPerDim, evaluateElbo, requireLabels } from '../model/evaluate';
 import { familyOf } from '../model/families/registry';
 import { flatLayout, partRange, readVariables } from '../model/flat';
-import { inferLabels } from '../model/generate';
+import { codebookIndices, inferLabels } from '../model/generate';
 import { ImportanceOptions, activeUnits, encodeAll, vaeImportanceWeighted } from '../model/likelihood';
 import { evaluateSemi } from '../model/m2';
 import { Vae } from '../model/vae';
@@ -28,6 +28,8 @@ export interface TestSetReport extends ElboTerms {
    * bound (argmin_y −L(x, y)) is their true label.
    */
   labelAccuracy?: number;
+  /** A quantised model: how many entries of its codebook the test images use. */
+  codebook?: { used: number; size: number };
   /** M2: the bound U(x) on −log p(x) with the label summed out (nats), and the test error of its classifier q(y|x). */
   semi?: { negElbo: number; bitsPerDim: number; error: number };
 }
@@ -80,6 +82,7 @@ export async function evaluateTestSet(vae: Vae, x: Float32Array, n: number, labe
     const inferred = inferLabels(vae, x, n);
     report.labelAccuracy = inferred.reduce((a, l, i) => a + (l === labels[i] ? 1 : 0), 0) / n;
   }
+  if (vae.quantizer) report.codebook = { used: new Set(codebookIndices(vae, x, n)).size, size: vae.quantizer.size };
   const k = options.importanceSamples;
   const family = familyOf(vae.config);
   if (k && !family.traits.prior) {

@@ -19,7 +19,7 @@ import type * as tf from '@tensorflow/tfjs';
 import { VaeError, errorMessage } from '../errors';
 import { M1Codes } from '../model/m1m2';
 import { ModelConfig, Vae } from '../model/vae';
-import { extraNetworks, findFamily } from '../model/families/registry';
+import { assembleModel, extraNetworks, findFamily } from '../model/families/registry';
 import { AdamConfig, AdamState } from '../engine/adam';
 import { flatLayout } from '../model/flat';
 import { TOOL_VERSION } from '../version';
@@ -226,7 +226,7 @@ async function loadVaeModel(model: ModelConfig, checkpointDir: string): Promise<
     const decoder = await loadLayersModel(path.join(checkpointDir, 'decoder'));
     const extras: Record<string, tf.LayersModel> = {};
     for (const name of extraNetworks(model)) extras[name] = await loadLayersModel(path.join(checkpointDir, name));
-    return new Vae(model, encoder, decoder, extras);
+    return assembleModel(model, encoder, decoder, extras);
   } catch (e) {
     throw new VaeError(`cannot load the model in ${checkpointDir}: ${errorMessage(e).split('\n')[0]}`);
   }

@@ -80,6 +80,20 @@ export function encodeMeans(vae: Vae, x: Float32Array, n: number, labels?: Float
   return computeToArray(() => vae.encodeMean(tf.tensor2d(x, [n, vae.inputDim]), oneHotTensor(vae, labels, n)));
 }
 
+/** A quantised model's codebook entries for the images x [n, dim]: slots per image, [n · slots] (Vae.quantizer). */
+export function codebookIndices(vae: Vae, x: Float32Array, n: number, batch = 1000): Int32Array {
+  const quantizer = vae.quantizer;
+  if (!quantizer) throw new Error('this model has no codebook');
+  const out = new Int32Array(n * quantizer.slots);
+  for (let start = 0; start < n; start += batch) {
+    const m = Math.min(batch, n - start);
+    const code = vae.encodeCode(tf.tensor2d(x.subarray(start * vae.inputDim, (start + m) * vae.inputDim), [m, vae.inputDim]));
+    out.set(quantizer.indices(code), start * quantizer.slots);
+    code.dispose();
+  }
+  return out;
+}
+
 /**
  * Decoded μ(x): what the model keeps of each image. For a completion model: the observed part of x with the
  * missing part decoded from μ(x).

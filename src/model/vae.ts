@@ -47,6 +47,23 @@ export interface ModelConfig {
   noise?: NoiseConfig;
   /** sae: the target mean activation ρ of the code units and the weight of the penalty. */
   sparsity?: { target: number; weight: number };
+  /** A family's own settings (its configure sets them; config.json keeps them). */
+  options?: Record<string, number | string | boolean>;
+}
+
+/**
+ * A code that is quantised (a VQ-VAE's): the encoder's output is replaced by the nearest entries of a
+ * codebook, in `slots` groups of values, before it is decoded.
+ */
+export interface Quantizer {
+  /** Entries of the codebook. */
+  readonly size: number;
+  /** Codebook entries per code (the code's values are cut into this many equal groups). */
+  readonly slots: number;
+  /** The quantised codes [n, zDim] of encoder outputs [n, zDim]. */
+  quantize(code: tf.Tensor2D): tf.Tensor2D;
+  /** The codebook entry of each slot of encoder outputs [n, zDim]: [n · slots], row-major. */
+  indices(code: tf.Tensor2D): Int32Array;
 }
 
 export interface LossTerms {
@@ -88,7 +105,7 @@ function applyDense(x: tf.Tensor2D, p: DenseParams, onData = false): tf.Tensor2D
 export function initWeights(model: tf.LayersModel, seed: number): void {
   for (const layer of model.layers) {
     if (layer.getClassName() !== 'Dense' && layer.getClassName() !== 'Conv2D') continue;
-    const [kernelShape, biasShape] = layer.getWeights().map((w) => w.shape);
+    const [kernelShape, ...biasShape] = layer.getWeights().map((w) => w.shape); // a layer without bias has none
     const bound = 1 / Math.sqrt(kernelShape.slice(0, -1).reduce((a, b) => a * b, 1));
     const rng = new Rng(seed, 'init', model.name, layer.name);
     const draw = (shape: number[]) => {
@@ -97,7 +114,7 @@ export function initWeights(model: tf.LayersModel, seed: number): void {
       for (let i = 0; i < n; i++) v[i] = (2 * rng.uniform() - 1) * bound;
       return tf.tensor(v, shape);
     };
-    const values = [draw(kernelShape), draw(biasShape)];
+    const values = [kernelShape, ...biasShape].map(draw);
     layer.setWeights(values);
     tf.dispose(values);
   }
@@ -209,7 +226,7 @@ export class Vae {
    * order; one named 'classifier' is q(y|x).
    */
   constructor(readonly config: ModelConfig, readonly encoder: tf.LayersModel, readonly decoder: tf.LayersModel,
-    readonly extras: Record<string, tf.LayersModel> = {}) {
+    readonly extras: Record<string, tf.LayersModel> = {}, readonly quantizer: Quantizer | null = null) {
     this.classifier = extras.classifier ?? null;
     this.condition = conditionLayout(config.inputShape, config.condition);
     if (this.condition.observed && this.condition.missing) {
@@ -298,9 +315,17 @@ export class Vae {
 
   /**
    * The code that reconstructs and interpolates x [batch, zDim]: μ(x) of q(z|x, y), or an autoencoder's code
-   * (its encoder's 'mu' layer; no noise). log σ² is not computed.
+   * (its encoder's 'mu' layer; no noise), quantised if the model has a quantizer. log σ² is not computed.
    */
   encodeMean(x: tf.Tensor2D, y?: tf.Tensor2D): tf.Tensor2D {
+    return tf.tidy(() => {
+      const code = this.encodeCode(x, y);
+      return this.quantizer ? this.quantizer.quantize(code) : code;
+    });
+  }
+
+  /** The encoder's code of x before any quantisation: μ(x), or an autoencoder's code. */
+  encodeCode(x: tf.Tensor2D, y?: tf.Tensor2D): tf.Tensor2D {
     return tf.tidy(() => {
       const { h, onData } = this.encoderFeatures(x, y);
       return applyDense(h, this.encMu, onData);

@@ -14,7 +14,7 @@ import type { ElboTerms } from '../evaluate';
 import type { M1Codes } from '../m1m2';
 import type { SemiWeights } from '../m2';
 import type { EpochSums, TrainSettings } from '../run-config';
-import type { ModelConfig, Vae } from '../vae';
+import type { ModelConfig, Quantizer, Vae } from '../vae';
 
 /** What a family can do. Commands read these to refuse, in one line, what a model cannot do. */
 export interface FamilyTraits {
@@ -191,6 +191,8 @@ export interface Family {
   describe(model: ModelConfig, settings: TrainSettings, trainCount: number): string;
   /** Encoder, decoder and the extra networks, untrained. */
   build(config: ModelConfig): { encoder: tf.LayersModel; decoder: tf.LayersModel; extras: Record<string, tf.LayersModel> };
+  /** A family whose codes are quantised: the quantizer of a model with these networks. */
+  quantizer?(config: ModelConfig, extras: Record<string, tf.LayersModel>): Quantizer;
   /** The batches of a run. */
   batches(context: BatchContext): BatchSource;
   /**

@@ -3,6 +3,7 @@
  * training step and the commands' checks all look a family up here. To add one, write its module beside
  * these and add it to FAMILIES (docs/ARCHITECTURE.md).
  */
+import type * as tf from '@tensorflow/tfjs';
 import { VaeError } from '../../errors';
 import { ModelConfig, Vae, initWeights } from '../vae';
 import { ae, dae, sae } from './autoencoders';
@@ -60,7 +61,12 @@ export function checkFamilyOptions(family: Family, o: NewRunOptions): void {
 export function createModel(config: ModelConfig, seed: number): Vae {
   const { encoder, decoder, extras } = familyOf(config).build(config);
   for (const net of [encoder, decoder, ...Object.values(extras)]) initWeights(net, seed);
-  return new Vae(config, encoder, decoder, extras);
+  return assembleModel(config, encoder, decoder, extras);
+}
+
+/** The model of these networks (built, or loaded from a checkpoint), with its family's quantizer if it has one. */
+export function assembleModel(config: ModelConfig, encoder: tf.LayersModel, decoder: tf.LayersModel, extras: Record<string, tf.LayersModel>): Vae {
+  return new Vae(config, encoder, decoder, extras, familyOf(config).quantizer?.(config, extras) ?? null);
 }
 
 /** The networks a checkpoint of this model holds besides encoder and decoder. */
