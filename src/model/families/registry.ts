@@ -11,8 +11,9 @@ import { cvae } from './cvae';
 import { Family, NewRunOptions } from './family';
 import { m1m2, m2 } from './m2';
 import { vae } from './vae';
+import { vqvae } from './vqvae';
 
-export const FAMILIES: readonly Family[] = [vae, cvae, m2, m1m2, ae, dae, sae];
+export const FAMILIES: readonly Family[] = [vae, cvae, m2, m1m2, ae, dae, sae, vqvae];
 
 /** The --model choices, in the order of FAMILIES. */
 export const MODEL_CHOICES = FAMILIES.map((f) => f.name);
