@@ -1,7 +1,8 @@
 /**
  * Imports only go downward: each folder of src/ is a layer (docs/ARCHITECTURE.md), and a module may import
- * from its own layer and the layers below it, never from one above. Parsed from the sources, so a new
- * upward import fails here.
+ * from its own layer and the layers below it, never from one above; and no modules import each other in a
+ * circle (type-only imports aside, which vanish when compiled). Parsed from the sources, so a new upward
+ * import or cycle fails here.
  */
 import * as fs from 'fs';
 import * as path from 'path';
@@ -34,6 +35,11 @@ export function relativeImports(text: string): string[] {
   return found;
 }
 
+/** The relative modules a file needs at run time (`import type` and `export type` vanish when compiled). */
+export function runtimeImports(text: string): string[] {
+  return relativeImports(text.replace(/^\s*(import|export)\s+type\s[^;]*;/gm, ''));
+}
+
 function resolve(from: string, spec: string): string {
   const base = path.resolve(path.dirname(from), spec);
   for (const candidate of [base + '.ts', path.join(base, 'index.ts'), base]) if (fs.existsSync(candidate)) return candidate;
@@ -57,5 +63,29 @@ describe('module layers', () => {
       }
     }
     expect(upward).toEqual([]);
+  });
+
+  it('tells type-only imports from run-time ones', () => {
+    const text = "import type { A } from './a';\nexport type { B } from './b';\nimport { C } from './c';\nimport type {\n  D,\n} from './d';";
+    expect(runtimeImports(text)).toEqual(['./c']);
+  });
+
+  it('no modules import each other in a circle', () => {
+    const graph = new Map(sources(SRC).map((file) => [file,
+      runtimeImports(fs.readFileSync(file, 'utf8')).map((spec) => resolve(file, spec))]));
+    const cycles: string[] = [];
+    const done = new Set<string>();
+    const visit = (file: string, path_: string[]) => {
+      const at = path_.indexOf(file);
+      if (at >= 0) {
+        cycles.push([...path_.slice(at), file].map((f) => path.relative(SRC, f)).join(' -> '));
+        return;
+      }
+      if (done.has(file)) return;
+      for (const next of graph.get(file) ?? []) visit(next, [...path_, file]);
+      done.add(file);
+    };
+    for (const file of graph.keys()) visit(file, []);
+    expect(cycles).toEqual([]);
   });
 });

@@ -6,12 +6,31 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { testMatrix } from '../data/batches';
 import { errorMessage } from '../errors';
+import { EpochSums } from '../io/checkpoint';
 import { toTiles, writeImageGrid } from '../io/png';
-import { writeTrainingCurves } from '../io/plots';
+import { EpochMetrics, writeTrainingCurves } from '../io/plots';
 import { Family } from '../model/families/family';
 import { previewImages } from '../model/generate';
 import { Rng } from '../rng';
-import { EpochResult, TrainHooks, TrainRun, emptySums, readMetrics } from './train';
+import { EpochResult, TrainHooks, TrainRun } from './types';
+
+/** The sums of an epoch before its first step. */
+export function emptySums(): EpochSums {
+  return { loss: 0, rec: 0, kl: 0, count: 0, seconds: 0 };
+}
+
+/** The epochs metrics.jsonl records. */
+export function readMetrics(file: string): EpochMetrics[] {
+  if (!fs.existsSync(file)) return [];
+  return fs.readFileSync(file, 'utf8').split('\n').filter((line) => line.trim()).map((line) => JSON.parse(line) as EpochMetrics);
+}
+
+/** Keeps only the metrics of epochs already in the checkpoint we resume from. */
+export function truncateMetrics(file: string, epochsDone: number): void {
+  if (!fs.existsSync(file)) return;
+  const kept = readMetrics(file).filter((m) => m.epoch <= epochsDone);
+  fs.writeFileSync(file, kept.map((m) => JSON.stringify(m) + '\n').join(''));
+}
 
 /** Codes drawn for each epoch's sample grid (the same every epoch). */
 export const EPOCH_SAMPLES = 64;

@@ -7,88 +7,28 @@
  * of an epoch, the binarization and ε of a step. A run resumed from a checkpoint therefore draws exactly
  * what the uninterrupted run would have drawn.
  */
-import * as fs from 'fs';
 import * as path from 'path';
 import { currentBackend } from '../backend';
 import { ADAM_DEFAULTS, AdamState } from '../engine/adam';
 import { Engine, EngineSetup } from '../engine/engine';
 import { createEngine } from '../engine/engines';
 import { BATCH_SLOTS } from '../engine/shards';
-import { Dataset } from '../data/datasets';
 import { NonFiniteLossError } from '../errors';
-import { EpochSums, RunConfig, TrainState, saveCheckpoint } from '../io/checkpoint';
-import { EpochMetrics } from '../io/plots';
-import { ElboTerms } from '../model/evaluate';
+import { TrainState, saveCheckpoint } from '../io/checkpoint';
 import { familyOf } from '../model/families/registry';
 import { flatLayout, writeVariables } from '../model/flat';
-import { M1Codes } from '../model/m1m2';
 import { Vae } from '../model/vae';
-import { EpochEnd } from './epoch-end';
+import { EpochEnd, emptySums, readMetrics, truncateMetrics } from './epoch-end';
+import { EpochResult, TrainHooks, TrainRun } from './types';
 
-export interface TrainRun {
-  runDir: string;
-  config: RunConfig;
-  dataset: Dataset;
-  vae: Vae;
-  /** Adam's moment estimates, in the order of vae.trainableVariables(). */
-  adam: AdamState;
-  state: TrainState;
-  /** M1+M2: the M1 whose codes M2 learns from. */
-  m1?: M1Codes;
-}
+export type { EpochResult, StepInfo, TrainHooks, TrainRun } from './types';
+export { emptySums, readMetrics };
 
 export interface TrainOptions {
   /** Training threads of the CPU engine (default: one per core, up to GRAD_SHARDS, on the wasm and cpu backends). */
   threads?: number;
   /** The engine that runs the steps (default: engines.ts's choice). */
   engine?: (setup: EngineSetup) => Promise<Engine>;
-}
-
-export interface StepInfo {
-  epoch: number;
-  step: number;
-  steps: number;
-  beta: number;
-  /** Means over this epoch so far. */
-  loss: number;
-  rec: number;
-  kl: number;
-  samplesPerSec: number;
-  /** An autoencoder: rec is its reconstruction loss, kl its sparsity penalty (sae; else 0). */
-  autoencoder?: boolean;
-  /** A family without KL: the name of its kl term (Family.penalty; 'sparsity' when absent). */
-  penalty?: string;
-}
-
-export interface EpochResult {
-  epoch: number;
-  epochs: number;
-  /** β at the end of the epoch (differs from the target while --kl-warmup is under way). */
-  beta: number;
-  /** For M2, negElbo, rec and kl are those of U(x) on the unlabelled images; labelled: L(x, y) and −log q(y|x). */
-  train: ElboTerms & { loss: number; labelled?: { negElbo: number; crossEntropy: number } };
-  /** For M2: U(x) and the classification error of q(y|x). */
-  test: ElboTerms & { loss: number; error?: number };
-  /** An autoencoder: rec is its reconstruction loss, kl its sparsity penalty (sae; else 0). */
-  autoencoder: boolean;
-  /** A family without KL: the name of its kl term (Family.penalty; 'sparsity' when absent). */
-  penalty?: string;
-  seconds: number;
-  samplesPerSec: number;
-  isBest: boolean;
-  checkpointDir: string;
-  samplesPng: string;
-}
-
-export interface TrainHooks {
-  onEpochStart?(epoch: number, steps: number, startStep: number): void;
-  onStep?(info: StepInfo): void;
-  onEvaluate?(epoch: number): void;
-  onEpochEnd?(result: EpochResult): void;
-  /** Asked after every step; true saves a checkpoint at once and ends training (Ctrl-C). */
-  shouldStop?(): boolean;
-  /** Something went wrong that does not stop training (e.g. curves.png could not be drawn). */
-  onWarning?(message: string): void;
 }
 
 export interface TrainOutcome {
@@ -105,10 +45,6 @@ interface Submitted {
   examples: number;
   beta: number;
   done: Promise<void>;
-}
-
-export function emptySums(): EpochSums {
-  return { loss: 0, rec: 0, kl: 0, count: 0, seconds: 0 };
 }
 
 export function initialAdam(vae: Vae): AdamState {
@@ -128,18 +64,6 @@ export function betaAt(beta: number, klWarmup: number, epoch: number, step: numb
 }
 
 const nextTick = () => new Promise<void>((resolve) => setImmediate(resolve));
-
-export function readMetrics(file: string): EpochMetrics[] {
-  if (!fs.existsSync(file)) return [];
-  return fs.readFileSync(file, 'utf8').split('\n').filter((line) => line.trim()).map((line) => JSON.parse(line) as EpochMetrics);
-}
-
-/** Keeps only the metrics of epochs already in the checkpoint we resume from. */
-function truncateMetrics(file: string, epochsDone: number): void {
-  if (!fs.existsSync(file)) return;
-  const kept = readMetrics(file).filter((m) => m.epoch <= epochsDone);
-  fs.writeFileSync(file, kept.map((m) => JSON.stringify(m) + '\n').join(''));
-}
 
 export async function train(run: TrainRun, hooks: TrainHooks = {}, options: TrainOptions = {}): Promise<TrainOutcome> {
   const { runDir, config, dataset, vae, state } = run;

@@ -1,13 +1,9 @@
-/** VQ-VAE's loss terms, gradients and quantizer against values computed by hand, and its training threads. */
-import * as path from 'path';
+/** VQ-VAE's loss terms, gradients and quantizer against values computed by hand (threads: test/engine/threads.test.ts). */
 import * as tf from '@tensorflow/tfjs';
 import { createModel } from '../../../src/model/families/registry';
 import { vqLossTerms } from '../../../src/model/families/vqvae';
 import { ModelConfig, Vae } from '../../../src/model/vae';
-import { NewRunOptions, startRun } from '../../../src/train/run';
-import { train } from '../../../src/train/train';
 import { useTestBackend } from '../../helpers/backend';
-import { tmpDir } from '../../helpers/tmp';
 
 beforeAll(useTestBackend);
 
@@ -74,19 +70,4 @@ test('the loss is −log p(x|z_q) + ‖sg[z_e] − z_q‖² + β‖z_e − sg[z_
   close(byName(vae.decoder, 'logits', 1), dLogits);
   // Only the codebook term reaches the entries: 2(e_k − z_e) for the codes that chose entry k; entry 0.5 was not chosen.
   close(byName(vae.extras.codebook, 'entries', 0), [2 * (0 - 0.2), 0, 2 * (1 - 0.9)]);
-});
-
-test('one and two training threads give the same numbers, to the last bit: a VQ-VAE', async () => {
-  const options = (out: string): NewRunOptions => ({ data: 'mnist', model: 'vqvae', binarize: 'none', hidden: [64], beta: 1, epochs: 2,
-    batchSize: 100, lr: 1e-3, seed: 3, klWarmup: 0, out, limitTrain: 1050, limitTest: 200, codebookSize: 16 });
-  const root = tmpDir();
-  const one = await startRun(options(path.join(root, 'one')));
-  const two = await startRun(options(path.join(root, 'two')));
-  const a = await train(one, {}, { threads: 1 });
-  const b = await train(two, {}, { threads: 2 });
-  expect([a.threads, b.threads]).toEqual([1, 2]);
-  expect(b.epochs.map((e) => [e.train.rec, e.train.kl, e.test.rec])).toEqual(a.epochs.map((e) => [e.train.rec, e.train.kl, e.test.rec]));
-  expect(a.epochs[1].train.kl).toBeGreaterThan(0);
-  const weights = (run: typeof one) => run.vae.trainableVariables().map((v) => Array.from(v.dataSync()));
-  expect(weights(two)).toEqual(weights(one));
 });
