@@ -1,14 +1,20 @@
 /**
- * Choosing the TensorFlow.js backend. `auto` prefers CUDA (tfjs-node-gpu), then the native TensorFlow
- * library (tfjs-node), then WebAssembly, then plain JavaScript. The native packages are optional
- * dependencies: where their install script could not download libtensorflow they are simply absent.
+ * Choosing the backend. `auto` prefers CUDA (tfjs-node-gpu), then WebGPU on a hardware adapter, then the
+ * native TensorFlow library (tfjs-node), then WebAssembly, then plain JavaScript. The native packages are
+ * optional dependencies: where their install script could not download libtensorflow they are simply absent.
+ *
+ * `webgpu` trains on the GPU with vae's own engine (engine/webgpu.ts, WGSL kernels through Dawn: gpu.ts);
+ * everything else (evaluation, sampling, files) runs on the wasm backend with its native kernels, whose
+ * per-operation cost is far below tfjs-webgpu's (~0.4 ms an op).
  */
+import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs';
 import { VaeError, errorMessage } from './errors';
+import { GpuInfo, GpuUnavailable, openGpu } from './gpu';
 import { nativeProblem } from './native';
 import { nativeKernelsIsa, useNativeKernels } from './native-kernels';
 
-export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
+export const BACKEND_CHOICES = ['auto', 'tensorflow-gpu', 'webgpu', 'tensorflow', 'wasm', 'cpu'] as const;
 export type BackendChoice = (typeof BACKEND_CHOICES)[number];
 
 export interface BackendInfo {
@@ -18,12 +24,17 @@ export interface BackendInfo {
   tfName: string;
   /** One line for people: which backend and what it runs on. */
   description: string;
+  /** webgpu: the adapter that trains. */
+  gpu?: GpuInfo;
+  /** What worker threads start for their TensorFlow.js work ('wasm' under webgpu). */
+  threadChoice: Exclude<BackendChoice, 'auto'>;
 }
 
 const INSTALL_HINT: Record<string, string> = {
   'tensorflow-gpu': 'npm install @tensorflow/tfjs-node-gpu (needs CUDA and cuDNN, and network access to download libtensorflow)',
   tensorflow: 'npm install @tensorflow/tfjs-node (needs network access to download libtensorflow)',
   wasm: 'npm install @tensorflow/tfjs-backend-wasm',
+  webgpu: 'npm install webgpu, and a Vulkan (Linux), Metal (macOS) or D3D12 (Windows) driver for the GPU',
 };
 
 let current: BackendInfo | null = null;
@@ -39,8 +50,34 @@ async function tryNative(pkg: string): Promise<string | null> {
   return null;
 }
 
-async function init(choice: Exclude<BackendChoice, 'auto'>): Promise<string | null> {
+let gpuInfo: GpuInfo | undefined;
+
+/**
+ * Whether this Linux machine has a GPU device node (NVIDIA's /dev/nvidia*, or a DRM render node of AMD, Intel
+ * and others): without one, `auto` does not load Dawn, which would take 150 ms to find at most a software adapter.
+ */
+function gpuDeviceNode(): boolean {
+  if (process.platform !== 'linux') return true;
+  const list = (dir: string) => { try { return fs.readdirSync(dir); } catch { return []; } };
+  return list('/dev').some((f) => /^nvidia\d+$/.test(f)) || list('/dev/dri').some((f) => f.startsWith('renderD'));
+}
+
+/** The GPU for training, and wasm for everything else; under `auto`, a software adapter does not count. */
+async function initWebGpu(auto: boolean): Promise<string | null> {
+  if (auto && !gpuDeviceNode()) return 'no GPU device';
+  try {
+    gpuInfo = (await openGpu()).info;
+  } catch (e) {
+    return e instanceof GpuUnavailable ? e.message : errorMessage(e).split('\n')[0];
+  }
+  if (auto && gpuInfo.software) return `only a software adapter (${gpuInfo.name})`;
+  return init('wasm', auto);
+}
+
+async function init(choice: Exclude<BackendChoice, 'auto'>, auto = false): Promise<string | null> {
   switch (choice) {
+    case 'webgpu':
+      return initWebGpu(auto);
     case 'tensorflow-gpu':
       return tryNative('@tensorflow/tfjs-node-gpu');
     case 'tensorflow':
@@ -74,21 +111,28 @@ function describe(choice: Exclude<BackendChoice, 'auto'>): string {
     }
     case 'cpu':
       return 'cpu (plain JavaScript, slow: install @tensorflow/tfjs-node or use --backend wasm)';
+    case 'webgpu':
+      return `webgpu (${gpuInfo!.name}) for training, ${describe('wasm')} for the rest`;
   }
 }
 
-/** Initialises the backend once per process; later calls return the first result. */
-export async function initBackend(requested: BackendChoice = 'auto'): Promise<BackendInfo> {
+/**
+ * Initialises the backend once per process; later calls return the first result. Only training uses the GPU
+ * of `webgpu`: for other work (`training` false) webgpu is wasm, and `auto` does not look for a GPU.
+ */
+export async function initBackend(requested: BackendChoice = 'auto', options: { training?: boolean } = {}): Promise<BackendInfo> {
   if (current) return current;
   // Production mode: no debug checks, and no "install tfjs-node" banner from the cpu backend.
   tf.enableProdMode();
+  if (requested === 'webgpu' && !options.training) requested = 'wasm';
   const order: Exclude<BackendChoice, 'auto'>[] =
-    requested === 'auto' ? ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] : [requested];
+    requested === 'auto' ? ['tensorflow-gpu', ...(options.training ? ['webgpu' as const] : []), 'tensorflow', 'wasm', 'cpu'] : [requested];
   for (const choice of order) {
-    const problem = await init(choice);
+    const problem = await init(choice, requested === 'auto');
     if (problem === null) {
       await tf.ready();
-      current = { choice, tfName: tf.getBackend(), description: describe(choice) };
+      current = { choice, tfName: tf.getBackend(), description: describe(choice), gpu: choice === 'webgpu' ? gpuInfo : undefined,
+        threadChoice: choice === 'webgpu' ? 'wasm' : choice };
       return current;
     }
     if (requested !== 'auto') {

@@ -24,12 +24,12 @@ export function buildProgram(): Command {
   const program = new Command('vae')
     .description('Variational Autoencoders on image data sets, with TensorFlow.js')
     .version(TOOL_VERSION)
-    .addOption(new Option('--backend <name>', 'TensorFlow.js backend: auto tries tensorflow-gpu, tensorflow, wasm, cpu in turn')
+    .addOption(new Option('--backend <name>', 'backend: auto tries tensorflow-gpu, webgpu (a GPU through Vulkan, Metal or D3D12; training only), tensorflow, wasm, cpu in turn')
       .choices(BACKEND_CHOICES as unknown as string[]).default('auto'))
     .option('-q, --quiet', 'no progress or information on stderr', false)
     .showHelpAfterError('(run with --help for usage)')
-    .hook('preAction', async () => {
-      backend = await initBackend(program.opts<{ backend: BackendChoice }>().backend);
+    .hook('preAction', async (_, action) => {
+      backend = await initBackend(program.opts<{ backend: BackendChoice }>().backend, { training: action.name() === 'train' });
     });
   const context = {
     backend: (): BackendInfo => {

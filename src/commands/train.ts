@@ -49,7 +49,9 @@ export function registerTrain(program: Command, context: { backend: () => Backen
       }
       const { config, dataset } = run;
       const threads = flags.threads ?? defaultThreads(backend);
-      log(`backend: ${backend.description}, ${threads} training thread${threads > 1 ? 's' : ''}`);
+      // Under webgpu the engine says where training runs (the GPU, or the CPU for a model it has no kernels for).
+      const gpu = backend.choice === 'webgpu';
+      log(`backend: ${backend.description}${gpu ? '' : `, ${threads} training thread${threads > 1 ? 's' : ''}`}`);
       log(`data: ${dataset.name} (${dataset.train.count} train, ${dataset.test.count} test, ${dataset.height}x${dataset.width}` +
         `${dataset.channels === 3 ? ' colour' : ''}, binarize ${config.data.binarize}) from ${displayPath(dataset.source)}`);
       const family = familyOf(config.model);
@@ -72,7 +74,8 @@ export function registerTrain(program: Command, context: { backend: () => Backen
       process.on('SIGINT', onSigint);
       process.on('SIGTERM', onSigint);
       try {
-        const outcome = await train(run, { ...hooksOf(reporter), shouldStop: () => stopRequested }, { threads });
+        const onEngine = (description: string) => { if (gpu) log(`engine: ${description}`); };
+        const outcome = await train(run, { ...hooksOf(reporter), onEngine, shouldStop: () => stopRequested }, { threads });
         reporter.stopBar();
         if (outcome.interrupted) {
           process.stderr.write(`interrupted; checkpoint saved in ${outcome.lastCheckpoint}\n` +

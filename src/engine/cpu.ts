@@ -49,7 +49,7 @@ class ThreadRunner implements Runner {
     const runner = new ThreadRunner(threads);
     try {
       await Promise.all(threads.map((thread, i) => thread.request({
-        job: 'train-init', backend: setup.backend.choice, model: setup.vae.config, buffers, adam: setup.adamConfig,
+        job: 'train-init', backend: setup.backend.threadChoice, model: setup.vae.config, buffers, adam: setup.adamConfig,
         shards: Array.from({ length: GRAD_SHARDS }, (_, s) => s).filter((s) => s % count === i),
         paramRange: partRange(buffers.sizes.params, i, count), threads: count,
       })));
@@ -74,10 +74,11 @@ class ThreadRunner implements Runner {
 }
 
 class CpuEngine implements Engine {
-  constructor(readonly threads: number, private readonly mem: SharedTrainMemory, private readonly runner: Runner) {}
+  constructor(readonly threads: number, private readonly mem: SharedTrainMemory, private readonly runner: Runner,
+    private readonly note?: string) {}
 
   get description(): string {
-    return `${this.threads} training thread${this.threads > 1 ? 's' : ''}`;
+    return `CPU, ${this.threads} training thread${this.threads > 1 ? 's' : ''}${this.note ? ` (${this.note})` : ''}`;
   }
 
   slot(i: number): BatchSlot {
@@ -101,7 +102,8 @@ class CpuEngine implements Engine {
   }
 }
 
-export async function createCpuEngine(setup: EngineSetup): Promise<Engine> {
+/** `note`: why the CPU trains when another engine was asked for. */
+export async function createCpuEngine(setup: EngineSetup, note?: string): Promise<Engine> {
   const variables = setup.vae.trainableVariables();
   const layout = flatLayout(variables);
   const { rows, dim, zDim, samples, labelDim, noisy } = setup.sizes;
@@ -112,5 +114,5 @@ export async function createCpuEngine(setup: EngineSetup): Promise<Engine> {
   mem.v.set(setup.adam.v);
   const threads = setup.threads ?? defaultThreads(setup.backend);
   const runner = threads <= 1 ? new MainThreadRunner(setup, layout, mem, setup.adamConfig) : await ThreadRunner.start(threads, setup, buffers);
-  return new CpuEngine(threads <= 1 ? 1 : threads, mem, runner);
+  return new CpuEngine(threads <= 1 ? 1 : threads, mem, runner, note);
 }

@@ -52,7 +52,7 @@ export async function vaeImportanceWeightedParallel(vae: Vae, x: Float32Array, n
   await Promise.all(Array.from({ length: threads }, (_, i) => partRange(n, i, threads)).map(([start, end], i) =>
     new Promise<void>((resolve, reject) => {
       const thread = new Thread(`importance sampling thread ${i + 1}`);
-      const job: ImportanceJob = { job: 'importance', backend: currentBackend().choice, model: vae.config, params,
+      const job: ImportanceJob = { job: 'importance', backend: currentBackend().threadChoice, model: vae.config, params,
         x: x.slice(start * dim, end * dim), labels: labels && classes > 0 ? labels.slice(start * classes, end * classes) : null,
         n: end - start, k: options.k, seed: options.seed ?? 0, indexOffset: start };
       thread.request<Float64Array>(job, (done) => {

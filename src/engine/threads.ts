@@ -48,7 +48,7 @@ export type ThreadReply = { kind: 'done'; value?: unknown } | { kind: 'error'; e
  * backends (each computes on one core); 1 on the native TensorFlow backends, which use every core already.
  */
 export function parallelThreads(backend: BackendInfo, max: number): number {
-  if (backend.choice !== 'wasm' && backend.choice !== 'cpu') return 1;
+  if (backend.threadChoice !== 'wasm' && backend.threadChoice !== 'cpu') return 1;
   return Math.max(1, Math.min(max, os.availableParallelism()));
 }
 

@@ -61,6 +61,8 @@ export interface TrainHooks {
   onEpochEnd?(result: EpochResult): void;
   /** Asked after every step; true saves a checkpoint at once and ends training (Ctrl-C). */
   shouldStop?(): boolean;
+  /** The engine that trains, described ("CPU, 2 training threads", "webgpu (NVIDIA H200 ...), 19 dispatches per step"). */
+  onEngine?(description: string): void;
   /** Something went wrong that does not stop training (e.g. curves.png could not be drawn). */
   onWarning?(message: string): void;
 }

@@ -1,0 +1,89 @@
+/**
+ * The WebGPU device, from the `webgpu` package (Dawn's Node bindings; its prebuilt dawn.node is inside the
+ * npm package, an optional dependency). Dawn reaches the GPU through Vulkan on Linux (Metal on macOS, D3D12 on
+ * Windows), so a Linux machine needs the Vulkan loader (libvulkan1) and its GPU driver's Vulkan driver; Mesa's
+ * lavapipe is a software one, found on machines without a GPU (slow, but the same results).
+ */
+import * as path from 'path';
+import { errorMessage } from './errors';
+
+export interface GpuInfo {
+  /** "NVIDIA H200 (nvidia, Vulkan)", "llvmpipe: Mesa 25.0.7 (software)" */
+  name: string;
+  /** A software adapter (lavapipe, SwiftShader): it works, but is no faster than the CPU. */
+  software: boolean;
+}
+
+export interface Gpu {
+  device: GPUDevice;
+  info: GpuInfo;
+}
+
+let opened: Promise<Gpu> | null = null;
+/**
+ * Dawn's instance and adapter, held for the life of the process: if the garbage collector took them, Dawn
+ * would tear down the device under us (a crash, the first time a large allocation triggered a collection).
+ */
+const held: unknown[] = [];
+
+/** Loads dawn.node directly: the package's own entry point is an ES module, which jest's require cannot load. */
+function loadDawn(): { create(flags: string[]): GPU; globals: Record<string, unknown> } {
+  const root = path.dirname(require.resolve('webgpu/package.json'));
+  const arch = process.platform === 'darwin' ? 'universal' : process.arch;
+  // eslint-disable-next-line @typescript-eslint/no-require-imports
+  return require(path.join(root, 'dist', `${process.platform}-${arch}`, 'dawn.node'));
+}
+
+/**
+ * Waits for a promise of Dawn's. Some of them (popErrorScope) do not keep Node's event loop alive, and Node
+ * would exit while they are pending: a timer holds it until they settle.
+ */
+export async function dawnAwait<T>(promise: Promise<T>): Promise<T> {
+  const hold = setInterval(() => undefined, 1000);
+  try {
+    return await promise;
+  } finally {
+    clearInterval(hold);
+  }
+}
+
+/** Why there is no GPU here, in one line that says what is missing. */
+export class GpuUnavailable extends Error {}
+
+async function open(): Promise<Gpu> {
+  let dawn: ReturnType<typeof loadDawn>;
+  try {
+    dawn = loadDawn();
+  } catch (e) {
+    throw new GpuUnavailable(`the webgpu package could not be loaded (${errorMessage(e).split('\n')[0]}); npm install webgpu`);
+  }
+  // Dawn's constants (GPUBufferUsage, ...) are globals in a browser.
+  for (const [name, value] of Object.entries(dawn.globals)) if (!(name in globalThis)) Object.assign(globalThis, { [name]: value });
+  const gpu = dawn.create([]);
+  held.push(gpu);
+  const adapter = await dawnAwait(gpu.requestAdapter({ powerPreference: 'high-performance' }));
+  if (!adapter) {
+    throw new GpuUnavailable(process.platform === 'linux'
+      ? 'no WebGPU adapter: Dawn found no Vulkan device (install the Vulkan loader, libvulkan1, and your GPU driver\'s Vulkan driver: ' +
+        "NVIDIA's driver includes it, AMD and Intel use mesa-vulkan-drivers)"
+      : 'no WebGPU adapter: Dawn found no Metal or D3D12 device (update the GPU driver)');
+  }
+  held.push(adapter);
+  const info = adapter.info;
+  const software = /software|llvmpipe|lavapipe|swiftshader/i.test(`${info.architecture} ${info.description} ${info.device}`);
+  const limits = adapter.limits;
+  const device = await dawnAwait(adapter.requestDevice({
+    requiredLimits: {
+      maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+      maxBufferSize: limits.maxBufferSize,
+    },
+  }));
+  const description = info.description || [info.vendor, info.device].filter(Boolean).join(' ') || 'unknown GPU';
+  return { device, info: { name: `${description} (${software ? 'software' : info.vendor || 'GPU'})`, software } };
+}
+
+/** The process's WebGPU device (opened once). Rejects with GpuUnavailable when there is none. */
+export function openGpu(): Promise<Gpu> {
+  opened ??= open();
+  return opened;
+}
