@@ -72,7 +72,7 @@ function denseLayers(vae: Vae): { enc: Dense[]; mu: Dense; logvar: Dense; dec: D
 
 /** The step's values every kernel may read. */
 const HEADER = /* wgsl */ `
-struct Step { n: u32, beta: f32, inv_norm: f32, step_size: f32, inv_corr2: f32, slot: u32, b1: f32, b2: f32 }
+struct Step { n: u32, beta: f32, inv_norm: f32, step_size: f32, inv_corr2: f32, slot: u32, b1: f32, b2: f32, a1: f32, a2: f32, pad0: f32, pad1: f32 }
 @group(0) @binding(0) var<storage, read_write> mem: array<f32>;
 @group(0) @binding(1) var<uniform> step: Step;
 `;
@@ -226,8 +226,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
   let i = (wg.y * ${MAX_GROUPS}u + wg.x) * ${REDUCE}u + l.x;
   if (i >= ${P}u) { return; }
   let g = mem[${P}u + i];
-  let m = step.b1 * mem[${2 * P}u + i] + (1.0 - step.b1) * g;
-  let v = step.b2 * mem[${3 * P}u + i] + (1.0 - step.b2) * g * g;
+  let m = step.b1 * mem[${2 * P}u + i] + step.a1 * g;
+  let v = step.b2 * mem[${3 * P}u + i] + step.a2 * g * g;
   mem[${2 * P}u + i] = m;
   mem[${3 * P}u + i] = v;
   mem[i] = mem[i] - step.step_size * m / (sqrt(v * step.inv_corr2) + ${epsilon.toExponential()});
@@ -353,7 +353,20 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number) {
   return { kernels, size: mem.size, P, x, eps, stats, D, Z };
 }
 
-const STEP_BYTES = 32;
+const STEP_BYTES = 48;
+
+/**
+ * The values of the kernels' `step` uniform (HEADER's struct Step): 1/n is the loss's normaliser; 1 − β1 and
+ * 1 − β2 are computed here in double precision (in float32, 1 − 0.999 is off by 1.3e-5).
+ */
+export function stepUniform(v: { n: number; beta: number; stepSize: number; invCorr2: number; slot: number; beta1: number; beta2: number }): ArrayBuffer {
+  const bytes = new ArrayBuffer(STEP_BYTES);
+  new Uint32Array(bytes, 0, 1)[0] = v.n;
+  new Float32Array(bytes, 4, 4).set([v.beta, 1 / v.n, v.stepSize, v.invCorr2]);
+  new Uint32Array(bytes, 20, 1)[0] = v.slot;
+  new Float32Array(bytes, 24, 4).set([v.beta1, v.beta2, 1 - v.beta1, 1 - v.beta2]);
+  return bytes;
+}
 
 class WebGpuEngine implements Engine {
   readonly threads = 1;
@@ -396,12 +409,8 @@ class WebGpuEngine implements Engine {
     const source = this.slots[slot];
     device.queue.writeBuffer(this.mem, 4 * x, source.x, 0, n * D);
     device.queue.writeBuffer(this.mem, 4 * eps, source.eps, 0, n * Z);
-    const header = new ArrayBuffer(STEP_BYTES);
-    new Uint32Array(header, 0, 1)[0] = n;
-    new Float32Array(header, 4, 4).set([task.beta, 1 / n, lr / (1 - Math.pow(beta1, t)), 1 / (1 - Math.pow(beta2, t))]);
-    new Uint32Array(header, 20, 1)[0] = slot;
-    new Float32Array(header, 24, 2).set([beta1, beta2]);
-    device.queue.writeBuffer(this.uniform, 0, header);
+    device.queue.writeBuffer(this.uniform, 0, stepUniform({ n, beta: task.beta, stepSize: lr / (1 - Math.pow(beta1, t)),
+      invCorr2: 1 / (1 - Math.pow(beta2, t)), slot, beta1, beta2 }));
     const encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass();
     pass.setBindGroup(0, this.bindGroup);

@@ -1,0 +1,202 @@
+/**
+ * The WebGPU engine on the machine's adapter (lavapipe here and in CI): each kernel against the formula it
+ * computes, in double precision, for sizes that are not multiples of the workgroup size; and a whole step
+ * against the CPU engine's step on the same weights, batch and noise.
+ */
+import * as path from 'path';
+import { initBackend } from '../../src/backend';
+import { adamStep, ADAM_DEFAULTS } from '../../src/engine/adam';
+import { createCpuEngine } from '../../src/engine/cpu';
+import { Engine, EngineSetup } from '../../src/engine/engine';
+import {
+  adamKernel, bernoulliKernel, createWebGpuEngine, productKernel, ProductSpec, reparameterizeGradKernel, reparameterizeKernel, statsKernel,
+  stepUniform,
+} from '../../src/engine/webgpu';
+import { Gpu } from '../../src/gpu';
+import { Rng } from '../../src/rng';
+import { startRun } from '../../src/train/run';
+import { testGpu, runKernel } from '../helpers/gpu';
+import { tmpDir } from '../helpers/tmp';
+
+let gpu: Gpu | null = null;
+beforeAll(async () => {
+  gpu = await testGpu();
+  if (gpu) await initBackend('webgpu', { training: true });
+});
+
+/** Runs `check` when there is an adapter; without one (allowed only outside CI, see testGpu) asserts that. */
+function withGpu(name: string, check: (gpu: Gpu) => Promise<void>, timeout?: number): void {
+  test(name, async () => {
+    if (!gpu) {
+      expect(process.env.CI).toBeFalsy();
+      return;
+    }
+    await check(gpu);
+  }, timeout);
+}
+
+const uniform = (n: number, beta = 1, extra: Partial<Parameters<typeof stepUniform>[0]> = {}) =>
+  stepUniform({ n, beta, stepSize: 0, invCorr2: 1, slot: 0, beta1: 0.9, beta2: 0.999, ...extra });
+
+const random = (rng: Rng, count: number, scale = 1) => Float64Array.from({ length: count }, () => (2 * rng.uniform() - 1) * scale);
+
+/** Relative agreement: |got − want| ≤ tol · (|want| + floor) for every element. */
+function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, floor = 1): void {
+  expect(got.length).toBe(want.length);
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / (Math.abs(want[i]) + floor));
+  expect(worst).toBeLessThanOrEqual(tol);
+}
+
+describe('the product kernel, against the loops of its definition (sizes 37 x 19 x 23, not multiples of 16)', () => {
+  const n = 37, inDim = 19, outDim = 23;
+  const rng = new Rng(5, 'gpu-products');
+  const X = random(rng, n * inDim); // [n, in]
+  const W = random(rng, inDim * outDim); // [in, out], bias [out] after it
+  const bias = random(rng, outDim);
+  const dY = random(rng, n * outDim); // [n, out]
+  const mask = Float64Array.from(random(rng, n * inDim), (v) => (v > 0 ? v : 0)); // a ReLU's output [n, in]
+  const prior = random(rng, n * inDim); // what an accumulating product adds to
+  // mem: X | W | bias | dY | mask | prior/C (n·in) | C2 ((in + 1)·out) | C3 (n·out)
+  const at = { X: 0, W: n * inDim, bias: n * inDim + inDim * outDim };
+  const dYAt = at.bias + outDim, maskAt = dYAt + n * outDim, cAt = maskAt + n * inDim, c2At = cAt + n * inDim, c3At = c2At + (inDim + 1) * outDim;
+  const mem = new Float32Array(c3At + n * outDim);
+  mem.set(X, at.X); mem.set(W, at.W); mem.set(bias, at.bias); mem.set(dY, dYAt); mem.set(mask, maskAt); mem.set(prior, cAt);
+  const groups = (M: number, N: number): [number, number] => [Math.ceil(N / 16), Math.ceil(M / 16)];
+  const run = (g: Gpu, p: ProductSpec, M: number) => runKernel(g, productKernel(p), groups(M, p.N), mem, uniform(n));
+
+  withGpu('forward: Y = ReLU(X · W + b), n rows from the step', async (g) => {
+    const out = await run(g, { M: 'n', N: outDim, K: inDim, a: { off: at.X, ld: inDim }, b: { off: at.W, ld: outDim },
+      c: { off: c3At, ld: outDim }, bias: at.bias, relu: true }, n);
+    const want = Array.from({ length: n * outDim }, (_, e) => {
+      const [r, j] = [Math.floor(e / outDim), e % outDim];
+      let s = bias[j];
+      for (let k = 0; k < inDim; k++) s += X[r * inDim + k] * W[k * outDim + j];
+      return Math.max(0, s);
+    });
+    expectClose(out.subarray(c3At), want, 1e-5);
+  });
+
+  withGpu('weight and bias gradients at once: [Xᵀ; 1ᵀ] · dY, summed over the n rows', async (g) => {
+    const out = await run(g, { M: inDim + 1, N: outDim, K: 'n', a: { off: at.X, ld: inDim, trans: true }, b: { off: dYAt, ld: outDim },
+      c: { off: c2At, ld: outDim }, onesRow: true }, inDim + 1);
+    const want = Array.from({ length: (inDim + 1) * outDim }, (_, e) => {
+      const [i, j] = [Math.floor(e / outDim), e % outDim];
+      let s = 0;
+      for (let r = 0; r < n; r++) s += (i === inDim ? 1 : X[r * inDim + i]) * dY[r * outDim + j];
+      return s;
+    });
+    expectClose(out.subarray(c2At, c2At + (inDim + 1) * outDim), want, 1e-5);
+  });
+
+  withGpu('input gradients: dX = dY · Wᵀ, masked by a ReLU output, and added to what is there', async (g) => {
+    const spec: ProductSpec = { M: 'n', N: inDim, K: outDim, a: { off: dYAt, ld: outDim }, b: { off: at.W, ld: outDim, trans: true },
+      c: { off: cAt, ld: inDim }, mask: { off: maskAt, ld: inDim }, accumulate: true };
+    const out = await run(g, spec, n);
+    const want = Array.from({ length: n * inDim }, (_, e) => {
+      const [r, i] = [Math.floor(e / inDim), e % inDim];
+      let s = prior[e];
+      for (let j = 0; j < outDim; j++) s += dY[r * outDim + j] * W[i * outDim + j];
+      return mask[e] > 0 ? s : 0;
+    });
+    expectClose(out.subarray(cAt, cAt + n * inDim), want, 1e-5);
+  });
+});
+
+withGpu('Bernoulli NLL per row and its gradient (σ(l) − x) / n, for logits far into both tails', async (g) => {
+  const n = 5, D = 300;
+  const rng = new Rng(6, 'gpu-bce');
+  const logits = Float64Array.from(random(rng, n * D, 8), (v, i) => (i % 97 === 0 ? 100 : i % 89 === 0 ? -100 : i % 83 === 0 ? 0 : v));
+  const x = Float64Array.from({ length: n * D }, () => (rng.uniform() < 0.3 ? 1 : rng.uniform()));
+  const mem = new Float32Array(3 * n * D + n);
+  mem.set(logits, 0); mem.set(x, n * D);
+  const out = await runKernel(g, bernoulliKernel({ logits: 0, x: n * D, dlogits: 2 * n * D, rec: 3 * n * D, dim: D }), [n, 1], mem, uniform(n));
+  const l = (i: number) => mem[i]; // the float32 logits the kernel saw
+  const rec = Array.from({ length: n }, (_, r) => {
+    let s = 0;
+    for (let j = 0; j < D; j++) { const v = l(r * D + j); s += Math.max(v, 0) - x[r * D + j] * v + Math.log1p(Math.exp(-Math.abs(v))); }
+    return s;
+  });
+  expectClose(out.subarray(3 * n * D), rec, 1e-5);
+  const grad = Array.from({ length: n * D }, (_, i) => (1 / (1 + Math.exp(-l(i))) - x[i]) / n);
+  expectClose(out.subarray(2 * n * D, 3 * n * D), grad, 1e-5, 1e-2);
+});
+
+withGpu('the reparameterised sample and its KL, then the gradients of μ and log σ² (β = 0.7)', async (g) => {
+  const n = 9, Z = 7, beta = 0.7;
+  const rng = new Rng(7, 'gpu-reparam');
+  const mu = random(rng, n * Z, 2), lv = random(rng, n * Z, 3), eps = random(rng, n * Z, 2), dz = random(rng, n * Z);
+  // mem: mu | lv | eps | z | kl (n) | dz | dmu | dlv
+  const o = { mu: 0, logvar: n * Z, eps: 2 * n * Z, z: 3 * n * Z, kl: 4 * n * Z, dz: 4 * n * Z + n, dmu: 5 * n * Z + n, dlogvar: 6 * n * Z + n };
+  const mem = new Float32Array(7 * n * Z + n);
+  mem.set(mu, o.mu); mem.set(lv, o.logvar); mem.set(eps, o.eps); mem.set(dz, o.dz);
+  const fwd = await runKernel(g, reparameterizeKernel({ ...o, zDim: Z }), [1, 1], mem, uniform(n, beta));
+  const f = (i: number, a: Float64Array) => Math.fround(a[i]);
+  expectClose(fwd.subarray(o.z, o.z + n * Z), Array.from({ length: n * Z }, (_, i) => f(i, mu) + Math.exp(0.5 * f(i, lv)) * f(i, eps)), 1e-5);
+  expectClose(fwd.subarray(o.kl, o.kl + n), Array.from({ length: n }, (_, r) => {
+    let s = 0;
+    for (let j = 0; j < Z; j++) { const i = r * Z + j; s += 1 + f(i, lv) - f(i, mu) ** 2 - Math.exp(f(i, lv)); }
+    return -0.5 * s;
+  }), 1e-5);
+  const bwd = await runKernel(g, reparameterizeGradKernel({ ...o, zDim: Z }), [Math.ceil((n * Z) / 64), 1], mem, uniform(n, beta));
+  expectClose(bwd.subarray(o.dmu, o.dmu + n * Z), Array.from({ length: n * Z }, (_, i) => f(i, dz) + (beta / n) * f(i, mu)), 1e-5);
+  expectClose(bwd.subarray(o.dlogvar, o.dlogvar + n * Z), Array.from({ length: n * Z }, (_, i) =>
+    f(i, dz) * f(i, eps) * 0.5 * Math.exp(0.5 * f(i, lv)) + (beta / n) * 0.5 * (Math.exp(f(i, lv)) - 1)), 1e-5);
+});
+
+withGpu('Adam over 1,000 parameters (not a multiple of 256) equals engine/adam.ts at step 3', async (g) => {
+  const P = 1000, t = 3, lr = 0.01;
+  const rng = new Rng(8, 'gpu-adam');
+  const params = Float32Array.from(random(rng, P)), grads = Float32Array.from(random(rng, P, 5));
+  const m = Float32Array.from(random(rng, P, 0.1)), v = Float32Array.from(random(rng, P), (x) => Math.abs(x) * 0.01);
+  const mem = new Float32Array(4 * P);
+  mem.set(params, 0); mem.set(grads, P); mem.set(m, 2 * P); mem.set(v, 3 * P);
+  const stepSize = lr / (1 - Math.pow(ADAM_DEFAULTS.beta1, t)), invCorr2 = 1 / (1 - Math.pow(ADAM_DEFAULTS.beta2, t));
+  const out = await runKernel(g, adamKernel(P, ADAM_DEFAULTS.epsilon), [Math.ceil(P / 256), 1], mem,
+    uniform(1, 1, { stepSize, invCorr2, beta1: ADAM_DEFAULTS.beta1, beta2: ADAM_DEFAULTS.beta2 }));
+  const state = { m: Float32Array.from(m), v: Float32Array.from(v) };
+  const want = Float32Array.from(params);
+  adamStep({ lr, ...ADAM_DEFAULTS }, t, want, state, [Float32Array.from(grads)], 0, P, false);
+  // float32 arithmetic against JavaScript's doubles: agreement to 1e-6 of each array's scale.
+  expectClose(out.subarray(0, P), want, 1e-6);
+  expectClose(out.subarray(2 * P, 3 * P), state.m, 1e-6, 0.1);
+  expectClose(out.subarray(3 * P, 4 * P), state.v, 1e-6, 1e-3);
+});
+
+withGpu("the step's sums: loss (Σ rec + β Σ KL) / n, Σ rec, Σ KL, into the batch slot's place", async (g) => {
+  const n = 300, beta = 0.5;
+  const rng = new Rng(9, 'gpu-stats');
+  const rec = random(rng, n, 100), kl = random(rng, n, 10);
+  const mem = new Float32Array(2 * n + 8);
+  mem.set(rec, 0); mem.set(kl, n);
+  const out = await runKernel(g, statsKernel({ rec: 0, kl: n, stats: 2 * n }), [1, 1], mem, uniform(n, beta, { slot: 1 }));
+  const sum = (a: Float64Array) => a.reduce((s, v) => s + Math.fround(v), 0);
+  expectClose(out.subarray(2 * n + 4, 2 * n + 7), [(sum(rec) + beta * sum(kl)) / n, sum(rec), sum(kl)], 1e-5);
+  expect(Array.from(out.subarray(2 * n, 2 * n + 4))).toEqual([0, 0, 0, 0]);
+});
+
+withGpu('one training step on the GPU equals the CPU step on the same weights, batch and noise (1e-4 relative)', async () => {
+  const run = await startRun({ data: 'mnist', binarize: 'dynamic', hidden: [64, 32], zDim: 5, beta: 0.8, epochs: 1, batchSize: 50,
+    lr: 1e-3, seed: 4, klWarmup: 0, out: path.join(tmpDir(), 'run'), limitTrain: 200, limitTest: 50 });
+  const backend = await initBackend('webgpu', { training: true });
+  const setup = (): EngineSetup => ({ backend, vae: run.vae, adam: run.adam, adamConfig: { lr: 1e-3, ...ADAM_DEFAULTS },
+    sizes: { rows: 50, dim: 784, labelDim: 0, zDim: 5, samples: 1, noisy: false }, threads: 1 });
+  const engines: Engine[] = [await createCpuEngine(setup()), await createWebGpuEngine(setup())];
+  const rng = new Rng(10, 'gpu-step');
+  const x = Float32Array.from({ length: 47 * 784 }, () => (rng.uniform() < 0.2 ? 1 : 0)); // a short batch: 47 of 50 rows
+  const eps = Float32Array.from({ length: 47 * 5 }, () => rng.normal());
+  const results = [];
+  for (const engine of engines) {
+    engine.slot(1).x.set(x);
+    engine.slot(1).eps.set(eps);
+    await engine.step({ slot: 1, n: 47, beta: 0.8, samples: 1 }, 1);
+    results.push({ stats: engine.stats(1).slice(0, 3), ...(await engine.state()) });
+    await engine.close();
+  }
+  const [cpu, gpuStep] = results;
+  expectClose(gpuStep.stats, cpu.stats, 1e-4);
+  // After step 1, m = (1 − β1) g: the gradients agree, element by element, to 1e-4 of the largest one.
+  const scale = cpu.adam.m.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+  expectClose(gpuStep.adam.m, cpu.adam.m, 1e-4, scale);
+  expectClose(gpuStep.params, cpu.params, 1e-4);
+}, 60_000);

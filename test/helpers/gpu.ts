@@ -1,0 +1,47 @@
+/**
+ * The WebGPU adapter for the GPU tests: lavapipe on our machines and in CI (.ci/run installs it). Without an
+ * adapter the tests pass only outside CI: with CI set, a missing adapter fails them.
+ */
+import { Gpu, dawnAwait, openGpu } from '../../src/gpu';
+
+let warned = false;
+
+export async function testGpu(): Promise<Gpu | null> {
+  try {
+    return await openGpu();
+  } catch (e) {
+    if (process.env.CI) throw new Error(`CI runs the WebGPU tests, and there is no adapter: ${(e as Error).message}`);
+    if (!warned) console.warn(`WebGPU tests not run: ${(e as Error).message}`);
+    warned = true;
+    return null;
+  }
+}
+
+/** Runs one kernel (HEADER's bindings: mem and step) over `mem`, and returns mem afterwards. */
+export async function runKernel(gpu: Gpu, source: string, groups: [number, number], mem: Float32Array, uniform: ArrayBuffer): Promise<Float32Array> {
+  const { device } = gpu;
+  device.pushErrorScope('validation');
+  const buffer = device.createBuffer({ size: mem.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+  const step = device.createBuffer({ size: uniform.byteLength, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  const out = device.createBuffer({ size: mem.byteLength, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  device.queue.writeBuffer(buffer, 0, new Float32Array(mem));
+  device.queue.writeBuffer(step, 0, uniform);
+  const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code: source }), entryPoint: 'main' } });
+  const used = [buffer, step];
+  const entries = [0, 1].filter((b) => source.includes(b === 0 ? 'mem[' : 'step.')).map((binding) => ({ binding, resource: { buffer: used[binding] } }));
+  const encoder = device.createCommandEncoder();
+  const pass = encoder.beginComputePass();
+  pass.setPipeline(pipeline);
+  pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
+  pass.dispatchWorkgroups(...groups);
+  pass.end();
+  encoder.copyBufferToBuffer(buffer, 0, out, 0, mem.byteLength);
+  device.queue.submit([encoder.finish()]);
+  const error = await dawnAwait(device.popErrorScope());
+  if (error) throw new Error(error.message);
+  await dawnAwait(out.mapAsync(GPUMapMode.READ));
+  const result = new Float32Array(out.getMappedRange().slice(0));
+  out.unmap();
+  for (const b of [buffer, step, out]) b.destroy();
+  return result;
+}

@@ -1,0 +1,59 @@
+/**
+ * Training on the GPU through the CLI (lavapipe here and in CI): the same test −ELBO as the CPU after a short
+ * run, and checkpoints that resume across engines in both directions.
+ */
+import * as path from 'path';
+import { readMetrics } from '../src/train/train';
+import { runVae } from './helpers/cli';
+import { testGpu } from './helpers/gpu';
+import { tmpDir } from './helpers/tmp';
+
+const work = tmpDir();
+let gpu = false;
+beforeAll(async () => { gpu = (await testGpu()) !== null; });
+
+const testElbo = (run: string) => readMetrics(path.join(run, 'metrics.jsonl')).map((m) => m.test.negElbo);
+
+function train(args: string[]): string {
+  const r = runVae(['train', ...args], work);
+  expect(r.stderr).not.toMatch(/^vae: /m);
+  expect(r.status).toBe(0);
+  return r.stderr;
+}
+
+test('2 epochs on 5,000 images: the GPU reaches the CPU\'s test -ELBO within 0.5 nats', () => {
+  if (!gpu) return expect(process.env.CI).toBeFalsy();
+  const data = ['--epochs', '2', '--limit-train', '5000', '--limit-test', '1000'];
+  const log = train(['--backend', 'webgpu', ...data, '--out', path.join(work, 'gpu')]);
+  expect(log).toMatch(/^engine: webgpu \(.*\), \d+ dispatches per step$/m);
+  train(['--backend', 'wasm', ...data, '--out', path.join(work, 'cpu')]);
+  const [g, c] = [testElbo(path.join(work, 'gpu')), testElbo(path.join(work, 'cpu'))];
+  expect(g).toHaveLength(2);
+  g.forEach((v, i) => expect(Math.abs(v - c[i])).toBeLessThan(0.5));
+  expect(g[1]).toBeLessThan(g[0]);
+}, 300_000);
+
+test('a checkpoint written on the GPU resumes on the CPU, and the other way round', () => {
+  if (!gpu) return expect(process.env.CI).toBeFalsy();
+  const data = ['--limit-train', '2000', '--limit-test', '500'];
+  const runs = { gpuThenCpu: path.join(work, 'g-c'), cpuThenGpu: path.join(work, 'c-g'), cpu: path.join(work, 'c-c') };
+  train(['--backend', 'webgpu', '--epochs', '1', ...data, '--out', runs.gpuThenCpu]);
+  train(['--backend', 'wasm', '--resume', runs.gpuThenCpu, '--epochs', '2']);
+  train(['--backend', 'wasm', '--epochs', '1', ...data, '--out', runs.cpuThenGpu]);
+  const resumed = train(['--backend', 'webgpu', '--resume', runs.cpuThenGpu, '--epochs', '2']);
+  expect(resumed).toMatch(/^engine: webgpu/m);
+  train(['--backend', 'wasm', '--epochs', '2', ...data, '--out', runs.cpu]);
+  const reference = testElbo(runs.cpu);
+  for (const run of [runs.gpuThenCpu, runs.cpuThenGpu]) {
+    const got = testElbo(run);
+    expect(got).toHaveLength(2);
+    got.forEach((v, i) => expect(Math.abs(v - reference[i])).toBeLessThan(0.5));
+  }
+}, 300_000);
+
+test('a model the GPU engine has no kernels for trains on the CPU, and says so', () => {
+  if (!gpu) return expect(process.env.CI).toBeFalsy();
+  const log = train(['--backend', 'webgpu', '--model', 'cvae', '--epochs', '1', '--limit-train', '300', '--limit-test', '100',
+    '--out', path.join(work, 'cvae')]);
+  expect(log).toMatch(/^engine: CPU, \d training threads? \(the webgpu engine has no kernels for the cvae model's inputs yet, so this trains on the CPU\)$/m);
+}, 120_000);
