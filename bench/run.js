@@ -44,7 +44,11 @@ const TARGETS = {
 const USAGE = `Usage: node bench/run.js [options]     (or: npm run bench -- [options])
 
 Options:
-  --backend <name>        passed to vae --backend: auto (default), tensorflow-gpu, tensorflow, wasm, cpu
+  --backend <name>        passed to vae --backend: auto (default), tensorflow-gpu, webgpu, tensorflow, wasm, cpu;
+                          webgpu adds the GPU section: the MLP and the 28x28 conv VAE at batch 128 and 1024, the
+                          dispatches per step, and PyTorch CUDA on the same models where python3 has torch with CUDA
+  --limit-train <n>       train on the first n MNIST images only (default: all 60,000; e.g. 2560 on lavapipe)
+  --gpu-images <n>        images per epoch of the GPU section's runs (default 12800)
   --sample-runs <n>       runs of \`vae sample\` to take the median of (default 5)
   --torch-threads <list>  thread counts for the PyTorch peer (default 1,2)
   --no-torch              skip the PyTorch peer
@@ -59,7 +63,7 @@ Options:
 `;
 
 function parseArgs(argv) {
-  const opts = { backend: 'auto', sampleRuns: 5, torchThreads: [1, 2], torch: true, python: '/usr/bin/python3',
+  const opts = { backend: 'auto', limitTrain: 0, gpuImages: 12800, sampleRuns: 5, torchThreads: [1, 2], torch: true, python: '/usr/bin/python3',
     out: path.join(BENCH_DIR, 'results', 'latest.json'), keep: false, strict: false, root: null, label: null, native: true };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
@@ -71,6 +75,8 @@ function parseArgs(argv) {
     const val = () => (inline !== null ? inline : value());
     switch (flag) {
       case '--backend': opts.backend = val(); break;
+      case '--limit-train': opts.limitTrain = positiveInt(flag, val()); break;
+      case '--gpu-images': opts.gpuImages = positiveInt(flag, val()); break;
       case '--sample-runs': opts.sampleRuns = positiveInt(flag, val()); break;
       case '--torch-threads': opts.torchThreads = val().split(',').map((s) => positiveInt(flag, s.trim())); break;
       case '--no-torch': opts.torch = false; break;
@@ -171,7 +177,8 @@ function readMetrics(runDir) {
 function benchTrain(opts, tmp, epochs) {
   const runDir = path.join(tmp, `run-${epochs}`);
   log(`a. vae train --epochs ${epochs} (full MNIST, backend ${opts.backend}) ...`);
-  const r = runVae(['--backend', opts.backend, '-q', 'train', '--epochs', String(epochs), '--out', runDir],
+  const limit = opts.limitTrain ? ['--limit-train', String(opts.limitTrain)] : [];
+  const r = runVae(['--backend', opts.backend, '-q', 'train', '--epochs', String(epochs), ...limit, '--out', runDir],
     { cwd: tmp, recordFile: path.join(tmp, `train-${epochs}.rusage.json`) });
   const m = readMetrics(runDir)[epochs - 1];
   const backend = r.record ? describeBackend(r.record) : 'unknown';
@@ -214,6 +221,48 @@ function benchSample(opts, tmp, runDir) {
     runs, medianWallSeconds: median(walls), minWallSeconds: Math.min(...walls), maxWallSeconds: Math.max(...walls),
     medianPeakMiB: peaks.length ? median(peaks) : null, maxPeakMiB: peaks.length ? Math.max(...peaks) : null,
   };
+}
+
+/**
+ * The GPU section (--backend webgpu): `vae train --epochs 2` of the default MLP and of the 28x28 conv VAE at batch
+ * 128 and 1024 on `gpuImages` images, the second epoch's samples/s, and the engine line (the adapter, the
+ * dispatches per step, or why the CPU trained); then PyTorch CUDA on the same models, where it is available.
+ */
+function benchGpu(opts, tmp) {
+  const runs = [];
+  for (const arch of ['mlp', 'conv']) {
+    for (const batch of [128, 1024]) {
+      const runDir = path.join(tmp, `gpu-${arch}-${batch}`);
+      log(`d. vae train --backend ${opts.backend} --arch ${arch} --batch-size ${batch} (${opts.gpuImages} images, 2 epochs) ...`);
+      const r = runVae(['--backend', opts.backend, 'train', '--arch', arch, '--batch-size', String(batch), '--epochs', '2',
+        '--limit-train', String(opts.gpuImages), '--limit-test', '1000', '--out', runDir],
+      { cwd: tmp, recordFile: path.join(tmp, `gpu-${arch}-${batch}.rusage.json`) });
+      const engine = (/^engine: (.*)$/m.exec(r.stderr) || [null, 'unknown'])[1];
+      const dispatches = /(\d+) dispatches per step/.exec(engine);
+      const m = readMetrics(runDir)[1];
+      runs.push({ arch, batch, samplesPerSec: m.samplesPerSec, engine, dispatchesPerStep: dispatches ? Number(dispatches[1]) : null,
+        testLoss: m.test && m.test.loss });
+    }
+  }
+  return { runs, torchCuda: opts.torch ? benchTorchCuda(opts) : { skipped: true, why: '--no-torch' } };
+}
+
+function benchTorchCuda(opts) {
+  if (!fs.existsSync(opts.python)) return { skipped: true, why: `${opts.python} not found` };
+  const probe = spawnSync(opts.python, ['-c', 'import torch; print(torch.cuda.is_available())'], { encoding: 'utf8' });
+  if (probe.status !== 0 || probe.stdout.trim() !== 'True') return { skipped: true, why: 'python3 has no torch with CUDA' };
+  const runs = [];
+  for (const arch of ['mlp', 'conv']) {
+    for (const batch of [128, 1024]) {
+      log(`e. PyTorch CUDA, --arch ${arch}, batch ${batch} ...`);
+      const r = spawnSync(opts.python, [TORCH_SCRIPT, '--data', MNIST_DIR, '--device', 'cuda', '--arch', arch, '--batch-size', String(batch)],
+        { encoding: 'utf8' });
+      if (r.status !== 0) throw new Error(`torch_vae.py --device cuda --arch ${arch} failed: ${(r.stderr || '').trim().split('\n').slice(-3).join(' | ')}`);
+      const parsed = JSON.parse(r.stdout.trim().split('\n').pop());
+      runs.push({ arch, batch, samplesPerSec: parsed.samples_per_sec, torch: parsed.torch, device: parsed.device_name });
+    }
+  }
+  return { skipped: false, runs };
 }
 
 function torchAvailable(python) {
@@ -286,6 +335,7 @@ function main() {
     const warm = benchTrain(opts, tmp, 2);
     const sample = benchSample(opts, tmp, train.runDir);
     const torch = opts.torch ? benchTorch(opts) : { skipped: true, why: '--no-torch' };
+    const gpu = opts.backend === 'webgpu' ? benchGpu(opts, tmp) : null;
     const torch2 = !torch.skipped && torch.byThreads[2] ? torch.byThreads[2] : null;
     // After warm-up on both sides: our second epoch, PyTorch's epoch after 20 warm-up steps (it is as fast
     // after a whole warm-up epoch; ours is not: its first 100-200 steps run slower).
@@ -305,7 +355,7 @@ function main() {
     ];
     results = {
       date: started.toISOString(), label: opts.label, root: ROOT, ...gitInfo(), machine: machineInfo(), backendRequested: opts.backend,
-      nativeKernelsAllowed: opts.native, train, trainAfterWarmup: warm, sample, torch, oursOverTorch2Threads: ratio, targets,
+      nativeKernelsAllowed: opts.native, train, trainAfterWarmup: warm, sample, torch, oursOverTorch2Threads: ratio, targets, gpu,
       benchSeconds: (Date.now() - started.getTime()) / 1000,
     };
   } finally {
@@ -354,6 +404,20 @@ function main() {
   out.push(table([['target', 'measured', 'limit', ''],
     ...targets.map((t) => [t.name, t.value === null ? '-' : `${fmt(t.value, t.unit === 'MiB' ? 0 : 2)} ${t.unit}`, `${fmt(t.limit, t.unit === 'MiB' ? 0 : 2)} ${t.unit}`, t.status])]));
   process.stdout.write(out.join('\n') + '\n');
+
+  if (results.gpu) {
+    const { runs, torchCuda } = results.gpu;
+    const cuda = (arch, batch) => (torchCuda.skipped ? null : torchCuda.runs.find((t) => t.arch === arch && t.batch === batch));
+    const gpuRows = [['GPU section (epoch 2 of vae train --epochs 2)', 'samples/s', 'dispatches/step', 'PyTorch CUDA', 'ratio']];
+    for (const g of runs) {
+      const t = cuda(g.arch, g.batch);
+      gpuRows.push([`${g.arch}, batch ${g.batch}`, fmt(g.samplesPerSec), g.dispatchesPerStep === null ? '-' : String(g.dispatchesPerStep),
+        t ? fmt(t.samplesPerSec) : '-', t ? `${fmt(g.samplesPerSec / t.samplesPerSec, 2)}x` : '-']);
+    }
+    const lines = ['', table(gpuRows), ...runs.map((g) => `engine (${g.arch}, batch ${g.batch}): ${g.engine}`),
+      torchCuda.skipped ? `PyTorch CUDA skipped: ${torchCuda.why}.` : `PyTorch CUDA: torch ${torchCuda.runs[0].torch} on ${torchCuda.runs[0].device}.`];
+    process.stdout.write(lines.join('\n') + '\n');
+  }
 
   fs.mkdirSync(path.dirname(opts.out), { recursive: true });
   const clean = JSON.parse(JSON.stringify(results));

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""The PyTorch peer of `vae train`: the same model, loss, optimizer and data, timed on the CPU.
+"""The PyTorch peer of `vae train`: the same model, loss, optimizer and data, timed on the CPU (or a CUDA GPU
+with --device cuda).
 
 Model (our default, and the pytorch/examples VAE):
     encoder  784 -> 400 (ReLU) -> mu (20), logvar (20)
@@ -9,6 +10,9 @@ Loss per example (negative ELBO, nats), averaged over the batch:
     KL = -1/2 * sum_j (1 + logvar_j - mu_j^2 - exp(logvar_j))
 z = mu + exp(logvar / 2) * eps (reparameterization). Adam, lr 1e-3, batch 128, grey levels in [0, 1],
 PyTorch's default initialisation.
+--arch conv: the 28x28 conv VAE of `vae train --arch conv` (src/model/conv.ts):
+    encoder  [4x4 conv stride 2 'same', ReLU] 1 -> 32 -> 64 (28 -> 14 -> 7), flatten, 256 (ReLU) -> mu, logvar (20)
+    decoder  20 -> 256 (ReLU) -> 7x7x64 (ReLU) -> [2x nearest upsampling, 3x3 conv] 64 -> 32 (ReLU) -> 1 logits
 
 Bench mode (default): a few warm-up steps, then the training steps of one full shuffled epoch
 (469 steps, 60,000 images) are timed, or --steps N steps. Prints ONE JSON line on stdout.
@@ -75,8 +79,33 @@ class VAE(nn.Module):
         return rec.mean(), kl.mean()
 
 
-def batches_of_epoch(n, batch_size, generator):
-    order = torch.randperm(n, generator=generator)
+class ConvVAE(VAE):
+    def __init__(self, hidden=256, z_dim=20):
+        nn.Module.__init__(self)
+        self.conv1 = nn.Conv2d(1, 32, 4, stride=2, padding=1)  # TensorFlow's 'same' for 28 -> 14 and 14 -> 7
+        self.conv2 = nn.Conv2d(32, 64, 4, stride=2, padding=1)
+        self.enc = nn.Linear(7 * 7 * 64, hidden)
+        self.mu = nn.Linear(hidden, z_dim)
+        self.logvar = nn.Linear(hidden, z_dim)
+        self.dec_hidden = nn.Linear(z_dim, hidden)
+        self.project = nn.Linear(hidden, 7 * 7 * 64)
+        self.up1 = nn.Conv2d(64, 32, 3, padding=1)
+        self.up2 = nn.Conv2d(32, 1, 3, padding=1)
+        self.z_dim = z_dim
+
+    def encode(self, x):
+        h = F.relu(self.conv2(F.relu(self.conv1(x.view(-1, 1, 28, 28)))))
+        h = F.relu(self.enc(h.flatten(1)))
+        return self.mu(h), self.logvar(h)
+
+    def decode_logits(self, z):
+        h = F.relu(self.project(F.relu(self.dec_hidden(z)))).view(-1, 64, 7, 7)
+        h = F.relu(self.up1(F.interpolate(h, scale_factor=2, mode='nearest')))
+        return self.up2(F.interpolate(h, scale_factor=2, mode='nearest')).flatten(1)
+
+
+def batches_of_epoch(n, batch_size, generator, device='cpu'):
+    order = torch.randperm(n, generator=generator).to(device)
     return [order[i:i + batch_size] for i in range(0, n, batch_size)]
 
 
@@ -138,6 +167,8 @@ def main():
                    help='instead of the bench: train this many epochs and report the test loss after each')
     p.add_argument('--limit-train', type=int, default=0, help='use only the first n training images (quick checks)')
     p.add_argument('--seed', type=int, default=1)
+    p.add_argument('--arch', choices=['mlp', 'conv'], default='mlp', help="the model: our default MLP or --arch conv's")
+    p.add_argument('--device', default='cpu', help="'cpu' (default) or 'cuda': where the model, the data and the steps are")
     args = p.parse_args()
 
     torch.set_num_threads(args.threads)
@@ -149,11 +180,15 @@ def main():
     if args.limit_train > 0:
         x_train = x_train[:args.limit_train]
     n = x_train.shape[0]
-    model = VAE()
+    device = torch.device(args.device)
+    x_train, x_test = x_train.to(device), x_test.to(device)  # resident on the GPU: batches are gathered there
+    model = (ConvVAE() if args.arch == 'conv' else VAE()).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     info = {
         'torch': torch.__version__, 'threads': torch.get_num_threads(), 'interop_threads': torch.get_num_interop_threads(),
         'blas_loaded': blas_name(), 'python': platform.python_version(), 'batch_size': args.batch_size,
+        'arch': args.arch, 'device': args.device,
+        'device_name': torch.cuda.get_device_name(device) if device.type == 'cuda' else platform.processor(),
     }
 
     if args.train_epochs > 0:
@@ -161,7 +196,7 @@ def main():
         for epoch in range(1, args.train_epochs + 1):
             seconds = 0.0
             train_sum = 0.0
-            for idx in batches_of_epoch(n, args.batch_size, gen):
+            for idx in batches_of_epoch(n, args.batch_size, gen, device):
                 t0 = time.perf_counter()
                 loss = train_step(model, optimizer, x_train[idx])
                 train_sum += loss.item() * idx.shape[0]
@@ -181,19 +216,19 @@ def main():
         return
 
     # Warm-up: first calls allocate buffers and pick kernels; not timed.
-    batches = batches_of_epoch(n, args.batch_size, gen)
+    batches = batches_of_epoch(n, args.batch_size, gen, device)
     for i in range(args.warmup):
         train_step(model, optimizer, x_train[batches[i % len(batches)]])
 
     if args.steps > 0:
         timed = [batches[i % len(batches)] for i in range(args.steps)]
     else:
-        timed = batches_of_epoch(n, args.batch_size, gen)  # one full, freshly shuffled epoch
+        timed = batches_of_epoch(n, args.batch_size, gen, device)  # one full, freshly shuffled epoch
     samples = sum(idx.shape[0] for idx in timed)
     t0 = time.perf_counter()
     for idx in timed:
         loss = train_step(model, optimizer, x_train[idx])
-    loss.item()  # the last step's work is done
+    loss.item()  # the last step's work is done (on a GPU: every queued kernel)
     seconds = time.perf_counter() - t0
     sps = samples / seconds
     measured_epoch = args.steps <= 0
