@@ -437,6 +437,7 @@ class WebGpuEngine implements Engine {
   }
 
   async state(): Promise<{ params: Float32Array; adam: AdamState }> {
+    if (this.lost) throw new VaeError(this.lost);
     const { device } = this.gpu;
     const P = this.layout.P;
     const out = device.createBuffer({ size: 12 * P, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
@@ -444,7 +445,11 @@ class WebGpuEngine implements Engine {
     encoder.copyBufferToBuffer(this.mem, 0, out, 0, 4 * P);
     encoder.copyBufferToBuffer(this.mem, 8 * P, out, 4 * P, 8 * P);
     device.queue.submit([encoder.finish()]);
-    await dawnAwait(out.mapAsync(GPUMapMode.READ));
+    try {
+      await dawnAwait(out.mapAsync(GPUMapMode.READ));
+    } catch (e) {
+      throw new VaeError(this.lost ?? `reading the parameters back from the GPU failed: ${errorMessage(e).split('\n')[0]}`);
+    }
     const all = new Float32Array(out.getMappedRange().slice(0));
     out.unmap();
     out.destroy();

@@ -90,6 +90,7 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
   const save = async (isBest: boolean) => saveCheckpoint(runDir, vae, run.adam, adamConfig, state, isBest);
 
   const outcome: TrainOutcome = { interrupted: false, epochs: [], lastCheckpoint: null, threads: engine.threads };
+  let failed = false;
   try {
     while (state.epochsDone < epochs) {
       const epoch = state.epochsDone + 1;
@@ -156,8 +157,16 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
       }
     }
     return outcome;
+  } catch (e) {
+    failed = true;
+    throw e;
   } finally {
-    await syncModel();
-    await engine.close();
+    try {
+      await syncModel();
+    } catch (e) {
+      if (!failed) throw e; // else the first failure (e.g. a lost GPU, which also fails this) is the one to report
+    } finally {
+      await engine.close();
+    }
   }
 }
