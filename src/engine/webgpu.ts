@@ -148,7 +148,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
 }
 
 /** Workgroups of a product for a batch of n rows. */
-function productGroups(p: ProductSpec, n: number): [number, number] {
+export function productGroups(p: ProductSpec, n: number): [number, number] {
   const rows = p.M === 'n' ? n : p.M;
   return [Math.ceil(p.N / TILE), Math.ceil(rows / TILE)];
 }

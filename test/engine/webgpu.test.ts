@@ -9,7 +9,7 @@ import { adamStep, ADAM_DEFAULTS } from '../../src/engine/adam';
 import { createCpuEngine } from '../../src/engine/cpu';
 import { Engine, EngineSetup } from '../../src/engine/engine';
 import {
-  adamKernel, bernoulliKernel, createWebGpuEngine, productKernel, ProductSpec, reparameterizeGradKernel, reparameterizeKernel, statsKernel,
+  adamKernel, bernoulliKernel, createWebGpuEngine, productGroups, productKernel, ProductSpec, reparameterizeGradKernel, reparameterizeKernel, statsKernel,
   stepUniform,
 } from '../../src/engine/webgpu';
 import { Gpu } from '../../src/gpu';
@@ -48,7 +48,7 @@ function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: numbe
   expect(worst).toBeLessThanOrEqual(tol);
 }
 
-describe('the product kernel, against the loops of its definition (sizes 37 x 19 x 23, not multiples of 16)', () => {
+describe('the product kernel, against the loops of its definition (sizes 37 x 19 x 23, not multiples of its tiles)', () => {
   const n = 37, inDim = 19, outDim = 23;
   const rng = new Rng(5, 'gpu-products');
   const X = random(rng, n * inDim); // [n, in]
@@ -62,12 +62,11 @@ describe('the product kernel, against the loops of its definition (sizes 37 x 19
   const dYAt = at.bias + outDim, maskAt = dYAt + n * outDim, cAt = maskAt + n * inDim, c2At = cAt + n * inDim, c3At = c2At + (inDim + 1) * outDim;
   const mem = new Float32Array(c3At + n * outDim);
   mem.set(X, at.X); mem.set(W, at.W); mem.set(bias, at.bias); mem.set(dY, dYAt); mem.set(mask, maskAt); mem.set(prior, cAt);
-  const groups = (M: number, N: number): [number, number] => [Math.ceil(N / 16), Math.ceil(M / 16)];
-  const run = (g: Gpu, p: ProductSpec, M: number) => runKernel(g, productKernel(p), groups(M, p.N), mem, uniform(n));
+  const run = (g: Gpu, p: ProductSpec) => runKernel(g, productKernel(p), productGroups(p, n), mem, uniform(n));
 
   withGpu('forward: Y = ReLU(X · W + b), n rows from the step', async (g) => {
     const out = await run(g, { M: 'n', N: outDim, K: inDim, a: { off: at.X, ld: inDim }, b: { off: at.W, ld: outDim },
-      c: { off: c3At, ld: outDim }, bias: at.bias, relu: true }, n);
+      c: { off: c3At, ld: outDim }, bias: at.bias, relu: true });
     const want = Array.from({ length: n * outDim }, (_, e) => {
       const [r, j] = [Math.floor(e / outDim), e % outDim];
       let s = bias[j];
@@ -79,7 +78,7 @@ describe('the product kernel, against the loops of its definition (sizes 37 x 19
 
   withGpu('weight and bias gradients at once: [Xᵀ; 1ᵀ] · dY, summed over the n rows', async (g) => {
     const out = await run(g, { M: inDim + 1, N: outDim, K: 'n', a: { off: at.X, ld: inDim, trans: true }, b: { off: dYAt, ld: outDim },
-      c: { off: c2At, ld: outDim }, onesRow: true }, inDim + 1);
+      c: { off: c2At, ld: outDim }, onesRow: true });
     const want = Array.from({ length: (inDim + 1) * outDim }, (_, e) => {
       const [i, j] = [Math.floor(e / outDim), e % outDim];
       let s = 0;
@@ -92,7 +91,7 @@ describe('the product kernel, against the loops of its definition (sizes 37 x 19
   withGpu('input gradients: dX = dY · Wᵀ, masked by a ReLU output, and added to what is there', async (g) => {
     const spec: ProductSpec = { M: 'n', N: inDim, K: outDim, a: { off: dYAt, ld: outDim }, b: { off: at.W, ld: outDim, trans: true },
       c: { off: cAt, ld: inDim }, mask: { off: maskAt, ld: inDim }, accumulate: true };
-    const out = await run(g, spec, n);
+    const out = await run(g, spec);
     const want = Array.from({ length: n * inDim }, (_, e) => {
       const [r, i] = [Math.floor(e / inDim), e % inDim];
       let s = prior[e];
