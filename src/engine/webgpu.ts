@@ -21,6 +21,7 @@ import { Gpu, dawnAwait, openGpu } from '../gpu';
 import type { ShardTask } from '../model/families/family';
 import { flatLayout, readVariables } from '../model/flat';
 import type { Vae } from '../model/vae';
+import { convShape } from '../model/conv';
 import type { AdamState } from './adam';
 import type { BatchSlot, Engine, EngineSetup } from './engine';
 import { BATCH_SLOTS } from './shards';
@@ -30,43 +31,28 @@ const REDUCE = 256;
 /** Workgroups per dimension of a dispatch (WebGPU's default limit). */
 const MAX_GROUPS = 65535;
 
-/** A dense layer in the flat parameters: its kernel [in, out] at `off`, its bias [out] right after it. */
-interface Dense {
-  off: number;
-  in: number;
-  out: number;
-}
-
 /** Why the WebGPU engine cannot train this model, or null when it can. */
 export function webGpuUnsupported(vae: Vae, objective: string | undefined, samples: number): string | null {
   const m = vae.config;
   if (objective !== 'elbo') return `the ${m.family} model's objective`;
-  if (m.arch !== 'mlp') return `--arch ${m.arch}`;
   if (m.likelihood !== 'bernoulli') return `a ${m.likelihood} p(x|z)`;
   if (m.condition || m.noise || vae.pointCode || Object.keys(vae.extras).length > 0) return `the ${m.family} model's inputs`;
   if (samples > 1) return '--iw-train';
   return null;
 }
 
-/** The dense layers of the encoder (hidden, then μ and log σ²) and of the decoder, where the flat parameters hold them. */
-function denseLayers(vae: Vae): { enc: Dense[]; mu: Dense; logvar: Dense; dec: Dense[] } {
+/** Where each weight of the model is in the flat parameters (a kernel, with its bias right after it). */
+function weightsOf(vae: Vae): (name: string) => { off: number; shape: number[] } {
   const variables = vae.trainableVariables();
   const layout = flatLayout(variables);
   const weights = [...vae.encoder.trainableWeights, ...vae.decoder.trainableWeights];
   if (weights.length !== variables.length) throw new Error('the webgpu engine trains an encoder and a decoder only');
   const entry = new Map(weights.map((w, i) => [w.originalName, layout.entries[i]]));
-  const dense = (name: string): Dense => {
+  return (name) => {
     const kernel = entry.get(`${name}/kernel`);
     const bias = entry.get(`${name}/bias`);
     if (!kernel || !bias || bias.offset !== kernel.offset + kernel.size) throw new Error(`layer ${name} is not where the webgpu engine expects it`);
-    return { off: kernel.offset, in: kernel.shape[0], out: kernel.shape[1] };
-  };
-  const hidden = vae.config.hidden;
-  return {
-    enc: hidden.map((_, i) => dense(`enc_hidden_${i + 1}`)),
-    mu: dense('mu'),
-    logvar: dense('logvar'),
-    dec: [...hidden.map((_, i) => dense(`dec_hidden_${i + 1}`)), dense('logits')],
+    return { off: kernel.offset, shape: kernel.shape };
   };
 }
 
@@ -260,6 +246,233 @@ fn main(@builtin(local_invocation_id) l: vec3u) {
 }`;
 }
 
+/**
+ * A convolution with TensorFlow's 'same' padding (as conv.ts): input [n, H, W, Cin] (with `up`, stored at half
+ * the size and upsampled 2x, nearest, on the fly), kernel [k, k, Cin, Cout] with its bias after it, output
+ * [n, Ho, Wo, Cout] with Ho = ceil(H / s).
+ */
+export interface ConvSpec {
+  H: number;
+  W: number;
+  cin: number;
+  cout: number;
+  k: number;
+  s: number;
+  up: boolean;
+  /** Offset of the kernel (and bias) in the parameters; the gradients are at the same offset + P. */
+  off: number;
+}
+
+function convGeometry(c: ConvSpec) {
+  const Ho = Math.ceil(c.H / c.s);
+  const Wo = Math.ceil(c.W / c.s);
+  const pt = Math.floor(Math.max((Ho - 1) * c.s + c.k - c.H, 0) / 2);
+  const pl = Math.floor(Math.max((Wo - 1) * c.s + c.k - c.W, 0) / 2);
+  const Hs = c.up ? c.H / 2 : c.H; // as stored
+  const Ws = c.up ? c.W / 2 : c.W;
+  return { Ho, Wo, pt, pl, Hs, Ws };
+}
+
+/** The index of one thread of a 1-D job of `count` elements, over a 2-D grid of workgroups of 256. */
+const FLAT_INDEX = `(wg.y * ${MAX_GROUPS}u + wg.x) * ${REDUCE}u + l.x`;
+const flatGroups = (count: number): [number, number] => {
+  const groups = Math.ceil(count / REDUCE);
+  return [Math.min(groups, MAX_GROUPS), Math.ceil(groups / MAX_GROUPS)];
+};
+const rowsOf = (dims: string) => `step.n * ${dims}u`;
+
+/** y = conv(x) + b (ReLU), one thread per output element. */
+export function convForwardKernel(c: ConvSpec, o: { input: number; out: number; relu: boolean }): string {
+  const { Ho, Wo, pt, pl, Hs, Ws } = convGeometry(c);
+  const per = Ho * Wo * c.cout;
+  return HEADER + /* wgsl */ `
+@compute @workgroup_size(${REDUCE})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
+  let idx = ${FLAT_INDEX};
+  if (idx >= ${rowsOf(String(per))}) { return; }
+  let co = idx % ${c.cout}u;
+  let ox = i32((idx / ${c.cout}u) % ${Wo}u);
+  let oy = i32((idx / ${c.cout * Wo}u) % ${Ho}u);
+  let b = idx / ${per}u;
+  var acc = mem[${c.off + c.k * c.k * c.cin * c.cout}u + co];
+  for (var ky = 0; ky < ${c.k}; ky++) {
+    let iy = oy * ${c.s} + ky - ${pt};
+    if (iy < 0 || iy >= ${c.H}) { continue; }
+    for (var kx = 0; kx < ${c.k}; kx++) {
+      let ix = ox * ${c.s} + kx - ${pl};
+      if (ix < 0 || ix >= ${c.W}) { continue; }
+      let base = ((b * ${Hs}u + u32(iy${c.up ? ' / 2' : ''})) * ${Ws}u + u32(ix${c.up ? ' / 2' : ''})) * ${c.cin}u;
+      let wbase = u32(ky * ${c.k} + kx) * ${c.cin * c.cout}u + co;
+      for (var ci = 0u; ci < ${c.cin}u; ci++) { acc = fma(mem[${o.input}u + base + ci], mem[${c.off}u + wbase + ci * ${c.cout}u], acc); }
+    }
+  }
+  ${o.relu ? 'acc = max(acc, 0.0);' : ''}
+  mem[${o.out}u + idx] = acc;
+}`;
+}
+
+/**
+ * The kernel's and the bias's gradients, one workgroup per weight (the bias's after the kernel's), its threads
+ * sharing the sum over the batch and the output positions (the few weights of a layer with one output channel
+ * still keep the GPU busy):
+ *   dW[ky, kx, ci, co] = Σ_{b, oy, ox} x[b, oy·s + ky − pt, ox·s + kx − pl, ci] · dy[b, oy, ox, co],  db[co] = Σ dy[., co].
+ */
+export function convWeightGradKernel(c: ConvSpec, o: { input: number; dOut: number; P: number }): string {
+  const { Ho, Wo, pt, pl, Hs, Ws } = convGeometry(c);
+  const weights = c.k * c.k * c.cin * c.cout;
+  return HEADER + /* wgsl */ `
+var<workgroup> part: array<f32, ${REDUCE}>;
+@compute @workgroup_size(${REDUCE})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
+  let idx = wg.y * ${MAX_GROUPS}u + wg.x;
+  if (idx >= ${weights + c.cout}u) { return; }
+  let positions = ${rowsOf(String(Ho * Wo))};
+  var acc = 0.0;
+  if (idx >= ${weights}u) {
+    let co = idx - ${weights}u;
+    for (var p = l.x; p < positions; p += ${REDUCE}u) { acc += mem[${o.dOut}u + p * ${c.cout}u + co]; }
+  } else {
+    let co = idx % ${c.cout}u;
+    let ci = (idx / ${c.cout}u) % ${c.cin}u;
+    let kx = i32((idx / ${c.cout * c.cin}u) % ${c.k}u);
+    let ky = i32(idx / ${c.cout * c.cin * c.k}u);
+    for (var p = l.x; p < positions; p += ${REDUCE}u) {
+      let ox = i32(p % ${Wo}u);
+      let oy = i32((p / ${Wo}u) % ${Ho}u);
+      let b = p / ${Ho * Wo}u;
+      let iy = oy * ${c.s} + ky - ${pt};
+      let ix = ox * ${c.s} + kx - ${pl};
+      if (iy < 0 || iy >= ${c.H} || ix < 0 || ix >= ${c.W}) { continue; }
+      let xv = mem[${o.input}u + ((b * ${Hs}u + u32(iy${c.up ? ' / 2' : ''})) * ${Ws}u + u32(ix${c.up ? ' / 2' : ''})) * ${c.cin}u + ci];
+      acc = fma(xv, mem[${o.dOut}u + p * ${c.cout}u + co], acc);
+    }
+  }
+  part[l.x] = acc;
+  workgroupBarrier();
+  for (var w = ${REDUCE / 2}u; w > 0u; w >>= 1u) {
+    if (l.x < w) { part[l.x] += part[l.x + w]; }
+    workgroupBarrier();
+  }
+  if (l.x == 0u) { mem[${o.P + c.off}u + idx] = part[0]; }
+}`;
+}
+
+/**
+ * The input's gradient, one thread per stored input element (for an upsampled input, the sum over its 2x2
+ * copies): dx[b, iy, ix, ci] = Σ_{ky, kx, co} dy[b, (iy + pt − ky) / s, (ix + pl − kx) / s, co] · W[ky, kx, ci, co]
+ * where the division is exact and in range; ⊙ [mask > 0] for a ReLU layer's output.
+ */
+export function convInputGradKernel(c: ConvSpec, o: { dOut: number; dIn: number; mask?: number }): string {
+  const { Ho, Wo, pt, pl, Hs, Ws } = convGeometry(c);
+  const per = Hs * Ws * c.cin;
+  const copies = c.up ? 2 : 1;
+  return HEADER + /* wgsl */ `
+@compute @workgroup_size(${REDUCE})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
+  let idx = ${FLAT_INDEX};
+  if (idx >= ${rowsOf(String(per))}) { return; }
+  let ci = idx % ${c.cin}u;
+  let sx = i32((idx / ${c.cin}u) % ${Ws}u);
+  let sy = i32((idx / ${c.cin * Ws}u) % ${Hs}u);
+  let b = idx / ${per}u;
+  var acc = 0.0;
+  for (var uy = 0; uy < ${copies}; uy++) {
+    for (var ux = 0; ux < ${copies}; ux++) {
+      let iy = sy * ${copies} + uy;
+      let ix = sx * ${copies} + ux;
+      for (var ky = 0; ky < ${c.k}; ky++) {
+        let ty = iy + ${pt} - ky;
+        if (ty < 0 || ty % ${c.s} != 0 || ty / ${c.s} >= ${Ho}) { continue; }
+        for (var kx = 0; kx < ${c.k}; kx++) {
+          let tx = ix + ${pl} - kx;
+          if (tx < 0 || tx % ${c.s} != 0 || tx / ${c.s} >= ${Wo}) { continue; }
+          let dbase = ((b * ${Ho}u + u32(ty / ${c.s})) * ${Wo}u + u32(tx / ${c.s})) * ${c.cout}u;
+          let wbase = (u32(ky * ${c.k} + kx) * ${c.cin}u + ci) * ${c.cout}u;
+          for (var co = 0u; co < ${c.cout}u; co++) { acc = fma(mem[${o.dOut}u + dbase + co], mem[${c.off}u + wbase + co], acc); }
+        }
+      }
+    }
+  }
+  ${o.mask !== undefined ? `if (mem[${o.mask}u + idx] <= 0.0) { acc = 0.0; }` : ''}
+  mem[${o.dIn}u + idx] = acc;
+}`;
+}
+
+/** A layer of the step: its output per row, and its kernels. */
+interface Layer {
+  name: string;
+  out: number;
+  forward(input: number, out: number): Kernel;
+  weightGrad(input: number, dOut: number): Kernel;
+  /** dX from dY (⊙ [mask > 0], the input being a ReLU's output), or added to dX. */
+  inputGrad(dOut: number, dIn: number, mask?: number, accumulate?: boolean): Kernel;
+}
+
+function denseLayer(name: string, w: { off: number; shape: number[] }, relu: boolean, P: number): Layer {
+  const [inDim, out] = w.shape;
+  const product = (label: string, p: ProductSpec): Kernel => ({ name: `${name} ${label}`, source: productKernel(p), groups: (n) => productGroups(p, n) });
+  return {
+    name, out,
+    forward: (input, o) => product('forward', { M: 'n', N: out, K: inDim, a: { off: input, ld: inDim }, b: { off: w.off, ld: out },
+      c: { off: o, ld: out }, bias: w.off + inDim * out, relu }),
+    // dW and db at once: [Xᵀ; 1ᵀ] · dY, written over the kernel's and the bias's gradients (contiguous).
+    weightGrad: (input, dOut) => product('dW', { M: inDim + 1, N: out, K: 'n', a: { off: input, ld: inDim, trans: true },
+      b: { off: dOut, ld: out }, c: { off: P + w.off, ld: out }, onesRow: true }),
+    inputGrad: (dOut, dIn, mask, accumulate = false) => product('dX', { M: 'n', N: inDim, K: out, a: { off: dOut, ld: out },
+      b: { off: w.off, ld: out, trans: true }, c: { off: dIn, ld: inDim }, mask: mask === undefined ? undefined : { off: mask, ld: inDim },
+      accumulate }),
+  };
+}
+
+function convLayer(name: string, c: ConvSpec, relu: boolean, P: number): Layer {
+  const { Ho, Wo, Hs, Ws } = convGeometry(c);
+  const out = Ho * Wo * c.cout;
+  return {
+    name, out,
+    forward: (input, o) => ({ name: `${name} forward`, source: convForwardKernel(c, { input, out: o, relu }), groups: (n) => flatGroups(n * out) }),
+    weightGrad: (input, dOut) => {
+      const count = c.k * c.k * c.cin * c.cout + c.cout; // one workgroup each
+      return { name: `${name} dW`, source: convWeightGradKernel(c, { input, dOut, P }),
+        groups: () => [Math.min(count, MAX_GROUPS), Math.ceil(count / MAX_GROUPS)] };
+    },
+    inputGrad: (dOut, dIn, mask, accumulate = false) => {
+      if (accumulate) throw new Error('a convolution\'s input gradient is not accumulated');
+      return { name: `${name} dX`, source: convInputGradKernel(c, { dOut, dIn, mask }), groups: (n) => flatGroups(n * Hs * Ws * c.cin) };
+    },
+  };
+}
+
+/** The encoder's layers up to μ and log σ², and the decoder's, in the order they run (conv.ts's shapes for --arch conv). */
+function modelLayers(vae: Vae, P: number): { enc: Layer[]; mu: Layer; logvar: Layer; dec: Layer[] } {
+  const w = weightsOf(vae);
+  const { hidden, arch, inputShape } = vae.config;
+  const dense = (name: string, relu: boolean) => denseLayer(name, w(name), relu, P);
+  const enc: Layer[] = [];
+  const dec: Layer[] = [];
+  if (arch === 'conv') {
+    const [size, , channels] = inputShape;
+    const { channels: widths, map } = convShape(size);
+    widths.forEach((cout, i) => {
+      const side = size / 2 ** i;
+      enc.push(convLayer(`encoder conv ${i + 1}`, { H: side, W: side, cin: i === 0 ? channels : widths[i - 1], cout, k: w(`enc_conv_${i + 1}`).shape[0],
+        s: 2, up: false, off: w(`enc_conv_${i + 1}`).off }, true, P));
+    });
+    enc.push(...hidden.map((_, i) => dense(`enc_hidden_${i + 1}`, true)));
+    dec.push(...hidden.map((_, i) => dense(`dec_hidden_${i + 1}`, true)), dense('dec_project', true));
+    const names = [...widths.slice(1).map((_, i) => `dec_conv_${i + 1}`), 'logits'];
+    const outs = [...[...widths].reverse().slice(1), channels];
+    names.forEach((name, j) => {
+      const side = map * 2 ** (j + 1);
+      dec.push(convLayer(name === 'logits' ? 'logits' : `decoder conv ${j + 1}`, { H: side, W: side, cin: j === 0 ? widths[widths.length - 1] : outs[j - 1],
+        cout: outs[j], k: w(name).shape[0], s: 1, up: true, off: w(name).off }, name !== 'logits', P));
+    });
+  } else {
+    enc.push(...hidden.map((_, i) => dense(`enc_hidden_${i + 1}`, true)));
+    dec.push(...hidden.map((_, i) => dense(`dec_hidden_${i + 1}`, true)), dense('logits', false));
+  }
+  return { enc, mu: dense('mu', false), logvar: dense('logvar', false), dec };
+}
+
 /** A kernel of the step, and its workgroups for a batch of n rows. */
 interface Kernel {
   name: string;
@@ -279,8 +492,8 @@ class Arena {
 
 /** The step's kernels for this model and batch size, and the layout of `mem`. */
 export function stepKernels(vae: Vae, rows: number, epsilon: number) {
-  const { enc, mu, logvar, dec } = denseLayers(vae);
   const P = flatLayout(vae.trainableVariables()).size;
+  const { enc, mu, logvar, dec } = modelLayers(vae, P);
   const D = vae.inputDim;
   const Z = vae.config.zDim;
   const mem = new Arena();
@@ -302,53 +515,34 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number) {
   const stats = mem.take(4 * BATCH_SLOTS);
 
   const kernels: Kernel[] = [];
-  const product = (name: string, p: ProductSpec) => kernels.push({ name, source: productKernel(p), groups: (n) => productGroups(p, n) });
-  /** Y = act(X · W + b) for X [n, in] at `input`. */
-  const forward = (name: string, l: Dense, input: number, out: number, relu: boolean) =>
-    product(name, { M: 'n', N: l.out, K: l.in, a: { off: input, ld: l.in }, b: { off: l.off, ld: l.out }, c: { off: out, ld: l.out },
-      bias: l.off + l.in * l.out, relu });
-  /** dW and db of a layer at once: [Xᵀ; 1ᵀ] · dY, written over the kernel's and the bias's gradients (contiguous). */
-  const weightGrad = (name: string, l: Dense, input: number, dOut: number) =>
-    product(name, { M: l.in + 1, N: l.out, K: 'n', a: { off: input, ld: l.in, trans: true }, b: { off: dOut, ld: l.out },
-      c: { off: P + l.off, ld: l.out }, onesRow: true });
-  /** dX = dY · Wᵀ (⊙ [X > 0] for a ReLU layer's input), or added to dX. */
-  const inputGrad = (name: string, l: Dense, dOut: number, dIn: number, mask?: number, accumulate = false) =>
-    product(name, { M: 'n', N: l.in, K: l.out, a: { off: dOut, ld: l.out }, b: { off: l.off, ld: l.out, trans: true }, c: { off: dIn, ld: l.in },
-      mask: mask === undefined ? undefined : { off: mask, ld: l.in }, accumulate });
-
   // Forward.
-  enc.forEach((l, i) => forward(`encoder layer ${i + 1}`, l, i === 0 ? x : encH[i - 1], encH[i], true));
+  enc.forEach((l, i) => kernels.push(l.forward(i === 0 ? x : encH[i - 1], encH[i])));
   const top = enc.length > 0 ? encH[enc.length - 1] : x;
-  forward('mu', mu, top, muAt, false);
-  forward('log σ²', logvar, top, lvAt, false);
+  kernels.push(mu.forward(top, muAt), logvar.forward(top, lvAt));
   kernels.push({ name: 'reparameterize', source: reparameterizeKernel({ mu: muAt, logvar: lvAt, eps, z, kl, zDim: Z }),
     groups: (n) => [Math.ceil(n / 64), 1] });
-  dec.forEach((l, i) => forward(`decoder layer ${i + 1}`, l, i === 0 ? z : decH[i - 1], decH[i], i < dec.length - 1));
+  dec.forEach((l, i) => kernels.push(l.forward(i === 0 ? z : decH[i - 1], decH[i])));
   const logits = decH[dec.length - 1];
   const dLogits = dDecH[dec.length - 1];
   kernels.push({ name: 'bernoulli', source: bernoulliKernel({ logits, x, dlogits: dLogits, rec, dim: D }), groups: (n) => [n, 1] });
   // Backward through the decoder.
   for (let i = dec.length - 1; i >= 0; i--) {
     const input = i === 0 ? z : decH[i - 1];
-    weightGrad(`decoder layer ${i + 1} dW`, dec[i], input, dDecH[i]);
-    inputGrad(`decoder layer ${i + 1} dX`, dec[i], dDecH[i], i === 0 ? dz : dDecH[i - 1], i === 0 ? undefined : decH[i - 1]);
+    kernels.push(dec[i].weightGrad(input, dDecH[i]));
+    kernels.push(dec[i].inputGrad(dDecH[i], i === 0 ? dz : dDecH[i - 1], i === 0 ? undefined : decH[i - 1]));
   }
   kernels.push({ name: 'reparameterize dμ, dlog σ²', source: reparameterizeGradKernel({ mu: muAt, logvar: lvAt, eps, dz, dmu, dlogvar: dlv, zDim: Z }),
     groups: (n) => [Math.ceil((n * Z) / 64), 1] });
-  weightGrad('mu dW', mu, top, dmu);
-  weightGrad('log σ² dW', logvar, top, dlv);
+  kernels.push(mu.weightGrad(top, dmu), logvar.weightGrad(top, dlv));
   if (enc.length > 0) {
     const last = enc.length - 1;
-    inputGrad('mu dX', mu, dmu, dEncH[last]);
-    inputGrad('log σ² dX', logvar, dlv, dEncH[last], encH[last], true);
+    kernels.push(mu.inputGrad(dmu, dEncH[last]), logvar.inputGrad(dlv, dEncH[last], encH[last], true));
     for (let i = last; i >= 0; i--) {
-      weightGrad(`encoder layer ${i + 1} dW`, enc[i], i === 0 ? x : encH[i - 1], dEncH[i]);
-      if (i > 0) inputGrad(`encoder layer ${i + 1} dX`, enc[i], dEncH[i], dEncH[i - 1], encH[i - 1]);
+      kernels.push(enc[i].weightGrad(i === 0 ? x : encH[i - 1], dEncH[i]));
+      if (i > 0) kernels.push(enc[i].inputGrad(dEncH[i], dEncH[i - 1], encH[i - 1]));
     }
   }
-  const adamGroups = Math.ceil(P / REDUCE);
-  kernels.push({ name: 'adam', source: adamKernel(P, epsilon),
-    groups: () => [Math.min(adamGroups, MAX_GROUPS), Math.ceil(adamGroups / MAX_GROUPS)] });
+  kernels.push({ name: 'adam', source: adamKernel(P, epsilon), groups: () => flatGroups(P) });
   kernels.push({ name: 'stats', source: statsKernel({ rec, kl, stats }), groups: () => [1, 1] });
   return { kernels, size: mem.size, P, x, eps, stats, D, Z };
 }

@@ -9,7 +9,8 @@ import { adamStep, ADAM_DEFAULTS } from '../../src/engine/adam';
 import { createCpuEngine } from '../../src/engine/cpu';
 import { Engine, EngineSetup } from '../../src/engine/engine';
 import {
-  adamKernel, bernoulliKernel, createWebGpuEngine, productGroups, productKernel, ProductSpec, reparameterizeGradKernel, reparameterizeKernel, statsKernel,
+  adamKernel, bernoulliKernel, convForwardKernel, convInputGradKernel, ConvSpec, convWeightGradKernel, createWebGpuEngine, productGroups,
+  productKernel, ProductSpec, reparameterizeGradKernel, reparameterizeKernel, statsKernel,
   stepUniform,
 } from '../../src/engine/webgpu';
 import { Gpu } from '../../src/gpu';
@@ -99,6 +100,61 @@ describe('the product kernel, against the loops of its definition (sizes 37 x 19
       return mask[e] > 0 ? s : 0;
     });
     expectClose(out.subarray(cAt, cAt + n * inDim), want, 1e-5);
+  });
+});
+
+describe.each([
+  ['4x4, stride 2, on a 7x7 input of 3 channels (odd: uneven padding)', { H: 7, W: 7, cin: 3, cout: 5, k: 4, s: 2, up: false }],
+  ['3x3, stride 1, on a 2x upsampled 3x3 input', { H: 6, W: 6, cin: 4, cout: 2, k: 3, s: 1, up: true }],
+] as const)('the convolution kernels against the loops of the definition: %s', (_, shape) => {
+  const n = 3;
+  const c: ConvSpec = { ...shape, off: 0 };
+  const Ho = Math.ceil(c.H / c.s), Wo = Math.ceil(c.W / c.s);
+  const pt = Math.floor(Math.max((Ho - 1) * c.s + c.k - c.H, 0) / 2), pl = Math.floor(Math.max((Wo - 1) * c.s + c.k - c.W, 0) / 2);
+  const Hs = c.up ? c.H / 2 : c.H, Ws = c.up ? c.W / 2 : c.W;
+  const rng = new Rng(11, 'gpu-conv');
+  const nW = c.k * c.k * c.cin * c.cout;
+  const W = random(rng, nW + c.cout); // kernel then bias
+  const x = Float64Array.from(random(rng, n * Hs * Ws * c.cin), (v) => (v > -0.3 ? v : 0)); // a ReLU output, some zeros
+  const dy = random(rng, n * Ho * Wo * c.cout);
+  // mem: W | dW | x | y | dy | dx
+  const at = { dW: nW + c.cout, x: 2 * (nW + c.cout) }, yAt = at.x + x.length, dyAt = yAt + dy.length, dxAt = dyAt + dy.length;
+  const mem = new Float32Array(dxAt + x.length);
+  mem.set(W, 0); mem.set(x, at.x); mem.set(dy, dyAt);
+  const xAt = (b: number, iy: number, ix: number, ci: number) =>
+    (b * Hs + (c.up ? Math.floor(iy / 2) : iy)) * Ws * c.cin + (c.up ? Math.floor(ix / 2) : ix) * c.cin + ci;
+  /** Every (output, input, weight) triple the convolution multiplies. */
+  const taps = (visit: (o: number, i: number, w: number) => void) => {
+    for (let b = 0; b < n; b++) for (let oy = 0; oy < Ho; oy++) for (let ox = 0; ox < Wo; ox++) for (let co = 0; co < c.cout; co++) {
+      for (let ky = 0; ky < c.k; ky++) for (let kx = 0; kx < c.k; kx++) {
+        const iy = oy * c.s + ky - pt, ix = ox * c.s + kx - pl;
+        if (iy < 0 || iy >= c.H || ix < 0 || ix >= c.W) continue;
+        for (let ci = 0; ci < c.cin; ci++) visit(((b * Ho + oy) * Wo + ox) * c.cout + co, xAt(b, iy, ix, ci), ((ky * c.k + kx) * c.cin + ci) * c.cout + co);
+      }
+    }
+  };
+  const groups = (count: number): [number, number] => [Math.ceil(count / 256), 1];
+
+  withGpu('forward: y = ReLU(conv(x) + b)', async (g) => {
+    const want = Array.from({ length: n * Ho * Wo * c.cout }, (_, o) => W[nW + (o % c.cout)]);
+    taps((o, i, w) => { want[o] += x[i] * W[w]; });
+    const out = await runKernel(g, convForwardKernel(c, { input: at.x, out: yAt, relu: true }), groups(want.length), mem, uniform(n));
+    expectClose(out.subarray(yAt, yAt + want.length), want.map((v) => Math.max(0, v)), 1e-5);
+  });
+
+  withGpu('the kernel\'s and the bias\'s gradients', async (g) => {
+    const want = new Array<number>(nW + c.cout).fill(0);
+    taps((o, i, w) => { want[w] += x[i] * dy[o]; });
+    for (let o = 0; o < dy.length; o++) want[nW + (o % c.cout)] += dy[o];
+    const out = await runKernel(g, convWeightGradKernel(c, { input: at.x, dOut: dyAt, P: at.dW }), [nW + c.cout, 1], mem, uniform(n));
+    expectClose(out.subarray(at.dW, at.dW + nW + c.cout), want, 1e-5);
+  });
+
+  withGpu('the input\'s gradient, masked by the ReLU output it came from (summed over the copies of an upsampled input)', async (g) => {
+    const want = new Array<number>(x.length).fill(0);
+    taps((o, i, w) => { want[i] += dy[o] * W[w]; });
+    const out = await runKernel(g, convInputGradKernel(c, { dOut: dyAt, dIn: dxAt, mask: at.x }), groups(x.length), mem, uniform(n));
+    expectClose(out.subarray(dxAt, dxAt + x.length), want.map((v, i) => (x[i] > 0 ? v : 0)), 1e-5);
   });
 });
 
@@ -199,3 +255,33 @@ withGpu('one training step on the GPU equals the CPU step on the same weights, b
   expectClose(gpuStep.adam.m, cpu.adam.m, 1e-4, scale);
   expectClose(gpuStep.params, cpu.params, 1e-4);
 }, 60_000);
+
+withGpu('one training step of the conv VAE on the GPU equals the CPU step (1e-4 relative)', async () => {
+  const run = await startRun({ data: 'mnist', arch: 'conv', binarize: 'none', beta: 1, epochs: 1, batchSize: 4, lr: 1e-3, seed: 6,
+    klWarmup: 0, out: path.join(tmpDir(), 'conv'), limitTrain: 8, limitTest: 4 });
+  const backend = await initBackend('webgpu', { training: true });
+  const zDim = run.vae.config.zDim;
+  const setup = (): EngineSetup => ({ backend, vae: run.vae, adam: run.adam, adamConfig: { lr: 1e-3, ...ADAM_DEFAULTS },
+    sizes: { rows: 4, dim: 784, labelDim: 0, zDim, samples: 1, noisy: false }, threads: 1 });
+  const engines: Engine[] = [await createCpuEngine(setup()), await createWebGpuEngine(setup())];
+  const rng = new Rng(12, 'gpu-conv-step');
+  const x = Float32Array.from({ length: 3 * 784 }, () => rng.uniform());
+  const eps = Float32Array.from({ length: 3 * zDim }, () => rng.normal());
+  const results = [];
+  for (const engine of engines) {
+    engine.slot(0).x.set(x);
+    engine.slot(0).eps.set(eps);
+    await engine.step({ slot: 0, n: 3, beta: 1, samples: 1 }, 1);
+    results.push({ stats: engine.stats(0).slice(0, 3), ...(await engine.state()) });
+    await engine.close();
+  }
+  const [cpu, gpuStep] = results;
+  expectClose(gpuStep.stats, cpu.stats, 1e-4);
+  const scale = cpu.adam.m.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+  expectClose(gpuStep.adam.m, cpu.adam.m, 1e-4, scale);
+  // Adam's first step moves each parameter by lr · g / (|g| + ε): where a gradient is within float error of 0
+  // (here ~2e-5 of the largest), the size of that move is arbitrary on both sides: compared where |g| > 1e-4 of it.
+  const meaningful = Array.from(cpu.adam.m.keys()).filter((i) => Math.abs(cpu.adam.m[i]) > 1e-4 * scale);
+  expect(meaningful.length).toBeGreaterThan(cpu.params.length / 4);
+  expectClose(meaningful.map((i) => gpuStep.params[i]), meaningful.map((i) => cpu.params[i]), 1e-4);
+}, 120_000);
