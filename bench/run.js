@@ -176,7 +176,7 @@ function readMetrics(runDir) {
  */
 function benchTrain(opts, tmp, epochs) {
   const runDir = path.join(tmp, `run-${epochs}`);
-  log(`a. vae train --epochs ${epochs} (full MNIST, backend ${opts.backend}) ...`);
+  log(`a. vae train --epochs ${epochs} (${opts.limitTrain ? `${opts.limitTrain} MNIST images` : 'full MNIST'}, backend ${opts.backend}) ...`);
   const limit = opts.limitTrain ? ['--limit-train', String(opts.limitTrain)] : [];
   const r = runVae(['--backend', opts.backend, '-q', 'train', '--epochs', String(epochs), ...limit, '--out', runDir],
     { cwd: tmp, recordFile: path.join(tmp, `train-${epochs}.rusage.json`) });
@@ -234,9 +234,15 @@ function benchGpu(opts, tmp) {
     for (const batch of [128, 1024]) {
       const runDir = path.join(tmp, `gpu-${arch}-${batch}`);
       log(`d. vae train --backend ${opts.backend} --arch ${arch} --batch-size ${batch} (${opts.gpuImages} images, 2 epochs) ...`);
-      const r = runVae(['--backend', opts.backend, 'train', '--arch', arch, '--batch-size', String(batch), '--epochs', '2',
-        '--limit-train', String(opts.gpuImages), '--limit-test', '1000', '--out', runDir],
-      { cwd: tmp, recordFile: path.join(tmp, `gpu-${arch}-${batch}.rusage.json`) });
+      let r;
+      try {
+        r = runVae(['--backend', opts.backend, 'train', '--arch', arch, '--batch-size', String(batch), '--epochs', '2',
+          '--limit-train', String(opts.gpuImages), '--limit-test', '1000', '--out', runDir],
+        { cwd: tmp, recordFile: path.join(tmp, `gpu-${arch}-${batch}.rusage.json`) });
+      } catch (e) {
+        runs.push({ arch, batch, samplesPerSec: null, engine: `failed: ${e.message.split(' | ').pop()}`, dispatchesPerStep: null });
+        continue;
+      }
       const engine = (/^engine: (.*)$/m.exec(r.stderr) || [null, 'unknown'])[1];
       const dispatches = /(\d+) dispatches per step/.exec(engine);
       const m = readMetrics(runDir)[1];

@@ -1,8 +1,8 @@
 /**
- * The WebGPU engine: a whole training step of the VAE (Gaussian q(z|x), Bernoulli p(x|z), MLP) as a few fused
- * WGSL kernels recorded into one command encoder, with the parameters, gradients and Adam's moments resident on
- * the GPU. tfjs-webgpu pays ~0.4 ms for every tensor operation (a step is ~150 of them); a dispatch here costs
- * Dawn 6–9 µs, and a step is about 20 dispatches (`dispatches`).
+ * The WebGPU engine: a whole training step of the VAE (Gaussian q(z|x), Bernoulli p(x|z), MLP or --arch conv) as
+ * a few fused WGSL kernels recorded into one command encoder, with the parameters, gradients and Adam's moments
+ * resident on the GPU. tfjs-webgpu pays ~0.4 ms for every tensor operation (a step is ~150 of them); a dispatch
+ * here costs Dawn 6–9 µs, and a step is 19 dispatches for the default MLP, 31 for the conv VAE (`dispatches`).
  *
  * All of the engine's numbers live in one storage buffer (`mem`), at offsets fixed when the engine is made and
  * written into each kernel's source: parameters, gradients, m and v in the flat layout of the CPU engine
@@ -11,10 +11,11 @@
  * through a small mapped buffer per batch slot. The arithmetic is the CPU engine's in float32 (sums in another
  * order, exp and log of the GPU): a step agrees with it to ~1e-5 relative (test/engine/webgpu.test.ts).
  *
- * Kernels (for hidden layers [H]): forward dense layers (bias and ReLU fused), the reparameterised sample with
- * its KL, the Bernoulli NLL with its gradient; backward: each layer's weight and bias gradients in one product
- * (Xᵀ·dY with a row of ones), the input gradients with the ReLU mask fused, the reparameterisation's gradient
- * with the KL's closed form; one Adam pass over all parameters; the step's sums.
+ * Kernels: forward dense layers and convolutions (bias and ReLU fused; a decoder's 2x upsampling read on the
+ * fly), the reparameterised sample with its KL, the Bernoulli NLL with its gradient; backward: each layer's
+ * weight and bias gradients at once (for a dense layer one product, Xᵀ·dY with a row of ones), the input
+ * gradients with the ReLU mask fused, the reparameterisation's gradient with the KL's closed form; one Adam
+ * pass over all parameters; the step's sums.
  */
 import { VaeError, errorMessage } from '../errors';
 import { Gpu, dawnAwait, openGpu } from '../gpu';
@@ -661,6 +662,12 @@ export async function createWebGpuEngine(setup: EngineSetup): Promise<Engine> {
   const { device } = gpu;
   const { vae } = setup;
   const layout = stepKernels(vae, setup.sizes.rows, setup.adamConfig.epsilon);
+  const bytes = 4 * layout.size;
+  if (bytes > device.limits.maxStorageBufferBindingSize) {
+    const mib = (b: number) => `${Math.ceil(b / 2 ** 20)} MiB`;
+    throw new VaeError(`the webgpu engine keeps this model and a batch of ${setup.sizes.rows} in one ${mib(bytes)} buffer, and this GPU binds ` +
+      `at most ${mib(device.limits.maxStorageBufferBindingSize)}: use a smaller --batch-size`);
+  }
   device.pushErrorScope('out-of-memory');
   device.pushErrorScope('validation');
   const mem = device.createBuffer({ size: 4 * layout.size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
