@@ -1,7 +1,6 @@
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { semiSupervisedTerms } from '../../src/model/m2';
-import { Vae } from '../../src/model/vae';
 import { createModel } from '../../src/model/families/registry';
 import { flatLayout, readVariables } from '../../src/model/flat';
 import { NewRunOptions, startRun } from '../../src/train/run';

@@ -1,7 +1,6 @@
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { testMatrix } from '../../src/data/batches';
-import { Vae } from '../../src/model/vae';
 import { createModel } from '../../src/model/families/registry';
 import { Rng } from '../../src/rng';
 import { startRun } from '../../src/train/run';

@@ -3,7 +3,6 @@ import * as tf from '@tensorflow/tfjs';
 import { testMatrix } from '../../src/data/batches';
 import { LogLikelihood, activeUnits, encodeAll, importanceWeightedLogLikelihood, vaeImportanceWeighted } from '../../src/model/likelihood';
 import { vaeImportanceWeightedParallel } from '../../src/engine/evaluate';
-import { Vae } from '../../src/model/vae';
 import { createModel } from '../../src/model/families/registry';
 import { startRun } from '../../src/train/run';
 import { train } from '../../src/train/train';
