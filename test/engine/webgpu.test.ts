@@ -7,7 +7,8 @@ import * as path from 'path';
 import { initBackend } from '../../src/backend';
 import { adamStep, ADAM_DEFAULTS } from '../../src/engine/adam';
 import { createCpuEngine } from '../../src/engine/cpu';
-import { Engine, EngineSetup } from '../../src/engine/engine';
+import { EngineSetup } from '../../src/engine/engine';
+import type { ShardTask } from '../../src/model/families/family';
 import {
   adamKernel, bernoulliKernel, convForwardKernel, convInputGradKernel, ConvSpec, convWeightGradKernel, createWebGpuEngine, productGroups,
   productKernel, ProductSpec, reparameterizeGradKernel, reparameterizeKernel, statsKernel,
@@ -16,6 +17,7 @@ import {
 import { Gpu } from '../../src/gpu';
 import { Rng } from '../../src/rng';
 import { startRun } from '../../src/train/run';
+import type { TrainRun } from '../../src/train/train';
 import { testGpu, runKernel } from '../helpers/gpu';
 import { tmpDir } from '../helpers/tmp';
 
@@ -230,22 +232,20 @@ withGpu("the step's sums: loss (Σ rec + β Σ KL) / n, Σ rec, Σ KL, into the 
   expect(Array.from(out.subarray(2 * n, 2 * n + 4))).toEqual([0, 0, 0, 0]);
 });
 
-withGpu('one training step on the GPU equals the CPU step on the same weights, batch and noise (1e-4 relative)', async () => {
-  const run = await startRun({ data: 'mnist', binarize: 'dynamic', hidden: [64, 32], zDim: 5, beta: 0.8, epochs: 1, batchSize: 50,
-    lr: 1e-3, seed: 4, klWarmup: 0, out: path.join(tmpDir(), 'run'), limitTrain: 200, limitTest: 50 });
+/**
+ * One step of `task` on the CPU engine and on the WebGPU engine, both from the run's model and Adam state and the
+ * same batch x and noise eps (written into the task's slot): each engine's statistics, parameters and moments.
+ */
+async function stepOnBoth(run: TrainRun, rows: number, x: Float32Array, eps: Float32Array, task: ShardTask) {
   const backend = await initBackend('webgpu', { training: true });
   const setup = (): EngineSetup => ({ backend, vae: run.vae, adam: run.adam, adamConfig: { lr: 1e-3, ...ADAM_DEFAULTS },
-    sizes: { rows: 50, dim: 784, labelDim: 0, zDim: 5, samples: 1, noisy: false }, threads: 1 });
-  const engines: Engine[] = [await createCpuEngine(setup()), await createWebGpuEngine(setup())];
-  const rng = new Rng(10, 'gpu-step');
-  const x = Float32Array.from({ length: 47 * 784 }, () => (rng.uniform() < 0.2 ? 1 : 0)); // a short batch: 47 of 50 rows
-  const eps = Float32Array.from({ length: 47 * 5 }, () => rng.normal());
+    sizes: { rows, dim: run.vae.inputDim, labelDim: 0, zDim: run.vae.config.zDim, samples: 1, noisy: false }, threads: 1 });
   const results = [];
-  for (const engine of engines) {
-    engine.slot(1).x.set(x);
-    engine.slot(1).eps.set(eps);
-    await engine.step({ slot: 1, n: 47, beta: 0.8, samples: 1 }, 1);
-    results.push({ stats: engine.stats(1).slice(0, 3), ...(await engine.state()) });
+  for (const engine of [await createCpuEngine(setup()), await createWebGpuEngine(setup())]) {
+    engine.slot(task.slot).x.set(x);
+    engine.slot(task.slot).eps.set(eps);
+    await engine.step(task, 1);
+    results.push({ stats: engine.stats(task.slot).slice(0, 3), ...(await engine.state()) });
     await engine.close();
   }
   const [cpu, gpuStep] = results;
@@ -253,32 +253,26 @@ withGpu('one training step on the GPU equals the CPU step on the same weights, b
   // After step 1, m = (1 − β1) g: the gradients agree, element by element, to 1e-4 of the largest one.
   const scale = cpu.adam.m.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
   expectClose(gpuStep.adam.m, cpu.adam.m, 1e-4, scale);
+  return { cpu, gpuStep, scale };
+}
+
+withGpu('one training step on the GPU equals the CPU step on the same weights, batch and noise (1e-4 relative)', async () => {
+  const run = await startRun({ data: 'mnist', binarize: 'dynamic', hidden: [64, 32], zDim: 5, beta: 0.8, epochs: 1, batchSize: 50,
+    lr: 1e-3, seed: 4, klWarmup: 0, out: path.join(tmpDir(), 'run'), limitTrain: 200, limitTest: 50 });
+  const rng = new Rng(10, 'gpu-step');
+  const x = Float32Array.from({ length: 47 * 784 }, () => (rng.uniform() < 0.2 ? 1 : 0)); // a short batch: 47 of 50 rows
+  const eps = Float32Array.from({ length: 47 * 5 }, () => rng.normal());
+  const { cpu, gpuStep } = await stepOnBoth(run, 50, x, eps, { slot: 1, n: 47, beta: 0.8, samples: 1 });
   expectClose(gpuStep.params, cpu.params, 1e-4);
 }, 60_000);
 
 withGpu('one training step of the conv VAE on the GPU equals the CPU step (1e-4 relative)', async () => {
   const run = await startRun({ data: 'mnist', arch: 'conv', binarize: 'none', beta: 1, epochs: 1, batchSize: 4, lr: 1e-3, seed: 6,
     klWarmup: 0, out: path.join(tmpDir(), 'conv'), limitTrain: 8, limitTest: 4 });
-  const backend = await initBackend('webgpu', { training: true });
-  const zDim = run.vae.config.zDim;
-  const setup = (): EngineSetup => ({ backend, vae: run.vae, adam: run.adam, adamConfig: { lr: 1e-3, ...ADAM_DEFAULTS },
-    sizes: { rows: 4, dim: 784, labelDim: 0, zDim, samples: 1, noisy: false }, threads: 1 });
-  const engines: Engine[] = [await createCpuEngine(setup()), await createWebGpuEngine(setup())];
   const rng = new Rng(12, 'gpu-conv-step');
   const x = Float32Array.from({ length: 3 * 784 }, () => rng.uniform());
-  const eps = Float32Array.from({ length: 3 * zDim }, () => rng.normal());
-  const results = [];
-  for (const engine of engines) {
-    engine.slot(0).x.set(x);
-    engine.slot(0).eps.set(eps);
-    await engine.step({ slot: 0, n: 3, beta: 1, samples: 1 }, 1);
-    results.push({ stats: engine.stats(0).slice(0, 3), ...(await engine.state()) });
-    await engine.close();
-  }
-  const [cpu, gpuStep] = results;
-  expectClose(gpuStep.stats, cpu.stats, 1e-4);
-  const scale = cpu.adam.m.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
-  expectClose(gpuStep.adam.m, cpu.adam.m, 1e-4, scale);
+  const eps = Float32Array.from({ length: 3 * run.vae.config.zDim }, () => rng.normal());
+  const { cpu, gpuStep, scale } = await stepOnBoth(run, 4, x, eps, { slot: 0, n: 3, beta: 1, samples: 1 });
   // Adam's first step moves each parameter by lr · g / (|g| + ε): where a gradient is within float error of 0
   // (here ~2e-5 of the largest), the size of that move is arbitrary on both sides: compared where |g| > 1e-4 of it.
   const meaningful = Array.from(cpu.adam.m.keys()).filter((i) => Math.abs(cpu.adam.m[i]) > 1e-4 * scale);
