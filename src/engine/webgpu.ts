@@ -1,5 +1,6 @@
 /**
- * The WebGPU engine: a whole training step of the VAE (Gaussian q(z|x), Bernoulli p(x|z), MLP or --arch conv) as
+ * The WebGPU engine: a whole training step of the VAE (Gaussian q(z|x); p(x|z) Bernoulli or Gaussian with a fixed σ;
+ * MLP or --arch conv) as
  * a few fused WGSL kernels recorded into one command encoder, with the parameters, gradients and Adam's moments
  * resident on the GPU. tfjs-webgpu pays ~0.4 ms for every tensor operation (a step is ~150 of them); a dispatch
  * here costs Dawn 6–9 µs, and a step is 19 dispatches for the default MLP, 31 for the conv VAE (`dispatches`).
@@ -12,7 +13,7 @@
  * order, exp and log of the GPU): a step agrees with it to ~1e-5 relative (test/engine/webgpu.test.ts).
  *
  * Kernels: forward dense layers and convolutions (bias and ReLU fused; a decoder's 2x upsampling read on the
- * fly), the reparameterised sample with its KL, the Bernoulli NLL with its gradient; backward: each layer's
+ * fly), the reparameterised sample with its KL, the Bernoulli (or fixed-σ Gaussian) NLL with its gradient; backward: each layer's
  * weight and bias gradients at once (for a dense layer one product, Xᵀ·dY with a row of ones), the input
  * gradients with the ReLU mask fused, the reparameterisation's gradient with the KL's closed form; one Adam
  * pass over all parameters; the step's sums.
@@ -36,7 +37,7 @@ const MAX_GROUPS = 65535;
 export function webGpuUnsupported(vae: Vae, objective: string | undefined, samples: number): string | null {
   const m = vae.config;
   if (objective !== 'elbo') return `the ${m.family} model's objective`;
-  if (m.likelihood !== 'bernoulli') return `a ${m.likelihood} p(x|z)`;
+  if (m.likelihood !== 'bernoulli' && m.sigma === undefined) return `a ${m.likelihood} p(x|z) with a learned variance`;
   if (m.condition || m.noise || vae.pointCode || Object.keys(vae.extras).length > 0) return `the ${m.family} model's inputs`;
   if (samples > 1) return '--iw-train';
   return null;
@@ -164,6 +165,35 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
     workgroupBarrier();
   }
   if (l.x == 0u) { mem[${o.rec}u + r] = part[0]; }
+}`;
+}
+
+/**
+ * −log N(x; μ, σ²) with a fixed σ and μ = sigmoid(l), per row (as losses.ts's gaussianNllFixed), and its gradient
+ * d/dl = (μ − x) / σ² · μ (1 − μ) / n: rec[r] = Σ_j (x − μ)² / (2σ²) + ½ D (log 2π + 2 log σ).
+ */
+export function gaussianKernel(o: { logits: number; x: number; dlogits: number; rec: number; dim: number; sigma: number }): string {
+  const constant = 0.5 * o.dim * (Math.log(2 * Math.PI) + 2 * Math.log(o.sigma));
+  return HEADER + /* wgsl */ `
+var<workgroup> part: array<f32, ${REDUCE}>;
+@compute @workgroup_size(${REDUCE})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
+  let r = wg.x;
+  let inv_var = ${(1 / (o.sigma * o.sigma)).toExponential()};
+  var s = 0.0;
+  for (var j = l.x; j < ${o.dim}u; j += ${REDUCE}u) {
+    let mu = 1.0 / (1.0 + exp(-mem[${o.logits}u + r * ${o.dim}u + j]));
+    let diff = mu - mem[${o.x}u + r * ${o.dim}u + j];
+    s += diff * diff;
+    mem[${o.dlogits}u + r * ${o.dim}u + j] = diff * inv_var * mu * (1.0 - mu) * step.inv_norm;
+  }
+  part[l.x] = s;
+  workgroupBarrier();
+  for (var w = ${REDUCE / 2}u; w > 0u; w >>= 1u) {
+    if (l.x < w) { part[l.x] += part[l.x + w]; }
+    workgroupBarrier();
+  }
+  if (l.x == 0u) { mem[${o.rec}u + r] = part[0] * 0.5 * inv_var + ${constant.toExponential()}; }
 }`;
 }
 
@@ -525,7 +555,10 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number) {
   dec.forEach((l, i) => kernels.push(l.forward(i === 0 ? z : decH[i - 1], decH[i])));
   const logits = decH[dec.length - 1];
   const dLogits = dDecH[dec.length - 1];
-  kernels.push({ name: 'bernoulli', source: bernoulliKernel({ logits, x, dlogits: dLogits, rec, dim: D }), groups: (n) => [n, 1] });
+  const sigma = vae.config.sigma;
+  kernels.push(sigma === undefined
+    ? { name: 'bernoulli', source: bernoulliKernel({ logits, x, dlogits: dLogits, rec, dim: D }), groups: (n) => [n, 1] }
+    : { name: 'gaussian', source: gaussianKernel({ logits, x, dlogits: dLogits, rec, dim: D, sigma }), groups: (n) => [n, 1] });
   // Backward through the decoder.
   for (let i = dec.length - 1; i >= 0; i--) {
     const input = i === 0 ? z : decH[i - 1];

@@ -10,7 +10,7 @@ import { createCpuEngine } from '../../src/engine/cpu';
 import { EngineSetup } from '../../src/engine/engine';
 import type { ShardTask } from '../../src/model/families/family';
 import {
-  adamKernel, bernoulliKernel, convForwardKernel, convInputGradKernel, ConvSpec, convWeightGradKernel, createWebGpuEngine, productGroups,
+  adamKernel, bernoulliKernel, convForwardKernel, gaussianKernel, convInputGradKernel, ConvSpec, convWeightGradKernel, createWebGpuEngine, productGroups,
   productKernel, ProductSpec, reparameterizeGradKernel, reparameterizeKernel, statsKernel,
   stepUniform,
 } from '../../src/engine/webgpu';
@@ -179,6 +179,26 @@ withGpu('Bernoulli NLL per row and its gradient (σ(l) − x) / n, for logits fa
   expectClose(out.subarray(2 * n * D, 3 * n * D), grad, 1e-5, 1e-2);
 });
 
+withGpu('Gaussian NLL with a fixed σ and μ = sigmoid(l), per row, and its gradient (μ − x) μ (1 − μ) / (σ² n)', async (g) => {
+  const n = 4, D = 300, sigma = 0.1;
+  const rng = new Rng(13, 'gpu-gaussian');
+  const logits = random(rng, n * D, 6), x = Float64Array.from({ length: n * D }, () => rng.uniform());
+  const mem = new Float32Array(3 * n * D + n);
+  mem.set(logits, 0); mem.set(x, n * D);
+  const out = await runKernel(g, gaussianKernel({ logits: 0, x: n * D, dlogits: 2 * n * D, rec: 3 * n * D, dim: D, sigma }), [n, 1], mem, uniform(n));
+  const mu = (i: number) => 1 / (1 + Math.exp(-mem[i]));
+  const xs = (i: number) => mem[n * D + i];
+  expectClose(out.subarray(3 * n * D), Array.from({ length: n }, (_, r) => {
+    let s = 0;
+    for (let j = 0; j < D; j++) s += (xs(r * D + j) - mu(r * D + j)) ** 2 / (2 * sigma * sigma) + 0.5 * (Math.log(2 * Math.PI) + 2 * Math.log(sigma));
+    return s;
+  }), 1e-5);
+  // μ − x cancels where μ ≈ x, and 1/σ² = 100 magnifies the float32 sigmoid's last bits: errors are judged against
+  // the gradients' scale (~1), not against each tiny value.
+  expectClose(out.subarray(2 * n * D, 3 * n * D), Array.from({ length: n * D }, (_, i) =>
+    ((mu(i) - xs(i)) / (sigma * sigma)) * mu(i) * (1 - mu(i)) / n), 1e-5, 1);
+});
+
 withGpu('the reparameterised sample and its KL, then the gradients of μ and log σ² (β = 0.7)', async (g) => {
   const n = 9, Z = 7, beta = 0.7;
   const rng = new Rng(7, 'gpu-reparam');
@@ -279,3 +299,13 @@ withGpu('one training step of the conv VAE on the GPU equals the CPU step (1e-4 
   expect(meaningful.length).toBeGreaterThan(cpu.params.length / 4);
   expectClose(meaningful.map((i) => gpuStep.params[i]), meaningful.map((i) => cpu.params[i]), 1e-4);
 }, 120_000);
+
+withGpu('one training step with a Gaussian p(x|z) of fixed σ on the GPU equals the CPU step (1e-4 relative)', async () => {
+  const run = await startRun({ data: 'mnist', likelihood: 'gaussian', sigma: 0.2, binarize: 'none', hidden: [32], zDim: 4, beta: 1, epochs: 1,
+    batchSize: 20, lr: 1e-3, seed: 7, klWarmup: 0, out: path.join(tmpDir(), 'gaussian'), limitTrain: 40, limitTest: 10 });
+  const rng = new Rng(14, 'gpu-gaussian-step');
+  const x = Float32Array.from({ length: 20 * 784 }, () => rng.uniform());
+  const eps = Float32Array.from({ length: 20 * 4 }, () => rng.normal());
+  const { cpu, gpuStep } = await stepOnBoth(run, 20, x, eps, { slot: 0, n: 20, beta: 1, samples: 1 });
+  expectClose(gpuStep.params, cpu.params, 1e-4);
+}, 60_000);
