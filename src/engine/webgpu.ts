@@ -36,9 +36,10 @@ const MAX_GROUPS = 65535;
 /** Why the WebGPU engine cannot train this model, or null when it can. */
 export function webGpuUnsupported(vae: Vae, objective: string | undefined, samples: number): string | null {
   const m = vae.config;
-  if (objective !== 'elbo') return `the ${m.family} model's objective`;
+  if (objective !== 'elbo' && objective !== 'autoencoder') return `the ${m.family} model's objective`;
+  if (vae.pointCode !== (objective === 'autoencoder')) throw new Error(`a ${m.family} model's code does not fit its GPU objective`);
   if (m.likelihood !== 'bernoulli' && m.sigma === undefined) return `a ${m.likelihood} p(x|z) with a learned variance`;
-  if (m.condition || m.noise || vae.pointCode || Object.keys(vae.extras).length > 0) return `the ${m.family} model's inputs`;
+  if (m.condition || Object.keys(vae.extras).length > 0) return `the ${m.family} model's inputs`;
   if (samples > 1) return '--iw-train';
   return null;
 }
@@ -474,7 +475,7 @@ function convLayer(name: string, c: ConvSpec, relu: boolean, P: number): Layer {
 }
 
 /** The encoder's layers up to μ and log σ², and the decoder's, in the order they run (conv.ts's shapes for --arch conv). */
-function modelLayers(vae: Vae, P: number): { enc: Layer[]; mu: Layer; logvar: Layer; dec: Layer[] } {
+function modelLayers(vae: Vae, P: number): { enc: Layer[]; mu: Layer; logvar: Layer | null; dec: Layer[] } {
   const w = weightsOf(vae);
   const { hidden, arch, inputShape } = vae.config;
   const dense = (name: string, relu: boolean) => denseLayer(name, w(name), relu, P);
@@ -501,7 +502,8 @@ function modelLayers(vae: Vae, P: number): { enc: Layer[]; mu: Layer; logvar: La
     enc.push(...hidden.map((_, i) => dense(`enc_hidden_${i + 1}`, true)));
     dec.push(...hidden.map((_, i) => dense(`dec_hidden_${i + 1}`, true)), dense('logits', false));
   }
-  return { enc, mu: dense('mu', false), logvar: dense('logvar', false), dec };
+  // An autoencoder's code is the 'mu' layer's output, a point: no log σ².
+  return { enc, mu: dense('mu', false), logvar: vae.pointCode ? null : dense('logvar', false), dec };
 }
 
 /** A kernel of the step, and its workgroups for a batch of n rows. */
@@ -530,15 +532,19 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number) {
   const mem = new Arena();
   mem.take(4 * P); // parameters, gradients, m, v
   const x = mem.take(rows * D);
+  // A denoising autoencoder encodes corrupted images (uploaded beside the clean ones) and is scored on the clean.
+  const noisy = vae.config.noise ? mem.take(rows * D) : null;
+  const input = noisy ?? x;
   const eps = mem.take(rows * Z);
   const encH = enc.map((l) => mem.take(rows * l.out));
   const muAt = mem.take(rows * Z);
   const lvAt = mem.take(rows * Z);
-  const z = mem.take(rows * Z);
+  // An autoencoder decodes its code itself (z is μ), and its KL rows stay 0.
+  const z = logvar ? mem.take(rows * Z) : muAt;
   const decH = dec.map((l) => mem.take(rows * l.out)); // the last is the logits
   const dEncH = enc.map((l) => mem.take(rows * l.out));
-  const dz = mem.take(rows * Z);
   const dmu = mem.take(rows * Z);
+  const dz = logvar ? mem.take(rows * Z) : dmu;
   const dlv = mem.take(rows * Z);
   const dDecH = dec.map((l) => mem.take(rows * l.out)); // the last is d logits
   const rec = mem.take(rows);
@@ -547,11 +553,14 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number) {
 
   const kernels: Kernel[] = [];
   // Forward.
-  enc.forEach((l, i) => kernels.push(l.forward(i === 0 ? x : encH[i - 1], encH[i])));
-  const top = enc.length > 0 ? encH[enc.length - 1] : x;
-  kernels.push(mu.forward(top, muAt), logvar.forward(top, lvAt));
-  kernels.push({ name: 'reparameterize', source: reparameterizeKernel({ mu: muAt, logvar: lvAt, eps, z, kl, zDim: Z }),
-    groups: (n) => [Math.ceil(n / 64), 1] });
+  enc.forEach((l, i) => kernels.push(l.forward(i === 0 ? input : encH[i - 1], encH[i])));
+  const top = enc.length > 0 ? encH[enc.length - 1] : input;
+  kernels.push(mu.forward(top, muAt));
+  if (logvar) {
+    kernels.push(logvar.forward(top, lvAt));
+    kernels.push({ name: 'reparameterize', source: reparameterizeKernel({ mu: muAt, logvar: lvAt, eps, z, kl, zDim: Z }),
+      groups: (n) => [Math.ceil(n / 64), 1] });
+  }
   dec.forEach((l, i) => kernels.push(l.forward(i === 0 ? z : decH[i - 1], decH[i])));
   const logits = decH[dec.length - 1];
   const dLogits = dDecH[dec.length - 1];
@@ -565,20 +574,24 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number) {
     kernels.push(dec[i].weightGrad(input, dDecH[i]));
     kernels.push(dec[i].inputGrad(dDecH[i], i === 0 ? dz : dDecH[i - 1], i === 0 ? undefined : decH[i - 1]));
   }
-  kernels.push({ name: 'reparameterize dμ, dlog σ²', source: reparameterizeGradKernel({ mu: muAt, logvar: lvAt, eps, dz, dmu, dlogvar: dlv, zDim: Z }),
-    groups: (n) => [Math.ceil((n * Z) / 64), 1] });
-  kernels.push(mu.weightGrad(top, dmu), logvar.weightGrad(top, dlv));
+  if (logvar) {
+    kernels.push({ name: 'reparameterize dμ, dlog σ²', source: reparameterizeGradKernel({ mu: muAt, logvar: lvAt, eps, dz, dmu, dlogvar: dlv, zDim: Z }),
+      groups: (n) => [Math.ceil((n * Z) / 64), 1] });
+  }
+  kernels.push(mu.weightGrad(top, dmu));
+  if (logvar) kernels.push(logvar.weightGrad(top, dlv));
   if (enc.length > 0) {
     const last = enc.length - 1;
-    kernels.push(mu.inputGrad(dmu, dEncH[last]), logvar.inputGrad(dlv, dEncH[last], encH[last], true));
+    if (logvar) kernels.push(mu.inputGrad(dmu, dEncH[last]), logvar.inputGrad(dlv, dEncH[last], encH[last], true));
+    else kernels.push(mu.inputGrad(dmu, dEncH[last], encH[last]));
     for (let i = last; i >= 0; i--) {
-      kernels.push(enc[i].weightGrad(i === 0 ? x : encH[i - 1], dEncH[i]));
+      kernels.push(enc[i].weightGrad(i === 0 ? input : encH[i - 1], dEncH[i]));
       if (i > 0) kernels.push(enc[i].inputGrad(dEncH[i], dEncH[i - 1], encH[i - 1]));
     }
   }
   kernels.push({ name: 'adam', source: adamKernel(P, epsilon), groups: () => flatGroups(P) });
   kernels.push({ name: 'stats', source: statsKernel({ rec, kl, stats }), groups: () => [1, 1] });
-  return { kernels, size: mem.size, P, x, eps, stats, D, Z };
+  return { kernels, size: mem.size, P, x, noisy, eps, stats, D, Z };
 }
 
 const STEP_BYTES = 48;
@@ -607,7 +620,7 @@ class WebGpuEngine implements Engine {
     private readonly uniform: GPUBuffer, private readonly readbacks: GPUBuffer[], private readonly setup: EngineSetup) {
     const { rows } = setup.sizes;
     this.slots = Array.from({ length: BATCH_SLOTS }, () => ({ x: new Float32Array(rows * layout.D), y: new Float32Array(0),
-      eps: new Float32Array(rows * layout.Z), noisy: new Float32Array(0) }));
+      eps: new Float32Array(rows * layout.Z), noisy: new Float32Array(layout.noisy === null ? 0 : rows * layout.D) }));
     void gpu.device.lost.then((info) => { this.lost = `the GPU device was lost (${info.reason}: ${info.message})`; });
     gpu.device.onuncapturederror = (e) => { this.lost ??= `GPU error: ${e.error.message.split('\n')[0]}`; };
   }
@@ -629,13 +642,14 @@ class WebGpuEngine implements Engine {
 
   async step(task: ShardTask, t: number): Promise<void> {
     if (this.lost) throw new VaeError(this.lost);
-    if (task.samples !== 1 || task.semi) throw new Error('the webgpu engine trains the ELBO of plain batches');
+    if (task.samples !== 1 || task.semi) throw new Error('the webgpu engine trains plain batches, one noise row each');
     const { device } = this.gpu;
     const { n, slot } = task;
-    const { D, Z, x, eps, stats } = this.layout;
+    const { D, Z, x, noisy, eps, stats } = this.layout;
     const { beta1, beta2, lr } = this.setup.adamConfig;
     const source = this.slots[slot];
     device.queue.writeBuffer(this.mem, 4 * x, source.x, 0, n * D);
+    if (noisy !== null) device.queue.writeBuffer(this.mem, 4 * noisy, source.noisy, 0, n * D);
     device.queue.writeBuffer(this.mem, 4 * eps, source.eps, 0, n * Z);
     device.queue.writeBuffer(this.uniform, 0, stepUniform({ n, beta: task.beta, stepSize: lr / (1 - Math.pow(beta1, t)),
       invCorr2: 1 / (1 - Math.pow(beta2, t)), slot, beta1, beta2 }));

@@ -256,14 +256,15 @@ withGpu("the step's sums: loss (Σ rec + β Σ KL) / n, Σ rec, Σ KL, into the 
  * One step of `task` on the CPU engine and on the WebGPU engine, both from the run's model and Adam state and the
  * same batch x and noise eps (written into the task's slot): each engine's statistics, parameters and moments.
  */
-async function stepOnBoth(run: TrainRun, rows: number, x: Float32Array, eps: Float32Array, task: ShardTask) {
+async function stepOnBoth(run: TrainRun, rows: number, x: Float32Array, eps: Float32Array, task: ShardTask, noisy?: Float32Array) {
   const backend = await initBackend('webgpu', { training: true });
   const setup = (): EngineSetup => ({ backend, vae: run.vae, adam: run.adam, adamConfig: { lr: 1e-3, ...ADAM_DEFAULTS },
-    sizes: { rows, dim: run.vae.inputDim, labelDim: 0, zDim: run.vae.config.zDim, samples: 1, noisy: false }, threads: 1 });
+    sizes: { rows, dim: run.vae.inputDim, labelDim: 0, zDim: run.vae.config.zDim, samples: 1, noisy: noisy !== undefined }, threads: 1 });
   const results = [];
   for (const engine of [await createCpuEngine(setup()), await createWebGpuEngine(setup())]) {
     engine.slot(task.slot).x.set(x);
     engine.slot(task.slot).eps.set(eps);
+    if (noisy) engine.slot(task.slot).noisy.set(noisy);
     await engine.step(task, 1);
     results.push({ stats: engine.stats(task.slot).slice(0, 3), ...(await engine.state()) });
     await engine.close();
@@ -309,3 +310,19 @@ withGpu('one training step with a Gaussian p(x|z) of fixed σ on the GPU equals 
   const { cpu, gpuStep } = await stepOnBoth(run, 20, x, eps, { slot: 0, n: 20, beta: 1, samples: 1 });
   expectClose(gpuStep.params, cpu.params, 1e-4);
 }, 60_000);
+
+describe.each([
+  ['a plain autoencoder (its point code decoded as it is)', { model: 'ae' }],
+  ['a denoising autoencoder (noisy images in, clean ones scored)', { model: 'dae', noise: 'salt-pepper' }],
+] as const)('one training step of %s on the GPU equals the CPU step (1e-4 relative)', (_, kind) => {
+  withGpu('stats, gradients and parameters', async () => {
+    const run = await startRun({ data: 'mnist', binarize: 'none', hidden: [32], zDim: 6, beta: 1, epochs: 1, batchSize: 20, lr: 1e-3, seed: 8,
+      klWarmup: 0, out: path.join(tmpDir(), kind.model), limitTrain: 40, limitTest: 10, ...kind });
+    const rng = new Rng(15, 'gpu-autoencoder-step');
+    const x = Float32Array.from({ length: 17 * 784 }, () => rng.uniform());
+    const noisy = kind.model === 'dae' ? Float32Array.from(x, (v) => (rng.uniform() < 0.2 ? Math.round(rng.uniform()) : v)) : undefined;
+    const { cpu, gpuStep } = await stepOnBoth(run, 20, x, new Float32Array(17 * 6), { slot: 1, n: 17, beta: 1, samples: 1 }, noisy);
+    expect(cpu.stats[2]).toBe(0); // no KL, no penalty
+    expectClose(gpuStep.params, cpu.params, 1e-4);
+  }, 60_000);
+});

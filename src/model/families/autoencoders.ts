@@ -49,7 +49,8 @@ function autoencoder(name: string, help: string, configure: (o: NewRunOptions, m
   };
 }
 
-export const ae = autoencoder('ae', "'ae': a plain autoencoder", () => undefined, () => 'autoencoder');
+// The WebGPU engine trains ae and dae; sae's penalty is taken per shard of a batch on the CPU, which one GPU step has not.
+export const ae: Family = { ...autoencoder('ae', "'ae': a plain autoencoder", () => undefined, () => 'autoencoder'), gpuObjective: 'autoencoder' };
 
 export const dae: Family = {
   ...autoencoder('dae', "'dae': a denoising autoencoder (--noise)", (o, model) => {
@@ -61,6 +62,7 @@ export const dae: Family = {
       help: 'dae: the standard deviation of gaussian noise, or the share of pixels hit by salt-pepper or mask' },
   ],
   takes: ['noise', 'noiseLevel'],
+  gpuObjective: 'autoencoder',
   takesHint: () => '--noise and --noise-level are for a denoising autoencoder: add --model dae',
 };
 

@@ -167,8 +167,11 @@ export interface Family {
   readonly networks: readonly string[];
   /** Names of the sums a training step reports after its loss, summed over an epoch into EpochSums under these names. */
   readonly stats: readonly string[];
-  /** The fused objective the WebGPU engine (engine/webgpu.ts) has kernels for, if it trains this family: 'elbo'. */
-  readonly gpuObjective?: 'elbo';
+  /**
+   * The fused objective the WebGPU engine (engine/webgpu.ts) has kernels for, if it trains this family: 'elbo'
+   * (a Gaussian code, its KL), or 'autoencoder' (a point code, the reconstruction alone).
+   */
+  readonly gpuObjective?: 'elbo' | 'autoencoder';
   /** Flags of `vae train` that this family brings (registered after the common ones; shared ones in one family only). */
   readonly flags?: readonly FlagSpec[];
   /**
