@@ -133,26 +133,24 @@ export class ShardWorker {
   computeShard(task: ShardTask, s: number): void {
     const at = statsAt(task.slot, s);
     let kept: tf.Tensor[] = [];
-    let grads: tf.Tensor[] | null = null;
-    tf.tidy(() => {
+    const grads = tf.tidy(() => {
       const terms = this.family.shardTerms(this.vae, slotOf(this.mem, task.slot), task, s, GRAD_SHARDS);
-      if (!terms) return;
+      if (!terms) return []; // a shard without examples
       const result = tf.variableGrads(() => {
         const [loss, ...sums] = terms();
         kept = [loss.clone(), ...sums].map((t) => tf.keep(t));
         return loss;
       }, this.variables);
-      grads = this.variables.map((v) => tf.keep(result.grads[v.name] ?? tf.zerosLike(v)));
+      return this.variables.map((v) => result.grads[v.name] ?? tf.zerosLike(v));
     });
     this.mem.stats.fill(0, at, at + SHARD_STATS);
-    if (!grads) {
+    if (grads.length === 0) {
       this.mem.grads[s].fill(0);
       return;
     }
-    const computed: tf.Tensor[] = grads;
-    computed.forEach((g, i) => readInto(g, this.mem.grads[s], this.layout.entries[i].offset));
+    grads.forEach((g, i) => readInto(g, this.mem.grads[s], this.layout.entries[i].offset));
     kept.forEach((t, i) => { this.mem.stats[at + i] = t.dataSync()[0]; });
-    tf.dispose([...computed, ...kept]);
+    tf.dispose([...grads, ...kept]);
   }
 }
 

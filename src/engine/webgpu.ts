@@ -66,6 +66,32 @@ struct Step { n: u32, beta: f32, inv_norm: f32, step_size: f32, inv_corr2: f32, 
 @group(0) @binding(1) var<uniform> step: Step;
 `;
 
+/**
+ * workgroup_sum(value, lane): the sum of `value` over the workgroup's REDUCE threads, by halving (the same tree,
+ * hence the same float result, wherever it is used). Call it from uniform control flow.
+ */
+const WORKGROUP_SUM = /* wgsl */ `
+var<workgroup> part: array<f32, ${REDUCE}>;
+fn workgroup_sum(value: f32, lane: u32) -> f32 {
+  part[lane] = value;
+  workgroupBarrier();
+  for (var w = ${REDUCE / 2}u; w > 0u; w >>= 1u) {
+    if (lane < w) { part[lane] += part[lane + w]; }
+    workgroupBarrier();
+  }
+  let total = part[0];
+  workgroupBarrier(); // part is free again
+  return total;
+}
+`;
+
+/** The index of one thread of a 1-D job of `count` elements, over a 2-D grid of workgroups of 256. */
+const FLAT_INDEX = `(wg.y * ${MAX_GROUPS}u + wg.x) * ${REDUCE}u + l.x`;
+const flatGroups = (count: number): [number, number] => {
+  const groups = Math.ceil(count / REDUCE);
+  return [Math.min(groups, MAX_GROUPS), Math.ceil(groups / MAX_GROUPS)];
+};
+
 /** A dimension of a product: fixed, or the batch's rows (step.n). */
 type Dim = number | 'n';
 const dim = (d: Dim) => (d === 'n' ? 'step.n' : `${d}u`);
@@ -147,8 +173,7 @@ export function productGroups(p: ProductSpec, n: number): [number, number] {
  * one workgroup per row; rec[r] = Σ_j max(l, 0) − x·l + log(1 + e^−|l|).
  */
 export function bernoulliKernel(o: { logits: number; x: number; dlogits: number; rec: number; dim: number }): string {
-  return HEADER + /* wgsl */ `
-var<workgroup> part: array<f32, ${REDUCE}>;
+  return HEADER + WORKGROUP_SUM + /* wgsl */ `
 @compute @workgroup_size(${REDUCE})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
   let r = wg.x;
@@ -159,13 +184,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
     s += max(lg, 0.0) - xv * lg + log(1.0 + exp(-abs(lg)));
     mem[${o.dlogits}u + r * ${o.dim}u + j] = (1.0 / (1.0 + exp(-lg)) - xv) * step.inv_norm;
   }
-  part[l.x] = s;
-  workgroupBarrier();
-  for (var w = ${REDUCE / 2}u; w > 0u; w >>= 1u) {
-    if (l.x < w) { part[l.x] += part[l.x + w]; }
-    workgroupBarrier();
-  }
-  if (l.x == 0u) { mem[${o.rec}u + r] = part[0]; }
+  let total = workgroup_sum(s, l.x);
+  if (l.x == 0u) { mem[${o.rec}u + r] = total; }
 }`;
 }
 
@@ -175,8 +195,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
  */
 export function gaussianKernel(o: { logits: number; x: number; dlogits: number; rec: number; dim: number; sigma: number }): string {
   const constant = 0.5 * o.dim * (Math.log(2 * Math.PI) + 2 * Math.log(o.sigma));
-  return HEADER + /* wgsl */ `
-var<workgroup> part: array<f32, ${REDUCE}>;
+  return HEADER + WORKGROUP_SUM + /* wgsl */ `
 @compute @workgroup_size(${REDUCE})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
   let r = wg.x;
@@ -188,13 +207,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
     s += diff * diff;
     mem[${o.dlogits}u + r * ${o.dim}u + j] = diff * inv_var * mu * (1.0 - mu) * step.inv_norm;
   }
-  part[l.x] = s;
-  workgroupBarrier();
-  for (var w = ${REDUCE / 2}u; w > 0u; w >>= 1u) {
-    if (l.x < w) { part[l.x] += part[l.x + w]; }
-    workgroupBarrier();
-  }
-  if (l.x == 0u) { mem[${o.rec}u + r] = part[0] * 0.5 * inv_var + ${constant.toExponential()}; }
+  let total = workgroup_sum(s, l.x);
+  if (l.x == 0u) { mem[${o.rec}u + r] = total * 0.5 * inv_var + ${constant.toExponential()}; }
 }`;
 }
 
@@ -241,7 +255,7 @@ export function adamKernel(P: number, epsilon: number): string {
   return HEADER + /* wgsl */ `
 @compute @workgroup_size(${REDUCE})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
-  let i = (wg.y * ${MAX_GROUPS}u + wg.x) * ${REDUCE}u + l.x;
+  let i = ${FLAT_INDEX};
   if (i >= ${P}u) { return; }
   let g = mem[${P}u + i];
   let m = step.b1 * mem[${2 * P}u + i] + step.a1 * g;
@@ -254,26 +268,19 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
 
 /** The step's statistics into stats[slot]: the loss (Σ rec + β Σ KL) / n, Σ rec, Σ KL. */
 export function statsKernel(o: { rec: number; kl: number; stats: number }): string {
-  return HEADER + /* wgsl */ `
-var<workgroup> rs: array<f32, ${REDUCE}>;
-var<workgroup> ks: array<f32, ${REDUCE}>;
+  return HEADER + WORKGROUP_SUM + /* wgsl */ `
 @compute @workgroup_size(${REDUCE})
 fn main(@builtin(local_invocation_id) l: vec3u) {
   var r = 0.0;
   var k = 0.0;
   for (var i = l.x; i < step.n; i += ${REDUCE}u) { r += mem[${o.rec}u + i]; k += mem[${o.kl}u + i]; }
-  rs[l.x] = r;
-  ks[l.x] = k;
-  workgroupBarrier();
-  for (var w = ${REDUCE / 2}u; w > 0u; w >>= 1u) {
-    if (l.x < w) { rs[l.x] += rs[l.x + w]; ks[l.x] += ks[l.x + w]; }
-    workgroupBarrier();
-  }
+  let rec = workgroup_sum(r, l.x);
+  let kl = workgroup_sum(k, l.x);
   if (l.x == 0u) {
     let at = ${o.stats}u + step.slot * 4u;
-    mem[at] = (rs[0] + step.beta * ks[0]) * step.inv_norm;
-    mem[at + 1u] = rs[0];
-    mem[at + 2u] = ks[0];
+    mem[at] = (rec + step.beta * kl) * step.inv_norm;
+    mem[at + 1u] = rec;
+    mem[at + 2u] = kl;
   }
 }`;
 }
@@ -305,27 +312,34 @@ function convGeometry(c: ConvSpec) {
   return { Ho, Wo, pt, pl, Hs, Ws };
 }
 
-/** The index of one thread of a 1-D job of `count` elements, over a 2-D grid of workgroups of 256. */
-const FLAT_INDEX = `(wg.y * ${MAX_GROUPS}u + wg.x) * ${REDUCE}u + l.x`;
-const flatGroups = (count: number): [number, number] => {
-  const groups = Math.ceil(count / REDUCE);
-  return [Math.min(groups, MAX_GROUPS), Math.ceil(groups / MAX_GROUPS)];
-};
 const rowsOf = (dims: string) => `step.n * ${dims}u`;
+
+/** WGSL that splits the flat index `idx` of a [n, H, W, C] tensor into b, and y, x (as i32), and c named as given. */
+function nhwc(names: [string, string, string, string], H: number, W: number, C: number): string {
+  const [b, y, x, c] = names;
+  return `let ${c} = idx % ${C}u;
+  let ${x} = i32((idx / ${C}u) % ${W}u);
+  let ${y} = i32((idx / ${C * W}u) % ${H}u);
+  let ${b} = idx / ${H * W * C}u;`;
+}
+
+/** WGSL: the offset in a conv's stored input [n, Hs, Ws, cin] of channel 0 at (iy, ix) of its (upsampled) grid, for batch row b. */
+function storedInput(c: ConvSpec): string {
+  const { Hs, Ws } = convGeometry(c);
+  const half = c.up ? ' / 2' : '';
+  return `((b * ${Hs}u + u32(iy${half})) * ${Ws}u + u32(ix${half})) * ${c.cin}u`;
+}
 
 /** y = conv(x) + b (ReLU), one thread per output element. */
 export function convForwardKernel(c: ConvSpec, o: { input: number; out: number; relu: boolean }): string {
-  const { Ho, Wo, pt, pl, Hs, Ws } = convGeometry(c);
+  const { Ho, Wo, pt, pl } = convGeometry(c);
   const per = Ho * Wo * c.cout;
   return HEADER + /* wgsl */ `
 @compute @workgroup_size(${REDUCE})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
   let idx = ${FLAT_INDEX};
   if (idx >= ${rowsOf(String(per))}) { return; }
-  let co = idx % ${c.cout}u;
-  let ox = i32((idx / ${c.cout}u) % ${Wo}u);
-  let oy = i32((idx / ${c.cout * Wo}u) % ${Ho}u);
-  let b = idx / ${per}u;
+  ${nhwc(['b', 'oy', 'ox', 'co'], Ho, Wo, c.cout)}
   var acc = mem[${c.off + c.k * c.k * c.cin * c.cout}u + co];
   for (var ky = 0; ky < ${c.k}; ky++) {
     let iy = oy * ${c.s} + ky - ${pt};
@@ -333,7 +347,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
     for (var kx = 0; kx < ${c.k}; kx++) {
       let ix = ox * ${c.s} + kx - ${pl};
       if (ix < 0 || ix >= ${c.W}) { continue; }
-      let base = ((b * ${Hs}u + u32(iy${c.up ? ' / 2' : ''})) * ${Ws}u + u32(ix${c.up ? ' / 2' : ''})) * ${c.cin}u;
+      let base = ${storedInput(c)};
       let wbase = u32(ky * ${c.k} + kx) * ${c.cin * c.cout}u + co;
       for (var ci = 0u; ci < ${c.cin}u; ci++) { acc = fma(mem[${o.input}u + base + ci], mem[${c.off}u + wbase + ci * ${c.cout}u], acc); }
     }
@@ -350,10 +364,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
  *   dW[ky, kx, ci, co] = Σ_{b, oy, ox} x[b, oy·s + ky − pt, ox·s + kx − pl, ci] · dy[b, oy, ox, co],  db[co] = Σ dy[., co].
  */
 export function convWeightGradKernel(c: ConvSpec, o: { input: number; dOut: number; P: number }): string {
-  const { Ho, Wo, pt, pl, Hs, Ws } = convGeometry(c);
+  const { Ho, Wo, pt, pl } = convGeometry(c);
   const weights = c.k * c.k * c.cin * c.cout;
-  return HEADER + /* wgsl */ `
-var<workgroup> part: array<f32, ${REDUCE}>;
+  return HEADER + WORKGROUP_SUM + /* wgsl */ `
 @compute @workgroup_size(${REDUCE})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
   let idx = wg.y * ${MAX_GROUPS}u + wg.x;
@@ -375,17 +388,12 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
       let iy = oy * ${c.s} + ky - ${pt};
       let ix = ox * ${c.s} + kx - ${pl};
       if (iy < 0 || iy >= ${c.H} || ix < 0 || ix >= ${c.W}) { continue; }
-      let xv = mem[${o.input}u + ((b * ${Hs}u + u32(iy${c.up ? ' / 2' : ''})) * ${Ws}u + u32(ix${c.up ? ' / 2' : ''})) * ${c.cin}u + ci];
+      let xv = mem[${o.input}u + ${storedInput(c)} + ci];
       acc = fma(xv, mem[${o.dOut}u + p * ${c.cout}u + co], acc);
     }
   }
-  part[l.x] = acc;
-  workgroupBarrier();
-  for (var w = ${REDUCE / 2}u; w > 0u; w >>= 1u) {
-    if (l.x < w) { part[l.x] += part[l.x + w]; }
-    workgroupBarrier();
-  }
-  if (l.x == 0u) { mem[${o.P + c.off}u + idx] = part[0]; }
+  let total = workgroup_sum(acc, l.x);
+  if (l.x == 0u) { mem[${o.P + c.off}u + idx] = total; }
 }`;
 }
 
@@ -403,10 +411,7 @@ export function convInputGradKernel(c: ConvSpec, o: { dOut: number; dIn: number;
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
   let idx = ${FLAT_INDEX};
   if (idx >= ${rowsOf(String(per))}) { return; }
-  let ci = idx % ${c.cin}u;
-  let sx = i32((idx / ${c.cin}u) % ${Ws}u);
-  let sy = i32((idx / ${c.cin * Ws}u) % ${Hs}u);
-  let b = idx / ${per}u;
+  ${nhwc(['b', 'sy', 'sx', 'ci'], Hs, Ws, c.cin)}
   var acc = 0.0;
   for (var uy = 0; uy < ${copies}; uy++) {
     for (var ux = 0; ux < ${copies}; ux++) {
