@@ -24,8 +24,6 @@ export interface BackendInfo {
   tfName: string;
   /** One line for people: which backend and what it runs on. */
   description: string;
-  /** webgpu: the adapter that trains. */
-  gpu?: GpuInfo;
   /** What worker threads start for their TensorFlow.js work ('wasm' under webgpu). */
   threadChoice: Exclude<BackendChoice, 'auto'>;
 }
@@ -131,8 +129,7 @@ export async function initBackend(requested: BackendChoice = 'auto', options: { 
     const problem = await init(choice, requested === 'auto');
     if (problem === null) {
       await tf.ready();
-      current = { choice, tfName: tf.getBackend(), description: describe(choice), gpu: choice === 'webgpu' ? gpuInfo : undefined,
-        threadChoice: choice === 'webgpu' ? 'wasm' : choice };
+      current = { choice, tfName: tf.getBackend(), description: describe(choice), threadChoice: choice === 'webgpu' ? 'wasm' : choice };
       return current;
     }
     if (requested !== 'auto') {

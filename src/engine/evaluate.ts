@@ -49,20 +49,20 @@ export async function vaeImportanceWeightedParallel(vae: Vae, x: Float32Array, n
   readVariables(variables, layout, params);
   const result = new Float64Array(n);
   const progress = new Array<number>(threads).fill(0);
-  await Promise.all(Array.from({ length: threads }, (_, i) => partRange(n, i, threads)).map(([start, end], i) =>
-    new Promise<void>((resolve, reject) => {
-      const thread = new Thread(`importance sampling thread ${i + 1}`);
-      const job: ImportanceJob = { job: 'importance', backend: currentBackend().threadChoice, model: vae.config, params,
-        x: x.slice(start * dim, end * dim), labels: labels && classes > 0 ? labels.slice(start * classes, end * classes) : null,
-        n: end - start, k: options.k, seed: options.seed ?? 0, indexOffset: start };
-      thread.request<Float64Array>(job, (done) => {
+  await Promise.all(Array.from({ length: threads }, (_, i) => partRange(n, i, threads)).map(async ([start, end], i) => {
+    const thread = new Thread(`importance sampling thread ${i + 1}`);
+    const job: ImportanceJob = { job: 'importance', backend: currentBackend().threadChoice, model: vae.config, params,
+      x: x.slice(start * dim, end * dim), labels: labels && classes > 0 ? labels.slice(start * classes, end * classes) : null,
+      n: end - start, k: options.k, seed: options.seed ?? 0, indexOffset: start };
+    try {
+      result.set(await thread.request<Float64Array>(job, (done) => {
         progress[i] = done;
         options.onProgress?.(progress.reduce((a, b) => a + b, 0));
-      }).then((bounds) => {
-        result.set(bounds, start);
-        return thread.terminate();
-      }, (error: Error) => thread.terminate().then(() => { throw error; })).then(resolve, reject);
-    })));
+      }), start);
+    } finally {
+      await thread.terminate();
+    }
+  }));
   return result;
 }
 

@@ -25,7 +25,7 @@ export interface TrainInit {
   threads: number;
 }
 
-/** L_K of images [indexOffset, indexOffset + n) (see importance.ts). */
+/** L_K of images [indexOffset, indexOffset + n) (see evaluate.ts). */
 export interface ImportanceJob {
   job: 'importance';
   backend: BackendChoice;
