@@ -80,7 +80,6 @@ export function flagTable(): string {
   return ['| flag | default | meaning |', '|---|---|---|', ...rows].join('\n') + '\n';
 }
 
-export type { FlagSpec, NewRunOptions };
 
 /** Writes the flag table into `file` between its <!-- flags:start --> and <!-- flags:end --> lines. */
 export function writeFlagDocs(file: string): void {

@@ -22,7 +22,7 @@ import { EpochEnd, emptySums, readMetrics, truncateMetrics } from './epoch-end';
 import { EpochResult, TrainHooks, TrainRun } from './types';
 
 export type { EpochResult, StepInfo, TrainHooks, TrainRun } from './types';
-export { emptySums, readMetrics };
+export { readMetrics };
 
 export interface TrainOptions {
   /** Training threads of the CPU engine (default: one per core, up to GRAD_SHARDS, on the wasm and cpu backends). */
