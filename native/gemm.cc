@@ -8,14 +8,14 @@
 //
 // The result of one product does not depend on anything but its inputs (no threads, a fixed summation order per
 // CPU path), so data-parallel training stays independent of the thread count.
-#include <node_api.h>
+#include "kernels.h"
+
 #include <immintrin.h>
 
-#include <cstdint>
 #include <cstdio>
 #include <cstring>
-#include <vector>
 
+namespace vae {
 namespace {
 
 // A(i, k) = a[i * aRow + k * aCol]: aRow = K, aCol = 1 for a plain A; aRow = 1, aCol = M for a transposed one.
@@ -146,33 +146,34 @@ void panel(const Operands& o, int64_t m, int64_t j0, int64_t k0, int64_t kc, int
 }
 
 // k-blocks of kKc; panels of two vectors of columns (the last one narrower); row tiles of Tiles::kRows.
+// accumulate: C += the product (else C = the product).
 template <class Tiles>
-void gemmWith(const Operands& o, int64_t m, int64_t k, int64_t n) {
+void gemmWith(const Operands& o, int64_t m, int64_t k, int64_t n, bool accumulate) {
   constexpr int kPanel = 2 * Tiles::kWidth;
   for (int64_t k0 = 0; k0 < k; k0 += kKc) {
     const int64_t kc = k - k0 < kKc ? k - k0 : kKc;
     for (int64_t j0 = 0; j0 < n; j0 += kPanel) {
       const int nr = static_cast<int>(n - j0 < kPanel ? n - j0 : kPanel);
-      if (nr > Tiles::kWidth) panel<Tiles, 2>(o, m, j0, k0, kc, nr, k0 > 0);
-      else panel<Tiles, 1>(o, m, j0, k0, kc, nr, k0 > 0);
+      if (nr > Tiles::kWidth) panel<Tiles, 2>(o, m, j0, k0, kc, nr, accumulate || k0 > 0);
+      else panel<Tiles, 1>(o, m, j0, k0, kc, nr, accumulate || k0 > 0);
     }
   }
 }
 
-enum class Isa { kNone, kAvx2, kAvx512 };
+}  // namespace
 
-Isa detect() {
+static Isa detect() {
   __builtin_cpu_init();
   if (__builtin_cpu_supports("avx512f")) return Isa::kAvx512;
   if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return Isa::kAvx2;
   return Isa::kNone;
 }
 
-const Isa kDetected = detect();
+static const Isa kDetected = detect();
 // The instruction set in use: the best the CPU has, or a lesser one chosen by useIsa() (tests run both).
 Isa kIsa = kDetected;
 
-const char* isaName(Isa isa) {
+static const char* isaName(Isa isa) {
   switch (isa) {
     case Isa::kAvx512: return "avx512";
     case Isa::kAvx2: return "avx2";
@@ -189,19 +190,18 @@ void transpose(const float* src, float* dst, int64_t rows, int64_t cols) {
         for (int64_t q = c0; q < c0 + kBlock && q < cols; q++) dst[q * rows + r] = src[r * cols + q];
 }
 
-void plainGemm(const Operands& o, int64_t m, int64_t k, int64_t n) {
-  if (kIsa == Isa::kAvx512) gemmWith<Avx512Tiles>(o, m, k, n);
-  else gemmWith<Avx2Tiles>(o, m, k, n);
+static void plainGemm(const Operands& o, int64_t m, int64_t k, int64_t n, bool accumulate = false) {
+  if (kIsa == Isa::kAvx512) gemmWith<Avx512Tiles>(o, m, k, n, accumulate);
+  else gemmWith<Avx2Tiles>(o, m, k, n, accumulate);
 }
 
-// C (m x n) = op(A) (m x k) · op(B) (k x n), all row-major.
 void gemm(const float* a, const float* b, float* c, int64_t m, int64_t k, int64_t n, bool transA, bool transB,
-          std::vector<float>& scratch) {
+          std::vector<float>& scratch, bool accumulate) {
   if (k == 0) {
-    std::memset(c, 0, sizeof(float) * m * n);
+    if (!accumulate) std::memset(c, 0, sizeof(float) * m * n);
     return;
   }
-  if (transB && !transA && m * (k + n) < k * n) {
+  if (transB && !transA && !accumulate && m * (k + n) < k * n) {
     // A·Bᵀ as (B·Aᵀ)ᵀ, so that only the small operands are transposed: for dy·Wᵀ, the gradient of a dense
     // layer's input, A is the batch's dy [m, k] and B the weights [n, k].
     scratch.resize(static_cast<size_t>(m * (k + n)));
@@ -218,8 +218,10 @@ void gemm(const float* a, const float* b, float* c, int64_t m, int64_t k, int64_
     transpose(b, scratch.data(), n, k);
     plainB = scratch.data();
   }
-  plainGemm(Operands{a, transA ? 1 : k, transA ? m : 1, plainB, n, c, n}, m, k, n);
+  plainGemm(Operands{a, transA ? 1 : k, transA ? m : 1, plainB, n, c, n}, m, k, n, accumulate);
 }
+
+namespace {
 
 // ----------------------------------------------------------------------------------- Bernoulli NLL from logits
 // Per row i: Σ_j [max(l, 0) − l·x + log1p(exp(−|l|))], and the gradient (σ(l) − x)·dy_i, in one pass each instead of
@@ -332,6 +334,8 @@ __attribute__((target_clones("avx512f", "avx2", "default"))) void adamRange(
   }
 }
 
+}  // namespace
+
 // --------------------------------------------------------------------------------------------------------- Node API
 bool getInt(napi_env env, napi_value v, int64_t* out) { return napi_get_value_int64(env, v, out) == napi_ok; }
 
@@ -340,20 +344,6 @@ napi_value throwError(napi_env env, const char* message) {
   return nullptr;
 }
 
-// The wasm heap a kernel works in (argv[0], an ArrayBuffer), and the float32 arrays at byte offsets into it.
-struct Heap {
-  uint8_t* data = nullptr;
-  size_t bytes = 0;
-
-  // The `floats` values at byte offset `off`, or nullptr when they do not lie inside the heap.
-  float* floats(int64_t off, int64_t floats) const {
-    if (off < 0 || off % 4 != 0 || floats < 0 || static_cast<uint64_t>(off + 4 * floats) > bytes) return nullptr;
-    return reinterpret_cast<float*>(data + off);
-  }
-};
-
-// The arguments of a kernel called as name(heap, ints[0], ..., ints[count - 1], ...): exactly `argc` arguments,
-// the heap, then `count` integers (offsets and sizes). Throws and returns false when they are not that.
 bool kernelArgs(napi_env env, napi_callback_info info, const char* name, size_t argc, napi_value* argv, Heap* heap,
                 int64_t* ints, int count) {
   char message[96];
@@ -372,6 +362,8 @@ bool kernelArgs(napi_env env, napi_callback_info info, const char* name, size_t 
   if (kIsa == Isa::kNone) return fail("this CPU has neither AVX-512 nor AVX2 with FMA");
   return true;
 }
+
+namespace {
 
 // matmul(heap: ArrayBuffer, aOffset, bOffset, cOffset, batchA, batchB, m, k, n, transA, transB): byte offsets into
 // heap; A holds batchA matrices, B batchB, C max(batchA, batchB) (a batch of 1 is broadcast).
@@ -394,7 +386,7 @@ napi_value Matmul(napi_env env, napi_callback_info info) {
   static thread_local std::vector<float> scratch;
   for (int64_t i = 0; i < batch; i++) {
     gemm(a + (batchA == 1 ? 0 : i * m * k), b + (batchB == 1 ? 0 : i * k * n), c + i * m * n, m, k, n, transA,
-         transB, scratch);
+         transB, scratch, false);
   }
   return nullptr;
 }
@@ -493,11 +485,16 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "useIsa", fn);
   napi_create_function(env, "adam", NAPI_AUTO_LENGTH, Adam, nullptr, &fn);
   napi_set_named_property(env, exports, "adam", fn);
+  napi_create_function(env, "conv2d", NAPI_AUTO_LENGTH, Conv2d, nullptr, &fn);
+  napi_set_named_property(env, exports, "conv2d", fn);
+  napi_create_function(env, "conv2dGrad", NAPI_AUTO_LENGTH, Conv2dGrad, nullptr, &fn);
+  napi_set_named_property(env, exports, "conv2dGrad", fn);
   napi_create_string_utf8(env, isaName(kIsa), NAPI_AUTO_LENGTH, &isa);
   napi_set_named_property(env, exports, "isa", isa);
   return exports;
 }
 
 }  // namespace
+}  // namespace vae
 
-NAPI_MODULE_INIT() { return Init(env, exports); }
+NAPI_MODULE_INIT() { return vae::Init(env, exports); }

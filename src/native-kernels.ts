@@ -13,6 +13,9 @@
  * vectorised pass each, as kernels of their own (VaeBernoulliNll, VaeBernoulliNllGrad) that losses.ts uses when
  * the active backend has them.
  *
+ * The convolutions of the conv models (conv.ts) are kernels of their own too (VaeConv2d, VaeConv2dGrad): im2col
+ * products with the upsampling, bias and relu fused in (native/conv.cc).
+ *
  * The addon is optional (see native.ts): without it the wasm backend keeps its own kernels.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -20,6 +23,8 @@ import { nativeAddon } from './native';
 
 const BERNOULLI_NLL = 'VaeBernoulliNll';
 const BERNOULLI_NLL_GRAD = 'VaeBernoulliNllGrad';
+const CONV = 'VaeConv2d';
+const CONV_GRAD = 'VaeConv2dGrad';
 
 interface WasmBackend {
   wasm: { HEAPF32: Float32Array };
@@ -91,8 +96,49 @@ export function useNativeKernels(): boolean {
   };
   tf.registerKernel({ kernelName: BERNOULLI_NLL, backendName: 'wasm', kernelFunc: bce(false) });
   tf.registerKernel({ kernelName: BERNOULLI_NLL_GRAD, backendName: 'wasm', kernelFunc: bce(true) });
+
+  // The convolutions of the conv models: inputs x [n, h, w, c], filter [k, k, c, out], bias [out] (and y, dy for
+  // the gradient); attrs stride, up (2x upsampling first), relu, and inputGrad for the gradient.
+  tf.registerKernel({
+    kernelName: CONV, backendName: 'wasm', kernelFunc: ({ inputs, backend: b, attrs }) => {
+      const backend = b as unknown as WasmBackend;
+      const { x, filter, bias } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo; bias: tf.TensorInfo };
+      const { stride, up, relu } = attrs as unknown as ConvAttrs;
+      const g = convGeometry(x, filter, stride, up);
+      const y = backend.makeOutput([g.n, g.oh, g.ow, g.out], 'float32');
+      if (g.n === 0) return y;
+      native.conv2d(heapOf(backend), offset(backend, x), offset(backend, filter), offset(backend, bias), offset(backend, y),
+        ...g.args, relu ? 1 : 0);
+      return y;
+    },
+  });
+  tf.registerKernel({
+    kernelName: CONV_GRAD, backendName: 'wasm', kernelFunc: ({ inputs, backend: b, attrs }) => {
+      const backend = b as unknown as WasmBackend;
+      const { x, filter, y, dy } = inputs as { x: tf.TensorInfo; filter: tf.TensorInfo; y: tf.TensorInfo; dy: tf.TensorInfo };
+      const { stride, up, relu, inputGrad } = attrs as unknown as ConvAttrs;
+      const g = convGeometry(x, filter, stride, up);
+      const dx = inputGrad ? backend.makeOutput(x.shape, 'float32') : null;
+      const dw = backend.makeOutput(filter.shape, 'float32');
+      const db = backend.makeOutput([g.out], 'float32');
+      native.conv2dGrad(heapOf(backend), offset(backend, x), offset(backend, filter), relu ? offset(backend, y) : -1,
+        offset(backend, dy), dx ? offset(backend, dx) : -1, offset(backend, dw), offset(backend, db), ...g.args);
+      return dx ? [dx, dw, db] : [dw, db];
+    },
+  });
   active = native.isa;
   return true;
+}
+
+interface ConvAttrs { stride: number; up: boolean; relu: boolean; inputGrad?: boolean }
+
+/** A convolution's output size (TensorFlow's 'same': ceil(grid / stride)) and the addon's geometry arguments. */
+function convGeometry(x: tf.TensorInfo, filter: tf.TensorInfo, stride: number, up: boolean) {
+  const [n, h, w, c] = x.shape;
+  const [k, , , out] = filter.shape;
+  const grid = (size: number) => (up ? 2 * size : size);
+  const args: [number, number, number, number, number, number, number, number] = [n, h, w, c, k, stride, up ? 1 : 0, out];
+  return { n, out, oh: Math.ceil(grid(h) / stride), ow: Math.ceil(grid(w) / stride), args };
 }
 
 const offset = (backend: WasmBackend, t: tf.TensorInfo) => backend.dataIdMap.get(t.dataId)!.memoryOffset;
@@ -117,6 +163,25 @@ export function nativeProducts(): boolean {
 export function nativeBernoulliNll(logits: tf.Tensor2D, x: tf.Tensor2D): tf.Tensor1D | null {
   if (!hasKernel(BERNOULLI_NLL) || !sameShape(logits, x)) return null; // the kernel does not broadcast
   return tf.engine().runKernel(BERNOULLI_NLL, { logits, x }) as tf.Tensor1D;
+}
+
+/** True when the active backend has the native convolutions (nativeConv2d, nativeConv2dGrad). */
+export function nativeConvs(): boolean {
+  return hasKernel(CONV) && hasKernel(CONV_GRAD);
+}
+
+/**
+ * act(conv2d(x, or x upsampled 2x by nearest neighbours when `up`, filter, stride, 'same') + bias), act = relu
+ * or identity, by the native kernel (nativeConvs() must hold). Not differentiable by itself: conv.ts wraps it.
+ */
+export function nativeConv2d(x: tf.Tensor4D, filter: tf.Tensor, bias: tf.Tensor, stride: number, up: boolean, relu: boolean): tf.Tensor4D {
+  return tf.engine().runKernel(CONV, { x, filter, bias }, { stride, up, relu } as unknown as tf.NamedAttrMap) as tf.Tensor4D;
+}
+
+/** The gradients of nativeConv2d from dy and its output y: [dx, dW, db], or [dW, db] without inputGrad. */
+export function nativeConv2dGrad(x: tf.Tensor4D, filter: tf.Tensor, y: tf.Tensor4D, dy: tf.Tensor4D, stride: number, up: boolean,
+  relu: boolean, inputGrad: boolean): tf.Tensor[] {
+  return tf.engine().runKernel(CONV_GRAD, { x, filter, y, dy }, { stride, up, relu, inputGrad } as unknown as tf.NamedAttrMap) as unknown as tf.Tensor[];
 }
 
 /** (σ(l) − x) · dy[row], by the native kernel; null when the active backend has none. */

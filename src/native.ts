@@ -14,6 +14,18 @@ export interface NativeAddon {
     m: number, k: number, n: number, transposeA: boolean, transposeB: boolean): void;
   /** Bernoulli NLL from logits at byte offsets into heap: row sums (dy = -1) or the gradient (σ(l) − x)·dy[row]. */
   bce(heap: ArrayBuffer, logits: number, x: number, dy: number, out: number, rows: number, cols: number): void;
+  /**
+   * y [n, oh, ow, out] = act(conv2d(x or its 2x nearest upsampling, W [k, k, c, out], stride, 'same') + b) for x
+   * [n, h, w, c] at byte offsets into heap; act is relu when relu is 1.
+   */
+  conv2d(heap: ArrayBuffer, x: number, w: number, b: number, y: number, n: number, h: number, wd: number, c: number,
+    k: number, stride: number, up: number, out: number, relu: number): void;
+  /**
+   * The gradients of conv2d from dy: dW, db, and dx unless its offset is −1; y is conv2d's output for the relu's
+   * mask, or −1 without relu.
+   */
+  conv2dGrad(heap: ArrayBuffer, x: number, w: number, y: number, dy: number, dx: number, dw: number, db: number,
+    n: number, h: number, wd: number, c: number, k: number, stride: number, up: number, out: number): void;
   /** adam.ts's adamStep over [start, end), bit for bit. */
   adam(params: Float32Array, m: Float32Array, v: Float32Array, grads: Float32Array[], start: number, end: number,
     stepSize: number, invCorrection2: number, beta1: number, beta2: number, epsilon: number): void;

@@ -81,6 +81,7 @@ test.each([
   ['a cvae completing the left half', { model: 'cvae', condition: 'left-half' }],
   ['M2, whose batches hold labelled and unlabelled images', { model: 'm2', labeled: 20, alpha: 50 }],
   ['a VQ-VAE, whose codebook is a third network', { model: 'vqvae', codebookSize: 16 }],
+  ['a conv VAE (the native convolutions, where the addon is built)', { arch: 'conv' }],
 ] as const)('one and two training threads give the same numbers, to the last bit: %s', async (_, kind) => {
   const options = (out: string): NewRunOptions => ({ data: 'mnist', binarize: 'dynamic', zDim: 8, hidden: [64], beta: 1, epochs: 2,
     batchSize: 100, lr: 1e-3, seed: 3, klWarmup: 0, out, limitTrain: 1050, limitTest: 200, ...kind });
