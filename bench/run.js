@@ -7,7 +7,9 @@
  *      records them in metrics.jsonl, plus wall time and peak memory (max RSS) of the whole process.
  *   b. `vae -q sample -n 64 out.png` from that run: wall time (Node start included) and peak memory, median of 5.
  *   c. bench/torch_vae.py at 1 and 2 threads on the same idx files, if /usr/bin/python3 has torch.
- *   d. the targets, PASS / FAIL.
+ *   d. the conv VAE (`--arch conv`) at 28x28x1 (MNIST) and 64x64x3 (a folder of random colour pictures), and the
+ *      same models in bench/torch_vae.py at 2 threads (unless --no-conv).
+ *   e. the targets, PASS / FAIL.
  *
  * Uses only the CLI (bin/vae) and the files it writes. Prints a table; writes bench/results/latest.json.
  * Plain Node.js, no dependencies; works from any directory.
@@ -39,6 +41,8 @@ const TARGETS = {
   throughputAim: 1.0,
   sampleWallSeconds: 1.0, // `vae sample -n 64 out.png`, median wall time
   trainPeakMiB: 1536, // 1.5 GiB, peak RSS of the 1-epoch training process
+  conv28VsTorch2: 1.0, // the conv VAE at 28x28x1, ours / PyTorch 2 threads
+  conv64VsTorch2: 0.8, // and at 64x64x3
 };
 
 const USAGE = `Usage: node bench/run.js [options]     (or: npm run bench -- [options])
@@ -50,6 +54,8 @@ Options:
   --limit-train <n>       train on the first n MNIST images only (default: all 60,000; e.g. 2560 on lavapipe)
   --gpu-images <n>        images per epoch of the GPU section's runs (default 12800)
   --sample-runs <n>       runs of \`vae sample\` to take the median of (default 5)
+  --no-conv               skip the conv VAE section (28x28x1 and 64x64x3 against PyTorch)
+  --conv-images <n>       MNIST images per epoch of the 28x28 conv runs (default 12800; 64x64x3: a fifth of it)
   --torch-threads <list>  thread counts for the PyTorch peer (default 1,2)
   --no-torch              skip the PyTorch peer
   --python <path>         Python with torch (default /usr/bin/python3)
@@ -64,7 +70,8 @@ Options:
 
 function parseArgs(argv) {
   const opts = { backend: 'auto', limitTrain: 0, gpuImages: 12800, sampleRuns: 5, torchThreads: [1, 2], torch: true, python: '/usr/bin/python3',
-    out: path.join(BENCH_DIR, 'results', 'latest.json'), keep: false, strict: false, root: null, label: null, native: true };
+    out: path.join(BENCH_DIR, 'results', 'latest.json'), keep: false, strict: false, root: null, label: null, native: true,
+    conv: true, convImages: 12800 };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -80,6 +87,8 @@ function parseArgs(argv) {
       case '--sample-runs': opts.sampleRuns = positiveInt(flag, val()); break;
       case '--torch-threads': opts.torchThreads = val().split(',').map((s) => positiveInt(flag, s.trim())); break;
       case '--no-torch': opts.torch = false; break;
+      case '--no-conv': opts.conv = false; break;
+      case '--conv-images': opts.convImages = positiveInt(flag, val()); break;
       case '--python': opts.python = val(); break;
       case '--out': opts.out = path.resolve(val()); break;
       case '--keep': opts.keep = true; break;
@@ -301,6 +310,47 @@ function benchTorch(opts) {
   return { skipped: false, version: check.version, byThreads: results };
 }
 
+/**
+ * The conv VAE section: `vae train --arch conv --epochs 2` at 28x28x1 on `convImages` MNIST images and at 64x64x3
+ * on a folder of a fifth as many random colour pictures (Bernoulli likelihood, as the PyTorch peer), the second
+ * epoch's samples/s; then bench/torch_vae.py --arch conv on the same shapes at 2 threads.
+ */
+function benchConv(opts, tmp) {
+  const colourCount = Math.max(256, Math.round(opts.convImages / 5));
+  const shapes = [
+    { name: '28x28x1', size: 28, channels: 1, data: ['--limit-train', String(opts.convImages), '--limit-test', '1000'],
+      torchArgs: ['--steps', String(Math.ceil(opts.convImages / 128))] },
+    { name: '64x64x3', size: 64, channels: 3, data: null, torchArgs: ['--steps', String(Math.ceil((0.9 * colourCount) / 128)), '--limit-train', String(colourCount)] },
+  ];
+  const check = opts.torch ? torchAvailable(opts.python) : { ok: false, why: '--no-torch' };
+  return shapes.map((shape) => {
+    let data = shape.data;
+    if (!data) {
+      const dir = path.join(tmp, 'colour64');
+      log(`d. writing ${colourCount} random 64x64 colour pictures ...`);
+      const made = spawnSync(process.execPath, [path.join(BENCH_DIR, 'lib', 'colour-folder.js'), dir, String(colourCount)], { encoding: 'utf8' });
+      if (made.status !== 0) throw new Error(`colour-folder.js failed: ${(made.stderr || '').trim()}`);
+      data = ['--data', dir, '--image-size', '64', '--channels', '3', '--likelihood', 'bernoulli', '--limit-test', '128'];
+    }
+    const runDir = path.join(tmp, `conv-${shape.name}`);
+    log(`d. vae train --arch conv, ${shape.name}, 2 epochs ...`);
+    const r = runVae(['--backend', opts.backend, '-q', 'train', '--arch', 'conv', '--epochs', '2', ...data, '--out', runDir],
+      { cwd: tmp, recordFile: path.join(tmp, `conv-${shape.name}.rusage.json`) });
+    const m = readMetrics(runDir)[1];
+    let torch = { skipped: true, why: check.ok ? null : check.why };
+    if (check.ok) {
+      log(`d. PyTorch, --arch conv ${shape.name}, 2 threads ...`);
+      const t = spawnSync(opts.python, [TORCH_SCRIPT, '--data', MNIST_DIR, '--threads', '2', '--arch', 'conv', '--size', String(shape.size),
+        '--channels', String(shape.channels), ...shape.torchArgs], { encoding: 'utf8', env: { ...process.env, OMP_NUM_THREADS: '2' } });
+      if (t.status !== 0) throw new Error(`torch_vae.py --arch conv failed: ${(t.stderr || '').trim().split('\n').slice(-3).join(' | ')}`);
+      const parsed = JSON.parse(t.stdout.trim().split('\n').pop());
+      torch = { skipped: false, samplesPerSec: parsed.samples_per_sec, torch: parsed.torch, steps: parsed.timed_steps };
+    }
+    return { shape: shape.name, samplesPerSec: m.samplesPerSec, images: Math.round(m.samplesPerSec * m.seconds), contention: r.contention,
+      secondsPer60k: TRAIN_IMAGES / m.samplesPerSec, torch, ratio: torch.skipped ? null : m.samplesPerSec / torch.samplesPerSec };
+  });
+}
+
 function gitInfo() {
   const run = (args) => {
     const r = spawnSync('git', ['-C', ROOT, ...args], { encoding: 'utf8' });
@@ -341,6 +391,7 @@ function main() {
     const warm = benchTrain(opts, tmp, 2);
     const sample = benchSample(opts, tmp, train.runDir);
     const torch = opts.torch ? benchTorch(opts) : { skipped: true, why: '--no-torch' };
+    const conv = opts.conv ? benchConv(opts, tmp) : null;
     const gpu = opts.backend === 'webgpu' ? benchGpu(opts, tmp) : null;
     const torch2 = !torch.skipped && torch.byThreads[2] ? torch.byThreads[2] : null;
     // After warm-up on both sides: our second epoch, PyTorch's epoch after 20 warm-up steps (it is as fast
@@ -358,10 +409,15 @@ function main() {
       { name: 'peak memory of training <= 1.5 GB (1536 MiB)',
         value: peakMiB, limit: TARGETS.trainPeakMiB, unit: 'MiB',
         status: peakMiB === null ? 'SKIP' : peakMiB <= TARGETS.trainPeakMiB ? 'PASS' : 'FAIL' },
+      ...(conv || []).map((c) => {
+        const limit = c.shape === '28x28x1' ? TARGETS.conv28VsTorch2 : TARGETS.conv64VsTorch2;
+        return { name: `conv VAE ${c.shape} >= ${limit.toFixed(1)}x PyTorch 2 threads`, value: c.ratio, limit, unit: 'x',
+          status: c.ratio === null ? 'SKIP' : c.ratio >= limit ? 'PASS' : 'FAIL' };
+      }),
     ];
     results = {
       date: started.toISOString(), label: opts.label, root: ROOT, ...gitInfo(), machine: machineInfo(), backendRequested: opts.backend,
-      nativeKernelsAllowed: opts.native, train, trainAfterWarmup: warm, sample, torch, oursOverTorch2Threads: ratio, targets, gpu,
+      nativeKernelsAllowed: opts.native, train, trainAfterWarmup: warm, sample, torch, oursOverTorch2Threads: ratio, conv, targets, gpu,
       benchSeconds: (Date.now() - started.getTime()) / 1000,
     };
   } finally {
@@ -398,7 +454,15 @@ function main() {
   } else if (results.oursOverTorch2Threads !== null) {
     out.push(`ours / PyTorch 2 threads: ${fmt(results.oursOverTorch2Threads, 2)}x`);
   }
+  if (results.conv) {
+    out.push('');
+    out.push(table([['conv VAE (epoch 2 of vae train --arch conv --epochs 2)', 'samples/s', 's/60k images', 'PyTorch 2 threads', 'ratio'],
+      ...results.conv.map((c) => [`ours, ${c.shape} (${fmt(c.images)} images an epoch)`, fmt(c.samplesPerSec), fmt(c.secondsPer60k, 1),
+        c.torch.skipped ? '-' : fmt(c.torch.samplesPerSec), c.ratio === null ? '-' : `${fmt(c.ratio, 2)}x`])]));
+    out.push('64x64x3: random colour pictures, Bernoulli likelihood; PyTorch the same architecture on random pixels (bench/torch_vae.py --size 64 --channels 3).');
+  }
   const busy = [['vae train --epochs 1', train.contention], ['vae train --epochs 2', warm.contention], ...sample.runs.map((s, i) => [`vae sample #${i + 1}`, s.contention]),
+    ...(results.conv || []).map((c) => [`vae train --arch conv (${c.shape})`, c.contention]),
     ...(torch.skipped ? [] : Object.entries(torch.byThreads).map(([th, t]) => [`PyTorch ${th} thread${th > 1 ? 's' : ''}`, t.contention]))]
     .filter(([, c]) => c && c.otherCores > CONTENTION_WARN_CORES);
   results.contentionWarnings = busy.map(([what, c]) => ({ what, otherCores: c.otherCores }));

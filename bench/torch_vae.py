@@ -10,7 +10,8 @@ Loss per example (negative ELBO, nats), averaged over the batch:
     KL = -1/2 * sum_j (1 + logvar_j - mu_j^2 - exp(logvar_j))
 z = mu + exp(logvar / 2) * eps (reparameterization). Adam, lr 1e-3, batch 128, grey levels in [0, 1],
 PyTorch's default initialisation.
---arch conv: the 28x28 conv VAE of `vae train --arch conv` (src/model/conv.ts):
+--arch conv: the conv VAE of `vae train --arch conv` (src/model/conv.ts), here at 28x28x1 (--size, --channels: 64x64x3
+has a third 4x4 stride-2 layer of 128 channels down to 8x8, and its mirror up):
     encoder  [4x4 conv stride 2 'same', ReLU] 1 -> 32 -> 64 (28 -> 14 -> 7), flatten, 256 (ReLU) -> mu, logvar (20)
     decoder  20 -> 256 (ReLU) -> 7x7x64 (ReLU) -> [2x nearest upsampling, 3x3 conv] 64 -> 32 (ReLU) -> 1 logits
 
@@ -80,28 +81,39 @@ class VAE(nn.Module):
 
 
 class ConvVAE(VAE):
-    def __init__(self, hidden=256, z_dim=20):
+    """--arch conv of src/model/conv.ts for square images of `size` (28, 32 or 64) pixels and `channels` 1 or 3."""
+
+    def __init__(self, size=28, channels=1, hidden=256, z_dim=20):
         nn.Module.__init__(self)
-        self.conv1 = nn.Conv2d(1, 32, 4, stride=2, padding=1)  # TensorFlow's 'same' for 28 -> 14 and 14 -> 7
-        self.conv2 = nn.Conv2d(32, 64, 4, stride=2, padding=1)
-        self.enc = nn.Linear(7 * 7 * 64, hidden)
+        widths = [32, 64, 128][:3 if size == 64 else 2]
+        self.size, self.channels, self.map, self.top = size, channels, size // 2 ** len(widths), widths[-1]
+        ins = [channels] + widths[:-1]
+        # padding 1 is TensorFlow's 'same' for a 4x4 stride-2 convolution of an even size (28 -> 14 -> 7, 64 -> 32 ...)
+        self.down = nn.ModuleList(nn.Conv2d(i, o, 4, stride=2, padding=1) for i, o in zip(ins, widths))
+        flat = self.map * self.map * self.top
+        self.enc = nn.Linear(flat, hidden)
         self.mu = nn.Linear(hidden, z_dim)
         self.logvar = nn.Linear(hidden, z_dim)
         self.dec_hidden = nn.Linear(z_dim, hidden)
-        self.project = nn.Linear(hidden, 7 * 7 * 64)
-        self.up1 = nn.Conv2d(64, 32, 3, padding=1)
-        self.up2 = nn.Conv2d(32, 1, 3, padding=1)
+        self.project = nn.Linear(hidden, flat)
+        outs = widths[::-1][1:] + [channels]
+        self.up = nn.ModuleList(nn.Conv2d(i, o, 3, padding=1) for i, o in zip(widths[::-1], outs))
         self.z_dim = z_dim
 
     def encode(self, x):
-        h = F.relu(self.conv2(F.relu(self.conv1(x.view(-1, 1, 28, 28)))))
+        h = x.view(-1, self.channels, self.size, self.size)
+        for conv in self.down:
+            h = F.relu(conv(h))
         h = F.relu(self.enc(h.flatten(1)))
         return self.mu(h), self.logvar(h)
 
     def decode_logits(self, z):
-        h = F.relu(self.project(F.relu(self.dec_hidden(z)))).view(-1, 64, 7, 7)
-        h = F.relu(self.up1(F.interpolate(h, scale_factor=2, mode='nearest')))
-        return self.up2(F.interpolate(h, scale_factor=2, mode='nearest')).flatten(1)
+        h = F.relu(self.project(F.relu(self.dec_hidden(z)))).view(-1, self.top, self.map, self.map)
+        for i, conv in enumerate(self.up):
+            h = conv(F.interpolate(h, scale_factor=2, mode='nearest'))
+            if i < len(self.up) - 1:
+                h = F.relu(h)
+        return h.flatten(1)
 
 
 def batches_of_epoch(n, batch_size, generator, device='cpu'):
@@ -168,6 +180,10 @@ def main():
     p.add_argument('--limit-train', type=int, default=0, help='use only the first n training images (quick checks)')
     p.add_argument('--seed', type=int, default=1)
     p.add_argument('--arch', choices=['mlp', 'conv'], default='mlp', help="the model: our default MLP or --arch conv's")
+    p.add_argument('--size', type=int, choices=[28, 32, 64], default=28,
+                   help='--arch conv: the image side (28 reads MNIST; other sizes train on random pixels)')
+    p.add_argument('--channels', type=int, choices=[1, 3], default=1,
+                   help='--arch conv: grey (1, MNIST at 28) or colour (3: random pixels)')
     p.add_argument('--device', default='cpu', help="'cpu' (default) or 'cuda': where the model, the data and the steps are")
     args = p.parse_args()
 
@@ -175,19 +191,24 @@ def main():
     torch.manual_seed(args.seed)
     gen = torch.Generator().manual_seed(args.seed)
 
-    x_train = read_idx_images(os.path.join(args.data, 'train-images-idx3-ubyte'))
-    x_test = read_idx_images(os.path.join(args.data, 't10k-images-idx3-ubyte'))
+    if args.size == 28 and args.channels == 1:
+        x_train = read_idx_images(os.path.join(args.data, 'train-images-idx3-ubyte'))
+        x_test = read_idx_images(os.path.join(args.data, 't10k-images-idx3-ubyte'))
+    else:  # other shapes: uniform random pixels (the speed of a step does not depend on them)
+        dim = args.size * args.size * args.channels
+        x_train = torch.rand(args.limit_train or 6400, dim, generator=gen)
+        x_test = torch.rand(1000, dim, generator=gen)
     if args.limit_train > 0:
         x_train = x_train[:args.limit_train]
     n = x_train.shape[0]
     device = torch.device(args.device)
     x_train, x_test = x_train.to(device), x_test.to(device)  # resident on the GPU: batches are gathered there
-    model = (ConvVAE() if args.arch == 'conv' else VAE()).to(device)
+    model = (ConvVAE(args.size, args.channels) if args.arch == 'conv' else VAE()).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     info = {
         'torch': torch.__version__, 'threads': torch.get_num_threads(), 'interop_threads': torch.get_num_interop_threads(),
         'blas_loaded': blas_name(), 'python': platform.python_version(), 'batch_size': args.batch_size,
-        'arch': args.arch, 'device': args.device,
+        'arch': args.arch, 'size': args.size, 'channels': args.channels, 'device': args.device,
         'device_name': torch.cuda.get_device_name(device) if device.type == 'cuda' else platform.processor(),
     }
 
