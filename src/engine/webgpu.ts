@@ -1,6 +1,6 @@
 /**
  * The WebGPU engine: a whole training step of the VAE (Gaussian q(z|x); p(x|z) Bernoulli or Gaussian with a fixed σ;
- * MLP or --arch conv) as
+ * MLP or --arch conv; a cvae's condition beside its inputs; the ae, dae and sae's point code) as
  * a few fused WGSL kernels recorded into one command encoder, with the parameters, gradients and Adam's moments
  * resident on the GPU. tfjs-webgpu pays ~0.4 ms for every tensor operation (a step is ~150 of them); a dispatch
  * here costs Dawn 6–9 µs, and a step is 19 dispatches for the default MLP, 31 for the conv VAE (`dispatches`).
@@ -8,7 +8,8 @@
  * All of the engine's numbers live in one storage buffer (`mem`), at offsets fixed when the engine is made and
  * written into each kernel's source: parameters, gradients, m and v in the flat layout of the CPU engine
  * (model/flat.ts), then the batch, the activations, their gradients and the statistics. The batch (images and
- * noise, drawn on the CPU from the same streams as ever) is uploaded every step; a step's statistics come back
+ * noise, drawn on the CPU from the same streams as ever; a cvae's [x, y], [0, condition] and missing pixels, laid
+ * out on the CPU as the kernels read them) is uploaded every step; a step's statistics come back
  * through a small mapped buffer per batch slot. The arithmetic is the CPU engine's in float32 (sums in another
  * order, exp and log of the GPU): a step agrees with it to ~1e-5 relative (test/engine/webgpu.test.ts).
  *
@@ -39,7 +40,8 @@ export function webGpuUnsupported(vae: Vae, objective: string | undefined, sampl
   if (objective !== 'elbo' && objective !== 'autoencoder') return `the ${m.family} model's objective`;
   if (vae.pointCode !== (objective === 'autoencoder')) throw new Error(`a ${m.family} model's code does not fit its GPU objective`);
   if (m.likelihood !== 'bernoulli' && m.sigma === undefined) return `a ${m.likelihood} p(x|z) with a learned variance`;
-  if (m.condition || Object.keys(vae.extras).length > 0) return `the ${m.family} model's inputs`;
+  if (Object.keys(vae.extras).length > 0) return `the ${m.family} model's ${Object.keys(vae.extras).join(' and ')}`;
+  if (m.condition && (m.arch === 'conv' || vae.pointCode)) return `a conditioned ${m.arch} ${m.family} model`;
   if (samples > 1) return '--iw-train';
   return null;
 }
@@ -113,6 +115,8 @@ export interface ProductSpec {
   c: { off: number; ld: number };
   bias?: number;
   relu?: boolean;
+  /** The logistic sigmoid after the bias (a sparse autoencoder's code). */
+  sigmoid?: boolean;
   mask?: { off: number; ld: number };
   accumulate?: boolean;
   /** The last row of A (row M − 1) is all ones: C's last row is then the column sums of B (a bias gradient). */
@@ -156,6 +160,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
     ${p.accumulate ? 'y = y + mem[o];' : ''}
     ${p.bias !== undefined ? `y = y + mem[${p.bias}u + j];` : ''}
     ${p.relu ? 'y = max(y, 0.0);' : ''}
+    ${p.sigmoid ? 'y = 1.0 / (1.0 + exp(-y));' : ''}
     ${p.mask ? `if (mem[${p.mask.off}u + i * ${p.mask.ld}u + j] <= 0.0) { y = 0.0; }` : ''}
     mem[o] = y;
   }
@@ -212,8 +217,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
 }`;
 }
 
-/** z = μ + exp(½ log σ²) ⊙ ε and KL(q || N(0, I)) = −½ Σ_j (1 + log σ²_j − μ_j² − σ²_j), one thread per row. */
-export function reparameterizeKernel(o: { mu: number; logvar: number; eps: number; z: number; kl: number; zDim: number }): string {
+/**
+ * z = μ + exp(½ log σ²) ⊙ ε and KL(q || N(0, I)) = −½ Σ_j (1 + log σ²_j − μ_j² − σ²_j), one thread per row. z's
+ * rows are zLd apart (a cvae's decoder input: z, then the condition beside it).
+ */
+export function reparameterizeKernel(o: { mu: number; logvar: number; eps: number; z: number; kl: number; zDim: number; zLd?: number }): string {
   return HEADER + /* wgsl */ `
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) g: vec3u) {
@@ -224,7 +232,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
     let i = r * ${o.zDim}u + j;
     let mu = mem[${o.mu}u + i];
     let lv = mem[${o.logvar}u + i];
-    mem[${o.z}u + i] = mu + exp(0.5 * lv) * mem[${o.eps}u + i];
+    mem[${o.z}u + r * ${o.zLd ?? o.zDim}u + j] = mu + exp(0.5 * lv) * mem[${o.eps}u + i];
     kl += 1.0 + lv - mu * mu - exp(lv);
   }
   mem[${o.kl}u + r] = -0.5 * kl;
@@ -235,7 +243,8 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
  * The gradients of μ and log σ² from the sample's gradient dz and β·KL / n:
  *   dμ = dz + β μ / n,   d log σ² = dz ⊙ ε ⊙ ½ exp(½ log σ²) + β ½ (exp(log σ²) − 1) / n.
  */
-export function reparameterizeGradKernel(o: { mu: number; logvar: number; eps: number; dz: number; dmu: number; dlogvar: number; zDim: number }): string {
+export function reparameterizeGradKernel(o: { mu: number; logvar: number; eps: number; dz: number; dmu: number; dlogvar: number; zDim: number;
+  zLd?: number }): string {
   return HEADER + /* wgsl */ `
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) g: vec3u) {
@@ -243,7 +252,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   if (i >= step.n * ${o.zDim}u) { return; }
   let mu = mem[${o.mu}u + i];
   let lv = mem[${o.logvar}u + i];
-  let dz = mem[${o.dz}u + i];
+  let dz = mem[${o.dz}u + (i / ${o.zDim}u) * ${o.zLd ?? o.zDim}u + i % ${o.zDim}u];
   let kl = step.beta * step.inv_norm;
   mem[${o.dmu}u + i] = dz + kl * mu;
   mem[${o.dlogvar}u + i] = dz * mem[${o.eps}u + i] * 0.5 * exp(0.5 * lv) + kl * 0.5 * (exp(lv) - 1.0);
@@ -290,6 +299,48 @@ fn main(@builtin(local_invocation_id) l: vec3u) {
  * the size and upsampled 2x, nearest, on the fly), kernel [k, k, Cin, Cout] with its bias after it, output
  * [n, Ho, Wo, Cout] with Ho = ceil(H / s).
  */
+/**
+ * A sparse autoencoder's penalty (losses.ts's sparsityPenalty, per shard as the CPU engine computes it): for each
+ * of the step's 2 shards (flat.ts's partRange) and code unit j, ρ̂ = the shard's mean of code_j (clipped to
+ * [1e-6, 1 − 1e-6]); the shard's penalty P = weight · Σ_j KL(ρ || ρ̂_j) counts once per row (kl[r] = P, so Σ kl is
+ * the CPU's Σ_s P_s · rows_s) and adds weight · (−ρ/ρ̂ + (1 − ρ)/(1 − ρ̂)) / n to each row's d code_j (0 where ρ̂ was
+ * clipped). Then d code becomes the gradient before the code's sigmoid: × code (1 − code). One workgroup.
+ */
+export function sparsityKernel(o: { code: number; dcode: number; kl: number; zDim: number; target: number; weight: number }): string {
+  const rho = o.target.toExponential();
+  return HEADER + WORKGROUP_SUM + /* wgsl */ `
+var<workgroup> grad: array<f32, ${2 * o.zDim}>;
+var<workgroup> penalty: array<f32, 2>;
+@compute @workgroup_size(${REDUCE})
+fn main(@builtin(local_invocation_id) l: vec3u) {
+  let n = step.n;
+  for (var s = 0u; s < 2u; s++) {
+    let start = (n * s) / 2u;
+    let end = (n * (s + 1u)) / 2u;
+    var total = 0.0;
+    for (var j = 0u; j < ${o.zDim}u; j++) {
+      var part = 0.0;
+      for (var r = start + l.x; r < end; r += ${REDUCE}u) { part += mem[${o.code}u + r * ${o.zDim}u + j]; }
+      let mean = workgroup_sum(part, l.x) / f32(max(end - start, 1u));
+      let c = clamp(mean, 1e-6, 1.0 - 1e-6);
+      total += ${rho} * log(${rho} / c) + (1.0 - ${rho}) * log((1.0 - ${rho}) / (1.0 - c));
+      var g = 0.0;
+      if (mean >= 1e-6 && mean <= 1.0 - 1e-6) { g = ${o.weight.toExponential()} * (-${rho} / c + (1.0 - ${rho}) / (1.0 - c)) * step.inv_norm; }
+      if (l.x == 0u) { grad[s * ${o.zDim}u + j] = g; }
+    }
+    if (l.x == 0u) { penalty[s] = ${o.weight.toExponential()} * total; }
+  }
+  workgroupBarrier();
+  for (var i = l.x; i < n * ${o.zDim}u; i += ${REDUCE}u) {
+    let r = i / ${o.zDim}u;
+    let s = select(0u, 1u, r >= n / 2u);
+    let code = mem[${o.code}u + i];
+    mem[${o.dcode}u + i] = (mem[${o.dcode}u + i] + grad[s * ${o.zDim}u + i % ${o.zDim}u]) * code * (1.0 - code);
+  }
+  for (var r = l.x; r < n; r += ${REDUCE}u) { mem[${o.kl}u + r] = penalty[select(0u, 1u, r >= n / 2u)]; }
+}`;
+}
+
 export interface ConvSpec {
   H: number;
   W: number;
@@ -445,13 +496,13 @@ interface Layer {
   inputGrad(dOut: number, dIn: number, mask?: number, accumulate?: boolean): Kernel;
 }
 
-function denseLayer(name: string, w: { off: number; shape: number[] }, relu: boolean, P: number): Layer {
+function denseLayer(name: string, w: { off: number; shape: number[] }, activation: 'relu' | 'linear' | 'sigmoid', P: number): Layer {
   const [inDim, out] = w.shape;
   const product = (label: string, p: ProductSpec): Kernel => ({ name: `${name} ${label}`, source: productKernel(p), groups: (n) => productGroups(p, n) });
   return {
     name, out,
     forward: (input, o) => product('forward', { M: 'n', N: out, K: inDim, a: { off: input, ld: inDim }, b: { off: w.off, ld: out },
-      c: { off: o, ld: out }, bias: w.off + inDim * out, relu }),
+      c: { off: o, ld: out }, bias: w.off + inDim * out, relu: activation === 'relu', sigmoid: activation === 'sigmoid' }),
     // dW and db at once: [Xᵀ; 1ᵀ] · dY, written over the kernel's and the bias's gradients (contiguous).
     weightGrad: (input, dOut) => product('dW', { M: inDim + 1, N: out, K: 'n', a: { off: input, ld: inDim, trans: true },
       b: { off: dOut, ld: out }, c: { off: P + w.off, ld: out }, onesRow: true }),
@@ -483,7 +534,7 @@ function convLayer(name: string, c: ConvSpec, relu: boolean, P: number): Layer {
 function modelLayers(vae: Vae, P: number): { enc: Layer[]; mu: Layer; logvar: Layer | null; dec: Layer[] } {
   const w = weightsOf(vae);
   const { hidden, arch, inputShape } = vae.config;
-  const dense = (name: string, relu: boolean) => denseLayer(name, w(name), relu, P);
+  const dense = (name: string, relu: boolean) => denseLayer(name, w(name), relu ? 'relu' : 'linear', P);
   const enc: Layer[] = [];
   const dec: Layer[] = [];
   if (arch === 'conv') {
@@ -507,8 +558,10 @@ function modelLayers(vae: Vae, P: number): { enc: Layer[]; mu: Layer; logvar: La
     enc.push(...hidden.map((_, i) => dense(`enc_hidden_${i + 1}`, true)));
     dec.push(...hidden.map((_, i) => dense(`dec_hidden_${i + 1}`, true)), dense('logits', false));
   }
-  // An autoencoder's code is the 'mu' layer's output, a point: no log σ².
-  return { enc, mu: dense('mu', false), logvar: vae.pointCode ? null : dense('logvar', false), dec };
+  // An autoencoder's code is the 'mu' layer's output, a point: no log σ²; a sparse autoencoder's goes through a sigmoid.
+  const codeActivation = (vae.encoder.getLayer('mu').getConfig() as { activation?: string }).activation;
+  const mu = denseLayer('mu', w('mu'), codeActivation === 'sigmoid' ? 'sigmoid' : 'linear', P);
+  return { enc, mu, logvar: vae.pointCode ? null : dense('logvar', false), dec };
 }
 
 /** A kernel of the step, and its workgroups for a batch of n rows. */
@@ -534,22 +587,29 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number) {
   const { enc, mu, logvar, dec } = modelLayers(vae, P);
   const D = vae.inputDim;
   const Z = vae.config.zDim;
+  // A cvae (condition.ts): the encoder reads [x, y] (E = the label's width, else 0), the decoder [z, c] (C = the
+  // label's width or the observed pixels'), and the decoder models `out` values (the missing pixels of a completion).
+  const { encoderExtra: E, decoderExtra: C, outputDim: out } = vae.condition;
   const mem = new Arena();
   mem.take(4 * P); // parameters, gradients, m, v
   const x = mem.take(rows * D);
   // A denoising autoencoder encodes corrupted images (uploaded beside the clean ones) and is scored on the clean.
   const noisy = vae.config.noise ? mem.take(rows * D) : null;
-  const input = noisy ?? x;
+  const xy = E > 0 ? mem.take(rows * (D + E)) : null;
+  const input = xy ?? noisy ?? x;
+  const target = out !== D ? mem.take(rows * out) : x;
   const eps = mem.take(rows * Z);
   const encH = enc.map((l) => mem.take(rows * l.out));
   const muAt = mem.take(rows * Z);
   const lvAt = mem.take(rows * Z);
-  // An autoencoder decodes its code itself (z is μ), and its KL rows stay 0.
-  const z = logvar ? mem.take(rows * Z) : muAt;
+  // An autoencoder decodes its code itself (z is μ), and its KL rows stay 0. A cvae's z has its condition beside it
+  // (uploaded with zeros where z goes).
+  const zLd = Z + C;
+  const z = logvar ? mem.take(rows * zLd) : muAt;
   const decH = dec.map((l) => mem.take(rows * l.out)); // the last is the logits
   const dEncH = enc.map((l) => mem.take(rows * l.out));
   const dmu = mem.take(rows * Z);
-  const dz = logvar ? mem.take(rows * Z) : dmu;
+  const dz = logvar ? mem.take(rows * zLd) : dmu;
   const dlv = mem.take(rows * Z);
   const dDecH = dec.map((l) => mem.take(rows * l.out)); // the last is d logits
   const rec = mem.take(rows);
@@ -563,7 +623,7 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number) {
   kernels.push(mu.forward(top, muAt));
   if (logvar) {
     kernels.push(logvar.forward(top, lvAt));
-    kernels.push({ name: 'reparameterize', source: reparameterizeKernel({ mu: muAt, logvar: lvAt, eps, z, kl, zDim: Z }),
+    kernels.push({ name: 'reparameterize', source: reparameterizeKernel({ mu: muAt, logvar: lvAt, eps, z, kl, zDim: Z, zLd }),
       groups: (n) => [Math.ceil(n / 64), 1] });
   }
   dec.forEach((l, i) => kernels.push(l.forward(i === 0 ? z : decH[i - 1], decH[i])));
@@ -571,8 +631,8 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number) {
   const dLogits = dDecH[dec.length - 1];
   const sigma = vae.config.sigma;
   kernels.push(sigma === undefined
-    ? { name: 'bernoulli', source: bernoulliKernel({ logits, x, dlogits: dLogits, rec, dim: D }), groups: (n) => [n, 1] }
-    : { name: 'gaussian', source: gaussianKernel({ logits, x, dlogits: dLogits, rec, dim: D, sigma }), groups: (n) => [n, 1] });
+    ? { name: 'bernoulli', source: bernoulliKernel({ logits, x: target, dlogits: dLogits, rec, dim: out }), groups: (n) => [n, 1] }
+    : { name: 'gaussian', source: gaussianKernel({ logits, x: target, dlogits: dLogits, rec, dim: out, sigma }), groups: (n) => [n, 1] });
   // Backward through the decoder.
   for (let i = dec.length - 1; i >= 0; i--) {
     const input = i === 0 ? z : decH[i - 1];
@@ -580,8 +640,12 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number) {
     kernels.push(dec[i].inputGrad(dDecH[i], i === 0 ? dz : dDecH[i - 1], i === 0 ? undefined : decH[i - 1]));
   }
   if (logvar) {
-    kernels.push({ name: 'reparameterize dμ, dlog σ²', source: reparameterizeGradKernel({ mu: muAt, logvar: lvAt, eps, dz, dmu, dlogvar: dlv, zDim: Z }),
+    kernels.push({ name: 'reparameterize dμ, dlog σ²', source: reparameterizeGradKernel({ mu: muAt, logvar: lvAt, eps, dz, dmu, dlogvar: dlv, zDim: Z, zLd }),
       groups: (n) => [Math.ceil((n * Z) / 64), 1] });
+  }
+  const sparsity = vae.config.sparsity;
+  if (sparsity) {
+    kernels.push({ name: 'sparsity', source: sparsityKernel({ code: muAt, dcode: dmu, kl, zDim: Z, ...sparsity }), groups: () => [1, 1] });
   }
   kernels.push(mu.weightGrad(top, dmu));
   if (logvar) kernels.push(logvar.weightGrad(top, dlv));
@@ -596,7 +660,8 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number) {
   }
   kernels.push({ name: 'adam', source: adamKernel(P, epsilon), groups: () => flatGroups(P) });
   kernels.push({ name: 'stats', source: statsKernel({ rec, kl, stats }), groups: () => [1, 1] });
-  return { kernels, size: mem.size, P, x, noisy, eps, stats, D, Z };
+  return { kernels, size: mem.size, P, x, noisy, eps, stats, D, Z,
+    condition: { xy: xy === null ? null : { off: xy, E }, target: target === x ? null : target, z: C > 0 ? { off: z, C } : null } };
 }
 
 const STEP_BYTES = 48;
@@ -623,11 +688,43 @@ class WebGpuEngine implements Engine {
   constructor(private readonly gpu: Gpu, private readonly layout: ReturnType<typeof stepKernels>,
     private readonly pipelines: GPUComputePipeline[], private readonly bindGroup: GPUBindGroup, private readonly mem: GPUBuffer,
     private readonly uniform: GPUBuffer, private readonly readbacks: GPUBuffer[], private readonly setup: EngineSetup) {
-    const { rows } = setup.sizes;
-    this.slots = Array.from({ length: BATCH_SLOTS }, () => ({ x: new Float32Array(rows * layout.D), y: new Float32Array(0),
+    const { rows, labelDim } = setup.sizes;
+    this.slots = Array.from({ length: BATCH_SLOTS }, () => ({ x: new Float32Array(rows * layout.D), y: new Float32Array(rows * labelDim),
       eps: new Float32Array(rows * layout.Z), noisy: new Float32Array(layout.noisy === null ? 0 : rows * layout.D) }));
+    const { xy, target, z } = layout.condition;
+    this.staging = { xy: new Float32Array(xy ? rows * (layout.D + xy.E) : 0), z: new Float32Array(z ? rows * (layout.Z + z.C) : 0),
+      target: new Float32Array(target === null ? 0 : rows * setup.vae.condition.outputDim) };
     void gpu.device.lost.then((info) => { this.lost = `the GPU device was lost (${info.reason}: ${info.message})`; });
     gpu.device.onuncapturederror = (e) => { this.lost ??= `GPU error: ${e.error.message.split('\n')[0]}`; };
+  }
+
+  /** A cvae's inputs as its kernels read them: [x, y] for the encoder, [0, c] for the decoder, x's missing pixels. */
+  private readonly staging: { xy: Float32Array<ArrayBuffer>; z: Float32Array<ArrayBuffer>; target: Float32Array<ArrayBuffer> };
+
+  /** Uploads a cvae's inputs for the n rows of `source` (see stepKernels). */
+  private uploadCondition(source: BatchSlot, n: number): void {
+    const { D, Z, condition } = this.layout;
+    const { observed, missing } = this.setup.vae.condition;
+    const queue = this.gpu.device.queue;
+    const rowsOf = (width: number, fill: (r: number, row: Float32Array) => void, buffer: Float32Array<ArrayBuffer>, off: number) => {
+      for (let r = 0; r < n; r++) fill(r, buffer.subarray(r * width, (r + 1) * width));
+      queue.writeBuffer(this.mem, 4 * off, buffer, 0, n * width);
+    };
+    const image = (r: number) => source.x.subarray(r * D, (r + 1) * D);
+    if (condition.xy) {
+      const { E } = condition.xy;
+      rowsOf(D + E, (r, row) => { row.set(image(r)); row.set(source.y.subarray(r * E, (r + 1) * E), D); }, this.staging.xy, condition.xy.off);
+    }
+    if (condition.z) {
+      const { C } = condition.z;
+      rowsOf(Z + C, (r, row) => {
+        if (observed) observed.forEach((p, j) => { row[Z + j] = source.x[r * D + p]; });
+        else row.set(source.y.subarray(r * C, (r + 1) * C), Z);
+      }, this.staging.z, condition.z.off);
+    }
+    if (condition.target !== null && missing) {
+      rowsOf(missing.length, (r, row) => missing.forEach((p, j) => { row[j] = source.x[r * D + p]; }), this.staging.target, condition.target);
+    }
   }
 
   private statsBySlot: number[][] = Array.from({ length: BATCH_SLOTS }, () => [NaN, NaN, NaN]);
@@ -656,6 +753,7 @@ class WebGpuEngine implements Engine {
     device.queue.writeBuffer(this.mem, 4 * x, source.x, 0, n * D);
     if (noisy !== null) device.queue.writeBuffer(this.mem, 4 * noisy, source.noisy, 0, n * D);
     device.queue.writeBuffer(this.mem, 4 * eps, source.eps, 0, n * Z);
+    this.uploadCondition(source, n);
     device.queue.writeBuffer(this.uniform, 0, stepUniform({ n, beta: task.beta, stepSize: lr / (1 - Math.pow(beta1, t)),
       invCorr2: 1 / (1 - Math.pow(beta2, t)), slot, beta1, beta2 }));
     const encoder = device.createCommandEncoder();

@@ -12,7 +12,7 @@ import type { ShardTask } from '../../src/model/families/family';
 import {
   adamKernel, bernoulliKernel, convForwardKernel, gaussianKernel, convInputGradKernel, ConvSpec, convWeightGradKernel, createWebGpuEngine, productGroups,
   productKernel, ProductSpec, reparameterizeGradKernel, reparameterizeKernel, statsKernel,
-  stepUniform,
+  stepUniform, webGpuUnsupported,
 } from '../../src/engine/webgpu';
 import { Gpu } from '../../src/gpu';
 import { Rng } from '../../src/rng';
@@ -256,15 +256,19 @@ withGpu("the step's sums: loss (Σ rec + β Σ KL) / n, Σ rec, Σ KL, into the 
  * One step of `task` on the CPU engine and on the WebGPU engine, both from the run's model and Adam state and the
  * same batch x and noise eps (written into the task's slot): each engine's statistics, parameters and moments.
  */
-async function stepOnBoth(run: TrainRun, rows: number, x: Float32Array, eps: Float32Array, task: ShardTask, noisy?: Float32Array) {
+async function stepOnBoth(run: TrainRun, rows: number, x: Float32Array, eps: Float32Array, task: ShardTask,
+  inputs: { noisy?: Float32Array; y?: Float32Array } = {}) {
+  const { noisy, y } = inputs;
   const backend = await initBackend('webgpu', { training: true });
   const setup = (): EngineSetup => ({ backend, vae: run.vae, adam: run.adam, adamConfig: { lr: 1e-3, ...ADAM_DEFAULTS },
-    sizes: { rows, dim: run.vae.inputDim, labelDim: 0, zDim: run.vae.config.zDim, samples: 1, noisy: noisy !== undefined }, threads: 1 });
+    sizes: { rows, dim: run.vae.inputDim, labelDim: run.vae.labelDim, zDim: run.vae.config.zDim, samples: 1, noisy: noisy !== undefined },
+    threads: 1 });
   const results = [];
   for (const engine of [await createCpuEngine(setup()), await createWebGpuEngine(setup())]) {
     engine.slot(task.slot).x.set(x);
     engine.slot(task.slot).eps.set(eps);
     if (noisy) engine.slot(task.slot).noisy.set(noisy);
+    if (y) engine.slot(task.slot).y.set(y);
     await engine.step(task, 1);
     results.push({ stats: engine.stats(task.slot).slice(0, 3), ...(await engine.state()) });
     await engine.close();
@@ -314,6 +318,7 @@ withGpu('one training step with a Gaussian p(x|z) of fixed σ on the GPU equals 
 describe.each([
   ['a plain autoencoder (its point code decoded as it is)', { model: 'ae' }],
   ['a denoising autoencoder (noisy images in, clean ones scored)', { model: 'dae', noise: 'salt-pepper' }],
+  ['a sparse autoencoder (a sigmoid code, the penalty per shard)', { model: 'sae', sparsity: 0.1, sparsityWeight: 0.5 }],
 ] as const)('one training step of %s on the GPU equals the CPU step (1e-4 relative)', (_, kind) => {
   withGpu('stats, gradients and parameters', async () => {
     const run = await startRun({ data: 'mnist', binarize: 'none', hidden: [32], zDim: 6, beta: 1, epochs: 1, batchSize: 20, lr: 1e-3, seed: 8,
@@ -321,8 +326,29 @@ describe.each([
     const rng = new Rng(15, 'gpu-autoencoder-step');
     const x = Float32Array.from({ length: 17 * 784 }, () => rng.uniform());
     const noisy = kind.model === 'dae' ? Float32Array.from(x, (v) => (rng.uniform() < 0.2 ? Math.round(rng.uniform()) : v)) : undefined;
-    const { cpu, gpuStep } = await stepOnBoth(run, 20, x, new Float32Array(17 * 6), { slot: 1, n: 17, beta: 1, samples: 1 }, noisy);
-    expect(cpu.stats[2]).toBe(0); // no KL, no penalty
+    const { cpu, gpuStep } = await stepOnBoth(run, 20, x, new Float32Array(17 * 6), { slot: 1, n: 17, beta: 1, samples: 1 }, { noisy });
+    if (kind.model === 'sae') expect(cpu.stats[2]).toBeGreaterThan(0); // the penalty
+    else expect(cpu.stats[2]).toBe(0); // no KL, no penalty
+    expectClose(gpuStep.params, cpu.params, 1e-4);
+  }, 60_000);
+});
+
+describe.each([
+  ['on the label (the encoder reads [x, y], the decoder [z, y])', { condition: 'label' }],
+  ['completing the left half (the decoder reads [z, observed pixels] and models the missing ones)', { condition: 'left-half' }],
+] as const)('one training step of a cvae %s on the GPU equals the CPU step (1e-4 relative)', (_, kind) => {
+  withGpu('stats, gradients and parameters', async () => {
+    const run = await startRun({ data: 'mnist', model: 'cvae', binarize: 'none', hidden: [32], zDim: 3, beta: 0.9, epochs: 1, batchSize: 20,
+      lr: 1e-3, seed: 9, klWarmup: 0, out: path.join(tmpDir(), kind.condition), limitTrain: 40, limitTest: 10, ...kind });
+    expect(webGpuUnsupported(run.vae, 'elbo', 1)).toBeNull();
+    const rng = new Rng(16, 'gpu-cvae-step', kind.condition);
+    const n = 17;
+    const x = Float32Array.from({ length: n * 784 }, () => rng.uniform());
+    const y = new Float32Array(n * run.vae.labelDim);
+    for (let r = 0; r < n && run.vae.labelDim > 0; r++) y[r * 10 + Math.floor(rng.uniform() * 10)] = 1;
+    const eps = Float32Array.from({ length: n * 3 }, () => rng.normal());
+    const { cpu, gpuStep } = await stepOnBoth(run, 20, x, eps, { slot: 0, n, beta: 0.9, samples: 1 }, { y });
+    expect(cpu.stats[2]).toBeGreaterThan(0);
     expectClose(gpuStep.params, cpu.params, 1e-4);
   }, 60_000);
 });

@@ -79,5 +79,6 @@ export const sae: Family = {
       help: 'sae: weight of the penalty Σ_j KL(ρ || mean activation of unit j)' },
   ],
   takes: ['sparsity', 'sparsityWeight'],
+  gpuObjective: 'autoencoder',
   takesHint: () => '--sparsity and --sparsity-weight are for a sparse autoencoder: add --model sae',
 };
