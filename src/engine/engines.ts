@@ -9,7 +9,7 @@ import { createWebGpuEngine, webGpuUnsupported } from './webgpu';
 
 export async function createEngine(setup: EngineSetup): Promise<Engine> {
   if (setup.backend.choice === 'webgpu') {
-    const why = webGpuUnsupported(setup.vae, familyOf(setup.vae.config).gpuObjective, setup.sizes.samples);
+    const why = webGpuUnsupported(setup.vae, familyOf(setup.vae.config).gpuObjective);
     if (why === null) return createWebGpuEngine(setup);
     return createCpuEngine(setup, `the webgpu engine has no kernels for ${why} yet, so this trains on the CPU`);
   }

@@ -1,6 +1,7 @@
 /**
  * The WebGPU engine: a whole training step of the VAE (Gaussian q(z|x); p(x|z) Bernoulli or Gaussian with a fixed σ;
- * MLP or --arch conv; a cvae's condition beside its inputs; the ae, dae and sae's point code) as
+ * MLP or --arch conv; the importance-weighted objective with K samples per image; a cvae's condition beside its
+ * inputs; the ae, dae and sae's point code) as
  * a few fused WGSL kernels recorded into one command encoder, with the parameters, gradients and Adam's moments
  * resident on the GPU. tfjs-webgpu pays ~0.4 ms for every tensor operation (a step is ~150 of them); a dispatch
  * here costs Dawn 6–9 µs, and a step is 19 dispatches for the default MLP, 31 for the conv VAE (`dispatches`).
@@ -35,14 +36,13 @@ const REDUCE = 256;
 const MAX_GROUPS = 65535;
 
 /** Why the WebGPU engine cannot train this model, or null when it can. */
-export function webGpuUnsupported(vae: Vae, objective: string | undefined, samples: number): string | null {
+export function webGpuUnsupported(vae: Vae, objective: string | undefined): string | null {
   const m = vae.config;
   if (objective !== 'elbo' && objective !== 'autoencoder') return `the ${m.family} model's objective`;
   if (vae.pointCode !== (objective === 'autoencoder')) throw new Error(`a ${m.family} model's code does not fit its GPU objective`);
   if (m.likelihood !== 'bernoulli' && m.sigma === undefined) return `a ${m.likelihood} p(x|z) with a learned variance`;
   if (Object.keys(vae.extras).length > 0) return `the ${m.family} model's ${Object.keys(vae.extras).join(' and ')}`;
   if (m.condition && (m.arch === 'conv' || vae.pointCode)) return `a conditioned ${m.arch} ${m.family} model`;
-  if (samples > 1) return '--iw-train';
   return null;
 }
 
@@ -63,7 +63,7 @@ function weightsOf(vae: Vae): (name: string) => { off: number; shape: number[] }
 
 /** The step's values every kernel may read. */
 const HEADER = /* wgsl */ `
-struct Step { n: u32, beta: f32, inv_norm: f32, step_size: f32, inv_corr2: f32, slot: u32, b1: f32, b2: f32, a1: f32, a2: f32, pad0: f32, pad1: f32 }
+struct Step { n: u32, beta: f32, inv_norm: f32, step_size: f32, inv_corr2: f32, slot: u32, b1: f32, b2: f32, a1: f32, a2: f32, nk: u32, pad1: f32 }
 @group(0) @binding(0) var<storage, read_write> mem: array<f32>;
 @group(0) @binding(1) var<uniform> step: Step;
 `;
@@ -94,9 +94,14 @@ const flatGroups = (count: number): [number, number] => {
   return [Math.min(groups, MAX_GROUPS), Math.ceil(groups / MAX_GROUPS)];
 };
 
-/** A dimension of a product: fixed, or the batch's rows (step.n). */
-type Dim = number | 'n';
-const dim = (d: Dim) => (d === 'n' ? 'step.n' : `${d}u`);
+/**
+ * A dimension of a product: fixed, or the rows of the step: the batch's (step.n) or, for the decoder of an
+ * importance-weighted step, K per example (step.nk = n·K).
+ */
+type Rows = 'n' | 'nk';
+type Dim = number | Rows;
+const dim = (d: Dim) => (typeof d === 'number' ? `${d}u` : `step.${d}`);
+const rowCount = (d: Dim, n: number, nk: number) => (d === 'n' ? n : d === 'nk' ? nk : d);
 
 /** A matrix in `mem`: element (i, j) of the logical matrix at off + i·ld + j, or off + j·ld + i when `trans`. */
 interface Operand {
@@ -126,7 +131,7 @@ export interface ProductSpec {
 /** A tiled product: each 16x16 workgroup computes a 16x16 tile of C, through 16x16 tiles of A and B in workgroup memory. */
 export function productKernel(p: ProductSpec): string {
   const at = (o: Operand, r: string, c: string) => `mem[${o.off}u + ${o.trans ? `${c} * ${o.ld}u + ${r}` : `${r} * ${o.ld}u + ${c}`}]`;
-  const lastRow = p.M === 'n' ? 'step.n - 1u' : `${(p.M as number) - 1}u`;
+  const lastRow = typeof p.M === 'number' ? `${p.M - 1}u` : `${dim(p.M)} - 1u`;
   return HEADER + /* wgsl */ `
 var<workgroup> ta: array<f32, ${TILE * TILE}>;
 var<workgroup> tb: array<f32, ${TILE * TILE}>;
@@ -167,17 +172,23 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
 }`;
 }
 
-/** Workgroups of a product for a batch of n rows. */
-export function productGroups(p: ProductSpec, n: number): [number, number] {
-  const rows = p.M === 'n' ? n : p.M;
-  return [Math.ceil(p.N / TILE), Math.ceil(rows / TILE)];
+/** Workgroups of a product for a batch of n rows (nk decoder rows). */
+export function productGroups(p: ProductSpec, n: number, nk = n): [number, number] {
+  return [Math.ceil(p.N / TILE), Math.ceil(rowCount(p.M, n, nk) / TILE)];
 }
+
+/**
+ * The loss kernels' rows: one per example, or K per example (importance-weighted: row r models x[r / K], and
+ * its gradient is left unscaled for iwWeightsKernel to weight).
+ */
+const lossRows = (samples = 1) => ({ x: samples > 1 ? `(r / ${samples}u)` : 'r', scale: samples > 1 ? '1.0' : 'step.inv_norm' });
 
 /**
  * −log p(x|z) of a Bernoulli decoder from its logits l, per row, and its gradient (σ(l) − x) / n:
  * one workgroup per row; rec[r] = Σ_j max(l, 0) − x·l + log(1 + e^−|l|).
  */
-export function bernoulliKernel(o: { logits: number; x: number; dlogits: number; rec: number; dim: number }): string {
+export function bernoulliKernel(o: { logits: number; x: number; dlogits: number; rec: number; dim: number; samples?: number }): string {
+  const rows = lossRows(o.samples);
   return HEADER + WORKGROUP_SUM + /* wgsl */ `
 @compute @workgroup_size(${REDUCE})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
@@ -185,9 +196,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
   var s = 0.0;
   for (var j = l.x; j < ${o.dim}u; j += ${REDUCE}u) {
     let lg = mem[${o.logits}u + r * ${o.dim}u + j];
-    let xv = mem[${o.x}u + r * ${o.dim}u + j];
+    let xv = mem[${o.x}u + ${rows.x} * ${o.dim}u + j];
     s += max(lg, 0.0) - xv * lg + log(1.0 + exp(-abs(lg)));
-    mem[${o.dlogits}u + r * ${o.dim}u + j] = (1.0 / (1.0 + exp(-lg)) - xv) * step.inv_norm;
+    mem[${o.dlogits}u + r * ${o.dim}u + j] = (1.0 / (1.0 + exp(-lg)) - xv) * ${rows.scale};
   }
   let total = workgroup_sum(s, l.x);
   if (l.x == 0u) { mem[${o.rec}u + r] = total; }
@@ -198,8 +209,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
  * −log N(x; μ, σ²) with a fixed σ and μ = sigmoid(l), per row (as losses.ts's gaussianNllFixed), and its gradient
  * d/dl = (μ − x) / σ² · μ (1 − μ) / n: rec[r] = Σ_j (x − μ)² / (2σ²) + ½ D (log 2π + 2 log σ).
  */
-export function gaussianKernel(o: { logits: number; x: number; dlogits: number; rec: number; dim: number; sigma: number }): string {
+export function gaussianKernel(o: { logits: number; x: number; dlogits: number; rec: number; dim: number; sigma: number; samples?: number }): string {
   const constant = 0.5 * o.dim * (Math.log(2 * Math.PI) + 2 * Math.log(o.sigma));
+  const rows = lossRows(o.samples);
   return HEADER + WORKGROUP_SUM + /* wgsl */ `
 @compute @workgroup_size(${REDUCE})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
@@ -208,9 +220,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
   var s = 0.0;
   for (var j = l.x; j < ${o.dim}u; j += ${REDUCE}u) {
     let mu = 1.0 / (1.0 + exp(-mem[${o.logits}u + r * ${o.dim}u + j]));
-    let diff = mu - mem[${o.x}u + r * ${o.dim}u + j];
+    let diff = mu - mem[${o.x}u + ${rows.x} * ${o.dim}u + j];
     s += diff * diff;
-    mem[${o.dlogits}u + r * ${o.dim}u + j] = diff * inv_var * mu * (1.0 - mu) * step.inv_norm;
+    mem[${o.dlogits}u + r * ${o.dim}u + j] = diff * inv_var * mu * (1.0 - mu) * ${rows.scale};
   }
   let total = workgroup_sum(s, l.x);
   if (l.x == 0u) { mem[${o.rec}u + r] = total * 0.5 * inv_var + ${constant.toExponential()}; }
@@ -259,6 +271,93 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
 }`;
 }
 
+/**
+ * The importance-weighted objective (Vae.importanceWeightedLossTerms) samples K codes per example: decoder row
+ * rk = r·K + k holds z = μ_r + σ_r ⊙ ε_rk (rows zLd apart), and lpq[rk] = log p(z) − log q(z|x) = Σ_j −½ z² +
+ * ½ (ε² + log σ²) (the log 2π terms cancel). One thread per decoder row.
+ */
+export function iwReparameterizeKernel(o: { mu: number; logvar: number; eps: number; z: number; lpq: number; zDim: number; zLd: number;
+  samples: number }): string {
+  return HEADER + /* wgsl */ `
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  let rk = g.x;
+  if (rk >= step.nk) { return; }
+  let r = rk / ${o.samples}u;
+  var s = 0.0;
+  for (var j = 0u; j < ${o.zDim}u; j++) {
+    let lv = mem[${o.logvar}u + r * ${o.zDim}u + j];
+    let e = mem[${o.eps}u + rk * ${o.zDim}u + j];
+    let z = mem[${o.mu}u + r * ${o.zDim}u + j] + exp(0.5 * lv) * e;
+    mem[${o.z}u + rk * ${o.zLd}u + j] = z;
+    s += 0.5 * (e * e + lv) - 0.5 * z * z;
+  }
+  mem[${o.lpq}u + rk] = s;
+}`;
+}
+
+/**
+ * Per example r, from its K rows' rec (−log p(x|z)) and lpq: log w_k = −rec_k + β lpq_k, the normalised weights
+ * w̃ = softmax_k(log w), and the bound log (1/K) Σ_k w_k. Writes loss[r] = −bound, recEx[r] = mean of rec, klEx[r]
+ * = mean of −lpq, wt[rk] = w̃_k / n, and scales the K rows of d logits (left unscaled by the loss kernel) by it:
+ * the loss is −Σ_r bound_r / n, whose gradient in log w_rk is −w̃_rk / n. One workgroup per example.
+ */
+export function iwWeightsKernel(o: { rec: number; lpq: number; dlogits: number; dim: number; wt: number; loss: number; recEx: number;
+  klEx: number; samples: number }): string {
+  const K = o.samples;
+  return HEADER + /* wgsl */ `
+@compute @workgroup_size(${REDUCE})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
+  let r = wg.x;
+  let first = r * ${K}u;
+  var top = -3.0e38;
+  for (var k = 0u; k < ${K}u; k++) { top = max(top, step.beta * mem[${o.lpq}u + first + k] - mem[${o.rec}u + first + k]); }
+  var total = 0.0;
+  for (var k = 0u; k < ${K}u; k++) { total += exp(step.beta * mem[${o.lpq}u + first + k] - mem[${o.rec}u + first + k] - top); }
+  for (var k = 0u; k < ${K}u; k++) {
+    let w = exp(step.beta * mem[${o.lpq}u + first + k] - mem[${o.rec}u + first + k] - top) / total * step.inv_norm;
+    for (var j = l.x; j < ${o.dim}u; j += ${REDUCE}u) { mem[${o.dlogits}u + (first + k) * ${o.dim}u + j] *= w; }
+    if (l.x == 0u) { mem[${o.wt}u + first + k] = w; }
+  }
+  if (l.x == 0u) {
+    var rec = 0.0;
+    var kl = 0.0;
+    for (var k = 0u; k < ${K}u; k++) { rec += mem[${o.rec}u + first + k]; kl -= mem[${o.lpq}u + first + k]; }
+    mem[${o.loss}u + r] = -(top + log(total) - ${Math.log(K).toExponential()});
+    mem[${o.recEx}u + r] = rec / ${K}.0;
+    mem[${o.klEx}u + r] = kl / ${K}.0;
+  }
+}`;
+}
+
+/**
+ * The gradients of μ and log σ² of an importance-weighted step, from the decoder's dz (already weighted) and the
+ * prior's share of each sample's gradient, w̃/n · β z:
+ *   dμ = Σ_k d_k,  d log σ² = Σ_k d_k ⊙ ε_k ⊙ ½ σ − β / (2n),  d_k = dz_k + wt_k β z_k
+ * (−β/(2n): log q's log σ² term, whose weights sum to 1). One thread per (example, dimension).
+ */
+export function iwReparameterizeGradKernel(o: { logvar: number; eps: number; z: number; dz: number; zLd: number; wt: number; dmu: number;
+  dlogvar: number; zDim: number; samples: number }): string {
+  return HEADER + /* wgsl */ `
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  let i = g.x;
+  if (i >= step.n * ${o.zDim}u) { return; }
+  let r = i / ${o.zDim}u;
+  let j = i % ${o.zDim}u;
+  var dm = 0.0;
+  var dl = 0.0;
+  for (var k = 0u; k < ${o.samples}u; k++) {
+    let rk = r * ${o.samples}u + k;
+    let d = mem[${o.dz}u + rk * ${o.zLd}u + j] + mem[${o.wt}u + rk] * step.beta * mem[${o.z}u + rk * ${o.zLd}u + j];
+    dm += d;
+    dl += d * mem[${o.eps}u + rk * ${o.zDim}u + j];
+  }
+  mem[${o.dmu}u + i] = dm;
+  mem[${o.dlogvar}u + i] = dl * 0.5 * exp(0.5 * mem[${o.logvar}u + i]) - 0.5 * step.beta * step.inv_norm;
+}`;
+}
+
 /** Adam (engine/adam.ts) over the P parameters: params at 0, gradients at P, m at 2P, v at 3P. */
 export function adamKernel(P: number, epsilon: number): string {
   return HEADER + /* wgsl */ `
@@ -275,19 +374,28 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
 }`;
 }
 
-/** The step's statistics into stats[slot]: the loss (Σ rec + β Σ KL) / n, Σ rec, Σ KL. */
-export function statsKernel(o: { rec: number; kl: number; stats: number }): string {
+/**
+ * The step's statistics into stats[slot]: the loss (Σ rec + β Σ KL) / n, Σ rec, Σ KL; with `loss`, the loss is
+ * Σ loss / n (an importance-weighted step's −log-mean-weight per example).
+ */
+export function statsKernel(o: { rec: number; kl: number; stats: number; loss?: number }): string {
   return HEADER + WORKGROUP_SUM + /* wgsl */ `
 @compute @workgroup_size(${REDUCE})
 fn main(@builtin(local_invocation_id) l: vec3u) {
   var r = 0.0;
   var k = 0.0;
-  for (var i = l.x; i < step.n; i += ${REDUCE}u) { r += mem[${o.rec}u + i]; k += mem[${o.kl}u + i]; }
+  var b = 0.0;
+  for (var i = l.x; i < step.n; i += ${REDUCE}u) {
+    r += mem[${o.rec}u + i];
+    k += mem[${o.kl}u + i];
+    ${o.loss !== undefined ? `b += mem[${o.loss}u + i];` : ''}
+  }
   let rec = workgroup_sum(r, l.x);
   let kl = workgroup_sum(k, l.x);
+  let bound = workgroup_sum(b, l.x);
   if (l.x == 0u) {
     let at = ${o.stats}u + step.slot * 4u;
-    mem[at] = (rec + step.beta * kl) * step.inv_norm;
+    mem[at] = ${o.loss !== undefined ? 'bound' : '(rec + step.beta * kl)'} * step.inv_norm;
     mem[at + 1u] = rec;
     mem[at + 2u] = kl;
   }
@@ -351,6 +459,8 @@ export interface ConvSpec {
   up: boolean;
   /** Offset of the kernel (and bias) in the parameters; the gradients are at the same offset + P. */
   off: number;
+  /** Its rows: the batch's (default), or K per example (an importance-weighted step's decoder). */
+  rows?: Rows;
 }
 
 function convGeometry(c: ConvSpec) {
@@ -363,7 +473,8 @@ function convGeometry(c: ConvSpec) {
   return { Ho, Wo, pt, pl, Hs, Ws };
 }
 
-const rowsOf = (dims: string) => `step.n * ${dims}u`;
+/** The rows × `dims` elements of a conv layer's tensors, in WGSL. */
+const rowsOf = (c: ConvSpec, dims: string) => `${dim(c.rows ?? 'n')} * ${dims}u`;
 
 /** WGSL that splits the flat index `idx` of a [n, H, W, C] tensor into b, and y, x (as i32), and c named as given. */
 function nhwc(names: [string, string, string, string], H: number, W: number, C: number): string {
@@ -389,7 +500,7 @@ export function convForwardKernel(c: ConvSpec, o: { input: number; out: number; 
 @compute @workgroup_size(${REDUCE})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
   let idx = ${FLAT_INDEX};
-  if (idx >= ${rowsOf(String(per))}) { return; }
+  if (idx >= ${rowsOf(c, String(per))}) { return; }
   ${nhwc(['b', 'oy', 'ox', 'co'], Ho, Wo, c.cout)}
   var acc = mem[${c.off + c.k * c.k * c.cin * c.cout}u + co];
   for (var ky = 0; ky < ${c.k}; ky++) {
@@ -422,7 +533,7 @@ export function convWeightGradKernel(c: ConvSpec, o: { input: number; dOut: numb
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
   let idx = wg.y * ${MAX_GROUPS}u + wg.x;
   if (idx >= ${weights + c.cout}u) { return; }
-  let positions = ${rowsOf(String(Ho * Wo))};
+  let positions = ${rowsOf(c, String(Ho * Wo))};
   var acc = 0.0;
   if (idx >= ${weights}u) {
     let co = idx - ${weights}u;
@@ -461,7 +572,7 @@ export function convInputGradKernel(c: ConvSpec, o: { dOut: number; dIn: number;
 @compute @workgroup_size(${REDUCE})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
   let idx = ${FLAT_INDEX};
-  if (idx >= ${rowsOf(String(per))}) { return; }
+  if (idx >= ${rowsOf(c, String(per))}) { return; }
   ${nhwc(['b', 'sy', 'sx', 'ci'], Hs, Ws, c.cin)}
   var acc = 0.0;
   for (var uy = 0; uy < ${copies}; uy++) {
@@ -496,17 +607,19 @@ interface Layer {
   inputGrad(dOut: number, dIn: number, mask?: number, accumulate?: boolean): Kernel;
 }
 
-function denseLayer(name: string, w: { off: number; shape: number[] }, activation: 'relu' | 'linear' | 'sigmoid', P: number): Layer {
+function denseLayer(name: string, w: { off: number; shape: number[] }, activation: 'relu' | 'linear' | 'sigmoid', P: number,
+  rows: Rows = 'n'): Layer {
   const [inDim, out] = w.shape;
-  const product = (label: string, p: ProductSpec): Kernel => ({ name: `${name} ${label}`, source: productKernel(p), groups: (n) => productGroups(p, n) });
+  const product = (label: string, p: ProductSpec): Kernel => ({ name: `${name} ${label}`, source: productKernel(p),
+    groups: (n, nk) => productGroups(p, n, nk) });
   return {
     name, out,
-    forward: (input, o) => product('forward', { M: 'n', N: out, K: inDim, a: { off: input, ld: inDim }, b: { off: w.off, ld: out },
+    forward: (input, o) => product('forward', { M: rows, N: out, K: inDim, a: { off: input, ld: inDim }, b: { off: w.off, ld: out },
       c: { off: o, ld: out }, bias: w.off + inDim * out, relu: activation === 'relu', sigmoid: activation === 'sigmoid' }),
     // dW and db at once: [Xᵀ; 1ᵀ] · dY, written over the kernel's and the bias's gradients (contiguous).
-    weightGrad: (input, dOut) => product('dW', { M: inDim + 1, N: out, K: 'n', a: { off: input, ld: inDim, trans: true },
+    weightGrad: (input, dOut) => product('dW', { M: inDim + 1, N: out, K: rows, a: { off: input, ld: inDim, trans: true },
       b: { off: dOut, ld: out }, c: { off: P + w.off, ld: out }, onesRow: true }),
-    inputGrad: (dOut, dIn, mask, accumulate = false) => product('dX', { M: 'n', N: inDim, K: out, a: { off: dOut, ld: out },
+    inputGrad: (dOut, dIn, mask, accumulate = false) => product('dX', { M: rows, N: inDim, K: out, a: { off: dOut, ld: out },
       b: { off: w.off, ld: out, trans: true }, c: { off: dIn, ld: inDim }, mask: mask === undefined ? undefined : { off: mask, ld: inDim },
       accumulate }),
   };
@@ -517,7 +630,8 @@ function convLayer(name: string, c: ConvSpec, relu: boolean, P: number): Layer {
   const out = Ho * Wo * c.cout;
   return {
     name, out,
-    forward: (input, o) => ({ name: `${name} forward`, source: convForwardKernel(c, { input, out: o, relu }), groups: (n) => flatGroups(n * out) }),
+    forward: (input, o) => ({ name: `${name} forward`, source: convForwardKernel(c, { input, out: o, relu }),
+      groups: (n, nk) => flatGroups(rowCount(c.rows ?? 'n', n, nk) * out) }),
     weightGrad: (input, dOut) => {
       const count = c.k * c.k * c.cin * c.cout + c.cout; // one workgroup each
       return { name: `${name} dW`, source: convWeightGradKernel(c, { input, dOut, P }),
@@ -525,16 +639,21 @@ function convLayer(name: string, c: ConvSpec, relu: boolean, P: number): Layer {
     },
     inputGrad: (dOut, dIn, mask, accumulate = false) => {
       if (accumulate) throw new Error('a convolution\'s input gradient is not accumulated');
-      return { name: `${name} dX`, source: convInputGradKernel(c, { dOut, dIn, mask }), groups: (n) => flatGroups(n * Hs * Ws * c.cin) };
+      return { name: `${name} dX`, source: convInputGradKernel(c, { dOut, dIn, mask }),
+        groups: (n, nk) => flatGroups(rowCount(c.rows ?? 'n', n, nk) * Hs * Ws * c.cin) };
     },
   };
 }
 
-/** The encoder's layers up to μ and log σ², and the decoder's, in the order they run (conv.ts's shapes for --arch conv). */
-function modelLayers(vae: Vae, P: number): { enc: Layer[]; mu: Layer; logvar: Layer | null; dec: Layer[] } {
+/**
+ * The encoder's layers up to μ and log σ², and the decoder's, in the order they run (conv.ts's shapes for --arch
+ * conv); the decoder's have `decRows` rows.
+ */
+function modelLayers(vae: Vae, P: number, decRows: Rows): { enc: Layer[]; mu: Layer; logvar: Layer | null; dec: Layer[] } {
   const w = weightsOf(vae);
   const { hidden, arch, inputShape } = vae.config;
-  const dense = (name: string, relu: boolean) => denseLayer(name, w(name), relu ? 'relu' : 'linear', P);
+  const dense = (name: string, relu: boolean, rows: Rows = 'n') => denseLayer(name, w(name), relu ? 'relu' : 'linear', P, rows);
+  const decDense = (name: string, relu: boolean) => dense(name, relu, decRows);
   const enc: Layer[] = [];
   const dec: Layer[] = [];
   if (arch === 'conv') {
@@ -546,17 +665,17 @@ function modelLayers(vae: Vae, P: number): { enc: Layer[]; mu: Layer; logvar: La
         s: 2, up: false, off: w(`enc_conv_${i + 1}`).off }, true, P));
     });
     enc.push(...hidden.map((_, i) => dense(`enc_hidden_${i + 1}`, true)));
-    dec.push(...hidden.map((_, i) => dense(`dec_hidden_${i + 1}`, true)), dense('dec_project', true));
+    dec.push(...hidden.map((_, i) => decDense(`dec_hidden_${i + 1}`, true)), decDense('dec_project', true));
     const names = [...widths.slice(1).map((_, i) => `dec_conv_${i + 1}`), 'logits'];
     const outs = [...[...widths].reverse().slice(1), channels];
     names.forEach((name, j) => {
       const side = map * 2 ** (j + 1);
       dec.push(convLayer(name === 'logits' ? 'logits' : `decoder conv ${j + 1}`, { H: side, W: side, cin: j === 0 ? widths[widths.length - 1] : outs[j - 1],
-        cout: outs[j], k: w(name).shape[0], s: 1, up: true, off: w(name).off }, name !== 'logits', P));
+        cout: outs[j], k: w(name).shape[0], s: 1, up: true, off: w(name).off, rows: decRows }, name !== 'logits', P));
     });
   } else {
     enc.push(...hidden.map((_, i) => dense(`enc_hidden_${i + 1}`, true)));
-    dec.push(...hidden.map((_, i) => dense(`dec_hidden_${i + 1}`, true)), dense('logits', false));
+    dec.push(...hidden.map((_, i) => decDense(`dec_hidden_${i + 1}`, true)), decDense('logits', false));
   }
   // An autoencoder's code is the 'mu' layer's output, a point: no log σ²; a sparse autoencoder's goes through a sigmoid.
   const codeActivation = (vae.encoder.getLayer('mu').getConfig() as { activation?: string }).activation;
@@ -564,11 +683,11 @@ function modelLayers(vae: Vae, P: number): { enc: Layer[]; mu: Layer; logvar: La
   return { enc, mu, logvar: vae.pointCode ? null : dense('logvar', false), dec };
 }
 
-/** A kernel of the step, and its workgroups for a batch of n rows. */
+/** A kernel of the step, and its workgroups for a batch of n rows (nk decoder rows). */
 interface Kernel {
   name: string;
   source: string;
-  groups: (n: number) => [number, number];
+  groups: (n: number, nk: number) => [number, number];
 }
 
 /** Offsets in `mem`, allocated one after the other. */
@@ -582,9 +701,13 @@ class Arena {
 }
 
 /** The step's kernels for this model and batch size, and the layout of `mem`. */
-export function stepKernels(vae: Vae, rows: number, epsilon: number) {
+export function stepKernels(vae: Vae, rows: number, epsilon: number, samples = 1) {
   const P = flatLayout(vae.trainableVariables()).size;
-  const { enc, mu, logvar, dec } = modelLayers(vae, P);
+  // The importance-weighted objective (--iw-train K) decodes K samples per example: the decoder has rows · K rows.
+  const K = samples;
+  const iw = K > 1;
+  const decRows = rows * K;
+  const { enc, mu, logvar, dec } = modelLayers(vae, P, iw ? 'nk' : 'n');
   const D = vae.inputDim;
   const Z = vae.config.zDim;
   // A cvae (condition.ts): the encoder reads [x, y] (E = the label's width, else 0), the decoder [z, c] (C = the
@@ -598,31 +721,37 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number) {
   const xy = E > 0 ? mem.take(rows * (D + E)) : null;
   const input = xy ?? noisy ?? x;
   const target = out !== D ? mem.take(rows * out) : x;
-  const eps = mem.take(rows * Z);
+  const eps = mem.take(decRows * Z);
   const encH = enc.map((l) => mem.take(rows * l.out));
   const muAt = mem.take(rows * Z);
   const lvAt = mem.take(rows * Z);
   // An autoencoder decodes its code itself (z is μ), and its KL rows stay 0. A cvae's z has its condition beside it
   // (uploaded with zeros where z goes).
   const zLd = Z + C;
-  const z = logvar ? mem.take(rows * zLd) : muAt;
-  const decH = dec.map((l) => mem.take(rows * l.out)); // the last is the logits
+  const z = logvar ? mem.take(decRows * zLd) : muAt;
+  const decH = dec.map((l) => mem.take(decRows * l.out)); // the last is the logits
   const dEncH = enc.map((l) => mem.take(rows * l.out));
   const dmu = mem.take(rows * Z);
-  const dz = logvar ? mem.take(rows * zLd) : dmu;
+  const dz = logvar ? mem.take(decRows * zLd) : dmu;
   const dlv = mem.take(rows * Z);
-  const dDecH = dec.map((l) => mem.take(rows * l.out)); // the last is d logits
+  const dDecH = dec.map((l) => mem.take(decRows * l.out)); // the last is d logits
   const rec = mem.take(rows);
   const kl = mem.take(rows);
   const stats = mem.take(4 * BATCH_SLOTS);
+  // Importance-weighted: per decoder row −log p(x|z), log p(z) − log q(z|x) and the weight w̃ / n; per example the
+  // loss (rec and kl above then hold the K-sample means).
+  const iwAt = iw ? { rec: mem.take(decRows), lpq: mem.take(decRows), wt: mem.take(decRows), loss: mem.take(rows) } : null;
 
   const kernels: Kernel[] = [];
   // Forward.
   enc.forEach((l, i) => kernels.push(l.forward(i === 0 ? input : encH[i - 1], encH[i])));
   const top = enc.length > 0 ? encH[enc.length - 1] : input;
   kernels.push(mu.forward(top, muAt));
-  if (logvar) {
-    kernels.push(logvar.forward(top, lvAt));
+  if (logvar) kernels.push(logvar.forward(top, lvAt));
+  if (iwAt) {
+    kernels.push({ name: 'reparameterize K samples', source: iwReparameterizeKernel({ mu: muAt, logvar: lvAt, eps, z, lpq: iwAt.lpq, zDim: Z, zLd,
+      samples: K }), groups: (_, nk) => [Math.ceil(nk / 64), 1] });
+  } else if (logvar) {
     kernels.push({ name: 'reparameterize', source: reparameterizeKernel({ mu: muAt, logvar: lvAt, eps, z, kl, zDim: Z, zLd }),
       groups: (n) => [Math.ceil(n / 64), 1] });
   }
@@ -630,16 +759,25 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number) {
   const logits = decH[dec.length - 1];
   const dLogits = dDecH[dec.length - 1];
   const sigma = vae.config.sigma;
+  const loss = { logits, x: target, dlogits: dLogits, rec: iwAt?.rec ?? rec, dim: out, samples: K };
+  const lossGroups = (n: number, nk: number): [number, number] => [nk, 1];
   kernels.push(sigma === undefined
-    ? { name: 'bernoulli', source: bernoulliKernel({ logits, x: target, dlogits: dLogits, rec, dim: out }), groups: (n) => [n, 1] }
-    : { name: 'gaussian', source: gaussianKernel({ logits, x: target, dlogits: dLogits, rec, dim: out, sigma }), groups: (n) => [n, 1] });
+    ? { name: 'bernoulli', source: bernoulliKernel(loss), groups: lossGroups }
+    : { name: 'gaussian', source: gaussianKernel({ ...loss, sigma }), groups: lossGroups });
+  if (iwAt) {
+    kernels.push({ name: 'importance weights', source: iwWeightsKernel({ rec: iwAt.rec, lpq: iwAt.lpq, dlogits: dLogits, dim: out, wt: iwAt.wt,
+      loss: iwAt.loss, recEx: rec, klEx: kl, samples: K }), groups: (n) => [n, 1] });
+  }
   // Backward through the decoder.
   for (let i = dec.length - 1; i >= 0; i--) {
     const input = i === 0 ? z : decH[i - 1];
     kernels.push(dec[i].weightGrad(input, dDecH[i]));
     kernels.push(dec[i].inputGrad(dDecH[i], i === 0 ? dz : dDecH[i - 1], i === 0 ? undefined : decH[i - 1]));
   }
-  if (logvar) {
+  if (iwAt) {
+    kernels.push({ name: 'reparameterize K samples dμ, dlog σ²', source: iwReparameterizeGradKernel({ logvar: lvAt, eps, z, dz, zLd, wt: iwAt.wt,
+      dmu, dlogvar: dlv, zDim: Z, samples: K }), groups: (n) => [Math.ceil((n * Z) / 64), 1] });
+  } else if (logvar) {
     kernels.push({ name: 'reparameterize dμ, dlog σ²', source: reparameterizeGradKernel({ mu: muAt, logvar: lvAt, eps, dz, dmu, dlogvar: dlv, zDim: Z, zLd }),
       groups: (n) => [Math.ceil((n * Z) / 64), 1] });
   }
@@ -659,8 +797,8 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number) {
     }
   }
   kernels.push({ name: 'adam', source: adamKernel(P, epsilon), groups: () => flatGroups(P) });
-  kernels.push({ name: 'stats', source: statsKernel({ rec, kl, stats }), groups: () => [1, 1] });
-  return { kernels, size: mem.size, P, x, noisy, eps, stats, D, Z,
+  kernels.push({ name: 'stats', source: statsKernel({ rec, kl, stats, loss: iwAt?.loss }), groups: () => [1, 1] });
+  return { kernels, size: mem.size, P, x, noisy, eps, stats, D, Z, K,
     condition: { xy: xy === null ? null : { off: xy, E }, target: target === x ? null : target, z: C > 0 ? { off: z, C } : null } };
 }
 
@@ -670,12 +808,14 @@ const STEP_BYTES = 48;
  * The values of the kernels' `step` uniform (HEADER's struct Step): 1/n is the loss's normaliser; 1 − β1 and
  * 1 − β2 are computed here in double precision (in float32, 1 − 0.999 is off by 1.3e-5).
  */
-export function stepUniform(v: { n: number; beta: number; stepSize: number; invCorr2: number; slot: number; beta1: number; beta2: number }): ArrayBuffer {
+export function stepUniform(v: { n: number; beta: number; stepSize: number; invCorr2: number; slot: number; beta1: number; beta2: number;
+  nk?: number }): ArrayBuffer {
   const bytes = new ArrayBuffer(STEP_BYTES);
   new Uint32Array(bytes, 0, 1)[0] = v.n;
   new Float32Array(bytes, 4, 4).set([v.beta, 1 / v.n, v.stepSize, v.invCorr2]);
   new Uint32Array(bytes, 20, 1)[0] = v.slot;
   new Float32Array(bytes, 24, 4).set([v.beta1, v.beta2, 1 - v.beta1, 1 - v.beta2]);
+  new Uint32Array(bytes, 40, 1)[0] = v.nk ?? v.n;
   return bytes;
 }
 
@@ -690,9 +830,9 @@ class WebGpuEngine implements Engine {
     private readonly uniform: GPUBuffer, private readonly readbacks: GPUBuffer[], private readonly setup: EngineSetup) {
     const { rows, labelDim } = setup.sizes;
     this.slots = Array.from({ length: BATCH_SLOTS }, () => ({ x: new Float32Array(rows * layout.D), y: new Float32Array(rows * labelDim),
-      eps: new Float32Array(rows * layout.Z), noisy: new Float32Array(layout.noisy === null ? 0 : rows * layout.D) }));
+      eps: new Float32Array(rows * layout.K * layout.Z), noisy: new Float32Array(layout.noisy === null ? 0 : rows * layout.D) }));
     const { xy, target, z } = layout.condition;
-    this.staging = { xy: new Float32Array(xy ? rows * (layout.D + xy.E) : 0), z: new Float32Array(z ? rows * (layout.Z + z.C) : 0),
+    this.staging = { xy: new Float32Array(xy ? rows * (layout.D + xy.E) : 0), z: new Float32Array(z ? rows * layout.K * (layout.Z + z.C) : 0),
       target: new Float32Array(target === null ? 0 : rows * setup.vae.condition.outputDim) };
     void gpu.device.lost.then((info) => { this.lost = `the GPU device was lost (${info.reason}: ${info.message})`; });
     gpu.device.onuncapturederror = (e) => { this.lost ??= `GPU error: ${e.error.message.split('\n')[0]}`; };
@@ -706,9 +846,9 @@ class WebGpuEngine implements Engine {
     const { D, Z, condition } = this.layout;
     const { observed, missing } = this.setup.vae.condition;
     const queue = this.gpu.device.queue;
-    const rowsOf = (width: number, fill: (r: number, row: Float32Array) => void, buffer: Float32Array<ArrayBuffer>, off: number) => {
-      for (let r = 0; r < n; r++) fill(r, buffer.subarray(r * width, (r + 1) * width));
-      queue.writeBuffer(this.mem, 4 * off, buffer, 0, n * width);
+    const rowsOf = (width: number, fill: (r: number, row: Float32Array) => void, buffer: Float32Array<ArrayBuffer>, off: number, count = n) => {
+      for (let r = 0; r < count; r++) fill(r, buffer.subarray(r * width, (r + 1) * width));
+      queue.writeBuffer(this.mem, 4 * off, buffer, 0, count * width);
     };
     const image = (r: number) => source.x.subarray(r * D, (r + 1) * D);
     if (condition.xy) {
@@ -717,10 +857,12 @@ class WebGpuEngine implements Engine {
     }
     if (condition.z) {
       const { C } = condition.z;
-      rowsOf(Z + C, (r, row) => {
+      const K = this.layout.K; // the decoder's rows: K per example
+      rowsOf(Z + C, (rk, row) => {
+        const r = Math.floor(rk / K);
         if (observed) observed.forEach((p, j) => { row[Z + j] = source.x[r * D + p]; });
         else row.set(source.y.subarray(r * C, (r + 1) * C), Z);
-      }, this.staging.z, condition.z.off);
+      }, this.staging.z, condition.z.off, n * K);
     }
     if (condition.target !== null && missing) {
       rowsOf(missing.length, (r, row) => missing.forEach((p, j) => { row[j] = source.x[r * D + p]; }), this.staging.target, condition.target);
@@ -744,7 +886,7 @@ class WebGpuEngine implements Engine {
 
   async step(task: ShardTask, t: number): Promise<void> {
     if (this.lost) throw new VaeError(this.lost);
-    if (task.samples !== 1 || task.semi) throw new Error('the webgpu engine trains plain batches, one noise row each');
+    if (task.samples !== this.layout.K || task.semi) throw new Error(`the webgpu engine trains plain batches, ${this.layout.K} noise rows each`);
     const { device } = this.gpu;
     const { n, slot } = task;
     const { D, Z, x, noisy, eps, stats } = this.layout;
@@ -752,16 +894,17 @@ class WebGpuEngine implements Engine {
     const source = this.slots[slot];
     device.queue.writeBuffer(this.mem, 4 * x, source.x, 0, n * D);
     if (noisy !== null) device.queue.writeBuffer(this.mem, 4 * noisy, source.noisy, 0, n * D);
-    device.queue.writeBuffer(this.mem, 4 * eps, source.eps, 0, n * Z);
+    const nk = n * this.layout.K;
+    device.queue.writeBuffer(this.mem, 4 * eps, source.eps, 0, nk * Z);
     this.uploadCondition(source, n);
     device.queue.writeBuffer(this.uniform, 0, stepUniform({ n, beta: task.beta, stepSize: lr / (1 - Math.pow(beta1, t)),
-      invCorr2: 1 / (1 - Math.pow(beta2, t)), slot, beta1, beta2 }));
+      invCorr2: 1 / (1 - Math.pow(beta2, t)), slot, beta1, beta2, nk }));
     const encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass();
     pass.setBindGroup(0, this.bindGroup);
     this.layout.kernels.forEach((k, i) => {
       pass.setPipeline(this.pipelines[i]);
-      pass.dispatchWorkgroups(...k.groups(n));
+      pass.dispatchWorkgroups(...k.groups(n, nk));
     });
     pass.end();
     const readback = this.readbacks[slot];
@@ -811,7 +954,7 @@ export async function createWebGpuEngine(setup: EngineSetup): Promise<Engine> {
   const gpu = await openGpu();
   const { device } = gpu;
   const { vae } = setup;
-  const layout = stepKernels(vae, setup.sizes.rows, setup.adamConfig.epsilon);
+  const layout = stepKernels(vae, setup.sizes.rows, setup.adamConfig.epsilon, setup.sizes.samples);
   const bytes = 4 * layout.size;
   if (bytes > device.limits.maxStorageBufferBindingSize) {
     const mib = (b: number) => `${Math.ceil(b / 2 ** 20)} MiB`;
