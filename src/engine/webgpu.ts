@@ -1,7 +1,7 @@
 /**
  * The WebGPU engine: a whole training step of the VAE (Gaussian q(z|x); p(x|z) Bernoulli or Gaussian with a fixed σ;
  * MLP or --arch conv; the importance-weighted objective with K samples per image; a cvae's condition beside its
- * inputs; the ae, dae and sae's point code) as
+ * inputs; the ae, dae and sae's point code; the VQ-VAE's quantised one) as
  * a few fused WGSL kernels recorded into one command encoder, with the parameters, gradients and Adam's moments
  * resident on the GPU. tfjs-webgpu pays ~0.4 ms for every tensor operation (a step is ~150 of them); a dispatch
  * here costs Dawn 6–9 µs, and a step is 19 dispatches for the default MLP, 31 for the conv VAE (`dispatches`).
@@ -38,10 +38,11 @@ const MAX_GROUPS = 65535;
 /** Why the WebGPU engine cannot train this model, or null when it can. */
 export function webGpuUnsupported(vae: Vae, objective: string | undefined): string | null {
   const m = vae.config;
-  if (objective !== 'elbo' && objective !== 'autoencoder') return `the ${m.family} model's objective`;
-  if (vae.pointCode !== (objective === 'autoencoder')) throw new Error(`a ${m.family} model's code does not fit its GPU objective`);
+  if (objective !== 'elbo' && objective !== 'autoencoder' && objective !== 'vq') return `the ${m.family} model's objective`;
+  if (vae.pointCode !== (objective !== 'elbo')) throw new Error(`a ${m.family} model's code does not fit its GPU objective`);
+  if (objective === 'vq' && (!vae.quantizer || Object.keys(vae.extras).join() !== 'codebook')) throw new Error(`a ${m.family} model has no codebook`);
   if (m.likelihood !== 'bernoulli' && m.sigma === undefined) return `a ${m.likelihood} p(x|z) with a learned variance`;
-  if (Object.keys(vae.extras).length > 0) return `the ${m.family} model's ${Object.keys(vae.extras).join(' and ')}`;
+  if (objective !== 'vq' && Object.keys(vae.extras).length > 0) return `the ${m.family} model's ${Object.keys(vae.extras).join(' and ')}`;
   if (m.condition && (m.arch === 'conv' || vae.pointCode)) return `a conditioned ${m.arch} ${m.family} model`;
   return null;
 }
@@ -51,7 +52,8 @@ function weightsOf(vae: Vae): (name: string) => { off: number; shape: number[] }
   const variables = vae.trainableVariables();
   const layout = flatLayout(variables);
   const weights = [...vae.encoder.trainableWeights, ...vae.decoder.trainableWeights];
-  if (weights.length !== variables.length) throw new Error('the webgpu engine trains an encoder and a decoder only');
+  // Beyond the encoder and decoder, only a VQ-VAE's codebook (its kernel, last: see vqKernels).
+  if (weights.length !== variables.length - (vae.quantizer ? 1 : 0)) throw new Error('the webgpu engine trains an encoder and a decoder only');
   const entry = new Map(weights.map((w, i) => [w.originalName, layout.entries[i]]));
   return (name) => {
     const kernel = entry.get(`${name}/kernel`);
@@ -355,6 +357,84 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   }
   mem[${o.dmu}u + i] = dm;
   mem[${o.dlogvar}u + i] = dl * 0.5 * exp(0.5 * mem[${o.logvar}u + i]) - 0.5 * step.beta * step.inv_norm;
+}`;
+}
+
+/** A VQ-VAE's codebook for the kernels: entry k is column k of its kernel [codeDim, K] at `off` (gradient at off + P). */
+export interface Codebook { off: number; size: number; codeDim: number; commitment: number }
+
+/**
+ * The VQ-VAE's quantisation (model/families/vqvae.ts), one thread per row: each of the code's slots of codeDim
+ * values ze is replaced by the nearest entry e_k (‖ze‖² − 2 ze·e_k + ‖e_k‖², the first of equal ones), the
+ * decoder's input is the straight-through ze + (e_k − ze), the entry's index goes to idx, and the row's codebook
+ * and commitment terms (1 + β) Σ ‖ze − e_k‖² to vq[r].
+ */
+export function vqQuantizeKernel(o: { ze: number; zq: number; idx: number; vq: number; zDim: number; book: Codebook }): string {
+  const { off, size, codeDim } = o.book;
+  const slots = o.zDim / codeDim;
+  return HEADER + /* wgsl */ `
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  let r = g.x;
+  if (r >= step.n) { return; }
+  var vq = 0.0;
+  for (var s = 0u; s < ${slots}u; s++) {
+    let z0 = r * ${o.zDim}u + s * ${codeDim}u;
+    var zz = 0.0;
+    for (var i = 0u; i < ${codeDim}u; i++) { let v = mem[${o.ze}u + z0 + i]; zz += v * v; }
+    var best = 0u;
+    var bestD = 3.0e38;
+    for (var k = 0u; k < ${size}u; k++) {
+      var dot = 0.0;
+      var ee = 0.0;
+      for (var i = 0u; i < ${codeDim}u; i++) {
+        let e = mem[${off}u + i * ${size}u + k];
+        dot += mem[${o.ze}u + z0 + i] * e;
+        ee += e * e;
+      }
+      let d = zz - 2.0 * dot + ee;
+      if (d < bestD) { bestD = d; best = k; }
+    }
+    mem[${o.idx}u + r * ${slots}u + s] = f32(best);
+    for (var i = 0u; i < ${codeDim}u; i++) {
+      let ze = mem[${o.ze}u + z0 + i];
+      let diff = mem[${off}u + i * ${size}u + best] - ze;
+      mem[${o.zq}u + z0 + i] = ze + diff;
+      vq += diff * diff;
+    }
+  }
+  mem[${o.vq}u + r] = ${(1 + o.book.commitment).toExponential()} * vq;
+}`;
+}
+
+/**
+ * The VQ-VAE's gradients from the decoder's d z_q: the encoder's code gets it straight through plus the
+ * commitment term's 2β (ze − e_k) / n (one thread per code value), and each codebook value e_k[i] gets Σ over the
+ * slots that chose entry k of 2 (e_k[i] − ze[i]) / n, in row order (one thread per codebook value).
+ */
+export function vqGradKernel(o: { ze: number; dzq: number; dze: number; idx: number; zDim: number; book: Codebook; P: number }): string {
+  const { off, size, codeDim, commitment } = o.book;
+  const slots = o.zDim / codeDim;
+  return HEADER + /* wgsl */ `
+@compute @workgroup_size(${REDUCE})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
+  let t = ${FLAT_INDEX};
+  let codes = step.n * ${o.zDim}u;
+  if (t < codes) {
+    let k = u32(mem[${o.idx}u + t / ${codeDim}u]);
+    let ze = mem[${o.ze}u + t];
+    mem[${o.dze}u + t] = mem[${o.dzq}u + t] + ${(2 * commitment).toExponential()} * (ze - mem[${off}u + (t % ${codeDim}u) * ${size}u + k]) * step.inv_norm;
+  } else if (t < codes + ${codeDim * size}u) {
+    let w = t - codes;
+    let i = w / ${size}u;
+    let k = w % ${size}u;
+    let e = mem[${off}u + w];
+    var g = 0.0;
+    for (var q = 0u; q < step.n * ${slots}u; q++) {
+      if (u32(mem[${o.idx}u + q]) == k) { g += 2.0 * (e - mem[${o.ze}u + q * ${codeDim}u + i]); }
+    }
+    mem[${o.P + off}u + w] = g * step.inv_norm;
+  }
 }`;
 }
 
@@ -700,6 +780,17 @@ class Arena {
   }
 }
 
+/** A VQ-VAE's codebook: its kernel, the last of the trainable variables; null for other models. */
+function codebookOf(vae: Vae): Codebook | null {
+  if (!vae.quantizer) return null;
+  const variables = vae.trainableVariables();
+  const last = flatLayout(variables).entries[variables.length - 1];
+  const [codeDim, size] = last.shape;
+  const commitment = Number(vae.config.options?.commitment);
+  if (size !== vae.quantizer.size || !(commitment >= 0)) throw new Error('the codebook is not where the webgpu engine expects it');
+  return { off: last.offset, size, codeDim, commitment };
+}
+
 /** The step's kernels for this model and batch size, and the layout of `mem`. */
 export function stepKernels(vae: Vae, rows: number, epsilon: number, samples = 1) {
   const P = flatLayout(vae.trainableVariables()).size;
@@ -708,6 +799,7 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number, samples = 1
   const iw = K > 1;
   const decRows = rows * K;
   const { enc, mu, logvar, dec } = modelLayers(vae, P, iw ? 'nk' : 'n');
+  const book = codebookOf(vae);
   const D = vae.inputDim;
   const Z = vae.config.zDim;
   // A cvae (condition.ts): the encoder reads [x, y] (E = the label's width, else 0), the decoder [z, c] (C = the
@@ -728,11 +820,13 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number, samples = 1
   // An autoencoder decodes its code itself (z is μ), and its KL rows stay 0. A cvae's z has its condition beside it
   // (uploaded with zeros where z goes).
   const zLd = Z + C;
-  const z = logvar ? mem.take(decRows * zLd) : muAt;
+  // A VQ-VAE decodes the quantised code (straight through), and keeps each slot's entry.
+  const z = logvar || book ? mem.take(decRows * zLd) : muAt;
+  const idx = book ? mem.take(rows * (Z / book.codeDim)) : -1;
   const decH = dec.map((l) => mem.take(decRows * l.out)); // the last is the logits
   const dEncH = enc.map((l) => mem.take(rows * l.out));
   const dmu = mem.take(rows * Z);
-  const dz = logvar ? mem.take(decRows * zLd) : dmu;
+  const dz = logvar || book ? mem.take(decRows * zLd) : dmu;
   const dlv = mem.take(rows * Z);
   const dDecH = dec.map((l) => mem.take(decRows * l.out)); // the last is d logits
   const rec = mem.take(rows);
@@ -754,6 +848,8 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number, samples = 1
   } else if (logvar) {
     kernels.push({ name: 'reparameterize', source: reparameterizeKernel({ mu: muAt, logvar: lvAt, eps, z, kl, zDim: Z, zLd }),
       groups: (n) => [Math.ceil(n / 64), 1] });
+  } else if (book) {
+    kernels.push({ name: 'quantize', source: vqQuantizeKernel({ ze: muAt, zq: z, idx, vq: kl, zDim: Z, book }), groups: (n) => [Math.ceil(n / 64), 1] });
   }
   dec.forEach((l, i) => kernels.push(l.forward(i === 0 ? z : decH[i - 1], decH[i])));
   const logits = decH[dec.length - 1];
@@ -780,6 +876,9 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number, samples = 1
   } else if (logvar) {
     kernels.push({ name: 'reparameterize dμ, dlog σ²', source: reparameterizeGradKernel({ mu: muAt, logvar: lvAt, eps, dz, dmu, dlogvar: dlv, zDim: Z, zLd }),
       groups: (n) => [Math.ceil((n * Z) / 64), 1] });
+  } else if (book) {
+    kernels.push({ name: 'codebook and commitment gradients', source: vqGradKernel({ ze: muAt, dzq: dz, dze: dmu, idx, zDim: Z, book, P }),
+      groups: (n) => flatGroups(n * Z + book.codeDim * book.size) });
   }
   const sparsity = vae.config.sparsity;
   if (sparsity) {

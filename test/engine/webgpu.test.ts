@@ -319,6 +319,7 @@ describe.each([
   ['a plain autoencoder (its point code decoded as it is)', { model: 'ae' }],
   ['a denoising autoencoder (noisy images in, clean ones scored)', { model: 'dae', noise: 'salt-pepper' }],
   ['a sparse autoencoder (a sigmoid code, the penalty per shard)', { model: 'sae', sparsity: 0.1, sparsityWeight: 0.5 }],
+  ['a VQ-VAE (the nearest codebook entries, straight through; codebook and commitment terms)', { model: 'vqvae', codebookSize: 16, commitment: 0.3 }],
 ] as const)('one training step of %s on the GPU equals the CPU step (1e-4 relative)', (_, kind) => {
   withGpu('stats, gradients and parameters', async () => {
     const run = await startRun({ data: 'mnist', binarize: 'none', hidden: [32], zDim: 6, beta: 1, epochs: 1, batchSize: 20, lr: 1e-3, seed: 8,
@@ -327,7 +328,7 @@ describe.each([
     const x = Float32Array.from({ length: 17 * 784 }, () => rng.uniform());
     const noisy = kind.model === 'dae' ? Float32Array.from(x, (v) => (rng.uniform() < 0.2 ? Math.round(rng.uniform()) : v)) : undefined;
     const { cpu, gpuStep } = await stepOnBoth(run, 20, x, new Float32Array(17 * 6), { slot: 1, n: 17, beta: 1, samples: 1 }, { noisy });
-    if (kind.model === 'sae') expect(cpu.stats[2]).toBeGreaterThan(0); // the penalty
+    if (kind.model === 'sae' || kind.model === 'vqvae') expect(cpu.stats[2]).toBeGreaterThan(0); // the penalty, the VQ terms
     else expect(cpu.stats[2]).toBe(0); // no KL, no penalty
     expectClose(gpuStep.params, cpu.params, 1e-4);
   }, 60_000);

@@ -169,9 +169,10 @@ export interface Family {
   readonly stats: readonly string[];
   /**
    * The fused objective the WebGPU engine (engine/webgpu.ts) has kernels for, if it trains this family: 'elbo'
-   * (a Gaussian code, its KL), or 'autoencoder' (a point code, the reconstruction alone).
+   * (a Gaussian code, its KL), 'autoencoder' (a point code, the reconstruction alone), or 'vq' (a point code
+   * quantised by the 'codebook' network, with the codebook and commitment terms).
    */
-  readonly gpuObjective?: 'elbo' | 'autoencoder';
+  readonly gpuObjective?: 'elbo' | 'autoencoder' | 'vq';
   /** Flags of `vae train` that this family brings (registered after the common ones; shared ones in one family only). */
   readonly flags?: readonly FlagSpec[];
   /**

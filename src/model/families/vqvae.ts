@@ -119,6 +119,7 @@ export const vqvae: Family = {
       help: "vqvae: weight β of the commitment term ‖z_e − sg[z_q]‖² (the paper's 0.25)" },
   ],
   takes: ['codebookSize', 'codeDim', 'commitment'],
+  gpuObjective: 'vq',
   takesHint: () => '--codebook-size, --code-dim and --commitment are for a VQ-VAE: add --model vqvae',
   matches: (model) => model.family === 'vqvae',
   defaults: (o) => imageDefaults(o, VQ_Z_DIM),
