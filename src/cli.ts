@@ -10,6 +10,7 @@ import { registerClassify } from './commands/classify';
 import { registerComplete } from './commands/complete';
 import { registerEncode } from './commands/encode';
 import { registerEvaluate } from './commands/evaluate';
+import { registerExplore } from './commands/explore';
 import { registerInterpolate } from './commands/interpolate';
 import { registerLatentMap } from './commands/latent-map';
 import { registerManifold } from './commands/manifold';
@@ -46,6 +47,7 @@ export function buildProgram(): Command {
   registerComplete(program, context);
   registerClassify(program, context);
   registerEvaluate(program, context);
+  registerExplore(program, context);
   registerEncode(program, context);
   registerManifold(program, context);
   registerLatentMap(program, context);

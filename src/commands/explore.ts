@@ -1,0 +1,113 @@
+/**
+ * `vae explore`: the latent space of a run in the browser. A small read-only server (io/static-server.ts) serves
+ * the page (web/explore, bundled into dist/explore by `npm run build`), the run's encoder and decoder (the tfjs
+ * layers files of its best checkpoint), its metrics.jsonl (read at each request: a run still training is a live
+ * dashboard) and explore.json, made here: the model's shape and family, the test codes with their labels, their
+ * two main principal directions and each dimension's spread. `--export DIR` writes the same files as a static site.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { AddressInfo } from 'net';
+import { Command } from 'commander';
+import { VaeError } from '../errors';
+import { nonNegativeInt, positiveInt } from '../options';
+import { conditionLayout, oneHot } from '../model/condition';
+import { familyOf } from '../model/families/registry';
+import { encodeMeans } from '../model/generate';
+import { principalPlane } from '../model/latent';
+import { LoadedModel } from '../io/checkpoint';
+import { ServedFile, exportFiles, filesUnder, serveFiles } from '../io/static-server';
+import { informer, loadSplit, openModel } from './common';
+import { ExploreData } from './explore-types';
+
+/** Where `npm run build` puts the page (web/build.js). */
+export const PAGE_DIR = path.join(__dirname, '..', 'explore');
+/** Test codes drawn on the pad. */
+export const EXPLORE_CODES = 2000;
+
+const round = (v: number) => Math.round(v * 1e4) / 1e4;
+
+/** explore.json for a loaded run: `count` test codes and their statistics. */
+export async function exploreData(loaded: LoadedModel, count: number): Promise<ExploreData> {
+  const { vae, config } = loaded;
+  const model = config.model;
+  const family = familyOf(model);
+  const d = model.zDim;
+  const split = await loadSplit(loaded, 'test', count);
+  const n = split.count;
+  const classes = vae.labelDim;
+  const labels = split.labels ? Array.from(split.labels) : null;
+  const given = classes > 0 ? oneHot(labels ?? new Array<number>(n).fill(0), classes) : undefined;
+  const codes = encodeMeans(vae, split.x, n, given);
+  const { mean, directions, variances } = principalPlane(codes, n, d);
+  const std = Array.from({ length: d }, (_, j) => {
+    let s = 0;
+    for (let i = 0; i < n; i++) s += (codes[i * d + j] - mean[j]) ** 2;
+    return Math.sqrt(s / Math.max(n, 1));
+  });
+  const layout = conditionLayout(model.inputShape, model.condition);
+  const dim = vae.inputDim;
+  return {
+    run: path.basename(path.resolve(loaded.runDir)), family: model.family, noun: family.noun, arch: model.arch, inputShape: model.inputShape,
+    zDim: d, outputs: model.likelihood === 'gaussian' && model.sigma === undefined ? 'mean-and-logvar' : 'logits',
+    prior: family.traits.prior, pointCode: vae.pointCode, classifies: family.traits.classifies,
+    labelNames: config.data.labelNames, label: classes > 0,
+    region: layout.observed && layout.missing ? { observed: Array.from(layout.observed), missing: Array.from(layout.missing) } : null,
+    example: Array.from(split.x.subarray(0, dim), round),
+    preprocess: { lightOnDark: config.preprocess.lightOnDark, fit: config.preprocess.fit ?? 'digit' },
+    codes: Array.from(codes, round), labels, count: n,
+    mean: Array.from(mean, round), directions: directions.map((v) => Array.from(v, round)), spread: variances.map((v) => round(Math.sqrt(v))),
+    std: std.map(round), order: std.map((s, j) => [s, j]).sort((a, b) => b[0] - a[0]).map(([, j]) => j),
+  };
+}
+
+/** The files of the explorer for a run: the page, explore.json, the networks, metrics.jsonl. */
+export function exploreFiles(loaded: LoadedModel, data: ExploreData): Map<string, ServedFile> {
+  if (!fs.existsSync(path.join(PAGE_DIR, 'index.html'))) {
+    throw new VaeError(`the explorer's page is not built (${PAGE_DIR}): run 'npm run build'`);
+  }
+  const files = filesUnder(PAGE_DIR, '/');
+  files.set('/explore.json', { body: Buffer.from(JSON.stringify(data)), type: 'application/json' });
+  for (const net of ['encoder', 'decoder', 'classifier']) {
+    const dir = path.join(loaded.checkpointDir, net);
+    if (fs.existsSync(dir)) for (const [url, file] of filesUnder(dir, `/model/${net}/`)) files.set(url, file);
+  }
+  const metrics = path.join(loaded.runDir, 'metrics.jsonl');
+  if (fs.existsSync(metrics)) for (const [url, file] of filesUnder(loaded.runDir, '/', (f) => f === 'metrics.jsonl')) files.set(url, file);
+  return files;
+}
+
+export function registerExplore(program: Command, context: { quiet: () => boolean }): void {
+  program.command('explore')
+    .description('the latent space of a run in the browser: a 2-D pad, sliders, drawing, interpolation and the training curves ' +
+      '(a local web server, or a static copy with --export)')
+    .option('--checkpoint <dir>', 'run folder or checkpoint (default: newest run under checkpoints/)')
+    .option('--port <n>', 'port to serve on (0: any free one)', nonNegativeInt, 5173)
+    .option('--host <address>', 'address to listen on (only this machine by default)', '127.0.0.1')
+    .option('--export <dir>', 'write the page and its files to this folder (any static web server serves it) instead of serving')
+    .option('--codes <n>', 'test images whose codes are drawn on the pad', positiveInt, EXPLORE_CODES)
+    .action(async (flags: { checkpoint?: string; port: number; host: string; export?: string; codes: number }) => {
+      const info = informer(context.quiet());
+      const loaded = await openModel(flags.checkpoint, context.quiet());
+      const files = exploreFiles(loaded, await exploreData(loaded, flags.codes));
+      if (flags.export) {
+        if (fs.existsSync(flags.export) && fs.readdirSync(flags.export).length > 0) {
+          throw new VaeError(`${flags.export} is not empty: choose a new folder for --export`);
+        }
+        exportFiles(files, flags.export);
+        info(`wrote the explorer of ${loaded.runDir} to ${flags.export}/ (${files.size} files): serve it with any static web server`);
+        return;
+      }
+      const server = await serveFiles(files, flags.host, flags.port);
+      const { port } = server.address() as AddressInfo;
+      const shown = flags.host.includes(':') ? `[${flags.host}]` : flags.host;
+      // The URL goes to stdout (for scripts), even with --quiet.
+      process.stdout.write(`http://${shown}:${port}/\n`);
+      info(`exploring ${loaded.runDir} (Ctrl-C to stop)`);
+      await new Promise<void>((resolve) => {
+        const stop = () => server.close(() => resolve());
+        process.once('SIGINT', stop);
+        process.once('SIGTERM', stop);
+      });
+    });
+}

@@ -1,0 +1,240 @@
+/**
+ * `vae explore`: the server (only its own files, whatever the request), the static export, and the page in a real
+ * browser (Debian's chromium, driven by puppeteer-core): the pad, a slider, drawing, interpolation, the label
+ * picker of a cvae and the curves, with the decoded pixels checked against the decoder run here in Node.
+ */
+import { ChildProcess, spawn } from 'child_process';
+import * as fs from 'fs';
+import * as http from 'http';
+import * as path from 'path';
+import * as tf from '@tensorflow/tfjs';
+import type { Browser, Page } from 'puppeteer-core';
+import { useTestBackend } from './helpers/backend';
+import { VAE_BIN, runVae } from './helpers/cli';
+import { tmpDir } from './helpers/tmp';
+import { loadModel } from '../src/io/checkpoint';
+
+/** Debian's chromium, or CHROMIUM; under CI it must be there (.ci/run installs it). */
+const CHROMIUM = process.env.CHROMIUM ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
+
+let work: string;
+const runs: Record<string, string> = {};
+
+beforeAll(async () => {
+  await useTestBackend();
+  work = tmpDir();
+  const train = (name: string, args: string[]) => {
+    runs[name] = path.join(work, name);
+    const r = runVae(['-q', 'train', '--epochs', '1', '--limit-train', '2000', '--limit-test', '300', ...args, '--out', runs[name]], work);
+    if (r.status !== 0) throw new Error(r.stderr);
+  };
+  train('z2', ['--z-dim', '2']);
+  train('cvae', ['--model', 'cvae']);
+}, 240_000);
+
+/** `vae explore` on a free port: the process and the URL it printed. */
+async function startExplore(run: string, extra: string[] = []): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [VAE_BIN, 'explore', '--checkpoint', run, '--port', '0', '--codes', '500', ...extra], { cwd: work });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    let err = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /^(http:\/\/\S+)$/m.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.stderr!.on('data', (d) => { err += d; });
+    child.on('exit', (code) => reject(new Error(`vae explore exited with ${code}: ${err}`)));
+  });
+  return { child, url };
+}
+
+/** A raw request (the path exactly as given: no normalisation by a client library). */
+function request(url: string, rawPath: string, method = 'GET'): Promise<{ status: number; body: string }> {
+  const { hostname, port } = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = http.request({ hostname, port, path: rawPath, method }, (res) => {
+      let body = '';
+      res.on('data', (d) => { body += d; });
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+describe('the server', () => {
+  let server: { child: ChildProcess; url: string };
+  beforeAll(async () => {
+    // A symlink in the checkpoint that points out of the run must not be served.
+    const checkpoint = JSON.parse(fs.readFileSync(path.join(runs.z2, 'checkpoint.json'), 'utf8')) as { best: string };
+    fs.writeFileSync(path.join(work, 'secret.txt'), 'secret\n');
+    fs.symlinkSync(path.join(work, 'secret.txt'), path.join(runs.z2, checkpoint.best, 'decoder', 'secret.txt'));
+    server = await startExplore(runs.z2);
+  }, 60_000);
+  afterAll(() => { server.child.kill(); });
+
+  test('serves the page, explore.json, the networks and the metrics', async () => {
+    expect((await request(server.url, '/')).body).toMatch(/<title>vae explore<\/title>/);
+    expect((await request(server.url, '/app.js')).status).toBe(200);
+    const data = JSON.parse((await request(server.url, '/explore.json')).body);
+    expect(data).toMatchObject({ family: 'vae', zDim: 2, inputShape: [28, 28, 1], count: 500, prior: true }); // --codes 500
+    expect(data.codes).toHaveLength(1000);
+    expect(data.directions).toHaveLength(2);
+    expect(JSON.parse((await request(server.url, '/model/decoder/model.json')).body).modelTopology).toBeDefined();
+    expect((await request(server.url, '/metrics.jsonl')).body).toMatch(/"epoch":1/);
+  });
+
+  test.each([
+    '/../config.json', '/%2e%2e/config.json', '/%2E%2E%2Fconfig.json', '/model/..%2fdecoder/model.json', '/model/decoder/../../config.json',
+    '//etc/passwd', '/etc/passwd', '/config.json', '/checkpoint.json', '/model/decoder/secret.txt', '/model', '/model/', '/nothing',
+  ])('%s is not found', async (rawPath) => {
+    const r = await request(server.url, rawPath);
+    expect(r.status).toBe(404);
+    expect(r.body).not.toMatch(/secret|root:/);
+  });
+
+  test('it only reads: other methods get 405', async () => {
+    expect((await request(server.url, '/explore.json', 'POST')).status).toBe(405);
+    expect((await request(server.url, '/explore.json', 'DELETE')).status).toBe(405);
+  });
+
+  test('a flood of 400 requests at once is answered, and it still serves afterwards', async () => {
+    const replies = await Promise.all(Array.from({ length: 400 }, (_, i) => request(server.url, i % 2 ? '/explore.json' : '/../x')));
+    expect(replies.filter((r) => r.status === 200)).toHaveLength(200);
+    expect(replies.filter((r) => r.status === 404)).toHaveLength(200);
+    expect((await request(server.url, '/')).status).toBe(200);
+  }, 60_000);
+});
+
+test('--export writes a static copy, and refuses a folder that is not empty', () => {
+  const dir = path.join(work, 'site');
+  const r = runVae(['explore', '--checkpoint', runs.z2, '--export', dir, '--codes', '100'], work);
+  expect(r.status).toBe(0);
+  for (const f of ['index.html', 'app.js', 'style.css', 'explore.json', 'metrics.jsonl', 'model/encoder/model.json', 'model/decoder/weights.bin']) {
+    expect(fs.existsSync(path.join(dir, f))).toBe(true);
+  }
+  expect(JSON.parse(fs.readFileSync(path.join(dir, 'explore.json'), 'utf8')).count).toBe(100);
+  const again = runVae(['explore', '--checkpoint', runs.z2, '--export', dir], work);
+  expect(again.status).not.toBe(0);
+  expect(again.stderr.trim().split('\n')).toEqual([expect.stringMatching(/is not empty/)]);
+});
+
+describe('the page, in Chromium', () => {
+  let browser: Browser;
+  const open: ChildProcess[] = [];
+  beforeAll(async () => {
+    if (!CHROMIUM) return;
+    const puppeteer = await import('puppeteer-core');
+    browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--enable-unsafe-swiftshader'] });
+  }, 60_000);
+  afterAll(async () => {
+    open.forEach((c) => c.kill());
+    if (browser) await browser.close();
+  });
+
+  async function load(run: string): Promise<Page> {
+    const server = await startExplore(run);
+    open.push(server.child);
+    const page = await browser.newPage();
+    await page.setViewport({ width: 1400, height: 1000 });
+    await page.goto(server.url);
+    await page.waitForFunction(() => (window as unknown as { vaeExplore?: { ready: boolean } }).vaeExplore !== undefined, { timeout: 60_000 });
+    expect(await page.evaluate(() => (window as unknown as { vaeExplore: { ready: boolean; error?: string } }).vaeExplore)).toMatchObject({ ready: true });
+    return page;
+  }
+
+  /** The pixels of a canvas the page drew at the model's size, as grey levels in [0, 1]. */
+  const pixels = (page: Page, id: string) => page.evaluate((canvasId) => {
+    const c = document.getElementById(canvasId) as HTMLCanvasElement;
+    const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+    return Array.from({ length: c.width * c.height }, (_, i) => d[4 * i] / 255);
+  }, id);
+  const stateOf = (page: Page) => page.evaluate(() =>
+    (window as unknown as { vaeExplore: { state(): { z: number[]; label: number; drawn: number[] | null } } }).vaeExplore.state());
+
+  /** The decoder's image for code z, computed here in Node from the same checkpoint. */
+  async function nodeDecode(run: string, z: number[], label?: number): Promise<Float32Array> {
+    const loaded = await loadModel(run, 'best', () => undefined);
+    const zt = tf.tensor2d(z, [1, z.length]);
+    const out = label === undefined ? loaded.vae.decodeMean(zt) : loaded.vae.decodeMean(zt, tf.oneHot([label], loaded.vae.labelDim).toFloat() as tf.Tensor2D);
+    const values = out.dataSync() as Float32Array;
+    loaded.vae.dispose();
+    return values;
+  }
+
+  const maxDiff = (a: ArrayLike<number>, b: ArrayLike<number>) => Array.from(a).reduce((m, v, i) => Math.max(m, Math.abs(v - b[i])), 0);
+
+  test('the pad, a slider, drawing, interpolation and the curves work, and the pixels are the decoder\'s', async () => {
+    if (!CHROMIUM) return expect(process.env.CI).toBeFalsy(); // CI installs chromium
+    const page = await load(runs.z2);
+    // The decoded image is the decoder's output for the code in the page's state (8-bit canvas, WebGL floats).
+    const first = await stateOf(page);
+    expect(maxDiff(await pixels(page, 'image'), await nodeDecode(runs.z2, first.z))).toBeLessThan(0.02);
+
+    // Drag on the pad: the code moves, and the image follows it.
+    const padBox = (await (await page.$('#pad'))!.boundingBox())!;
+    await page.mouse.move(padBox.x + padBox.width * 0.8, padBox.y + padBox.height * 0.2);
+    await page.mouse.down();
+    await page.mouse.move(padBox.x + padBox.width * 0.85, padBox.y + padBox.height * 0.15);
+    await page.mouse.up();
+    const moved = await stateOf(page);
+    expect(maxDiff(moved.z, first.z)).toBeGreaterThan(0.5);
+    const padImage = await pixels(page, 'image');
+    expect(maxDiff(padImage, await nodeDecode(runs.z2, moved.z))).toBeLessThan(0.02);
+    expect(page.url()).toMatch(/#z=/);
+
+    // A slider sets its dimension.
+    await page.evaluate(() => {
+      const input = document.querySelector('#sliders input[data-dim="0"]') as HTMLInputElement;
+      input.value = String(Number(input.min) + 0.1 * (Number(input.max) - Number(input.min)));
+      input.dispatchEvent(new Event('input'));
+    });
+    const slid = await stateOf(page);
+    expect(slid.z[0]).not.toBeCloseTo(moved.z[0], 3);
+    expect(slid.z[1]).toBeCloseTo(moved.z[1], 5);
+    expect(maxDiff(await pixels(page, 'image'), padImage)).toBeGreaterThan(0.05);
+
+    // Draw a "1", then a "0": each gets a code (marked on the pad) and a reconstruction; A and B give the strip.
+    const sketch = (await (await page.$('#sketch'))!.boundingBox())!;
+    const stroke = async (points: Array<[number, number]>) => {
+      await page.mouse.move(sketch.x + points[0][0] * sketch.width, sketch.y + points[0][1] * sketch.height);
+      await page.mouse.down();
+      for (const [x, y] of points.slice(1)) await page.mouse.move(sketch.x + x * sketch.width, sketch.y + y * sketch.height, { steps: 4 });
+      await page.mouse.up();
+    };
+    await stroke([[0.5, 0.15], [0.5, 0.85]]);
+    const one = await stateOf(page);
+    expect(one.drawn).toHaveLength(2);
+    expect(Math.max(...await pixels(page, 'reconstruction'))).toBeGreaterThan(0.3);
+    await page.click('#set-a');
+    await page.click('#clear');
+    await stroke(Array.from({ length: 13 }, (_, i): [number, number] => [0.5 + 0.25 * Math.cos(i / 2), 0.5 + 0.3 * Math.sin(i / 2)]));
+    const zero = await stateOf(page);
+    expect(maxDiff(zero.drawn!, one.drawn!)).toBeGreaterThan(0.1);
+    await page.click('#set-b');
+    expect(await page.$eval('#strip', (c) => [(c as HTMLCanvasElement).width, (c as HTMLCanvasElement).hidden])).toEqual([8 * 28, false]);
+
+    // The curves: one line each for train and test, from metrics.jsonl.
+    await page.waitForSelector('#curves svg path', { timeout: 20_000 });
+    expect(await page.$$eval('#curves svg .mark-symbol path, #curves svg .mark-line path', (p) => p.length)).toBeGreaterThanOrEqual(2);
+    if (process.env.VAE_SCREENSHOTS) await page.screenshot({ path: path.join(__dirname, '..', 'docs', 'images', 'explore.png') });
+    await page.close();
+  }, 120_000);
+
+  test('a cvae: the label picker changes the decoded image, which is the decoder\'s for that label', async () => {
+    if (!CHROMIUM) return expect(process.env.CI).toBeFalsy();
+    const page = await load(runs.cvae);
+    expect(await page.$eval('#label-picker', (e) => (e as HTMLElement).hidden)).toBe(false);
+    expect(await page.$$eval('#label option', (o) => o.length)).toBe(10);
+    const before = await pixels(page, 'image');
+    await page.select('#label', '7');
+    const state = await stateOf(page);
+    expect(state.label).toBe(7);
+    const after = await pixels(page, 'image');
+    expect(maxDiff(after, before)).toBeGreaterThan(0.05);
+    expect(maxDiff(after, await nodeDecode(runs.cvae, state.z, 7))).toBeLessThan(0.02);
+    expect(page.url()).toMatch(/label=7/);
+    await page.close();
+  }, 120_000);
+});
