@@ -30,6 +30,7 @@ beforeAll(async () => {
   };
   train('z2', ['--z-dim', '2']);
   train('cvae', ['--model', 'cvae']);
+  train('m1m2', ['--model', 'm1m2', '--m1', runs.z2, '--labeled', '100']);
 }, 240_000);
 
 /** `vae explore` on a free port: the process and the URL it printed. */
@@ -153,13 +154,14 @@ describe('the page, in Chromium', () => {
   const stateOf = (page: Page) => page.evaluate(() =>
     (window as unknown as { vaeExplore: { state(): { z: number[]; label: number; drawn: number[] | null } } }).vaeExplore.state());
 
-  /** The decoder's image for code z, computed here in Node from the same checkpoint. */
+  /** The decoder's image for code z, computed here in Node from the same checkpoint (M1+M2: M2's mean code, decoded by M1). */
   async function nodeDecode(run: string, z: number[], label?: number): Promise<Float32Array> {
     const loaded = await loadModel(run, 'best', () => undefined);
     const zt = tf.tensor2d(z, [1, z.length]);
     const out = label === undefined ? loaded.vae.decodeMean(zt) : loaded.vae.decodeMean(zt, tf.oneHot([label], loaded.vae.labelDim).toFloat() as tf.Tensor2D);
-    const values = out.dataSync() as Float32Array;
+    const values = loaded.m1 ? loaded.m1.decode(out.dataSync() as Float32Array, 1) : out.dataSync() as Float32Array;
     loaded.vae.dispose();
+    loaded.m1?.dispose();
     return values;
   }
 
@@ -194,6 +196,17 @@ describe('the page, in Chromium', () => {
     expect(slid.z[0]).not.toBeCloseTo(moved.z[0], 3);
     expect(slid.z[1]).toBeCloseTo(moved.z[1], 5);
     expect(maxDiff(await pixels(page, 'image'), padImage)).toBeGreaterThan(0.05);
+
+    // The pad's x axis can be one dimension: a drag along x then moves that dimension alone.
+    await page.select('#axis-x', 'z1');
+    await page.select('#axis-y', 'z0');
+    const before = await stateOf(page);
+    await page.mouse.move(padBox.x + padBox.width * 0.2, padBox.y + padBox.height * 0.5);
+    await page.mouse.down();
+    await page.mouse.up();
+    const along = await stateOf(page);
+    expect(Math.abs(along.z[1] - before.z[1])).toBeGreaterThan(0.1);
+    expect(maxDiff(await pixels(page, 'image'), await nodeDecode(runs.z2, along.z))).toBeLessThan(0.02);
 
     // Draw a "1", then a "0": each gets a code (marked on the pad) and a reconstruction; A and B give the strip.
     const sketch = (await (await page.$('#sketch'))!.boundingBox())!;
@@ -235,6 +248,21 @@ describe('the page, in Chromium', () => {
     expect(maxDiff(after, before)).toBeGreaterThan(0.05);
     expect(maxDiff(after, await nodeDecode(runs.cvae, state.z, 7))).toBeLessThan(0.02);
     expect(page.url()).toMatch(/label=7/);
+    await page.close();
+  }, 120_000);
+
+  test("an M1+M2 run: M2 decodes M1's code and M1 the image; a drawing gets the classifier's probabilities", async () => {
+    if (!CHROMIUM) return expect(process.env.CI).toBeFalsy();
+    const page = await load(runs.m1m2);
+    const state = await stateOf(page);
+    expect(maxDiff(await pixels(page, 'image'), await nodeDecode(runs.m1m2, state.z, state.label))).toBeLessThan(0.02);
+    const sketch = (await (await page.$('#sketch'))!.boundingBox())!;
+    await page.mouse.move(sketch.x + sketch.width / 2, sketch.y + sketch.height * 0.15);
+    await page.mouse.down();
+    await page.mouse.move(sketch.x + sketch.width / 2, sketch.y + sketch.height * 0.85, { steps: 6 });
+    await page.mouse.up();
+    expect((await stateOf(page)).drawn).toHaveLength(state.z.length);
+    expect(await page.$eval('#probs', (p) => p.textContent)).toMatch(/^q\(y\|x\): \S+ \d+%, \S+ \d+%, \S+ \d+%$/);
     await page.close();
   }, 120_000);
 });

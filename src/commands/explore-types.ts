@@ -8,6 +8,7 @@ export interface ExploreData {
   family: string;
   noun: string;
   arch: string;
+  /** The images' shape (an M1+M2 run: M1's). */
   inputShape: [number, number, number];
   zDim: number;
   /** Whether the decoder's outputs are logits (Bernoulli, or a Gaussian's mean through a sigmoid) or a Gaussian's μ and log σ². */
@@ -22,6 +23,11 @@ export interface ExploreData {
   region: { observed: number[]; missing: number[] } | null;
   /** A test image (flat), for a completion model's observed part until the user draws one. */
   example: number[];
+  /**
+   * An M1+M2 run: M2 models the codes of a VAE (M1), on M1's dimensions `dims` of its `zDim`; images go through
+   * M1's encoder (model/m1/encoder) on the way in and its decoder (model/m1/decoder) on the way out.
+   */
+  m1: { dims: number[]; zDim: number; outputs: 'logits' | 'mean-and-logvar' } | null;
   /** How a drawing is prepared (the run's `preprocess`). */
   preprocess: { lightOnDark: boolean; fit: 'digit' | 'photo' };
   /** Test codes [count, zDim] (rounded) and their labels. */

@@ -15,9 +15,9 @@ import { conditionLayout, oneHot } from '../model/condition';
 import { familyOf } from '../model/families/registry';
 import { encodeMeans } from '../model/generate';
 import { principalPlane } from '../model/latent';
-import { LoadedModel } from '../io/checkpoint';
+import { LoadedModel, M1_DIR } from '../io/checkpoint';
 import { ServedFile, exportFiles, filesUnder, serveFiles } from '../io/static-server';
-import { informer, loadSplit, openModel } from './common';
+import { informer, loadSplit, modelInputs, openModel } from './common';
 import { ExploreData } from './explore-types';
 
 /** Where `npm run build` puts the page (web/build.js). */
@@ -38,7 +38,7 @@ export async function exploreData(loaded: LoadedModel, count: number): Promise<E
   const classes = vae.labelDim;
   const labels = split.labels ? Array.from(split.labels) : null;
   const given = classes > 0 ? oneHot(labels ?? new Array<number>(n).fill(0), classes) : undefined;
-  const codes = encodeMeans(vae, split.x, n, given);
+  const codes = encodeMeans(vae, modelInputs(loaded, split.x, n), n, given);
   const { mean, directions, variances } = principalPlane(codes, n, d);
   const std = Array.from({ length: d }, (_, j) => {
     let s = 0;
@@ -46,14 +46,17 @@ export async function exploreData(loaded: LoadedModel, count: number): Promise<E
     return Math.sqrt(s / Math.max(n, 1));
   });
   const layout = conditionLayout(model.inputShape, model.condition);
-  const dim = vae.inputDim;
+  const m1 = loaded.m1?.m1.config;
+  const outputs = (m: typeof model): ExploreData['outputs'] => (m.likelihood === 'gaussian' && m.sigma === undefined ? 'mean-and-logvar' : 'logits');
+  const inputShape = m1?.inputShape ?? model.inputShape;
   return {
-    run: path.basename(path.resolve(loaded.runDir)), family: model.family, noun: family.noun, arch: model.arch, inputShape: model.inputShape,
-    zDim: d, outputs: model.likelihood === 'gaussian' && model.sigma === undefined ? 'mean-and-logvar' : 'logits',
+    run: path.basename(path.resolve(loaded.runDir)), family: model.family, noun: family.noun, arch: model.arch, inputShape,
+    zDim: d, outputs: outputs(model),
+    m1: loaded.m1 && m1 ? { dims: loaded.m1.dims, zDim: m1.zDim, outputs: outputs(m1) } : null,
     prior: family.traits.prior, pointCode: vae.pointCode, classifies: family.traits.classifies,
     labelNames: config.data.labelNames, label: classes > 0,
     region: layout.observed && layout.missing ? { observed: Array.from(layout.observed), missing: Array.from(layout.missing) } : null,
-    example: Array.from(split.x.subarray(0, dim), round),
+    example: Array.from(split.x.subarray(0, inputShape[0] * inputShape[1] * inputShape[2]), round),
     preprocess: { lightOnDark: config.preprocess.lightOnDark, fit: config.preprocess.fit ?? 'digit' },
     codes: Array.from(codes, round), labels, count: n,
     mean: Array.from(mean, round), directions: directions.map((v) => Array.from(v, round)), spread: variances.map((v) => round(Math.sqrt(v))),
@@ -68,10 +71,14 @@ export function exploreFiles(loaded: LoadedModel, data: ExploreData): Map<string
   }
   const files = filesUnder(PAGE_DIR, '/');
   files.set('/explore.json', { body: Buffer.from(JSON.stringify(data)), type: 'application/json' });
-  for (const net of ['encoder', 'decoder', 'classifier']) {
-    const dir = path.join(loaded.checkpointDir, net);
-    if (fs.existsSync(dir)) for (const [url, file] of filesUnder(dir, `/model/${net}/`)) files.set(url, file);
-  }
+  const networks = (from: string, prefix: string) => {
+    for (const net of ['encoder', 'decoder', 'classifier']) {
+      const dir = path.join(from, net);
+      if (fs.existsSync(dir)) for (const [url, file] of filesUnder(dir, `${prefix}${net}/`)) files.set(url, file);
+    }
+  };
+  networks(loaded.checkpointDir, '/model/');
+  if (loaded.m1) networks(path.join(loaded.runDir, M1_DIR), '/model/m1/');
   const metrics = path.join(loaded.runDir, 'metrics.jsonl');
   if (fs.existsSync(metrics)) for (const [url, file] of filesUnder(loaded.runDir, '/', (f) => f === 'metrics.jsonl')) files.set(url, file);
   return files;
@@ -88,7 +95,7 @@ export function registerExplore(program: Command, context: { quiet: () => boolea
     .option('--codes <n>', 'test images whose codes are drawn on the pad', positiveInt, EXPLORE_CODES)
     .action(async (flags: { checkpoint?: string; port: number; host: string; export?: string; codes: number }) => {
       const info = informer(context.quiet());
-      const loaded = await openModel(flags.checkpoint, context.quiet());
+      const loaded = await openModel(flags.checkpoint, context.quiet(), { codes: true });
       const files = exploreFiles(loaded, await exploreData(loaded, flags.codes));
       if (flags.export) {
         if (fs.existsSync(flags.export) && fs.readdirSync(flags.export).length > 0) {

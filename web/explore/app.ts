@@ -1,9 +1,10 @@
 /**
  * The page of `vae explore` (bundled by web/build.js). It loads the run's encoder and decoder with TensorFlow.js in
  * the browser (WebGL, else the CPU) and decodes as the user moves: a pad over the two main directions of the test
- * codes, one slider per latent dimension, a drawing canvas (and image upload) whose code and reconstruction appear,
- * an interpolation strip between two drawings, a label picker for a cvae or M2, M2's class probabilities, and the
- * training curves from metrics.jsonl (refreshed while the run trains). The latent state is kept in the URL.
+ * codes (or two chosen dimensions), one slider per latent dimension, a drawing canvas (and image upload) whose
+ * code and reconstruction appear, an interpolation strip between two drawings, a label picker for a cvae or M2,
+ * M2's class probabilities, and the training curves from metrics.jsonl (refreshed while the run trains). The
+ * latent state is kept in the URL.
  */
 import * as tf from '@tensorflow/tfjs';
 import * as vega from 'vega';
@@ -16,6 +17,8 @@ let info: ExploreData;
 let encoder: tf.LayersModel;
 let decoder: tf.LayersModel;
 let classifier: tf.LayersModel | null = null;
+/** An M1+M2 run's M1, between the images and M2's codes. */
+let m1: { encoder: tf.LayersModel; decoder: tf.LayersModel } | null = null;
 let [H, W, C] = [28, 28, 1];
 let D = 784;
 /** The current code, and the label a conditional model decodes with. */
@@ -40,8 +43,16 @@ function decodeImage(z: Float32Array, label: number, source: Float32Array = draw
     const inputs: tf.Tensor[] = [tf.tensor2d(z, [1, info.zDim])];
     if (info.label) inputs.push(oneHot(label));
     if (info.region) inputs.push(tf.tensor2d(info.region.observed.map((i) => source[i]), [1, info.region.observed.length]));
-    let out = tf.reshape(decoder.predict(inputs.length === 1 ? inputs[0] : inputs) as tf.Tensor, [1, -1]) as tf.Tensor2D;
-    out = info.outputs === 'mean-and-logvar' ? tf.slice(out, [0, 0], [1, out.shape[1] / 2]) : tf.sigmoid(out);
+    const mean = (out: tf.Tensor2D, outputs: ExploreData['outputs']) =>
+      (outputs === 'mean-and-logvar' ? tf.slice(out, [0, 0], [1, out.shape[1] / 2]) : tf.sigmoid(out));
+    let out = mean(tf.reshape(decoder.predict(inputs.length === 1 ? inputs[0] : inputs) as tf.Tensor, [1, -1]) as tf.Tensor2D, info.outputs);
+    if (m1 && info.m1) {
+      // M2 gave M1's code on its dimensions (the others at the prior's mean, 0): M1 decodes it.
+      const code = new Float32Array(info.m1.zDim);
+      const kept = out.dataSync();
+      info.m1.dims.forEach((dim, j) => { code[dim] = kept[j]; });
+      out = mean(tf.reshape(m1.decoder.predict(tf.tensor2d(code, [1, info.m1.zDim])) as tf.Tensor, [1, -1]) as tf.Tensor2D, info.m1.outputs);
+    }
     const values = out.dataSync() as Float32Array;
     if (!info.region) return Float32Array.from(values);
     const image = Float32Array.from(source);
@@ -50,10 +61,18 @@ function decodeImage(z: Float32Array, label: number, source: Float32Array = draw
   });
 }
 
+/** What M2 sees of an image: M1's mean code on the kept dimensions (M1+M2), else the image. */
+function modelInput(x: Float32Array): tf.Tensor2D {
+  if (!m1 || !info.m1) return tf.tensor2d(x, [1, D]);
+  const out = m1.encoder.predict(tf.tensor2d(x, [1, D]));
+  const mu = (Array.isArray(out) ? out[0] : out).dataSync();
+  return tf.tensor2d(info.m1.dims.map((dim) => mu[dim]), [1, info.m1.dims.length]);
+}
+
 /** The code of a prepared image x [D]: μ of q(z|x, y) (an autoencoder: its code). */
 function encodeImage(x: Float32Array, label: number): Float32Array {
   return tf.tidy(() => {
-    const image = info.arch === 'conv' ? tf.tensor4d(x, [1, H, W, C]) : tf.tensor2d(x, [1, D]);
+    const image = info.arch === 'conv' ? tf.tensor4d(x, [1, H, W, C]) : modelInput(x);
     const inputs = encoder.inputs.length > 1 ? [image, oneHot(label)] : image;
     const out = encoder.predict(inputs);
     return Float32Array.from((Array.isArray(out) ? out[0] : out).dataSync());
@@ -62,7 +81,7 @@ function encodeImage(x: Float32Array, label: number): Float32Array {
 
 /** q(y|x) of an M2 model for a prepared image. */
 function classProbabilities(x: Float32Array): Float32Array {
-  return tf.tidy(() => Float32Array.from(tf.softmax(classifier!.predict(tf.tensor2d(x, [1, D])) as tf.Tensor2D).dataSync()));
+  return tf.tidy(() => Float32Array.from(tf.softmax(classifier!.predict(modelInput(x)) as tf.Tensor2D).dataSync()));
 }
 
 /** Draws images [count · D] side by side on a canvas at their own size (CSS scales it up). */
@@ -90,16 +109,47 @@ function paint(canvas: HTMLCanvasElement, images: Float32Array, count = 1): void
 const pad = () => byId<HTMLCanvasElement>('pad');
 let scatter: HTMLCanvasElement | null = null;
 
-/** The code's coordinates on the pad: along each principal direction, in standard deviations of the codes. */
+/** A pad axis: a unit direction in the code space and the codes' standard deviation along it. */
+interface Axis { direction: number[]; spread: number }
+/** The pad's axes: the two main principal directions of the test codes, or two dimensions the user picks. */
+const axes: Array<Axis | null> = [null, null];
+
+/** Axis 'pc0', 'pc1' (principal directions) or 'z<j>' (a dimension). */
+function axisNamed(name: string): Axis | null {
+  if (name.startsWith('pc')) {
+    const k = Number(name.slice(2));
+    return info.directions[k] ? { direction: info.directions[k], spread: info.spread[k] || 1 } : null;
+  }
+  const j = Number(name.slice(1));
+  return { direction: Array.from({ length: info.zDim }, (_, i) => (i === j ? 1 : 0)), spread: info.std[j] || 1 };
+}
+
+/** The code's coordinates on the pad: along each axis, in standard deviations of the codes. */
 function padCoordinates(z: Float32Array): [number, number] {
   const along = (k: number) => {
-    const dir = info.directions[k];
-    if (!dir) return 0;
+    const axis = axes[k];
+    if (!axis) return 0;
     let s = 0;
-    for (let j = 0; j < info.zDim; j++) s += (z[j] - info.mean[j]) * dir[j];
-    return s / (info.spread[k] || 1);
+    for (let j = 0; j < info.zDim; j++) s += (z[j] - info.mean[j]) * axis.direction[j];
+    return s / axis.spread;
   };
   return [along(0), along(1)];
+}
+
+function setupAxes(): void {
+  const names = [...info.directions.map((_, k) => [`pc${k}`, `principal direction ${k + 1}`]),
+    ...info.order.map((j) => [`z${j}`, `dimension z${j}`])];
+  ['axis-x', 'axis-y'].forEach((id, k) => {
+    const select = byId<HTMLSelectElement>(id);
+    names.forEach(([value, text]) => select.append(new Option(text, value)));
+    select.value = names[Math.min(k, names.length - 1)][0];
+    axes[k] = axisNamed(select.value);
+    select.addEventListener('change', () => {
+      axes[k] = axisNamed(select.value);
+      scatter = null;
+      render();
+    });
+  });
 }
 
 const toPixel = (a: number, b: number, size: number): [number, number] =>
@@ -145,8 +195,8 @@ function padMove(event: PointerEvent): void {
   const b = PAD_RANGE - ((event.clientY - rect.top) / rect.height) * 2 * PAD_RANGE;
   const [a0, b0] = padCoordinates(state.z);
   [a - a0, b - b0].forEach((delta, k) => {
-    const dir = info.directions[k];
-    if (dir) for (let j = 0; j < info.zDim; j++) state.z[j] += delta * info.spread[k] * dir[j];
+    const axis = axes[k];
+    if (axis) for (let j = 0; j < info.zDim; j++) state.z[j] += delta * axis.spread * axis.direction[j];
   });
   render();
 }
@@ -417,6 +467,10 @@ async function main(): Promise<void> {
   byId('run').textContent = `${info.run}: ${info.noun}, ${info.zDim}-dimensional code`;
   [encoder, decoder] = await Promise.all([tf.loadLayersModel('model/encoder/model.json'), tf.loadLayersModel('model/decoder/model.json')]);
   if (info.classifies) classifier = await tf.loadLayersModel('model/classifier/model.json');
+  if (info.m1) {
+    const [m1Encoder, m1Decoder] = await Promise.all([tf.loadLayersModel('model/m1/encoder/model.json'), tf.loadLayersModel('model/m1/decoder/model.json')]);
+    m1 = { encoder: m1Encoder, decoder: m1Decoder };
+  }
   state.z = Float32Array.from(info.mean);
   readUrl();
   for (const id of ['image', 'reconstruction']) paint(byId(id), new Float32Array(D));
@@ -435,7 +489,9 @@ async function main(): Promise<void> {
       ? 'A VQ-VAE has no learnt prior over its codebook entries: nothing to sample from. The pad and sliders move the code before quantisation.'
       : `An autoencoder (${info.noun}) has no prior over its codes: nothing to sample from. The pad and sliders still move the code.`;
   }
-  if (info.directions.length < 2) byId('pad-hint').textContent = 'One latent dimension: the pad moves along it left to right.';
+  if (info.zDim < 2) byId('pad-hint').textContent = 'One latent dimension: the pad moves along it left to right.';
+  setupAxes();
+  if (info.zDim < 2) byId<HTMLSelectElement>('axis-y').disabled = true;
   buildSliders();
   const padCanvas = pad();
   padCanvas.addEventListener('pointerdown', (e) => { padCanvas.setPointerCapture(e.pointerId); padMove(e); });
