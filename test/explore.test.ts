@@ -228,9 +228,15 @@ describe('the page, in Chromium', () => {
     await page.click('#set-b');
     expect(await page.$eval('#strip', (c) => [(c as HTMLCanvasElement).width, (c as HTMLCanvasElement).hidden])).toEqual([8 * 28, false]);
 
-    // The curves: one line each for train and test, from metrics.jsonl.
-    await page.waitForSelector('#curves svg path', { timeout: 20_000 });
-    expect(await page.$$eval('#curves svg .mark-symbol path, #curves svg .mark-line path', (p) => p.length)).toBeGreaterThanOrEqual(2);
+    // The curves: a point each for train and test of the one epoch, from metrics.jsonl; an epoch that the run
+    // adds while the page is open appears within the refresh (5 s).
+    await page.waitForSelector('#curves svg .mark-symbol.role-mark path', { timeout: 20_000 });
+    const points = () => page.$$eval('#curves svg .mark-symbol.role-mark path', (p) => p.length);
+    expect(await points()).toBe(2);
+    const metrics = path.join(runs.z2, 'metrics.jsonl');
+    const last = JSON.parse(fs.readFileSync(metrics, 'utf8').trim().split('\n').pop()!);
+    fs.appendFileSync(metrics, JSON.stringify({ ...last, epoch: 2 }) + '\n');
+    await page.waitForFunction(() => document.querySelectorAll('#curves svg .mark-symbol.role-mark path').length === 4, { timeout: 15_000 });
     if (process.env.VAE_SCREENSHOTS) await page.screenshot({ path: path.join(__dirname, '..', 'docs', 'images', 'explore.png') });
     await page.close();
   }, 120_000);
