@@ -77,8 +77,7 @@ inline __attribute__((always_inline)) void forEachSegment(const Conv& g, int64_t
 
 // col[r − r0] = the inputs under output pixel r, for r in [r0, r1). The runs are short (c floats at the
 // borders), so they are copied by loops the compiler vectorises inline rather than by calls to memcpy.
-inline __attribute__((always_inline)) void im2colBody(const Conv& g, const float* x, float* col,
-                                                                          int64_t r0, int64_t r1) {
+inline __attribute__((always_inline)) void im2colBody(const Conv& g, const float* x, float* col, int64_t r0, int64_t r1) {
   forEachSegment(
       g, r0, r1,
       [&](int64_t d, int64_t s, int64_t len) __attribute__((always_inline)) {
@@ -92,8 +91,7 @@ inline __attribute__((always_inline)) void im2colBody(const Conv& g, const float
 }
 
 // dx[the pixels under output pixel r] += dcol[r − r0], for r in [r0, r1), in row order.
-inline __attribute__((always_inline)) void col2imBody(const Conv& g, const float* dcol, float* dx,
-                                                                          int64_t r0, int64_t r1) {
+inline __attribute__((always_inline)) void col2imBody(const Conv& g, const float* dcol, float* dx, int64_t r0, int64_t r1) {
   forEachSegment(
       g, r0, r1,
       [&](int64_t d, int64_t s, int64_t len) __attribute__((always_inline)) {
@@ -377,47 +375,59 @@ bool geometry(napi_env env, const char* name, const int64_t* v, Conv* g, Upsampl
 
 }  // namespace
 
+namespace {
+
+// A conv kernel's arguments: the heap and kernelArgs' integers, then the geometry from integer `at` on.
+struct ConvArgs {
+  Heap heap;
+  int64_t v[15];
+  Conv g{};
+  Upsampled storage{1, 1, 1, 1, 1, 1};
+  Upsampled* up = nullptr;  // points into storage: a ConvArgs is not copied
+
+  bool read(napi_env env, napi_callback_info info, const char* name, size_t argc, int count, int at) {
+    napi_value argv[16];
+    return kernelArgs(env, info, name, argc, argv, &heap, v, count) && geometry(env, name, v + at, &g, &up, &storage);
+  }
+  // Values of the input: the small map of an upsampled convolution.
+  int64_t inputs() const { return up ? up->phase[0].inputSize() : g.inputSize(); }
+};
+
+}  // namespace
+
 // conv2d(heap, x, w, b, y, n, h, w, c, k, stride, up, out, relu): byte offsets, then the geometry;
 // y [n, oh, ow, out] = act(conv(x or its 2x upsampling, W, stride, 'same') + b).
 napi_value Conv2d(napi_env env, napi_callback_info info) {
-  napi_value argv[14];
-  Heap heap;
-  int64_t v[13];
-  if (!kernelArgs(env, info, "conv2d", 14, argv, &heap, v, 13)) return nullptr;
-  Conv g{};
-  Upsampled storage(1, 1, 1, 1, 1, 1), *up = nullptr;
-  if (!geometry(env, "conv2d", v + 4, &g, &up, &storage)) return nullptr;
-  const int64_t inputs = up ? up->phase[0].inputSize() : g.inputSize();
-  const float* x = heap.floats(v[0], inputs);
-  const float* w = heap.floats(v[1], g.depth() * g.out);
-  const float* b = heap.floats(v[2], g.out);
-  float* y = heap.floats(v[3], g.rows() * g.out);
+  ConvArgs a;
+  if (!a.read(env, info, "conv2d", 14, 13, 4)) return nullptr;
+  const Conv& g = a.g;
+  const float* x = a.heap.floats(a.v[0], a.inputs());
+  const float* w = a.heap.floats(a.v[1], g.depth() * g.out);
+  const float* b = a.heap.floats(a.v[2], g.out);
+  float* y = a.heap.floats(a.v[3], g.rows() * g.out);
   if (!x || !w || !b || !y) return throwError(env, "conv2d: operands do not fit the buffer");
-  forward(g, up, x, w, b, y, v[12] != 0);
+  forward(g, a.up, x, w, b, y, a.v[12] != 0);
   return nullptr;
 }
 
 // conv2dGrad(heap, x, w, y, dy, dx, dw, db, n, h, w, c, k, stride, up, out): byte offsets, then the geometry.
 // y: the forward output for the relu's mask, or −1 without relu; dx: −1 when x needs no gradient.
 napi_value Conv2dGrad(napi_env env, napi_callback_info info) {
-  napi_value argv[16];
-  Heap heap;
-  int64_t v[15];
-  if (!kernelArgs(env, info, "conv2dGrad", 16, argv, &heap, v, 15)) return nullptr;
-  Conv g{};
-  Upsampled storage(1, 1, 1, 1, 1, 1), *up = nullptr;
-  if (!geometry(env, "conv2dGrad", v + 7, &g, &up, &storage)) return nullptr;
-  const int64_t outputs = g.rows() * g.out, inputs = up ? up->phase[0].inputSize() : g.inputSize();
-  const float* x = heap.floats(v[0], inputs);
-  const float* w = heap.floats(v[1], g.depth() * g.out);
-  const float* y = v[2] < 0 ? nullptr : heap.floats(v[2], outputs);
-  const float* dy = heap.floats(v[3], outputs);
-  float* dx = v[4] < 0 ? nullptr : heap.floats(v[4], inputs);
-  float* dw = heap.floats(v[5], g.depth() * g.out);
-  float* db = heap.floats(v[6], g.out);
+  ConvArgs a;
+  if (!a.read(env, info, "conv2dGrad", 16, 15, 7)) return nullptr;
+  const Conv& g = a.g;
+  const int64_t* v = a.v;
+  const int64_t outputs = g.rows() * g.out;
+  const float* x = a.heap.floats(v[0], a.inputs());
+  const float* w = a.heap.floats(v[1], g.depth() * g.out);
+  const float* y = v[2] < 0 ? nullptr : a.heap.floats(v[2], outputs);
+  const float* dy = a.heap.floats(v[3], outputs);
+  float* dx = v[4] < 0 ? nullptr : a.heap.floats(v[4], a.inputs());
+  float* dw = a.heap.floats(v[5], g.depth() * g.out);
+  float* db = a.heap.floats(v[6], g.out);
   if (!x || !w || !dy || !dw || !db || (v[2] >= 0 && !y) || (v[4] >= 0 && !dx))
     return throwError(env, "conv2dGrad: operands do not fit the buffer");
-  backward(g, up, x, w, y, dy, dx, dw, db);
+  backward(g, a.up, x, w, y, dy, dx, dw, db);
   return nullptr;
 }
 
