@@ -60,7 +60,7 @@ function gpuDeviceNode(): boolean {
   return list('/dev').some((f) => /^nvidia\d+$/.test(f)) || list('/dev/dri').some((f) => f.startsWith('renderD'));
 }
 
-/** The GPU for training, and wasm for everything else; under `auto`, a software adapter does not count. */
+/** The GPU for training and importance sampling, and wasm for everything else; under `auto`, a software adapter does not count. */
 async function initWebGpu(auto: boolean): Promise<string | null> {
   if (auto && !gpuDeviceNode()) return 'no GPU device';
   try {
@@ -110,21 +110,22 @@ function describe(choice: Exclude<BackendChoice, 'auto'>): string {
     case 'cpu':
       return 'cpu (plain JavaScript, slow: install @tensorflow/tfjs-node or use --backend wasm)';
     case 'webgpu':
-      return `webgpu (${gpuInfo!.name}) for training, ${describe('wasm')} for the rest`;
+      return `webgpu (${gpuInfo!.name}) for training and importance sampling, ${describe('wasm')} for the rest`;
   }
 }
 
 /**
- * Initialises the backend once per process; later calls return the first result. Only training uses the GPU
- * of `webgpu`: for other work (`training` false) webgpu is wasm, and `auto` does not look for a GPU.
+ * Initialises the backend once per process; later calls return the first result. Only work with GPU kernels (`gpu`:
+ * training, and `evaluate --iw`'s decoder) uses the GPU of `webgpu`: for other work webgpu is wasm, and `auto`
+ * does not look for a GPU.
  */
-export async function initBackend(requested: BackendChoice = 'auto', options: { training?: boolean } = {}): Promise<BackendInfo> {
+export async function initBackend(requested: BackendChoice = 'auto', options: { gpu?: boolean } = {}): Promise<BackendInfo> {
   if (current) return current;
   // Production mode: no debug checks, and no "install tfjs-node" banner from the cpu backend.
   tf.enableProdMode();
-  if (requested === 'webgpu' && !options.training) requested = 'wasm';
+  if (requested === 'webgpu' && !options.gpu) requested = 'wasm';
   const order: Exclude<BackendChoice, 'auto'>[] =
-    requested === 'auto' ? ['tensorflow-gpu', ...(options.training ? ['webgpu' as const] : []), 'tensorflow', 'wasm', 'cpu'] : [requested];
+    requested === 'auto' ? ['tensorflow-gpu', ...(options.gpu ? ['webgpu' as const] : []), 'tensorflow', 'wasm', 'cpu'] : [requested];
   for (const choice of order) {
     const problem = await init(choice, requested === 'auto');
     if (problem === null) {

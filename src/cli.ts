@@ -25,12 +25,14 @@ export function buildProgram(): Command {
   const program = new Command('vae')
     .description('Variational Autoencoders on image data sets, with TensorFlow.js')
     .version(TOOL_VERSION)
-    .addOption(new Option('--backend <name>', 'backend: auto tries tensorflow-gpu, webgpu (a GPU through Vulkan, Metal or D3D12; training only), tensorflow, wasm, cpu in turn')
+    .addOption(new Option('--backend <name>', 'backend: auto tries tensorflow-gpu, webgpu (a GPU through Vulkan, Metal or D3D12; training and evaluate --iw), tensorflow, wasm, cpu in turn')
       .choices(BACKEND_CHOICES as unknown as string[]).default('auto'))
     .option('-q, --quiet', 'no progress or information on stderr', false)
     .showHelpAfterError('(run with --help for usage)')
     .hook('preAction', async (_, action) => {
-      backend = await initBackend(program.opts<{ backend: BackendChoice }>().backend, { training: action.name() === 'train' });
+      // The GPU (webgpu) is for training and for evaluate --iw's decoder; other commands run on the CPU.
+      const gpu = action.name() === 'train' || (action.name() === 'evaluate' && action.opts().iw !== undefined);
+      backend = await initBackend(program.opts<{ backend: BackendChoice }>().backend, { gpu });
     });
   const context = {
     backend: (): BackendInfo => {

@@ -1,6 +1,6 @@
 import { Command, Option } from 'commander';
 import { currentBackend } from '../backend';
-import { evaluateTestSet } from '../engine/evaluate';
+import { evaluateTestSet, importanceOnGpu } from '../engine/evaluate';
 import { bitsPerDim } from '../model/evaluate';
 import { familyOf } from '../model/families/registry';
 import { TaskProgress } from '../train/progress';
@@ -54,7 +54,7 @@ export function registerEvaluate(program: Command, context: { quiet: () => boole
       }
       if (report.importance) {
         lines.push(`test NLL${given} ${report.importance.nll.toFixed(2)} nats (${report.importance.bitsPerDim.toFixed(4)} bits/dim), ` +
-          `importance sampling with K=${report.importance.k}`);
+          `importance sampling with K=${report.importance.k}${importanceOnGpu(loaded.vae) ? ' (the samples decoded on the GPU)' : ''}`);
       }
       if (report.labelAccuracy !== undefined) {
         lines.push(`label with the best conditional ELBO is the true label for ${(100 * report.labelAccuracy).toFixed(2)}% ` +

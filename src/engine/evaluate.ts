@@ -9,10 +9,12 @@ import { ElboTerms, bitsPerDim, evaluateElbo, requireLabels } from '../model/eva
 import { familyOf } from '../model/families/registry';
 import { flatLayout, partRange, readVariables } from '../model/flat';
 import { codebookIndices, inferLabels } from '../model/generate';
-import { ImportanceOptions, activeUnits, encodeAll, vaeImportanceWeighted } from '../model/likelihood';
+import { ImportanceOptions, ImportanceSums, activeUnits, encodeAll, importanceChunks, vaeImportanceWeighted } from '../model/likelihood';
 import { evaluateSemi } from '../model/m2';
 import { Vae } from '../model/vae';
 import { ImportanceJob, Thread } from './threads';
+import { webGpuUnsupported } from './webgpu';
+import { GpuLogLikelihood } from './webgpu-decode';
 
 export interface TestSetReport extends ElboTerms {
   images: number;
@@ -40,6 +42,7 @@ export interface TestSetReport extends ElboTerms {
  */
 export async function vaeImportanceWeightedParallel(vae: Vae, x: Float32Array, n: number, labels: Float32Array | null,
   options: ImportanceOptions, threads: number): Promise<Float64Array> {
+  if (importanceOnGpu(vae)) return vaeImportanceWeightedGpu(vae, x, n, labels, options);
   if (threads <= 1 || n < 2) return vaeImportanceWeighted(vae, x, n, labels, options);
   const classes = vae.labelDim;
   const dim = vae.inputDim;
@@ -64,6 +67,55 @@ export async function vaeImportanceWeightedParallel(vae: Vae, x: Float32Array, n
     }
   }));
   return result;
+}
+
+/** Whether the importance samples are decoded on the GPU: under --backend webgpu, for a model its engine trains with the ELBO. */
+export function importanceOnGpu(vae: Vae): boolean {
+  const objective = familyOf(vae.config).gpuObjective;
+  return currentBackend().choice === 'webgpu' && objective === 'elbo' && webGpuUnsupported(vae, objective) === null;
+}
+
+/**
+ * vaeImportanceWeighted with the decoder on the GPU (webgpu-decode.ts), many images a call: the same samples
+ * (importanceChunks), log p(z) here in double precision; L_K equals the CPU's to float precision.
+ */
+export async function vaeImportanceWeightedGpu(vae: Vae, x: Float32Array, n: number, labels: Float32Array | null,
+  options: ImportanceOptions): Promise<Float64Array> {
+  const gpu = await GpuLogLikelihood.create(vae);
+  try {
+    const d = vae.config.zDim;
+    const dim = vae.inputDim;
+    const classes = vae.labelDim;
+    const { decoderExtra: C, outputDim: out, observed, missing } = vae.condition;
+    const { mu, logvar } = encodeAll(vae, x, n, labels ?? undefined);
+    const samplesPerCall = Math.max(1, Math.min(options.k, options.rowsPerCall ?? 2000));
+    if (samplesPerCall > gpu.capacity) throw new VaeError(`the GPU decodes ${gpu.capacity} rows at once, fewer than the ${samplesPerCall} samples of a call`);
+    const sums = new ImportanceSums(n, options.k);
+    for (const chunk of importanceChunks(mu, logvar, n, d, { ...options, imagesPerCall: Math.floor(gpu.capacity / samplesPerCall) })) {
+      const { rows, z } = chunk;
+      const codes = new Float32Array(rows * (d + C));
+      const target = new Float32Array(rows * out);
+      const logPz = new Float64Array(rows);
+      for (let r = 0; r < rows; r++) {
+        const image = chunk.start + chunk.images[r];
+        const row = codes.subarray(r * (d + C), (r + 1) * (d + C));
+        row.set(z.subarray(r * d, (r + 1) * d));
+        if (observed) observed.forEach((p, j) => { row[d + j] = x[image * dim + p]; });
+        else if (C > 0 && labels) row.set(labels.subarray(image * classes, (image + 1) * classes), d);
+        if (missing) missing.forEach((p, j) => { target[r * out + j] = x[image * dim + p]; });
+        else target.set(x.subarray(image * dim, (image + 1) * dim), r * out);
+        let squares = 0;
+        for (let j = 0; j < d; j++) squares += z[r * d + j] ** 2;
+        logPz[r] = -0.5 * (squares + d * Math.log(2 * Math.PI));
+      }
+      const logPx = await gpu.logLikelihood(codes, target, rows);
+      sums.add(chunk, logPz.map((v, r) => v + logPx[r]));
+      if (chunk.last) options.onProgress?.(chunk.end);
+    }
+    return sums.result();
+  } finally {
+    gpu.close();
+  }
 }
 
 /** Everything `vae evaluate` reports, for test data x ([n, dim]). */

@@ -729,7 +729,7 @@ function convLayer(name: string, c: ConvSpec, relu: boolean, P: number): Layer {
  * The encoder's layers up to μ and log σ², and the decoder's, in the order they run (conv.ts's shapes for --arch
  * conv); the decoder's have `decRows` rows.
  */
-function modelLayers(vae: Vae, P: number, decRows: Rows): { enc: Layer[]; mu: Layer; logvar: Layer | null; dec: Layer[] } {
+export function modelLayers(vae: Vae, P: number, decRows: Rows): { enc: Layer[]; mu: Layer; logvar: Layer | null; dec: Layer[] } {
   const w = weightsOf(vae);
   const { hidden, arch, inputShape } = vae.config;
   const dense = (name: string, relu: boolean, rows: Rows = 'n') => denseLayer(name, w(name), relu ? 'relu' : 'linear', P, rows);
@@ -764,14 +764,14 @@ function modelLayers(vae: Vae, P: number, decRows: Rows): { enc: Layer[]; mu: La
 }
 
 /** A kernel of the step, and its workgroups for a batch of n rows (nk decoder rows). */
-interface Kernel {
+export interface Kernel {
   name: string;
   source: string;
   groups: (n: number, nk: number) => [number, number];
 }
 
 /** Offsets in `mem`, allocated one after the other. */
-class Arena {
+export class Arena {
   size = 0;
   take(floats: number): number {
     const at = this.size;
@@ -901,7 +901,7 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number, samples = 1
     condition: { xy: xy === null ? null : { off: xy, E }, target: target === x ? null : target, z: C > 0 ? { off: z, C } : null } };
 }
 
-const STEP_BYTES = 48;
+export const STEP_BYTES = 48;
 
 /**
  * The values of the kernels' `step` uniform (HEADER's struct Step): 1/n is the loss's normaliser; 1 − β1 and
@@ -1049,42 +1049,59 @@ class WebGpuEngine implements Engine {
   }
 }
 
-export async function createWebGpuEngine(setup: EngineSetup): Promise<Engine> {
-  const gpu = await openGpu();
+/**
+ * One storage buffer of `floats` values, the step uniform, and the pipelines of `kernels` bound to them. A buffer
+ * larger than the GPU binds is a one-line error ending with `hint`.
+ */
+export async function gpuProgram(gpu: Gpu, kernels: Kernel[], floats: number, what: string, hint: string) {
   const { device } = gpu;
-  const { vae } = setup;
-  const layout = stepKernels(vae, setup.sizes.rows, setup.adamConfig.epsilon, setup.sizes.samples);
-  const bytes = 4 * layout.size;
+  const bytes = 4 * floats;
+  const mib = (b: number) => `${Math.ceil(b / 2 ** 20)} MiB`;
   if (bytes > device.limits.maxStorageBufferBindingSize) {
-    const mib = (b: number) => `${Math.ceil(b / 2 ** 20)} MiB`;
-    throw new VaeError(`the webgpu engine keeps this model and a batch of ${setup.sizes.rows} in one ${mib(bytes)} buffer, and this GPU binds ` +
-      `at most ${mib(device.limits.maxStorageBufferBindingSize)}: use a smaller --batch-size`);
+    throw new VaeError(`the webgpu engine keeps ${what} in one ${mib(bytes)} buffer, and this GPU binds ` +
+      `at most ${mib(device.limits.maxStorageBufferBindingSize)}: ${hint}`);
   }
   device.pushErrorScope('out-of-memory');
   device.pushErrorScope('validation');
-  const mem = device.createBuffer({ size: 4 * layout.size, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+  const mem = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
   const uniform = device.createBuffer({ size: STEP_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
-  const readbacks = Array.from({ length: BATCH_SLOTS }, () =>
-    device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
   const bindGroupLayout = device.createBindGroupLayout({ entries: [
     { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
     { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } },
   ] });
   const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [bindGroupLayout] });
-  const pipelines = layout.kernels.map((k) => device.createComputePipeline({
+  const pipelines = kernels.map((k) => device.createComputePipeline({
     label: k.name, layout: pipelineLayout, compute: { module: device.createShaderModule({ label: k.name, code: k.source }), entryPoint: 'main' },
   }));
   const bindGroup = device.createBindGroup({ layout: bindGroupLayout, entries: [
     { binding: 0, resource: { buffer: mem } }, { binding: 1, resource: { buffer: uniform } }] });
   const invalid = await dawnAwait(device.popErrorScope());
   const memory = await dawnAwait(device.popErrorScope());
-  if (memory) throw new VaeError(`the GPU has not enough memory for this model and batch (${(4 * layout.size / 2 ** 20).toFixed(0)} MiB): ${memory.message}`);
+  if (memory) throw new VaeError(`the GPU has not enough memory for ${what} (${mib(bytes)}): ${memory.message}`);
   if (invalid) throw new Error(`the webgpu engine's kernels: ${invalid.message}`);
-  // Parameters and Adam's moments as training left them.
+  return { mem, uniform, pipelines, bindGroup };
+}
+
+/** The model's parameters (flat, in the order of its trainable variables), written at the start of `mem`. */
+export function uploadParams(gpu: Gpu, vae: Vae, mem: GPUBuffer): void {
   const variables = vae.trainableVariables();
-  const params = new Float32Array(layout.P);
-  readVariables(variables, flatLayout(variables), params);
-  device.queue.writeBuffer(mem, 0, params);
+  const layout = flatLayout(variables);
+  const params = new Float32Array(layout.size);
+  readVariables(variables, layout, params);
+  gpu.device.queue.writeBuffer(mem, 0, params);
+}
+
+export async function createWebGpuEngine(setup: EngineSetup): Promise<Engine> {
+  const gpu = await openGpu();
+  const { device } = gpu;
+  const { vae } = setup;
+  const layout = stepKernels(vae, setup.sizes.rows, setup.adamConfig.epsilon, setup.sizes.samples);
+  const { mem, uniform, pipelines, bindGroup } = await gpuProgram(gpu, layout.kernels, layout.size,
+    `this model and a batch of ${setup.sizes.rows}`, 'use a smaller --batch-size');
+  const readbacks = Array.from({ length: BATCH_SLOTS }, () =>
+    device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
+  // Parameters and Adam's moments as training left them.
+  uploadParams(gpu, vae, mem);
   device.queue.writeBuffer(mem, 8 * layout.P, new Float32Array(setup.adam.m)); // copies: the moments may be views of shared memory
   device.queue.writeBuffer(mem, 12 * layout.P, new Float32Array(setup.adam.v));
   return new WebGpuEngine(gpu, layout, pipelines, bindGroup, mem, uniform, readbacks, setup);

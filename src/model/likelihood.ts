@@ -16,31 +16,45 @@ export type LogLikelihood = (z: tf.Tensor2D, images: Int32Array) => tf.Tensor1D;
 
 export interface ImportanceOptions {
   k: number;
-  /** Decoder rows per call (memory: rows x output dimension floats). */
+  /** Decoder rows per call (memory: rows x output dimension floats); also the most samples of an image in one call. */
   rowsPerCall?: number;
+  /**
+   * Images per call instead of rowsPerCall / samples: where the decoder takes more rows at once (the GPU's) with
+   * the same samples, which depend on the samples per call (min(k, rowsPerCall)) and not on the images.
+   */
+  imagesPerCall?: number;
   seed?: number;
   /** Global index of the first image, so that each image draws the same samples however the set is split. */
   indexOffset?: number;
   onProgress?: (imagesDone: number) => void;
 }
 
+/** One call's importance samples: `rows` = images [start, end) × samples each, their z, image and log q(z|x). */
+export interface ImportanceChunk {
+  start: number;
+  end: number;
+  rows: number;
+  z: Float32Array;
+  /** Each row's image, relative to start. */
+  images: Int32Array;
+  logQ: Float64Array;
+  /** The last chunk of its images. */
+  last: boolean;
+}
+
 /**
- * L_K for each of n images, given q's μ and log σ² ([n, d] row-major) and log p(x|z) of a group of images.
- * `logLikelihoodFor(start, end)` returns the function for images [start, end).
+ * The samples of importanceWeightedLogLikelihood, in calls of at most `rowsPerCall` rows: image i's chunk c draws
+ * its ε from the stream ('importance', i, c) of the seed, so an image gets the same samples however the images
+ * are split into calls or threads.
  */
-export function importanceWeightedLogLikelihood(mu: Float32Array, logvar: Float32Array, n: number, d: number,
-  logLikelihoodFor: (start: number, end: number) => LogLikelihood, options: ImportanceOptions): Float64Array {
+export function* importanceChunks(mu: Float32Array, logvar: Float32Array, n: number, d: number, options: ImportanceOptions): Generator<ImportanceChunk> {
   const { k } = options;
   const rowsPerCall = options.rowsPerCall ?? 2000;
   const perCall = Math.max(1, Math.min(k, rowsPerCall)); // samples per image in one call
-  const groupSize = Math.max(1, Math.floor(rowsPerCall / perCall)); // images in one call
-  const result = new Float64Array(n);
+  const groupSize = Math.max(1, options.imagesPerCall ?? Math.floor(rowsPerCall / perCall)); // images in one call
   for (let start = 0; start < n; start += groupSize) {
     const end = Math.min(n, start + groupSize);
     const g = end - start;
-    const logLikelihood = logLikelihoodFor(start, end);
-    const runningMax = new Float64Array(g).fill(-Infinity);
-    const runningSum = new Float64Array(g);
     for (let done = 0, chunk = 0; done < k; done += perCall, chunk++) {
       const c = Math.min(perCall, k - done);
       const rows = g * c;
@@ -63,29 +77,64 @@ export function importanceWeightedLogLikelihood(mu: Float32Array, logvar: Float3
           logQ[r] = -0.5 * lq;
         }
       }
-      const logWeights = tf.tidy(() => {
-        const zt = tf.tensor2d(z, [rows, d]);
-        const logPz = tf.mul(-0.5, tf.add(tf.sum(tf.square(zt), 1), d * LOG_2PI));
-        return tf.add(logLikelihood(zt, images), logPz);
-      });
-      const values = logWeights.dataSync();
-      logWeights.dispose();
-      // Streaming log-sum-exp per image.
-      for (let r = 0; r < rows; r++) {
-        const i = images[r];
-        const w = values[r] - logQ[r];
-        if (w > runningMax[i]) {
-          runningSum[i] = runningSum[i] * Math.exp(runningMax[i] - w) + 1;
-          runningMax[i] = w;
-        } else {
-          runningSum[i] += Math.exp(w - runningMax[i]);
-        }
+      yield { start, end, rows, z, images, logQ, last: done + c >= k };
+    }
+  }
+}
+
+/** Streaming log-sum-exp of the log weights log p(x, z) − log q(z|x) per image, into L_K = log (1/K) Σ_k w_k. */
+export class ImportanceSums {
+  private readonly max: Float64Array;
+  private readonly sum: Float64Array;
+
+  constructor(n: number, private readonly k: number) {
+    this.max = new Float64Array(n).fill(-Infinity);
+    this.sum = new Float64Array(n);
+  }
+
+  /** Adds a chunk's rows, given log p(x, z) = log p(x|z) + log p(z) of each. */
+  add(chunk: ImportanceChunk, logJoint: ArrayLike<number>): void {
+    for (let r = 0; r < chunk.rows; r++) {
+      const i = chunk.start + chunk.images[r];
+      const w = logJoint[r] - chunk.logQ[r];
+      if (w > this.max[i]) {
+        this.sum[i] = this.sum[i] * Math.exp(this.max[i] - w) + 1;
+        this.max[i] = w;
+      } else {
+        this.sum[i] += Math.exp(w - this.max[i]);
       }
     }
-    for (let i = 0; i < g; i++) result[start + i] = runningMax[i] + Math.log(runningSum[i]) - Math.log(k);
-    options.onProgress?.(end);
   }
-  return result;
+
+  result(): Float64Array {
+    return this.max.map((m, i) => m + Math.log(this.sum[i]) - Math.log(this.k));
+  }
+}
+
+/**
+ * L_K for each of n images, given q's μ and log σ² ([n, d] row-major) and log p(x|z) of a group of images.
+ * `logLikelihoodFor(start, end)` returns the function for images [start, end).
+ */
+export function importanceWeightedLogLikelihood(mu: Float32Array, logvar: Float32Array, n: number, d: number,
+  logLikelihoodFor: (start: number, end: number) => LogLikelihood, options: ImportanceOptions): Float64Array {
+  const sums = new ImportanceSums(n, options.k);
+  let group = -1;
+  let logLikelihood: LogLikelihood | null = null;
+  for (const chunk of importanceChunks(mu, logvar, n, d, options)) {
+    if (chunk.start !== group) {
+      group = chunk.start;
+      logLikelihood = logLikelihoodFor(chunk.start, chunk.end);
+    }
+    const logJoint = tf.tidy(() => {
+      const zt = tf.tensor2d(chunk.z, [chunk.rows, d]);
+      const logPz = tf.mul(-0.5, tf.add(tf.sum(tf.square(zt), 1), d * LOG_2PI));
+      return tf.add(logLikelihood!(zt, chunk.images), logPz);
+    });
+    sums.add(chunk, logJoint.dataSync());
+    logJoint.dispose();
+    if (chunk.last) options.onProgress?.(chunk.end);
+  }
+  return sums.result();
 }
 
 /**

@@ -11,7 +11,7 @@ import { tmpDir } from '../helpers/tmp';
 
 test('a step after the device is lost fails with a VaeError that says so', async () => {
   if (!(await testGpu())) return expect(process.env.CI).toBeFalsy();
-  const backend = await initBackend('webgpu', { training: true });
+  const backend = await initBackend('webgpu', { gpu: true });
   const run = await startRun({ data: 'mnist', binarize: 'none', hidden: [16], zDim: 3, beta: 1, epochs: 1, batchSize: 10, lr: 1e-3, seed: 1,
     klWarmup: 0, out: path.join(tmpDir(), 'run'), limitTrain: 20, limitTest: 10 });
   const engine = await createWebGpuEngine({ backend, vae: run.vae, adam: run.adam, adamConfig: { lr: 1e-3, ...ADAM_DEFAULTS },

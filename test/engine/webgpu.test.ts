@@ -20,11 +20,13 @@ import { startRun } from '../../src/train/run';
 import type { TrainRun } from '../../src/train/train';
 import { testGpu, runKernel } from '../helpers/gpu';
 import { tmpDir } from '../helpers/tmp';
+import { vaeImportanceWeighted } from '../../src/model/likelihood';
+import { vaeImportanceWeightedGpu } from '../../src/engine/evaluate';
 
 let gpu: Gpu | null = null;
 beforeAll(async () => {
   gpu = await testGpu();
-  if (gpu) await initBackend('webgpu', { training: true });
+  if (gpu) await initBackend('webgpu', { gpu: true });
 });
 
 /** Runs `check` when there is an adapter; without one (allowed only outside CI, see testGpu) asserts that. */
@@ -259,7 +261,7 @@ withGpu("the step's sums: loss (Σ rec + β Σ KL) / n, Σ rec, Σ KL, into the 
 async function stepOnBoth(run: TrainRun, rows: number, x: Float32Array, eps: Float32Array, task: ShardTask,
   inputs: { noisy?: Float32Array; y?: Float32Array } = {}) {
   const { noisy, y } = inputs;
-  const backend = await initBackend('webgpu', { training: true });
+  const backend = await initBackend('webgpu', { gpu: true });
   const setup = (): EngineSetup => ({ backend, vae: run.vae, adam: run.adam, adamConfig: { lr: 1e-3, ...ADAM_DEFAULTS },
     sizes: { rows, dim: run.vae.inputDim, labelDim: run.vae.labelDim, zDim: run.vae.config.zDim, samples: task.samples, noisy: noisy !== undefined },
     threads: 1 });
@@ -372,5 +374,27 @@ describe.each([
     const meaningful = Array.from(cpu.adam.m.keys()).filter((i) => Math.abs(cpu.adam.m[i]) > 1e-4 * scale);
     expect(meaningful.length).toBeGreaterThan(cpu.params.length / 10);
     expectClose(meaningful.map((i) => gpuStep.params[i]), meaningful.map((i) => cpu.params[i]), 1e-4);
+  }, 120_000);
+});
+
+describe.each([
+  ['the MLP VAE', {}],
+  ['a cvae on the label', { model: 'cvae' }],
+  ['a cvae completing the top half', { model: 'cvae', condition: 'top-half' }],
+] as const)('the importance-sampled bound L_K of %s with the decoder on the GPU (evaluate --iw under webgpu)', (_, kind) => {
+  withGpu('equals the CPU\'s, image by image, with the same samples (K 30: many images a call; K 2,500: two calls an image)', async () => {
+    const run = await startRun({ data: 'mnist', binarize: 'none', hidden: [32], zDim: 4, beta: 1, epochs: 1, batchSize: 20, lr: 1e-3, seed: 11,
+      klWarmup: 0, out: path.join(tmpDir(), 'iw-eval'), limitTrain: 40, limitTest: 10, ...kind });
+    const vae = run.vae;
+    const rng = new Rng(18, 'gpu-iw-eval');
+    const n = 7;
+    const x = Float32Array.from({ length: n * 784 }, () => (rng.uniform() < 0.3 ? 1 : 0));
+    const labels = vae.labelDim > 0 ? Float32Array.from({ length: n * 10 }, (_, i) => (i % 10 === (Math.floor(i / 10) * 3) % 10 ? 1 : 0)) : null;
+    for (const k of [30, 2500]) {
+      const cpu = vaeImportanceWeighted(vae, x, n, labels, { k, seed: 4 });
+      const gpuBounds = await vaeImportanceWeightedGpu(vae, x, n, labels, { k, seed: 4 });
+      expect(gpuBounds).toHaveLength(n);
+      gpuBounds.forEach((v, i) => expect(Math.abs(v - cpu[i])).toBeLessThan(1e-5 * Math.abs(cpu[i])));
+    }
   }, 120_000);
 });

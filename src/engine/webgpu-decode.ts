@@ -1,0 +1,91 @@
+/**
+ * log p(x|z) on the GPU for many codes at once: the decoder's forward kernels of the WebGPU engine (webgpu.ts)
+ * and its loss kernel, on up to `capacity` rows a call. `vae evaluate --iw K` uses it under `--backend webgpu`
+ * (engine/evaluate.ts): the importance samples are drawn on the CPU from the same streams as ever
+ * (model/likelihood.ts), so the bound is the CPU's to float precision, and the decoder, the part that costs
+ * K times the test set, runs on the GPU.
+ */
+import { VaeError, errorMessage } from '../errors';
+import { Gpu, dawnAwait, openGpu } from '../gpu';
+import { flatLayout } from '../model/flat';
+import type { Vae } from '../model/vae';
+import { Arena, Kernel, bernoulliKernel, gaussianKernel, gpuProgram, modelLayers, stepUniform, uploadParams } from './webgpu';
+
+/** Rows of one call at most (memory permitting). */
+const MAX_ROWS = 20_000;
+
+export class GpuLogLikelihood {
+  private constructor(private readonly gpu: Gpu, private readonly program: Awaited<ReturnType<typeof gpuProgram>>,
+    private readonly kernels: Kernel[], private readonly at: { z: number; target: number; rec: number },
+    /** Rows of a call at most. */
+    readonly capacity: number, private readonly widths: { z: number; out: number }, private readonly readback: GPUBuffer) {}
+
+  /**
+   * For a VAE or cvae that the WebGPU engine trains (webGpuUnsupported: null, objective 'elbo'): its decoder on up
+   * to `rows` rows a call, fewer where the GPU binds less.
+   */
+  static async create(vae: Vae, rows = MAX_ROWS): Promise<GpuLogLikelihood> {
+    const gpu = await openGpu();
+    const P = flatLayout(vae.trainableVariables()).size;
+    const { dec } = modelLayers(vae, P, 'n');
+    const { decoderExtra: C, outputDim: out } = vae.condition;
+    const zWidth = vae.config.zDim + C;
+    // Per row: the decoder's input, every layer's output, the loss's gradient (unused), the target, −log p(x|z).
+    const perRow = zWidth + dec.reduce((a, l) => a + l.out, 0) + 2 * out + 1;
+    const limit = Math.floor(gpu.device.limits.maxStorageBufferBindingSize / 4);
+    const capacity = Math.min(rows, Math.floor((limit - P) / perRow));
+    if (capacity < 1) throw new VaeError('this GPU binds too little memory for the decoder');
+    const mem = new Arena();
+    mem.take(P); // the parameters (the layers' gradient offsets beyond them are not used here)
+    const z = mem.take(capacity * zWidth);
+    const hidden = dec.map((l) => mem.take(capacity * l.out));
+    const dLogits = mem.take(capacity * out);
+    const target = mem.take(capacity * out);
+    const rec = mem.take(capacity);
+    const kernels = dec.map((l, i) => l.forward(i === 0 ? z : hidden[i - 1], hidden[i]));
+    const loss = { logits: hidden[dec.length - 1], x: target, dlogits: dLogits, rec, dim: out };
+    const sigma = vae.config.sigma;
+    kernels.push(sigma === undefined
+      ? { name: 'bernoulli', source: bernoulliKernel(loss), groups: (n) => [n, 1] }
+      : { name: 'gaussian', source: gaussianKernel({ ...loss, sigma }), groups: (n) => [n, 1] });
+    const program = await gpuProgram(gpu, kernels, mem.size, `the decoder on ${capacity} rows`, 'this model is too large for it');
+    uploadParams(gpu, vae, program.mem);
+    const readback = gpu.device.createBuffer({ size: 4 * capacity, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    return new GpuLogLikelihood(gpu, program, kernels, { z, target, rec }, capacity, { z: zWidth, out }, readback);
+  }
+
+  /**
+   * log p(x|z) of `rows` rows: z [rows, zDim + C] (a cvae's condition beside each code) and what the decoder
+   * models of each row's image, target [rows, out].
+   */
+  async logLikelihood(z: Float32Array<ArrayBuffer>, target: Float32Array<ArrayBuffer>, rows: number): Promise<Float32Array> {
+    if (rows > this.capacity) throw new Error(`at most ${this.capacity} rows a call`);
+    const { device } = this.gpu;
+    const { mem, uniform, pipelines, bindGroup } = this.program;
+    device.queue.writeBuffer(mem, 4 * this.at.z, z, 0, rows * this.widths.z);
+    device.queue.writeBuffer(mem, 4 * this.at.target, target, 0, rows * this.widths.out);
+    device.queue.writeBuffer(uniform, 0, stepUniform({ n: rows, beta: 1, stepSize: 0, invCorr2: 1, slot: 0, beta1: 0, beta2: 0 }));
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    pass.setBindGroup(0, bindGroup);
+    this.kernels.forEach((k, i) => {
+      pass.setPipeline(pipelines[i]);
+      pass.dispatchWorkgroups(...k.groups(rows, rows));
+    });
+    pass.end();
+    encoder.copyBufferToBuffer(mem, 4 * this.at.rec, this.readback, 0, 4 * rows);
+    device.queue.submit([encoder.finish()]);
+    try {
+      await dawnAwait(this.readback.mapAsync(GPUMapMode.READ, 0, 4 * rows));
+    } catch (e) {
+      throw new VaeError(`the GPU decoder failed: ${errorMessage(e).split('\n')[0]}`);
+    }
+    const out = Float32Array.from(new Float32Array(this.readback.getMappedRange(0, 4 * rows)), (v) => -v);
+    this.readback.unmap();
+    return out;
+  }
+
+  close(): void {
+    for (const b of [this.program.mem, this.program.uniform, this.readback]) b.destroy();
+  }
+}
