@@ -25,4 +25,22 @@ echo "train exit $?" >> "$out/train.txt"
 timeout 480 node bench/run.js --backend webgpu --python "$python" --torch-threads 2 --gpu-images "$images" "${limit[@]}" \
   --out "$out/bench.json" > "$out/bench.txt" 2>&1
 echo "bench exit $?" >> "$out/bench.txt"
+# 3. evaluate --iw 1000 of the README's run: the importance samples decoded on the GPU, then on the CPU (same NLL).
+iw_test=()
+[ "$images" -lt 12800 ] && iw_test=(--limit-test 200)
+for backend in webgpu wasm; do
+  start=$(date +%s%N)
+  timeout 240 node bin/vae --backend "$backend" evaluate --iw 1000 "${iw_test[@]}" --checkpoint /tmp/gpu-check-run > "$out/iw-$backend.txt" 2>&1
+  echo "exit $? after $(( ($(date +%s%N) - start) / 1000000 )) ms" >> "$out/iw-$backend.txt"
+done
+# 4. One epoch of every model the GPU engine trains, on the GPU: the engine line and the losses (the CPU's are in
+#    the tests); --limit-train keeps each short.
+for model in "--model cvae" "--model cvae --condition left-half" "--model sae" "--model vqvae" "--iw-train 5" "--arch conv"; do
+  name=$(echo "$model" | tr -d ' -')
+  timeout 120 node bin/vae train --backend webgpu $model --epochs 1 --limit-train 6400 --limit-test 1000 --out "/tmp/gpu-check-$name" \
+    > "$out/family-$name.txt" 2>&1
+  echo "exit $?" >> "$out/family-$name.txt"
+done
 tail -n 30 "$out/bench.txt"
+grep -h "NLL\|exit" "$out"/iw-*.txt
+grep -h "^engine\|^epoch 1/\|exit" "$out"/family-*.txt
