@@ -1,24 +1,29 @@
 /**
- * The WebGPU engine: a whole training step of the VAE (Gaussian q(z|x); p(x|z) Bernoulli or Gaussian with a fixed σ;
- * MLP or --arch conv; the importance-weighted objective with K samples per image; a cvae's condition beside its
- * inputs; the ae, dae and sae's point code; the VQ-VAE's quantised one) as
- * a few fused WGSL kernels recorded into one command encoder, with the parameters, gradients and Adam's moments
- * resident on the GPU. tfjs-webgpu pays ~0.4 ms for every tensor operation (a step is ~150 of them); a dispatch
- * here costs Dawn 6–9 µs, and a step is 19 dispatches for the default MLP, 31 for the conv VAE (`dispatches`).
+ * The WebGPU engine: a whole training step as a few fused WGSL kernels recorded into one command encoder, with the
+ * parameters, gradients and Adam's moments resident on the GPU. It trains
+ * - the VAE: Gaussian q(z|x), p(x|z) Bernoulli or Gaussian with a fixed σ, MLP or --arch conv, and the
+ *   importance-weighted objective with K samples per image (the decoder on n·K rows);
+ * - the cvae, its condition beside its inputs;
+ * - the ae, dae and sae (a point code; the sae's through a sigmoid, with its sparsity penalty);
+ * - the VQ-VAE (a quantised point code, the codebook trained with the rest).
+ * tfjs-webgpu pays ~0.4 ms for every tensor operation (a step is ~150 of them); a dispatch here costs Dawn 6–9 µs,
+ * and a step is 19 dispatches for the default MLP, 31 for the conv VAE (`dispatches`).
  *
  * All of the engine's numbers live in one storage buffer (`mem`), at offsets fixed when the engine is made and
  * written into each kernel's source: parameters, gradients, m and v in the flat layout of the CPU engine
  * (model/flat.ts), then the batch, the activations, their gradients and the statistics. The batch (images and
  * noise, drawn on the CPU from the same streams as ever; a cvae's [x, y], [0, condition] and missing pixels, laid
- * out on the CPU as the kernels read them) is uploaded every step; a step's statistics come back
- * through a small mapped buffer per batch slot. The arithmetic is the CPU engine's in float32 (sums in another
- * order, exp and log of the GPU): a step agrees with it to ~1e-5 relative (test/engine/webgpu.test.ts).
+ * out on the CPU as the kernels read them) is uploaded every step; a step's statistics come back through a small
+ * mapped buffer per batch slot. The arithmetic is the CPU engine's in float32 (sums in another order, exp and log
+ * of the GPU): a step agrees with it to ~1e-5 relative (test/engine/webgpu.test.ts).
  *
- * Kernels: forward dense layers and convolutions (bias and ReLU fused; a decoder's 2x upsampling read on the
- * fly), the reparameterised sample with its KL, the Bernoulli (or fixed-σ Gaussian) NLL with its gradient; backward: each layer's
- * weight and bias gradients at once (for a dense layer one product, Xᵀ·dY with a row of ones), the input
- * gradients with the ReLU mask fused, the reparameterisation's gradient with the KL's closed form; one Adam
- * pass over all parameters; the step's sums.
+ * Kernels: forward dense layers and convolutions (bias and ReLU or sigmoid fused; a decoder's 2x upsampling read
+ * on the fly), the reparameterised sample with its KL (or K samples with log p(z) − log q), the quantisation, the
+ * Bernoulli (or fixed-σ Gaussian) NLL with its gradient, the importance weights; backward: each layer's weight and
+ * bias gradients at once (for a dense layer one product, Xᵀ·dY with a row of ones), the input gradients with the
+ * ReLU mask fused, the reparameterisation's gradient with the KL's closed form, the sparsity penalty's and the
+ * codebook's gradients; one Adam pass over all parameters; the step's sums. `evaluate --iw` reuses the decoder's
+ * forward kernels (webgpu-decode.ts).
  */
 import { VaeError, errorMessage } from '../errors';
 import { Gpu, dawnAwait, openGpu } from '../gpu';
