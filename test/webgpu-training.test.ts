@@ -53,7 +53,9 @@ test('a checkpoint written on the GPU resumes on the CPU, and the other way roun
 
 test('a model the GPU engine has no kernels for trains on the CPU, and says so', () => {
   if (!gpu) return expect(process.env.CI).toBeFalsy();
-  const log = train(['--backend', 'webgpu', '--model', 'm2', '--epochs', '1', '--limit-train', '300', '--limit-test', '100',
-    '--out', path.join(work, 'm2')]);
-  expect(log).toMatch(/^engine: CPU, \d training threads? \(the webgpu engine has no kernels for the m2 model's objective yet, so this trains on the CPU\)$/m);
+  // M1+M2: M2 on an M1's codes, with a Gaussian p(codes|z) of learned variance.
+  train(['--backend', 'wasm', '--epochs', '1', '--limit-train', '300', '--limit-test', '100', '--out', path.join(work, 'm1')]);
+  const log = train(['--backend', 'webgpu', '--model', 'm1m2', '--m1', path.join(work, 'm1'), '--epochs', '1', '--limit-train', '300',
+    '--limit-test', '100', '--out', path.join(work, 'm1m2')]);
+  expect(log).toMatch(/^engine: CPU, \d training threads? \(the webgpu engine has no kernels for a gaussian p\(x\|z\) with a learned variance yet, so this trains on the CPU\)$/m);
 }, 120_000);

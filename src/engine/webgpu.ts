@@ -5,7 +5,9 @@
  *   importance-weighted objective with K samples per image (the decoder on n·K rows);
  * - the cvae, its condition beside its inputs;
  * - the ae, dae and sae (a point code; the sae's through a sigmoid, with its sparsity penalty);
- * - the VQ-VAE (a quantised point code, the codebook trained with the rest).
+ * - the VQ-VAE (a quantised point code, the codebook trained with the rest);
+ * - M2: every unlabelled image with every label and the labelled ones as the rows of one step, the classifier on
+ *   the images (m2StepKernels).
  * tfjs-webgpu pays ~0.4 ms for every tensor operation (a step is ~150 of them); a dispatch here costs Dawn 6–9 µs,
  * and a step is 19 dispatches for the default MLP, 31 for the conv VAE (`dispatches`).
  *
@@ -28,6 +30,7 @@
 import { VaeError, errorMessage } from '../errors';
 import { Gpu, dawnAwait, openGpu } from '../gpu';
 import type { ShardTask } from '../model/families/family';
+import { familyOf } from '../model/families/registry';
 import { flatLayout, readVariables } from '../model/flat';
 import type { Vae } from '../model/vae';
 import { convShape } from '../model/conv';
@@ -43,11 +46,12 @@ const MAX_GROUPS = 65535;
 /** Why the WebGPU engine cannot train this model, or null when it can. */
 export function webGpuUnsupported(vae: Vae, objective: string | undefined): string | null {
   const m = vae.config;
-  if (objective !== 'elbo' && objective !== 'autoencoder' && objective !== 'vq') return `the ${m.family} model's objective`;
-  if (vae.pointCode !== (objective !== 'elbo')) throw new Error(`a ${m.family} model's code does not fit its GPU objective`);
+  if (objective !== 'elbo' && objective !== 'autoencoder' && objective !== 'vq' && objective !== 'm2') return `the ${m.family} model's objective`;
+  if (vae.pointCode !== (objective === 'autoencoder' || objective === 'vq')) throw new Error(`a ${m.family} model's code does not fit its GPU objective`);
   if (objective === 'vq' && (!vae.quantizer || Object.keys(vae.extras).join() !== 'codebook')) throw new Error(`a ${m.family} model has no codebook`);
   if (m.likelihood !== 'bernoulli' && m.sigma === undefined) return `a ${m.likelihood} p(x|z) with a learned variance`;
-  if (objective !== 'vq' && Object.keys(vae.extras).length > 0) return `the ${m.family} model's ${Object.keys(vae.extras).join(' and ')}`;
+  const extras = Object.keys(vae.extras).join();
+  if (extras !== { vq: 'codebook', m2: 'classifier' }[objective as string] && extras !== '') return `the ${m.family} model's ${extras}`;
   if (m.condition && (m.arch === 'conv' || vae.pointCode)) return `a conditioned ${m.arch} ${m.family} model`;
   return null;
 }
@@ -56,9 +60,9 @@ export function webGpuUnsupported(vae: Vae, objective: string | undefined): stri
 function weightsOf(vae: Vae): (name: string) => { off: number; shape: number[] } {
   const variables = vae.trainableVariables();
   const layout = flatLayout(variables);
-  const weights = [...vae.encoder.trainableWeights, ...vae.decoder.trainableWeights];
-  // Beyond the encoder and decoder, only a VQ-VAE's codebook (its kernel, last: see vqKernels).
-  if (weights.length !== variables.length - (vae.quantizer ? 1 : 0)) throw new Error('the webgpu engine trains an encoder and a decoder only');
+  const weights = [...vae.encoder.trainableWeights, ...vae.decoder.trainableWeights, ...(vae.classifier?.trainableWeights ?? [])];
+  // Beyond the encoder, the decoder and M2's classifier, only a VQ-VAE's codebook (its kernel, last: see codebookOf).
+  if (weights.length !== variables.length - (vae.quantizer ? 1 : 0)) throw new Error('the webgpu engine trains an encoder, a decoder and a classifier only');
   const entry = new Map(weights.map((w, i) => [w.originalName, layout.entries[i]]));
   return (name) => {
     const kernel = entry.get(`${name}/kernel`);
@@ -70,7 +74,8 @@ function weightsOf(vae: Vae): (name: string) => { off: number; shape: number[] }
 
 /** The step's values every kernel may read. */
 const HEADER = /* wgsl */ `
-struct Step { n: u32, beta: f32, inv_norm: f32, step_size: f32, inv_corr2: f32, slot: u32, b1: f32, b2: f32, a1: f32, a2: f32, nk: u32, pad1: f32 }
+struct Step { n: u32, beta: f32, inv_norm: f32, step_size: f32, inv_corr2: f32, slot: u32, b1: f32, b2: f32, a1: f32, a2: f32, nk: u32, pad1: f32,
+  w_u: f32, w_l: f32, w_c: f32, unlabelled: u32 }
 @group(0) @binding(0) var<storage, read_write> mem: array<f32>;
 @group(0) @binding(1) var<uniform> step: Step;
 `;
@@ -188,14 +193,14 @@ export function productGroups(p: ProductSpec, n: number, nk = n): [number, numbe
  * The loss kernels' rows: one per example, or K per example (importance-weighted: row r models x[r / K], and
  * its gradient is left unscaled for iwWeightsKernel to weight).
  */
-const lossRows = (samples = 1) => ({ x: samples > 1 ? `(r / ${samples}u)` : 'r', scale: samples > 1 ? '1.0' : 'step.inv_norm' });
+const lossRows = (samples = 1, unscaled = false) => ({ x: samples > 1 ? `(r / ${samples}u)` : 'r', scale: samples > 1 || unscaled ? '1.0' : 'step.inv_norm' });
 
 /**
  * −log p(x|z) of a Bernoulli decoder from its logits l, per row, and its gradient (σ(l) − x) / n:
  * one workgroup per row; rec[r] = Σ_j max(l, 0) − x·l + log(1 + e^−|l|).
  */
-export function bernoulliKernel(o: { logits: number; x: number; dlogits: number; rec: number; dim: number; samples?: number }): string {
-  const rows = lossRows(o.samples);
+export function bernoulliKernel(o: { logits: number; x: number; dlogits: number; rec: number; dim: number; samples?: number; unscaled?: boolean }): string {
+  const rows = lossRows(o.samples, o.unscaled);
   return HEADER + WORKGROUP_SUM + /* wgsl */ `
 @compute @workgroup_size(${REDUCE})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
@@ -216,9 +221,10 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
  * −log N(x; μ, σ²) with a fixed σ and μ = sigmoid(l), per row (as losses.ts's gaussianNllFixed), and its gradient
  * d/dl = (μ − x) / σ² · μ (1 − μ) / n: rec[r] = Σ_j (x − μ)² / (2σ²) + ½ D (log 2π + 2 log σ).
  */
-export function gaussianKernel(o: { logits: number; x: number; dlogits: number; rec: number; dim: number; sigma: number; samples?: number }): string {
+export function gaussianKernel(o: { logits: number; x: number; dlogits: number; rec: number; dim: number; sigma: number; samples?: number;
+  unscaled?: boolean }): string {
   const constant = 0.5 * o.dim * (Math.log(2 * Math.PI) + 2 * Math.log(o.sigma));
-  const rows = lossRows(o.samples);
+  const rows = lossRows(o.samples, o.unscaled);
   return HEADER + WORKGROUP_SUM + /* wgsl */ `
 @compute @workgroup_size(${REDUCE})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
@@ -263,7 +269,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
  *   dμ = dz + β μ / n,   d log σ² = dz ⊙ ε ⊙ ½ exp(½ log σ²) + β ½ (exp(log σ²) − 1) / n.
  */
 export function reparameterizeGradKernel(o: { mu: number; logvar: number; eps: number; dz: number; dmu: number; dlogvar: number; zDim: number;
-  zLd?: number }): string {
+  zLd?: number; rowWeight?: number }): string {
   return HEADER + /* wgsl */ `
 @compute @workgroup_size(64)
 fn main(@builtin(global_invocation_id) g: vec3u) {
@@ -272,7 +278,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
   let mu = mem[${o.mu}u + i];
   let lv = mem[${o.logvar}u + i];
   let dz = mem[${o.dz}u + (i / ${o.zDim}u) * ${o.zLd ?? o.zDim}u + i % ${o.zDim}u];
-  let kl = step.beta * step.inv_norm;
+  let kl = ${o.rowWeight === undefined ? 'step.beta * step.inv_norm' : `mem[${o.rowWeight}u + i / ${o.zDim}u]`};
   mem[${o.dmu}u + i] = dz + kl * mu;
   mem[${o.dlogvar}u + i] = dz * mem[${o.eps}u + i] * 0.5 * exp(0.5 * lv) + kl * 0.5 * (exp(lv) - 1.0);
 }`;
@@ -443,6 +449,113 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
 }`;
 }
 
+/** values[r, j] *= weights[r] for the step.n rows of `width` values (one thread per value). */
+export function rowScaleKernel(o: { values: number; weights: number; width: number }): string {
+  return HEADER + /* wgsl */ `
+@compute @workgroup_size(${REDUCE})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
+  let i = ${FLAT_INDEX};
+  if (i >= step.n * ${o.width}u) { return; }
+  mem[${o.values}u + i] *= mem[${o.weights}u + i / ${o.width}u];
+}`;
+}
+
+/**
+ * M2's objective (model/m2.ts) from the classifier's logits [images, C] and each encoder/decoder row's rec and KL,
+ * one thread per image. The step's images are step.unlabelled unlabelled ones (rows i·C + k: image i with label k),
+ * then labelled ones (row unlabelled·C + j, label y). With L = rec + KL + log C and q = softmax(logits):
+ *   unlabelled: U = Σ_k q_k (L_k + log q_k); each row's weight w_u q_k; d logits_j = w_u q_j (L_j + log q_j − U)
+ *   labelled:   L, its row's weight w_l; CE = −log q_y; d logits = w_c (q − y)
+ * The rows' weights (rw) scale their d logits and their KL's gradient; per image u, Σ_k q_k rec, Σ_k q_k KL, L, CE
+ * go to `sums` [5, images] for m2StatsKernel.
+ */
+export function m2WeightsKernel(o: { logits: number; y: number; rec: number; kl: number; rw: number; dlogits: number; sums: number; images: number;
+  classes: number }): string {
+  const C = o.classes;
+  const sum = (k: number) => `mem[${o.sums + k * o.images}u + i]`;
+  return HEADER + /* wgsl */ `
+@compute @workgroup_size(64)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  let i = g.x;
+  if (i >= step.nk) { return; }
+  var top = -3.0e38;
+  for (var k = 0u; k < ${C}u; k++) { top = max(top, mem[${o.logits}u + i * ${C}u + k]); }
+  var total = 0.0;
+  for (var k = 0u; k < ${C}u; k++) { total += exp(mem[${o.logits}u + i * ${C}u + k] - top); }
+  let log_z = top + log(total);
+  let log_c = ${Math.log(C).toExponential()};
+  if (i < step.unlabelled) {
+    var u = 0.0;
+    var rec = 0.0;
+    var kl = 0.0;
+    for (var k = 0u; k < ${C}u; k++) {
+      let row = i * ${C}u + k;
+      let lq = mem[${o.logits}u + i * ${C}u + k] - log_z;
+      let q = exp(lq);
+      u += q * (mem[${o.rec}u + row] + mem[${o.kl}u + row] + log_c + lq);
+      rec += q * mem[${o.rec}u + row];
+      kl += q * mem[${o.kl}u + row];
+      mem[${o.rw}u + row] = step.w_u * q;
+    }
+    for (var k = 0u; k < ${C}u; k++) {
+      let row = i * ${C}u + k;
+      let lq = mem[${o.logits}u + i * ${C}u + k] - log_z;
+      mem[${o.dlogits}u + i * ${C}u + k] = step.w_u * exp(lq) * (mem[${o.rec}u + row] + mem[${o.kl}u + row] + log_c + lq - u);
+    }
+    ${sum(0)} = u;
+    ${sum(1)} = rec;
+    ${sum(2)} = kl;
+    ${sum(3)} = 0.0;
+    ${sum(4)} = 0.0;
+  } else {
+    let row = step.unlabelled * ${C}u + (i - step.unlabelled);
+    var ce = 0.0;
+    for (var k = 0u; k < ${C}u; k++) {
+      let lq = mem[${o.logits}u + i * ${C}u + k] - log_z;
+      let y = mem[${o.y}u + i * ${C}u + k];
+      ce -= y * lq;
+      mem[${o.dlogits}u + i * ${C}u + k] = step.w_c * (exp(lq) - y);
+    }
+    mem[${o.rw}u + row] = step.w_l;
+    ${sum(0)} = 0.0;
+    ${sum(1)} = 0.0;
+    ${sum(2)} = 0.0;
+    ${sum(3)} = mem[${o.rec}u + row] + mem[${o.kl}u + row] + log_c;
+    ${sum(4)} = ce;
+  }
+}`;
+}
+
+/**
+ * M2's statistics into stats[slot], as its shardTerms reports them: the loss w_u Σ U + w_l Σ L + w_c Σ CE, then
+ * Σ q·rec, Σ q·KL, Σ U (unlabelled), Σ L, Σ CE and the count of labelled images.
+ */
+export function m2StatsKernel(o: { sums: number; images: number; stats: number }): string {
+  return HEADER + WORKGROUP_SUM + /* wgsl */ `
+@compute @workgroup_size(${REDUCE})
+fn main(@builtin(local_invocation_id) l: vec3u) {
+  var part = array<f32, 5>(0.0, 0.0, 0.0, 0.0, 0.0);
+  for (var i = l.x; i < step.nk; i += ${REDUCE}u) {
+    for (var k = 0u; k < 5u; k++) { part[k] += mem[${o.sums}u + k * ${o.images}u + i]; }
+  }
+  let u = workgroup_sum(part[0], l.x);
+  let rec = workgroup_sum(part[1], l.x);
+  let kl = workgroup_sum(part[2], l.x);
+  let big_l = workgroup_sum(part[3], l.x);
+  let ce = workgroup_sum(part[4], l.x);
+  if (l.x == 0u) {
+    let at = ${o.stats}u + step.slot * ${STATS}u;
+    mem[at] = step.w_u * u + step.w_l * big_l + step.w_c * ce;
+    mem[at + 1u] = rec;
+    mem[at + 2u] = kl;
+    mem[at + 3u] = u;
+    mem[at + 4u] = big_l;
+    mem[at + 5u] = ce;
+    mem[at + 6u] = f32(step.nk - step.unlabelled);
+  }
+}`;
+}
+
 /** Adam (engine/adam.ts) over the P parameters: params at 0, gradients at P, m at 2P, v at 3P. */
 export function adamKernel(P: number, epsilon: number): string {
   return HEADER + /* wgsl */ `
@@ -479,7 +592,7 @@ fn main(@builtin(local_invocation_id) l: vec3u) {
   let kl = workgroup_sum(k, l.x);
   let bound = workgroup_sum(b, l.x);
   if (l.x == 0u) {
-    let at = ${o.stats}u + step.slot * 4u;
+    let at = ${o.stats}u + step.slot * ${STATS}u;
     mem[at] = ${o.loss !== undefined ? 'bound' : '(rec + step.beta * kl)'} * step.inv_norm;
     mem[at + 1u] = rec;
     mem[at + 2u] = kl;
@@ -734,7 +847,7 @@ function convLayer(name: string, c: ConvSpec, relu: boolean, P: number): Layer {
  * The encoder's layers up to μ and log σ², and the decoder's, in the order they run (conv.ts's shapes for --arch
  * conv); the decoder's have `decRows` rows.
  */
-export function modelLayers(vae: Vae, P: number, decRows: Rows): { enc: Layer[]; mu: Layer; logvar: Layer | null; dec: Layer[] } {
+export function modelLayers(vae: Vae, P: number, decRows: Rows): { enc: Layer[]; mu: Layer; logvar: Layer | null; dec: Layer[]; cls: Layer[] } {
   const w = weightsOf(vae);
   const { hidden, arch, inputShape } = vae.config;
   const dense = (name: string, relu: boolean, rows: Rows = 'n') => denseLayer(name, w(name), relu ? 'relu' : 'linear', P, rows);
@@ -765,7 +878,9 @@ export function modelLayers(vae: Vae, P: number, decRows: Rows): { enc: Layer[];
   // An autoencoder's code is the 'mu' layer's output, a point: no log σ²; a sparse autoencoder's goes through a sigmoid.
   const codeActivation = (vae.encoder.getLayer('mu').getConfig() as { activation?: string }).activation;
   const mu = denseLayer('mu', w('mu'), codeActivation === 'sigmoid' ? 'sigmoid' : 'linear', P);
-  return { enc, mu, logvar: vae.pointCode ? null : dense('logvar', false), dec };
+  // M2's classifier q(y|x) runs on the step's images (step.nk of them), not on its rows.
+  const cls = vae.classifier ? [...hidden.map((_, i) => dense(`cls_hidden_${i + 1}`, true, 'nk')), dense('class_logits', false, 'nk')] : [];
+  return { enc, mu, logvar: vae.pointCode ? null : dense('logvar', false), dec, cls };
 }
 
 /** A kernel of the step, and its workgroups for a batch of n rows (nk decoder rows). */
@@ -796,8 +911,90 @@ function codebookOf(vae: Vae): Codebook | null {
   return { off: last.offset, size, codeDim, commitment };
 }
 
+/**
+ * M2's step (model/m2.ts): its rows are every unlabelled image with every label (i·C + k), then the labelled images
+ * with theirs, laid out on the CPU (uploadSemi) as the encoder ([x, y]) and decoder ([0, y]) read them; the
+ * classifier runs on the images. Each row's loss and KL gradient are weighted as m2WeightsKernel says.
+ */
+function m2StepKernels(vae: Vae, images: number, epsilon: number) {
+  const P = flatLayout(vae.trainableVariables()).size;
+  const { enc, mu, logvar, dec, cls } = modelLayers(vae, P, 'n');
+  if (!logvar || cls.length === 0) throw new Error('an M2 model has a Gaussian code and a classifier');
+  const D = vae.inputDim;
+  const Z = vae.config.zDim;
+  const C = vae.labelDim;
+  const rows = images * C; // at most: every image unlabelled
+  const mem = new Arena();
+  mem.take(4 * P);
+  const x = mem.take(images * D);
+  const y = mem.take(images * C);
+  const xy = mem.take(rows * (D + C));
+  const target = mem.take(rows * D);
+  const eps = mem.take(rows * Z);
+  const encH = enc.map((l) => mem.take(rows * l.out));
+  const muAt = mem.take(rows * Z);
+  const lvAt = mem.take(rows * Z);
+  const zLd = Z + C;
+  const z = mem.take(rows * zLd);
+  const decH = dec.map((l) => mem.take(rows * l.out));
+  const clsH = cls.map((l) => mem.take(images * l.out));
+  const dEncH = enc.map((l) => mem.take(rows * l.out));
+  const dmu = mem.take(rows * Z);
+  const dz = mem.take(rows * zLd);
+  const dlv = mem.take(rows * Z);
+  const dDecH = dec.map((l) => mem.take(rows * l.out));
+  const dClsH = cls.map((l) => mem.take(images * l.out));
+  const rec = mem.take(rows);
+  const kl = mem.take(rows);
+  const rw = mem.take(rows);
+  const sums = mem.take(5 * images);
+  const stats = mem.take(STATS * BATCH_SLOTS);
+
+  const kernels: Kernel[] = [];
+  enc.forEach((l, i) => kernels.push(l.forward(i === 0 ? xy : encH[i - 1], encH[i])));
+  const top = encH[enc.length - 1];
+  kernels.push(mu.forward(top, muAt), logvar.forward(top, lvAt));
+  kernels.push({ name: 'reparameterize', source: reparameterizeKernel({ mu: muAt, logvar: lvAt, eps, z, kl, zDim: Z, zLd }),
+    groups: (n) => [Math.ceil(n / 64), 1] });
+  dec.forEach((l, i) => kernels.push(l.forward(i === 0 ? z : decH[i - 1], decH[i])));
+  const logits = decH[dec.length - 1];
+  const dLogits = dDecH[dec.length - 1];
+  const loss = { logits, x: target, dlogits: dLogits, rec, dim: D, unscaled: true };
+  const sigma = vae.config.sigma;
+  kernels.push(sigma === undefined
+    ? { name: 'bernoulli', source: bernoulliKernel(loss), groups: (n) => [n, 1] }
+    : { name: 'gaussian', source: gaussianKernel({ ...loss, sigma }), groups: (n) => [n, 1] });
+  cls.forEach((l, i) => kernels.push(l.forward(i === 0 ? x : clsH[i - 1], clsH[i])));
+  const last = cls.length - 1;
+  kernels.push({ name: 'M2 weights', source: m2WeightsKernel({ logits: clsH[last], y, rec, kl, rw, dlogits: dClsH[last], sums, images, classes: C }),
+    groups: (_, nk) => [Math.ceil(nk / 64), 1] });
+  kernels.push({ name: 'weight d logits', source: rowScaleKernel({ values: dLogits, weights: rw, width: D }), groups: (n) => flatGroups(n * D) });
+  for (let i = dec.length - 1; i >= 0; i--) {
+    kernels.push(dec[i].weightGrad(i === 0 ? z : decH[i - 1], dDecH[i]));
+    kernels.push(dec[i].inputGrad(dDecH[i], i === 0 ? dz : dDecH[i - 1], i === 0 ? undefined : decH[i - 1]));
+  }
+  kernels.push({ name: 'reparameterize dμ, dlog σ²', source: reparameterizeGradKernel({ mu: muAt, logvar: lvAt, eps, dz, dmu, dlogvar: dlv, zDim: Z, zLd,
+    rowWeight: rw }), groups: (n) => [Math.ceil((n * Z) / 64), 1] });
+  kernels.push(mu.weightGrad(top, dmu), logvar.weightGrad(top, dlv));
+  const lastEnc = enc.length - 1;
+  kernels.push(mu.inputGrad(dmu, dEncH[lastEnc]), logvar.inputGrad(dlv, dEncH[lastEnc], encH[lastEnc], true));
+  for (let i = lastEnc; i >= 0; i--) {
+    kernels.push(enc[i].weightGrad(i === 0 ? xy : encH[i - 1], dEncH[i]));
+    if (i > 0) kernels.push(enc[i].inputGrad(dEncH[i], dEncH[i - 1], encH[i - 1]));
+  }
+  for (let i = last; i >= 0; i--) {
+    kernels.push(cls[i].weightGrad(i === 0 ? x : clsH[i - 1], dClsH[i]));
+    if (i > 0) kernels.push(cls[i].inputGrad(dClsH[i], dClsH[i - 1], clsH[i - 1]));
+  }
+  kernels.push({ name: 'adam', source: adamKernel(P, epsilon), groups: () => flatGroups(P) });
+  kernels.push({ name: 'stats', source: m2StatsKernel({ sums, images, stats }), groups: () => [1, 1] });
+  return { kernels, size: mem.size, P, x, noisy: null, eps, stats, D, Z, K: 1,
+    condition: { xy: null, target: null, z: null }, semi: { y, xy, target, z, C } };
+}
+
 /** The step's kernels for this model and batch size, and the layout of `mem`. */
 export function stepKernels(vae: Vae, rows: number, epsilon: number, samples = 1) {
+  if (vae.classifier) return m2StepKernels(vae, rows, epsilon);
   const P = flatLayout(vae.trainableVariables()).size;
   // The importance-weighted objective (--iw-train K) decodes K samples per example: the decoder has rows · K rows.
   const K = samples;
@@ -836,7 +1033,7 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number, samples = 1
   const dDecH = dec.map((l) => mem.take(decRows * l.out)); // the last is d logits
   const rec = mem.take(rows);
   const kl = mem.take(rows);
-  const stats = mem.take(4 * BATCH_SLOTS);
+  const stats = mem.take(STATS * BATCH_SLOTS);
   // Importance-weighted: per decoder row −log p(x|z), log p(z) − log q(z|x) and the weight w̃ / n; per example the
   // loss (rec and kl above then hold the K-sample means).
   const iwAt = iw ? { rec: mem.take(decRows), lpq: mem.take(decRows), wt: mem.take(decRows), loss: mem.take(rows) } : null;
@@ -903,23 +1100,31 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number, samples = 1
   kernels.push({ name: 'adam', source: adamKernel(P, epsilon), groups: () => flatGroups(P) });
   kernels.push({ name: 'stats', source: statsKernel({ rec, kl, stats, loss: iwAt?.loss }), groups: () => [1, 1] });
   return { kernels, size: mem.size, P, x, noisy, eps, stats, D, Z, K,
-    condition: { xy: xy === null ? null : { off: xy, E }, target: target === x ? null : target, z: C > 0 ? { off: z, C } : null } };
+    condition: { xy: xy === null ? null : { off: xy, E }, target: target === x ? null : target, z: C > 0 ? { off: z, C } : null },
+    semi: null as { y: number; xy: number; target: number; z: number; C: number } | null };
 }
 
-export const STEP_BYTES = 48;
+export const STEP_BYTES = 64;
+/** Numbers of a step's statistics per batch slot (the loss, then a family's sums: M2 has 6). */
+const STATS = 8;
 
 /**
  * The values of the kernels' `step` uniform (HEADER's struct Step): 1/n is the loss's normaliser; 1 − β1 and
  * 1 − β2 are computed here in double precision (in float32, 1 − 0.999 is off by 1.3e-5).
  */
 export function stepUniform(v: { n: number; beta: number; stepSize: number; invCorr2: number; slot: number; beta1: number; beta2: number;
-  nk?: number }): ArrayBuffer {
+  nk?: number; semi?: { weights: { unlabelled: number; labelled: number; classification: number }; unlabelled: number } }): ArrayBuffer {
   const bytes = new ArrayBuffer(STEP_BYTES);
   new Uint32Array(bytes, 0, 1)[0] = v.n;
   new Float32Array(bytes, 4, 4).set([v.beta, 1 / v.n, v.stepSize, v.invCorr2]);
   new Uint32Array(bytes, 20, 1)[0] = v.slot;
   new Float32Array(bytes, 24, 4).set([v.beta1, v.beta2, 1 - v.beta1, 1 - v.beta2]);
   new Uint32Array(bytes, 40, 1)[0] = v.nk ?? v.n;
+  if (v.semi) {
+    const { unlabelled, labelled, classification } = v.semi.weights;
+    new Float32Array(bytes, 48, 3).set([unlabelled, labelled, classification]);
+    new Uint32Array(bytes, 60, 1)[0] = v.semi.unlabelled;
+  }
   return bytes;
 }
 
@@ -934,8 +1139,11 @@ class WebGpuEngine implements Engine {
     private readonly uniform: GPUBuffer, private readonly readbacks: GPUBuffer[], private readonly setup: EngineSetup) {
     const { rows, labelDim } = setup.sizes;
     this.slots = Array.from({ length: BATCH_SLOTS }, () => ({ x: new Float32Array(rows * layout.D), y: new Float32Array(rows * labelDim),
-      eps: new Float32Array(rows * layout.K * layout.Z), noisy: new Float32Array(layout.noisy === null ? 0 : rows * layout.D) }));
+      eps: new Float32Array(rows * setup.sizes.samples * layout.Z), noisy: new Float32Array(layout.noisy === null ? 0 : rows * layout.D) }));
     const { xy, target, z } = layout.condition;
+    const semi = layout.semi;
+    this.semiStaging = semi ? { xy: new Float32Array(rows * semi.C * (layout.D + semi.C)), target: new Float32Array(rows * semi.C * layout.D),
+      z: new Float32Array(rows * semi.C * (layout.Z + semi.C)) } : null;
     this.staging = { xy: new Float32Array(xy ? rows * (layout.D + xy.E) : 0), z: new Float32Array(z ? rows * layout.K * (layout.Z + z.C) : 0),
       target: new Float32Array(target === null ? 0 : rows * setup.vae.condition.outputDim) };
     void gpu.device.lost.then((info) => { this.lost = `the GPU device was lost (${info.reason}: ${info.message})`; });
@@ -944,6 +1152,43 @@ class WebGpuEngine implements Engine {
 
   /** A cvae's inputs as its kernels read them: [x, y] for the encoder, [0, c] for the decoder, x's missing pixels. */
   private readonly staging: { xy: Float32Array<ArrayBuffer>; z: Float32Array<ArrayBuffer>; target: Float32Array<ArrayBuffer> };
+
+  /** M2's inputs laid out as its kernels read them (m2StepKernels): [x, y] and [0, y] per row, each row's image. */
+  private readonly semiStaging: { xy: Float32Array<ArrayBuffer>; target: Float32Array<ArrayBuffer>; z: Float32Array<ArrayBuffer> } | null;
+
+  /**
+   * Uploads an M2 batch: `unlabelled` images each with every label, then the labelled ones with theirs (the
+   * slot's x and y hold the unlabelled images first; its noise has the rows in this order already).
+   */
+  private uploadSemi(source: { x: Float32Array<ArrayBuffer>; y: Float32Array<ArrayBuffer>; eps: Float32Array<ArrayBuffer> }, unlabelled: number,
+    images: number): number {
+    const { D, Z, semi } = this.layout;
+    const staging = this.semiStaging!;
+    const { C } = semi!;
+    const rows = unlabelled * C + (images - unlabelled);
+    for (let r = 0; r < rows; r++) {
+      const image = r < unlabelled * C ? Math.floor(r / C) : r - unlabelled * C + unlabelled;
+      const pixels = source.x.subarray(image * D, (image + 1) * D);
+      const label = staging.xy.subarray(r * (D + C) + D, (r + 1) * (D + C));
+      if (r < unlabelled * C) {
+        label.fill(0);
+        label[r % C] = 1;
+      } else {
+        label.set(source.y.subarray(image * C, (image + 1) * C));
+      }
+      staging.xy.set(pixels, r * (D + C));
+      staging.target.set(pixels, r * D);
+      staging.z.set(label, r * (Z + C) + Z);
+    }
+    const queue = this.gpu.device.queue;
+    queue.writeBuffer(this.mem, 4 * this.layout.x, source.x, 0, images * D);
+    queue.writeBuffer(this.mem, 4 * semi!.y, source.y, 0, images * C);
+    queue.writeBuffer(this.mem, 4 * semi!.xy, staging.xy, 0, rows * (D + C));
+    queue.writeBuffer(this.mem, 4 * semi!.target, staging.target, 0, rows * D);
+    queue.writeBuffer(this.mem, 4 * semi!.z, staging.z, 0, rows * (Z + C));
+    queue.writeBuffer(this.mem, 4 * this.layout.eps, source.eps, 0, rows * Z);
+    return rows;
+  }
 
   /** Uploads a cvae's inputs for the n rows of `source` (see stepKernels). */
   private uploadCondition(source: BatchSlot, n: number): void {
@@ -973,7 +1218,7 @@ class WebGpuEngine implements Engine {
     }
   }
 
-  private statsBySlot: number[][] = Array.from({ length: BATCH_SLOTS }, () => [NaN, NaN, NaN]);
+  private statsBySlot: number[][] = Array.from({ length: BATCH_SLOTS }, () => []);
 
   get description(): string {
     return `webgpu (${this.gpu.info.name}), ${this.dispatches} dispatches per step`;
@@ -990,19 +1235,29 @@ class WebGpuEngine implements Engine {
 
   async step(task: ShardTask, t: number): Promise<void> {
     if (this.lost) throw new VaeError(this.lost);
-    if (task.samples !== this.layout.K || task.semi) throw new Error(`the webgpu engine trains plain batches, ${this.layout.K} noise rows each`);
+    if (task.samples !== this.layout.K || !task.semi !== !this.layout.semi) {
+      throw new Error(`the webgpu engine was made for ${this.layout.semi ? 'M2 batches' : `plain batches, ${this.layout.K} noise rows each`}`);
+    }
     const { device } = this.gpu;
-    const { n, slot } = task;
+    const { slot } = task;
     const { D, Z, x, noisy, eps, stats } = this.layout;
     const { beta1, beta2, lr } = this.setup.adamConfig;
     const source = this.slots[slot];
-    device.queue.writeBuffer(this.mem, 4 * x, source.x, 0, n * D);
-    if (noisy !== null) device.queue.writeBuffer(this.mem, 4 * noisy, source.noisy, 0, n * D);
-    const nk = n * this.layout.K;
-    device.queue.writeBuffer(this.mem, 4 * eps, source.eps, 0, nk * Z);
-    this.uploadCondition(source, n);
+    // The kernels' rows n and nk: a batch's images and their K samples each; M2: its rows (every unlabelled image
+    // with every label, then the labelled ones) and its images.
+    let n = task.n;
+    let nk = n * this.layout.K;
+    if (task.semi) {
+      nk = task.n;
+      n = this.uploadSemi(source, task.semi.unlabelled, task.n);
+    } else {
+      device.queue.writeBuffer(this.mem, 4 * x, source.x, 0, n * D);
+      if (noisy !== null) device.queue.writeBuffer(this.mem, 4 * noisy, source.noisy, 0, n * D);
+      device.queue.writeBuffer(this.mem, 4 * eps, source.eps, 0, nk * Z);
+      this.uploadCondition(source, n);
+    }
     device.queue.writeBuffer(this.uniform, 0, stepUniform({ n, beta: task.beta, stepSize: lr / (1 - Math.pow(beta1, t)),
-      invCorr2: 1 / (1 - Math.pow(beta2, t)), slot, beta1, beta2, nk }));
+      invCorr2: 1 / (1 - Math.pow(beta2, t)), slot, beta1, beta2, nk, semi: task.semi }));
     const encoder = device.createCommandEncoder();
     const pass = encoder.beginComputePass();
     pass.setBindGroup(0, this.bindGroup);
@@ -1012,14 +1267,14 @@ class WebGpuEngine implements Engine {
     });
     pass.end();
     const readback = this.readbacks[slot];
-    encoder.copyBufferToBuffer(this.mem, 4 * (stats + 4 * slot), readback, 0, 16);
+    encoder.copyBufferToBuffer(this.mem, 4 * (stats + STATS * slot), readback, 0, 4 * STATS);
     device.queue.submit([encoder.finish()]);
     try {
       await dawnAwait(readback.mapAsync(GPUMapMode.READ));
     } catch (e) {
       throw new VaeError(this.lost ?? `the GPU step failed: ${errorMessage(e).split('\n')[0]}`);
     }
-    this.statsBySlot[slot] = Array.from(new Float32Array(readback.getMappedRange(), 0, 3));
+    this.statsBySlot[slot] = Array.from(new Float32Array(readback.getMappedRange(), 0, 1 + familyOf(this.setup.vae.config).stats.length));
     readback.unmap();
     if (this.lost) throw new VaeError(this.lost);
   }
@@ -1104,7 +1359,7 @@ export async function createWebGpuEngine(setup: EngineSetup): Promise<Engine> {
   const { mem, uniform, pipelines, bindGroup } = await gpuProgram(gpu, layout.kernels, layout.size,
     `this model and a batch of ${setup.sizes.rows}`, 'use a smaller --batch-size');
   const readbacks = Array.from({ length: BATCH_SLOTS }, () =>
-    device.createBuffer({ size: 16, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
+    device.createBuffer({ size: 4 * STATS, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
   // Parameters and Adam's moments as training left them.
   uploadParams(gpu, vae, mem);
   device.queue.writeBuffer(mem, 8 * layout.P, new Float32Array(setup.adam.m)); // copies: the moments may be views of shared memory

@@ -170,9 +170,10 @@ export interface Family {
   /**
    * The fused objective the WebGPU engine (engine/webgpu.ts) has kernels for, if it trains this family: 'elbo'
    * (a Gaussian code, its KL), 'autoencoder' (a point code, the reconstruction alone), or 'vq' (a point code
-   * quantised by the 'codebook' network, with the codebook and commitment terms).
+   * quantised by the 'codebook' network, with the codebook and commitment terms), or 'm2' (M2's semi-supervised
+   * objective with its classifier).
    */
-  readonly gpuObjective?: 'elbo' | 'autoencoder' | 'vq';
+  readonly gpuObjective?: 'elbo' | 'autoencoder' | 'vq' | 'm2';
   /** Flags of `vae train` that this family brings (registered after the common ones; shared ones in one family only). */
   readonly flags?: readonly FlagSpec[];
   /**
