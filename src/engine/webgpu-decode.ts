@@ -9,7 +9,7 @@ import { VaeError, errorMessage } from '../errors';
 import { Gpu, dawnAwait, openGpu } from '../gpu';
 import { flatLayout } from '../model/flat';
 import type { Vae } from '../model/vae';
-import { Arena, Kernel, bernoulliKernel, gaussianKernel, gpuProgram, modelLayers, stepUniform, uploadParams } from './webgpu';
+import { Arena, Kernel, gpuProgram, likelihoodKernel, modelLayers, stepUniform, uploadParams } from './webgpu';
 
 /** Rows of one call at most (memory permitting). */
 const MAX_ROWS = 20_000;
@@ -31,7 +31,7 @@ export class GpuLogLikelihood {
     const { decoderExtra: C, outputDim: out } = vae.condition;
     const zWidth = vae.config.zDim + C;
     // Per row: the decoder's input, every layer's output, the loss's gradient (unused), the target, −log p(x|z).
-    const perRow = zWidth + dec.reduce((a, l) => a + l.out, 0) + 2 * out + 1;
+    const perRow = zWidth + dec.reduce((a, l) => a + l.out, 0) + dec[dec.length - 1].out + out + 1;
     const limit = Math.floor(gpu.device.limits.maxStorageBufferBindingSize / 4);
     const capacity = Math.min(rows, Math.floor((limit - P) / perRow));
     if (capacity < 1) throw new VaeError('this GPU binds too little memory for the decoder');
@@ -39,15 +39,11 @@ export class GpuLogLikelihood {
     mem.take(P); // the parameters (the layers' gradient offsets beyond them are not used here)
     const z = mem.take(capacity * zWidth);
     const hidden = dec.map((l) => mem.take(capacity * l.out));
-    const dLogits = mem.take(capacity * out);
+    const dLogits = mem.take(capacity * dec[dec.length - 1].out);
     const target = mem.take(capacity * out);
     const rec = mem.take(capacity);
     const kernels = dec.map((l, i) => l.forward(i === 0 ? z : hidden[i - 1], hidden[i]));
-    const loss = { logits: hidden[dec.length - 1], x: target, dlogits: dLogits, rec, dim: out };
-    const sigma = vae.config.sigma;
-    kernels.push(sigma === undefined
-      ? { name: 'bernoulli', source: bernoulliKernel(loss), groups: (n) => [n, 1] }
-      : { name: 'gaussian', source: gaussianKernel({ ...loss, sigma }), groups: (n) => [n, 1] });
+    kernels.push(likelihoodKernel(vae, { logits: hidden[dec.length - 1], x: target, dlogits: dLogits, rec, dim: out }, 'n'));
     const program = await gpuProgram(gpu, kernels, mem.size, `the decoder on ${capacity} rows`, 'this model is too large for it');
     uploadParams(gpu, vae, program.mem);
     const readback = gpu.device.createBuffer({ size: 4 * capacity, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });

@@ -7,7 +7,7 @@
  * - the ae, dae and sae (a point code; the sae's through a sigmoid, with its sparsity penalty);
  * - the VQ-VAE (a quantised point code, the codebook trained with the rest);
  * - M2: every unlabelled image with every label and the labelled ones as the rows of one step, the classifier on
- *   the images (m2StepKernels).
+ *   the images (m2StepKernels); and M1+M2, M2 on an M1's codes with a Gaussian of learned variance.
  * tfjs-webgpu pays ~0.4 ms for every tensor operation (a step is ~150 of them); a dispatch here costs Dawn 6–9 µs,
  * and a step is 19 dispatches for the default MLP, 31 for the conv VAE (`dispatches`).
  *
@@ -21,7 +21,7 @@
  *
  * Kernels: forward dense layers and convolutions (bias and ReLU or sigmoid fused; a decoder's 2x upsampling read
  * on the fly), the reparameterised sample with its KL (or K samples with log p(z) − log q), the quantisation, the
- * Bernoulli (or fixed-σ Gaussian) NLL with its gradient, the importance weights; backward: each layer's weight and
+ * Bernoulli (or Gaussian, its σ fixed or learned) NLL with its gradient, the importance weights; backward: each layer's weight and
  * bias gradients at once (for a dense layer one product, Xᵀ·dY with a row of ones), the input gradients with the
  * ReLU mask fused, the reparameterisation's gradient with the KL's closed form, the sparsity penalty's and the
  * codebook's gradients; one Adam pass over all parameters; the step's sums. `evaluate --iw` reuses the decoder's
@@ -49,7 +49,6 @@ export function webGpuUnsupported(vae: Vae, objective: string | undefined): stri
   if (objective !== 'elbo' && objective !== 'autoencoder' && objective !== 'vq' && objective !== 'm2') return `the ${m.family} model's objective`;
   if (vae.pointCode !== (objective === 'autoencoder' || objective === 'vq')) throw new Error(`a ${m.family} model's code does not fit its GPU objective`);
   if (objective === 'vq' && (!vae.quantizer || Object.keys(vae.extras).join() !== 'codebook')) throw new Error(`a ${m.family} model has no codebook`);
-  if (m.likelihood !== 'bernoulli' && m.sigma === undefined) return `a ${m.likelihood} p(x|z) with a learned variance`;
   const extras = Object.keys(vae.extras).join();
   if (extras !== { vq: 'codebook', m2: 'classifier' }[objective as string] && extras !== '') return `the ${m.family} model's ${extras}`;
   if (m.condition && (m.arch === 'conv' || vae.pointCode)) return `a conditioned ${m.arch} ${m.family} model`;
@@ -195,51 +194,83 @@ export function productGroups(p: ProductSpec, n: number, nk = n): [number, numbe
  */
 const lossRows = (samples = 1, unscaled = false) => ({ x: samples > 1 ? `(r / ${samples}u)` : 'r', scale: samples > 1 || unscaled ? '1.0' : 'step.inv_norm' });
 
+/** What every loss kernel is given: logits [rows, dim] (or [rows, 2·dim]), targets, and where d logits and −log p go. */
+interface LossSpec { logits: number; x: number; dlogits: number; rec: number; dim: number; samples?: number; unscaled?: boolean }
+
 /**
- * −log p(x|z) of a Bernoulli decoder from its logits l, per row, and its gradient (σ(l) − x) / n:
- * one workgroup per row; rec[r] = Σ_j max(l, 0) − x·l + log(1 + e^−|l|).
+ * A loss kernel: one workgroup per row r, its threads over the row's values j (`value`: WGSL that adds value j's
+ * term to s and writes its gradients, with x_at the target's offset), then rec[r] = `total` (of the row's sum s).
  */
-export function bernoulliKernel(o: { logits: number; x: number; dlogits: number; rec: number; dim: number; samples?: number; unscaled?: boolean }): string {
+function rowLossKernel(o: LossSpec, value: string, total = 'total'): string {
   const rows = lossRows(o.samples, o.unscaled);
   return HEADER + WORKGROUP_SUM + /* wgsl */ `
 @compute @workgroup_size(${REDUCE})
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
   let r = wg.x;
+  let scale = ${rows.scale};
   var s = 0.0;
   for (var j = l.x; j < ${o.dim}u; j += ${REDUCE}u) {
-    let lg = mem[${o.logits}u + r * ${o.dim}u + j];
-    let xv = mem[${o.x}u + ${rows.x} * ${o.dim}u + j];
-    s += max(lg, 0.0) - xv * lg + log(1.0 + exp(-abs(lg)));
-    mem[${o.dlogits}u + r * ${o.dim}u + j] = (1.0 / (1.0 + exp(-lg)) - xv) * ${rows.scale};
+    let x_at = ${o.x}u + ${rows.x} * ${o.dim}u + j;
+    ${value}
   }
   let total = workgroup_sum(s, l.x);
-  if (l.x == 0u) { mem[${o.rec}u + r] = total; }
+  if (l.x == 0u) { mem[${o.rec}u + r] = ${total}; }
 }`;
+}
+
+/**
+ * −log p(x|z) of a Bernoulli decoder from its logits l, per row, and its gradient (σ(l) − x) / n:
+ * one workgroup per row; rec[r] = Σ_j max(l, 0) − x·l + log(1 + e^−|l|).
+ */
+export function bernoulliKernel(o: LossSpec): string {
+  return rowLossKernel(o, /* wgsl */ `
+    let lg = mem[${o.logits}u + r * ${o.dim}u + j];
+    let xv = mem[x_at];
+    s += max(lg, 0.0) - xv * lg + log(1.0 + exp(-abs(lg)));
+    mem[${o.dlogits}u + r * ${o.dim}u + j] = (1.0 / (1.0 + exp(-lg)) - xv) * scale;`);
 }
 
 /**
  * −log N(x; μ, σ²) with a fixed σ and μ = sigmoid(l), per row (as losses.ts's gaussianNllFixed), and its gradient
  * d/dl = (μ − x) / σ² · μ (1 − μ) / n: rec[r] = Σ_j (x − μ)² / (2σ²) + ½ D (log 2π + 2 log σ).
  */
-export function gaussianKernel(o: { logits: number; x: number; dlogits: number; rec: number; dim: number; sigma: number; samples?: number;
-  unscaled?: boolean }): string {
+export function gaussianKernel(o: LossSpec & { sigma: number }): string {
   const constant = 0.5 * o.dim * (Math.log(2 * Math.PI) + 2 * Math.log(o.sigma));
-  const rows = lossRows(o.samples, o.unscaled);
-  return HEADER + WORKGROUP_SUM + /* wgsl */ `
-@compute @workgroup_size(${REDUCE})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
-  let r = wg.x;
-  let inv_var = ${(1 / (o.sigma * o.sigma)).toExponential()};
-  var s = 0.0;
-  for (var j = l.x; j < ${o.dim}u; j += ${REDUCE}u) {
+  const invVar = (1 / (o.sigma * o.sigma)).toExponential();
+  return rowLossKernel(o, /* wgsl */ `
     let mu = 1.0 / (1.0 + exp(-mem[${o.logits}u + r * ${o.dim}u + j]));
-    let diff = mu - mem[${o.x}u + ${rows.x} * ${o.dim}u + j];
+    let diff = mu - mem[x_at];
     s += diff * diff;
-    mem[${o.dlogits}u + r * ${o.dim}u + j] = diff * inv_var * mu * (1.0 - mu) * ${rows.scale};
-  }
-  let total = workgroup_sum(s, l.x);
-  if (l.x == 0u) { mem[${o.rec}u + r] = total * 0.5 * inv_var + ${constant.toExponential()}; }
-}`;
+    mem[${o.dlogits}u + r * ${o.dim}u + j] = diff * ${invVar} * mu * (1.0 - mu) * scale;`, `total * 0.5 * ${invVar} + ${constant.toExponential()}`);
+}
+
+/**
+ * −log N(x; μ, diag σ²) with μ and log σ² from the decoder (its outputs [n, 2·dim]: μ, then log σ², as losses.ts's
+ * gaussianNll; M1+M2's model of M1's codes), per row, and its gradients d μ = (μ − x) / σ², d log σ² = ½ (1 −
+ * (x − μ)² / σ²), divided by n: rec[r] = Σ_j ½ (log 2π + log σ²_j + (x_j − μ_j)² / σ²_j).
+ */
+export function gaussianLearnedKernel(o: LossSpec): string {
+  const w = 2 * o.dim;
+  return rowLossKernel(o, /* wgsl */ `
+    let mu = mem[${o.logits}u + r * ${w}u + j];
+    let lv = mem[${o.logits}u + r * ${w}u + ${o.dim}u + j];
+    let diff = mem[x_at] - mu;
+    let scaled = diff * diff * exp(-lv);
+    s += ${Math.log(2 * Math.PI).toExponential()} + lv + scaled;
+    mem[${o.dlogits}u + r * ${w}u + j] = -diff * exp(-lv) * scale;
+    mem[${o.dlogits}u + r * ${w}u + ${o.dim}u + j] = 0.5 * (1.0 - scaled) * scale;`, '0.5 * total');
+}
+
+/**
+ * The loss kernel of the model's p(x|z): Bernoulli, a Gaussian with a fixed σ, or a Gaussian whose log σ² the
+ * decoder gives beside μ. One workgroup per row: `rows` picks n or nk.
+ */
+export function likelihoodKernel(vae: Vae, o: LossSpec, rows: Rows): Kernel {
+  const groups = (n: number, nk: number): [number, number] => [rowCount(rows, n, nk), 1];
+  const { likelihood, sigma } = vae.config;
+  if (likelihood !== 'gaussian') return { name: 'bernoulli', source: bernoulliKernel(o), groups };
+  if (sigma === undefined) return { name: 'gaussian (learned variance)', source: gaussianLearnedKernel(o), groups };
+  return { name: 'gaussian', source: gaussianKernel({ ...o, sigma }), groups };
 }
 
 /**
@@ -959,16 +990,14 @@ function m2StepKernels(vae: Vae, images: number, epsilon: number) {
   dec.forEach((l, i) => kernels.push(l.forward(i === 0 ? z : decH[i - 1], decH[i])));
   const logits = decH[dec.length - 1];
   const dLogits = dDecH[dec.length - 1];
-  const loss = { logits, x: target, dlogits: dLogits, rec, dim: D, unscaled: true };
-  const sigma = vae.config.sigma;
-  kernels.push(sigma === undefined
-    ? { name: 'bernoulli', source: bernoulliKernel(loss), groups: (n) => [n, 1] }
-    : { name: 'gaussian', source: gaussianKernel({ ...loss, sigma }), groups: (n) => [n, 1] });
+  kernels.push(likelihoodKernel(vae, { logits, x: target, dlogits: dLogits, rec, dim: D, unscaled: true }, 'n'));
   cls.forEach((l, i) => kernels.push(l.forward(i === 0 ? x : clsH[i - 1], clsH[i])));
   const last = cls.length - 1;
   kernels.push({ name: 'M2 weights', source: m2WeightsKernel({ logits: clsH[last], y, rec, kl, rw, dlogits: dClsH[last], sums, images, classes: C }),
     groups: (_, nk) => [Math.ceil(nk / 64), 1] });
-  kernels.push({ name: 'weight d logits', source: rowScaleKernel({ values: dLogits, weights: rw, width: D }), groups: (n) => flatGroups(n * D) });
+  const outputs = dec[dec.length - 1].out; // D, or 2D for μ and log σ²
+  kernels.push({ name: 'weight d logits', source: rowScaleKernel({ values: dLogits, weights: rw, width: outputs }),
+    groups: (n) => flatGroups(n * outputs) });
   for (let i = dec.length - 1; i >= 0; i--) {
     kernels.push(dec[i].weightGrad(i === 0 ? z : decH[i - 1], dDecH[i]));
     kernels.push(dec[i].inputGrad(dDecH[i], i === 0 ? dz : dDecH[i - 1], i === 0 ? undefined : decH[i - 1]));
@@ -1056,12 +1085,7 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number, samples = 1
   dec.forEach((l, i) => kernels.push(l.forward(i === 0 ? z : decH[i - 1], decH[i])));
   const logits = decH[dec.length - 1];
   const dLogits = dDecH[dec.length - 1];
-  const sigma = vae.config.sigma;
-  const loss = { logits, x: target, dlogits: dLogits, rec: iwAt?.rec ?? rec, dim: out, samples: K };
-  const lossGroups = (n: number, nk: number): [number, number] => [nk, 1];
-  kernels.push(sigma === undefined
-    ? { name: 'bernoulli', source: bernoulliKernel(loss), groups: lossGroups }
-    : { name: 'gaussian', source: gaussianKernel({ ...loss, sigma }), groups: lossGroups });
+  kernels.push(likelihoodKernel(vae, { logits, x: target, dlogits: dLogits, rec: iwAt?.rec ?? rec, dim: out, samples: K }, 'nk'));
   if (iwAt) {
     kernels.push({ name: 'importance weights', source: iwWeightsKernel({ rec: iwAt.rec, lpq: iwAt.lpq, dlogits: dLogits, dim: out, wt: iwAt.wt,
       loss: iwAt.loss, recEx: rec, klEx: kl, samples: K }), groups: (n) => [n, 1] });

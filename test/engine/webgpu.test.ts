@@ -20,6 +20,7 @@ import { startRun } from '../../src/train/run';
 import type { TrainRun } from '../../src/train/train';
 import { testGpu, runKernel } from '../helpers/gpu';
 import { tmpDir } from '../helpers/tmp';
+import { runVae } from '../helpers/cli';
 import { familyOf } from '../../src/model/families/registry';
 import { vaeImportanceWeighted } from '../../src/model/likelihood';
 import { vaeImportanceWeightedGpu } from '../../src/engine/evaluate';
@@ -278,6 +279,7 @@ async function stepOnBoth(run: TrainRun, rows: number, x: Float32Array, eps: Flo
     await engine.close();
   }
   const [cpu, gpuStep] = results;
+  if (process.env.VAE_DEBUG_STEP) console.log(JSON.stringify(results.map((r) => r.stats)));
   expectClose(gpuStep.stats, cpu.stats, 1e-4);
   // After step 1, m = (1 − β1) g: the gradients agree, element by element, to 1e-4 of the largest one.
   const scale = cpu.adam.m.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
@@ -413,6 +415,26 @@ withGpu('one training step of M2 on the GPU equals the CPU step: every label of 
   const semi = { unlabelled: nu, labelled: nl, weights: { unlabelled: 0.3, labelled: 0.05, classification: 2 } };
   const { cpu, gpuStep } = await stepOnBoth(run, 25, x, eps, { slot: 1, n: nu + nl, beta: 1, samples: 1, semi }, { y, samples: C });
   expect(cpu.stats).toHaveLength(7);
+  expect(cpu.stats[6]).toBe(nl);
+  expectClose(gpuStep.params, cpu.params, 1e-4);
+}, 120_000);
+
+withGpu('one training step of M1+M2 on the GPU equals the CPU step: M2 on M1\'s codes, a Gaussian of learned variance (1e-4 relative)', async () => {
+  const dir = tmpDir();
+  const m1 = runVae(['-q', 'train', '--epochs', '1', '--limit-train', '300', '--limit-test', '50', '--out', path.join(dir, 'm1')], dir);
+  expect(m1.status).toBe(0);
+  const run = await startRun({ data: 'mnist', model: 'm1m2', m1: path.join(dir, 'm1'), binarize: 'none', hidden: [32], zDim: 3, beta: 1, epochs: 1,
+    batchSize: 20, lr: 1e-3, seed: 13, klWarmup: 0, out: path.join(dir, 'm1m2'), limitTrain: 200, limitTest: 20, labeled: 20, alpha: 5 });
+  expect(run.vae.config.sigma).toBeUndefined(); // the decoder gives μ and log σ² of M1's codes
+  const C = 10, nu = 9, nl = 4;
+  const D = run.vae.inputDim; // M1's dimensions that vary
+  const rng = new Rng(20, 'gpu-m1m2-step');
+  const x = Float32Array.from({ length: (nu + nl) * D }, () => rng.normal());
+  const y = new Float32Array((nu + nl) * C);
+  for (let j = 0; j < nl; j++) y[(nu + j) * C + ((7 * j + 2) % C)] = 1;
+  const eps = Float32Array.from({ length: (nu * C + nl) * 3 }, () => rng.normal());
+  const semi = { unlabelled: nu, labelled: nl, weights: { unlabelled: 0.3, labelled: 0.05, classification: 2 } };
+  const { cpu, gpuStep } = await stepOnBoth(run, 20, x, eps, { slot: 0, n: nu + nl, beta: 1, samples: 1, semi }, { y, samples: C });
   expect(cpu.stats[6]).toBe(nl);
   expectClose(gpuStep.params, cpu.params, 1e-4);
 }, 120_000);
