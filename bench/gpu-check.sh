@@ -35,8 +35,8 @@ for backend in webgpu wasm; do
 done
 # 4. One epoch of every model the GPU engine trains, on the GPU: the engine line and the losses (the CPU's are in
 #    the tests); --limit-train keeps each short.
-for model in "--model cvae" "--model cvae --condition left-half" "--model sae" "--model vqvae" "--model m2" "--iw-train 5" "--arch conv"; do
-  name=$(echo "$model" | tr -d ' -')
+for model in "--model cvae" "--model cvae --condition left-half" "--model sae" "--model vqvae" "--model m2" "--model m1m2 --m1 /tmp/gpu-check-run" "--iw-train 5" "--arch conv"; do
+  name=$(echo "$model" | tr -d ' -' | tr '/' '_')
   timeout 120 node bin/vae train --backend webgpu $model --epochs 1 --limit-train 6400 --limit-test 1000 --out "/tmp/gpu-check-$name" \
     > "$out/family-$name.txt" 2>&1
   echo "exit $?" >> "$out/family-$name.txt"
