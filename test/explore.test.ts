@@ -13,6 +13,7 @@ import { useTestBackend } from './helpers/backend';
 import { VAE_BIN, runVae } from './helpers/cli';
 import { tmpDir } from './helpers/tmp';
 import { loadModel } from '../src/io/checkpoint';
+import { prepareImage } from '../src/data/images';
 
 /** Debian's chromium, or CHROMIUM; under CI it must be there (.ci/run installs it). */
 const CHROMIUM = process.env.CHROMIUM ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
@@ -152,7 +153,8 @@ describe('the page, in Chromium', () => {
     return Array.from({ length: c.width * c.height }, (_, i) => d[4 * i] / 255);
   }, id);
   const stateOf = (page: Page) => page.evaluate(() =>
-    (window as unknown as { vaeExplore: { state(): { z: number[]; label: number; drawn: number[] | null } } }).vaeExplore.state());
+    (window as unknown as { vaeExplore: { state(): { z: number[]; label: number; drawn: number[] | null; prepared: number[] | null } } })
+      .vaeExplore.state());
 
   /** The decoder's image for code z, computed here in Node from the same checkpoint (M1+M2: M2's mean code, decoded by M1). */
   async function nodeDecode(run: string, z: number[], label?: number): Promise<Float32Array> {
@@ -238,6 +240,23 @@ describe('the page, in Chromium', () => {
     fs.appendFileSync(metrics, JSON.stringify({ ...last, epoch: 2 }) + '\n');
     await page.waitForFunction(() => document.querySelectorAll('#curves svg .mark-symbol.role-mark path').length === 4, { timeout: 15_000 });
     if (process.env.VAE_SCREENSHOTS) await page.screenshot({ path: path.join(__dirname, '..', 'docs', 'images', 'explore.png') });
+    await page.close();
+  }, 120_000);
+
+  test('an uploaded photo of a pen drawing is prepared as the CLI prepares it (inverted, fitted, centred)', async () => {
+    if (!CHROMIUM) return expect(process.env.CI).toBeFalsy();
+    const page = await load(runs.z2);
+    const photo = path.join(__dirname, '..', 'docs', 'images', 'pen-3.jpg');
+    await (await page.$('#upload'))!.uploadFile(photo);
+    await page.waitForFunction(() => (window as unknown as { vaeExplore: { state(): { drawn: unknown } } }).vaeExplore.state().drawn !== null,
+      { timeout: 20_000 });
+    const { prepared, drawn } = await stateOf(page);
+    expect(drawn).toHaveLength(2);
+    const cli = (await prepareImage(photo, { height: 28, width: 28 })).pixels;
+    // The same steps (data/ink.ts); the resampling differs (Lanczos in sharp, the canvas's own smoothing).
+    const meanDiff = Array.from(cli).reduce((a, v, i) => a + Math.abs(v - prepared![i]), 0) / cli.length;
+    expect(meanDiff).toBeLessThan(0.03); // measured 0.011
+    expect(Math.max(...prepared!)).toBeGreaterThan(0.8);
     await page.close();
   }, 120_000);
 

@@ -6,6 +6,7 @@
  */
 import sharp, { OutputInfo } from 'sharp';
 import { VaeError, errorMessage } from '../errors';
+import { borderMean, inkFit, placeByMass, removeBackground } from './ink';
 
 export type InvertMode = 'auto' | boolean;
 
@@ -17,8 +18,6 @@ export interface PreparedImage {
 
 /** The longest side of the image is brought down to this before analysis, for speed on large photos. */
 const WORK_SIZE = 256;
-/** Typical stroke width of an MNIST digit, in pixels of the 28 x 28 frame. */
-const MNIST_STROKE = 2.5;
 
 /**
  * With `fit` false the picture is taken as already framed like the data (e.g. half a digit cut from a
@@ -60,126 +59,20 @@ async function resizeGrey(img: Float32Array, w: number, h: number, target: { hei
   return Float32Array.from(small, (v) => v / 255);
 }
 
-function borderMean(img: Float32Array, w: number, h: number): number {
-  let sum = 0;
-  let n = 0;
-  const band = Math.max(1, Math.round(Math.min(w, h) * 0.05));
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      if (y < band || y >= h - band || x < band || x >= w - band) {
-        sum += img[y * w + x];
-        n++;
-      }
-    }
-  }
-  return sum / n;
-}
-
-function quantile(values: Float32Array, q: number): number {
-  const sorted = Float32Array.from(values).sort();
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))];
-}
-
-/**
- * Paper is never pure black after inversion (shading, texture, JPEG noise): subtract the background level
- * (the median, since most of the picture is paper) plus a margin, and stretch the ink to full strength.
- */
-function removeBackground(img: Float32Array): Float32Array {
-  const background = quantile(img, 0.5);
-  const peak = quantile(img, 0.995);
-  const out = new Float32Array(img.length);
-  if (peak - background < 0.05) return out; // nothing drawn
-  const low = background + 0.2 * (peak - background);
-  const high = background + 0.8 * (peak - background);
-  for (let i = 0; i < img.length; i++) out[i] = Math.min(1, Math.max(0, (img[i] - low) / (high - low)));
-  return out;
-}
-
-/** Crops to the ink, scales the longer side to 20/28 of the frame, centres the centre of mass. */
+/** Crops to the ink, scales the longer side to 20/28 of the frame, centres the centre of mass (ink.ts). */
 async function fitMnistStyle(ink: Float32Array, w: number, h: number,
   target: { height: number; width: number }): Promise<Float32Array> {
-  let x0 = w, y0 = h, x1 = -1, y1 = -1;
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      if (ink[y * w + x] > 0.1) {
-        x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
-      }
-    }
-  }
-  const out = new Float32Array(target.height * target.width);
-  if (x1 < 0) return out; // blank image
-  const cropW = x1 - x0 + 1;
-  const cropH = y1 - y0 + 1;
-  const box = Math.round(Math.min(target.height, target.width) * 20 / 28);
-  const scale = box / Math.max(cropW, cropH);
-  const newW = Math.max(1, Math.round(cropW * scale));
-  const newH = Math.max(1, Math.round(cropH * scale));
-  // Thin pen strokes would shrink to faint lines: thicken them to about MNIST's stroke width first.
-  const radius = Math.round(Math.max(0, MNIST_STROKE / scale - strokeWidth(ink, w, h)) / 2);
-  const crop = dilate(ink, w, x0, y0, cropW, cropH, radius);
-  const bytes = Buffer.alloc(cropW * cropH);
-  for (let i = 0; i < bytes.length; i++) bytes[i] = Math.round(crop[i] * 255);
-  const small = await sharp(bytes, { raw: { width: cropW, height: cropH, channels: 1 } })
-    .resize({ width: newW, height: newH, fit: 'fill', kernel: 'lanczos3' })
+  const fit = inkFit(ink, w, h, target);
+  if (!fit) return new Float32Array(target.height * target.width); // blank image
+  const bytes = Buffer.alloc(fit.cropW * fit.cropH);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = Math.round(fit.crop[i] * 255);
+  const small = await sharp(bytes, { raw: { width: fit.cropW, height: fit.cropH, channels: 1 } })
+    .resize({ width: fit.newW, height: fit.newH, fit: 'fill', kernel: 'lanczos3' })
     .extractChannel(0)
     .raw()
     .toBuffer({ resolveWithObject: true });
-  // Centre of mass of the shrunk digit goes to the centre of the frame.
-  let mass = 0, cx = 0, cy = 0;
-  for (let y = 0; y < newH; y++) {
-    for (let x = 0; x < newW; x++) {
-      const v = small.data[(y * newW + x) * small.info.channels] / 255;
-      mass += v; cx += v * x; cy += v * y;
-    }
-  }
-  const offX = Math.round(target.width / 2 - (mass > 0 ? cx / mass : newW / 2) - 0.5);
-  const offY = Math.round(target.height / 2 - (mass > 0 ? cy / mass : newH / 2) - 0.5);
-  const left = Math.min(Math.max(offX, 0), target.width - newW);
-  const top = Math.min(Math.max(offY, 0), target.height - newH);
-  for (let y = 0; y < newH; y++) {
-    for (let x = 0; x < newW; x++) {
-      out[(y + top) * target.width + x + left] = small.data[(y * newW + x) * small.info.channels] / 255;
-    }
-  }
-  return out;
-}
-
-/** The crop (x0, y0, cw, ch) of img, each pixel replaced by the maximum within `radius` (a square). */
-function dilate(img: Float32Array, w: number, x0: number, y0: number, cw: number, ch: number, radius: number): Float32Array {
-  const out = new Float32Array(cw * ch);
-  for (let y = 0; y < ch; y++) {
-    for (let x = 0; x < cw; x++) {
-      let m = 0;
-      for (let dy = -radius; dy <= radius; dy++) {
-        const yy = y + dy;
-        if (yy < 0 || yy >= ch) continue;
-        for (let dx = -radius; dx <= radius; dx++) {
-          const xx = x + dx;
-          if (xx >= 0 && xx < cw) m = Math.max(m, img[(yy + y0) * w + xx + x0]);
-        }
-      }
-      out[y * cw + x] = m;
-    }
-  }
-  return out;
-}
-
-/** Mean stroke width in pixels ≈ ink area / half the ink perimeter. */
-function strokeWidth(ink: Float32Array, w: number, h: number): number {
-  let area = 0;
-  let edges = 0;
-  for (let y = 0; y < h; y++) {
-    for (let x = 0; x < w; x++) {
-      const on = ink[y * w + x] > 0.5;
-      if (!on) continue;
-      area++;
-      if (x === 0 || ink[y * w + x - 1] <= 0.5) edges++;
-      if (x === w - 1 || ink[y * w + x + 1] <= 0.5) edges++;
-      if (y === 0 || ink[(y - 1) * w + x] <= 0.5) edges++;
-      if (y === h - 1 || ink[(y + 1) * w + x] <= 0.5) edges++;
-    }
-  }
-  return edges > 0 ? (2 * area) / edges : 0;
+  const shrunk = Float32Array.from({ length: fit.newW * fit.newH }, (_, i) => small.data[i * small.info.channels] / 255);
+  return placeByMass(shrunk, fit.newW, fit.newH, target);
 }
 
 /** Decodes one image to size x size x channels bytes: EXIF-rotated, alpha flattened on black, centre-cropped to a square. */

@@ -10,6 +10,7 @@ import * as tf from '@tensorflow/tfjs';
 import * as vega from 'vega';
 import { compile, TopLevelSpec } from 'vega-lite';
 import type { ExploreData } from '../../src/commands/explore-types';
+import { borderMean, inkFit, placeByMass, removeBackground } from '../../src/data/ink';
 
 const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -248,46 +249,29 @@ function inkOf(canvas: HTMLCanvasElement): Float32Array {
 }
 
 /**
- * A grey drawing prepared as the CLI prepares one (data/images.ts): cropped to the ink, its longer side scaled to
- * 20/28 of the frame, its centre of mass put at the centre (the CLI resamples with Lanczos, the browser's canvas
- * bilinearly).
+ * A grey drawing prepared as the CLI prepares one (data/images.ts, whose steps are in data/ink.ts): cropped to the
+ * ink, thin strokes thickened, its longer side scaled to 20/28 of the frame, its centre of mass put at the centre.
+ * The CLI resamples with Lanczos, the browser's canvas with its own smoothing.
  */
 function fitDigit(ink: Float32Array, w: number, h: number): Float32Array {
-  let x0 = w, y0 = h, x1 = -1, y1 = -1;
-  for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) {
-    if (ink[y * w + x] > 0.1) { x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y); }
-  }
-  const out = new Float32Array(H * W);
-  if (x1 < 0) return out;
-  const cropW = x1 - x0 + 1, cropH = y1 - y0 + 1;
-  const box = Math.round(Math.min(H, W) * 20 / 28);
-  const scale = box / Math.max(cropW, cropH);
-  const newW = Math.max(1, Math.round(cropW * scale)), newH = Math.max(1, Math.round(cropH * scale));
+  const fit = inkFit(ink, w, h, { height: H, width: W });
+  if (!fit) return new Float32Array(H * W);
   const source = document.createElement('canvas');
-  source.width = cropW;
-  source.height = cropH;
-  const img = source.getContext('2d')!.createImageData(cropW, cropH);
-  for (let y = 0; y < cropH; y++) for (let x = 0; x < cropW; x++) {
-    const v = Math.round(ink[(y + y0) * w + x + x0] * 255);
-    img.data.set([v, v, v, 255], (y * cropW + x) * 4);
-  }
+  source.width = fit.cropW;
+  source.height = fit.cropH;
+  const img = source.getContext('2d')!.createImageData(fit.cropW, fit.cropH);
+  fit.crop.forEach((v, i) => {
+    const b = Math.round(v * 255);
+    img.data.set([b, b, b, 255], i * 4);
+  });
   source.getContext('2d')!.putImageData(img, 0, 0);
   const small = document.createElement('canvas');
-  small.width = newW;
-  small.height = newH;
+  small.width = fit.newW;
+  small.height = fit.newH;
   const sctx = small.getContext('2d')!;
   sctx.imageSmoothingQuality = 'high';
-  sctx.drawImage(source, 0, 0, newW, newH);
-  const shrunk = inkOf(small);
-  let mass = 0, cx = 0, cy = 0;
-  for (let y = 0; y < newH; y++) for (let x = 0; x < newW; x++) {
-    const v = shrunk[y * newW + x];
-    mass += v; cx += v * x; cy += v * y;
-  }
-  const left = Math.min(Math.max(Math.round(W / 2 - (mass > 0 ? cx / mass : newW / 2) - 0.5), 0), W - newW);
-  const top = Math.min(Math.max(Math.round(H / 2 - (mass > 0 ? cy / mass : newH / 2) - 0.5), 0), H - newH);
-  for (let y = 0; y < newH; y++) for (let x = 0; x < newW; x++) out[(y + top) * W + x + left] = shrunk[y * newW + x];
-  return out;
+  sctx.drawImage(source, 0, 0, fit.newW, fit.newH);
+  return placeByMass(inkOf(small), fit.newW, fit.newH, { height: H, width: W });
 }
 
 /** A picture (any size, colour or grey) centre-cropped to a square and scaled to the model's frame, [D]. */
@@ -314,16 +298,10 @@ function useSketch(canvas: HTMLCanvasElement, uploaded: boolean): void {
   if (info.preprocess.fit === 'photo' || C === 3) {
     x = fitPhoto(canvas);
   } else {
-    let ink = inkOf(canvas);
-    // An upload with a bright border is a dark drawing on light paper: inverted, as the CLI does.
-    if (uploaded && info.preprocess.lightOnDark) {
-      const { width: w, height: h } = canvas;
-      let border = 0;
-      for (let i = 0; i < w; i++) border += ink[i] + ink[(h - 1) * w + i];
-      for (let i = 0; i < h; i++) border += ink[i * w] + ink[i * w + w - 1];
-      if (border / (2 * (w + h)) > 0.5) ink = ink.map((v) => 1 - v);
-    }
-    x = fitDigit(ink, canvas.width, canvas.height);
+    // As the CLI does: a bright border is a dark drawing on light paper (inverted), the paper's level is removed.
+    let grey = inkOf(canvas);
+    if (uploaded && info.preprocess.lightOnDark && borderMean(grey, canvas.width, canvas.height) > 0.5) grey = grey.map((v) => 1 - v);
+    x = fitDigit(removeBackground(grey), canvas.width, canvas.height);
   }
   drawing = x;
   let label = state.label;
@@ -508,7 +486,8 @@ async function main(): Promise<void> {
   byId('status').textContent = `TensorFlow.js ${tf.version.tfjs} on ${tf.getBackend()}`;
   (window as unknown as { vaeExplore: unknown }).vaeExplore = {
     ready: true,
-    state: () => ({ z: Array.from(state.z), label: state.label, drawn: drawnCode ? Array.from(drawnCode) : null }),
+    state: () => ({ z: Array.from(state.z), label: state.label, drawn: drawnCode ? Array.from(drawnCode) : null,
+      prepared: drawing ? Array.from(drawing) : null }),
     decode: (z: number[], label = 0) => Array.from(decodeImage(Float32Array.from(z), label)),
   };
 }
