@@ -279,7 +279,6 @@ async function stepOnBoth(run: TrainRun, rows: number, x: Float32Array, eps: Flo
     await engine.close();
   }
   const [cpu, gpuStep] = results;
-  if (process.env.VAE_DEBUG_STEP) console.log(JSON.stringify(results.map((r) => r.stats)));
   expectClose(gpuStep.stats, cpu.stats, 1e-4);
   // After step 1, m = (1 − β1) g: the gradients agree, element by element, to 1e-4 of the largest one.
   const scale = cpu.adam.m.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
