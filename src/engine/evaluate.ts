@@ -4,7 +4,7 @@
  */
 import { currentBackend } from '../backend';
 import { VaeError } from '../errors';
-import { oneHot } from '../model/condition';
+import { oneHot, writeDecoderCondition, writeDecoderTarget } from '../model/condition';
 import { ElboTerms, bitsPerDim, evaluateElbo, requireLabels } from '../model/evaluate';
 import { familyOf } from '../model/families/registry';
 import { flatLayout, partRange, readVariables } from '../model/flat';
@@ -85,8 +85,8 @@ export async function vaeImportanceWeightedGpu(vae: Vae, x: Float32Array, n: num
   try {
     const d = vae.config.zDim;
     const dim = vae.inputDim;
-    const classes = vae.labelDim;
-    const { decoderExtra: C, outputDim: out, observed, missing } = vae.condition;
+    const layout = vae.condition;
+    const { decoderExtra: C, outputDim: out } = layout;
     const { mu, logvar } = encodeAll(vae, x, n, labels ?? undefined);
     const samplesPerCall = Math.max(1, Math.min(options.k, options.rowsPerCall ?? 2000));
     if (samplesPerCall > gpu.capacity) throw new VaeError(`the GPU decodes ${gpu.capacity} rows at once, fewer than the ${samplesPerCall} samples of a call`);
@@ -100,10 +100,8 @@ export async function vaeImportanceWeightedGpu(vae: Vae, x: Float32Array, n: num
         const image = chunk.start + chunk.images[r];
         const row = codes.subarray(r * (d + C), (r + 1) * (d + C));
         row.set(z.subarray(r * d, (r + 1) * d));
-        if (observed) observed.forEach((p, j) => { row[d + j] = x[image * dim + p]; });
-        else if (C > 0 && labels) row.set(labels.subarray(image * classes, (image + 1) * classes), d);
-        if (missing) missing.forEach((p, j) => { target[r * out + j] = x[image * dim + p]; });
-        else target.set(x.subarray(image * dim, (image + 1) * dim), r * out);
+        writeDecoderCondition(layout, x, dim, labels, image, row.subarray(d));
+        writeDecoderTarget(layout, x, dim, image, target.subarray(r * out, (r + 1) * out));
         let squares = 0;
         for (let j = 0; j < d; j++) squares += z[r * d + j] ** 2;
         logPz[r] = -0.5 * (squares + d * Math.log(2 * Math.PI));

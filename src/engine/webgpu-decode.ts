@@ -9,7 +9,7 @@ import { VaeError, errorMessage } from '../errors';
 import { Gpu, dawnAwait, openGpu } from '../gpu';
 import { flatLayout } from '../model/flat';
 import type { Vae } from '../model/vae';
-import { Arena, Kernel, gpuProgram, likelihoodKernel, modelLayers, stepUniform, uploadParams } from './webgpu';
+import { Arena, Kernel, forwardStack, gpuProgram, likelihoodKernel, modelLayers, recordKernels, stepUniform, uploadParams } from './webgpu';
 
 /** Rows of one call at most (memory permitting). */
 const MAX_ROWS = 20_000;
@@ -42,7 +42,7 @@ export class GpuLogLikelihood {
     const dLogits = mem.take(capacity * dec[dec.length - 1].out);
     const target = mem.take(capacity * out);
     const rec = mem.take(capacity);
-    const kernels = dec.map((l, i) => l.forward(i === 0 ? z : hidden[i - 1], hidden[i]));
+    const kernels = forwardStack(dec, z, hidden);
     kernels.push(likelihoodKernel(vae, { logits: hidden[dec.length - 1], x: target, dlogits: dLogits, rec, dim: out }, 'n'));
     const program = await gpuProgram(gpu, kernels, mem.size, `the decoder on ${capacity} rows`, 'this model is too large for it');
     uploadParams(gpu, vae, program.mem);
@@ -62,13 +62,7 @@ export class GpuLogLikelihood {
     device.queue.writeBuffer(mem, 4 * this.at.target, target, 0, rows * this.widths.out);
     device.queue.writeBuffer(uniform, 0, stepUniform({ n: rows, beta: 1, stepSize: 0, invCorr2: 1, slot: 0, beta1: 0, beta2: 0 }));
     const encoder = device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    pass.setBindGroup(0, bindGroup);
-    this.kernels.forEach((k, i) => {
-      pass.setPipeline(pipelines[i]);
-      pass.dispatchWorkgroups(...k.groups(rows, rows));
-    });
-    pass.end();
+    recordKernels(encoder, this.program, this.kernels, rows, rows);
     encoder.copyBufferToBuffer(mem, 4 * this.at.rec, this.readback, 0, 4 * rows);
     device.queue.submit([encoder.finish()]);
     try {

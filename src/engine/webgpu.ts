@@ -34,6 +34,7 @@ import { familyOf } from '../model/families/registry';
 import { flatLayout, readVariables } from '../model/flat';
 import type { Vae } from '../model/vae';
 import { convShape } from '../model/conv';
+import { writeDecoderCondition, writeDecoderTarget } from '../model/condition';
 import type { AdamState } from './adam';
 import type { BatchSlot, Engine, EngineSetup } from './engine';
 import { BATCH_SLOTS } from './shards';
@@ -874,6 +875,26 @@ function convLayer(name: string, c: ConvSpec, relu: boolean, P: number): Layer {
   };
 }
 
+/** The kernels that run `layers` forward, the first on `input`, each into its own output (`outs`). */
+export function forwardStack(layers: Layer[], input: number, outs: number[]): Kernel[] {
+  return layers.map((l, i) => l.forward(i === 0 ? input : outs[i - 1], outs[i]));
+}
+
+/**
+ * The kernels back through `layers` (run forward by forwardStack from `input` into `outs`) from the gradient of the
+ * last output: each layer's weight gradients, and the gradient of its input into the layer before's (masked by that
+ * ReLU output); the first layer's input gradient goes to `dInput` (unmasked) when given, else nowhere.
+ */
+function backwardStack(layers: Layer[], input: number, outs: number[], dOuts: number[], dInput?: number): Kernel[] {
+  const kernels: Kernel[] = [];
+  for (let i = layers.length - 1; i >= 0; i--) {
+    kernels.push(layers[i].weightGrad(i === 0 ? input : outs[i - 1], dOuts[i]));
+    if (i > 0) kernels.push(layers[i].inputGrad(dOuts[i], dOuts[i - 1], outs[i - 1]));
+    else if (dInput !== undefined) kernels.push(layers[i].inputGrad(dOuts[i], dInput));
+  }
+  return kernels;
+}
+
 /**
  * The encoder's layers up to μ and log σ², and the decoder's, in the order they run (conv.ts's shapes for --arch
  * conv); the decoder's have `decRows` rows.
@@ -982,39 +1003,29 @@ function m2StepKernels(vae: Vae, images: number, epsilon: number) {
   const stats = mem.take(STATS * BATCH_SLOTS);
 
   const kernels: Kernel[] = [];
-  enc.forEach((l, i) => kernels.push(l.forward(i === 0 ? xy : encH[i - 1], encH[i])));
+  kernels.push(...forwardStack(enc, xy, encH));
   const top = encH[enc.length - 1];
   kernels.push(mu.forward(top, muAt), logvar.forward(top, lvAt));
   kernels.push({ name: 'reparameterize', source: reparameterizeKernel({ mu: muAt, logvar: lvAt, eps, z, kl, zDim: Z, zLd }),
     groups: (n) => [Math.ceil(n / 64), 1] });
-  dec.forEach((l, i) => kernels.push(l.forward(i === 0 ? z : decH[i - 1], decH[i])));
+  kernels.push(...forwardStack(dec, z, decH));
   const logits = decH[dec.length - 1];
   const dLogits = dDecH[dec.length - 1];
   kernels.push(likelihoodKernel(vae, { logits, x: target, dlogits: dLogits, rec, dim: D, unscaled: true }, 'n'));
-  cls.forEach((l, i) => kernels.push(l.forward(i === 0 ? x : clsH[i - 1], clsH[i])));
+  kernels.push(...forwardStack(cls, x, clsH));
   const last = cls.length - 1;
   kernels.push({ name: 'M2 weights', source: m2WeightsKernel({ logits: clsH[last], y, rec, kl, rw, dlogits: dClsH[last], sums, images, classes: C }),
     groups: (_, nk) => [Math.ceil(nk / 64), 1] });
   const outputs = dec[dec.length - 1].out; // D, or 2D for μ and log σ²
   kernels.push({ name: 'weight d logits', source: rowScaleKernel({ values: dLogits, weights: rw, width: outputs }),
     groups: (n) => flatGroups(n * outputs) });
-  for (let i = dec.length - 1; i >= 0; i--) {
-    kernels.push(dec[i].weightGrad(i === 0 ? z : decH[i - 1], dDecH[i]));
-    kernels.push(dec[i].inputGrad(dDecH[i], i === 0 ? dz : dDecH[i - 1], i === 0 ? undefined : decH[i - 1]));
-  }
+  kernels.push(...backwardStack(dec, z, decH, dDecH, dz));
   kernels.push({ name: 'reparameterize dμ, dlog σ²', source: reparameterizeGradKernel({ mu: muAt, logvar: lvAt, eps, dz, dmu, dlogvar: dlv, zDim: Z, zLd,
     rowWeight: rw }), groups: (n) => [Math.ceil((n * Z) / 64), 1] });
   kernels.push(mu.weightGrad(top, dmu), logvar.weightGrad(top, dlv));
   const lastEnc = enc.length - 1;
   kernels.push(mu.inputGrad(dmu, dEncH[lastEnc]), logvar.inputGrad(dlv, dEncH[lastEnc], encH[lastEnc], true));
-  for (let i = lastEnc; i >= 0; i--) {
-    kernels.push(enc[i].weightGrad(i === 0 ? xy : encH[i - 1], dEncH[i]));
-    if (i > 0) kernels.push(enc[i].inputGrad(dEncH[i], dEncH[i - 1], encH[i - 1]));
-  }
-  for (let i = last; i >= 0; i--) {
-    kernels.push(cls[i].weightGrad(i === 0 ? x : clsH[i - 1], dClsH[i]));
-    if (i > 0) kernels.push(cls[i].inputGrad(dClsH[i], dClsH[i - 1], clsH[i - 1]));
-  }
+  kernels.push(...backwardStack(enc, xy, encH, dEncH), ...backwardStack(cls, x, clsH, dClsH));
   kernels.push({ name: 'adam', source: adamKernel(P, epsilon), groups: () => flatGroups(P) });
   kernels.push({ name: 'stats', source: m2StatsKernel({ sums, images, stats }), groups: () => [1, 1] });
   return { kernels, size: mem.size, P, x, noisy: null, eps, stats, D, Z, K: 1,
@@ -1069,7 +1080,7 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number, samples = 1
 
   const kernels: Kernel[] = [];
   // Forward.
-  enc.forEach((l, i) => kernels.push(l.forward(i === 0 ? input : encH[i - 1], encH[i])));
+  kernels.push(...forwardStack(enc, input, encH));
   const top = enc.length > 0 ? encH[enc.length - 1] : input;
   kernels.push(mu.forward(top, muAt));
   if (logvar) kernels.push(logvar.forward(top, lvAt));
@@ -1082,7 +1093,7 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number, samples = 1
   } else if (book) {
     kernels.push({ name: 'quantize', source: vqQuantizeKernel({ ze: muAt, zq: z, idx, vq: kl, zDim: Z, book }), groups: (n) => [Math.ceil(n / 64), 1] });
   }
-  dec.forEach((l, i) => kernels.push(l.forward(i === 0 ? z : decH[i - 1], decH[i])));
+  kernels.push(...forwardStack(dec, z, decH));
   const logits = decH[dec.length - 1];
   const dLogits = dDecH[dec.length - 1];
   kernels.push(likelihoodKernel(vae, { logits, x: target, dlogits: dLogits, rec: iwAt?.rec ?? rec, dim: out, samples: K }, 'nk'));
@@ -1090,12 +1101,7 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number, samples = 1
     kernels.push({ name: 'importance weights', source: iwWeightsKernel({ rec: iwAt.rec, lpq: iwAt.lpq, dlogits: dLogits, dim: out, wt: iwAt.wt,
       loss: iwAt.loss, recEx: rec, klEx: kl, samples: K }), groups: (n) => [n, 1] });
   }
-  // Backward through the decoder.
-  for (let i = dec.length - 1; i >= 0; i--) {
-    const input = i === 0 ? z : decH[i - 1];
-    kernels.push(dec[i].weightGrad(input, dDecH[i]));
-    kernels.push(dec[i].inputGrad(dDecH[i], i === 0 ? dz : dDecH[i - 1], i === 0 ? undefined : decH[i - 1]));
-  }
+  kernels.push(...backwardStack(dec, z, decH, dDecH, dz));
   if (iwAt) {
     kernels.push({ name: 'reparameterize K samples dμ, dlog σ²', source: iwReparameterizeGradKernel({ logvar: lvAt, eps, z, dz, zLd, wt: iwAt.wt,
       dmu, dlogvar: dlv, zDim: Z, samples: K }), groups: (n) => [Math.ceil((n * Z) / 64), 1] });
@@ -1116,10 +1122,7 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number, samples = 1
     const last = enc.length - 1;
     if (logvar) kernels.push(mu.inputGrad(dmu, dEncH[last]), logvar.inputGrad(dlv, dEncH[last], encH[last], true));
     else kernels.push(mu.inputGrad(dmu, dEncH[last], encH[last]));
-    for (let i = last; i >= 0; i--) {
-      kernels.push(enc[i].weightGrad(i === 0 ? input : encH[i - 1], dEncH[i]));
-      if (i > 0) kernels.push(enc[i].inputGrad(dEncH[i], dEncH[i - 1], encH[i - 1]));
-    }
+    kernels.push(...backwardStack(enc, input, encH, dEncH));
   }
   kernels.push({ name: 'adam', source: adamKernel(P, epsilon), groups: () => flatGroups(P) });
   kernels.push({ name: 'stats', source: statsKernel({ rec, kl, stats, loss: iwAt?.loss }), groups: () => [1, 1] });
@@ -1217,7 +1220,7 @@ class WebGpuEngine implements Engine {
   /** Uploads a cvae's inputs for the n rows of `source` (see stepKernels). */
   private uploadCondition(source: BatchSlot, n: number): void {
     const { D, Z, condition } = this.layout;
-    const { observed, missing } = this.setup.vae.condition;
+    const layout = this.setup.vae.condition;
     const queue = this.gpu.device.queue;
     const rowsOf = (width: number, fill: (r: number, row: Float32Array) => void, buffer: Float32Array<ArrayBuffer>, off: number, count = n) => {
       for (let r = 0; r < count; r++) fill(r, buffer.subarray(r * width, (r + 1) * width));
@@ -1231,14 +1234,11 @@ class WebGpuEngine implements Engine {
     if (condition.z) {
       const { C } = condition.z;
       const K = this.layout.K; // the decoder's rows: K per example
-      rowsOf(Z + C, (rk, row) => {
-        const r = Math.floor(rk / K);
-        if (observed) observed.forEach((p, j) => { row[Z + j] = source.x[r * D + p]; });
-        else row.set(source.y.subarray(r * C, (r + 1) * C), Z);
-      }, this.staging.z, condition.z.off, n * K);
+      rowsOf(Z + C, (rk, row) => writeDecoderCondition(layout, source.x, D, source.y, Math.floor(rk / K), row.subarray(Z)),
+        this.staging.z, condition.z.off, n * K);
     }
-    if (condition.target !== null && missing) {
-      rowsOf(missing.length, (r, row) => missing.forEach((p, j) => { row[j] = source.x[r * D + p]; }), this.staging.target, condition.target);
+    if (condition.target !== null) {
+      rowsOf(layout.outputDim, (r, row) => writeDecoderTarget(layout, source.x, D, r, row), this.staging.target, condition.target);
     }
   }
 
@@ -1283,13 +1283,7 @@ class WebGpuEngine implements Engine {
     device.queue.writeBuffer(this.uniform, 0, stepUniform({ n, beta: task.beta, stepSize: lr / (1 - Math.pow(beta1, t)),
       invCorr2: 1 / (1 - Math.pow(beta2, t)), slot, beta1, beta2, nk, semi: task.semi }));
     const encoder = device.createCommandEncoder();
-    const pass = encoder.beginComputePass();
-    pass.setBindGroup(0, this.bindGroup);
-    this.layout.kernels.forEach((k, i) => {
-      pass.setPipeline(this.pipelines[i]);
-      pass.dispatchWorkgroups(...k.groups(n, nk));
-    });
-    pass.end();
+    recordKernels(encoder, { pipelines: this.pipelines, bindGroup: this.bindGroup }, this.layout.kernels, n, nk);
     const readback = this.readbacks[slot];
     encoder.copyBufferToBuffer(this.mem, 4 * (stats + STATS * slot), readback, 0, 4 * STATS);
     device.queue.submit([encoder.finish()]);
@@ -1364,6 +1358,18 @@ export async function gpuProgram(gpu: Gpu, kernels: Kernel[], floats: number, wh
   if (memory) throw new VaeError(`the GPU has not enough memory for ${what} (${mib(bytes)}): ${memory.message}`);
   if (invalid) throw new Error(`the webgpu engine's kernels: ${invalid.message}`);
   return { mem, uniform, pipelines, bindGroup };
+}
+
+/** Records `kernels` (a gpuProgram's) into one compute pass of `encoder`, for n rows (nk decoder rows). */
+export function recordKernels(encoder: GPUCommandEncoder, program: { pipelines: GPUComputePipeline[]; bindGroup: GPUBindGroup },
+  kernels: Kernel[], n: number, nk: number): void {
+  const pass = encoder.beginComputePass();
+  pass.setBindGroup(0, program.bindGroup);
+  kernels.forEach((k, i) => {
+    pass.setPipeline(program.pipelines[i]);
+    pass.dispatchWorkgroups(...k.groups(n, nk));
+  });
+  pass.end();
 }
 
 /** The model's parameters (flat, in the order of its trainable variables), written at the start of `mem`. */

@@ -58,6 +58,22 @@ export function conditionLayout(inputShape: [number, number, number], condition:
     observed: Int32Array.from(observed), missing: Int32Array.from(missing) };
 }
 
+/**
+ * Image i's share of the decoder's condition, for inputs laid out by hand (the WebGPU engine): its one-hot label
+ * (row i of `labels` [n, decoderExtra]) or its observed values (of x [n, dim]), written into `out`.
+ */
+export function writeDecoderCondition(layout: ConditionLayout, x: Float32Array, dim: number, labels: Float32Array | null, i: number,
+  out: Float32Array): void {
+  if (layout.observed) layout.observed.forEach((p, j) => { out[j] = x[i * dim + p]; });
+  else if (labels && layout.decoderExtra > 0) out.set(labels.subarray(i * layout.decoderExtra, (i + 1) * layout.decoderExtra));
+}
+
+/** What the decoder models of image i of x [n, dim] (all of it, or its missing values), written into `out`. */
+export function writeDecoderTarget(layout: ConditionLayout, x: Float32Array, dim: number, i: number, out: Float32Array): void {
+  if (layout.missing) layout.missing.forEach((p, j) => { out[j] = x[i * dim + p]; });
+  else out.set(x.subarray(i * dim, (i + 1) * dim));
+}
+
 /** Labels as one-hot rows [n, classes]. */
 export function oneHot(labels: ArrayLike<number>, classes: number): Float32Array {
   const out = new Float32Array(labels.length * classes);
