@@ -289,6 +289,9 @@ struct Upsampled {
   }
 };
 
+// Values of a layer's input: the small map of an upsampled convolution, else the convolution's own input.
+int64_t inputValues(const Conv& g, const Upsampled* up) { return up ? up->phase[0].inputSize() : g.inputSize(); }
+
 // The layer's output from the product's: y = act(y + b), in place.
 void finish(float* y, const float* b, int64_t rows, int64_t out, bool relu) {
   for (int64_t r = 0; r < rows; r++)
@@ -334,7 +337,7 @@ void backward(const Conv& g, const Upsampled* up, const float* x, const float* w
   for (int64_t r = 0; r < rows; r++)
     for (int64_t o = 0; o < out; o++) db[o] += grad[r * out + o];
   std::fill(dw, dw + g.depth() * out, 0.0f);
-  if (dx) std::fill(dx, dx + (up ? up->phase[0].inputSize() : g.inputSize()), 0.0f);
+  if (dx) std::fill(dx, dx + inputValues(g, up), 0.0f);
   if (!up) {
     productGrad(g, x, w, grad, dx, dw);
     return;
@@ -389,8 +392,7 @@ struct ConvArgs {
     napi_value argv[16];
     return kernelArgs(env, info, name, argc, argv, &heap, v, count) && geometry(env, name, v + at, &g, &up, &storage);
   }
-  // Values of the input: the small map of an upsampled convolution.
-  int64_t inputs() const { return up ? up->phase[0].inputSize() : g.inputSize(); }
+  int64_t inputs() const { return inputValues(g, up); }
 };
 
 }  // namespace
