@@ -16,7 +16,7 @@ import { familyOf } from '../model/families/registry';
 import { encodeMeans } from '../model/generate';
 import { principalPlane } from '../model/latent';
 import { LoadedModel, M1_DIR } from '../io/checkpoint';
-import { ServedFile, exportFiles, filesUnder, serveFiles } from '../io/static-server';
+import { ServedFile, exportFiles, fileIn, filesUnder, serveFiles } from '../io/static-server';
 import { informer, loadSplit, modelInputs, openModel } from './common';
 import { ExploreData } from './explore-types';
 
@@ -79,8 +79,9 @@ export function exploreFiles(loaded: LoadedModel, data: ExploreData): Map<string
   };
   networks(loaded.checkpointDir, '/model/');
   if (loaded.m1) networks(path.join(loaded.runDir, M1_DIR), '/model/m1/');
-  const metrics = path.join(loaded.runDir, 'metrics.jsonl');
-  if (fs.existsSync(metrics)) for (const [url, file] of filesUnder(loaded.runDir, '/', (f) => f === 'metrics.jsonl')) files.set(url, file);
+  // Read at each request: a run still training serves its newest epochs.
+  const metrics = fs.existsSync(path.join(loaded.runDir, 'metrics.jsonl')) ? fileIn(loaded.runDir, 'metrics.jsonl') : null;
+  if (metrics) files.set('/metrics.jsonl', metrics);
   return files;
 }
 

@@ -21,27 +21,38 @@ export function contentType(file: string): string {
   return TYPES[path.extname(file)] ?? 'application/octet-stream';
 }
 
+/** The real path of `full` when it lies inside `root` (itself a real path), else null (a link out, or dangling). */
+function realInside(root: string, full: string): string | null {
+  let real: string;
+  try {
+    real = fs.realpathSync(full);
+  } catch {
+    return null;
+  }
+  return real === root || real.startsWith(root + path.sep) ? real : null;
+}
+
+/** The regular file `relative` of `dir` as a served file, when its real path lies inside the real path of `dir`. */
+export function fileIn(dir: string, relative: string): ServedFile | null {
+  const real = realInside(fs.realpathSync(dir), path.join(dir, relative));
+  return real && fs.statSync(real).isFile() ? { file: real, type: contentType(relative) } : null;
+}
+
 /**
- * The files of `dir` (recursively) that `keep` accepts, as URL path → file, under `prefix` (e.g. '/model/'): only
- * regular files whose real path lies inside the real path of `dir`.
+ * The files of `dir` (recursively), as URL path → file, under `prefix` (e.g. '/model/'): only regular files whose
+ * real path lies inside the real path of `dir`.
  */
-export function filesUnder(dir: string, prefix: string, keep: (relative: string) => boolean = () => true): Map<string, ServedFile> {
+export function filesUnder(dir: string, prefix: string): Map<string, ServedFile> {
   const out = new Map<string, ServedFile>();
   const root = fs.realpathSync(dir);
   const walk = (sub: string) => {
     for (const entry of fs.readdirSync(path.join(dir, sub), { withFileTypes: true })) {
       const relative = path.posix.join(sub, entry.name);
-      const full = path.join(dir, relative);
-      let real: string;
-      try {
-        real = fs.realpathSync(full);
-      } catch {
-        continue; // a dangling link
-      }
-      if (real !== root && !real.startsWith(root + path.sep)) continue; // a link out of the folder
+      const real = realInside(root, path.join(dir, relative));
+      if (!real) continue;
       const stat = fs.statSync(real);
       if (stat.isDirectory()) walk(relative);
-      else if (stat.isFile() && keep(relative)) out.set(prefix + relative, { file: real, type: contentType(relative) });
+      else if (stat.isFile()) out.set(prefix + relative, { file: real, type: contentType(relative) });
     }
   };
   walk('');
