@@ -1,46 +1,59 @@
 #!/usr/bin/env bash
 # The whole GPU check of the WebGPU engine in one run, for the GPU machine (see ../shared/gpu/README.md):
-#   bash ../shared/gpu/pack.sh            # here, after npm ci && npm run build
+#   npm ci && npm run build && bash ../shared/gpu/pack.sh      # here
 #   device run, carry [".device"]:  bash .device/run.sh bash bench/gpu-check.sh
-# Everything it measures goes under $OUT (the device tool brings it back). Try it on lavapipe first:
-#   OUT=/tmp/gpu-check GPU_CHECK_IMAGES=1280 bash bench/gpu-check.sh
+# Everything it measures goes under $OUT (the device tool brings back what is there, even after a timeout). The
+# parts run in order of importance, each with its own time limit, and a part is skipped when the whole check's
+# budget (GPU_CHECK_SECONDS, default 290) is spent. Try it on lavapipe first:
+#   OUT=/tmp/gpu-check GPU_CHECK_IMAGES=640 GPU_CHECK_SECONDS=900 bash bench/gpu-check.sh
 set -u
 out=${OUT:-/tmp/gpu-check}
 images=${GPU_CHECK_IMAGES:-12800}
+deadline=$(( $(date +%s) + ${GPU_CHECK_SECONDS:-290} ))
 mkdir -p "$out"
 python=$(command -v python3 || echo /usr/bin/python3)
+# part NAME SECONDS COMMAND...: runs it with stdout and stderr in $out/NAME.txt, at most SECONDS and never past the
+# deadline; skipped when under 10 s are left.
+part() {
+  local name=$1 cap=$2 left
+  shift 2
+  left=$(( deadline - $(date +%s) ))
+  if [ "$left" -lt 10 ]; then echo "skipped: the check's time was spent" > "$out/$name.txt"; return; fi
+  [ "$cap" -gt "$left" ] && cap=$left
+  local start=$(date +%s%N)
+  timeout "$cap" "$@" > "$out/$name.txt" 2>&1
+  echo "exit $? after $(( ($(date +%s%N) - start) / 1000000 )) ms (limit $cap s)" >> "$out/$name.txt"
+}
 {
   date -u; uname -a; node --version
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null || echo "no nvidia-smi"
   "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())' 2>&1
 } > "$out/machine.txt" 2>&1
-# Full MNIST for the default model, unless GPU_CHECK_IMAGES is below 12800 (lavapipe trains ~230 images/s).
+# Under 12800 images (lavapipe trains ~230 images/s) every run is cut to that many.
 limit=()
-[ "$images" -lt 12800 ] && limit=(--limit-train "$images")
-# 1. The README's command: 2 epochs, the backend and engine lines.
-timeout 300 node bin/vae train --backend webgpu --epochs 2 "${limit[@]}" --out /tmp/gpu-check-run > "$out/train.txt" 2>&1
-echo "train exit $?" >> "$out/train.txt"
-# 2. The bench: the default model, sampling, and the GPU section (MLP and conv at batch 128 and 1024,
-#    dispatches per step, PyTorch CUDA beside them).
-timeout 480 node bench/run.js --backend webgpu --python "$python" --torch-threads 2 --gpu-images "$images" "${limit[@]}" \
-  --out "$out/bench.json" > "$out/bench.txt" 2>&1
-echo "bench exit $?" >> "$out/bench.txt"
-# 3. evaluate --iw 1000 of the README's run: the importance samples decoded on the GPU, then on the CPU (same NLL).
-iw_test=()
-[ "$images" -lt 12800 ] && iw_test=(--limit-test 200)
-for backend in webgpu wasm; do
-  start=$(date +%s%N)
-  timeout 240 node bin/vae --backend "$backend" evaluate --iw 1000 "${iw_test[@]}" --checkpoint /tmp/gpu-check-run > "$out/iw-$backend.txt" 2>&1
-  echo "exit $? after $(( ($(date +%s%N) - start) / 1000000 )) ms" >> "$out/iw-$backend.txt"
+[ "$images" -lt 12800 ] && limit=(--limit-train "$images" --limit-test 200)
+# 1. The bench's GPU section: the MLP and the conv VAE at batch 128 and 1024 (2 epochs of $images images each),
+#    dispatches per step, and PyTorch CUDA on the same models.
+part bench 170 node bench/run.js --backend webgpu --gpu-only --python "$python" --gpu-images "$images" --out "$out/bench.json"
+# 2. The README's command: 2 epochs of MNIST, the backend and engine lines.
+part train 60 node bin/vae train --backend webgpu --epochs 2 "${limit[@]}" --out /tmp/gpu-check-run
+# 3. Where a step's time goes: each kernel timed on the GPU (VAE_GPU_PROFILE=1), one epoch of each model.
+for run in "mlp 128" "mlp 1024" "conv 128" "conv 1024"; do
+  set -- $run
+  VAE_GPU_PROFILE=1 part "profile-$1-$2" 30 node bin/vae train --backend webgpu --arch "$1" --batch-size "$2" --epochs 1 \
+    --limit-train "$images" --limit-test 200 --out "/tmp/gpu-check-profile-$1-$2"
 done
-# 4. One epoch of every model the GPU engine trains, on the GPU: the engine line and the losses (the CPU's are in
-#    the tests); --limit-train keeps each short.
-for model in "--model cvae" "--model cvae --condition left-half" "--model sae" "--model vqvae" "--model m2" "--model m1m2 --m1 /tmp/gpu-check-run" "--iw-train 5" "--arch conv"; do
+# 4. One epoch of every other model the GPU engine trains (the CPU's numbers are in the tests).
+for model in "--model cvae" "--model cvae --condition left-half" "--model sae" "--model vqvae" "--model m2" "--model m1m2 --m1 /tmp/gpu-check-run" "--iw-train 5"; do
   name=$(echo "$model" | tr -d ' -' | tr '/' '_')
-  timeout 120 node bin/vae train --backend webgpu $model --epochs 1 --limit-train 6400 --limit-test 1000 --out "/tmp/gpu-check-$name" \
-    > "$out/family-$name.txt" 2>&1
-  echo "exit $?" >> "$out/family-$name.txt"
+  part "family-$name" 30 node bin/vae train --backend webgpu $model --epochs 1 --limit-train 6400 --limit-test 1000 --out "/tmp/gpu-check-$name"
 done
-tail -n 30 "$out/bench.txt"
-grep -h "NLL\|exit" "$out"/iw-*.txt
-grep -h "^engine\|^epoch 1/\|exit" "$out"/family-*.txt
+# 5. evaluate --iw 1000 of the README's run on 1000 test images: decoded on the GPU, then on the CPU (same NLL).
+for backend in webgpu wasm; do
+  part "iw-$backend" 40 node bin/vae --backend "$backend" evaluate --iw 1000 --limit-test "${GPU_CHECK_IW_IMAGES:-1000}" --checkpoint /tmp/gpu-check-run
+done
+cat "$out/bench.txt"
+grep -h "^backend\|^engine\|^epoch 2/\|^exit" "$out/train.txt"
+grep -h "kernels on the GPU\|wall time per step" "$out"/profile-*.txt
+grep -h "NLL\|^exit" "$out"/iw-*.txt
+grep -h "^engine\|^epoch 1/\|^exit\|^vae:" "$out"/family-*.txt

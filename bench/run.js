@@ -53,6 +53,7 @@ Options:
                           dispatches per step, and PyTorch CUDA on the same models where python3 has torch with CUDA
   --limit-train <n>       train on the first n MNIST images only (default: all 60,000; e.g. 2560 on lavapipe)
   --gpu-images <n>        images per epoch of the GPU section's runs (default 12800)
+  --gpu-only              with --backend webgpu: only the GPU section and PyTorch CUDA (the GPU machine's run)
   --sample-runs <n>       runs of \`vae sample\` to take the median of (default 5)
   --no-conv               skip the conv VAE section (28x28x1 and 64x64x3 against PyTorch)
   --conv-images <n>       MNIST images per epoch of the 28x28 conv runs (default 12800; 64x64x3: a fifth of it)
@@ -71,7 +72,7 @@ Options:
 function parseArgs(argv) {
   const opts = { backend: 'auto', limitTrain: 0, gpuImages: 12800, sampleRuns: 5, torchThreads: [1, 2], torch: true, python: '/usr/bin/python3',
     out: path.join(BENCH_DIR, 'results', 'latest.json'), keep: false, strict: false, root: null, label: null, native: true,
-    conv: true, convImages: 12800 };
+    conv: true, convImages: 12800, gpuOnly: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -88,6 +89,7 @@ function parseArgs(argv) {
       case '--torch-threads': opts.torchThreads = val().split(',').map((s) => positiveInt(flag, s.trim())); break;
       case '--no-torch': opts.torch = false; break;
       case '--no-conv': opts.conv = false; break;
+      case '--gpu-only': opts.gpuOnly = true; break;
       case '--conv-images': opts.convImages = positiveInt(flag, val()); break;
       case '--python': opts.python = val(); break;
       case '--out': opts.out = path.resolve(val()); break;
@@ -149,17 +151,18 @@ function median(xs) {
 }
 
 /** One run of the CLI under the rusage preload: exit status, wall seconds (Node start included), peak RSS. */
-function runVae(args, { cwd, recordFile }) {
+function runVae(args, { cwd, recordFile, timeoutSeconds = 0 }) {
   try { fs.rmSync(recordFile, { force: true }); } catch { /* ignore */ }
   const nodeArgs = ['--require', PRELOAD, VAE_BIN, ...args];
   const cpu0 = machineCpu();
   const t0 = process.hrtime.bigint();
   const r = spawnSync(process.execPath, nodeArgs, {
     cwd, env: { ...process.env, BENCH_RUSAGE_OUT: recordFile, ...(nativeKernels ? {} : { VAE_NATIVE: '0' }) },
-    encoding: 'utf8', maxBuffer: 64 * 1024 * 1024,
+    encoding: 'utf8', maxBuffer: 64 * 1024 * 1024, timeout: 1000 * timeoutSeconds,
   });
   const wallSeconds = Number(process.hrtime.bigint() - t0) / 1e9;
   const cpu1 = machineCpu();
+  if (r.error && r.error.code === 'ETIMEDOUT') throw new Error(`stopped after ${timeoutSeconds} s`);
   if (r.error) throw new Error(`could not start node: ${r.error.message}`);
   let record = null;
   try { record = JSON.parse(fs.readFileSync(recordFile, 'utf8')); } catch { /* reported below */ }
@@ -237,6 +240,9 @@ function benchSample(opts, tmp, runDir) {
  * 128 and 1024 on `gpuImages` images, the second epoch's samples/s, and the engine line (the adapter, the
  * dispatches per step, or why the CPU trained); then PyTorch CUDA on the same models, where it is available.
  */
+/** A GPU section run that takes longer is stopped and reported as failed (the GPU machine's time is short). */
+const GPU_RUN_SECONDS = 120;
+
 function benchGpu(opts, tmp) {
   const runs = [];
   for (const arch of ['mlp', 'conv']) {
@@ -247,7 +253,7 @@ function benchGpu(opts, tmp) {
       try {
         r = runVae(['--backend', opts.backend, 'train', '--arch', arch, '--batch-size', String(batch), '--epochs', '2',
           '--limit-train', String(opts.gpuImages), '--limit-test', '1000', '--out', runDir],
-        { cwd: tmp, recordFile: path.join(tmp, `gpu-${arch}-${batch}.rusage.json`) });
+        { cwd: tmp, recordFile: path.join(tmp, `gpu-${arch}-${batch}.rusage.json`), timeoutSeconds: GPU_RUN_SECONDS });
       } catch (e) {
         runs.push({ arch, batch, samplesPerSec: null, engine: `failed: ${e.message.split(' | ').pop()}`, dispatchesPerStep: null });
         continue;
@@ -271,7 +277,7 @@ function benchTorchCuda(opts) {
     for (const batch of [128, 1024]) {
       log(`e. PyTorch CUDA, --arch ${arch}, batch ${batch} ...`);
       const r = spawnSync(opts.python, [TORCH_SCRIPT, '--data', MNIST_DIR, '--device', 'cuda', '--arch', arch, '--batch-size', String(batch)],
-        { encoding: 'utf8' });
+        { encoding: 'utf8', timeout: 1000 * GPU_RUN_SECONDS });
       if (r.status !== 0) throw new Error(`torch_vae.py --device cuda --arch ${arch} failed: ${(r.stderr || '').trim().split('\n').slice(-3).join(' | ')}`);
       const parsed = JSON.parse(r.stdout.trim().split('\n').pop());
       runs.push({ arch, batch, samplesPerSec: parsed.samples_per_sec, torch: parsed.torch, device: parsed.device_name });
@@ -386,6 +392,18 @@ function main() {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vae-bench-'));
   const started = new Date();
   let results;
+  if (opts.gpuOnly) {
+    if (opts.backend !== 'webgpu') fail('--gpu-only needs --backend webgpu');
+    try {
+      results = { date: started.toISOString(), label: opts.label, root: ROOT, ...gitInfo(), machine: machineInfo(),
+        backendRequested: opts.backend, gpu: benchGpu(opts, tmp), benchSeconds: (Date.now() - started.getTime()) / 1000 };
+    } finally {
+      if (!opts.keep) fs.rmSync(tmp, { recursive: true, force: true });
+    }
+    process.stdout.write(`vae bench --gpu-only  ${results.date}  commit ${results.commit}\n` + gpuTable(results.gpu));
+    writeResults(opts, results, tmp);
+    return;
+  }
   try {
     const train = benchTrain(opts, tmp, 1);
     const warm = benchTrain(opts, tmp, 2);
@@ -475,27 +493,32 @@ function main() {
     ...targets.map((t) => [t.name, t.value === null ? '-' : `${fmt(t.value, t.unit === 'MiB' ? 0 : 2)} ${t.unit}`, `${fmt(t.limit, t.unit === 'MiB' ? 0 : 2)} ${t.unit}`, t.status])]));
   process.stdout.write(out.join('\n') + '\n');
 
-  if (results.gpu) {
-    const { runs, torchCuda } = results.gpu;
-    const cuda = (arch, batch) => (torchCuda.skipped ? null : torchCuda.runs.find((t) => t.arch === arch && t.batch === batch));
-    const gpuRows = [['GPU section (epoch 2 of vae train --epochs 2)', 'samples/s', 'dispatches/step', 'PyTorch CUDA', 'ratio']];
-    for (const g of runs) {
-      const t = cuda(g.arch, g.batch);
-      gpuRows.push([`${g.arch}, batch ${g.batch}`, fmt(g.samplesPerSec), g.dispatchesPerStep === null ? '-' : String(g.dispatchesPerStep),
-        t ? fmt(t.samplesPerSec) : '-', t ? `${fmt(g.samplesPerSec / t.samplesPerSec, 2)}x` : '-']);
-    }
-    const lines = ['', table(gpuRows), ...runs.map((g) => `engine (${g.arch}, batch ${g.batch}): ${g.engine}`),
-      torchCuda.skipped ? `PyTorch CUDA skipped: ${torchCuda.why}.` : `PyTorch CUDA: torch ${torchCuda.runs[0].torch} on ${torchCuda.runs[0].device}.`];
-    process.stdout.write(lines.join('\n') + '\n');
-  }
+  if (results.gpu) process.stdout.write(gpuTable(results.gpu));
+  writeResults(opts, results, tmp);
+  if (opts.strict && targets.some((t) => t.status === 'FAIL')) process.exitCode = 1;
+}
 
+/** The GPU section's table: our samples/s and dispatches per step beside PyTorch CUDA's, and each run's engine line. */
+function gpuTable({ runs, torchCuda }) {
+  const cuda = (arch, batch) => (torchCuda.skipped ? null : torchCuda.runs.find((t) => t.arch === arch && t.batch === batch));
+  const gpuRows = [['GPU section (epoch 2 of vae train --epochs 2)', 'samples/s', 'dispatches/step', 'PyTorch CUDA', 'ratio']];
+  for (const g of runs) {
+    const t = cuda(g.arch, g.batch);
+    gpuRows.push([`${g.arch}, batch ${g.batch}`, fmt(g.samplesPerSec), g.dispatchesPerStep === null ? '-' : String(g.dispatchesPerStep),
+      t ? fmt(t.samplesPerSec) : '-', t ? `${fmt(g.samplesPerSec / t.samplesPerSec, 2)}x` : '-']);
+  }
+  return ['', table(gpuRows), ...runs.map((g) => `engine (${g.arch}, batch ${g.batch}): ${g.engine}`),
+    torchCuda.skipped ? `PyTorch CUDA skipped: ${torchCuda.why}.` : `PyTorch CUDA: torch ${torchCuda.runs[0].torch} on ${torchCuda.runs[0].device}.`]
+    .join('\n') + '\n';
+}
+
+/** The results JSON at --out (without the temporary run folders), and its path on stdout. */
+function writeResults(opts, results, tmp) {
   fs.mkdirSync(path.dirname(opts.out), { recursive: true });
   const clean = JSON.parse(JSON.stringify(results));
-  delete clean.train.runDir;
-  delete clean.trainAfterWarmup.runDir;
+  for (const part of [clean.train, clean.trainAfterWarmup]) if (part) delete part.runDir;
   fs.writeFileSync(opts.out, JSON.stringify(clean, null, 2) + '\n');
-  process.stdout.write(`\nresults: ${opts.out}${opts.keep ? `; run folder kept: ${train.runDir}` : ''}\n`);
-  if (opts.strict && targets.some((t) => t.status === 'FAIL')) process.exitCode = 1;
+  process.stdout.write(`\nresults: ${opts.out}${opts.keep ? `; run folders kept in ${tmp}` : ''}\n`);
 }
 
 try {

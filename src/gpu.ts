@@ -12,6 +12,8 @@ export interface GpuInfo {
   name: string;
   /** A software adapter (lavapipe, SwiftShader): it works, but is no faster than the CPU. */
   software: boolean;
+  /** The device times kernels on the GPU (timestamp-query): asked for only under VAE_GPU_PROFILE=1. */
+  timestamps: boolean;
 }
 
 export interface Gpu {
@@ -59,7 +61,9 @@ async function open(): Promise<Gpu> {
   }
   // Dawn's constants (GPUBufferUsage, ...) are globals in a browser.
   for (const [name, value] of Object.entries(dawn.globals)) if (!(name in globalThis)) Object.assign(globalThis, { [name]: value });
-  const gpu = dawn.create([]);
+  // VAE_GPU_PROFILE=1 times each kernel (engine/webgpu.ts): Dawn would round the timestamps to 100 µs.
+  const profile = process.env.VAE_GPU_PROFILE === '1';
+  const gpu = dawn.create(profile ? ['disable-dawn-features=timestamp_quantization'] : []);
   held.push(gpu);
   const adapter = await dawnAwait(gpu.requestAdapter({ powerPreference: 'high-performance' }));
   if (!adapter) {
@@ -72,14 +76,16 @@ async function open(): Promise<Gpu> {
   const info = adapter.info;
   const software = /software|llvmpipe|lavapipe|swiftshader/i.test(`${info.architecture} ${info.description} ${info.device}`);
   const limits = adapter.limits;
+  const timestamps = profile && adapter.features.has('timestamp-query');
   const device = await dawnAwait(adapter.requestDevice({
+    requiredFeatures: timestamps ? ['timestamp-query'] : [],
     requiredLimits: {
       maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
       maxBufferSize: limits.maxBufferSize,
     },
   }));
   const description = info.description || [info.vendor, info.device].filter(Boolean).join(' ') || 'unknown GPU';
-  return { device, info: { name: `${description} (${software ? 'software' : info.vendor || 'GPU'})`, software } };
+  return { device, info: { name: `${description} (${software ? 'software' : info.vendor || 'GPU'})`, software, timestamps } };
 }
 
 /** The process's WebGPU device (opened once). Rejects with GpuUnavailable when there is none. */

@@ -38,6 +38,7 @@ import { writeDecoderCondition, writeDecoderTarget } from '../model/condition';
 import type { AdamState } from './adam';
 import type { BatchSlot, Engine, EngineSetup } from './engine';
 import { BATCH_SLOTS } from './shards';
+import { KernelProfiler } from './gpu-profile';
 
 const TILE = 16;
 const REDUCE = 256;
@@ -1173,6 +1174,7 @@ class WebGpuEngine implements Engine {
       z: new Float32Array(rows * semi.C * (layout.Z + semi.C)) } : null;
     this.staging = { xy: new Float32Array(xy ? rows * (layout.D + xy.E) : 0), z: new Float32Array(z ? rows * layout.K * (layout.Z + z.C) : 0),
       target: new Float32Array(target === null ? 0 : rows * setup.vae.condition.outputDim) };
+    this.profiler = gpu.info.timestamps ? new KernelProfiler(gpu.device, layout.kernels.map((k) => k.name), BATCH_SLOTS) : null;
     void gpu.device.lost.then((info) => { this.lost = `the GPU device was lost (${info.reason}: ${info.message})`; });
     gpu.device.onuncapturederror = (e) => { this.lost ??= `GPU error: ${e.error.message.split('\n')[0]}`; };
   }
@@ -1243,6 +1245,8 @@ class WebGpuEngine implements Engine {
   }
 
   private statsBySlot: number[][] = Array.from({ length: BATCH_SLOTS }, () => []);
+  /** VAE_GPU_PROFILE=1 (and a device with timestamp-query): each kernel timed on the GPU. */
+  private readonly profiler: KernelProfiler | null;
 
   get description(): string {
     return `webgpu (${this.gpu.info.name}), ${this.dispatches} dispatches per step`;
@@ -1283,7 +1287,9 @@ class WebGpuEngine implements Engine {
     device.queue.writeBuffer(this.uniform, 0, stepUniform({ n, beta: task.beta, stepSize: lr / (1 - Math.pow(beta1, t)),
       invCorr2: 1 / (1 - Math.pow(beta2, t)), slot, beta1, beta2, nk, semi: task.semi }));
     const encoder = device.createCommandEncoder();
-    recordKernels(encoder, { pipelines: this.pipelines, bindGroup: this.bindGroup }, this.layout.kernels, n, nk);
+    const program = { pipelines: this.pipelines, bindGroup: this.bindGroup };
+    if (this.profiler) this.profiler.record(encoder, program, this.layout.kernels.map((k) => k.groups(n, nk)), slot);
+    else recordKernels(encoder, program, this.layout.kernels, n, nk);
     const readback = this.readbacks[slot];
     encoder.copyBufferToBuffer(this.mem, 4 * (stats + STATS * slot), readback, 0, 4 * STATS);
     device.queue.submit([encoder.finish()]);
@@ -1294,6 +1300,7 @@ class WebGpuEngine implements Engine {
     }
     this.statsBySlot[slot] = Array.from(new Float32Array(readback.getMappedRange(), 0, 1 + familyOf(this.setup.vae.config).stats.length));
     readback.unmap();
+    if (this.profiler) await this.profiler.collect(slot, task.n);
     if (this.lost) throw new VaeError(this.lost);
   }
 
@@ -1323,6 +1330,10 @@ class WebGpuEngine implements Engine {
   }
 
   async close(): Promise<void> {
+    if (this.profiler) {
+      process.stderr.write(this.profiler.report() + '\n');
+      this.profiler.destroy();
+    }
     for (const b of [this.mem, this.uniform, ...this.readbacks]) b.destroy();
   }
 }

@@ -1,0 +1,87 @@
+/**
+ * VAE_GPU_PROFILE=1: where a WebGPU training step spends its time. Each kernel of a step is recorded in a pass of
+ * its own with GPU timestamps at its start and end (timestamp-query), and the wall time between step completions
+ * is measured; at the end of training a table on stderr gives the GPU time of each kernel per step, their sum, and
+ * the wall time per step (the difference is the host's part: preparing and uploading the batch, the submit, the
+ * wait for the result; an evaluation between epochs counts in it too: profile one epoch).
+ * A pass per kernel costs a few µs a dispatch more than the engine's one pass: the profile is for finding the slow
+ * kernels, the bench is for the speed.
+ */
+import { dawnAwait } from '../gpu';
+
+/** Steps not counted at the start: the first ones compile and allocate. */
+const WARMUP_STEPS = 10;
+
+export class KernelProfiler {
+  /** Per batch slot (two steps may be in flight): the timestamps, resolved, and a copy to read. */
+  private readonly slots: { querySet: GPUQuerySet; resolved: GPUBuffer; read: GPUBuffer }[];
+  private readonly gpuNs: Float64Array;
+  private steps = 0;
+  private counted = 0;
+  private rows = 0;
+  private countFromNs = 0n;
+  private lastNs = 0n;
+
+  constructor(device: GPUDevice, private readonly names: string[], slots: number) {
+    const count = 2 * names.length;
+    this.slots = Array.from({ length: slots }, () => ({
+      querySet: device.createQuerySet({ type: 'timestamp', count }),
+      resolved: device.createBuffer({ size: 8 * count, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }),
+      read: device.createBuffer({ size: 8 * count, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
+    }));
+    this.gpuNs = new Float64Array(names.length);
+  }
+
+  /** Records the kernels, a pass each with its timestamps, then the copy of the timestamps to be read. */
+  record(encoder: GPUCommandEncoder, program: { pipelines: GPUComputePipeline[]; bindGroup: GPUBindGroup },
+    groups: [number, number][], slot: number): void {
+    const { querySet, resolved, read } = this.slots[slot];
+    groups.forEach((g, i) => {
+      const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
+      pass.setBindGroup(0, program.bindGroup);
+      pass.setPipeline(program.pipelines[i]);
+      pass.dispatchWorkgroups(...g);
+      pass.end();
+    });
+    encoder.resolveQuerySet(querySet, 0, 2 * groups.length, resolved, 0);
+    encoder.copyBufferToBuffer(resolved, 0, read, 0, 16 * groups.length);
+  }
+
+  /** After the step's submit: adds its kernels' GPU times, and notes when it completed. */
+  async collect(slot: number, rows: number): Promise<void> {
+    const { read } = this.slots[slot];
+    await dawnAwait(read.mapAsync(GPUMapMode.READ));
+    const t = new BigUint64Array(read.getMappedRange().slice(0));
+    read.unmap();
+    this.lastNs = process.hrtime.bigint();
+    if (++this.steps <= WARMUP_STEPS) {
+      this.countFromNs = this.lastNs;
+      return;
+    }
+    for (let i = 0; i < this.names.length; i++) this.gpuNs[i] += Number(t[2 * i + 1] - t[2 * i]);
+    this.rows += rows;
+    this.counted++;
+  }
+
+  /** The table, or a line saying there was nothing to count. */
+  report(): string {
+    if (this.counted === 0) return `GPU profile: no step counted (the first ${WARMUP_STEPS} are not)`;
+    const us = (ns: number) => (ns / this.counted / 1000).toFixed(1).padStart(9);
+    const total = this.gpuNs.reduce((a, b) => a + b, 0);
+    const order = this.names.map((_, i) => i).sort((a, b) => this.gpuNs[b] - this.gpuNs[a]);
+    return [
+      `GPU profile over ${this.counted} steps of ${Math.round(this.rows / this.counted)} images: µs per step`,
+      ...order.map((i) => `${us(this.gpuNs[i])}  ${(100 * this.gpuNs[i] / total).toFixed(1).padStart(5)}%  ${this.names[i]}`),
+      `${us(total)}  kernels on the GPU, together (a pass each)`,
+      `${us(Number(this.lastNs - this.countFromNs))}  wall time per step, between step completions`,
+    ].join('\n');
+  }
+
+  destroy(): void {
+    for (const s of this.slots) {
+      s.querySet.destroy();
+      s.resolved.destroy();
+      s.read.destroy();
+    }
+  }
+}
