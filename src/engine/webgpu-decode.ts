@@ -27,7 +27,7 @@ export class GpuLogLikelihood {
   static async create(vae: Vae, rows = MAX_ROWS): Promise<GpuLogLikelihood> {
     const gpu = await openGpu();
     const P = flatLayout(vae.trainableVariables()).size;
-    const { dec } = modelLayers(vae, P, 'n');
+    const { dec } = modelLayers(vae, P, 'n', { scratch: 0, rows, decRows: rows }); // forward only: no scratch
     const { decoderExtra: C, outputDim: out } = vae.condition;
     const zWidth = vae.config.zDim + C;
     // Per row: the decoder's input, every layer's output, the loss's gradient (unused), the target, −log p(x|z).

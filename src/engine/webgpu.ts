@@ -191,6 +191,130 @@ export function productGroups(p: ProductSpec, n: number, nk = n): [number, numbe
 }
 
 /**
+ * A register-tiled product for the GPU's heavy layers: C [M, N] = A [M, K] · B [K, N], where A and B are WGSL
+ * functions of their indices (a convolution's gathered windows, its transposed filter: an implicit GEMM). Each
+ * workgroup of 256 threads computes a tile of (16·tm) x (16·tn) of C through tiles 16 deep of A and B in workgroup
+ * memory, each thread a tm x tn block of accumulators (rows ty + 16r, columns tx + 16c: no bank conflicts).
+ * With `splits` > 1, K is cut into that many chunks (a multiple of 16 each, the same for every tile), and each
+ * chunk's partial product goes to the scratch [splits, M, N] for tiledSumKernel to add in a fixed order: a
+ * product with a small C and a long K (a filter gradient sums over every output position of the batch) then keeps
+ * the whole GPU busy, and stays deterministic (no atomics).
+ */
+export interface TiledSpec {
+  /** WGSL expressions (u32) for M and K; N is fixed. */
+  M: string;
+  N: number;
+  K: string;
+  /** WGSL bodies of fn a_at(i: u32, k: u32) -> f32 and fn b_at(k: u32, j: u32) -> f32, called in range only. */
+  aAt: string;
+  bAt: string;
+  /** Which index of A (of B) runs along memory: the tile loads go along it. */
+  aFast: 'i' | 'k';
+  bFast: 'k' | 'j';
+  tm: number;
+  tn: number;
+  /** splits = 1: WGSL body of fn store(i: u32, j: u32, v: f32), C's element (i, j) = v. */
+  store?: string;
+  /** splits > 1: the partial products go to mem at scratch. */
+  splits: number;
+  scratch?: number;
+}
+
+const TK = 16;
+
+export function tiledKernel(p: TiledSpec): string {
+  const BM = 16 * p.tm, BN = 16 * p.tn;
+  const lda = BM + 1, ldb = BN + 1; // padded: the loads along k write a column without bank conflicts
+  const nt = Math.ceil(p.N / BN);
+  const acc = (r: number, c: number) => `c${r}_${c}`;
+  const rs = Array.from({ length: p.tm }, (_, r) => r), cs = Array.from({ length: p.tn }, (_, c) => c);
+  const load = (tile: string, ld: number, rows: number, fastIsRow: boolean, at: string, inRange: string) => {
+    // rows: the tile's extent along its non-k index; element e → (k index kk, other index q)
+    const [kk, q] = fastIsRow ? [`e / ${rows}u`, `e % ${rows}u`] : [`e % ${TK}u`, `e / ${TK}u`];
+    return `for (var e = t; e < ${rows * TK}u; e += 256u) {
+      let kk = ${kk};
+      let q = ${q};
+      var v = 0.0;
+      if (${inRange}) { v = ${at}; }
+      ${tile}[kk * ${ld}u + q] = v;
+    }`;
+  };
+  if (p.splits > 1 && p.scratch === undefined) throw new Error('a split product needs its scratch');
+  if (p.splits === 1 && p.store === undefined) throw new Error('a product needs its store');
+  const out = p.splits > 1 ? `mem[${p.scratch}u + (split * M + i) * ${p.N}u + j] = v;` : 'store(i, j, v);';
+  return HEADER + /* wgsl */ `
+var<workgroup> ta: array<f32, ${TK * lda}>;
+var<workgroup> tb: array<f32, ${TK * ldb}>;
+fn a_at(i: u32, k: u32) -> f32 {
+  ${p.aAt}
+}
+fn b_at(k: u32, j: u32) -> f32 {
+  ${p.bAt}
+}
+${p.store !== undefined ? `fn store(i: u32, j: u32, v: f32) {
+  ${p.store}
+}` : ''}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let M = ${p.M};
+  let K = ${p.K};
+  let split = wg.x / ${nt}u;
+  let j0 = (wg.x % ${nt}u) * ${BN}u;
+  let i0 = wg.y * ${BM}u;
+  let chunk = ((K + ${p.splits * TK - 1}u) / ${p.splits * TK}u) * ${TK}u;
+  let k_begin = min(K, split * chunk);
+  let k_end = min(K, k_begin + chunk);
+  let tx = t % 16u;
+  let ty = t / 16u;
+  ${rs.flatMap((r) => cs.map((c) => `var ${acc(r, c)} = 0.0;`)).join(' ')}
+  for (var k0 = k_begin; k0 < k_end; k0 += ${TK}u) {
+    ${load('ta', lda, BM, p.aFast === 'i', 'a_at(i0 + q, k0 + kk)', `i0 + q < M && k0 + kk < k_end`)}
+    ${load('tb', ldb, BN, p.bFast === 'j', 'b_at(k0 + kk, j0 + q)', `j0 + q < ${p.N}u && k0 + kk < k_end`)}
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${TK}u; kk++) {
+      ${rs.map((r) => `let a${r} = ta[kk * ${lda}u + ty + ${16 * r}u];`).join(' ')}
+      ${cs.map((c) => `let b${c} = tb[kk * ${ldb}u + tx + ${16 * c}u];`).join(' ')}
+      ${rs.flatMap((r) => cs.map((c) => `${acc(r, c)} = fma(a${r}, b${c}, ${acc(r, c)});`)).join('\n      ')}
+    }
+    workgroupBarrier();
+  }
+  ${rs.flatMap((r) => cs.map((c) => `{
+    let i = i0 + ty + ${16 * r}u;
+    let j = j0 + tx + ${16 * c}u;
+    let v = ${acc(r, c)};
+    if (i < M && j < ${p.N}u) { ${out} }
+  }`)).join('\n  ')}
+}`;
+}
+
+/** Workgroups of a tiled product with m rows. */
+export function tiledGroups(p: Pick<TiledSpec, 'N' | 'tm' | 'tn' | 'splits'>, m: number): [number, number] {
+  return [Math.ceil(p.N / (16 * p.tn)) * p.splits, Math.ceil(m / (16 * p.tm))];
+}
+
+/** C = the sum of a split product's partials [splits, M, N] at scratch, in split order: one thread per element of C. */
+export function tiledSumKernel(p: { M: string; N: number; splits: number; scratch: number; store: string }): string {
+  return HEADER + /* wgsl */ `
+fn store(i: u32, j: u32, v: f32) {
+  ${p.store}
+}
+@compute @workgroup_size(${REDUCE})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
+  let idx = ${FLAT_INDEX};
+  let M = ${p.M};
+  if (idx >= M * ${p.N}u) { return; }
+  var v = 0.0;
+  for (var s = 0u; s < ${p.splits}u; s++) { v += mem[${p.scratch}u + s * M * ${p.N}u + idx]; }
+  store(idx / ${p.N}u, idx % ${p.N}u, v);
+}`;
+}
+
+/** How many chunks to cut a product's K into: enough tiles for the GPU (~512 workgroups), chunks of 256 at least. */
+export function splitsFor(tiles: number, maxK: number): number {
+  return Math.max(1, Math.min(Math.ceil(512 / tiles), Math.floor(maxK / 256)));
+}
+
+/**
  * The loss kernels' rows: one per example, or K per example (importance-weighted: row r models x[r / K], and
  * its gradient is left unscaled for iwWeightsKernel to weight).
  */
@@ -829,11 +953,14 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
 }
 
 /** A layer of the step: its output per row, and its kernels. */
-interface Layer {
+export interface Layer {
   name: string;
   out: number;
   forward(input: number, out: number): Kernel;
-  weightGrad(input: number, dOut: number): Kernel;
+  /** The kernel's and the bias's gradients: one kernel, or a split product and its sum. */
+  weightGrad(input: number, dOut: number): Kernel[];
+  /** Floats of scratch its kernels use (at the plan's `scratch`), 0 for none. */
+  scratch: number;
   /** dX from dY (⊙ [mask > 0], the input being a ReLU's output), or added to dX. */
   inputGrad(dOut: number, dIn: number, mask?: number, accumulate?: boolean): Kernel;
 }
@@ -844,34 +971,107 @@ function denseLayer(name: string, w: { off: number; shape: number[] }, activatio
   const product = (label: string, p: ProductSpec): Kernel => ({ name: `${name} ${label}`, source: productKernel(p),
     groups: (n, nk) => productGroups(p, n, nk) });
   return {
-    name, out,
+    name, out, scratch: 0,
     forward: (input, o) => product('forward', { M: rows, N: out, K: inDim, a: { off: input, ld: inDim }, b: { off: w.off, ld: out },
       c: { off: o, ld: out }, bias: w.off + inDim * out, relu: activation === 'relu', sigmoid: activation === 'sigmoid' }),
     // dW and db at once: [Xᵀ; 1ᵀ] · dY, written over the kernel's and the bias's gradients (contiguous).
-    weightGrad: (input, dOut) => product('dW', { M: inDim + 1, N: out, K: rows, a: { off: input, ld: inDim, trans: true },
-      b: { off: dOut, ld: out }, c: { off: P + w.off, ld: out }, onesRow: true }),
+    weightGrad: (input, dOut) => [product('dW', { M: inDim + 1, N: out, K: rows, a: { off: input, ld: inDim, trans: true },
+      b: { off: dOut, ld: out }, c: { off: P + w.off, ld: out }, onesRow: true })],
     inputGrad: (dOut, dIn, mask, accumulate = false) => product('dX', { M: rows, N: inDim, K: out, a: { off: dOut, ld: out },
       b: { off: w.off, ld: out, trans: true }, c: { off: dIn, ld: inDim }, mask: mask === undefined ? undefined : { off: mask, ld: inDim },
       accumulate }),
   };
 }
 
-function convLayer(name: string, c: ConvSpec, relu: boolean, P: number): Layer {
-  const { Ho, Wo, Hs, Ws } = convGeometry(c);
+/**
+ * Where the step's split products keep their partial sums (right after the parameters, their gradients and Adam's
+ * moments: 4·P), and the most rows a step has (the batch's, and the decoder's), which size them.
+ */
+export interface StepPlan { scratch: number; rows: number; decRows: number }
+
+/** A convolution's output channels below this take the one-thread-per-output kernels: a 16-wide tile would idle. */
+const NARROW = 8;
+/** Accumulator columns per thread of a tiled product N wide. */
+const tnFor = (N: number) => (N >= 64 ? 4 : N >= 32 ? 2 : 1);
+
+/**
+ * A convolution layer. Forward, the filter gradient and the input gradient are implicit GEMMs on tiledKernel
+ * (the windows gathered as they are read), except forward and the filter gradient of a layer with few output
+ * channels (a decoder's logits), which keep one thread per output element, or per weight.
+ */
+export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, plan: StepPlan): Layer {
+  const { Ho, Wo, Hs, Ws, pt, pl } = convGeometry(c);
   const out = Ho * Wo * c.cout;
+  const rows = c.rows ?? 'n';
+  const maxRows = rows === 'n' ? plan.rows : plan.decRows;
+  const taps = c.k * c.k;
+  const copies = c.up ? 2 : 1;
+  const weights = taps * c.cin * c.cout;
+  const narrow = c.cout < NARROW;
+  // The filter gradient [taps·cin + 1, cout] (its last row the bias's: a row of ones in A) sums over every output
+  // position of the batch: split.
+  const dW = { M: `${taps * c.cin + 1}u`, N: c.cout, K: rowsOf(c, String(Ho * Wo)), tm: 4, tn: tnFor(c.cout) };
+  const splits = narrow ? 1 : splitsFor(Math.ceil((taps * c.cin + 1) / 64) * Math.ceil(c.cout / (16 * dW.tn)), maxRows * Ho * Wo);
+  const window = (pos: string, tapCi: string) => /* wgsl */ `
+  let b = ${pos} / ${Ho * Wo}u;
+  let p = ${pos} % ${Ho * Wo}u;
+  let ci = ${tapCi} % ${c.cin}u;
+  let tap = ${tapCi} / ${c.cin}u;
+  let iy = i32(p / ${Wo}u) * ${c.s} + i32(tap / ${c.k}u) - ${pt};
+  let ix = i32(p % ${Wo}u) * ${c.s} + i32(tap % ${c.k}u) - ${pl};
+  if (iy < 0 || iy >= ${c.H} || ix < 0 || ix >= ${c.W}) { return 0.0; }`;
   return {
-    name, out,
-    forward: (input, o) => ({ name: `${name} forward`, source: convForwardKernel(c, { input, out: o, relu }),
-      groups: (n, nk) => flatGroups(rowCount(c.rows ?? 'n', n, nk) * out) }),
+    name, out, scratch: splits > 1 ? splits * (taps * c.cin + 1) * c.cout : 0,
+    forward: (input, o) => {
+      if (narrow) {
+        return { name: `${name} forward`, source: convForwardKernel(c, { input, out: o, relu }),
+          groups: (n, nk) => flatGroups(rowCount(rows, n, nk) * out) };
+      }
+      const spec: TiledSpec = { M: rowsOf(c, String(Ho * Wo)), N: c.cout, K: `${taps * c.cin}u`, aFast: 'k', bFast: 'j', tm: 4, tn: tnFor(c.cout), splits: 1,
+        aAt: `${window('i', 'k')}
+  return mem[${input}u + ${storedInput(c)} + ci];`,
+        bAt: `return mem[${c.off}u + k * ${c.cout}u + j];`,
+        store: `var y = v + mem[${c.off + weights}u + j];
+  ${relu ? 'y = max(y, 0.0);' : ''}
+  mem[${o}u + i * ${c.cout}u + j] = y;` };
+      return { name: `${name} forward`, source: tiledKernel(spec), groups: (n, nk) => tiledGroups(spec, rowCount(rows, n, nk) * Ho * Wo) };
+    },
     weightGrad: (input, dOut) => {
-      const count = c.k * c.k * c.cin * c.cout + c.cout; // one workgroup each
-      return { name: `${name} dW`, source: convWeightGradKernel(c, { input, dOut, P }),
-        groups: () => [Math.min(count, MAX_GROUPS), Math.ceil(count / MAX_GROUPS)] };
+      if (narrow) {
+        const count = weights + c.cout; // one workgroup each
+        return [{ name: `${name} dW`, source: convWeightGradKernel(c, { input, dOut, P }),
+          groups: () => [Math.min(count, MAX_GROUPS), Math.ceil(count / MAX_GROUPS)] }];
+      }
+      const store = `mem[${P + c.off}u + i * ${c.cout}u + j] = v;`;
+      const spec: TiledSpec = { ...dW, aFast: 'i', bFast: 'j', splits, scratch: plan.scratch, store: splits > 1 ? undefined : store,
+        aAt: `if (i == ${taps * c.cin}u) { return 1.0; }
+  ${window('k', 'i')}
+  return mem[${input}u + ${storedInput(c)} + ci];`,
+        bAt: `return mem[${dOut}u + k * ${c.cout}u + j];` };
+      const product: Kernel = { name: `${name} dW`, source: tiledKernel(spec), groups: () => tiledGroups(spec, taps * c.cin + 1) };
+      if (splits === 1) return [product];
+      return [product, { name: `${name} dW sum`, source: tiledSumKernel({ M: dW.M, N: c.cout, splits, scratch: plan.scratch, store }),
+        groups: () => flatGroups((taps * c.cin + 1) * c.cout) }];
     },
     inputGrad: (dOut, dIn, mask, accumulate = false) => {
       if (accumulate) throw new Error('a convolution\'s input gradient is not accumulated');
-      return { name: `${name} dX`, source: convInputGradKernel(c, { dOut, dIn, mask }),
-        groups: (n, nk) => flatGroups(rowCount(c.rows ?? 'n', n, nk) * Hs * Ws * c.cin) };
+      // dx at a stored position (b, sy, sx) and channel ci: over k = (copy u, ky, kx, co), the output gradient at the
+      // position each tap reaches from the copy (none where the stride does not divide) times W[ky, kx, ci, co].
+      const spec: TiledSpec = { M: rowsOf(c, String(Hs * Ws)), N: c.cin, K: `${copies * copies * taps * c.cout}u`, aFast: 'k', bFast: 'k', tm: 4,
+        tn: tnFor(c.cin), splits: 1,
+        aAt: /* wgsl */ `let b = i / ${Hs * Ws}u;
+  let p = i % ${Hs * Ws}u;
+  let co = k % ${c.cout}u;
+  let tap = k / ${c.cout}u;
+  let u = tap / ${taps}u;
+  let ty = i32(p / ${Ws}u) * ${copies} + i32(u / ${copies}u) + ${pt} - i32((tap / ${c.k}u) % ${c.k}u);
+  let tx = i32(p % ${Ws}u) * ${copies} + i32(u % ${copies}u) + ${pl} - i32(tap % ${c.k}u);
+  if (ty < 0 || tx < 0 || ty % ${c.s} != 0 || tx % ${c.s} != 0 || ty / ${c.s} >= ${Ho} || tx / ${c.s} >= ${Wo}) { return 0.0; }
+  return mem[${dOut}u + ((b * ${Ho}u + u32(ty / ${c.s})) * ${Wo}u + u32(tx / ${c.s})) * ${c.cout}u + co];`,
+        bAt: `return mem[${c.off}u + (((k / ${c.cout}u) % ${taps}u) * ${c.cin}u + j) * ${c.cout}u + k % ${c.cout}u];`,
+        store: `${mask !== undefined ? `if (mem[${mask}u + i * ${c.cin}u + j] <= 0.0) { mem[${dIn}u + i * ${c.cin}u + j] = 0.0; return; }` : ''}
+  mem[${dIn}u + i * ${c.cin}u + j] = v;` };
+      return { name: `${name} dX`, source: tiledKernel(spec), groups: (n, nk) => tiledGroups(spec, rowCount(rows, n, nk) * Hs * Ws) };
     },
   };
 }
@@ -889,7 +1089,7 @@ export function forwardStack(layers: Layer[], input: number, outs: number[]): Ke
 function backwardStack(layers: Layer[], input: number, outs: number[], dOuts: number[], dInput?: number): Kernel[] {
   const kernels: Kernel[] = [];
   for (let i = layers.length - 1; i >= 0; i--) {
-    kernels.push(layers[i].weightGrad(i === 0 ? input : outs[i - 1], dOuts[i]));
+    kernels.push(...layers[i].weightGrad(i === 0 ? input : outs[i - 1], dOuts[i]));
     if (i > 0) kernels.push(layers[i].inputGrad(dOuts[i], dOuts[i - 1], outs[i - 1]));
     else if (dInput !== undefined) kernels.push(layers[i].inputGrad(dOuts[i], dInput));
   }
@@ -900,7 +1100,7 @@ function backwardStack(layers: Layer[], input: number, outs: number[], dOuts: nu
  * The encoder's layers up to μ and log σ², and the decoder's, in the order they run (conv.ts's shapes for --arch
  * conv); the decoder's have `decRows` rows.
  */
-export function modelLayers(vae: Vae, P: number, decRows: Rows): { enc: Layer[]; mu: Layer; logvar: Layer | null; dec: Layer[]; cls: Layer[] } {
+export function modelLayers(vae: Vae, P: number, decRows: Rows, plan: StepPlan): { enc: Layer[]; mu: Layer; logvar: Layer | null; dec: Layer[]; cls: Layer[]; scratch: number } {
   const w = weightsOf(vae);
   const { hidden, arch, inputShape } = vae.config;
   const dense = (name: string, relu: boolean, rows: Rows = 'n') => denseLayer(name, w(name), relu ? 'relu' : 'linear', P, rows);
@@ -913,7 +1113,7 @@ export function modelLayers(vae: Vae, P: number, decRows: Rows): { enc: Layer[];
     widths.forEach((cout, i) => {
       const side = size / 2 ** i;
       enc.push(convLayer(`encoder conv ${i + 1}`, { H: side, W: side, cin: i === 0 ? channels : widths[i - 1], cout, k: w(`enc_conv_${i + 1}`).shape[0],
-        s: 2, up: false, off: w(`enc_conv_${i + 1}`).off }, true, P));
+        s: 2, up: false, off: w(`enc_conv_${i + 1}`).off }, true, P, plan));
     });
     enc.push(...hidden.map((_, i) => dense(`enc_hidden_${i + 1}`, true)));
     dec.push(...hidden.map((_, i) => decDense(`dec_hidden_${i + 1}`, true)), decDense('dec_project', true));
@@ -922,7 +1122,7 @@ export function modelLayers(vae: Vae, P: number, decRows: Rows): { enc: Layer[];
     names.forEach((name, j) => {
       const side = map * 2 ** (j + 1);
       dec.push(convLayer(name === 'logits' ? 'logits' : `decoder conv ${j + 1}`, { H: side, W: side, cin: j === 0 ? widths[widths.length - 1] : outs[j - 1],
-        cout: outs[j], k: w(name).shape[0], s: 1, up: true, off: w(name).off, rows: decRows }, name !== 'logits', P));
+        cout: outs[j], k: w(name).shape[0], s: 1, up: true, off: w(name).off, rows: decRows }, name !== 'logits', P, plan));
     });
   } else {
     enc.push(...hidden.map((_, i) => dense(`enc_hidden_${i + 1}`, true)));
@@ -933,7 +1133,9 @@ export function modelLayers(vae: Vae, P: number, decRows: Rows): { enc: Layer[];
   const mu = denseLayer('mu', w('mu'), codeActivation === 'sigmoid' ? 'sigmoid' : 'linear', P);
   // M2's classifier q(y|x) runs on the step's images (step.nk of them), not on its rows.
   const cls = vae.classifier ? [...hidden.map((_, i) => dense(`cls_hidden_${i + 1}`, true, 'nk')), dense('class_logits', false, 'nk')] : [];
-  return { enc, mu, logvar: vae.pointCode ? null : dense('logvar', false), dec, cls };
+  // The layers' split products run one after another: they share one scratch.
+  const scratch = Math.max(0, ...[...enc, ...dec].map((l) => l.scratch));
+  return { enc, mu, logvar: vae.pointCode ? null : dense('logvar', false), dec, cls, scratch };
 }
 
 /** A kernel of the step, and its workgroups for a batch of n rows (nk decoder rows). */
@@ -971,14 +1173,14 @@ function codebookOf(vae: Vae): Codebook | null {
  */
 function m2StepKernels(vae: Vae, images: number, epsilon: number) {
   const P = flatLayout(vae.trainableVariables()).size;
-  const { enc, mu, logvar, dec, cls } = modelLayers(vae, P, 'n');
+  const C = vae.labelDim;
+  const rows = images * C; // at most: every image unlabelled
+  const { enc, mu, logvar, dec, cls, scratch } = modelLayers(vae, P, 'n', { scratch: 4 * P, rows, decRows: rows });
   if (!logvar || cls.length === 0) throw new Error('an M2 model has a Gaussian code and a classifier');
   const D = vae.inputDim;
   const Z = vae.config.zDim;
-  const C = vae.labelDim;
-  const rows = images * C; // at most: every image unlabelled
   const mem = new Arena();
-  mem.take(4 * P);
+  mem.take(4 * P + scratch);
   const x = mem.take(images * D);
   const y = mem.take(images * C);
   const xy = mem.take(rows * (D + C));
@@ -1023,7 +1225,7 @@ function m2StepKernels(vae: Vae, images: number, epsilon: number) {
   kernels.push(...backwardStack(dec, z, decH, dDecH, dz));
   kernels.push({ name: 'reparameterize dμ, dlog σ²', source: reparameterizeGradKernel({ mu: muAt, logvar: lvAt, eps, dz, dmu, dlogvar: dlv, zDim: Z, zLd,
     rowWeight: rw }), groups: (n) => [Math.ceil((n * Z) / 64), 1] });
-  kernels.push(mu.weightGrad(top, dmu), logvar.weightGrad(top, dlv));
+  kernels.push(...mu.weightGrad(top, dmu), ...logvar.weightGrad(top, dlv));
   const lastEnc = enc.length - 1;
   kernels.push(mu.inputGrad(dmu, dEncH[lastEnc]), logvar.inputGrad(dlv, dEncH[lastEnc], encH[lastEnc], true));
   kernels.push(...backwardStack(enc, xy, encH, dEncH), ...backwardStack(cls, x, clsH, dClsH));
@@ -1041,7 +1243,7 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number, samples = 1
   const K = samples;
   const iw = K > 1;
   const decRows = rows * K;
-  const { enc, mu, logvar, dec } = modelLayers(vae, P, iw ? 'nk' : 'n');
+  const { enc, mu, logvar, dec, scratch } = modelLayers(vae, P, iw ? 'nk' : 'n', { scratch: 4 * P, rows, decRows });
   const book = codebookOf(vae);
   const D = vae.inputDim;
   const Z = vae.config.zDim;
@@ -1049,7 +1251,7 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number, samples = 1
   // label's width or the observed pixels'), and the decoder models `out` values (the missing pixels of a completion).
   const { encoderExtra: E, decoderExtra: C, outputDim: out } = vae.condition;
   const mem = new Arena();
-  mem.take(4 * P); // parameters, gradients, m, v
+  mem.take(4 * P + scratch); // parameters, gradients, m, v; the split products' partial sums
   const x = mem.take(rows * D);
   // A denoising autoencoder encodes corrupted images (uploaded beside the clean ones) and is scored on the clean.
   const noisy = vae.config.noise ? mem.take(rows * D) : null;
@@ -1117,8 +1319,8 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number, samples = 1
   if (sparsity) {
     kernels.push({ name: 'sparsity', source: sparsityKernel({ code: muAt, dcode: dmu, kl, zDim: Z, ...sparsity }), groups: () => [1, 1] });
   }
-  kernels.push(mu.weightGrad(top, dmu));
-  if (logvar) kernels.push(logvar.weightGrad(top, dlv));
+  kernels.push(...mu.weightGrad(top, dmu));
+  if (logvar) kernels.push(...logvar.weightGrad(top, dlv));
   if (enc.length > 0) {
     const last = enc.length - 1;
     if (logvar) kernels.push(mu.inputGrad(dmu, dEncH[last]), logvar.inputGrad(dlv, dEncH[last], encH[last], true));

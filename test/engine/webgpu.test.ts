@@ -10,7 +10,7 @@ import { createCpuEngine } from '../../src/engine/cpu';
 import { EngineSetup } from '../../src/engine/engine';
 import type { ShardTask } from '../../src/model/families/family';
 import {
-  adamKernel, bernoulliKernel, convForwardKernel, gaussianKernel, convInputGradKernel, ConvSpec, convWeightGradKernel, createWebGpuEngine, productGroups,
+  adamKernel, bernoulliKernel, gaussianKernel, ConvSpec, convLayer, createWebGpuEngine, Kernel, productGroups,
   productKernel, ProductSpec, reparameterizeGradKernel, reparameterizeKernel, statsKernel,
   stepUniform, webGpuUnsupported,
 } from '../../src/engine/webgpu';
@@ -18,7 +18,7 @@ import { Gpu } from '../../src/gpu';
 import { Rng } from '../../src/rng';
 import { startRun } from '../../src/train/run';
 import type { TrainRun } from '../../src/train/train';
-import { testGpu, runKernel } from '../helpers/gpu';
+import { testGpu, runKernel, runKernels } from '../helpers/gpu';
 import { tmpDir } from '../helpers/tmp';
 import { runVae } from '../helpers/cli';
 import { familyOf } from '../../src/model/families/registry';
@@ -110,9 +110,16 @@ describe('the product kernel, against the loops of its definition (sizes 37 x 19
 });
 
 describe.each([
-  ['4x4, stride 2, on a 7x7 input of 3 channels (odd: uneven padding)', { H: 7, W: 7, cin: 3, cout: 5, k: 4, s: 2, up: false }],
-  ['3x3, stride 1, on a 2x upsampled 3x3 input', { H: 6, W: 6, cin: 4, cout: 2, k: 3, s: 1, up: true }],
-] as const)('the convolution kernels against the loops of the definition: %s', (_, shape) => {
+  // Few output channels: forward and the filter gradient one thread per output (or weight); the input gradient tiled.
+  ['4x4, stride 2, on a 7x7 input of 3 channels (odd: uneven padding)', { H: 7, W: 7, cin: 3, cout: 5, k: 4, s: 2, up: false }, 3],
+  ['3x3, stride 1, on a 2x upsampled 3x3 input', { H: 6, W: 6, cin: 4, cout: 2, k: 3, s: 1, up: true }, 3],
+  // Tiled (implicit GEMMs), 1, 2 and 4 accumulator columns a thread, sizes not multiples of the tiles; the filter
+  // gradient unsplit (built for these 3 rows) and split into chunks (built for 64 rows: some chunks are empty).
+  ['tiled: 4x4, stride 2, 7x7x3 -> 9 channels', { H: 7, W: 7, cin: 3, cout: 9, k: 4, s: 2, up: false }, 3],
+  ['tiled: 3x3 on a 2x upsampled 3x3x33 input -> 40 channels', { H: 6, W: 6, cin: 33, cout: 40, k: 3, s: 1, up: true }, 3],
+  ['tiled, split filter gradient: 4x4, stride 2, 5x5x17 -> 64 channels', { H: 5, W: 5, cin: 17, cout: 64, k: 4, s: 2, up: false }, 64],
+  ['tiled, split filter gradient: 3x3 on a 2x upsampled 4x4x64 input -> 32 channels', { H: 8, W: 8, cin: 64, cout: 32, k: 3, s: 1, up: true }, 64],
+] as const)('the convolution kernels against the loops of the definition: %s', (_, shape, builtFor) => {
   const n = 3;
   const c: ConvSpec = { ...shape, off: 0 };
   const Ho = Math.ceil(c.H / c.s), Wo = Math.ceil(c.W / c.s);
@@ -123,10 +130,13 @@ describe.each([
   const W = random(rng, nW + c.cout); // kernel then bias
   const x = Float64Array.from(random(rng, n * Hs * Ws * c.cin), (v) => (v > -0.3 ? v : 0)); // a ReLU output, some zeros
   const dy = random(rng, n * Ho * Wo * c.cout);
-  // mem: W | dW | x | y | dy | dx
+  // mem: W | dW | x | y | dy | dx | the split filter gradient's partial sums
   const at = { dW: nW + c.cout, x: 2 * (nW + c.cout) }, yAt = at.x + x.length, dyAt = yAt + dy.length, dxAt = dyAt + dy.length;
-  const mem = new Float32Array(dxAt + x.length);
+  const scratch = dxAt + x.length;
+  const layer = convLayer('conv', c, true, at.dW, { scratch, rows: builtFor, decRows: builtFor });
+  const mem = new Float32Array(scratch + layer.scratch);
   mem.set(W, 0); mem.set(x, at.x); mem.set(dy, dyAt);
+  const run = (g: Gpu, kernels: Kernel[]) => runKernels(g, kernels.map((k) => ({ source: k.source, groups: k.groups(n, n) })), mem, uniform(n));
   const xAt = (b: number, iy: number, ix: number, ci: number) =>
     (b * Hs + (c.up ? Math.floor(iy / 2) : iy)) * Ws * c.cin + (c.up ? Math.floor(ix / 2) : ix) * c.cin + ci;
   /** Every (output, input, weight) triple the convolution multiplies. */
@@ -139,28 +149,45 @@ describe.each([
       }
     }
   };
-  const groups = (count: number): [number, number] => [Math.ceil(count / 256), 1];
+
+  test('the filter gradient is split where the layer was built for more rows', () => {
+    expect(layer.weightGrad(at.x, dyAt).length).toBe(builtFor > n ? 2 : 1);
+  });
+
+  /**
+   * Each element within float32's rounding of its sum: 1e-6 of the sum of its terms' magnitudes (a sum of a thousand
+   * terms, each a product of values in [-1, 1], differs at 1e-5 of its size in float32 by the order alone; one term
+   * missing or extra is 0.25 on average).
+   */
+  const expectSums = (got: ArrayLike<number>, want: number[], magnitude: number[]) => {
+    let worst = 0;
+    for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / (1e-6 * magnitude[i] + 1e-7));
+    expect(worst).toBeLessThanOrEqual(1);
+  };
 
   withGpu('forward: y = ReLU(conv(x) + b)', async (g) => {
     const want = Array.from({ length: n * Ho * Wo * c.cout }, (_, o) => W[nW + (o % c.cout)]);
-    taps((o, i, w) => { want[o] += x[i] * W[w]; });
-    const out = await runKernel(g, convForwardKernel(c, { input: at.x, out: yAt, relu: true }), groups(want.length), mem, uniform(n));
-    expectClose(out.subarray(yAt, yAt + want.length), want.map((v) => Math.max(0, v)), 1e-5);
+    const size = want.map(Math.abs);
+    taps((o, i, w) => { want[o] += x[i] * W[w]; size[o] += Math.abs(x[i] * W[w]); });
+    const out = await run(g, [layer.forward(at.x, yAt)]);
+    expectSums(out.subarray(yAt, yAt + want.length), want.map((v) => Math.max(0, v)), size);
   });
 
   withGpu('the kernel\'s and the bias\'s gradients', async (g) => {
     const want = new Array<number>(nW + c.cout).fill(0);
-    taps((o, i, w) => { want[w] += x[i] * dy[o]; });
-    for (let o = 0; o < dy.length; o++) want[nW + (o % c.cout)] += dy[o];
-    const out = await runKernel(g, convWeightGradKernel(c, { input: at.x, dOut: dyAt, P: at.dW }), [nW + c.cout, 1], mem, uniform(n));
-    expectClose(out.subarray(at.dW, at.dW + nW + c.cout), want, 1e-5);
+    const size = new Array<number>(nW + c.cout).fill(0);
+    taps((o, i, w) => { want[w] += x[i] * dy[o]; size[w] += Math.abs(x[i] * dy[o]); });
+    for (let o = 0; o < dy.length; o++) { want[nW + (o % c.cout)] += dy[o]; size[nW + (o % c.cout)] += Math.abs(dy[o]); }
+    const out = await run(g, layer.weightGrad(at.x, dyAt));
+    expectSums(out.subarray(at.dW, at.dW + nW + c.cout), want, size);
   });
 
   withGpu('the input\'s gradient, masked by the ReLU output it came from (summed over the copies of an upsampled input)', async (g) => {
     const want = new Array<number>(x.length).fill(0);
-    taps((o, i, w) => { want[i] += dy[o] * W[w]; });
-    const out = await runKernel(g, convInputGradKernel(c, { dOut: dyAt, dIn: dxAt, mask: at.x }), groups(x.length), mem, uniform(n));
-    expectClose(out.subarray(dxAt, dxAt + x.length), want.map((v, i) => (x[i] > 0 ? v : 0)), 1e-5);
+    const size = new Array<number>(x.length).fill(0);
+    taps((o, i, w) => { want[i] += dy[o] * W[w]; size[i] += Math.abs(dy[o] * W[w]); });
+    const out = await run(g, [layer.inputGrad(dyAt, dxAt, at.x)]);
+    expectSums(out.subarray(dxAt, dxAt + x.length), want.map((v, i) => (x[i] > 0 ? v : 0)), size);
   });
 });
 

@@ -18,7 +18,13 @@ export async function testGpu(): Promise<Gpu | null> {
 }
 
 /** Runs one kernel (HEADER's bindings: mem and step) over `mem`, and returns mem afterwards. */
-export async function runKernel(gpu: Gpu, source: string, groups: [number, number], mem: Float32Array, uniform: ArrayBuffer): Promise<Float32Array> {
+export function runKernel(gpu: Gpu, source: string, groups: [number, number], mem: Float32Array, uniform: ArrayBuffer): Promise<Float32Array> {
+  return runKernels(gpu, [{ source, groups }], mem, uniform);
+}
+
+/** Runs kernels one after the other (in one pass, as a step does) over `mem`, and returns mem afterwards. */
+export async function runKernels(gpu: Gpu, kernels: { source: string; groups: [number, number] }[], mem: Float32Array,
+  uniform: ArrayBuffer): Promise<Float32Array> {
   const { device } = gpu;
   device.pushErrorScope('validation');
   const buffer = device.createBuffer({ size: mem.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
@@ -26,14 +32,16 @@ export async function runKernel(gpu: Gpu, source: string, groups: [number, numbe
   const out = device.createBuffer({ size: mem.byteLength, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   device.queue.writeBuffer(buffer, 0, new Float32Array(mem));
   device.queue.writeBuffer(step, 0, uniform);
-  const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code: source }), entryPoint: 'main' } });
   const used = [buffer, step];
-  const entries = [0, 1].filter((b) => source.includes(b === 0 ? 'mem[' : 'step.')).map((binding) => ({ binding, resource: { buffer: used[binding] } }));
   const encoder = device.createCommandEncoder();
   const pass = encoder.beginComputePass();
-  pass.setPipeline(pipeline);
-  pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
-  pass.dispatchWorkgroups(...groups);
+  for (const { source, groups } of kernels) {
+    const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code: source }), entryPoint: 'main' } });
+    const entries = [0, 1].filter((b) => source.includes(b === 0 ? 'mem[' : 'step.')).map((binding) => ({ binding, resource: { buffer: used[binding] } }));
+    pass.setPipeline(pipeline);
+    pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
+    pass.dispatchWorkgroups(...groups);
+  }
   pass.end();
   encoder.copyBufferToBuffer(buffer, 0, out, 0, mem.byteLength);
   device.queue.submit([encoder.finish()]);
