@@ -10,6 +10,7 @@
 import type { BackendInfo } from '../backend';
 import type { BatchSlot, ShardTask } from '../model/families/family';
 import type { Vae } from '../model/vae';
+import type { ImageSet } from '../data/datasets';
 import type { AdamConfig, AdamState } from './adam';
 
 /** How big a batch slot is. */
@@ -35,6 +36,11 @@ export interface EngineSetup {
   sizes: SlotSizes;
   /** CPU engine: training threads (default: one per core, up to the shards of a batch). */
   threads?: number;
+  /**
+   * The training set, when batches are its images as they are (BatchSource.gather): an engine may keep it and
+   * gather each batch itself from the slot's imageIndex, instead of the batch's x being written and uploaded.
+   */
+  images?: ImageSet;
 }
 
 export interface Engine {

@@ -76,6 +76,6 @@ export class GpuLogLikelihood {
   }
 
   close(): void {
-    for (const b of [this.program.mem, this.program.uniform, this.readback]) b.destroy();
+    for (const b of [this.program.mem, this.program.uniform, this.program.data, this.readback]) b.destroy();
   }
 }

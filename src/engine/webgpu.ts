@@ -1231,13 +1231,46 @@ function m2StepKernels(vae: Vae, images: number, epsilon: number) {
   kernels.push(...backwardStack(enc, xy, encH, dEncH), ...backwardStack(cls, x, clsH, dClsH));
   kernels.push({ name: 'adam', source: adamKernel(P, epsilon), groups: () => flatGroups(P) });
   kernels.push({ name: 'stats', source: m2StatsKernel({ sums, images, stats }), groups: () => [1, 1] });
-  return { kernels, size: mem.size, P, x, noisy: null, eps, stats, D, Z, K: 1,
+  return { kernels, size: mem.size, P, x, noisy: null, eps, stats, D, Z, K: 1, gathered: null,
     condition: { xy: null, target: null, z: null }, semi: { y, xy, target, z, C } };
 }
 
-/** The step's kernels for this model and batch size, and the layout of `mem`. */
-export function stepKernels(vae: Vae, rows: number, epsilon: number, samples = 1) {
+/**
+ * x [n, D] = the training set's images (bytes, at binding 2, packed four to a u32) of the step's rows (their
+ * indices in mem at `index`), each byte b read as lut[b]: the CPU's b · (1/255) in float32, exactly.
+ */
+export function gatherKernel(o: { index: number; lut: number; x: number; D: number }): string {
+  return HEADER + /* wgsl */ `
+@group(0) @binding(2) var<storage, read> images: array<u32>;
+@compute @workgroup_size(${REDUCE})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
+  let idx = ${FLAT_INDEX};
+  if (idx >= step.n * ${o.D}u) { return; }
+  let at = u32(mem[${o.index}u + idx / ${o.D}u]) * ${o.D}u + idx % ${o.D}u;
+  let byte = (images[at / 4u] >> ((at % 4u) * 8u)) & 255u;
+  mem[${o.x}u + idx] = mem[${o.lut}u + byte];
+}`;
+}
+
+/** The grey levels of bytes as the CPU's batches hold them (data/batches.ts's fillBatch): b · (1/255) in float32. */
+export function byteLevels(): Float32Array<ArrayBuffer> {
+  const scale = 1 / 255;
+  return Float32Array.from({ length: 256 }, (_, b) => b * scale);
+}
+
+/** Whether a model's batch is its images and noise only (no labels, conditions or corruption): a step can gather it. */
+function plainBatches(vae: Vae): boolean {
+  const c = vae.condition;
+  return !vae.classifier && !vae.config.noise && c.encoderExtra === 0 && c.decoderExtra === 0 && c.outputDim === vae.inputDim;
+}
+
+/**
+ * The step's kernels for this model and batch size, and the layout of `mem`. With `gather`, the step starts by
+ * gathering its images from the training set at binding 2 (gatherKernel; only for plainBatches).
+ */
+export function stepKernels(vae: Vae, rows: number, epsilon: number, samples = 1, gather = false) {
   if (vae.classifier) return m2StepKernels(vae, rows, epsilon);
+  if (gather && !plainBatches(vae)) throw new Error('only plain batches are gathered on the GPU');
   const P = flatLayout(vae.trainableVariables()).size;
   // The importance-weighted objective (--iw-train K) decodes K samples per example: the decoder has rows · K rows.
   const K = samples;
@@ -1280,8 +1313,10 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number, samples = 1
   // Importance-weighted: per decoder row −log p(x|z), log p(z) − log q(z|x) and the weight w̃ / n; per example the
   // loss (rec and kl above then hold the K-sample means).
   const iwAt = iw ? { rec: mem.take(decRows), lpq: mem.take(decRows), wt: mem.take(decRows), loss: mem.take(rows) } : null;
+  const gathered = gather ? { index: mem.take(rows), lut: mem.take(256) } : null;
 
   const kernels: Kernel[] = [];
+  if (gathered) kernels.push({ name: 'gather images', source: gatherKernel({ ...gathered, x, D }), groups: (n) => flatGroups(n * D) });
   // Forward.
   kernels.push(...forwardStack(enc, input, encH));
   const top = enc.length > 0 ? encH[enc.length - 1] : input;
@@ -1329,7 +1364,7 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number, samples = 1
   }
   kernels.push({ name: 'adam', source: adamKernel(P, epsilon), groups: () => flatGroups(P) });
   kernels.push({ name: 'stats', source: statsKernel({ rec, kl, stats, loss: iwAt?.loss }), groups: () => [1, 1] });
-  return { kernels, size: mem.size, P, x, noisy, eps, stats, D, Z, K,
+  return { kernels, size: mem.size, P, x, noisy, eps, stats, D, Z, K, gathered,
     condition: { xy: xy === null ? null : { off: xy, E }, target: target === x ? null : target, z: C > 0 ? { off: z, C } : null },
     semi: null as { y: number; xy: number; target: number; z: number; C: number } | null };
 }
@@ -1362,14 +1397,17 @@ class WebGpuEngine implements Engine {
   readonly threads = 1;
   private lost: string | null = null;
   /** The batch slots, in this process's memory: a step uploads its images and noise from them. */
-  private readonly slots: { x: Float32Array<ArrayBuffer>; y: Float32Array<ArrayBuffer>; eps: Float32Array<ArrayBuffer>; noisy: Float32Array<ArrayBuffer> }[];
+  private readonly slots: { x: Float32Array<ArrayBuffer>; y: Float32Array<ArrayBuffer>; eps: Float32Array<ArrayBuffer>; noisy: Float32Array<ArrayBuffer>;
+    imageIndex?: Float32Array<ArrayBuffer> }[];
 
   constructor(private readonly gpu: Gpu, private readonly layout: ReturnType<typeof stepKernels>,
     private readonly pipelines: GPUComputePipeline[], private readonly bindGroup: GPUBindGroup, private readonly mem: GPUBuffer,
-    private readonly uniform: GPUBuffer, private readonly readbacks: GPUBuffer[], private readonly setup: EngineSetup) {
+    private readonly uniform: GPUBuffer, private readonly readbacks: GPUBuffer[], private readonly setup: EngineSetup,
+    private readonly data: GPUBuffer) {
     const { rows, labelDim } = setup.sizes;
     this.slots = Array.from({ length: BATCH_SLOTS }, () => ({ x: new Float32Array(rows * layout.D), y: new Float32Array(rows * labelDim),
-      eps: new Float32Array(rows * setup.sizes.samples * layout.Z), noisy: new Float32Array(layout.noisy === null ? 0 : rows * layout.D) }));
+      eps: new Float32Array(rows * setup.sizes.samples * layout.Z), noisy: new Float32Array(layout.noisy === null ? 0 : rows * layout.D),
+      imageIndex: layout.gathered ? new Float32Array(rows) : undefined }));
     const { xy, target, z } = layout.condition;
     const semi = layout.semi;
     this.semiStaging = semi ? { xy: new Float32Array(rows * semi.C * (layout.D + semi.C)), target: new Float32Array(rows * semi.C * layout.D),
@@ -1451,7 +1489,7 @@ class WebGpuEngine implements Engine {
   private readonly profiler: KernelProfiler | null;
 
   get description(): string {
-    return `webgpu (${this.gpu.info.name}), ${this.dispatches} dispatches per step`;
+    return `webgpu (${this.gpu.info.name}), ${this.dispatches} dispatches per step${this.layout.gathered ? ', the training images on the GPU' : ''}`;
   }
 
   /** Compute dispatches a training step records. */
@@ -1481,7 +1519,8 @@ class WebGpuEngine implements Engine {
       nk = task.n;
       n = this.uploadSemi(source, task.semi.unlabelled, task.n);
     } else {
-      device.queue.writeBuffer(this.mem, 4 * x, source.x, 0, n * D);
+      if (this.layout.gathered) device.queue.writeBuffer(this.mem, 4 * this.layout.gathered.index, source.imageIndex!, 0, n);
+      else device.queue.writeBuffer(this.mem, 4 * x, source.x, 0, n * D);
       if (noisy !== null) device.queue.writeBuffer(this.mem, 4 * noisy, source.noisy, 0, n * D);
       device.queue.writeBuffer(this.mem, 4 * eps, source.eps, 0, nk * Z);
       this.uploadCondition(source, n);
@@ -1536,7 +1575,7 @@ class WebGpuEngine implements Engine {
       process.stderr.write(this.profiler.report() + '\n');
       this.profiler.destroy();
     }
-    for (const b of [this.mem, this.uniform, ...this.readbacks]) b.destroy();
+    for (const b of [this.mem, this.uniform, this.data, ...this.readbacks]) b.destroy();
   }
 }
 
@@ -1544,7 +1583,7 @@ class WebGpuEngine implements Engine {
  * One storage buffer of `floats` values, the step uniform, and the pipelines of `kernels` bound to them. A buffer
  * larger than the GPU binds is a one-line error ending with `hint`.
  */
-export async function gpuProgram(gpu: Gpu, kernels: Kernel[], floats: number, what: string, hint: string) {
+export async function gpuProgram(gpu: Gpu, kernels: Kernel[], floats: number, what: string, hint: string, images?: Uint8Array) {
   const { device } = gpu;
   const bytes = 4 * floats;
   const mib = (b: number) => `${Math.ceil(b / 2 ** 20)} MiB`;
@@ -1556,21 +1595,28 @@ export async function gpuProgram(gpu: Gpu, kernels: Kernel[], floats: number, wh
   device.pushErrorScope('validation');
   const mem = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
   const uniform = device.createBuffer({ size: STEP_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
+  // Binding 2: the training images (gatherKernel), bytes packed four to a u32; 4 bytes where there are none.
+  const data = device.createBuffer({ size: Math.max(4, 4 * Math.ceil((images?.length ?? 0) / 4)), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  if (images) {
+    const padded = images.length % 4 === 0 ? images : Uint8Array.from({ length: 4 * Math.ceil(images.length / 4) }, (_, i) => images[i] ?? 0);
+    device.queue.writeBuffer(data, 0, padded as Uint8Array<ArrayBuffer>);
+  }
   const bindGroupLayout = device.createBindGroupLayout({ entries: [
     { binding: 0, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'storage' } },
     { binding: 1, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'uniform' } },
+    { binding: 2, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' } },
   ] });
   const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [bindGroupLayout] });
   const pipelines = kernels.map((k) => device.createComputePipeline({
     label: k.name, layout: pipelineLayout, compute: { module: device.createShaderModule({ label: k.name, code: k.source }), entryPoint: 'main' },
   }));
   const bindGroup = device.createBindGroup({ layout: bindGroupLayout, entries: [
-    { binding: 0, resource: { buffer: mem } }, { binding: 1, resource: { buffer: uniform } }] });
+    { binding: 0, resource: { buffer: mem } }, { binding: 1, resource: { buffer: uniform } }, { binding: 2, resource: { buffer: data } }] });
   const invalid = await dawnAwait(device.popErrorScope());
   const memory = await dawnAwait(device.popErrorScope());
   if (memory) throw new VaeError(`the GPU has not enough memory for ${what} (${mib(bytes)}): ${memory.message}`);
   if (invalid) throw new Error(`the webgpu engine's kernels: ${invalid.message}`);
-  return { mem, uniform, pipelines, bindGroup };
+  return { mem, uniform, pipelines, bindGroup, data };
 }
 
 /** Records `kernels` (a gpuProgram's) into one compute pass of `encoder`, for n rows (nk decoder rows). */
@@ -1598,14 +1644,19 @@ export async function createWebGpuEngine(setup: EngineSetup): Promise<Engine> {
   const gpu = await openGpu();
   const { device } = gpu;
   const { vae } = setup;
-  const layout = stepKernels(vae, setup.sizes.rows, setup.adamConfig.epsilon, setup.sizes.samples);
-  const { mem, uniform, pipelines, bindGroup } = await gpuProgram(gpu, layout.kernels, layout.size,
-    `this model and a batch of ${setup.sizes.rows}`, 'use a smaller --batch-size');
+  // The training set stays on the GPU where the batches are its images as they are and it fits in one binding.
+  const images = setup.images;
+  const bytes = images ? 4 * Math.ceil(images.images.length / 4) : 0;
+  const gather = images !== undefined && plainBatches(vae) && bytes <= Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+  const layout = stepKernels(vae, setup.sizes.rows, setup.adamConfig.epsilon, setup.sizes.samples, gather);
+  const { mem, uniform, pipelines, bindGroup, data } = await gpuProgram(gpu, layout.kernels, layout.size,
+    `this model and a batch of ${setup.sizes.rows}`, 'use a smaller --batch-size', gather ? images!.images : undefined);
+  if (layout.gathered) device.queue.writeBuffer(mem, 4 * layout.gathered.lut, byteLevels());
   const readbacks = Array.from({ length: BATCH_SLOTS }, () =>
     device.createBuffer({ size: 4 * STATS, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
   // Parameters and Adam's moments as training left them.
   uploadParams(gpu, vae, mem);
   device.queue.writeBuffer(mem, 8 * layout.P, new Float32Array(setup.adam.m)); // copies: the moments may be views of shared memory
   device.queue.writeBuffer(mem, 12 * layout.P, new Float32Array(setup.adam.v));
-  return new WebGpuEngine(gpu, layout, pipelines, bindGroup, mem, uniform, readbacks, setup);
+  return new WebGpuEngine(gpu, layout, pipelines, bindGroup, mem, uniform, readbacks, setup, data);
 }

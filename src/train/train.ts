@@ -79,7 +79,7 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
   const adamConfig = { lr: config.train.lr, ...ADAM_DEFAULTS };
   const engine = await (options.engine ?? createEngine)({ backend: currentBackend(), vae, adam: run.adam, adamConfig, threads: options.threads,
     sizes: { rows: source.rows, dim: vae.inputDim, labelDim: vae.labelDim, zDim: vae.config.zDim, samples: source.samples,
-      noisy: vae.config.noise !== undefined } });
+      noisy: vae.config.noise !== undefined }, images: source.gather });
   hooks.onEngine?.(engine.description);
   /** The main thread's model and run.adam take the trained state (for evaluation, samples and checkpoints). */
   const syncModel = async () => {

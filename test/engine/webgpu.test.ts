@@ -10,7 +10,7 @@ import { createCpuEngine } from '../../src/engine/cpu';
 import { EngineSetup } from '../../src/engine/engine';
 import type { ShardTask } from '../../src/model/families/family';
 import {
-  adamKernel, bernoulliKernel, gaussianKernel, ConvSpec, convLayer, createWebGpuEngine, Kernel, productGroups,
+  adamKernel, bernoulliKernel, byteLevels, gatherKernel, gaussianKernel, ConvSpec, convLayer, createWebGpuEngine, Kernel, productGroups,
   productKernel, ProductSpec, reparameterizeGradKernel, reparameterizeKernel, statsKernel,
   stepUniform, webGpuUnsupported,
 } from '../../src/engine/webgpu';
@@ -24,6 +24,7 @@ import { runVae } from '../helpers/cli';
 import { familyOf } from '../../src/model/families/registry';
 import { vaeImportanceWeighted } from '../../src/model/likelihood';
 import { vaeImportanceWeightedGpu } from '../../src/engine/evaluate';
+import { fillBatch } from '../../src/data/batches';
 
 let gpu: Gpu | null = null;
 beforeAll(async () => {
@@ -271,6 +272,21 @@ withGpu('Adam over 1,000 parameters (not a multiple of 256) equals engine/adam.t
   expectClose(out.subarray(3 * P, 4 * P), state.v, 1e-6, 1e-3);
 });
 
+withGpu('gathering a batch from the training set on the GPU gives the CPU batch exactly (bytes / 255 in float32)', async (g) => {
+  const D = 7, count = 13, n = 5; // 91 bytes: the last u32 of the packed set is partly padding
+  const rng = new Rng(14, 'gpu-gather');
+  const images = Uint8Array.from({ length: count * D }, (_, i) => (i < 4 ? [0, 255, 1, 128][i] : Math.floor(rng.uniform() * 256)));
+  const order = Uint32Array.from([12, 0, 7, 7, 3, 9]); // a batch of 5 from position 1 of this order; 12 is the last image
+  const want = new Float32Array(n * D);
+  fillBatch({ images, labels: null, count }, D, order, 1, 1 + n, want);
+  // mem: the rows' indices | the byte levels | x
+  const mem = new Float32Array(n + 256 + n * D);
+  mem.set(Array.from(order.subarray(1, 1 + n)), 0);
+  mem.set(byteLevels(), n);
+  const out = await runKernels(g, [{ source: gatherKernel({ index: 0, lut: n, x: n + 256, D }), groups: [1, 1] }], mem, uniform(n), images);
+  expect(Array.from(out.subarray(n + 256))).toEqual(Array.from(want));
+});
+
 withGpu("the step's sums: loss (Σ rec + β Σ KL) / n, Σ rec, Σ KL, into the batch slot's place", async (g) => {
   const n = 300, beta = 0.5;
   const rng = new Rng(9, 'gpu-stats');
@@ -288,15 +304,19 @@ withGpu("the step's sums: loss (Σ rec + β Σ KL) / n, Σ rec, Σ KL, into the 
  * same batch x and noise eps (written into the task's slot): each engine's statistics, parameters and moments.
  */
 async function stepOnBoth(run: TrainRun, rows: number, x: Float32Array, eps: Float32Array, task: ShardTask,
-  inputs: { noisy?: Float32Array; y?: Float32Array; samples?: number } = {}) {
-  const { noisy, y } = inputs;
+  inputs: { noisy?: Float32Array; y?: Float32Array; samples?: number; gather?: Uint32Array } = {}) {
+  const { noisy, y, gather } = inputs;
   const backend = await initBackend('webgpu', { gpu: true });
   const setup = (): EngineSetup => ({ backend, vae: run.vae, adam: run.adam, adamConfig: { lr: 1e-3, ...ADAM_DEFAULTS },
     sizes: { rows, dim: run.vae.inputDim, labelDim: run.vae.labelDim, zDim: run.vae.config.zDim, samples: inputs.samples ?? task.samples,
       noisy: noisy !== undefined },
-    threads: 1 });
+    threads: 1, images: gather ? run.dataset.train : undefined });
   const results = [];
   for (const engine of [await createCpuEngine(setup()), await createWebGpuEngine(setup())]) {
+    // With `gather`, the GPU engine holds the training set and is given the rows' indices; the CPU their images (x).
+    const index = engine.slot(task.slot).imageIndex;
+    expect(index !== undefined).toBe(gather !== undefined && engine.description.startsWith('webgpu'));
+    if (index && gather) index.set(gather);
     engine.slot(task.slot).x.set(x);
     engine.slot(task.slot).eps.set(eps);
     if (noisy) engine.slot(task.slot).noisy.set(noisy);
@@ -320,6 +340,18 @@ withGpu('one training step on the GPU equals the CPU step on the same weights, b
   const x = Float32Array.from({ length: 47 * 784 }, () => (rng.uniform() < 0.2 ? 1 : 0)); // a short batch: 47 of 50 rows
   const eps = Float32Array.from({ length: 47 * 5 }, () => rng.normal());
   const { cpu, gpuStep } = await stepOnBoth(run, 50, x, eps, { slot: 1, n: 47, beta: 0.8, samples: 1 });
+  expectClose(gpuStep.params, cpu.params, 1e-4);
+}, 60_000);
+
+withGpu('a step that gathers its images from the training set on the GPU equals the CPU step on those images', async () => {
+  const run = await startRun({ data: 'mnist', binarize: 'none', hidden: [64], zDim: 4, beta: 1, epochs: 1, batchSize: 20,
+    lr: 1e-3, seed: 5, klWarmup: 0, out: path.join(tmpDir(), 'gather'), limitTrain: 100, limitTest: 20 });
+  const rng = new Rng(15, 'gpu-gather-step');
+  const indices = Uint32Array.from({ length: 17 }, () => Math.floor(rng.uniform() * 100));
+  const x = new Float32Array(17 * 784);
+  fillBatch(run.dataset.train, 784, indices, 0, 17, x);
+  const eps = Float32Array.from({ length: 17 * 4 }, () => rng.normal());
+  const { cpu, gpuStep } = await stepOnBoth(run, 20, x, eps, { slot: 0, n: 17, beta: 1, samples: 1 }, { gather: indices });
   expectClose(gpuStep.params, cpu.params, 1e-4);
 }, 60_000);
 

@@ -22,9 +22,12 @@ export function runKernel(gpu: Gpu, source: string, groups: [number, number], me
   return runKernels(gpu, [{ source, groups }], mem, uniform);
 }
 
-/** Runs kernels one after the other (in one pass, as a step does) over `mem`, and returns mem afterwards. */
+/**
+ * Runs kernels one after the other (in one pass, as a step does) over `mem`, and returns mem afterwards; `images`:
+ * the bytes at binding 2 (gatherKernel's training set).
+ */
 export async function runKernels(gpu: Gpu, kernels: { source: string; groups: [number, number] }[], mem: Float32Array,
-  uniform: ArrayBuffer): Promise<Float32Array> {
+  uniform: ArrayBuffer, images?: Uint8Array): Promise<Float32Array> {
   const { device } = gpu;
   device.pushErrorScope('validation');
   const buffer = device.createBuffer({ size: mem.byteLength, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
@@ -32,12 +35,18 @@ export async function runKernels(gpu: Gpu, kernels: { source: string; groups: [n
   const out = device.createBuffer({ size: mem.byteLength, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
   device.queue.writeBuffer(buffer, 0, new Float32Array(mem));
   device.queue.writeBuffer(step, 0, uniform);
-  const used = [buffer, step];
+  const data = device.createBuffer({ size: Math.max(4, 4 * Math.ceil((images?.length ?? 0) / 4)), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  if (images) {
+    const padded = new Uint8Array(4 * Math.ceil(images.length / 4));
+    padded.set(images);
+    device.queue.writeBuffer(data, 0, padded);
+  }
+  const used = [buffer, step, data];
   const encoder = device.createCommandEncoder();
   const pass = encoder.beginComputePass();
   for (const { source, groups } of kernels) {
     const pipeline = device.createComputePipeline({ layout: 'auto', compute: { module: device.createShaderModule({ code: source }), entryPoint: 'main' } });
-    const entries = [0, 1].filter((b) => source.includes(b === 0 ? 'mem[' : 'step.')).map((binding) => ({ binding, resource: { buffer: used[binding] } }));
+    const entries = [0, 1, 2].filter((b) => source.includes(['mem[', 'step.', 'images['][b])).map((binding) => ({ binding, resource: { buffer: used[binding] } }));
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
     pass.dispatchWorkgroups(...groups);
@@ -50,6 +59,6 @@ export async function runKernels(gpu: Gpu, kernels: { source: string; groups: [n
   await dawnAwait(out.mapAsync(GPUMapMode.READ));
   const result = new Float32Array(out.getMappedRange().slice(0));
   out.unmap();
-  for (const b of [buffer, step, out]) b.destroy();
+  for (const b of [buffer, step, data, out]) b.destroy();
   return result;
 }

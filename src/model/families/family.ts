@@ -121,6 +121,11 @@ export interface BatchSlot {
   eps: Float32Array;
   /** A denoising autoencoder's corrupted inputs (empty for other models). */
   noisy: Float32Array;
+  /**
+   * Given by an engine that holds the training images itself (BatchSource.gather): each row's index in the
+   * training set goes here, and x is not written.
+   */
+  imageIndex?: Float32Array;
 }
 
 /** What a family's batches are made from. */
@@ -145,6 +150,11 @@ export interface BatchSource {
    * step counts towards the epoch's means (M2: its unlabelled images).
    */
   fill(epoch: number, step: number, slot: BatchSlot): { task: Omit<ShardTask, 'slot' | 'beta'>; examples: number };
+  /**
+   * The training set, where a batch's x is its rows' images scaled by 1/255 and nothing more (no binarization, no
+   * corruption): an engine may keep it and gather the rows itself from the slot's imageIndex.
+   */
+  gather?: ImageSet;
 }
 
 /** The test numbers of an epoch: the terms it reports, and the loss that picks the best checkpoint. */

@@ -51,12 +51,17 @@ export function imageBatches({ vae, train, settings, binarize }: BatchContext): 
     steps: Math.ceil(train.count / batchSize),
     rows: batchSize,
     samples,
+    gather: binarize || noise ? undefined : train,
     fill(epoch, step, slot) {
       if (order?.epoch !== epoch) order = { epoch, order: epochOrder(seed, epoch, train.count) };
       const start = step * batchSize;
       const n = Math.min(batchSize, train.count - start);
-      fillBatch(train, dim, order.order, start, start + n, slot.x.subarray(0, n * dim),
-        binarize ? new Rng(seed, 'binarize', epoch, step) : undefined);
+      if (slot.imageIndex) {
+        slot.imageIndex.set(order.order.subarray(start, start + n));
+      } else {
+        fillBatch(train, dim, order.order, start, start + n, slot.x.subarray(0, n * dim),
+          binarize ? new Rng(seed, 'binarize', epoch, step) : undefined);
+      }
       if (labelDim > 0) fillOneHot(train.labels!, labelDim, order.order, start, start + n, slot.y);
       new Rng(seed, 'eps', epoch, step).fillNormals(slot.eps.subarray(0, n * samples * zDim));
       if (noise) corrupt(slot.x.subarray(0, n * dim), noise, new Rng(seed, 'corrupt', epoch, step), slot.noisy.subarray(0, n * dim));
