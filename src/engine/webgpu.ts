@@ -9,14 +9,17 @@
  * - M2: every unlabelled image with every label and the labelled ones as the rows of one step, the classifier on
  *   the images (m2StepKernels); and M1+M2, M2 on an M1's codes with a Gaussian of learned variance.
  * tfjs-webgpu pays ~0.4 ms for every tensor operation (a step is ~150 of them); a dispatch here costs Dawn 6–9 µs,
- * and a step is 19 dispatches for the default MLP, 31 for the conv VAE (`dispatches`).
+ * and a step is 20 dispatches for the default MLP, 35 for the conv VAE (`dispatches`; more at large batches, where
+ * the weight gradients' sums are split).
  *
  * All of the engine's numbers live in one storage buffer (`mem`), at offsets fixed when the engine is made and
  * written into each kernel's source: parameters, gradients, m and v in the flat layout of the CPU engine
- * (model/flat.ts), then the batch, the activations, their gradients and the statistics. The batch (images and
- * noise, drawn on the CPU from the same streams as ever; a cvae's [x, y], [0, condition] and missing pixels, laid
- * out on the CPU as the kernels read them) is uploaded every step; a step's statistics come back through a small
- * mapped buffer per batch slot. The arithmetic is the CPU engine's in float32 (sums in another order, exp and log
+ * (model/flat.ts), the split products' partial sums, then the batch, the activations, their gradients and the
+ * statistics. Where a batch is the training images as they are, the training set stays on the GPU (bytes, binding 2)
+ * and a step uploads its rows' indices (gatherKernel); otherwise the batch (a cvae's [x, y], [0, condition] and
+ * missing pixels laid out on the CPU as the kernels read them) is uploaded. The noise is drawn on the CPU from the
+ * same streams as ever and uploaded every step; a step's statistics come back through a small mapped buffer per
+ * batch slot. The arithmetic is the CPU engine's in float32 (sums in another order, exp and log
  * of the GPU): a step agrees with it to ~1e-5 relative (test/engine/webgpu.test.ts).
  *
  * Kernels: forward dense layers and convolutions (bias and ReLU or sigmoid fused; a decoder's 2x upsampling read
@@ -25,7 +28,9 @@
  * bias gradients at once (for a dense layer one product, Xᵀ·dY with a row of ones), the input gradients with the
  * ReLU mask fused, the reparameterisation's gradient with the KL's closed form, the sparsity penalty's and the
  * codebook's gradients; one Adam pass over all parameters; the step's sums. `evaluate --iw` reuses the decoder's
- * forward kernels (webgpu-decode.ts).
+ * forward kernels (webgpu-decode.ts). Products and convolutions are implicit GEMMs on one register-tiled kernel
+ * (tiledKernel), a weight gradient's long sum over the batch split into chunks added in a fixed order.
+ * VAE_GPU_PROFILE=1 times each kernel on the GPU (gpu-profile.ts).
  */
 import { VaeError, errorMessage } from '../errors';
 import { Gpu, dawnAwait, openGpu } from '../gpu';
@@ -40,7 +45,6 @@ import type { BatchSlot, Engine, EngineSetup } from './engine';
 import { BATCH_SLOTS } from './shards';
 import { KernelProfiler } from './gpu-profile';
 
-const TILE = 16;
 const REDUCE = 256;
 /** Workgroups per dimension of a dispatch (WebGPU's default limit). */
 const MAX_GROUPS = 65535;
@@ -141,53 +145,36 @@ export interface ProductSpec {
   onesRow?: boolean;
 }
 
-/** A tiled product: each 16x16 workgroup computes a 16x16 tile of C, through 16x16 tiles of A and B in workgroup memory. */
-export function productKernel(p: ProductSpec): string {
+/** A product as tiledKernel computes it: A and B read from their operands, C written with what ProductSpec adds. */
+function productTiled(p: ProductSpec) {
   const at = (o: Operand, r: string, c: string) => `mem[${o.off}u + ${o.trans ? `${c} * ${o.ld}u + ${r}` : `${r} * ${o.ld}u + ${c}`}]`;
   const lastRow = typeof p.M === 'number' ? `${p.M - 1}u` : `${dim(p.M)} - 1u`;
-  return HEADER + /* wgsl */ `
-var<workgroup> ta: array<f32, ${TILE * TILE}>;
-var<workgroup> tb: array<f32, ${TILE * TILE}>;
-fn a_at(i: u32, k: u32) -> f32 {
-  ${p.onesRow ? `if (i == ${lastRow}) { return 1.0; }` : ''}
-  return ${at(p.a, 'i', 'k')};
-}
-fn b_at(k: u32, j: u32) -> f32 { return ${at(p.b, 'k', 'j')}; }
-@compute @workgroup_size(${TILE}, ${TILE})
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
-  let M = ${dim(p.M)};
-  let K = ${dim(p.K)};
-  let N = ${p.N}u;
-  let i = wg.y * ${TILE}u + l.y;
-  let j = wg.x * ${TILE}u + l.x;
-  var acc = 0.0;
-  for (var k0 = 0u; k0 < K; k0 += ${TILE}u) {
-    var av = 0.0;
-    if (i < M && k0 + l.x < K) { av = a_at(i, k0 + l.x); }
-    ta[l.y * ${TILE}u + l.x] = av;
-    var bv = 0.0;
-    if (k0 + l.y < K && j < N) { bv = b_at(k0 + l.y, j); }
-    tb[l.y * ${TILE}u + l.x] = bv;
-    workgroupBarrier();
-    for (var kk = 0u; kk < ${TILE}u; kk++) { acc = fma(ta[l.y * ${TILE}u + kk], tb[kk * ${TILE}u + l.x], acc); }
-    workgroupBarrier();
-  }
-  if (i < M && j < N) {
-    let o = ${p.c.off}u + i * ${p.c.ld}u + j;
-    var y = acc;
-    ${p.accumulate ? 'y = y + mem[o];' : ''}
-    ${p.bias !== undefined ? `y = y + mem[${p.bias}u + j];` : ''}
-    ${p.relu ? 'y = max(y, 0.0);' : ''}
-    ${p.sigmoid ? 'y = 1.0 / (1.0 + exp(-y));' : ''}
-    ${p.mask ? `if (mem[${p.mask.off}u + i * ${p.mask.ld}u + j] <= 0.0) { y = 0.0; }` : ''}
-    mem[o] = y;
-  }
-}`;
+  return {
+    M: dim(p.M), N: p.N, K: dim(p.K), tm: 4, tn: tnFor(p.N),
+    aAt: `${p.onesRow ? `if (i == ${lastRow}) { return 1.0; }` : ''}
+  return ${at(p.a, 'i', 'k')};`,
+    bAt: `return ${at(p.b, 'k', 'j')};`,
+    aFast: p.a.trans ? 'i' as const : 'k' as const,
+    bFast: p.b.trans ? 'k' as const : 'j' as const,
+    store: `let o = ${p.c.off}u + i * ${p.c.ld}u + j;
+  var y = v;
+  ${p.accumulate ? 'y = y + mem[o];' : ''}
+  ${p.bias !== undefined ? `y = y + mem[${p.bias}u + j];` : ''}
+  ${p.relu ? 'y = max(y, 0.0);' : ''}
+  ${p.sigmoid ? 'y = 1.0 / (1.0 + exp(-y));' : ''}
+  ${p.mask ? `if (mem[${p.mask.off}u + i * ${p.mask.ld}u + j] <= 0.0) { y = 0.0; }` : ''}
+  mem[o] = y;`,
+  };
 }
 
-/** Workgroups of a product for a batch of n rows (nk decoder rows). */
+/** The product in one kernel (tiledKernel, K not split). */
+export function productKernel(p: ProductSpec): string {
+  return tiledKernel({ ...productTiled(p), splits: 1 });
+}
+
+/** Workgroups of productKernel's product for a batch of n rows (nk decoder rows). */
 export function productGroups(p: ProductSpec, n: number, nk = n): [number, number] {
-  return [Math.ceil(p.N / TILE), Math.ceil(rowCount(p.M, n, nk) / TILE)];
+  return tiledGroups({ N: p.N, tm: 4, tn: tnFor(p.N), splits: 1 }, rowCount(p.M, n, nk));
 }
 
 /**
@@ -965,18 +952,30 @@ export interface Layer {
   inputGrad(dOut: number, dIn: number, mask?: number, accumulate?: boolean): Kernel;
 }
 
-function denseLayer(name: string, w: { off: number; shape: number[] }, activation: 'relu' | 'linear' | 'sigmoid', P: number,
-  rows: Rows = 'n'): Layer {
+export function denseLayer(name: string, w: { off: number; shape: number[] }, activation: 'relu' | 'linear' | 'sigmoid', P: number,
+  plan: StepPlan, rows: Rows = 'n'): Layer {
   const [inDim, out] = w.shape;
   const product = (label: string, p: ProductSpec): Kernel => ({ name: `${name} ${label}`, source: productKernel(p),
     groups: (n, nk) => productGroups(p, n, nk) });
+  // dW and db at once: [Xᵀ; 1ᵀ] · dY, written over the kernel's and the bias's gradients (contiguous); its sum over
+  // the rows is split where the batch is large.
+  const dW: ProductSpec = { M: inDim + 1, N: out, K: rows, a: { off: 0, ld: inDim, trans: true }, b: { off: 0, ld: out },
+    c: { off: P + w.off, ld: out }, onesRow: true };
+  const tn = tnFor(out);
+  const splits = splitsFor(Math.ceil((inDim + 1) / 64) * Math.ceil(out / (16 * tn)), rows === 'n' ? plan.rows : plan.decRows);
   return {
-    name, out, scratch: 0,
+    name, out, scratch: splits > 1 ? splits * (inDim + 1) * out : 0,
     forward: (input, o) => product('forward', { M: rows, N: out, K: inDim, a: { off: input, ld: inDim }, b: { off: w.off, ld: out },
       c: { off: o, ld: out }, bias: w.off + inDim * out, relu: activation === 'relu', sigmoid: activation === 'sigmoid' }),
-    // dW and db at once: [Xᵀ; 1ᵀ] · dY, written over the kernel's and the bias's gradients (contiguous).
-    weightGrad: (input, dOut) => [product('dW', { M: inDim + 1, N: out, K: rows, a: { off: input, ld: inDim, trans: true },
-      b: { off: dOut, ld: out }, c: { off: P + w.off, ld: out }, onesRow: true })],
+    weightGrad: (input, dOut) => {
+      const spec: ProductSpec = { ...dW, a: { ...dW.a, off: input }, b: { ...dW.b, off: dOut } };
+      if (splits === 1) return [product('dW', spec)];
+      const t = productTiled(spec);
+      const split: TiledSpec = { ...t, splits, scratch: plan.scratch, store: undefined };
+      return [{ name: `${name} dW`, source: tiledKernel(split), groups: () => tiledGroups(split, inDim + 1) },
+        { name: `${name} dW sum`, source: tiledSumKernel({ M: t.M, N: out, splits, scratch: plan.scratch, store: t.store }),
+          groups: () => flatGroups((inDim + 1) * out) }];
+    },
     inputGrad: (dOut, dIn, mask, accumulate = false) => product('dX', { M: rows, N: inDim, K: out, a: { off: dOut, ld: out },
       b: { off: w.off, ld: out, trans: true }, c: { off: dIn, ld: inDim }, mask: mask === undefined ? undefined : { off: mask, ld: inDim },
       accumulate }),
@@ -1103,7 +1102,7 @@ function backwardStack(layers: Layer[], input: number, outs: number[], dOuts: nu
 export function modelLayers(vae: Vae, P: number, decRows: Rows, plan: StepPlan): { enc: Layer[]; mu: Layer; logvar: Layer | null; dec: Layer[]; cls: Layer[]; scratch: number } {
   const w = weightsOf(vae);
   const { hidden, arch, inputShape } = vae.config;
-  const dense = (name: string, relu: boolean, rows: Rows = 'n') => denseLayer(name, w(name), relu ? 'relu' : 'linear', P, rows);
+  const dense = (name: string, relu: boolean, rows: Rows = 'n') => denseLayer(name, w(name), relu ? 'relu' : 'linear', P, plan, rows);
   const decDense = (name: string, relu: boolean) => dense(name, relu, decRows);
   const enc: Layer[] = [];
   const dec: Layer[] = [];
@@ -1130,12 +1129,13 @@ export function modelLayers(vae: Vae, P: number, decRows: Rows, plan: StepPlan):
   }
   // An autoencoder's code is the 'mu' layer's output, a point: no log σ²; a sparse autoencoder's goes through a sigmoid.
   const codeActivation = (vae.encoder.getLayer('mu').getConfig() as { activation?: string }).activation;
-  const mu = denseLayer('mu', w('mu'), codeActivation === 'sigmoid' ? 'sigmoid' : 'linear', P);
+  const mu = denseLayer('mu', w('mu'), codeActivation === 'sigmoid' ? 'sigmoid' : 'linear', P, plan);
   // M2's classifier q(y|x) runs on the step's images (step.nk of them), not on its rows.
   const cls = vae.classifier ? [...hidden.map((_, i) => dense(`cls_hidden_${i + 1}`, true, 'nk')), dense('class_logits', false, 'nk')] : [];
+  const logvar = vae.pointCode ? null : dense('logvar', false);
   // The layers' split products run one after another: they share one scratch.
-  const scratch = Math.max(0, ...[...enc, ...dec].map((l) => l.scratch));
-  return { enc, mu, logvar: vae.pointCode ? null : dense('logvar', false), dec, cls, scratch };
+  const scratch = Math.max(0, ...[...enc, mu, ...(logvar ? [logvar] : []), ...dec, ...cls].map((l) => l.scratch));
+  return { enc, mu, logvar, dec, cls, scratch };
 }
 
 /** A kernel of the step, and its workgroups for a batch of n rows (nk decoder rows). */

@@ -10,7 +10,7 @@ import { createCpuEngine } from '../../src/engine/cpu';
 import { EngineSetup } from '../../src/engine/engine';
 import type { ShardTask } from '../../src/model/families/family';
 import {
-  adamKernel, bernoulliKernel, byteLevels, gatherKernel, gaussianKernel, ConvSpec, convLayer, createWebGpuEngine, Kernel, productGroups,
+  adamKernel, bernoulliKernel, byteLevels, denseLayer, gatherKernel, gaussianKernel, ConvSpec, convLayer, createWebGpuEngine, Kernel, productGroups,
   productKernel, ProductSpec, reparameterizeGradKernel, reparameterizeKernel, statsKernel,
   stepUniform, webGpuUnsupported,
 } from '../../src/engine/webgpu';
@@ -108,6 +108,28 @@ describe('the product kernel, against the loops of its definition (sizes 37 x 19
     });
     expectClose(out.subarray(cAt, cAt + n * inDim), want, 1e-5);
   });
+});
+
+withGpu('a dense layer\'s weight and bias gradients, the sum over 537 rows split into chunks (built for 600 rows)', async (g) => {
+  const n = 537, inDim = 19, out = 23;
+  const rng = new Rng(16, 'gpu-dense-split');
+  const X = random(rng, n * inDim), dY = random(rng, n * out);
+  // mem: the kernel and bias (P floats) | their gradients | X | dY | the partial sums
+  const P = inDim * out + out;
+  const xAt = 2 * P, dyAt = xAt + n * inDim, scratch = dyAt + n * out;
+  const layer = denseLayer('dense', { off: 0, shape: [inDim, out] }, 'relu', P, { scratch, rows: 600, decRows: 600 });
+  const kernels = layer.weightGrad(xAt, dyAt);
+  expect(kernels).toHaveLength(2); // the split product and its sum
+  const mem = new Float32Array(scratch + layer.scratch);
+  mem.set(X, xAt); mem.set(dY, dyAt);
+  const got = await runKernels(g, kernels.map((k) => ({ source: k.source, groups: k.groups(n, n) })), mem, uniform(n));
+  const want = Array.from({ length: (inDim + 1) * out }, (_, e) => {
+    const [i, j] = [Math.floor(e / out), e % out];
+    let s = 0;
+    for (let r = 0; r < n; r++) s += (i === inDim ? 1 : X[r * inDim + i]) * dY[r * out + j];
+    return s;
+  });
+  expectClose(got.subarray(P, 2 * P), want, 1e-5, 10);
 });
 
 describe.each([
