@@ -27,16 +27,19 @@ export class GpuLogLikelihood {
   static async create(vae: Vae, rows = MAX_ROWS): Promise<GpuLogLikelihood> {
     const gpu = await openGpu();
     const P = flatLayout(vae.trainableVariables()).size;
-    const { dec } = modelLayers(vae, P, 'n', { scratch: 0, rows, decRows: rows }); // forward only: no scratch
     const { decoderExtra: C, outputDim: out } = vae.condition;
+    // The layers' widths first (they do not depend on the rows), then the layers for as many rows as fit.
+    const widths = modelLayers(vae, P, 'n', { scratch: P, rows: 1, decRows: 1 }).dec;
     const zWidth = vae.config.zDim + C;
     // Per row: the decoder's input, every layer's output, the loss's gradient (unused), the target, −log p(x|z).
-    const perRow = zWidth + dec.reduce((a, l) => a + l.out, 0) + dec[dec.length - 1].out + out + 1;
+    const perRow = zWidth + widths.reduce((a, l) => a + l.out, 0) + widths[widths.length - 1].out + out + 1;
     const limit = Math.floor(gpu.device.limits.maxStorageBufferBindingSize / 4);
     const capacity = Math.min(rows, Math.floor((limit - P) / perRow));
     if (capacity < 1) throw new VaeError('this GPU binds too little memory for the decoder');
+    const { dec, forwardScratch } = modelLayers(vae, P, 'n', { scratch: P, rows: capacity, decRows: capacity });
     const mem = new Arena();
-    mem.take(P); // the parameters (the layers' gradient offsets beyond them are not used here)
+    // The parameters (the layers' gradient offsets beyond them are not used here), the split products' partial sums.
+    mem.take(P + forwardScratch);
     const z = mem.take(capacity * zWidth);
     const hidden = dec.map((l) => mem.take(capacity * l.out));
     const dLogits = mem.take(capacity * dec[dec.length - 1].out);

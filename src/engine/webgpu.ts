@@ -296,9 +296,37 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
 }`;
 }
 
-/** How many chunks to cut a product's K into: enough tiles for the GPU (~512 workgroups), chunks of 256 at least. */
-export function splitsFor(tiles: number, maxK: number): number {
-  return Math.max(1, Math.min(Math.ceil(512 / tiles), Math.floor(maxK / 256)));
+/** Workgroups the GPU should have to run at once (a few per streaming multiprocessor of an H100/H200: 132). */
+const GPU_GROUPS = 264;
+
+/**
+ * How a product of M x N (rows: at most M) over K is cut. A weight gradient (a sum over the batch) takes the
+ * largest tiles and gets its parallelism from splitting K into chunks of 256 or more. Any other product takes the
+ * largest tile whose count still fills the GPU (a small-M product in big tiles leaves most of it idle, each
+ * workgroup waiting on its own loads), and splits K too where K is long and the tiles few.
+ */
+export function productPlan(M: number, N: number, K: number, sumOverRows: boolean): { tm: number; tn: number; splits: number; tiles: number } {
+  const shapes = [[4, 4], [4, 2], [2, 2], [4, 1], [2, 1], [1, 1]].filter(([, tn]) => tn <= tnFor(N));
+  const tilesOf = ([tm, tn]: number[]) => Math.ceil(M / (16 * tm)) * Math.ceil(N / (16 * tn));
+  const [tm, tn] = sumOverRows ? shapes[0] : shapes.find((shape) => tilesOf(shape) >= (3 * GPU_GROUPS) / 4) ?? [1, 1];
+  const tiles = tilesOf([tm, tn]);
+  const splits = sumOverRows ? Math.max(1, Math.min(Math.ceil((2 * GPU_GROUPS) / tiles), Math.floor(K / 256)))
+    : K >= 2048 && tiles < GPU_GROUPS ? Math.min(Math.ceil(GPU_GROUPS / tiles), Math.floor(K / 256)) : 1;
+  return { tm, tn, splits, tiles };
+}
+
+/**
+ * A product as planned (productPlan): one tiled kernel, or the split kernel and the sum of its partials, which
+ * applies `store` (bias, activation, mask or accumulation). `m(n, nk)`: its rows in a step.
+ */
+function plannedKernels(name: string, t: Omit<TiledSpec, 'tm' | 'tn' | 'splits' | 'scratch' | 'store'> & { store: string },
+  p: { tm: number; tn: number; splits: number }, scratch: number, m: (n: number, nk: number) => number): Kernel[] {
+  const spec: TiledSpec = { ...t, tm: p.tm, tn: p.tn, splits: p.splits };
+  if (p.splits === 1) return [{ name, source: tiledKernel(spec), groups: (n, nk) => tiledGroups(spec, m(n, nk)) }];
+  const split: TiledSpec = { ...spec, scratch, store: undefined };
+  return [{ name, source: tiledKernel(split), groups: (n, nk) => tiledGroups(split, m(n, nk)) },
+    { name: `${name} sum`, source: tiledSumKernel({ M: t.M, N: t.N, splits: p.splits, scratch, store: t.store }),
+      groups: (n, nk) => flatGroups(m(n, nk) * t.N) }];
 }
 
 /**
@@ -943,44 +971,43 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
 export interface Layer {
   name: string;
   out: number;
-  forward(input: number, out: number): Kernel;
-  /** The kernel's and the bias's gradients: one kernel, or a split product and its sum. */
+  /** Each: one kernel, or a split product and its sum. */
+  forward(input: number, out: number): Kernel[];
+  /** The kernel's and the bias's gradients. */
   weightGrad(input: number, dOut: number): Kernel[];
-  /** Floats of scratch its kernels use (at the plan's `scratch`), 0 for none. */
+  /** Floats of scratch its kernels use (at the plan's `scratch`), 0 for none; its forward kernels alone. */
   scratch: number;
+  forwardScratch: number;
   /** dX from dY (⊙ [mask > 0], the input being a ReLU's output), or added to dX. */
-  inputGrad(dOut: number, dIn: number, mask?: number, accumulate?: boolean): Kernel;
+  inputGrad(dOut: number, dIn: number, mask?: number, accumulate?: boolean): Kernel[];
 }
 
 export function denseLayer(name: string, w: { off: number; shape: number[] }, activation: 'relu' | 'linear' | 'sigmoid', P: number,
   plan: StepPlan, rows: Rows = 'n'): Layer {
   const [inDim, out] = w.shape;
-  const product = (label: string, p: ProductSpec): Kernel => ({ name: `${name} ${label}`, source: productKernel(p),
-    groups: (n, nk) => productGroups(p, n, nk) });
-  // dW and db at once: [Xᵀ; 1ᵀ] · dY, written over the kernel's and the bias's gradients (contiguous); its sum over
-  // the rows is split where the batch is large.
-  const dW: ProductSpec = { M: inDim + 1, N: out, K: rows, a: { off: 0, ld: inDim, trans: true }, b: { off: 0, ld: out },
-    c: { off: P + w.off, ld: out }, onesRow: true };
-  const tn = tnFor(out);
-  const splits = splitsFor(Math.ceil((inDim + 1) / 64) * Math.ceil(out / (16 * tn)), rows === 'n' ? plan.rows : plan.decRows);
+  const maxRows = rows === 'n' ? plan.rows : plan.decRows;
+  const m = (n: number, nk: number) => rowCount(rows, n, nk);
+  const fwd = productPlan(maxRows, out, inDim, false);
+  // dW and db at once: [Xᵀ; 1ᵀ] · dY, written over the kernel's and the bias's gradients (contiguous).
+  const dW = productPlan(inDim + 1, out, maxRows, true);
+  const dX = productPlan(maxRows, inDim, out, false);
+  const product = (label: string, p: ProductSpec, at: { tm: number; tn: number; splits: number }, rowsOf: (n: number, nk: number) => number) =>
+    plannedKernels(`${name} ${label}`, productTiled(p), at, plan.scratch, rowsOf);
   return {
-    name, out, scratch: splits > 1 ? splits * (inDim + 1) * out : 0,
+    name, out, scratch: Math.max(scratchOf(fwd, maxRows, out), scratchOf(dW, inDim + 1, out), scratchOf(dX, maxRows, inDim)),
+    forwardScratch: scratchOf(fwd, maxRows, out),
     forward: (input, o) => product('forward', { M: rows, N: out, K: inDim, a: { off: input, ld: inDim }, b: { off: w.off, ld: out },
-      c: { off: o, ld: out }, bias: w.off + inDim * out, relu: activation === 'relu', sigmoid: activation === 'sigmoid' }),
-    weightGrad: (input, dOut) => {
-      const spec: ProductSpec = { ...dW, a: { ...dW.a, off: input }, b: { ...dW.b, off: dOut } };
-      if (splits === 1) return [product('dW', spec)];
-      const t = productTiled(spec);
-      const split: TiledSpec = { ...t, splits, scratch: plan.scratch, store: undefined };
-      return [{ name: `${name} dW`, source: tiledKernel(split), groups: () => tiledGroups(split, inDim + 1) },
-        { name: `${name} dW sum`, source: tiledSumKernel({ M: t.M, N: out, splits, scratch: plan.scratch, store: t.store }),
-          groups: () => flatGroups((inDim + 1) * out) }];
-    },
+      c: { off: o, ld: out }, bias: w.off + inDim * out, relu: activation === 'relu', sigmoid: activation === 'sigmoid' }, fwd, m),
+    weightGrad: (input, dOut) => product('dW', { M: inDim + 1, N: out, K: rows, a: { off: input, ld: inDim, trans: true }, b: { off: dOut, ld: out },
+      c: { off: P + w.off, ld: out }, onesRow: true }, dW, () => inDim + 1),
     inputGrad: (dOut, dIn, mask, accumulate = false) => product('dX', { M: rows, N: inDim, K: out, a: { off: dOut, ld: out },
       b: { off: w.off, ld: out, trans: true }, c: { off: dIn, ld: inDim }, mask: mask === undefined ? undefined : { off: mask, ld: inDim },
-      accumulate }),
+      accumulate }, dX, m),
   };
 }
+
+/** Floats of scratch a planned product of M x N needs for its partial sums. */
+const scratchOf = (p: { splits: number }, M: number, N: number) => (p.splits > 1 ? p.splits * M * N : 0);
 
 /**
  * Where the step's split products keep their partial sums (right after the parameters, their gradients and Adam's
@@ -1009,8 +1036,10 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
   const narrow = c.cout < NARROW;
   // The filter gradient [taps·cin + 1, cout] (its last row the bias's: a row of ones in A) sums over every output
   // position of the batch: split.
-  const dW = { M: `${taps * c.cin + 1}u`, N: c.cout, K: rowsOf(c, String(Ho * Wo)), tm: 4, tn: tnFor(c.cout) };
-  const splits = narrow ? 1 : splitsFor(Math.ceil((taps * c.cin + 1) / 64) * Math.ceil(c.cout / (16 * dW.tn)), maxRows * Ho * Wo);
+  const fwd = productPlan(maxRows * Ho * Wo, c.cout, taps * c.cin, false);
+  const dW = productPlan(taps * c.cin + 1, c.cout, maxRows * Ho * Wo, true);
+  const dX = productPlan(maxRows * Hs * Ws, c.cin, copies * copies * taps * c.cout, false);
+  const m = (positions: number) => (n: number, nk: number) => rowCount(rows, n, nk) * positions;
   const window = (pos: string, tapCi: string) => /* wgsl */ `
   let b = ${pos} / ${Ho * Wo}u;
   let p = ${pos} % ${Ho * Wo}u;
@@ -1020,20 +1049,22 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
   let ix = i32(p % ${Wo}u) * ${c.s} + i32(tap % ${c.k}u) - ${pl};
   if (iy < 0 || iy >= ${c.H} || ix < 0 || ix >= ${c.W}) { return 0.0; }`;
   return {
-    name, out, scratch: splits > 1 ? splits * (taps * c.cin + 1) * c.cout : 0,
+    name, out,
+    scratch: Math.max(narrow ? 0 : Math.max(scratchOf(fwd, maxRows * Ho * Wo, c.cout), scratchOf(dW, taps * c.cin + 1, c.cout)),
+      scratchOf(dX, maxRows * Hs * Ws, c.cin)),
+    forwardScratch: narrow ? 0 : scratchOf(fwd, maxRows * Ho * Wo, c.cout),
     forward: (input, o) => {
       if (narrow) {
-        return { name: `${name} forward`, source: convForwardKernel(c, { input, out: o, relu }),
-          groups: (n, nk) => flatGroups(rowCount(rows, n, nk) * out) };
+        return [{ name: `${name} forward`, source: convForwardKernel(c, { input, out: o, relu }),
+          groups: (n, nk) => flatGroups(rowCount(rows, n, nk) * out) }];
       }
-      const spec: TiledSpec = { M: rowsOf(c, String(Ho * Wo)), N: c.cout, K: `${taps * c.cin}u`, aFast: 'k', bFast: 'j', tm: 4, tn: tnFor(c.cout), splits: 1,
+      return plannedKernels(`${name} forward`, { M: rowsOf(c, String(Ho * Wo)), N: c.cout, K: `${taps * c.cin}u`, aFast: 'k', bFast: 'j',
         aAt: `${window('i', 'k')}
   return mem[${input}u + ${storedInput(c)} + ci];`,
         bAt: `return mem[${c.off}u + k * ${c.cout}u + j];`,
         store: `var y = v + mem[${c.off + weights}u + j];
   ${relu ? 'y = max(y, 0.0);' : ''}
-  mem[${o}u + i * ${c.cout}u + j] = y;` };
-      return { name: `${name} forward`, source: tiledKernel(spec), groups: (n, nk) => tiledGroups(spec, rowCount(rows, n, nk) * Ho * Wo) };
+  mem[${o}u + i * ${c.cout}u + j] = y;` }, fwd, plan.scratch, m(Ho * Wo));
     },
     weightGrad: (input, dOut) => {
       if (narrow) {
@@ -1041,23 +1072,18 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
         return [{ name: `${name} dW`, source: convWeightGradKernel(c, { input, dOut, P }),
           groups: () => [Math.min(count, MAX_GROUPS), Math.ceil(count / MAX_GROUPS)] }];
       }
-      const store = `mem[${P + c.off}u + i * ${c.cout}u + j] = v;`;
-      const spec: TiledSpec = { ...dW, aFast: 'i', bFast: 'j', splits, scratch: plan.scratch, store: splits > 1 ? undefined : store,
+      return plannedKernels(`${name} dW`, { M: `${taps * c.cin + 1}u`, N: c.cout, K: rowsOf(c, String(Ho * Wo)), aFast: 'i', bFast: 'j',
+        store: `mem[${P + c.off}u + i * ${c.cout}u + j] = v;`,
         aAt: `if (i == ${taps * c.cin}u) { return 1.0; }
   ${window('k', 'i')}
   return mem[${input}u + ${storedInput(c)} + ci];`,
-        bAt: `return mem[${dOut}u + k * ${c.cout}u + j];` };
-      const product: Kernel = { name: `${name} dW`, source: tiledKernel(spec), groups: () => tiledGroups(spec, taps * c.cin + 1) };
-      if (splits === 1) return [product];
-      return [product, { name: `${name} dW sum`, source: tiledSumKernel({ M: dW.M, N: c.cout, splits, scratch: plan.scratch, store }),
-        groups: () => flatGroups((taps * c.cin + 1) * c.cout) }];
+        bAt: `return mem[${dOut}u + k * ${c.cout}u + j];` }, dW, plan.scratch, () => taps * c.cin + 1);
     },
     inputGrad: (dOut, dIn, mask, accumulate = false) => {
       if (accumulate) throw new Error('a convolution\'s input gradient is not accumulated');
       // dx at a stored position (b, sy, sx) and channel ci: over k = (copy u, ky, kx, co), the output gradient at the
       // position each tap reaches from the copy (none where the stride does not divide) times W[ky, kx, ci, co].
-      const spec: TiledSpec = { M: rowsOf(c, String(Hs * Ws)), N: c.cin, K: `${copies * copies * taps * c.cout}u`, aFast: 'k', bFast: 'k', tm: 4,
-        tn: tnFor(c.cin), splits: 1,
+      return plannedKernels(`${name} dX`, { M: rowsOf(c, String(Hs * Ws)), N: c.cin, K: `${copies * copies * taps * c.cout}u`, aFast: 'k', bFast: 'k',
         aAt: /* wgsl */ `let b = i / ${Hs * Ws}u;
   let p = i % ${Hs * Ws}u;
   let co = k % ${c.cout}u;
@@ -1069,15 +1095,14 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
   return mem[${dOut}u + ((b * ${Ho}u + u32(ty / ${c.s})) * ${Wo}u + u32(tx / ${c.s})) * ${c.cout}u + co];`,
         bAt: `return mem[${c.off}u + (((k / ${c.cout}u) % ${taps}u) * ${c.cin}u + j) * ${c.cout}u + k % ${c.cout}u];`,
         store: `${mask !== undefined ? `if (mem[${mask}u + i * ${c.cin}u + j] <= 0.0) { mem[${dIn}u + i * ${c.cin}u + j] = 0.0; return; }` : ''}
-  mem[${dIn}u + i * ${c.cin}u + j] = v;` };
-      return { name: `${name} dX`, source: tiledKernel(spec), groups: (n, nk) => tiledGroups(spec, rowCount(rows, n, nk) * Hs * Ws) };
+  mem[${dIn}u + i * ${c.cin}u + j] = v;` }, dX, plan.scratch, m(Hs * Ws));
     },
   };
 }
 
 /** The kernels that run `layers` forward, the first on `input`, each into its own output (`outs`). */
 export function forwardStack(layers: Layer[], input: number, outs: number[]): Kernel[] {
-  return layers.map((l, i) => l.forward(i === 0 ? input : outs[i - 1], outs[i]));
+  return layers.flatMap((l, i) => l.forward(i === 0 ? input : outs[i - 1], outs[i]));
 }
 
 /**
@@ -1089,8 +1114,8 @@ function backwardStack(layers: Layer[], input: number, outs: number[], dOuts: nu
   const kernels: Kernel[] = [];
   for (let i = layers.length - 1; i >= 0; i--) {
     kernels.push(...layers[i].weightGrad(i === 0 ? input : outs[i - 1], dOuts[i]));
-    if (i > 0) kernels.push(layers[i].inputGrad(dOuts[i], dOuts[i - 1], outs[i - 1]));
-    else if (dInput !== undefined) kernels.push(layers[i].inputGrad(dOuts[i], dInput));
+    if (i > 0) kernels.push(...layers[i].inputGrad(dOuts[i], dOuts[i - 1], outs[i - 1]));
+    else if (dInput !== undefined) kernels.push(...layers[i].inputGrad(dOuts[i], dInput));
   }
   return kernels;
 }
@@ -1099,7 +1124,7 @@ function backwardStack(layers: Layer[], input: number, outs: number[], dOuts: nu
  * The encoder's layers up to μ and log σ², and the decoder's, in the order they run (conv.ts's shapes for --arch
  * conv); the decoder's have `decRows` rows.
  */
-export function modelLayers(vae: Vae, P: number, decRows: Rows, plan: StepPlan): { enc: Layer[]; mu: Layer; logvar: Layer | null; dec: Layer[]; cls: Layer[]; scratch: number } {
+export function modelLayers(vae: Vae, P: number, decRows: Rows, plan: StepPlan): { enc: Layer[]; mu: Layer; logvar: Layer | null; dec: Layer[]; cls: Layer[]; scratch: number; forwardScratch: number } {
   const w = weightsOf(vae);
   const { hidden, arch, inputShape } = vae.config;
   const dense = (name: string, relu: boolean, rows: Rows = 'n') => denseLayer(name, w(name), relu ? 'relu' : 'linear', P, plan, rows);
@@ -1134,8 +1159,8 @@ export function modelLayers(vae: Vae, P: number, decRows: Rows, plan: StepPlan):
   const cls = vae.classifier ? [...hidden.map((_, i) => dense(`cls_hidden_${i + 1}`, true, 'nk')), dense('class_logits', false, 'nk')] : [];
   const logvar = vae.pointCode ? null : dense('logvar', false);
   // The layers' split products run one after another: they share one scratch.
-  const scratch = Math.max(0, ...[...enc, mu, ...(logvar ? [logvar] : []), ...dec, ...cls].map((l) => l.scratch));
-  return { enc, mu, logvar, dec, cls, scratch };
+  const all = [...enc, mu, ...(logvar ? [logvar] : []), ...dec, ...cls];
+  return { enc, mu, logvar, dec, cls, scratch: Math.max(0, ...all.map((l) => l.scratch)), forwardScratch: Math.max(0, ...all.map((l) => l.forwardScratch)) };
 }
 
 /** A kernel of the step, and its workgroups for a batch of n rows (nk decoder rows). */
@@ -1208,7 +1233,7 @@ function m2StepKernels(vae: Vae, images: number, epsilon: number) {
   const kernels: Kernel[] = [];
   kernels.push(...forwardStack(enc, xy, encH));
   const top = encH[enc.length - 1];
-  kernels.push(mu.forward(top, muAt), logvar.forward(top, lvAt));
+  kernels.push(...mu.forward(top, muAt), ...logvar.forward(top, lvAt));
   kernels.push({ name: 'reparameterize', source: reparameterizeKernel({ mu: muAt, logvar: lvAt, eps, z, kl, zDim: Z, zLd }),
     groups: (n) => [Math.ceil(n / 64), 1] });
   kernels.push(...forwardStack(dec, z, decH));
@@ -1227,7 +1252,7 @@ function m2StepKernels(vae: Vae, images: number, epsilon: number) {
     rowWeight: rw }), groups: (n) => [Math.ceil((n * Z) / 64), 1] });
   kernels.push(...mu.weightGrad(top, dmu), ...logvar.weightGrad(top, dlv));
   const lastEnc = enc.length - 1;
-  kernels.push(mu.inputGrad(dmu, dEncH[lastEnc]), logvar.inputGrad(dlv, dEncH[lastEnc], encH[lastEnc], true));
+  kernels.push(...mu.inputGrad(dmu, dEncH[lastEnc]), ...logvar.inputGrad(dlv, dEncH[lastEnc], encH[lastEnc], true));
   kernels.push(...backwardStack(enc, xy, encH, dEncH), ...backwardStack(cls, x, clsH, dClsH));
   kernels.push({ name: 'adam', source: adamKernel(P, epsilon), groups: () => flatGroups(P) });
   kernels.push({ name: 'stats', source: m2StatsKernel({ sums, images, stats }), groups: () => [1, 1] });
@@ -1320,8 +1345,8 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number, samples = 1
   // Forward.
   kernels.push(...forwardStack(enc, input, encH));
   const top = enc.length > 0 ? encH[enc.length - 1] : input;
-  kernels.push(mu.forward(top, muAt));
-  if (logvar) kernels.push(logvar.forward(top, lvAt));
+  kernels.push(...mu.forward(top, muAt));
+  if (logvar) kernels.push(...logvar.forward(top, lvAt));
   if (iwAt) {
     kernels.push({ name: 'reparameterize K samples', source: iwReparameterizeKernel({ mu: muAt, logvar: lvAt, eps, z, lpq: iwAt.lpq, zDim: Z, zLd,
       samples: K }), groups: (_, nk) => [Math.ceil(nk / 64), 1] });
@@ -1358,8 +1383,8 @@ export function stepKernels(vae: Vae, rows: number, epsilon: number, samples = 1
   if (logvar) kernels.push(...logvar.weightGrad(top, dlv));
   if (enc.length > 0) {
     const last = enc.length - 1;
-    if (logvar) kernels.push(mu.inputGrad(dmu, dEncH[last]), logvar.inputGrad(dlv, dEncH[last], encH[last], true));
-    else kernels.push(mu.inputGrad(dmu, dEncH[last], encH[last]));
+    if (logvar) kernels.push(...mu.inputGrad(dmu, dEncH[last]), ...logvar.inputGrad(dlv, dEncH[last], encH[last], true));
+    else kernels.push(...mu.inputGrad(dmu, dEncH[last], encH[last]));
     kernels.push(...backwardStack(enc, input, encH, dEncH));
   }
   kernels.push({ name: 'adam', source: adamKernel(P, epsilon), groups: () => flatGroups(P) });

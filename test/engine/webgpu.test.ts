@@ -132,6 +132,40 @@ withGpu('a dense layer\'s weight and bias gradients, the sum over 537 rows split
   expectClose(got.subarray(P, 2 * P), want, 1e-5, 10);
 });
 
+withGpu('dense products over a long K with few tiles, split: forward (bias, ReLU) and a masked, accumulated input gradient', async (g) => {
+  const n = 5, long = 2100, short = 9;
+  const rng = new Rng(17, 'gpu-dense-long');
+  // Layer 1 [long -> short]: its forward sums 2,100 terms. Layer 2 [short -> long]: its input gradient does.
+  const W1 = random(rng, long * short + short), W2 = random(rng, short * long + long);
+  const X = random(rng, n * long), dY2 = random(rng, n * long);
+  const mask = Float64Array.from(random(rng, n * short), (v) => (v > 0 ? v : 0)), prior = random(rng, n * short);
+  const P = W1.length + W2.length;
+  // mem: W1 | W2 | (their gradients) | X | Y1 | dY2 | mask | dX2 (holding prior) | the partial sums
+  const xAt = 2 * P, y1At = xAt + n * long, dyAt = y1At + n * short, maskAt = dyAt + n * long, dxAt = maskAt + n * short, scratch = dxAt + n * short;
+  const plan = { scratch, rows: n, decRows: n };
+  const layer1 = denseLayer('one', { off: 0, shape: [long, short] }, 'relu', P, plan);
+  const layer2 = denseLayer('two', { off: W1.length, shape: [short, long] }, 'relu', P, plan);
+  const forward = layer1.forward(xAt, y1At), inputGrad = layer2.inputGrad(dyAt, dxAt, maskAt, true);
+  expect([forward.length, inputGrad.length]).toEqual([2, 2]); // each a split product and its sum
+  const mem = new Float32Array(scratch + Math.max(layer1.scratch, layer2.scratch));
+  mem.set(W1, 0); mem.set(W2, W1.length); mem.set(X, xAt); mem.set(dY2, dyAt); mem.set(mask, maskAt); mem.set(prior, dxAt);
+  const got = await runKernels(g, [...forward, ...inputGrad].map((k) => ({ source: k.source, groups: k.groups(n, n) })), mem, uniform(n));
+  const y1 = Array.from({ length: n * short }, (_, e) => {
+    const [r, j] = [Math.floor(e / short), e % short];
+    let s = W1[long * short + j];
+    for (let k = 0; k < long; k++) s += X[r * long + k] * W1[k * short + j];
+    return Math.max(0, s);
+  });
+  const dx2 = Array.from({ length: n * short }, (_, e) => {
+    const [r, i] = [Math.floor(e / short), e % short];
+    let s = prior[e];
+    for (let j = 0; j < long; j++) s += dY2[r * long + j] * W2[i * long + j];
+    return mask[e] > 0 ? s : 0;
+  });
+  expectClose(got.subarray(y1At, y1At + n * short), y1, 1e-5, 10);
+  expectClose(got.subarray(dxAt, dxAt + n * short), dx2, 1e-5, 10);
+});
+
 describe.each([
   // Few output channels: forward and the filter gradient one thread per output (or weight); the input gradient tiled.
   ['4x4, stride 2, on a 7x7 input of 3 channels (odd: uneven padding)', { H: 7, W: 7, cin: 3, cout: 5, k: 4, s: 2, up: false }, 3],
@@ -192,7 +226,7 @@ describe.each([
     const want = Array.from({ length: n * Ho * Wo * c.cout }, (_, o) => W[nW + (o % c.cout)]);
     const size = want.map(Math.abs);
     taps((o, i, w) => { want[o] += x[i] * W[w]; size[o] += Math.abs(x[i] * W[w]); });
-    const out = await run(g, [layer.forward(at.x, yAt)]);
+    const out = await run(g, layer.forward(at.x, yAt));
     expectSums(out.subarray(yAt, yAt + want.length), want.map((v) => Math.max(0, v)), size);
   });
 
@@ -209,7 +243,7 @@ describe.each([
     const want = new Array<number>(x.length).fill(0);
     const size = new Array<number>(x.length).fill(0);
     taps((o, i, w) => { want[i] += dy[o] * W[w]; size[i] += Math.abs(dy[o] * W[w]); });
-    const out = await run(g, [layer.inputGrad(dyAt, dxAt, at.x)]);
+    const out = await run(g, layer.inputGrad(dyAt, dxAt, at.x));
     expectSums(out.subarray(dxAt, dxAt + x.length), want.map((v, i) => (x[i] > 0 ? v : 0)), size);
   });
 });
