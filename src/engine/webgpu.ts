@@ -9,8 +9,8 @@
  * - M2: every unlabelled image with every label and the labelled ones as the rows of one step, the classifier on
  *   the images (m2StepKernels); and M1+M2, M2 on an M1's codes with a Gaussian of learned variance.
  * tfjs-webgpu pays ~0.4 ms for every tensor operation (a step is ~150 of them); a dispatch here costs Dawn 6–9 µs,
- * and a step is 20 dispatches for the default MLP, 35 for the conv VAE (`dispatches`; more at large batches, where
- * the weight gradients' sums are split).
+ * and a step is 20 dispatches for the default MLP, 37 for the conv VAE at batch 128 (`dispatches`; more where
+ * products are split, productPlan).
  *
  * All of the engine's numbers live in one storage buffer (`mem`), at offsets fixed when the engine is made and
  * written into each kernel's source: parameters, gradients, m and v in the flat layout of the CPU engine
@@ -29,7 +29,8 @@
  * ReLU mask fused, the reparameterisation's gradient with the KL's closed form, the sparsity penalty's and the
  * codebook's gradients; one Adam pass over all parameters; the step's sums. `evaluate --iw` reuses the decoder's
  * forward kernels (webgpu-decode.ts). Products and convolutions are implicit GEMMs on one register-tiled kernel
- * (tiledKernel), a weight gradient's long sum over the batch split into chunks added in a fixed order.
+ * (tiledKernel), each with the tile shape that fills the GPU for its size, a weight gradient's long sum over the
+ * batch (or any long K with few tiles) split into chunks added in a fixed order.
  * VAE_GPU_PROFILE=1 times each kernel on the GPU (gpu-profile.ts).
  */
 import { VaeError, errorMessage } from '../errors';
