@@ -93,20 +93,22 @@ export async function vaeImportanceWeightedGpu(vae: Vae, x: Float32Array, n: num
     const sums = new ImportanceSums(n, options.k);
     for (const chunk of importanceChunks(mu, logvar, n, d, { ...options, imagesPerCall: Math.floor(gpu.capacity / samplesPerCall) })) {
       const { rows, z } = chunk;
+      // A chunk's rows are its images' samples, image by image (importanceChunks): one target per image.
+      const images = chunk.end - chunk.start;
+      const target = new Float32Array(images * out);
+      for (let i = 0; i < images; i++) writeDecoderTarget(layout, x, dim, chunk.start + i, target.subarray(i * out, (i + 1) * out));
       const codes = new Float32Array(rows * (d + C));
-      const target = new Float32Array(rows * out);
       const logPz = new Float64Array(rows);
       for (let r = 0; r < rows; r++) {
         const image = chunk.start + chunk.images[r];
         const row = codes.subarray(r * (d + C), (r + 1) * (d + C));
         row.set(z.subarray(r * d, (r + 1) * d));
         writeDecoderCondition(layout, x, dim, labels, image, row.subarray(d));
-        writeDecoderTarget(layout, x, dim, image, target.subarray(r * out, (r + 1) * out));
         let squares = 0;
         for (let j = 0; j < d; j++) squares += z[r * d + j] ** 2;
         logPz[r] = -0.5 * (squares + d * Math.log(2 * Math.PI));
       }
-      const logPx = await gpu.logLikelihood(codes, target, rows);
+      const logPx = await gpu.logLikelihood(codes, target, rows, rows / images);
       sums.add(chunk, logPz.map((v, r) => v + logPx[r]));
       if (chunk.last) options.onProgress?.(chunk.end);
     }

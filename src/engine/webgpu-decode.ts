@@ -32,6 +32,7 @@ export class GpuLogLikelihood {
     const widths = modelLayers(vae, P, 'n', { scratch: P, rows: 1, decRows: 1 }).dec;
     const zWidth = vae.config.zDim + C;
     // Per row: the decoder's input, every layer's output, the loss's gradient (unused), the target, −log p(x|z).
+    // (The targets are one per image, at most one image a row.)
     const perRow = zWidth + widths.reduce((a, l) => a + l.out, 0) + widths[widths.length - 1].out + out + 1;
     const limit = Math.floor(gpu.device.limits.maxStorageBufferBindingSize / 4);
     const capacity = Math.min(rows, Math.floor((limit - P) / perRow));
@@ -46,7 +47,8 @@ export class GpuLogLikelihood {
     const target = mem.take(capacity * out);
     const rec = mem.take(capacity);
     const kernels = forwardStack(dec, z, hidden);
-    kernels.push(likelihoodKernel(vae, { logits: hidden[dec.length - 1], x: target, dlogits: dLogits, rec, dim: out }, 'n'));
+    // Row r models image r / step.nk: each call's rows are its images' samples, image by image, step.nk each.
+    kernels.push(likelihoodKernel(vae, { logits: hidden[dec.length - 1], x: target, dlogits: dLogits, rec, dim: out, samples: 'step' }, 'n'));
     const program = await gpuProgram(gpu, kernels, mem.size, `the decoder on ${capacity} rows`, 'this model is too large for it');
     uploadParams(gpu, vae, program.mem);
     const readback = gpu.device.createBuffer({ size: 4 * capacity, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
@@ -54,16 +56,18 @@ export class GpuLogLikelihood {
   }
 
   /**
-   * log p(x|z) of `rows` rows: z [rows, zDim + C] (a cvae's condition beside each code) and what the decoder
-   * models of each row's image, target [rows, out].
+   * log p(x|z) of `rows` rows, `perImage` samples of each image in turn: z [rows, zDim + C] (a cvae's condition
+   * beside each code), and what the decoder models of each image, target [rows / perImage, out] (sent once for
+   * its samples: K copies of the test set would be most of a call's upload).
    */
-  async logLikelihood(z: Float32Array<ArrayBuffer>, target: Float32Array<ArrayBuffer>, rows: number): Promise<Float32Array> {
+  async logLikelihood(z: Float32Array<ArrayBuffer>, target: Float32Array<ArrayBuffer>, rows: number, perImage: number): Promise<Float32Array> {
     if (rows > this.capacity) throw new Error(`at most ${this.capacity} rows a call`);
+    if (!(perImage >= 1) || rows % perImage !== 0) throw new Error('a call has whole images\' samples');
     const { device } = this.gpu;
     const { mem, uniform, pipelines, bindGroup } = this.program;
     device.queue.writeBuffer(mem, 4 * this.at.z, z, 0, rows * this.widths.z);
-    device.queue.writeBuffer(mem, 4 * this.at.target, target, 0, rows * this.widths.out);
-    device.queue.writeBuffer(uniform, 0, stepUniform({ n: rows, beta: 1, stepSize: 0, invCorr2: 1, slot: 0, beta1: 0, beta2: 0 }));
+    device.queue.writeBuffer(mem, 4 * this.at.target, target, 0, (rows / perImage) * this.widths.out);
+    device.queue.writeBuffer(uniform, 0, stepUniform({ n: rows, beta: 1, stepSize: 0, invCorr2: 1, slot: 0, beta1: 0, beta2: 0, nk: perImage }));
     const encoder = device.createCommandEncoder();
     recordKernels(encoder, this.program, this.kernels, rows, rows);
     encoder.copyBufferToBuffer(mem, 4 * this.at.rec, this.readback, 0, 4 * rows);

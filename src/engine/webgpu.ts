@@ -332,12 +332,14 @@ function plannedKernels(name: string, t: Omit<TiledSpec, 'tm' | 'tn' | 'splits' 
 
 /**
  * The loss kernels' rows: one per example, or K per example (importance-weighted: row r models x[r / K], and
- * its gradient is left unscaled for iwWeightsKernel to weight).
+ * its gradient is left unscaled for iwWeightsKernel to weight); 'step': step.nk per example, set for each call
+ * (evaluate --iw's decoder, webgpu-decode.ts).
  */
-const lossRows = (samples = 1, unscaled = false) => ({ x: samples > 1 ? `(r / ${samples}u)` : 'r', scale: samples > 1 || unscaled ? '1.0' : 'step.inv_norm' });
+const lossRows = (samples: number | 'step' = 1, unscaled = false) => samples === 'step' ? { x: '(r / step.nk)', scale: '1.0' }
+  : { x: samples > 1 ? `(r / ${samples}u)` : 'r', scale: samples > 1 || unscaled ? '1.0' : 'step.inv_norm' };
 
 /** What every loss kernel is given: logits [rows, dim] (or [rows, 2·dim]), targets, and where d logits and −log p go. */
-interface LossSpec { logits: number; x: number; dlogits: number; rec: number; dim: number; samples?: number; unscaled?: boolean }
+interface LossSpec { logits: number; x: number; dlogits: number; rec: number; dim: number; samples?: number | 'step'; unscaled?: boolean }
 
 /**
  * A loss kernel: one workgroup per row r, its threads over the row's values j (`value`: WGSL that adds value j's
