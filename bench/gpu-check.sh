@@ -28,6 +28,10 @@ part() {
   date -u; uname -a; node --version
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null || echo "no nvidia-smi"
   "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())' 2>&1
+  # What Dawn says of the adapter (the engine line names it from these).
+  timeout 30 node -e "const p = require('path'); const d = require(p.join(p.dirname(require.resolve('webgpu/package.json')), 'dist', 'linux-x64', 'dawn.node'));
+    d.create([]).requestAdapter().then((a) => { const i = a.info; console.log('adapter', JSON.stringify({ vendor: i.vendor, architecture: i.architecture,
+      device: i.device, description: i.description, features: [...a.features] })); process.exit(0); });" 2>&1 | grep -v '^Warning'
 } > "$out/machine.txt" 2>&1
 # Under 12800 images (lavapipe trains ~230 images/s) every run is cut to that many; the default is all of MNIST.
 limit=()
