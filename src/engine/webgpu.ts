@@ -151,7 +151,7 @@ function productTiled(p: ProductSpec) {
   const at = (o: Operand, r: string, c: string) => `mem[${o.off}u + ${o.trans ? `${c} * ${o.ld}u + ${r}` : `${r} * ${o.ld}u + ${c}`}]`;
   const lastRow = typeof p.M === 'number' ? `${p.M - 1}u` : `${dim(p.M)} - 1u`;
   return {
-    M: dim(p.M), N: p.N, K: dim(p.K), tm: 4, tn: tnFor(p.N),
+    M: dim(p.M), N: p.N, K: dim(p.K),
     aAt: `${p.onesRow ? `if (i == ${lastRow}) { return 1.0; }` : ''}
   return ${at(p.a, 'i', 'k')};`,
     bAt: `return ${at(p.b, 'k', 'j')};`,
@@ -168,14 +168,17 @@ function productTiled(p: ProductSpec) {
   };
 }
 
-/** The product in one kernel (tiledKernel, K not split). */
+/** productKernel's tile: the largest for N, K not split. */
+const wholeProduct = (N: number) => ({ tm: 4, tn: tnFor(N), splits: 1 });
+
+/** The product in one kernel (tiledKernel, its largest tile, K not split). */
 export function productKernel(p: ProductSpec): string {
-  return tiledKernel({ ...productTiled(p), splits: 1 });
+  return tiledKernel({ ...productTiled(p), ...wholeProduct(p.N) });
 }
 
 /** Workgroups of productKernel's product for a batch of n rows (nk decoder rows). */
 export function productGroups(p: ProductSpec, n: number, nk = n): [number, number] {
-  return tiledGroups({ N: p.N, tm: 4, tn: tnFor(p.N), splits: 1 }, rowCount(p.M, n, nk));
+  return tiledGroups({ N: p.N, ...wholeProduct(p.N) }, rowCount(p.M, n, nk));
 }
 
 /**
@@ -306,14 +309,14 @@ const GPU_GROUPS = 264;
  * largest tile whose count still fills the GPU (a small-M product in big tiles leaves most of it idle, each
  * workgroup waiting on its own loads), and splits K too where K is long and the tiles few.
  */
-export function productPlan(M: number, N: number, K: number, sumOverRows: boolean): { tm: number; tn: number; splits: number; tiles: number } {
+export function productPlan(M: number, N: number, K: number, sumOverRows: boolean): { tm: number; tn: number; splits: number } {
   const shapes = [[4, 4], [4, 2], [2, 2], [4, 1], [2, 1], [1, 1]].filter(([, tn]) => tn <= tnFor(N));
   const tilesOf = ([tm, tn]: number[]) => Math.ceil(M / (16 * tm)) * Math.ceil(N / (16 * tn));
   const [tm, tn] = sumOverRows ? shapes[0] : shapes.find((shape) => tilesOf(shape) >= (3 * GPU_GROUPS) / 4) ?? [1, 1];
   const tiles = tilesOf([tm, tn]);
   const splits = sumOverRows ? Math.max(1, Math.min(Math.ceil((2 * GPU_GROUPS) / tiles), Math.floor(K / 256)))
     : K >= 2048 && tiles < GPU_GROUPS ? Math.min(Math.ceil(GPU_GROUPS / tiles), Math.floor(K / 256)) : 1;
-  return { tm, tn, splits, tiles };
+  return { tm, tn, splits };
 }
 
 /**
@@ -978,8 +981,9 @@ export interface Layer {
   forward(input: number, out: number): Kernel[];
   /** The kernel's and the bias's gradients. */
   weightGrad(input: number, dOut: number): Kernel[];
-  /** Floats of scratch its kernels use (at the plan's `scratch`), 0 for none; its forward kernels alone. */
+  /** Floats of scratch its kernels use (at the plan's `scratch`), 0 for none. */
   scratch: number;
+  /** The same for its forward kernels alone (a decoder that only runs forward: webgpu-decode.ts). */
   forwardScratch: number;
   /** dX from dY (⊙ [mask > 0], the input being a ReLU's output), or added to dX. */
   inputGrad(dOut: number, dIn: number, mask?: number, accumulate?: boolean): Kernel[];
