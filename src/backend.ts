@@ -3,14 +3,15 @@
  * native TensorFlow library (tfjs-node), then WebAssembly, then plain JavaScript. The native packages are
  * optional dependencies: where their install script could not download libtensorflow they are simply absent.
  *
- * `webgpu` trains on the GPU with vae's own engine (engine/webgpu.ts, WGSL kernels through Dawn: gpu.ts);
+ * `webgpu` trains on the GPU with vae's own engine (engine/webgpu/, WGSL kernels through Dawn: gpu.ts);
  * everything else (evaluation, sampling, files) runs on the wasm backend with its native kernels, whose
  * per-operation cost is far below tfjs-webgpu's (~0.4 ms an op).
  */
 import * as fs from 'fs';
 import * as tf from '@tensorflow/tfjs';
 import { VaeError, errorMessage } from './errors';
-import { GpuInfo, GpuUnavailable, openGpu } from './gpu';
+import { GpuUnavailable, openGpu } from './gpu';
+import type { GpuInfo } from './gpu-device';
 import { nativeProblem } from './native';
 import { nativeKernelsIsa, useNativeKernels } from './native-kernels';
 

@@ -6,20 +6,7 @@
  */
 import * as path from 'path';
 import { errorMessage } from './errors';
-
-export interface GpuInfo {
-  /** "NVIDIA H200 (nvidia, Vulkan)", "llvmpipe: Mesa 25.0.7 (software)" */
-  name: string;
-  /** A software adapter (lavapipe, SwiftShader): it works, but is no faster than the CPU. */
-  software: boolean;
-  /** The device times kernels on the GPU (timestamp-query): asked for only under VAE_GPU_PROFILE=1. */
-  timestamps: boolean;
-}
-
-export interface Gpu {
-  device: GPUDevice;
-  info: GpuInfo;
-}
+import { Gpu, dawnAwait } from './gpu-device';
 
 let opened: Promise<Gpu> | null = null;
 /**
@@ -36,19 +23,6 @@ function loadDawn(): { create(flags: string[]): GPU; globals: Record<string, unk
   return require(path.join(root, 'dist', `${process.platform}-${arch}`, 'dawn.node'));
 }
 
-/**
- * Waits for a promise of Dawn's. Some of them (popErrorScope) do not keep Node's event loop alive, and Node
- * would exit while they are pending: a timer holds it until they settle.
- */
-export async function dawnAwait<T>(promise: Promise<T>): Promise<T> {
-  const hold = setInterval(() => undefined, 1000);
-  try {
-    return await promise;
-  } finally {
-    clearInterval(hold);
-  }
-}
-
 /** Why there is no GPU here, in one line that says what is missing. */
 export class GpuUnavailable extends Error {}
 
@@ -61,7 +35,7 @@ async function open(): Promise<Gpu> {
   }
   // Dawn's constants (GPUBufferUsage, ...) are globals in a browser.
   for (const [name, value] of Object.entries(dawn.globals)) if (!(name in globalThis)) Object.assign(globalThis, { [name]: value });
-  // VAE_GPU_PROFILE=1 times each kernel (engine/webgpu.ts): Dawn would round the timestamps to 100 µs.
+  // VAE_GPU_PROFILE=1 times each kernel (engine/webgpu/profile.ts): Dawn would round the timestamps to 100 µs.
   const profile = process.env.VAE_GPU_PROFILE === '1';
   const gpu = dawn.create(profile ? ['disable-dawn-features=timestamp_quantization'] : []);
   held.push(gpu);

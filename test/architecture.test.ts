@@ -89,3 +89,69 @@ describe('module layers', () => {
     expect(cycles).toEqual([]);
   });
 });
+
+/**
+ * The WebGPU engine's folder is a house of its own (docs/ARCHITECTURE.md): its files in levels, bottom to top, a file
+ * importing only from its own level and those below; objectives/ is one level. Nothing in it imports a Node module
+ * (the browser trains with it too: webgpu-bundle.test.ts bundles it), and no file is longer than 400 lines.
+ */
+export const WEBGPU_LEVELS: readonly (readonly string[])[] = [
+  ['wgsl.ts'],
+  ['products.ts', 'conv.ts', 'likelihoods.ts', 'gaussian.ts', 'codes.ts', 'optimizer.ts', 'stats.ts', 'gather.ts'],
+  ['layers.ts'],
+  ['networks.ts'],
+  ['objectives/'],
+  ['step.ts', 'runtime.ts', 'profile.ts'],
+  ['engine.ts', 'decode.ts'],
+];
+
+describe('the WebGPU engine\'s folder', () => {
+  const folder = path.join(SRC, 'engine', 'webgpu');
+  const levelOf = (file: string): number => {
+    const rel = path.relative(folder, file).split(path.sep).join('/');
+    const level = WEBGPU_LEVELS.findIndex((names) => names.some((n) => (n.endsWith('/') ? rel.startsWith(n) : rel === n)));
+    if (level < 0) throw new Error(`engine/webgpu/${rel} is in no level: add it to WEBGPU_LEVELS and docs/ARCHITECTURE.md`);
+    return level;
+  };
+  const files = sources(folder);
+
+  it('has every file in a level, each at most 400 lines', () => {
+    expect(files.length).toBeGreaterThan(10);
+    const long = files.filter((f) => fs.readFileSync(f, 'utf8').split('\n').length > 400).map((f) => path.relative(SRC, f));
+    expect(long).toEqual([]);
+    for (const f of files) expect(levelOf(f)).toBeGreaterThanOrEqual(0);
+  });
+
+  it('is mapped in docs/ARCHITECTURE.md, file by file', () => {
+    const map = fs.readFileSync(path.join(SRC, '..', 'docs', 'ARCHITECTURE.md'), 'utf8');
+    expect(files.map((f) => path.basename(f)).filter((name) => !map.includes(`\`${name}\``))).toEqual([]);
+  });
+
+  it('imports only from its own level and the levels below', () => {
+    const upward: string[] = [];
+    for (const file of files) {
+      for (const spec of relativeImports(fs.readFileSync(file, 'utf8'))) {
+        const target = resolve(file, spec);
+        if (target.startsWith(folder + path.sep) && levelOf(target) > levelOf(file)) {
+          upward.push(`${path.relative(folder, file)} imports ${path.relative(folder, target)}`);
+        }
+      }
+    }
+    expect(upward).toEqual([]);
+  });
+
+  it('imports no Node module, directly', () => {
+    const builtins = new Set(require('module').builtinModules as string[]);
+    const found: string[] = [];
+    const bare = /(?:\bfrom\s+|\bimport\s*\(\s*|\brequire\s*\(\s*|^\s*import\s+)['"]([^.'"][^'"]*)['"]/gm;
+    for (const file of files) {
+      const text = fs.readFileSync(file, 'utf8');
+      for (let m = bare.exec(text); m; m = bare.exec(text)) {
+        if (builtins.has(m[1].replace(/^node:/, ''))) found.push(`${path.relative(folder, file)}: ${m[1]}`);
+      }
+      if (/\bprocess\./.test(text)) found.push(`${path.relative(folder, file)}: process`);
+    }
+    expect(found).toEqual([]);
+  });
+});
+

@@ -5,7 +5,7 @@
 import * as path from 'path';
 import { readMetrics } from '../src/train/train';
 import { runVae } from './helpers/cli';
-import { webGpuUnsupported } from '../src/engine/webgpu';
+import { webGpuUnsupported } from '../src/engine/webgpu/objectives';
 import { createModel } from '../src/model/families/registry';
 import { testGpu } from './helpers/gpu';
 import { tmpDir } from './helpers/tmp';

@@ -13,6 +13,12 @@ import type { Vae } from '../model/vae';
 import type { ImageSet } from '../data/datasets';
 import type { AdamConfig, AdamState } from './adam';
 
+/**
+ * Batches in flight: one being trained on while the next is prepared and queued behind it, so an engine goes
+ * from one step to the next without waiting for the main thread.
+ */
+export const BATCH_SLOTS = 2;
+
 /** How big a batch slot is. */
 export interface SlotSizes {
   /** Rows of a batch (for M2: unlabelled and labelled images together). */

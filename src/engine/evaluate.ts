@@ -3,6 +3,7 @@
  * `vae evaluate`. The maths is in model/likelihood.ts and model/evaluate.ts.
  */
 import { currentBackend } from '../backend';
+import { openGpu } from '../gpu';
 import { VaeError } from '../errors';
 import { oneHot, writeDecoderCondition, writeDecoderTarget } from '../model/condition';
 import { ElboTerms, bitsPerDim, evaluateElbo, requireLabels } from '../model/evaluate';
@@ -13,8 +14,8 @@ import { ImportanceOptions, ImportanceSums, activeUnits, encodeAll, importanceCh
 import { evaluateSemi } from '../model/m2';
 import { Vae } from '../model/vae';
 import { ImportanceJob, Thread } from './threads';
-import { webGpuUnsupported } from './webgpu';
-import { GpuLogLikelihood } from './webgpu-decode';
+import { GpuLogLikelihood } from './webgpu/decode';
+import { webGpuUnsupported } from './webgpu/objectives';
 
 export interface TestSetReport extends ElboTerms {
   images: number;
@@ -69,19 +70,19 @@ export async function vaeImportanceWeightedParallel(vae: Vae, x: Float32Array, n
   return result;
 }
 
-/** Whether the importance samples are decoded on the GPU: under --backend webgpu, for a model its engine trains with the ELBO. */
+/** Whether the importance samples are decoded on the GPU: under --backend webgpu, for a VAE or cvae its engine trains. */
 export function importanceOnGpu(vae: Vae): boolean {
-  const objective = familyOf(vae.config).gpuObjective;
-  return currentBackend().choice === 'webgpu' && objective === 'elbo' && webGpuUnsupported(vae, objective) === null;
+  const spec = familyOf(vae.config).gpu?.(vae.config);
+  return currentBackend().choice === 'webgpu' && (spec?.objective === 'elbo' || spec?.objective === 'cvae') && webGpuUnsupported(vae, spec) === null;
 }
 
 /**
- * vaeImportanceWeighted with the decoder on the GPU (webgpu-decode.ts), many images a call: the same samples
+ * vaeImportanceWeighted with the decoder on the GPU (webgpu/decode.ts), many images a call: the same samples
  * (importanceChunks), log p(z) here in double precision; L_K equals the CPU's to float precision.
  */
 export async function vaeImportanceWeightedGpu(vae: Vae, x: Float32Array, n: number, labels: Float32Array | null,
   options: ImportanceOptions): Promise<Float64Array> {
-  const gpu = await GpuLogLikelihood.create(vae);
+  const gpu = await GpuLogLikelihood.create(await openGpu(), vae);
   try {
     const d = vae.config.zDim;
     const dim = vae.inputDim;

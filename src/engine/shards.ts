@@ -8,10 +8,11 @@
  * without copies through messages.
  */
 import * as tf from '@tensorflow/tfjs';
-import { BatchSlot, Family, ShardTask } from '../model/families/family';
-import { MAX_STEP_STATS, familyOf } from '../model/families/registry';
+import { BatchSlot, Family, STEP_STATS, ShardTask } from '../model/families/family';
+import { familyOf } from '../model/families/registry';
 import { Vae } from '../model/vae';
 import { AdamConfig, adamStep } from './adam';
+import { BATCH_SLOTS } from './engine';
 import { FlatLayout, writeVariables } from '../model/flat';
 import { readInto } from '../model/tensor-io';
 
@@ -20,15 +21,10 @@ export const GRAD_SHARDS = 2;
 
 export type { ShardTask };
 /**
- * Batches in flight: one being trained on while the next is prepared and queued behind it, so the training
- * threads go from one step to the next without waiting for the main thread.
- */
-export const BATCH_SLOTS = 2;
-/**
  * Numbers each shard reports: the loss (already divided as the objective says), then its family's sums
  * (Family.stats: Σ reconstruction, Σ KL, ...); room for the family that reports the most.
  */
-export const SHARD_STATS = MAX_STEP_STATS;
+export const SHARD_STATS = STEP_STATS;
 
 export interface SharedTrainMemory {
   params: Float32Array;

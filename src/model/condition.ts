@@ -59,6 +59,16 @@ export function conditionLayout(inputShape: [number, number, number], condition:
 }
 
 /**
+ * Image i's encoder input, for inputs laid out by hand (the WebGPU engine): its values (row i of x [n, dim]), then
+ * its one-hot label (row i of `labels` [n, encoderExtra]) where the encoder takes one, written into `out`.
+ */
+export function writeEncoderInput(layout: ConditionLayout, x: Float32Array, dim: number, labels: Float32Array | null, i: number,
+  out: Float32Array): void {
+  out.set(x.subarray(i * dim, (i + 1) * dim));
+  if (labels && layout.encoderExtra > 0) out.set(labels.subarray(i * layout.encoderExtra, (i + 1) * layout.encoderExtra), dim);
+}
+
+/**
  * Image i's share of the decoder's condition, for inputs laid out by hand (the WebGPU engine): its one-hot label
  * (row i of `labels` [n, decoderExtra]) or its observed values (of x [n, dim]), written into `out`.
  */

@@ -12,7 +12,7 @@ import { currentBackend } from '../backend';
 import { ADAM_DEFAULTS, AdamState } from '../engine/adam';
 import { Engine, EngineSetup } from '../engine/engine';
 import { createEngine } from '../engine/engines';
-import { BATCH_SLOTS } from '../engine/shards';
+import { BATCH_SLOTS } from '../engine/engine';
 import { NonFiniteLossError } from '../errors';
 import { TrainState, saveCheckpoint } from '../io/checkpoint';
 import { familyOf } from '../model/families/registry';

@@ -2,7 +2,7 @@
 import * as path from 'path';
 import { initBackend } from '../../src/backend';
 import { ADAM_DEFAULTS } from '../../src/engine/adam';
-import { createWebGpuEngine } from '../../src/engine/webgpu';
+import { createWebGpuEngine } from '../../src/engine/engines';
 import { VaeError } from '../../src/errors';
 import { openGpu } from '../../src/gpu';
 import { startRun } from '../../src/train/run';

@@ -2,7 +2,8 @@
  * The WebGPU adapter for the GPU tests: lavapipe on our machines and in CI (.ci/run installs it). Without an
  * adapter the tests pass only outside CI: with CI set, a missing adapter fails them.
  */
-import { Gpu, dawnAwait, openGpu } from '../../src/gpu';
+import { openGpu } from '../../src/gpu';
+import { Gpu, dawnAwait } from '../../src/gpu-device';
 
 let warned = false;
 

@@ -39,6 +39,8 @@ function autoencoder(name: string, help: string, configure: (o: NewRunOptions, m
       return {};
     },
     describe,
+    // A dae encodes the corrupted images (the batch's `noisy`), a sae adds its penalty.
+    gpu: (model) => ({ objective: 'autoencoder', denoising: model.noise !== undefined, sparsity: model.sparsity }),
     build: (config) => encoderDecoder(config, { kind: 'point', activation: config.sparsity ? 'sigmoid' : 'linear' }),
     batches: imageBatches,
     // A denoising autoencoder encodes the corrupted images and is scored on the clean ones.
@@ -49,8 +51,7 @@ function autoencoder(name: string, help: string, configure: (o: NewRunOptions, m
   };
 }
 
-// The WebGPU engine trains ae and dae; sae's penalty is taken per shard of a batch on the CPU, which one GPU step has not.
-export const ae: Family = { ...autoencoder('ae', "'ae': a plain autoencoder", () => undefined, () => 'autoencoder'), gpuObjective: 'autoencoder' };
+export const ae: Family = autoencoder('ae', "'ae': a plain autoencoder", () => undefined, () => 'autoencoder');
 
 export const dae: Family = {
   ...autoencoder('dae', "'dae': a denoising autoencoder (--noise)", (o, model) => {
@@ -62,7 +63,6 @@ export const dae: Family = {
       help: 'dae: the standard deviation of gaussian noise, or the share of pixels hit by salt-pepper or mask' },
   ],
   takes: ['noise', 'noiseLevel'],
-  gpuObjective: 'autoencoder',
   takesHint: () => '--noise and --noise-level are for a denoising autoencoder: add --model dae',
 };
 
@@ -79,6 +79,5 @@ export const sae: Family = {
       help: 'sae: weight of the penalty Σ_j KL(ρ || mean activation of unit j)' },
   ],
   takes: ['sparsity', 'sparsityWeight'],
-  gpuObjective: 'autoencoder',
   takesHint: () => '--sparsity and --sparsity-weight are for a sparse autoencoder: add --model sae',
 };

@@ -5,7 +5,7 @@
  */
 import { VaeError } from '../../errors';
 import { choice } from '../../options';
-import { ConditionConfig, REGIONS, describeCondition } from '../condition';
+import { ConditionConfig, REGIONS, conditionLayout, describeCondition } from '../condition';
 import { Family } from './family';
 import { DEFAULT_Z_DIM, imageDefaults } from './shared';
 import { vae } from './vae';
@@ -44,4 +44,5 @@ export const cvae: Family = {
     return {};
   },
   describe: (model) => `CVAE ${describeCondition(model.condition)}`,
+  gpu: (model) => ({ objective: 'cvae', condition: conditionLayout(model.inputShape, model.condition) }),
 };

@@ -9,12 +9,34 @@ import type * as tf from '@tensorflow/tfjs';
 import type { Binarize } from '../../data/batches';
 import type { Dataset, ImageSet } from '../../data/datasets';
 import type { NoiseKind } from '../../data/noise';
-import type { Region } from '../condition';
+import type { ConditionLayout, Region } from '../condition';
 import type { ElboTerms } from '../evaluate';
 import type { M1Codes } from '../m1m2';
 import type { SemiWeights } from '../m2';
 import type { EpochSums, TrainSettings } from '../run-config';
 import type { ModelConfig, Quantizer, Vae } from '../vae';
+
+/**
+ * Numbers a training step reports at most: its loss, then the family's sums (Family.stats). Both engines lay a
+ * batch slot's statistics out in rows of this many (registry.ts checks every family's fit).
+ */
+export const STEP_STATS = 8;
+
+/**
+ * The objective the WebGPU engine records for a family (engine/webgpu/objectives/: one module each), with what it
+ * needs to know of the model. The family declares it (Family.gpu); networks are named as in Family.networks.
+ */
+export type GpuObjectiveSpec =
+  /** The ELBO of a Gaussian code, −log p(x|z) + β·KL; with K samples per example (--iw-train), IWAE's bound. */
+  | { objective: 'elbo' }
+  /** The cvae's: the ELBO (or IWAE's bound) with the condition beside the encoder's and the decoder's inputs. */
+  | { objective: 'cvae'; condition: ConditionLayout }
+  /** A point code and the reconstruction: a denoising one encodes corrupted inputs; a sparse one adds its penalty. */
+  | { objective: 'autoencoder'; denoising: boolean; sparsity?: { target: number; weight: number } }
+  /** A point code quantised by the `codebook` network's entries (its kernel [codeDim, entries]), with the commitment weight. */
+  | { objective: 'vq'; codebook: string; entries: number; commitment: number }
+  /** M2's semi-supervised objective: every unlabelled image with every one of `classes` labels, and the `classifier` network. */
+  | { objective: 'm2'; classifier: string; classes: number };
 
 /** What a family can do. Commands read these to refuse, in one line, what a model cannot do. */
 export interface FamilyTraits {
@@ -178,12 +200,10 @@ export interface Family {
   /** Names of the sums a training step reports after its loss, summed over an epoch into EpochSums under these names. */
   readonly stats: readonly string[];
   /**
-   * The fused objective the WebGPU engine (engine/webgpu.ts) has kernels for, if it trains this family: 'elbo'
-   * (a Gaussian code, its KL), 'autoencoder' (a point code, the reconstruction alone), or 'vq' (a point code
-   * quantised by the 'codebook' network, with the codebook and commitment terms), or 'm2' (M2's semi-supervised
-   * objective with its classifier).
+   * How the WebGPU engine trains this family (its objective and what that needs of the model: GpuObjectiveSpec),
+   * if it does; the engine reads nothing else of the family's.
    */
-  readonly gpuObjective?: 'elbo' | 'autoencoder' | 'vq' | 'm2';
+  gpu?(model: ModelConfig): GpuObjectiveSpec;
   /** Flags of `vae train` that this family brings (registered after the common ones; shared ones in one family only). */
   readonly flags?: readonly FlagSpec[];
   /**

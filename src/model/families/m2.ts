@@ -51,7 +51,7 @@ export const m2: Family = {
       help: "m2, m1m2: weight of the classifier's cross-entropy on the labelled images, α = a·N with N the training images" },
   ],
   takes: ['labeled', 'alpha'],
-  gpuObjective: 'm2',
+  gpu: (model) => ({ objective: 'm2', classifier: 'classifier', classes: model.condition?.kind === 'label' ? model.condition.classes : 0 }),
   takesHint: () => '--labeled and --alpha are for semi-supervised training: add --model m2',
   matches: (model) => model.family === 'm2' && !model.features && model.condition?.kind === 'label',
   defaults: () => ({ hidden: M2_HIDDEN, zDim: M2_Z_DIM }),

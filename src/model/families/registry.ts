@@ -8,7 +8,7 @@ import { VaeError } from '../../errors';
 import { ModelConfig, Vae, initWeights } from '../vae';
 import { ae, dae, sae } from './autoencoders';
 import { cvae } from './cvae';
-import { Family, NewRunOptions } from './family';
+import { Family, NewRunOptions, STEP_STATS } from './family';
 import { m1m2, m2 } from './m2';
 import { vae } from './vae';
 import { vqvae } from './vqvae';
@@ -42,8 +42,8 @@ export function familiesWith(trait: keyof Family['traits']): string {
   return names.length > 1 ? `${names.slice(0, -1).join(', ')} and ${names[names.length - 1]}` : names.join('');
 }
 
-/** The most sums a training step of any family reports, the loss included (the engines' statistics layout). */
-export const MAX_STEP_STATS = 1 + Math.max(...FAMILIES.map((f) => f.stats.length));
+// The engines' statistics layout holds STEP_STATS numbers a step: the loss and a family's sums.
+for (const f of FAMILIES) if (1 + f.stats.length > STEP_STATS) throw new Error(`the ${f.name} family reports more than STEP_STATS numbers a step`);
 
 /**
  * Stops options that belong to another family (--noise without --model dae, ...), with that family's hint.

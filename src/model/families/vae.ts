@@ -13,7 +13,7 @@ export const vae: Family = {
   traits: { prior: true, kl: true, label: false, region: false, classifies: false, conv: true, codes: false },
   networks: [],
   stats: ['rec', 'kl'],
-  gpuObjective: 'elbo',
+  gpu: () => ({ objective: 'elbo' }),
   takes: [],
   matches: (model) => model.family === 'vae',
   defaults: (o) => imageDefaults(o),

@@ -119,7 +119,6 @@ export const vqvae: Family = {
       help: "vqvae: weight β of the commitment term ‖z_e − sg[z_q]‖² (the paper's 0.25)" },
   ],
   takes: ['codebookSize', 'codeDim', 'commitment'],
-  gpuObjective: 'vq',
   takesHint: () => '--codebook-size, --code-dim and --commitment are for a VQ-VAE: add --model vqvae',
   matches: (model) => model.family === 'vqvae',
   defaults: (o) => imageDefaults(o, VQ_Z_DIM),
@@ -147,6 +146,10 @@ export const vqvae: Family = {
     return { ...encoderDecoder(config, { kind: 'point', activation: 'linear' }), extras: { codebook } };
   },
   quantizer,
+  gpu: (model) => {
+    const { codebookSize, commitment } = settings(model);
+    return { objective: 'vq', codebook: 'codebook', entries: codebookSize, commitment };
+  },
   batches: imageBatches,
   shardTerms: (vae, slot, task, s, shards) => plainShard(vae, slot, task, s, shards, ({ x }) => vqLossTerms(vae, x, task.n)),
   trainTerms: elboTrainTerms,

@@ -7,7 +7,7 @@
  * A pass per kernel costs a few µs a dispatch more than the engine's one pass: the profile is for finding the slow
  * kernels, the bench is for the speed.
  */
-import { dawnAwait } from '../gpu';
+import { dawnAwait } from '../../gpu-device';
 
 /** Steps not counted at the start: the first ones compile and allocate. */
 const WARMUP_STEPS = 10;
@@ -19,8 +19,9 @@ export class KernelProfiler {
   private steps = 0;
   private counted = 0;
   private rows = 0;
-  private countFromNs = 0n;
-  private lastNs = 0n;
+  /** performance.now() (ms) when counting began, and at the last step's completion. */
+  private countFromMs = 0;
+  private lastMs = 0;
 
   constructor(device: GPUDevice, private readonly names: string[], slots: number) {
     const count = 2 * names.length;
@@ -53,9 +54,9 @@ export class KernelProfiler {
     await dawnAwait(read.mapAsync(GPUMapMode.READ));
     const t = new BigUint64Array(read.getMappedRange().slice(0));
     read.unmap();
-    this.lastNs = process.hrtime.bigint();
+    this.lastMs = performance.now();
     if (++this.steps <= WARMUP_STEPS) {
-      this.countFromNs = this.lastNs;
+      this.countFromMs = this.lastMs;
       return;
     }
     for (let i = 0; i < this.names.length; i++) this.gpuNs[i] += Number(t[2 * i + 1] - t[2 * i]);
@@ -73,7 +74,7 @@ export class KernelProfiler {
       `GPU profile over ${this.counted} steps of ${Math.round(this.rows / this.counted)} images: µs per step`,
       ...order.map((i) => `${us(this.gpuNs[i])}  ${(100 * this.gpuNs[i] / total).toFixed(1).padStart(5)}%  ${this.names[i]}`),
       `${us(total)}  kernels on the GPU, together (a pass each)`,
-      `${us(Number(this.lastNs - this.countFromNs))}  wall time per step, between step completions`,
+      `${us(1e6 * (this.lastMs - this.countFromMs))}  wall time per step, between step completions`,
     ].join('\n');
   }
 

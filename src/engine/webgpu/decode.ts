@@ -1,15 +1,18 @@
 /**
- * log p(x|z) on the GPU for many codes at once: the decoder's forward kernels of the WebGPU engine (webgpu.ts)
- * and its loss kernel, on up to `capacity` rows a call. `vae evaluate --iw K` uses it under `--backend webgpu`
+ * log p(x|z) on the GPU for many codes at once: the decoder's forward kernels of the WebGPU engine (layers.ts,
+ * networks.ts) and its loss kernel, on up to `capacity` rows a call. `vae evaluate --iw K` uses it under `--backend webgpu`
  * (engine/evaluate.ts): the importance samples are drawn on the CPU from the same streams as ever
  * (model/likelihood.ts), so the bound is the CPU's to float precision, and the decoder, the part that costs
  * K times the test set, runs on the GPU.
  */
-import { VaeError, errorMessage } from '../errors';
-import { Gpu, dawnAwait, openGpu } from '../gpu';
-import { flatLayout } from '../model/flat';
-import type { Vae } from '../model/vae';
-import { Arena, Kernel, forwardStack, gpuProgram, likelihoodKernel, modelLayers, recordKernels, stepUniform, uploadParams } from './webgpu';
+import { VaeError, errorMessage } from '../../errors';
+import { Gpu, dawnAwait } from '../../gpu-device';
+import type { Vae } from '../../model/vae';
+import { forwardStack } from './layers';
+import { likelihoodKernel } from './likelihoods';
+import { gpuModel, modelLayers, scratchOfLayers } from './networks';
+import { gpuProgram, recordKernels, uploadParams } from './runtime';
+import { Arena, Kernel, stepUniform } from './wgsl';
 
 /** Rows of one call at most (memory permitting). */
 const MAX_ROWS = 20_000;
@@ -21,15 +24,15 @@ export class GpuLogLikelihood {
     readonly capacity: number, private readonly widths: { z: number; out: number }, private readonly readback: GPUBuffer) {}
 
   /**
-   * For a VAE or cvae that the WebGPU engine trains (webGpuUnsupported: null, objective 'elbo'): its decoder on up
-   * to `rows` rows a call, fewer where the GPU binds less.
+   * For a VAE or cvae that the WebGPU engine trains (objectives' webGpuUnsupported: null): its decoder on this
+   * device, on up to `rows` rows a call, fewer where the GPU binds less.
    */
-  static async create(vae: Vae, rows = MAX_ROWS): Promise<GpuLogLikelihood> {
-    const gpu = await openGpu();
-    const P = flatLayout(vae.trainableVariables()).size;
+  static async create(gpu: Gpu, vae: Vae, rows = MAX_ROWS): Promise<GpuLogLikelihood> {
+    const model = gpuModel(vae);
+    const { P } = model;
     const { decoderExtra: C, outputDim: out } = vae.condition;
     // The layers' widths first (they do not depend on the rows), then the layers for as many rows as fit.
-    const widths = modelLayers(vae, P, 'n', { scratch: P, rows: 1, decRows: 1 }).dec;
+    const widths = modelLayers(model, 'n', { scratch: P, rows: 1, decRows: 1 }).dec;
     const zWidth = vae.config.zDim + C;
     // Per row: the decoder's input, every layer's output, the loss's gradient (unused), the target, −log p(x|z).
     // (The targets are one per image, at most one image a row.)
@@ -37,10 +40,10 @@ export class GpuLogLikelihood {
     const limit = Math.floor(gpu.device.limits.maxStorageBufferBindingSize / 4);
     const capacity = Math.min(rows, Math.floor((limit - P) / perRow));
     if (capacity < 1) throw new VaeError('this GPU binds too little memory for the decoder');
-    const { dec, forwardScratch } = modelLayers(vae, P, 'n', { scratch: P, rows: capacity, decRows: capacity });
+    const { dec, all } = modelLayers(model, 'n', { scratch: P, rows: capacity, decRows: capacity });
     const mem = new Arena();
     // The parameters (the layers' gradient offsets beyond them are not used here), the split products' partial sums.
-    mem.take(P + forwardScratch);
+    mem.take(P + scratchOfLayers(all, true));
     const z = mem.take(capacity * zWidth);
     const hidden = dec.map((l) => mem.take(capacity * l.out));
     const dLogits = mem.take(capacity * dec[dec.length - 1].out);
@@ -48,9 +51,10 @@ export class GpuLogLikelihood {
     const rec = mem.take(capacity);
     const kernels = forwardStack(dec, z, hidden);
     // Row r models image r / step.nk: each call's rows are its images' samples, image by image, step.nk each.
-    kernels.push(likelihoodKernel(vae, { logits: hidden[dec.length - 1], x: target, dlogits: dLogits, rec, dim: out, samples: 'step' }, 'n'));
+    kernels.push(likelihoodKernel(model.likelihood, { logits: hidden[dec.length - 1], x: target, dlogits: dLogits, rec, dim: out, samples: 'step' },
+      'n'));
     const program = await gpuProgram(gpu, kernels, mem.size, `the decoder on ${capacity} rows`, 'this model is too large for it');
-    uploadParams(gpu, vae, program.mem);
+    uploadParams(gpu, model, program.mem);
     const readback = gpu.device.createBuffer({ size: 4 * capacity, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
     return new GpuLogLikelihood(gpu, program, kernels, { z, target, rec }, capacity, { z: zWidth, out }, readback);
   }

@@ -1,0 +1,157 @@
+/**
+ * The layers of a network on the GPU: a dense layer and a convolution, each with its forward kernels, its weight
+ * and bias gradients and its input's gradient (every one a planned product, products.ts, or a direct kernel of
+ * conv.ts), and the stacks that run a network's layers forward and back.
+ */
+import { ConvSpec, convForwardKernel, convGeometry, convInputGradKernel, convWeightGradKernel, rowsOf, storedInput } from './conv';
+import { ProductSpec, plannedKernels, productPlan, productTiled, scratchOf } from './products';
+import { Kernel, MAX_GROUPS, Rows, flatGroups, rowCount } from './wgsl';
+
+/** A layer of the step: its output per row, and its kernels. */
+export interface Layer {
+  name: string;
+  out: number;
+  /** Each: one kernel, or a split product and its sum. */
+  forward(input: number, out: number): Kernel[];
+  /** The kernel's and the bias's gradients. */
+  weightGrad(input: number, dOut: number): Kernel[];
+  /** Floats of scratch its kernels use (at the plan's `scratch`), 0 for none. */
+  scratch: number;
+  /** The same for its forward kernels alone (a decoder that only runs forward: decode.ts). */
+  forwardScratch: number;
+  /** dX from dY (⊙ [mask > 0], the input being a ReLU's output), or added to dX. */
+  inputGrad(dOut: number, dIn: number, mask?: number, accumulate?: boolean): Kernel[];
+}
+
+export function denseLayer(name: string, w: { off: number; shape: number[] }, activation: 'relu' | 'linear' | 'sigmoid', P: number,
+  plan: StepPlan, rows: Rows = 'n'): Layer {
+  const [inDim, out] = w.shape;
+  const maxRows = rows === 'n' ? plan.rows : plan.decRows;
+  const m = (n: number, nk: number) => rowCount(rows, n, nk);
+  const fwd = productPlan(maxRows, out, inDim, false);
+  // dW and db at once: [Xᵀ; 1ᵀ] · dY, written over the kernel's and the bias's gradients (contiguous).
+  const dW = productPlan(inDim + 1, out, maxRows, true);
+  const dX = productPlan(maxRows, inDim, out, false);
+  const product = (label: string, p: ProductSpec, at: { tm: number; tn: number; splits: number }, rowsOf: (n: number, nk: number) => number) =>
+    plannedKernels(`${name} ${label}`, productTiled(p), at, plan.scratch, rowsOf);
+  return {
+    name, out, scratch: Math.max(scratchOf(fwd, maxRows, out), scratchOf(dW, inDim + 1, out), scratchOf(dX, maxRows, inDim)),
+    forwardScratch: scratchOf(fwd, maxRows, out),
+    forward: (input, o) => product('forward', { M: rows, N: out, K: inDim, a: { off: input, ld: inDim }, b: { off: w.off, ld: out },
+      c: { off: o, ld: out }, bias: w.off + inDim * out, relu: activation === 'relu', sigmoid: activation === 'sigmoid' }, fwd, m),
+    weightGrad: (input, dOut) => product('dW', { M: inDim + 1, N: out, K: rows, a: { off: input, ld: inDim, trans: true }, b: { off: dOut, ld: out },
+      c: { off: P + w.off, ld: out }, onesRow: true }, dW, () => inDim + 1),
+    inputGrad: (dOut, dIn, mask, accumulate = false) => product('dX', { M: rows, N: inDim, K: out, a: { off: dOut, ld: out },
+      b: { off: w.off, ld: out, trans: true }, c: { off: dIn, ld: inDim }, mask: mask === undefined ? undefined : { off: mask, ld: inDim },
+      accumulate }, dX, m),
+  };
+}
+
+/**
+ * Where the step's split products keep their partial sums (right after the parameters, their gradients and Adam's
+ * moments: 4·P), and the most rows a step has (the batch's, and the decoder's), which size them.
+ */
+export interface StepPlan { scratch: number; rows: number; decRows: number }
+
+/** A convolution's output channels below this take the one-thread-per-output kernels: a 16-wide tile would idle. */
+const NARROW = 8;
+
+/**
+ * A convolution layer. Forward, the filter gradient and the input gradient are implicit GEMMs on tiledKernel
+ * (the windows gathered as they are read), except forward and the filter gradient of a layer with few output
+ * channels (a decoder's logits), which keep one thread per output element, or per weight.
+ */
+export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, plan: StepPlan): Layer {
+  const { Ho, Wo, Hs, Ws, pt, pl } = convGeometry(c);
+  const out = Ho * Wo * c.cout;
+  const rows = c.rows ?? 'n';
+  const maxRows = rows === 'n' ? plan.rows : plan.decRows;
+  const taps = c.k * c.k;
+  const copies = c.up ? 2 : 1;
+  const weights = taps * c.cin * c.cout;
+  const narrow = c.cout < NARROW;
+  // The filter gradient [taps·cin + 1, cout] (its last row the bias's: a row of ones in A) sums over every output
+  // position of the batch: split.
+  const fwd = productPlan(maxRows * Ho * Wo, c.cout, taps * c.cin, false);
+  const dW = productPlan(taps * c.cin + 1, c.cout, maxRows * Ho * Wo, true);
+  const dX = productPlan(maxRows * Hs * Ws, c.cin, copies * copies * taps * c.cout, false);
+  const m = (positions: number) => (n: number, nk: number) => rowCount(rows, n, nk) * positions;
+  const window = (pos: string, tapCi: string) => /* wgsl */ `
+  let b = ${pos} / ${Ho * Wo}u;
+  let p = ${pos} % ${Ho * Wo}u;
+  let ci = ${tapCi} % ${c.cin}u;
+  let tap = ${tapCi} / ${c.cin}u;
+  let iy = i32(p / ${Wo}u) * ${c.s} + i32(tap / ${c.k}u) - ${pt};
+  let ix = i32(p % ${Wo}u) * ${c.s} + i32(tap % ${c.k}u) - ${pl};
+  if (iy < 0 || iy >= ${c.H} || ix < 0 || ix >= ${c.W}) { return 0.0; }`;
+  return {
+    name, out,
+    scratch: Math.max(narrow ? 0 : Math.max(scratchOf(fwd, maxRows * Ho * Wo, c.cout), scratchOf(dW, taps * c.cin + 1, c.cout)),
+      scratchOf(dX, maxRows * Hs * Ws, c.cin)),
+    forwardScratch: narrow ? 0 : scratchOf(fwd, maxRows * Ho * Wo, c.cout),
+    forward: (input, o) => {
+      if (narrow) {
+        return [{ name: `${name} forward`, source: convForwardKernel(c, { input, out: o, relu }),
+          groups: (n, nk) => flatGroups(rowCount(rows, n, nk) * out) }];
+      }
+      return plannedKernels(`${name} forward`, { M: rowsOf(c, String(Ho * Wo)), N: c.cout, K: `${taps * c.cin}u`, aFast: 'k', bFast: 'j',
+        aAt: `${window('i', 'k')}
+  return mem[${input}u + ${storedInput(c)} + ci];`,
+        bAt: `return mem[${c.off}u + k * ${c.cout}u + j];`,
+        store: `var y = v + mem[${c.off + weights}u + j];
+  ${relu ? 'y = max(y, 0.0);' : ''}
+  mem[${o}u + i * ${c.cout}u + j] = y;` }, fwd, plan.scratch, m(Ho * Wo));
+    },
+    weightGrad: (input, dOut) => {
+      if (narrow) {
+        const count = weights + c.cout; // one workgroup each
+        return [{ name: `${name} dW`, source: convWeightGradKernel(c, { input, dOut, P }),
+          groups: () => [Math.min(count, MAX_GROUPS), Math.ceil(count / MAX_GROUPS)] }];
+      }
+      return plannedKernels(`${name} dW`, { M: `${taps * c.cin + 1}u`, N: c.cout, K: rowsOf(c, String(Ho * Wo)), aFast: 'i', bFast: 'j',
+        store: `mem[${P + c.off}u + i * ${c.cout}u + j] = v;`,
+        aAt: `if (i == ${taps * c.cin}u) { return 1.0; }
+  ${window('k', 'i')}
+  return mem[${input}u + ${storedInput(c)} + ci];`,
+        bAt: `return mem[${dOut}u + k * ${c.cout}u + j];` }, dW, plan.scratch, () => taps * c.cin + 1);
+    },
+    inputGrad: (dOut, dIn, mask, accumulate = false) => {
+      if (accumulate) throw new Error('a convolution\'s input gradient is not accumulated');
+      // dx at a stored position (b, sy, sx) and channel ci: over k = (copy u, ky, kx, co), the output gradient at the
+      // position each tap reaches from the copy (none where the stride does not divide) times W[ky, kx, ci, co].
+      return plannedKernels(`${name} dX`, { M: rowsOf(c, String(Hs * Ws)), N: c.cin, K: `${copies * copies * taps * c.cout}u`, aFast: 'k', bFast: 'k',
+        aAt: /* wgsl */ `let b = i / ${Hs * Ws}u;
+  let p = i % ${Hs * Ws}u;
+  let co = k % ${c.cout}u;
+  let tap = k / ${c.cout}u;
+  let u = tap / ${taps}u;
+  let ty = i32(p / ${Ws}u) * ${copies} + i32(u / ${copies}u) + ${pt} - i32((tap / ${c.k}u) % ${c.k}u);
+  let tx = i32(p % ${Ws}u) * ${copies} + i32(u % ${copies}u) + ${pl} - i32(tap % ${c.k}u);
+  if (ty < 0 || tx < 0 || ty % ${c.s} != 0 || tx % ${c.s} != 0 || ty / ${c.s} >= ${Ho} || tx / ${c.s} >= ${Wo}) { return 0.0; }
+  return mem[${dOut}u + ((b * ${Ho}u + u32(ty / ${c.s})) * ${Wo}u + u32(tx / ${c.s})) * ${c.cout}u + co];`,
+        bAt: `return mem[${c.off}u + (((k / ${c.cout}u) % ${taps}u) * ${c.cin}u + j) * ${c.cout}u + k % ${c.cout}u];`,
+        store: `${mask !== undefined ? `if (mem[${mask}u + i * ${c.cin}u + j] <= 0.0) { mem[${dIn}u + i * ${c.cin}u + j] = 0.0; return; }` : ''}
+  mem[${dIn}u + i * ${c.cin}u + j] = v;` }, dX, plan.scratch, m(Hs * Ws));
+    },
+  };
+}
+
+/** The kernels that run `layers` forward, the first on `input`, each into its own output (`outs`). */
+export function forwardStack(layers: Layer[], input: number, outs: number[]): Kernel[] {
+  return layers.flatMap((l, i) => l.forward(i === 0 ? input : outs[i - 1], outs[i]));
+}
+
+/**
+ * The kernels back through `layers` (run forward by forwardStack from `input` into `outs`) from the gradient of the
+ * last output: each layer's weight gradients, and the gradient of its input into the layer before's (masked by that
+ * ReLU output); the first layer's input gradient goes to `dInput` (unmasked) when given, else nowhere.
+ */
+export function backwardStack(layers: Layer[], input: number, outs: number[], dOuts: number[], dInput?: number): Kernel[] {
+  const kernels: Kernel[] = [];
+  for (let i = layers.length - 1; i >= 0; i--) {
+    kernels.push(...layers[i].weightGrad(i === 0 ? input : outs[i - 1], dOuts[i]));
+    if (i > 0) kernels.push(...layers[i].inputGrad(dOuts[i], dOuts[i - 1], outs[i - 1]));
+    else if (dInput !== undefined) kernels.push(...layers[i].inputGrad(dOuts[i], dInput));
+  }
+  return kernels;
+}

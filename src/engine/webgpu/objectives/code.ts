@@ -1,0 +1,53 @@
+/**
+ * The code layers' part of a step, which the objectives share: a Gaussian code (μ and log σ²) or a point code (μ
+ * alone, through its activation), run on the encoder's top, and back: their weight gradients and the gradient of
+ * the encoder's top (masked by its ReLU).
+ */
+import { Kernel } from '../wgsl';
+import type { StepContext } from './objective';
+
+export interface CodeStep {
+  /** μ [rows, Z] and its gradient; a Gaussian code's log σ² and its gradient (-1 for a point code). */
+  mu: number;
+  dmu: number;
+  logvar: number;
+  dlogvar: number;
+  forward: Kernel[];
+  /** After dmu (and dlogvar) are written: the code layers' gradients, and the encoder top's. */
+  backward: Kernel[];
+}
+
+/** The encoder's top: its last output, or its input where it has no layers (then no gradient goes further). */
+function encoderTop(ctx: StepContext, input: number) {
+  const last = ctx.enc.length - 1;
+  return last >= 0 ? { at: ctx.encH[last], grad: ctx.dEncH[last] } : { at: input, grad: null };
+}
+
+/** A Gaussian code q(z|x) = N(μ, diag σ²) of the encoder reading `input`, on the step's rows. */
+export function gaussianCode(ctx: StepContext, input: number): CodeStep {
+  const { mu, logvar } = ctx.code;
+  if (!logvar) throw new Error('this GPU objective needs a Gaussian code (μ and log σ²), and the model\'s is a point');
+  const size = ctx.plan.rows * ctx.model.Z;
+  const at = { mu: ctx.mem.take(size), logvar: ctx.mem.take(size), dmu: ctx.mem.take(size), dlogvar: ctx.mem.take(size) };
+  const top = encoderTop(ctx, input);
+  return {
+    ...at,
+    forward: [...mu.forward(top.at, at.mu), ...logvar.forward(top.at, at.logvar)],
+    backward: [...mu.weightGrad(top.at, at.dmu), ...logvar.weightGrad(top.at, at.dlogvar),
+      ...(top.grad === null ? [] : [...mu.inputGrad(at.dmu, top.grad), ...logvar.inputGrad(at.dlogvar, top.grad, top.at, true)])],
+  };
+}
+
+/** A point code (an autoencoder's) of the encoder reading `input`, on the step's rows. */
+export function pointCode(ctx: StepContext, input: number): CodeStep {
+  const { mu, logvar } = ctx.code;
+  if (logvar) throw new Error('this GPU objective needs a point code, and the model\'s is Gaussian');
+  const size = ctx.plan.rows * ctx.model.Z;
+  const at = { mu: ctx.mem.take(size), dmu: ctx.mem.take(size) };
+  const top = encoderTop(ctx, input);
+  return {
+    ...at, logvar: -1, dlogvar: -1,
+    forward: mu.forward(top.at, at.mu),
+    backward: [...mu.weightGrad(top.at, at.dmu), ...(top.grad === null ? [] : mu.inputGrad(at.dmu, top.grad, top.at))],
+  };
+}

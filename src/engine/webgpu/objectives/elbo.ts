@@ -1,0 +1,63 @@
+/**
+ * The VAE's objective on the GPU: the ELBO of a Gaussian code, loss = −log p(x|z) + β · KL(q(z|x) || N(0, I)) with
+ * z = μ + σ ⊙ ε (Vae.lossTerms); with K > 1 samples per example, IWAE's bound instead (iwae.ts). The cvae's is the
+ * same on its condition's inputs (cvae.ts).
+ */
+import { STEP_STATS } from '../../../model/families/family';
+import { BATCH_SLOTS } from '../../engine';
+import { reparameterizeGradKernel, reparameterizeKernel } from '../gaussian';
+import { likelihoodKernel } from '../likelihoods';
+import { statsKernel } from '../stats';
+import { gaussianCode } from './code';
+import { StepInputs, imageInputs } from './inputs';
+import { iwaeStep } from './iwae';
+import { GpuObjective, ObjectiveStep, StepContext, StepOptions, checkTask, perRow } from './objective';
+
+/** The ELBO's step on these inputs. */
+export function elboStep(ctx: StepContext, inputs: StepInputs): ObjectiveStep {
+  const { Z } = ctx.model;
+  const { rows } = ctx.plan;
+  const take = (floats: number) => ctx.mem.take(floats);
+  const code = gaussianCode(ctx, inputs.encoder);
+  const eps = take(rows * Z);
+  // z's rows have the condition beside it (a cvae's, uploaded with zeros where z goes).
+  const zLd = Z + inputs.beside;
+  const z = take(rows * zLd);
+  const dz = take(rows * zLd);
+  const rec = take(rows);
+  const kl = take(rows);
+  const stats = take(STEP_STATS * BATCH_SLOTS);
+  const last = ctx.dec.length - 1;
+  const sample = { mu: code.mu, logvar: code.logvar, eps, zDim: Z, zLd };
+  return {
+    encoderInput: inputs.encoder, decoderInput: z, dDecoderInput: dz, inputs: inputs.kernels,
+    latent: [...code.forward, perRow('reparameterize', reparameterizeKernel({ ...sample, z, kl }))],
+    likelihood: [likelihoodKernel(ctx.model.likelihood, { logits: ctx.decH[last], x: inputs.target, dlogits: ctx.dDecH[last], rec, dim: inputs.out },
+      'n')],
+    latentBackward: [perRow('reparameterize dμ, dlog σ²', reparameterizeGradKernel({ ...sample, dz, dmu: code.dmu, dlogvar: code.dlogvar }), 'n', Z),
+      ...code.backward],
+    networksBackward: [],
+    statistics: [{ name: 'stats', source: statsKernel({ rec, kl, stats }), groups: () => [1, 1] }],
+    stats, gathered: inputs.gathered,
+    upload(write, slot, task) {
+      checkTask(task, 1, false);
+      inputs.upload(write, slot, task.n, { z, K: 1 });
+      write(eps, slot.eps, task.n * Z);
+      return { n: task.n, nk: task.n };
+    },
+  };
+}
+
+/** A Gaussian-code objective on these inputs: the ELBO, or IWAE's bound where a step has K > 1 samples per example. */
+export function gaussianObjective(o: StepOptions, inputs: (ctx: StepContext) => StepInputs, gathers: boolean): GpuObjective {
+  const K = o.samples;
+  // The importance-weighted objective (--iw-train K) decodes K samples per example: the decoder has rows · K rows.
+  return {
+    rows: { rows: o.rows, decRows: o.rows * K, decoder: K > 1 ? 'nk' : 'n' }, networks: [], gathers,
+    build: (ctx) => (K > 1 ? iwaeStep(ctx, inputs(ctx), K) : elboStep(ctx, inputs(ctx))),
+  };
+}
+
+/** The VAE's: on the batch's images (gathered on the GPU where the engine holds the training set). */
+export const elboObjective = (o: StepOptions): GpuObjective =>
+  gaussianObjective(o, (ctx) => imageInputs(ctx, { gather: ctx.gather, denoising: false }), true);

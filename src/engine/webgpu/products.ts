@@ -1,0 +1,220 @@
+/**
+ * Products on the GPU: one register-tiled GEMM kernel (tiledKernel) that every dense layer and convolution runs on,
+ * the sum of a split product's partials, and the planner that picks each product's tile shape and split for its
+ * size (productPlan). A dense layer's product is a ProductSpec (operands in `mem`, with what its store adds: bias,
+ * activation, mask, accumulation); a convolution gives tiledKernel its gathered windows as WGSL (conv layers).
+ */
+import { Dim, HEADER, Kernel, dim, flatGroups, flatKernel, rowCount } from './wgsl';
+
+/** Accumulator columns per thread of a tiled product N wide. */
+export const tnFor = (N: number) => (N >= 64 ? 4 : N >= 32 ? 2 : 1);
+
+/** Floats of scratch a planned product of M x N needs for its partial sums. */
+export const scratchOf = (p: { splits: number }, M: number, N: number) => (p.splits > 1 ? p.splits * M * N : 0);
+
+/** A matrix in `mem`: element (i, j) of the logical matrix at off + i·ld + j, or off + j·ld + i when `trans`. */
+export interface Operand {
+  off: number;
+  ld: number;
+  trans?: boolean;
+}
+
+export interface ProductSpec {
+  /** C [M, N] = A [M, K] · B [K, N] (+ bias) (ReLU) (⊙ [mask > 0]) (+ C when accumulating). */
+  M: Dim;
+  N: number;
+  K: Dim;
+  a: Operand;
+  b: Operand;
+  c: { off: number; ld: number };
+  bias?: number;
+  relu?: boolean;
+  /** The logistic sigmoid after the bias (a sparse autoencoder's code). */
+  sigmoid?: boolean;
+  mask?: { off: number; ld: number };
+  accumulate?: boolean;
+  /** The last row of A (row M − 1) is all ones: C's last row is then the column sums of B (a bias gradient). */
+  onesRow?: boolean;
+}
+
+/** A product as tiledKernel computes it: A and B read from their operands, C written with what ProductSpec adds. */
+export function productTiled(p: ProductSpec) {
+  const at = (o: Operand, r: string, c: string) => `mem[${o.off}u + ${o.trans ? `${c} * ${o.ld}u + ${r}` : `${r} * ${o.ld}u + ${c}`}]`;
+  const lastRow = typeof p.M === 'number' ? `${p.M - 1}u` : `${dim(p.M)} - 1u`;
+  return {
+    M: dim(p.M), N: p.N, K: dim(p.K),
+    aAt: `${p.onesRow ? `if (i == ${lastRow}) { return 1.0; }` : ''}
+  return ${at(p.a, 'i', 'k')};`,
+    bAt: `return ${at(p.b, 'k', 'j')};`,
+    aFast: p.a.trans ? 'i' as const : 'k' as const,
+    bFast: p.b.trans ? 'k' as const : 'j' as const,
+    store: `let o = ${p.c.off}u + i * ${p.c.ld}u + j;
+  var y = v;
+  ${p.accumulate ? 'y = y + mem[o];' : ''}
+  ${p.bias !== undefined ? `y = y + mem[${p.bias}u + j];` : ''}
+  ${p.relu ? 'y = max(y, 0.0);' : ''}
+  ${p.sigmoid ? 'y = 1.0 / (1.0 + exp(-y));' : ''}
+  ${p.mask ? `if (mem[${p.mask.off}u + i * ${p.mask.ld}u + j] <= 0.0) { y = 0.0; }` : ''}
+  mem[o] = y;`,
+  };
+}
+
+/** productKernel's tile: the largest for N, K not split. */
+const wholeProduct = (N: number) => ({ tm: 4, tn: tnFor(N), splits: 1 });
+
+/** The product in one kernel (tiledKernel, its largest tile, K not split). */
+export function productKernel(p: ProductSpec): string {
+  return tiledKernel({ ...productTiled(p), ...wholeProduct(p.N) });
+}
+
+/** Workgroups of productKernel's product for a batch of n rows (nk decoder rows). */
+export function productGroups(p: ProductSpec, n: number, nk = n): [number, number] {
+  return tiledGroups({ N: p.N, ...wholeProduct(p.N) }, rowCount(p.M, n, nk));
+}
+
+/**
+ * A register-tiled product for the GPU's heavy layers: C [M, N] = A [M, K] · B [K, N], where A and B are WGSL
+ * functions of their indices (a convolution's gathered windows, its transposed filter: an implicit GEMM). Each
+ * workgroup of 256 threads computes a tile of (16·tm) x (16·tn) of C through tiles 16 deep of A and B in workgroup
+ * memory, each thread a tm x tn block of accumulators (rows ty + 16r, columns tx + 16c: no bank conflicts).
+ * With `splits` > 1, K is cut into that many chunks (a multiple of 16 each, the same for every tile), and each
+ * chunk's partial product goes to the scratch [splits, M, N] for tiledSumKernel to add in a fixed order: a
+ * product with a small C and a long K (a filter gradient sums over every output position of the batch) then keeps
+ * the whole GPU busy, and stays deterministic (no atomics).
+ */
+export interface TiledSpec {
+  /** WGSL expressions (u32) for M and K; N is fixed. */
+  M: string;
+  N: number;
+  K: string;
+  /** WGSL bodies of fn a_at(i: u32, k: u32) -> f32 and fn b_at(k: u32, j: u32) -> f32, called in range only. */
+  aAt: string;
+  bAt: string;
+  /** Which index of A (of B) runs along memory: the tile loads go along it. */
+  aFast: 'i' | 'k';
+  bFast: 'k' | 'j';
+  tm: number;
+  tn: number;
+  /** splits = 1: WGSL body of fn store(i: u32, j: u32, v: f32), C's element (i, j) = v. */
+  store?: string;
+  /** splits > 1: the partial products go to mem at scratch. */
+  splits: number;
+  scratch?: number;
+}
+
+const TK = 16;
+
+export function tiledKernel(p: TiledSpec): string {
+  const BM = 16 * p.tm, BN = 16 * p.tn;
+  const lda = BM + 1, ldb = BN + 1; // padded: the loads along k write a column without bank conflicts
+  const nt = Math.ceil(p.N / BN);
+  const acc = (r: number, c: number) => `c${r}_${c}`;
+  const rs = Array.from({ length: p.tm }, (_, r) => r), cs = Array.from({ length: p.tn }, (_, c) => c);
+  const load = (tile: string, ld: number, rows: number, fastIsRow: boolean, at: string, inRange: string) => {
+    // rows: the tile's extent along its non-k index; element e → (k index kk, other index q)
+    const [kk, q] = fastIsRow ? [`e / ${rows}u`, `e % ${rows}u`] : [`e % ${TK}u`, `e / ${TK}u`];
+    return `for (var e = t; e < ${rows * TK}u; e += 256u) {
+      let kk = ${kk};
+      let q = ${q};
+      var v = 0.0;
+      if (${inRange}) { v = ${at}; }
+      ${tile}[kk * ${ld}u + q] = v;
+    }`;
+  };
+  if (p.splits > 1 && p.scratch === undefined) throw new Error('a split product needs its scratch');
+  if (p.splits === 1 && p.store === undefined) throw new Error('a product needs its store');
+  const out = p.splits > 1 ? `mem[${p.scratch}u + (split * M + i) * ${p.N}u + j] = v;` : 'store(i, j, v);';
+  return HEADER + /* wgsl */ `
+var<workgroup> ta: array<f32, ${TK * lda}>;
+var<workgroup> tb: array<f32, ${TK * ldb}>;
+fn a_at(i: u32, k: u32) -> f32 {
+  ${p.aAt}
+}
+fn b_at(k: u32, j: u32) -> f32 {
+  ${p.bAt}
+}
+${p.store !== undefined ? `fn store(i: u32, j: u32, v: f32) {
+  ${p.store}
+}` : ''}
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  let M = ${p.M};
+  let K = ${p.K};
+  let split = wg.x / ${nt}u;
+  let j0 = (wg.x % ${nt}u) * ${BN}u;
+  let i0 = wg.y * ${BM}u;
+  let chunk = ((K + ${p.splits * TK - 1}u) / ${p.splits * TK}u) * ${TK}u;
+  let k_begin = min(K, split * chunk);
+  let k_end = min(K, k_begin + chunk);
+  let tx = t % 16u;
+  let ty = t / 16u;
+  ${rs.flatMap((r) => cs.map((c) => `var ${acc(r, c)} = 0.0;`)).join(' ')}
+  for (var k0 = k_begin; k0 < k_end; k0 += ${TK}u) {
+    ${load('ta', lda, BM, p.aFast === 'i', 'a_at(i0 + q, k0 + kk)', `i0 + q < M && k0 + kk < k_end`)}
+    ${load('tb', ldb, BN, p.bFast === 'j', 'b_at(k0 + kk, j0 + q)', `j0 + q < ${p.N}u && k0 + kk < k_end`)}
+    workgroupBarrier();
+    for (var kk = 0u; kk < ${TK}u; kk++) {
+      ${rs.map((r) => `let a${r} = ta[kk * ${lda}u + ty + ${16 * r}u];`).join(' ')}
+      ${cs.map((c) => `let b${c} = tb[kk * ${ldb}u + tx + ${16 * c}u];`).join(' ')}
+      ${rs.flatMap((r) => cs.map((c) => `${acc(r, c)} = fma(a${r}, b${c}, ${acc(r, c)});`)).join('\n      ')}
+    }
+    workgroupBarrier();
+  }
+  ${rs.flatMap((r) => cs.map((c) => `{
+    let i = i0 + ty + ${16 * r}u;
+    let j = j0 + tx + ${16 * c}u;
+    let v = ${acc(r, c)};
+    if (i < M && j < ${p.N}u) { ${out} }
+  }`)).join('\n  ')}
+}`;
+}
+
+/** Workgroups of a tiled product with m rows. */
+export function tiledGroups(p: Pick<TiledSpec, 'N' | 'tm' | 'tn' | 'splits'>, m: number): [number, number] {
+  return [Math.ceil(p.N / (16 * p.tn)) * p.splits, Math.ceil(m / (16 * p.tm))];
+}
+
+/** C = the sum of a split product's partials [splits, M, N] at scratch, in split order: one thread per element of C. */
+export function tiledSumKernel(p: { M: string; N: number; splits: number; scratch: number; store: string }): string {
+  return flatKernel(`${p.M} * ${p.N}u`, /* wgsl */ `let M = ${p.M};
+  var v = 0.0;
+  for (var s = 0u; s < ${p.splits}u; s++) { v += mem[${p.scratch}u + s * M * ${p.N}u + idx]; }
+  store(idx / ${p.N}u, idx % ${p.N}u, v);`, /* wgsl */ `
+fn store(i: u32, j: u32, v: f32) {
+  ${p.store}
+}`);
+}
+
+/** Workgroups the GPU should have to run at once (a few per streaming multiprocessor of an H100/H200: 132). */
+const GPU_GROUPS = 264;
+
+/**
+ * How a product of M x N (rows: at most M) over K is cut. A weight gradient (a sum over the batch) takes the
+ * largest tiles and gets its parallelism from splitting K into chunks of 256 or more. Any other product takes the
+ * largest tile whose count still fills the GPU (a small-M product in big tiles leaves most of it idle, each
+ * workgroup waiting on its own loads), and splits K too where K is long and the tiles few.
+ */
+export function productPlan(M: number, N: number, K: number, sumOverRows: boolean): { tm: number; tn: number; splits: number } {
+  const shapes = [[4, 4], [4, 2], [2, 2], [4, 1], [2, 1], [1, 1]].filter(([, tn]) => tn <= tnFor(N));
+  const tilesOf = ([tm, tn]: number[]) => Math.ceil(M / (16 * tm)) * Math.ceil(N / (16 * tn));
+  const [tm, tn] = sumOverRows ? shapes[0] : shapes.find((shape) => tilesOf(shape) >= (3 * GPU_GROUPS) / 4) ?? [1, 1];
+  const tiles = tilesOf([tm, tn]);
+  const splits = sumOverRows ? Math.max(1, Math.min(Math.ceil((2 * GPU_GROUPS) / tiles), Math.floor(K / 256)))
+    : K >= 2048 && tiles < GPU_GROUPS ? Math.min(Math.ceil(GPU_GROUPS / tiles), Math.floor(K / 256)) : 1;
+  return { tm, tn, splits };
+}
+
+/**
+ * A product as planned (productPlan): one tiled kernel, or the split kernel and the sum of its partials, which
+ * applies `store` (bias, activation, mask or accumulation). `m(n, nk)`: its rows in a step.
+ */
+export function plannedKernels(name: string, t: Omit<TiledSpec, 'tm' | 'tn' | 'splits' | 'scratch' | 'store'> & { store: string },
+  p: { tm: number; tn: number; splits: number }, scratch: number, m: (n: number, nk: number) => number): Kernel[] {
+  const spec: TiledSpec = { ...t, tm: p.tm, tn: p.tn, splits: p.splits };
+  if (p.splits === 1) return [{ name, source: tiledKernel(spec), groups: (n, nk) => tiledGroups(spec, m(n, nk)) }];
+  const split: TiledSpec = { ...spec, scratch, store: undefined };
+  return [{ name, source: tiledKernel(split), groups: (n, nk) => tiledGroups(split, m(n, nk)) },
+    { name: `${name} sum`, source: tiledSumKernel({ M: t.M, N: t.N, splits: p.splits, scratch, store: t.store }),
+      groups: (n, nk) => flatGroups(m(n, nk) * t.N) }];
+}
+

@@ -1,0 +1,62 @@
+/**
+ * The step skeleton: every training step of the WebGPU engine is one fixed sequence of kernels, recorded into one
+ * compute pass, whatever the objective:
+ *
+ *   the objective's inputs (a gather on the GPU, or nothing: the batch was uploaded)
+ *   → the encoder → the objective's latent forward (its code layers, then the sample, the K samples or the
+ *   quantisation) → the decoder → the objective's likelihood and weights → the decoder backward → the objective's
+ *   latent backward (down to the encoder's top) → the encoder backward → the objective's other networks backward
+ *   → Adam over all parameters → the objective's statistics.
+ *
+ * All of a step's numbers live in one storage buffer (`mem`), at offsets fixed here and written into each kernel's
+ * source: the parameters, their gradients and Adam's m and v (4·P, in model/flat.ts's layout), the split products'
+ * partial sums, the layers' outputs and gradients, then the objective's buffers (objectives/).
+ */
+import { Layer, backwardStack, forwardStack } from './layers';
+import { GpuModel, modelLayers, scratchOfLayers } from './networks';
+import type { GpuObjective, ObjectiveStep } from './objectives/objective';
+import { adamKernel } from './optimizer';
+import { Arena, Kernel, flatGroups } from './wgsl';
+
+/** A step as built: its kernels in order, the floats of `mem`, and the objective's upload and statistics. */
+export interface StepProgram {
+  kernels: Kernel[];
+  size: number;
+  /** Parameters: at 0, their gradients at P, Adam's m at 2P and v at 3P. */
+  P: number;
+  stats: number;
+  gathered: ObjectiveStep['gathered'];
+  upload: ObjectiveStep['upload'];
+}
+
+/**
+ * The step of `objective` on this model. With `gather`, the training set is at binding 2 and the objective (if it
+ * gathers) reads its batch's images from there.
+ */
+export function buildStep(model: GpuModel, objective: GpuObjective, o: { epsilon: number; gather: boolean }): StepProgram {
+  const { P } = model;
+  const { rows, decRows, decoder } = objective.rows;
+  const plan = { scratch: 4 * P, rows, decRows };
+  const { enc, code, dec, all } = modelLayers(model, decoder, plan);
+  const others = objective.layers?.(model, plan) ?? [];
+  const mem = new Arena();
+  mem.take(4 * P + scratchOfLayers([...all, ...others])); // parameters, gradients, m, v; the split products' partial sums
+  const outputs = (layers: Layer[], count: number) => layers.map((l) => mem.take(count * l.out));
+  const [encH, dEncH] = [outputs(enc, rows), outputs(enc, rows)];
+  const [decH, dDecH] = [outputs(dec, decRows), outputs(dec, decRows)]; // the last are the logits and their gradient
+  const part = objective.build({ model, mem, plan, code, enc, encH, dEncH, dec, decH, dDecH, gather: o.gather && objective.gathers });
+  const kernels: Kernel[] = [
+    ...part.inputs,
+    ...forwardStack(enc, part.encoderInput, encH),
+    ...part.latent,
+    ...forwardStack(dec, part.decoderInput, decH),
+    ...part.likelihood,
+    ...backwardStack(dec, part.decoderInput, decH, dDecH, part.dDecoderInput),
+    ...part.latentBackward,
+    ...backwardStack(enc, part.encoderInput, encH, dEncH),
+    ...part.networksBackward,
+    { name: 'adam', source: adamKernel(P, o.epsilon), groups: () => flatGroups(P) },
+    ...part.statistics,
+  ];
+  return { kernels, size: mem.size, P, stats: part.stats, gathered: part.gathered, upload: part.upload };
+}
