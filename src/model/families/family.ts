@@ -13,8 +13,8 @@ import type { Region } from '../condition';
 import type { ElboTerms } from '../evaluate';
 import type { M1Codes } from '../m1m2';
 import type { SemiWeights } from '../m2';
-import type { EpochSums, TrainSettings } from '../run-config';
-import type { ModelConfig, Quantizer, Vae } from '../vae';
+import type { EpochSums, ModelConfig, TrainSettings } from '../run-config';
+import type { Quantizer, Vae } from '../vae';
 
 /** What a family can do. Commands read these to refuse, in one line, what a model cannot do. */
 export interface FamilyTraits {

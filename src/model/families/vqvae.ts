@@ -16,7 +16,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { VaeError } from '../../errors';
 import { nonNegativeFloat, positiveInt } from '../../options';
-import { LossTerms, ModelConfig, Quantizer, Vae } from '../vae';
+import type { ModelConfig } from '../run-config';
+import { LossTerms, Quantizer, Vae } from '../vae';
 import { Family } from './family';
 import { elboTrainTerms, encoderDecoder, evaluateImages, imageBatches, imageDefaults, plainShard, rejectKlFlags } from './shared';
 
