@@ -29,8 +29,18 @@ export interface ModelConfig {
   noise?: NoiseConfig;
   /** sae: the target mean activation ρ of the code units and the weight of the penalty. */
   sparsity?: { target: number; weight: number };
-  /** A family's own settings (its configure sets them; config.json keeps them). */
-  options?: Record<string, number | string | boolean>;
+  /** A family's own settings (its configure sets them; config.json keeps them): so far only the VQ-VAE has any. */
+  options?: VqOptions;
+}
+
+/** A VQ-VAE's settings (model/families/vqvae.ts). */
+export interface VqOptions {
+  /** Entries of the codebook. */
+  codebookSize: number;
+  /** Values per entry: the code's zDim values are cut into zDim / codeDim entries. */
+  codeDim: number;
+  /** Weight β of the commitment term. */
+  commitment: number;
 }
 
 /** What an M1+M2 model records of its M1 (ModelConfig.features). */
