@@ -3,7 +3,7 @@
 // The wasm backend runs its products through XNNPACK compiled to 128-bit WebAssembly SIMD without FMA (37 GFLOP/s
 // per core here), and it repacks the right-hand matrix whenever that matrix is a new tensor, which during training
 // is every step. This addon multiplies the same float32 arrays in place in the wasm heap with the CPU's own vector
-// units (AVX-512 or AVX2 with FMA), chosen when the addon loads. src/model/native-matmul.ts registers it as the
+// units (AVX-512 or AVX2 with FMA), chosen when the addon loads. src/native-kernels.ts registers it as the
 // wasm backend's BatchMatMul kernel.
 //
 // The result of one product does not depend on anything but its inputs (no threads, a fixed summation order per
@@ -312,7 +312,7 @@ __attribute__((target("avx2,fma"))) void bceBackward256(const float* l, const fl
 }
 
 // ------------------------------------------------------------------------------------------------------------- Adam
-// The same arithmetic as src/train/adam.ts, operation for operation: sums of the shard gradients in float32, the
+// The same arithmetic as src/engine/adam.ts, operation for operation: sums of the shard gradients in float32, the
 // moments and the update in double, each stored value rounded to float32 once. Built with -ffp-contract=off, so
 // no multiply-add is fused behind our back, and the results equal the JavaScript loop's bit for bit.
 __attribute__((target_clones("avx512f", "avx2", "default"))) void adamRange(

@@ -1,6 +1,6 @@
 /**
  * The optional native addon (native/gemm.cc), built by `npm install` with node-gyp: kernels for the wasm
- * backend (native-kernels.ts) and the Adam update of the training threads (train/adam.ts).
+ * backend (native-kernels.ts) and the Adam update of the training threads (engine/adam.ts).
  *
  * When it was not built (no C++ compiler at install time), the CPU has neither AVX-512 nor AVX2 with FMA, or
  * VAE_NATIVE=0 is set, everything runs as before without it: the wasm backend's own kernels and Adam in

@@ -2,7 +2,8 @@ import { Command } from 'commander';
 import { Tile, toTiles, writeImageGrid } from '../io/png';
 import { oneHot } from '../model/condition';
 import { decodeCodes, encodeMeans, repeatRows } from '../model/generate';
-import { informer, inputsAndOutput, labelName, labelsFor, openModel, pickTestImages, readInputImages, requireModel, tileShape } from './common';
+import { checkpointOption, informer, inputsAndOutput, invertOption, labelName, labelsFor, noInvertOption, openModel, pickTestImages,
+  readInputImages, requireModel, scaleOption, tileShape } from './common';
 import { invertMode, nonNegativeInt, positiveInt } from '../options';
 
 interface AnalogyFlags {
@@ -21,11 +22,11 @@ export function registerAnalogy(program: Command, context: { quiet: () => boolea
     .argument('[files...]', 'input images (PNG, JPEG, WebP, any size), then the output PNG (default analogy.png)')
     .option('--label <y>', "the inputs' label (name or index); default: the label whose conditional ELBO is best")
     .option('-n, --count <n>', 'number of test images (with their true labels) when no images are given', positiveInt, 8)
-    .option('--checkpoint <dir>', 'run folder or checkpoint (default: newest run under checkpoints/)')
+    .addOption(checkpointOption())
     .option('--seed <n>', 'which test images (when none are given)', nonNegativeInt, 0)
-    .option('--invert', 'invert the input images (dark drawing on light paper); default: detected per image')
-    .option('--no-invert', 'never invert the input images')
-    .option('--scale <n>', 'enlarge each pixel n times', positiveInt, 2)
+    .addOption(invertOption('images'))
+    .addOption(noInvertOption('images'))
+    .addOption(scaleOption(2))
     .action(async (files: string[], flags: AnalogyFlags) => {
       const { inputs, out } = inputsAndOutput(files, 'analogy.png');
       const loaded = await openModel(flags.checkpoint, context.quiet());

@@ -6,7 +6,8 @@ import { decodeCodes, encodeMeans } from '../model/generate';
 import { attributeVector } from '../model/latent';
 import { encodeAll } from '../model/likelihood';
 import { atLeastTwo, invertMode, positiveInt } from '../options';
-import { labelIndex, loadSplit, openModel, readInputImages, requireModel, tileShape } from './common';
+import { checkpointOption, invertOption, labelIndex, loadSplit, noInvertOption, openModel, readInputImages, requireModel, scaleOption,
+  tileShape } from './common';
 
 export function registerArithmetic(program: Command, context: { quiet: () => boolean }): void {
   program.command('arithmetic')
@@ -18,10 +19,10 @@ export function registerArithmetic(program: Command, context: { quiet: () => boo
     .option('--sub <label>', 'the attribute to take away (default: every label but --add)')
     .option('--steps <n>', 'values of α from 0 to 1', atLeastTwo, 8)
     .option('--limit-train <n>', 'training images used for the mean codes', positiveInt, 20000)
-    .option('--checkpoint <dir>', 'run folder or checkpoint (default: newest run under checkpoints/)')
-    .option('--invert', 'invert the input image (dark drawing on light paper); default: detected')
-    .option('--no-invert', 'never invert the input image')
-    .option('--scale <n>', 'enlarge each pixel n times', positiveInt, 1)
+    .addOption(checkpointOption())
+    .addOption(invertOption('image'))
+    .addOption(noInvertOption('image'))
+    .addOption(scaleOption(1))
     .action(async (image: string, out: string, flags: { add: string; sub?: string; steps: number; limitTrain: number;
       checkpoint?: string; invert?: boolean; scale: number }) => {
       assertPngName(out);

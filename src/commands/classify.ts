@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { VaeError } from '../errors';
 import { negElboPerLabel } from '../model/generate';
 import { classProbabilities } from '../model/m2';
-import { INFER_SAMPLES, labelName, modelInputs, openModel, readInputImages } from './common';
+import { checkpointOption, INFER_SAMPLES, invertOption, labelName, modelInputs, noInvertOption, openModel, readInputImages } from './common';
 import { invertMode, positiveInt } from '../options';
 
 interface ClassifyFlags {
@@ -21,10 +21,10 @@ export function registerClassify(program: Command, context: { quiet: () => boole
   program.command('classify')
     .description("predict the class of each image with an m2 model's classifier q(y|x) (or a label cvae's conditional ELBO)")
     .argument('<files...>', 'input images (PNG, JPEG, WebP, any size)')
-    .option('--checkpoint <dir>', 'run folder or checkpoint (default: newest run under checkpoints/)')
+    .addOption(checkpointOption())
     .option('--top <k>', 'also show the next most probable classes, k in all', positiveInt, 1)
-    .option('--invert', 'invert the input images (dark drawing on light paper); default: detected per image')
-    .option('--no-invert', 'never invert the input images')
+    .addOption(invertOption('images'))
+    .addOption(noInvertOption('images'))
     .option('--no-fit', 'take images of the model\'s size as they are framed (default: fit other sizes into the frame, MNIST-style)')
     .option('--json', 'print one JSON object per image instead of text', false)
     .action(async (files: string[], flags: ClassifyFlags) => {

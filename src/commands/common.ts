@@ -1,4 +1,5 @@
-/** What several commands share: loading the model they work on, and reading the user's images. */
+/** What several commands share: their common flags, loading the model they work on, and reading the user's images. */
+import { Option } from 'commander';
 import { testMatrix } from '../data/batches';
 import { openRecordedDataset } from '../data/datasets';
 import { prepareImage, preparePhoto, InvertMode } from '../data/images';
@@ -8,9 +9,33 @@ import { assertPngName } from '../files';
 import { oneHot } from '../model/condition';
 import { inferLabels } from '../model/generate';
 import { familyOf } from '../model/families/registry';
+import { positiveInt } from '../options';
 import { Rng } from '../rng';
 import { LoadedModel, loadModel } from '../io/checkpoint';
 import { TileShape } from '../io/png';
+
+/** --checkpoint: the run folder or checkpoint a command opens (openModel). */
+export function checkpointOption(): Option {
+  return new Option('--checkpoint <dir>', 'run folder or checkpoint (default: newest run under checkpoints/)');
+}
+
+/** --scale: the pixel size of a command's PNG. */
+export function scaleOption(defaultScale: number): Option {
+  return new Option('--scale <n>', 'enlarge each pixel n times').argParser(positiveInt).default(defaultScale);
+}
+
+/**
+ * --invert (and noInvertOption's --no-invert) of a command that reads the user's drawings; invertMode reads the
+ * pair. `inputs`: 'image' for a command that takes one, 'images' for several.
+ */
+export function invertOption(inputs: 'image' | 'images'): Option {
+  return new Option('--invert', `invert the input ${inputs} (dark drawing on light paper); default: detected${inputs === 'images' ? ' per image' : ''}`);
+}
+
+/** --no-invert, beside invertOption. */
+export function noInvertOption(inputs: 'image' | 'images'): Option {
+  return new Option('--no-invert', `never invert the input ${inputs}`);
+}
 
 /**
  * The arguments `[files...]` of a command that reads images and writes a PNG: the input images, then the

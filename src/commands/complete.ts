@@ -2,7 +2,8 @@ import { Command } from 'commander';
 import { Tile, toTiles, writeImageGrid } from '../io/png';
 import { maskImages } from '../model/condition';
 import { sampleCompletions } from '../model/generate';
-import { inputsAndOutput, openModel, pickTestImages, readInputImages, requireModel, tileShape } from './common';
+import { checkpointOption, inputsAndOutput, invertOption, noInvertOption, openModel, pickTestImages, readInputImages, requireModel,
+  scaleOption, tileShape } from './common';
 import { invertMode, nonNegativeInt, positiveInt } from '../options';
 
 interface CompleteFlags {
@@ -22,13 +23,13 @@ export function registerComplete(program: Command, context: { quiet: () => boole
     .argument('[files...]', 'input images (only the observed part is used), then the output PNG (default completions.png)')
     .option('-n, --count <n>', 'completions per image, each from its own z ~ N(0, I)', positiveInt, 8)
     .option('--test-images <n>', 'number of test images when no images are given', positiveInt, 4)
-    .option('--checkpoint <dir>', 'run folder or checkpoint (default: newest run under checkpoints/)')
+    .addOption(checkpointOption())
     .option('--seed <n>', 'seed for z (and which test images)', nonNegativeInt, 0)
-    .option('--invert', 'invert the input images (dark drawing on light paper); default: detected per image')
-    .option('--no-invert', 'never invert the input images')
+    .addOption(invertOption('images'))
+    .addOption(noInvertOption('images'))
     .option('--fit', "fit each drawing into the frame the way MNIST was prepared (default for images not of the model's size)")
     .option('--no-fit', "take each image as framed like the data, only resized (default for images of the model's size, e.g. 28 x 28)")
-    .option('--scale <n>', 'enlarge each pixel n times', positiveInt, 2)
+    .addOption(scaleOption(2))
     .action(async (files: string[], flags: CompleteFlags) => {
       const { inputs, out } = inputsAndOutput(files, 'completions.png');
       const loaded = await openModel(flags.checkpoint, context.quiet());

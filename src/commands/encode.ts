@@ -5,7 +5,7 @@ import { assertWritableFile } from '../files';
 import { codebookIndices } from '../model/generate';
 import { encodeAll } from '../model/likelihood';
 import { choice, invertMode, positiveInt } from '../options';
-import { informer, labelsFor, loadSplit, openModel, readInputImages } from './common';
+import { checkpointOption, informer, invertOption, labelsFor, loadSplit, noInvertOption, openModel, readInputImages } from './common';
 
 export function registerEncode(program: Command, context: { quiet: () => boolean }): void {
   program.command('encode')
@@ -15,9 +15,9 @@ export function registerEncode(program: Command, context: { quiet: () => boolean
     .option('--split <name>', "'test' or 'train': encode that split instead of images", choice(['test', 'train'] as const))
     .option('--limit <n>', 'only the first n images of the split', positiveInt)
     .option('-o, --output <file>', 'CSV file to write (default: standard output)')
-    .option('--checkpoint <dir>', 'run folder or checkpoint (default: newest run under checkpoints/)')
-    .option('--invert', 'invert the input images (dark drawing on light paper); default: detected per image')
-    .option('--no-invert', 'never invert the input images')
+    .addOption(checkpointOption())
+    .addOption(invertOption('images'))
+    .addOption(noInvertOption('images'))
     .action(async (images: string[], flags: { split?: 'test' | 'train'; limit?: number; output?: string; checkpoint?: string;
       invert?: boolean }) => {
       if ((images.length > 0) === (flags.split !== undefined)) throw new VaeError('give either images to encode or --split test|train');

@@ -5,7 +5,7 @@ import { bitsPerDim } from '../model/evaluate';
 import { familyOf } from '../model/families/registry';
 import { TaskProgress } from '../train/progress';
 import { parallelThreads } from '../engine/threads';
-import { loadSplit, modelInputs, openModel } from './common';
+import { checkpointOption, loadSplit, modelInputs, openModel } from './common';
 import { nonNegativeInt, positiveInt } from '../options';
 
 export const DEFAULT_IMPORTANCE_SAMPLES = 1000;
@@ -14,7 +14,7 @@ export function registerEvaluate(program: Command, context: { quiet: () => boole
   program.command('evaluate')
     .description('test-set negative ELBO, reconstruction, KL and active units (m2: and the test error of its classifier); ' +
       'with --iw the importance-sampled NLL')
-    .option('--checkpoint <dir>', 'run folder or checkpoint (default: newest run under checkpoints/)')
+    .addOption(checkpointOption())
     .addOption(new Option('--iw [k]', `also estimate the test NLL by importance sampling with K samples per image ` +
       `(Burda et al. 2015; K = ${DEFAULT_IMPORTANCE_SAMPLES} when given without a value)`).argParser(positiveInt))
     .option('--seed <n>', 'seed for the importance samples', nonNegativeInt, 0)

@@ -17,7 +17,7 @@ import { encodeMeans } from '../model/generate';
 import { principalPlane } from '../model/latent';
 import { LoadedModel, M1_DIR } from '../io/checkpoint';
 import { ServedFile, exportFiles, fileIn, filesUnder, serveFiles } from '../io/static-server';
-import { informer, loadSplit, modelInputs, openModel } from './common';
+import { checkpointOption, informer, loadSplit, modelInputs, openModel } from './common';
 import { ExploreData } from './explore-types';
 
 /** Where `npm run build` puts the page (web/build.js). */
@@ -89,7 +89,7 @@ export function registerExplore(program: Command, context: { quiet: () => boolea
   program.command('explore')
     .description('the latent space of a run in the browser: a 2-D pad, sliders, drawing, interpolation and the training curves ' +
       '(a local web server, or a static copy with --export)')
-    .option('--checkpoint <dir>', 'run folder or checkpoint (default: newest run under checkpoints/)')
+    .addOption(checkpointOption())
     .option('--port <n>', 'port to serve on (0: any free one)', nonNegativeInt, 5173)
     .option('--host <address>', 'address to listen on (only this machine by default)', '127.0.0.1')
     .option('--export <dir>', 'write the page and its files to this folder (any static web server serves it) instead of serving')

@@ -2,8 +2,9 @@ import { Command } from 'commander';
 import { assertPngName } from '../files';
 import { toTiles, writeImageGrid } from '../io/png';
 import { decodeCodes, encodeMeans, interpolateCodes } from '../model/generate';
-import { informer, labelName, labelsFor, openModel, readInputImages, requireModel, tileShape } from './common';
-import { atLeastTwo, invertMode, positiveInt } from '../options';
+import { checkpointOption, informer, invertOption, labelName, labelsFor, noInvertOption, openModel, readInputImages, requireModel,
+  scaleOption, tileShape } from './common';
+import { atLeastTwo, invertMode } from '../options';
 
 export function registerInterpolate(program: Command, context: { quiet: () => boolean }): void {
   program.command('interpolate')
@@ -15,10 +16,10 @@ export function registerInterpolate(program: Command, context: { quiet: () => bo
     .option('--slerp', 'follow the great circle between the codes instead of the straight line', false)
     .option('--label <y>', "cvae: decode every step with this label (name or index); default: each end's best label, " +
       'blended along the way')
-    .option('--checkpoint <dir>', 'run folder or checkpoint (default: newest run under checkpoints/)')
-    .option('--invert', 'invert the input images (dark drawing on light paper); default: detected per image')
-    .option('--no-invert', 'never invert the input images')
-    .option('--scale <n>', 'enlarge each pixel n times', positiveInt, 1)
+    .addOption(checkpointOption())
+    .addOption(invertOption('images'))
+    .addOption(noInvertOption('images'))
+    .addOption(scaleOption(1))
     .action(async (a: string, b: string, out: string,
       flags: { steps: number; slerp: boolean; label?: string; checkpoint?: string; invert?: boolean; scale: number }) => {
       assertPngName(out);

@@ -3,7 +3,7 @@ import { assertPngName } from '../files';
 import { writeLatentMap } from '../io/plots';
 import { principalPlane } from '../model/latent';
 import { encodeAll } from '../model/likelihood';
-import { dataLabels, loadSplit, openModel, requireModel } from './common';
+import { checkpointOption, dataLabels, loadSplit, openModel, requireModel } from './common';
 import { positiveInt } from '../options';
 
 export function registerLatentMap(program: Command, context: { quiet: () => boolean }): void {
@@ -11,7 +11,7 @@ export function registerLatentMap(program: Command, context: { quiet: () => bool
     .description("the test set's codes (μ) as a scatter plot coloured by label: the 2-D latent space, or the codes " +
       'projected on their two main principal directions')
     .argument('[out]', 'output PNG', 'latent-map.png')
-    .option('--checkpoint <dir>', 'run folder or checkpoint (default: newest run under checkpoints/)')
+    .addOption(checkpointOption())
     .option('--limit-test <n>', 'plot only the first n test images', positiveInt)
     .action(async (out: string, flags: { checkpoint?: string; limitTest?: number }) => {
       assertPngName(out);

@@ -5,7 +5,7 @@ import { toTiles, writeImageGrid } from '../io/png';
 import { decodeCodes, repeatedOneHot } from '../model/generate';
 import { manifoldCodes, principalPlane, unitVector } from '../model/latent';
 import { encodeAll } from '../model/likelihood';
-import { dataLabels, labelIndex, loadSplit, openModel, requireModel, requirePrior, tileShape } from './common';
+import { checkpointOption, dataLabels, labelIndex, loadSplit, openModel, requireModel, requirePrior, scaleOption, tileShape } from './common';
 import { positiveInt } from '../options';
 
 function dimsPair(value: string): [number, number] {
@@ -22,8 +22,8 @@ export function registerManifold(program: Command, context: { quiet: () => boole
     .option('--dims <i,j>', 'two latent dimensions (0-based) to walk along, the others at 0')
     .option('--size <n>', 'images per side of the grid', positiveInt, 20)
     .option('--label <y>', 'cvae: decode every code with this label (name or index)')
-    .option('--checkpoint <dir>', 'run folder or checkpoint (default: newest run under checkpoints/)')
-    .option('--scale <n>', 'enlarge each pixel n times', positiveInt, 1)
+    .addOption(checkpointOption())
+    .addOption(scaleOption(1))
     .action(async (out: string, flags: { dims?: string; size: number; label?: string; checkpoint?: string; scale: number }) => {
       assertPngName(out);
       if (flags.size < 2) throw new VaeError('--size must be at least 2');

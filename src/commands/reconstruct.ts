@@ -3,7 +3,8 @@ import { VaeError } from '../errors';
 import { Tile, toTiles, writeImageGrid } from '../io/png';
 import { maskImages } from '../model/condition';
 import { reconstructImages, sampleCompletions } from '../model/generate';
-import { informer, inputsAndOutput, labelsFor, openModel, pickTestImages, readInputImages, tileShape } from './common';
+import { checkpointOption, informer, inputsAndOutput, invertOption, labelsFor, noInvertOption, openModel, pickTestImages, readInputImages,
+  scaleOption, tileShape } from './common';
 import { choice, invertMode, nonNegativeFloat, nonNegativeInt, positiveInt } from '../options';
 import { DEFAULT_NOISE_LEVEL, NOISE_KINDS, NoiseConfig, NoiseKind, corrupt, noiseConfig } from '../data/noise';
 import { Rng } from '../rng';
@@ -35,12 +36,12 @@ export function registerReconstruct(program: Command, context: { quiet: () => bo
       'for a completion cvae one row per image: original, observed part, reconstruction, completions')
     .argument('[files...]', 'input images (PNG, JPEG, WebP, any size), then the output PNG (default reconstruction.png)')
     .option('-n, --count <n>', 'number of test images when no images are given', positiveInt, 8)
-    .option('--checkpoint <dir>', 'run folder or checkpoint (default: newest run under checkpoints/)')
+    .addOption(checkpointOption())
     .option('--seed <n>', 'which test images (when none are given)', nonNegativeInt, 0)
     .option('--label <y>', "cvae: the inputs' label (name or index); default: the test images' labels, or for your images the label whose conditional ELBO is best")
-    .option('--invert', 'invert the input images (dark drawing on light paper); default: detected per image')
-    .option('--no-invert', 'never invert the input images')
-    .option('--scale <n>', 'enlarge each pixel n times', positiveInt, 1)
+    .addOption(invertOption('images'))
+    .addOption(noInvertOption('images'))
+    .addOption(scaleOption(1))
     .option('--noise <kind>', `corrupt the inputs first (${NOISE_KINDS.join(', ')}; default for a denoising autoencoder: its training noise) ` +
       "and show them between the originals and the reconstructions; 'none' for a dae's clean inputs", choice([...NOISE_KINDS, 'none'] as const))
     .option('--noise-level <p>', 'with --noise: the standard deviation (gaussian) or the share of pixels hit (default: the model\'s, else ' +

@@ -4,7 +4,7 @@ import { assertPngName } from '../files';
 import { toTiles, writeImageGrid } from '../io/png';
 import { decodeWithEveryLabel, repeatedOneHot, sampleImages } from '../model/generate';
 import { Rng } from '../rng';
-import { labelIndex, labelName, openModel, requireModel, requirePrior, tileShape } from './common';
+import { checkpointOption, labelIndex, labelName, openModel, requireModel, requirePrior, scaleOption, tileShape } from './common';
 import { nonNegativeInt, positiveInt } from '../options';
 
 interface SampleFlags {
@@ -25,10 +25,10 @@ export function registerSample(program: Command, context: { quiet: () => boolean
     .option('--label <y>', 'cvae: draw images of this label (a name such as 7 or Sneaker, or its index)')
     .option('--per-class <n>', 'cvae: n images of every label, one row per label, named on the left (the same z down each column)',
       positiveInt)
-    .option('--checkpoint <dir>', 'run folder or checkpoint (default: newest run under checkpoints/)')
+    .addOption(checkpointOption())
     .option('--seed <n>', 'seed for z', nonNegativeInt, 0)
     .option('--cols <n>', 'images per row (default: a square grid)', positiveInt)
-    .option('--scale <n>', 'enlarge each pixel n times', positiveInt, 1)
+    .addOption(scaleOption(1))
     .action(async (out: string, flags: SampleFlags) => {
       assertPngName(out);
       const loaded = await openModel(flags.checkpoint, context.quiet(), { codes: true });

@@ -8,7 +8,7 @@ import * as path from 'path';
 import { Worker } from 'worker_threads';
 import { BackendChoice, BackendInfo } from '../backend';
 import { VaeError } from '../errors';
-import type { ModelConfig } from '../model/vae';
+import type { ModelConfig } from '../model/run-config';
 import type { AdamConfig } from './adam';
 import type { ShardTask, SharedTrainBuffers } from './shards';
 

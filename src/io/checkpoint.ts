@@ -18,12 +18,12 @@ import * as path from 'path';
 import type * as tf from '@tensorflow/tfjs';
 import { VaeError, errorMessage } from '../errors';
 import { M1Codes } from '../model/m1m2';
-import { ModelConfig, Vae } from '../model/vae';
+import { Vae } from '../model/vae';
 import { assembleModel, extraNetworks, findFamily } from '../model/families/registry';
 import { AdamConfig, AdamState } from '../engine/adam';
 import { flatLayout } from '../model/flat';
 import { TOOL_VERSION } from '../version';
-import type { EpochSums, RunConfig, TrainSettings, TrainState } from '../model/run-config';
+import type { EpochSums, ModelConfig, RunConfig, TrainSettings, TrainState } from '../model/run-config';
 
 export type { EpochSums, RunConfig, TrainSettings, TrainState };
 import { readJson, writeFileAtomic } from '../files';

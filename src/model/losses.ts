@@ -95,6 +95,15 @@ export function gaussianNllFixed(mu: tf.Tensor2D, x: tf.Tensor2D, sigma: number)
 }
 
 /**
+ * The fixed σ of a Gaussian p(x|z) (--likelihood gaussian without --sigma) on pixel values in [0, 1]; the mean is
+ * sigmoid(decoder output).
+ * Measured on a colour folder (360 shapes, 32x32, conv, 12 epochs; test mean squared error, the mean image:
+ * 0.080): a variance per pixel learned by the decoder 0.088 (the variance absorbed the error, the code was
+ * ignored); σ = 0.1 with a linear mean 0.056; σ = 0.1 with a sigmoid mean 0.019 (Bernoulli: 0.021).
+ */
+export const DEFAULT_SIGMA = 0.1;
+
+/**
  * The sparse autoencoder's penalty (Ng, "Sparse autoencoder" lecture notes, §2.3) on codes in (0, 1) [batch, units]:
  *   Σ_j KL(ρ || ρ̂_j) = Σ_j [ρ log(ρ / ρ̂_j) + (1 − ρ) log((1 − ρ) / (1 − ρ̂_j))],  ρ̂_j = mean over the batch of unit j
  * ρ̂ is kept inside [1e-6, 1 − 1e-6] so that a dead or saturated unit gives a large, finite penalty.

@@ -8,17 +8,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../rng';
 import { activeUnits, encodeAll } from './likelihood';
-import { ModelConfig, Vae } from './vae';
-
-/** What an M1+M2 model records of its M1 (ModelConfig.features). */
-export interface M1Features {
-  /** M1's model (its weights are kept in the run folder's m1/). */
-  m1: ModelConfig;
-  /** The latent dimensions of M1 that M2 sees, in order. */
-  dims: number[];
-  /** The M1 run folder it was taken from, for the record. */
-  source: string;
-}
+import { Vae } from './vae';
 
 /** Standard deviation of a mean code dimension over the data below which M1+M2 leaves it out. */
 export const M1_ACTIVE_STD = 0.1;

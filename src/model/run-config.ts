@@ -1,6 +1,57 @@
 /** The run's settings as config.json keeps them, and the training state a checkpoint keeps (io/checkpoint.ts writes them). */
 import type { DataRecord } from '../data/datasets';
-import type { ModelConfig } from './vae';
+import type { NoiseConfig } from '../data/noise';
+import type { ConditionConfig } from './condition';
+
+/** config.json's model: what the networks are (a family builds them from this; model/families). */
+export interface ModelConfig {
+  /** The model family (model/families): 'vae', 'cvae', 'm2', 'ae', 'dae', 'sae', ... */
+  family: string;
+  /** 'mlp': dense layers on the flattened image; 'conv': convolutions (conv.ts), then the dense layers. */
+  arch: 'mlp' | 'conv';
+  /** height, width, channels of one image. */
+  inputShape: [number, number, number];
+  hidden: number[];
+  zDim: number;
+  /**
+   * p(x|z): Bernoulli values in [0, 1] (images), or Gaussian. A Gaussian on images has a fixed standard
+   * deviation `sigma` and a mean in [0, 1], μ = sigmoid(decoder output), like the Bernoulli's; without
+   * `sigma` (M1+M2, on M1's codes) the variance is learned too: the decoder has two outputs per value, μ, then
+   * log σ².
+   */
+  likelihood: 'bernoulli' | 'gaussian';
+  sigma?: number;
+  /** What a cvae is conditioned on (absent for a vae; the label for m2). */
+  condition?: ConditionConfig;
+  /** M1+M2: the inputs are the codes of this M1 VAE, not images (inputShape is then [1, codes, 1]). */
+  features?: M1Features;
+  /** dae: how the inputs are corrupted in training (data/noise.ts). */
+  noise?: NoiseConfig;
+  /** sae: the target mean activation ρ of the code units and the weight of the penalty. */
+  sparsity?: { target: number; weight: number };
+  /** A family's own settings (its configure sets them; config.json keeps them): so far only the VQ-VAE has any. */
+  options?: VqOptions;
+}
+
+/** A VQ-VAE's settings (model/families/vqvae.ts). */
+export interface VqOptions {
+  /** Entries of the codebook. */
+  codebookSize: number;
+  /** Values per entry: the code's zDim values are cut into zDim / codeDim entries. */
+  codeDim: number;
+  /** Weight β of the commitment term. */
+  commitment: number;
+}
+
+/** What an M1+M2 model records of its M1 (ModelConfig.features). */
+export interface M1Features {
+  /** M1's model (its weights are kept in the run folder's m1/). */
+  m1: ModelConfig;
+  /** The latent dimensions of M1 that M2 sees, in order. */
+  dims: number[];
+  /** The M1 run folder it was taken from, for the record. */
+  source: string;
+}
 
 export interface TrainSettings {
   epochs: number;

@@ -15,41 +15,11 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../rng';
-import type { M1Features } from './m1m2';
-import { ConditionConfig, ConditionLayout, conditionLayout } from './condition';
+import { ConditionLayout, conditionLayout } from './condition';
 import { ConvParams, ConvShape, applyConv, convDecoderHead, convEncoderTrunk, convShape, decoderConvs, encoderConvs } from './conv';
-import type { NoiseConfig } from '../data/noise';
 import { dense, denseOnData, denseOnPartlyData, denseWithEveryLabel } from './dense';
 import { bernoulliNllFromLogits, gaussianNll, gaussianNllFixed, klToStdNormal, reparameterize, sparsityPenalty } from './losses';
-
-export interface ModelConfig {
-  /** The model family (model/families): 'vae', 'cvae', 'm2', 'ae', 'dae', 'sae', ... */
-  family: string;
-  /** 'mlp': dense layers on the flattened image; 'conv': convolutions (conv.ts), then the dense layers. */
-  arch: 'mlp' | 'conv';
-  /** height, width, channels of one image. */
-  inputShape: [number, number, number];
-  hidden: number[];
-  zDim: number;
-  /**
-   * p(x|z): Bernoulli values in [0, 1] (images), or Gaussian. A Gaussian on images has a fixed standard
-   * deviation `sigma` and a mean in [0, 1], μ = sigmoid(decoder output), like the Bernoulli's; without
-   * `sigma` (M1+M2, on M1's codes) the variance is learned too: the decoder has two outputs per value, μ, then
-   * log σ².
-   */
-  likelihood: 'bernoulli' | 'gaussian';
-  sigma?: number;
-  /** What a cvae is conditioned on (absent for a vae; the label for m2). */
-  condition?: ConditionConfig;
-  /** M1+M2: the inputs are the codes of this M1 VAE, not images (inputShape is then [1, codes, 1]). */
-  features?: M1Features;
-  /** dae: how the inputs are corrupted in training (data/noise.ts). */
-  noise?: NoiseConfig;
-  /** sae: the target mean activation ρ of the code units and the weight of the penalty. */
-  sparsity?: { target: number; weight: number };
-  /** A family's own settings (its configure sets them; config.json keeps them). */
-  options?: Record<string, number | string | boolean>;
-}
+import type { ModelConfig } from './run-config';
 
 /**
  * A code that is quantised (a VQ-VAE's): the encoder's output is replaced by the nearest entries of a

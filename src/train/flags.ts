@@ -9,8 +9,8 @@ import { DEFAULT_TEST_SPLIT } from '../data/datasets';
 import { CONV_SIZES } from '../model/conv';
 import { FlagSpec, NewRunOptions } from '../model/families/family';
 import { FAMILIES, MODEL_CHOICES, familiesWith } from '../model/families/registry';
+import { DEFAULT_SIGMA } from '../model/losses';
 import { choice, hiddenSizes, nonNegativeFloat, nonNegativeInt, positiveFloat, positiveInt } from '../options';
-import { DEFAULT_SIGMA } from './run';
 
 /** "400 (500 for m2, 256 with --arch conv)": a family default, with the families and arch that differ. */
 function familyDefault(pick: (d: { hidden: number[]; zDim: number }) => string): string {

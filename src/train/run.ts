@@ -5,23 +5,16 @@ import { VaeError } from '../errors';
 import { M1_DIR, RunConfig, assertNoRun, createRunDir, defaultRunDir, loadForResume, loadModel, newRunConfig } from '../io/checkpoint';
 import { testMatrix } from '../data/batches';
 import { saveLayersModel } from '../io/tfjs-files';
-import { M1Codes, M1Features, activeDims } from '../model/m1m2';
+import { M1Codes, activeDims } from '../model/m1m2';
 import { writeFileAtomic } from '../files';
-import { ModelConfig } from '../model/vae';
+import type { M1Features, ModelConfig } from '../model/run-config';
 import { CONV_SIZES } from '../model/conv';
+import { DEFAULT_SIGMA } from '../model/losses';
 import { NewRunOptions } from '../model/families/family';
 import { checkFamilyOptions, createModel, familiesWith, familyNamed } from '../model/families/registry';
 import { TrainRun, initialAdam, initialState } from './train';
 
 export type { NewRunOptions };
-
-/**
- * --likelihood gaussian: the fixed σ of p(x|z) on pixel values in [0, 1]; the mean is sigmoid(decoder output).
- * Measured on a colour folder (360 shapes, 32x32, conv, 12 epochs; test mean squared error, the mean image:
- * 0.080): a variance per pixel learned by the decoder 0.088 (the variance absorbed the error, the code was
- * ignored); σ = 0.1 with a linear mean 0.056; σ = 0.1 with a sigmoid mean 0.019 (Bernoulli: 0.021).
- */
-export const DEFAULT_SIGMA = 0.1;
 
 /** What reading the data may report: progress of decoding an image folder, skipped files. */
 export interface DataHooks {

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { conv2dSame, convShape, upsample2x } from '../../src/model/conv';
-import { ModelConfig } from '../../src/model/vae';
+import type { ModelConfig } from '../../src/model/run-config';
 import { createModel } from '../../src/model/families/registry';
 import { Rng } from '../../src/rng';
 import { useTestBackend } from '../helpers/backend';

@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { composeImages, conditionLayout, gatherColumns, observedMask, oneHot } from '../../src/model/condition';
-import { ModelConfig, Vae } from '../../src/model/vae';
+import type { ModelConfig } from '../../src/model/run-config';
+import { Vae } from '../../src/model/vae';
 import { createModel } from '../../src/model/families/registry';
 import { useTestBackend } from '../helpers/backend';
 

@@ -7,7 +7,8 @@ import { splitLabelled } from '../../src/data/labelled';
 import { activeDims, sampleCodes } from '../../src/model/m1m2';
 import { Rng } from '../../src/rng';
 import { semiSupervisedTerms, semiWeights, termsWithEveryLabel, unlabelledBound } from '../../src/model/m2';
-import { ModelConfig, Vae } from '../../src/model/vae';
+import type { ModelConfig } from '../../src/model/run-config';
+import { Vae } from '../../src/model/vae';
 import { createModel } from '../../src/model/families/registry';
 import { useTestBackend } from '../helpers/backend';
 

@@ -7,7 +7,7 @@
 import { DEFAULT_NOISE_LEVEL, NOISE_KINDS, noiseConfig } from '../../data/noise';
 import { choice, nonNegativeFloat, positiveFloat } from '../../options';
 import { VaeError } from '../../errors';
-import { ModelConfig } from '../vae';
+import type { ModelConfig } from '../run-config';
 import { Family, NewRunOptions } from './family';
 import { elboTrainTerms, encoderDecoder, evaluateImages, imageBatches, imageDefaults, plainShard, rejectKlFlags } from './shared';
 

@@ -13,8 +13,8 @@ import type { ConditionLayout, Region } from '../condition';
 import type { ElboTerms } from '../evaluate';
 import type { M1Codes } from '../m1m2';
 import type { SemiWeights } from '../m2';
-import type { EpochSums, TrainSettings } from '../run-config';
-import type { ModelConfig, Quantizer, Vae } from '../vae';
+import type { EpochSums, ModelConfig, TrainSettings } from '../run-config';
+import type { Quantizer, Vae } from '../vae';
 
 /**
  * Numbers a training step reports at most: its loss, then the family's sums (Family.stats). Both engines lay a
@@ -67,7 +67,10 @@ export interface FlagSpec {
   parse?: (value: string) => unknown;
 }
 
-/** The settings of `vae train` that make a new run (train/flags.ts gives their defaults and help). */
+/**
+ * The settings of `vae train` that make a new run (train/flags.ts gives their defaults and help), a family's own
+ * flags (Family.flags) among them, by their attribute name (--codebook-size: codebookSize).
+ */
 export interface NewRunOptions {
   data: string;
   /** A --model choice (registry.ts). */
@@ -83,6 +86,10 @@ export interface NewRunOptions {
   /** sae: the target mean activation ρ of the code units and the penalty's weight. */
   sparsity?: number;
   sparsityWeight?: number;
+  /** vqvae: entries of the codebook, values per entry, and the weight β of the commitment term. */
+  codebookSize?: number;
+  codeDim?: number;
+  commitment?: number;
   /** M1+M2: the run folder of a trained VAE. */
   m1?: string;
   /** What a cvae is conditioned on: the class label (default) or the observed part of the image. */
@@ -110,8 +117,6 @@ export interface NewRunOptions {
   imageSize?: number;
   channels?: 1 | 3;
   testSplit?: number;
-  /** A family's own options (Family.flags), by their attribute name (--codebook-size: codebookSize). */
-  [option: string]: unknown;
 }
 
 /**
@@ -212,7 +217,7 @@ export interface Family {
    */
   readonly penalty?: string;
   /** Options of `vae train` that only this family (and those that share them) takes. */
-  readonly takes: readonly string[];
+  readonly takes: readonly (keyof NewRunOptions)[];
   /** The one-line error when another family is given one of `takes`. */
   takesHint?(o: NewRunOptions): string;
   /** Whether a run's model is of this family (config.json's model.family, and for M1+M2 its features). */

@@ -5,7 +5,8 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import { VaeError } from '../../errors';
-import { ModelConfig, Vae, initWeights } from '../vae';
+import type { ModelConfig } from '../run-config';
+import { Vae, initWeights } from '../vae';
 import { ae, dae, sae } from './autoencoders';
 import { cvae } from './cvae';
 import { Family, NewRunOptions, STEP_STATS } from './family';

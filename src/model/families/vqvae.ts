@@ -16,7 +16,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { VaeError } from '../../errors';
 import { nonNegativeFloat, positiveInt } from '../../options';
-import { LossTerms, ModelConfig, Quantizer, Vae } from '../vae';
+import type { ModelConfig, VqOptions } from '../run-config';
+import { LossTerms, Quantizer, Vae } from '../vae';
 import { Family } from './family';
 import { elboTrainTerms, encoderDecoder, evaluateImages, imageBatches, imageDefaults, plainShard, rejectKlFlags } from './shared';
 
@@ -31,15 +32,10 @@ export const DEFAULT_COMMITMENT = 0.25;
 /** Latent values: 10 codebook entries of 2 values each per image. */
 export const VQ_Z_DIM = 20;
 
-interface VqSettings {
-  codebookSize: number;
-  codeDim: number;
-  commitment: number;
-}
-
-function settings(config: ModelConfig): VqSettings {
-  const o = config.options ?? {};
-  return { codebookSize: Number(o.codebookSize), codeDim: Number(o.codeDim), commitment: Number(o.commitment) };
+/** The settings configure put in the model config. */
+function settings(config: ModelConfig): VqOptions {
+  if (!config.options) throw new VaeError("a VQ-VAE's config.json needs model.options (codebookSize, codeDim, commitment)");
+  return config.options;
 }
 
 /** The codebook's entries as the columns of its kernel [codeDim, K] (the variable the optimizer trains). */
@@ -124,9 +120,9 @@ export const vqvae: Family = {
   defaults: (o) => imageDefaults(o, VQ_Z_DIM),
   configure(o, model) {
     rejectKlFlags(o, 'a VQ-VAE (--model vqvae) has no KL term: --beta, --kl-warmup and --iw-train are for vae and cvae (its β is --commitment)');
-    const codebookSize = (o.codebookSize as number | undefined) ?? DEFAULT_CODEBOOK_SIZE;
-    const codeDim = (o.codeDim as number | undefined) ?? DEFAULT_CODE_DIM;
-    const commitment = (o.commitment as number | undefined) ?? DEFAULT_COMMITMENT;
+    const codebookSize = o.codebookSize ?? DEFAULT_CODEBOOK_SIZE;
+    const codeDim = o.codeDim ?? DEFAULT_CODE_DIM;
+    const commitment = o.commitment ?? DEFAULT_COMMITMENT;
     if (codebookSize < 2) throw new VaeError('--codebook-size: a codebook needs at least 2 entries');
     if (model.zDim % codeDim !== 0) {
       throw new VaeError(`--z-dim ${model.zDim} is not a whole number of codebook entries of --code-dim ${codeDim} values`);

@@ -2,7 +2,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { createModel } from '../../../src/model/families/registry';
 import { vqLossTerms } from '../../../src/model/families/vqvae';
-import { ModelConfig, Vae } from '../../../src/model/vae';
+import type { ModelConfig } from '../../../src/model/run-config';
+import { Vae } from '../../../src/model/vae';
 import { useTestBackend } from '../../helpers/backend';
 
 beforeAll(useTestBackend);

@@ -5,7 +5,7 @@
  * (the whole image, or a completion's missing pixels). The batch is written on the CPU in that layout and uploaded.
  */
 import { ConditionLayout, writeDecoderCondition, writeDecoderTarget, writeEncoderInput } from '../../../model/condition';
-import type { ModelConfig } from '../../../model/vae';
+import type { ModelConfig } from '../../../model/run-config';
 import { gaussianObjective } from './elbo';
 import type { StepInputs } from './inputs';
 import type { GpuObjective, StepContext, StepOptions } from './objective';

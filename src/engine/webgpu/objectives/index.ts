@@ -3,7 +3,8 @@
  * Adding one: a module beside these exporting its GpuObjective (objective.ts), and its line here.
  */
 import type { GpuObjectiveSpec } from '../../../model/families/family';
-import type { ModelConfig, Vae } from '../../../model/vae';
+import type { ModelConfig } from '../../../model/run-config';
+import type { Vae } from '../../../model/vae';
 import { autoencoderObjective } from './autoencoder';
 import { cvaeObjective, cvaeUnsupported } from './cvae';
 import { elboObjective } from './elbo';
