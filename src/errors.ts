@@ -17,6 +17,26 @@ export class NonFiniteLossError extends VaeError {
   }
 }
 
+/** Exit code of a write the file system refused (sysexits.h's EX_IOERR): the user's to fix, not one of our bugs (70). */
+export const EXIT_DISK = 74;
+
+/**
+ * A write that failed for a reason the user fixes (a full disk, no permission, a read-only or over-quota file
+ * system): says what could not be written, where, and why, in one line. `after` is what the caller adds (the
+ * training loop: which checkpoint is kept, and how to go on).
+ */
+export class DiskError extends VaeError {
+  constructor(readonly what: string, readonly where: string, readonly reason: string, after = '') {
+    super(`could not write ${what} in ${where}: ${reason}${after ? `; ${after}` : ''}`, EXIT_DISK);
+    this.name = 'DiskError';
+  }
+
+  /** The same failure, with what the caller adds. */
+  withAdvice(after: string): DiskError {
+    return new DiskError(this.what, this.where, this.reason, after);
+  }
+}
+
 export function errorMessage(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }

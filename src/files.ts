@@ -1,19 +1,71 @@
 /** Small file-system helpers: atomic writes, and output paths checked before any long work starts. */
 import * as fs from 'fs';
 import * as path from 'path';
-import { VaeError, errorMessage } from './errors';
+import { DiskError, VaeError, errorMessage } from './errors';
 
-/** Writes to a temporary name beside the target, flushes it to disk, then renames it over the target. */
-export function writeFileAtomic(file: string, data: string | Uint8Array): void {
+/** The errors of a write that are the user's to fix, in words. */
+const DISK_ERRORS: Record<string, string> = {
+  ENOSPC: 'no space left on the device',
+  EDQUOT: 'the disk quota is exceeded',
+  EACCES: 'permission denied',
+  EPERM: 'permission denied',
+  EROFS: 'the file system is read-only',
+};
+
+/**
+ * `e` as a DiskError (what could not be written, in which folder, why) when it is one of the errors a user fixes
+ * (DISK_ERRORS), else `e` itself.
+ */
+export function asDiskError(e: unknown, what: string, file: string): unknown {
+  const code = (e as NodeJS.ErrnoException)?.code;
+  if (e instanceof DiskError || !code || !(code in DISK_ERRORS)) return e;
+  return new DiskError(what, displayPath(path.dirname(file)), `${DISK_ERRORS[code]} (${code})`);
+}
+
+/**
+ * VAE_FAULT_WRITE=CODE:N:PATTERN (for tests): the N-th write (from 1) through these helpers to a path that the
+ * regular expression PATTERN matches ('/'-separated) fails with the errno CODE (ENOSPC, EACCES, ...), as a full disk
+ * or a refused permission would, after its file is opened.
+ */
+function injectedFault(file: string): void {
+  const fault = /^([A-Z]+):(\d+):(.+)$/.exec(process.env.VAE_FAULT_WRITE ?? '');
+  if (!fault || !new RegExp(fault[3]).test(file.split(path.sep).join('/'))) return;
+  if (++faultMatches === Number(fault[2])) throw Object.assign(new Error(`${fault[1]}: injected write failure, write '${file}'`), { code: fault[1] });
+}
+let faultMatches = 0;
+
+/**
+ * Writes to a temporary name beside the target, flushes it to disk, then renames it over the target. A failed
+ * write leaves nothing behind: the temporary file is removed, the target is as it was.
+ */
+export function writeFileAtomic(file: string, data: string | Uint8Array, what = path.basename(file)): void {
   const tmp = `${file}.tmp-${process.pid}`;
-  const fd = fs.openSync(tmp, 'w');
   try {
-    fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
-    fs.fsyncSync(fd);
-  } finally {
-    fs.closeSync(fd);
+    const fd = fs.openSync(tmp, 'w');
+    try {
+      injectedFault(file);
+      fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+      fs.fsyncSync(fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.renameSync(tmp, file);
+  } catch (e) {
+    fs.rmSync(tmp, { force: true });
+    throw asDiskError(e, what, file);
   }
-  fs.renameSync(tmp, file);
+}
+
+/** Appends a line to `file`; a failed append is undone (the file keeps its old size), so no half line is left. */
+export function appendLine(file: string, line: string, what = path.basename(file)): void {
+  const before = fs.existsSync(file) ? fs.statSync(file).size : 0;
+  try {
+    injectedFault(file);
+    fs.appendFileSync(file, line + '\n');
+  } catch (e) {
+    if (fs.existsSync(file)) fs.truncateSync(file, before);
+    throw asDiskError(e, what, file);
+  }
 }
 
 export function readJson<T>(file: string): T {

@@ -1,6 +1,9 @@
+import * as fs from 'fs';
 import { Command, Option } from 'commander';
 import { currentBackend } from '../backend';
 import { evaluateTestSet, importanceOnGpu } from '../engine/evaluate';
+import { VaeError } from '../errors';
+import { DEFAULT_CHECKPOINT_ROOT, checkRun, newestRun } from '../io/checkpoint';
 import { bitsPerDim } from '../model/evaluate';
 import { familyOf } from '../model/families/registry';
 import { TaskProgress } from '../train/progress';
@@ -21,7 +24,11 @@ export function registerEvaluate(program: Command, context: { quiet: () => boole
     .option('--threads <n>', 'threads for importance sampling (default: one per core on the wasm and cpu backends)', positiveInt)
     .option('--limit-test <n>', 'use only the first n test images', positiveInt)
     .option('--json', 'print one JSON object instead of text', false)
-    .action(async (flags: { checkpoint?: string; iw?: number | true; seed: number; threads?: number; limitTest?: number; json: boolean }) => {
+    .addOption(new Option('--check [run]', 'instead: verify every checkpoint of a run folder (default: the newest run) against the sizes and ' +
+      'SHA-256 hashes recorded when it was written; exits 1 if one is damaged'))
+    .action(async (flags: { checkpoint?: string; iw?: number | true; seed: number; threads?: number; limitTest?: number; json: boolean;
+      check?: string | true }) => {
+      if (flags.check !== undefined) return checkRunFolder(flags.check === true ? flags.checkpoint : flags.check);
       const loaded = await openModel(flags.checkpoint, context.quiet(), { codes: true });
       const { data } = loaded.config;
       const test = await loadSplit(loaded, 'test', flags.limitTest);
@@ -67,4 +74,21 @@ export function registerEvaluate(program: Command, context: { quiet: () => boole
       lines.push(`active units ${report.activeUnits} of ${report.zDim} (Cov over the test set of E[z_u|x] > 0.01)`);
       process.stdout.write(lines.join('\n') + '\n');
     });
+}
+
+/** `vae evaluate --check RUN`: a line per checkpoint (newest first), intact or what is damaged; a damaged one fails. */
+function checkRunFolder(arg: string | undefined): void {
+  const runDir = arg ?? newestRun();
+  if (!runDir) throw new VaeError(`no run found under ${DEFAULT_CHECKPOINT_ROOT}/: pass the run folder, vae evaluate --check RUN`);
+  if (!fs.existsSync(runDir)) throw new VaeError(`run folder not found: ${runDir}`);
+  const checked = checkRun(runDir);
+  const mb = (bytes: number) => `${(bytes / 1e6).toFixed(1)} MB`;
+  process.stdout.write(checked.map((c) => `${c.name}${c.roles.length ? ` (${c.roles.join(', ')})` : ''}: ` +
+    (c.damage ? `DAMAGED: ${c.damage}` : c.verified ? `intact, ${c.files} files, ${mb(c.bytes)}` : `${c.files} files, ${mb(c.bytes)}, no checksums (written by an older vae)`))
+    .join('\n') + '\n');
+  const damaged = checked.filter((c) => c.damage);
+  if (damaged.length > 0) {
+    throw new VaeError(`${damaged.length} of the ${checked.length} checkpoints of ${runDir} ${damaged.length === 1 ? 'is' : 'are'} damaged` +
+      `${damaged.length < checked.length ? '; sample, evaluate, explore and train --resume use the newest intact one' : ''}`);
+  }
 }

@@ -2,7 +2,9 @@
 import { Command, Option } from 'commander';
 import { BackendInfo } from '../backend';
 import { defaultThreads } from '../engine/cpu';
+import { DiskError } from '../errors';
 import { displayPath } from '../files';
+import { keptCheckpointAdvice } from '../io/checkpoint';
 import { convShape } from '../model/conv';
 import { familyOf } from '../model/families/registry';
 import { RESUME_FLAGS, TRAIN_FLAGS } from '../train/flags';
@@ -90,10 +92,14 @@ export function registerTrain(program: Command, context: { backend: () => Backen
           process.stdout.write(`done: ${score}${error} after ${plural(last.epoch, 'epoch')}; ` +
             `run folder ${run.runDir} (best epoch ${run.state.bestEpoch})\n`);
         }
+      } catch (e) {
+        // A full disk (or a refused write) while training: one line saying what is kept and how to go on.
+        throw e instanceof DiskError ? e.withAdvice(keptCheckpointAdvice(run.runDir)) : e;
       } finally {
         reporter.stopBar();
         process.off('SIGINT', onSigint);
         process.off('SIGTERM', onSigint);
+        run.lock?.release();
       }
     });
 }

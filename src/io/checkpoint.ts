@@ -11,12 +11,19 @@
  *
  * A checkpoint is written whole into a temporary folder and renamed into place; only then is
  * checkpoint.json replaced (also by rename) to point at it, and checkpoints no longer pointed at are
- * removed. A crash at any moment leaves checkpoint.json naming complete checkpoints.
+ * removed (the run keeps its last, its best and the last before: something to fall back to). A crash at any
+ * moment leaves checkpoint.json naming complete checkpoints; a write that fails (a full disk) leaves nothing
+ * behind and the previous checkpoints as they were.
+ *
+ * Each checkpoint proves itself: its checksums.json records the size and SHA-256 of each of its files, and every
+ * load checks them. Given a run folder, a command falls back from a damaged checkpoint to the newest intact one
+ * (with a warning naming the damaged one); given a damaged checkpoint by name, it refuses.
  */
+import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import type * as tf from '@tensorflow/tfjs';
-import { VaeError, errorMessage } from '../errors';
+import { DiskError, VaeError, errorMessage } from '../errors';
 import { M1Codes } from '../model/m1m2';
 import { Vae } from '../model/vae';
 import { assembleModel, extraNetworks, findFamily } from '../model/families/registry';
@@ -26,7 +33,8 @@ import { TOOL_VERSION } from '../version';
 import type { EpochSums, ModelConfig, RunConfig, TrainSettings, TrainState } from '../model/run-config';
 
 export type { EpochSums, RunConfig, TrainSettings, TrainState };
-import { readJson, writeFileAtomic } from '../files';
+import { asDiskError, displayPath, readJson, writeFileAtomic } from '../files';
+import { RunLock, lockRun } from './run-lock';
 import { loadLayersModel, saveLayersModel } from './tfjs-files';
 
 /** optimizer.json: Adam's settings; its moment estimates are in optimizer.bin. */
@@ -44,6 +52,8 @@ export const DEFAULT_CHECKPOINT_ROOT = 'checkpoints';
 interface CheckpointIndex {
   last: string;
   best: string | null;
+  /** The last checkpoint before `last`, kept to fall back to should `last` be damaged. */
+  previous?: string | null;
   epochsDone: number;
   updatedAt: string;
 }
@@ -78,14 +88,26 @@ export function assertNoRun(runDir: string): void {
   }
 }
 
-export function createRunDir(runDir: string, config: RunConfig): void {
+/** Prints a warning on stderr (a damaged checkpoint passed over, a stale lock taken over). */
+const warnOnStderr = (message: string) => { process.stderr.write(`warning: ${message}\n`); };
+
+/** Makes a new run's folder and takes it for this process (run-lock.ts); `warn` hears of a stale lock taken over. */
+export function createRunDir(runDir: string, config: RunConfig, warn: (message: string) => void = warnOnStderr): RunLock {
   assertNoRun(runDir);
   try {
     fs.mkdirSync(path.join(runDir, 'samples'), { recursive: true });
-    writeFileAtomic(path.join(runDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
   } catch (e) {
     throw new VaeError(`cannot create run folder ${runDir}: ${errorMessage(e)}`);
   }
+  const lock = lockRun(runDir, warn);
+  try {
+    assertNoRun(runDir); // another run may have been made here since the first look, while the data was read
+    writeFileAtomic(path.join(runDir, 'config.json'), JSON.stringify(config, null, 2) + '\n', 'the run\'s config.json');
+  } catch (e) {
+    lock.release();
+    throw e instanceof VaeError ? e : new VaeError(`cannot create run folder ${runDir}: ${errorMessage(e)}`);
+  }
+  return lock;
 }
 
 export function checkpointName(state: TrainState): string {
@@ -97,47 +119,132 @@ function removeDir(dir: string): void {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
+/** The file of a checkpoint that lists its files' sizes and hashes. */
+export const CHECKSUMS_FILE = 'checksums.json';
+
+interface Checksums {
+  algorithm: 'sha256';
+  /** Each file of the checkpoint (relative, '/'-separated) but this one: its size in bytes and hash. */
+  files: Record<string, { bytes: number; sha256: string }>;
+}
+
+/** The files of a checkpoint folder, relative and '/'-separated, checksums.json aside. */
+function filesOf(dir: string): string[] {
+  return fs.readdirSync(dir, { recursive: true, withFileTypes: true }).filter((e) => e.isFile())
+    .map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/')).filter((f) => f !== CHECKSUMS_FILE).sort();
+}
+
+const sha256 = (file: string) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+
+/**
+ * Why the checkpoint in `dir` is damaged (a file missing, of another size, or whose hash differs from the one its
+ * checksums.json recorded), or null when it is intact. A checkpoint of an older vae, without checksums.json, is
+ * taken as it is (its files are checked when they load).
+ */
+export function checkpointDamage(dir: string): string | null {
+  const file = path.join(dir, CHECKSUMS_FILE);
+  if (!fs.existsSync(dir)) return 'it is missing';
+  if (!fs.existsSync(file)) return null;
+  let sums: Checksums;
+  try {
+    sums = readJson<Checksums>(file);
+  } catch (e) {
+    return `${CHECKSUMS_FILE} is damaged (${errorMessage(e).split('\n')[0]})`;
+  }
+  for (const [name, want] of Object.entries(sums.files ?? {})) {
+    const at = path.join(dir, ...name.split('/'));
+    if (!fs.existsSync(at)) return `${name} is missing`;
+    const bytes = fs.statSync(at).size;
+    if (bytes !== want.bytes) return `${name} has ${bytes} bytes, ${want.bytes} were written`;
+    if (sha256(at) !== want.sha256) return `${name} is not the file that was written (its SHA-256 differs)`;
+  }
+  return null;
+}
+
+/** Every checkpoint of a run, newest first: its name, what checkpoint.json calls it, and its damage (null: intact). */
+export function checkRun(runDir: string): { name: string; roles: string[]; damage: string | null; files: number; bytes: number; verified: boolean }[] {
+  const index = readIndex(runDir);
+  if (!index) throw new VaeError(`not a vae run: ${runDir} has no checkpoint.json`);
+  const names = [...new Set([...checkpointsOf(runDir), index.last, ...(index.best ? [index.best] : [])])];
+  return names.map((name) => {
+    const dir = path.join(runDir, name);
+    const files = fs.existsSync(dir) ? filesOf(dir) : [];
+    return { name, roles: (['last', 'best', 'previous'] as const).filter((r) => index[r] === name), damage: checkpointDamage(dir), files: files.length,
+      bytes: files.reduce((a, f) => a + fs.statSync(path.join(dir, ...f.split('/'))).size, 0), verified: fs.existsSync(path.join(dir, CHECKSUMS_FILE)) };
+  });
+}
+
 /** Writes a checkpoint of the model, optimizer and training state, and makes it `last` (and `best`). */
 export async function saveCheckpoint(runDir: string, vae: Vae, adam: AdamState, adamConfig: AdamConfig, state: TrainState,
   isBest: boolean): Promise<string> {
   const name = checkpointName(state);
   const finalDir = path.join(runDir, name);
   const tmpDir = path.join(runDir, `.${name}.tmp-${process.pid}`);
-  removeDir(tmpDir);
-  fs.mkdirSync(tmpDir, { recursive: true });
-  for (const [name, net] of Object.entries(vae.networks)) await saveLayersModel(net, path.join(tmpDir, name));
-  const moments = new Uint8Array(8 * adam.m.length);
-  moments.set(new Uint8Array(adam.m.buffer, adam.m.byteOffset, adam.m.byteLength), 0);
-  moments.set(new Uint8Array(adam.v.buffer, adam.v.byteOffset, adam.v.byteLength), adam.m.byteLength);
-  writeFileAtomic(path.join(tmpDir, 'optimizer.bin'), moments);
-  const meta: OptimizerFile = { className: 'Adam', config: adamConfig, step: state.globalStep, parameters: adam.m.length,
-    layout: 'float32 m[parameters] then v[parameters], in the order of the encoder, decoder (and classifier) weights' };
-  writeFileAtomic(path.join(tmpDir, 'optimizer.json'), JSON.stringify(meta, null, 2) + '\n');
-  writeFileAtomic(path.join(tmpDir, 'state.json'), JSON.stringify(state, null, 2) + '\n');
-  if (fs.existsSync(finalDir)) {
-    const old = `${finalDir}.old-${process.pid}`;
-    fs.renameSync(finalDir, old);
-    fs.renameSync(tmpDir, finalDir);
-    removeDir(old);
-  } else {
-    fs.renameSync(tmpDir, finalDir);
-  }
-
   const previous = readIndex(runDir);
-  const index: CheckpointIndex = {
-    last: name,
-    best: isBest ? name : previous?.best ?? null,
-    epochsDone: state.epochsDone,
-    updatedAt: new Date().toISOString(),
-  };
-  writeFileAtomic(path.join(runDir, 'checkpoint.json'), JSON.stringify(index, null, 2) + '\n');
-  // Remove checkpoints that nothing points at any more, and the leftovers of a save that was killed.
-  for (const entry of fs.readdirSync(runDir)) {
-    if (/^\.?epoch-\d+(-step-\d+)?(\.tmp-\d+|\.old-\d+)?$/.test(entry) && entry !== index.last && entry !== index.best) {
-      removeDir(path.join(runDir, entry));
+  let placed = false;
+  try {
+    removeDir(tmpDir);
+    fs.mkdirSync(tmpDir, { recursive: true });
+    for (const [net, model] of Object.entries(vae.networks)) await saveLayersModel(model, path.join(tmpDir, net));
+    const moments = new Uint8Array(8 * adam.m.length);
+    moments.set(new Uint8Array(adam.m.buffer, adam.m.byteOffset, adam.m.byteLength), 0);
+    moments.set(new Uint8Array(adam.v.buffer, adam.v.byteOffset, adam.v.byteLength), adam.m.byteLength);
+    writeFileAtomic(path.join(tmpDir, 'optimizer.bin'), moments);
+    const meta: OptimizerFile = { className: 'Adam', config: adamConfig, step: state.globalStep, parameters: adam.m.length,
+      layout: 'float32 m[parameters] then v[parameters], in the order of the encoder, decoder (and classifier) weights' };
+    writeFileAtomic(path.join(tmpDir, 'optimizer.json'), JSON.stringify(meta, null, 2) + '\n');
+    writeFileAtomic(path.join(tmpDir, 'state.json'), JSON.stringify(state, null, 2) + '\n');
+    const sums: Checksums = { algorithm: 'sha256', files: Object.fromEntries(filesOf(tmpDir).map((f) => {
+      const at = path.join(tmpDir, ...f.split('/'));
+      return [f, { bytes: fs.statSync(at).size, sha256: sha256(at) }];
+    })) };
+    writeFileAtomic(path.join(tmpDir, CHECKSUMS_FILE), JSON.stringify(sums, null, 2) + '\n');
+    if (fs.existsSync(finalDir)) {
+      const old = `${finalDir}.old-${process.pid}`;
+      fs.renameSync(finalDir, old);
+      fs.renameSync(tmpDir, finalDir);
+      removeDir(old);
+    } else {
+      fs.renameSync(tmpDir, finalDir);
     }
+    placed = true;
+    const index: CheckpointIndex = {
+      last: name,
+      // A best checkpoint overwritten by a later, worse one of the same name is not the best any more.
+      best: isBest ? name : previous?.best === name ? null : previous?.best ?? null,
+      previous: previous?.last !== name ? previous?.last ?? null : previous?.previous ?? null,
+      epochsDone: state.epochsDone,
+      updatedAt: new Date().toISOString(),
+    };
+    writeFileAtomic(path.join(runDir, 'checkpoint.json'), JSON.stringify(index, null, 2) + '\n');
+    // Remove checkpoints that nothing points at any more, and the leftovers of a save that was killed.
+    const kept = new Set([index.last, index.best, index.previous]);
+    for (const entry of fs.readdirSync(runDir)) {
+      if (/^\.?epoch-\d+(-step-\d+)?(\.tmp-\d+|\.old-\d+)?$/.test(entry) && !kept.has(entry)) removeDir(path.join(runDir, entry));
+    }
+    return finalDir;
+  } catch (e) {
+    // Nothing half-written stays: the temporary folder, and a checkpoint that checkpoint.json does not name yet.
+    removeDir(tmpDir);
+    if (placed && previous?.last !== name && previous?.best !== name) removeDir(finalDir);
+    const failure = asDiskError(e, `checkpoint ${name}`, finalDir);
+    throw failure instanceof DiskError ? new DiskError(`checkpoint ${name}`, displayPath(runDir), failure.reason) : failure;
   }
-  return finalDir;
+}
+
+/**
+ * What a failed write during training adds to its one line: which checkpoint of `runDir` is kept, and how to go on
+ * once the disk has room again.
+ */
+export function keptCheckpointAdvice(runDir: string): string {
+  let index: CheckpointIndex | null = null;
+  try {
+    index = readIndex(runDir);
+  } catch {
+    // a damaged checkpoint.json: say nothing of what is kept
+  }
+  return index ? `the last checkpoint, ${index.last} (epoch ${index.epochsDone}), is kept: once there is room, continue with vae train --resume ${displayPath(runDir)}`
+    : 'no checkpoint of this run was written yet: once there is room, train it again';
 }
 
 function readIndex(runDir: string): CheckpointIndex | null {
@@ -181,12 +288,23 @@ export function newestRun(root = DEFAULT_CHECKPOINT_ROOT): string | null {
   return best?.dir ?? null;
 }
 
+/** A run's checkpoint folders (epoch-NNNN, epoch-NNNN-step-NNNNN), newest first. */
+export function checkpointsOf(runDir: string): string[] {
+  const order = (name: string) => {
+    const [, epochs, step] = /^epoch-(\d+)(?:-step-(\d+))?$/.exec(name)!;
+    return Number(epochs) * 1e6 + Number(step ?? 0);
+  };
+  return fs.readdirSync(runDir, { withFileTypes: true }).filter((e) => e.isDirectory() && /^epoch-\d+(-step-\d+)?$/.test(e.name))
+    .map((e) => e.name).sort((a, b) => order(b) - order(a));
+}
+
 /**
  * Finds the checkpoint a command should use: `arg` may be a run folder (its best checkpoint, or `which`)
- * or one checkpoint folder inside a run; without `arg`, the newest run under checkpoints/.
+ * or one checkpoint folder inside a run; without `arg`, the newest run under checkpoints/. `fallbacks`: for a run
+ * folder, its other checkpoints, newest first, to use should the chosen one be damaged (none for one named).
  */
 export function resolveCheckpoint(arg: string | undefined, which: 'best' | 'last' = 'best',
-  root = DEFAULT_CHECKPOINT_ROOT): { runDir: string; checkpointDir: string; guessed: boolean } {
+  root = DEFAULT_CHECKPOINT_ROOT): { runDir: string; checkpointDir: string; guessed: boolean; fallbacks: string[] } {
   let runDir: string;
   let guessed = false;
   if (arg === undefined) {
@@ -196,17 +314,45 @@ export function resolveCheckpoint(arg: string | undefined, which: 'best' | 'last
     guessed = true;
   } else {
     if (!fs.existsSync(arg)) throw new VaeError(`checkpoint not found: ${arg}`);
-    if (fs.existsSync(path.join(arg, 'encoder', 'model.json'))) {
-      return { runDir: path.dirname(path.resolve(arg)), checkpointDir: arg, guessed };
+    if (fs.existsSync(path.join(arg, 'encoder', 'model.json')) || fs.existsSync(path.join(arg, CHECKSUMS_FILE))) {
+      return { runDir: path.dirname(path.resolve(arg)), checkpointDir: arg, guessed, fallbacks: [] };
     }
     runDir = arg;
   }
   const index = readIndex(runDir);
   if (!index) throw new VaeError(`not a vae checkpoint: ${runDir} has no checkpoint.json (has training finished an epoch?)`);
   const name = which === 'best' ? index.best ?? index.last : index.last;
-  const checkpointDir = path.join(runDir, name);
-  if (!fs.existsSync(checkpointDir)) throw new VaeError(`checkpoint ${checkpointDir} named in ${runDir}/checkpoint.json is missing`);
-  return { runDir, checkpointDir, guessed };
+  const fallbacks = checkpointsOf(runDir).filter((c) => c !== name).map((c) => path.join(runDir, c));
+  return { runDir, checkpointDir: path.join(runDir, name), guessed, fallbacks };
+}
+
+/**
+ * Opens the checkpoint `resolved` chose with `open`, or where it is damaged (its checksums, or a file that does not
+ * load), the newest intact one of its fallbacks, with a warning naming the damaged one; a checkpoint given by name
+ * (no fallbacks) that is damaged is refused.
+ */
+async function openIntact<T>(resolved: { runDir: string; checkpointDir: string; fallbacks: string[] }, open: (dir: string) => Promise<T>,
+  warn: (message: string) => void): Promise<{ checkpointDir: string; opened: T }> {
+  const candidates = [resolved.checkpointDir, ...resolved.fallbacks];
+  let first = '';
+  for (const [i, dir] of candidates.entries()) {
+    let damage = checkpointDamage(dir);
+    let opened: T | undefined;
+    if (damage === null) {
+      try {
+        opened = await open(dir);
+      } catch (e) {
+        if (!(e instanceof VaeError) || e instanceof DiskError) throw e;
+        damage = errorMessage(e);
+      }
+    }
+    if (damage === null) return { checkpointDir: dir, opened: opened as T };
+    const why = `checkpoint ${displayPath(dir)} is damaged: ${damage}`;
+    first ||= why;
+    if (resolved.fallbacks.length === 0) throw new VaeError(why);
+    if (i + 1 < candidates.length) warn(`${why}; using ${displayPath(candidates[i + 1])}`);
+  }
+  throw new VaeError(`no intact checkpoint in ${displayPath(resolved.runDir)} (${first}); 'vae check ${displayPath(resolved.runDir)}' lists them`);
 }
 
 async function loadVae(config: RunConfig, checkpointDir: string): Promise<Vae> {
@@ -233,33 +379,43 @@ async function loadVaeModel(model: ModelConfig, checkpointDir: string): Promise<
 }
 
 export async function loadModel(arg: string | undefined, which: 'best' | 'last' = 'best',
-  announce?: (message: string) => void): Promise<LoadedModel> {
-  const { runDir, checkpointDir, guessed } = resolveCheckpoint(arg, which);
-  if (guessed && announce) announce(`using checkpoint ${checkpointDir} (the newest run under ${DEFAULT_CHECKPOINT_ROOT}/)`);
+  announce?: (message: string) => void, warn: (message: string) => void = warnOnStderr): Promise<LoadedModel> {
+  const resolved = resolveCheckpoint(arg, which);
+  const { runDir, guessed } = resolved;
   const config = readRunConfig(runDir);
-  return { runDir, checkpointDir, config, vae: await loadVae(config, checkpointDir), m1: await loadM1(config, runDir) };
+  const { checkpointDir, opened: vae } = await openIntact(resolved, (dir) => loadVae(config, dir), warn);
+  if (guessed && announce) announce(`using checkpoint ${checkpointDir} (the newest run under ${DEFAULT_CHECKPOINT_ROOT}/)`);
+  return { runDir, checkpointDir, config, vae, m1: await loadM1(config, runDir) };
 }
 
-/** Everything needed to continue training: the last checkpoint's model, Adam state and training state. */
-export async function loadForResume(runDir: string): Promise<LoadedModel & { state: TrainState; adam: AdamState }> {
+/**
+ * Everything needed to continue training: the last checkpoint's model, Adam state and training state (or the
+ * newest intact checkpoint's, should the last be damaged).
+ */
+export async function loadForResume(runDir: string, warn: (message: string) => void = warnOnStderr):
+  Promise<LoadedModel & { state: TrainState; adam: AdamState }> {
   if (!fs.existsSync(runDir)) throw new VaeError(`cannot resume: ${runDir} does not exist`);
-  const { checkpointDir } = resolveCheckpoint(runDir, 'last');
   const config = readRunConfig(runDir);
-  const vae = await loadVae(config, checkpointDir);
-  const parameters = flatLayout(vae.trainableVariables()).size;
-  let state: TrainState;
-  let adam: AdamState;
-  try {
-    state = readJson<TrainState>(path.join(checkpointDir, 'state.json'));
-    const meta = readJson<OptimizerFile>(path.join(checkpointDir, 'optimizer.json'));
-    const bin = fs.readFileSync(path.join(checkpointDir, 'optimizer.bin'));
-    if (meta.className !== 'Adam' || meta.parameters !== parameters || bin.length !== 8 * parameters) {
-      throw new Error(`optimizer state is for ${meta.parameters} parameters (${bin.length} bytes), the model has ${parameters}`);
+  const { checkpointDir, opened } = await openIntact(resolveCheckpoint(runDir, 'last'), async (dir) => {
+    const vae = await loadVae(config, dir);
+    try {
+      return { vae, ...readTrainingState(dir, flatLayout(vae.trainableVariables()).size) };
+    } catch (e) {
+      vae.dispose();
+      throw new VaeError(`cannot resume from ${dir}: ${errorMessage(e).split('\n')[0]}`);
     }
-    const floats = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength));
-    adam = { m: floats.slice(0, parameters), v: floats.slice(parameters) };
-  } catch (e) {
-    throw new VaeError(`cannot resume from ${checkpointDir}: ${errorMessage(e).split('\n')[0]}`);
+  }, warn);
+  return { runDir, checkpointDir, config, ...opened, m1: await loadM1(config, runDir) };
+}
+
+/** A checkpoint's training state and Adam's moments, for a model of `parameters` parameters. */
+function readTrainingState(checkpointDir: string, parameters: number): { state: TrainState; adam: AdamState } {
+  const state = readJson<TrainState>(path.join(checkpointDir, 'state.json'));
+  const meta = readJson<OptimizerFile>(path.join(checkpointDir, 'optimizer.json'));
+  const bin = fs.readFileSync(path.join(checkpointDir, 'optimizer.bin'));
+  if (meta.className !== 'Adam' || meta.parameters !== parameters || bin.length !== 8 * parameters) {
+    throw new Error(`optimizer state is for ${meta.parameters} parameters (${bin.length} bytes), the model has ${parameters}`);
   }
-  return { runDir, checkpointDir, config, vae, state, adam, m1: await loadM1(config, runDir) };
+  const floats = new Float32Array(bin.buffer.slice(bin.byteOffset, bin.byteOffset + bin.byteLength));
+  return { state, adam: { m: floats.slice(0, parameters), v: floats.slice(parameters) } };
 }

@@ -1,11 +1,12 @@
 /**
  * Plots drawn with Vega-Lite, rendered to SVG by Vega (no canvas needed) and converted to PNG by sharp.
  */
-import * as fs from 'fs';
+import * as path from 'path';
 import sharp from 'sharp';
 import * as vega from 'vega';
 import * as vegaLite from 'vega-lite';
 import { VaeError, errorMessage } from '../errors';
+import { writeFileAtomic } from '../files';
 
 export async function writeVegaLitePng(spec: vegaLite.TopLevelSpec, file: string, scale = 2): Promise<{ width: number; height: number }> {
   try {
@@ -13,10 +14,10 @@ export async function writeVegaLitePng(spec: vegaLite.TopLevelSpec, file: string
     const svg = await view.toSVG(scale);
     view.finalize();
     const png = await sharp(Buffer.from(svg)).flatten({ background: '#ffffff' }).png().toBuffer({ resolveWithObject: true });
-    fs.writeFileSync(file, png.data);
+    writeFileAtomic(file, png.data, `the plot ${path.basename(file)}`);
     return { width: png.info.width, height: png.info.height };
   } catch (e) {
-    throw new VaeError(`cannot draw ${file}: ${errorMessage(e).split('\n')[0]}`);
+    throw e instanceof VaeError ? e : new VaeError(`cannot draw ${file}: ${errorMessage(e).split('\n')[0]}`);
   }
 }
 

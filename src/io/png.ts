@@ -1,7 +1,8 @@
 /** PNG pictures of images: grids of tiles with a thin border, written with sharp. */
-import * as fs from 'fs';
+import * as path from 'path';
 import sharp from 'sharp';
 import { VaeError, errorMessage } from '../errors';
+import { writeFileAtomic } from '../files';
 
 /** One image: pixels in [0, 1], row-major height x width x channels. */
 export type Tile = Float32Array | null;
@@ -95,10 +96,10 @@ export async function writeImageGrid(file: string, tiles: Tile[], shape: TileSha
       if (channels === 1) image = image.toColourspace('b-w');
     }
     png = await image.png().toBuffer();
-    fs.writeFileSync(file, png);
   } catch (e) {
     throw new VaeError(`cannot write ${file}: ${errorMessage(e)}`);
   }
+  writeFileAtomic(file, png, `the picture ${path.basename(file)}`);
   return { width: g.width, height: g.height };
 }
 

@@ -6,6 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { testMatrix } from '../data/batches';
 import { errorMessage } from '../errors';
+import { appendLine, writeFileAtomic } from '../files';
 import { EpochSums } from '../io/checkpoint';
 import { toTiles, writeImageGrid } from '../io/png';
 import { EpochMetrics, writeTrainingCurves } from '../io/plots';
@@ -29,7 +30,7 @@ export function readMetrics(file: string): EpochMetrics[] {
 export function truncateMetrics(file: string, epochsDone: number): void {
   if (!fs.existsSync(file)) return;
   const kept = readMetrics(file).filter((m) => m.epoch <= epochsDone);
-  fs.writeFileSync(file, kept.map((m) => JSON.stringify(m) + '\n').join(''));
+  writeFileAtomic(file, kept.map((m) => JSON.stringify(m) + '\n').join(''), 'the metrics');
 }
 
 /** Codes drawn for each epoch's sample grid (the same every epoch). */
@@ -70,10 +71,10 @@ export class EpochEnd {
       samplesPng: path.join(runDir, 'samples', `epoch-${String(epoch).padStart(4, '0')}.png`),
     };
     await this.writePreview(result.samplesPng);
-    fs.appendFileSync(this.metricsFile, JSON.stringify({
+    appendLine(this.metricsFile, JSON.stringify({
       epoch, step: state.globalStep, beta, train: result.train, test: result.test,
       seconds: result.seconds, samplesPerSec: result.samplesPerSec, time: new Date().toISOString(),
-    }) + '\n');
+    }), 'the epoch\'s metrics');
     try {
       await writeTrainingCurves(readMetrics(this.metricsFile), path.join(runDir, 'curves.png'));
     } catch (e) {

@@ -1,9 +1,11 @@
 /** Starting a new training run, or picking one up again from its last checkpoint. */
+import * as fs from 'fs';
 import * as path from 'path';
 import { DEFAULT_TEST_SPLIT, DataOptions, Dataset, dataCacheDirs, openDataset, openRecordedDataset } from '../data/datasets';
 import { VaeError } from '../errors';
 import { M1_DIR, RunConfig, assertNoRun, createRunDir, defaultRunDir, loadForResume, loadModel, newRunConfig } from '../io/checkpoint';
 import { testMatrix } from '../data/batches';
+import { lockRun } from '../io/run-lock';
 import { saveLayersModel } from '../io/tfjs-files';
 import { M1Codes, activeDims } from '../model/m1m2';
 import { writeFileAtomic } from '../files';
@@ -94,9 +96,9 @@ function newRun(o: NewRunOptions, dataset: Dataset, features?: M1Features): Trai
     train: { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, beta: o.beta, klWarmup: o.klWarmup, seed: o.seed,
       iwTrain: o.iwTrain ?? 1, limitTrain: o.limitTrain, limitTest: o.limitTest, ...extra },
   });
-  createRunDir(runDir, config);
+  const lock = createRunDir(runDir, config);
   const vae = createModel(config.model, o.seed);
-  return { runDir, config, dataset, vae, adam: initialAdam(vae), state: initialState(o.seed) };
+  return { runDir, config, dataset, vae, adam: initialAdam(vae), state: initialState(o.seed), lock };
 }
 
 /** The convolutional model: square images of a size it knows, and the families it is built for. */
@@ -110,17 +112,25 @@ function checkConv(o: NewRunOptions, model: ModelConfig, supported: boolean): vo
 
 /** The run in `runDir` as its last checkpoint left it; `epochs` raises its total. */
 export async function resumeRun(runDir: string, epochs?: number): Promise<TrainRun & { checkpointName: string }> {
-  const loaded = await loadForResume(runDir);
-  const { config, state } = loaded;
-  if (epochs !== undefined && epochs !== config.train.epochs) {
-    config.train.epochs = epochs; // kept in config.json, so that a later --resume aims at the same total
-    writeFileAtomic(path.join(loaded.runDir, 'config.json'), JSON.stringify(config, null, 2) + '\n');
+  if (!fs.existsSync(runDir)) throw new VaeError(`cannot resume: ${runDir} does not exist`);
+  // The folder is this process's from here: a second `vae train --resume` of it refuses (io/run-lock.ts).
+  const lock = lockRun(runDir, (message) => process.stderr.write(`warning: ${message}\n`));
+  try {
+    const loaded = await loadForResume(runDir);
+    const { config, state } = loaded;
+    if (epochs !== undefined && epochs !== config.train.epochs) {
+      config.train.epochs = epochs; // kept in config.json, so that a later --resume aims at the same total
+      writeFileAtomic(path.join(loaded.runDir, 'config.json'), JSON.stringify(config, null, 2) + '\n', 'the run\'s config.json');
+    }
+    if (state.epochsDone >= config.train.epochs) {
+      throw new VaeError(`${runDir} has already finished its ${config.train.epochs} epochs; pass --epochs N to train longer`);
+    }
+    const dataset = await openRecordedDataset(config.data, loaded.runDir,
+      { limitTrain: config.train.limitTrain, limitTest: config.train.limitTest });
+    return { runDir: loaded.runDir, config, dataset, vae: loaded.vae, adam: loaded.adam, state, m1: loaded.m1,
+      checkpointName: path.basename(loaded.checkpointDir), lock };
+  } catch (e) {
+    lock.release();
+    throw e;
   }
-  if (state.epochsDone >= config.train.epochs) {
-    throw new VaeError(`${runDir} has already finished its ${config.train.epochs} epochs; pass --epochs N to train longer`);
-  }
-  const dataset = await openRecordedDataset(config.data, loaded.runDir,
-    { limitTrain: config.train.limitTrain, limitTest: config.train.limitTest });
-  return { runDir: loaded.runDir, config, dataset, vae: loaded.vae, adam: loaded.adam, state, m1: loaded.m1,
-    checkpointName: path.basename(loaded.checkpointDir) };
 }

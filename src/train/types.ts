@@ -1,4 +1,5 @@
 /** The shapes the training loop, its epoch-end pipeline and their callers share. */
+import type { RunLock } from '../io/run-lock';
 import type { AdamState } from '../engine/adam';
 import type { Dataset } from '../data/datasets';
 import type { RunConfig, TrainState } from '../io/checkpoint';
@@ -16,6 +17,8 @@ export interface TrainRun {
   state: TrainState;
   /** M1+M2: the M1 whose codes M2 learns from. */
   m1?: M1Codes;
+  /** The run folder held for this process while it trains (io/run-lock.ts); released when training ends. */
+  lock?: RunLock;
 }
 
 export interface StepInfo {
