@@ -1,6 +1,7 @@
 /**
- * `vae explore`: the server (only its own files, whatever the request), the static export, and the page in a real
- * browser (Debian's chromium, driven by puppeteer-core): the pad, a slider, drawing, interpolation, the label
+ * `vae explore`: the server (only its own files, whatever the request, and only to its own host names; a note when it
+ * listens beyond this machine), the static export, and the page in a real browser (Debian's chromium, driven by
+ * puppeteer-core): the pad, a slider, drawing, interpolation, the label
  * picker of a cvae and the curves, with the decoded pixels checked against the decoder run here in Node.
  */
 import { ChildProcess, spawn } from 'child_process';
@@ -34,28 +35,28 @@ beforeAll(async () => {
   train('m1m2', ['--model', 'm1m2', '--m1', runs.z2, '--labeled', '100']);
 }, 240_000);
 
-/** `vae explore` on a free port: the process and the URL it printed. */
-async function startExplore(run: string, extra: string[] = []): Promise<{ child: ChildProcess; url: string }> {
+/** `vae explore` on a free port: the process, the URL it printed and its stderr so far. */
+async function startExplore(run: string, extra: string[] = []): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
   const child = spawn(process.execPath, [VAE_BIN, 'explore', '--checkpoint', run, '--port', '0', '--codes', '500', ...extra], { cwd: work });
+  let err = '';
+  child.stderr!.on('data', (d) => { err += d; });
   const url = await new Promise<string>((resolve, reject) => {
     let out = '';
-    let err = '';
     child.stdout!.on('data', (d) => {
       out += d;
       const m = /^(http:\/\/\S+)$/m.exec(out);
       if (m) resolve(m[1]);
     });
-    child.stderr!.on('data', (d) => { err += d; });
     child.on('exit', (code) => reject(new Error(`vae explore exited with ${code}: ${err}`)));
   });
-  return { child, url };
+  return { child, url, stderr: () => err };
 }
 
-/** A raw request (the path exactly as given: no normalisation by a client library). */
-function request(url: string, rawPath: string, method = 'GET'): Promise<{ status: number; body: string }> {
+/** A raw request (the path exactly as given: no normalisation by a client library), with the URL's Host or `host`. */
+function request(url: string, rawPath: string, method = 'GET', host?: string): Promise<{ status: number; body: string }> {
   const { hostname, port } = new URL(url);
   return new Promise((resolve, reject) => {
-    const req = http.request({ hostname, port, path: rawPath, method }, (res) => {
+    const req = http.request({ hostname, port, path: rawPath, method, headers: host ? { Host: host } : {} }, (res) => {
       let body = '';
       res.on('data', (d) => { body += d; });
       res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
@@ -107,6 +108,50 @@ describe('the server', () => {
     expect(replies.filter((r) => r.status === 404)).toHaveLength(200);
     expect((await request(server.url, '/')).status).toBe(200);
   }, 60_000);
+});
+
+describe('the host check and the network note', () => {
+  const open: ChildProcess[] = [];
+  afterAll(() => { open.forEach((c) => c.kill()); });
+
+  /** `vae explore` with `extra`, once its stderr has its last line ("exploring ..."): the URL, port and stderr lines. */
+  async function started(extra: string[]): Promise<{ url: string; port: string; lines: string[] }> {
+    const server = await startExplore(runs.z2, extra);
+    open.push(server.child);
+    for (let waited = 0; !/^exploring /m.test(server.stderr()) && waited < 10_000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+    return { url: server.url, port: new URL(server.url).port, lines: server.stderr().trimEnd().split('\n') };
+  }
+
+  test('--host 0.0.0.0 prints the network note; a foreign Host gets 421, an --allow-host name is answered', async () => {
+    const { url, port, lines } = await started(['--host', '0.0.0.0', '--allow-host', 'vae.test,other.test', '--allow-host', 'third.test:8443']);
+    expect(url).toBe(`http://0.0.0.0:${port}/`);
+    expect(lines.filter((l) => l.startsWith('note:'))).toEqual([`note: listening on 0.0.0.0: the run's files (codes and example ` +
+      `pictures of your data) are readable by anyone who can reach this machine on port ${port}`]);
+    expect(lines[lines.length - 1]).toMatch(/^exploring /);
+    expect((await request(url, '/explore.json')).status).toBe(200); // Host: 0.0.0.0:port, the URL it printed
+    for (const host of [`localhost:${port}`, `vae.test:${port}`, `OTHER.test:${port}`, 'third.test:8443']) {
+      expect((await request(url, '/explore.json', 'GET', host)).status).toBe(200);
+    }
+    for (const host of [`evil.example:${port}`, `vae.test:${Number(port) + 1}`, `third.test:${port}`]) {
+      const r = await request(url, '/explore.json', 'GET', host);
+      expect(r.status).toBe(421);
+      expect(r.body).not.toMatch(/codes/);
+    }
+  });
+
+  test('the default --host 127.0.0.1 prints no note, and answers only its own names', async () => {
+    const { url, port, lines } = await started([]);
+    expect(url).toBe(`http://127.0.0.1:${port}/`);
+    expect(lines.join('\n')).not.toMatch(/note:|readable/);
+    expect((await request(url, '/explore.json', 'GET', `localhost:${port}`)).status).toBe(200);
+    expect((await request(url, '/explore.json', 'GET', `evil.example:${port}`)).status).toBe(421);
+  });
+
+  test('--allow-host refuses what is not a host name, in one line', () => {
+    const r = runVae(['explore', '--checkpoint', runs.z2, '--allow-host', 'vae.test,http://evil.example/'], work);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toMatch(/--allow-host.*http:\/\/evil\.example\/ is not a host name/);
+  });
 });
 
 test('--export writes a static copy, and refuses a folder that is not empty', () => {

@@ -4,11 +4,13 @@
  * layers files of its best checkpoint), its metrics.jsonl (read at each request: a run still training is a live
  * dashboard) and explore.json, made here: the model's shape and family, the test codes with their labels, their
  * two main principal directions and each dimension's spread. `--export DIR` writes the same files as a static site.
+ * The server answers only its own host names and those of `--allow-host`; on an address other than loopback it says
+ * on stderr that the run's files can be read from the network.
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { AddressInfo } from 'net';
-import { Command } from 'commander';
+import { AddressInfo, isIPv6 } from 'net';
+import { Command, InvalidArgumentError } from 'commander';
 import { VaeError } from '../errors';
 import { nonNegativeInt, positiveInt } from '../options';
 import { conditionLayout, oneHot } from '../model/condition';
@@ -16,7 +18,7 @@ import { familyOf } from '../model/families/registry';
 import { encodeMeans } from '../model/generate';
 import { principalPlane } from '../model/latent';
 import { LoadedModel, M1_DIR } from '../io/checkpoint';
-import { ServedFile, exportFiles, fileIn, filesUnder, serveFiles } from '../io/static-server';
+import { ServedFile, exportFiles, fileIn, filesUnder, parseHostName, serveFiles } from '../io/static-server';
 import { checkpointOption, informer, loadSplit, modelInputs, openModel } from './common';
 import { ExploreData } from './explore-types';
 
@@ -85,16 +87,36 @@ export function exploreFiles(loaded: LoadedModel, data: ExploreData): Map<string
   return files;
 }
 
+/** --allow-host, repeatable and comma-separated: the names gathered so far and these. */
+function hostNames(value: string, previous: string[] = []): string[] {
+  const names = value.split(',').map((name) => name.trim());
+  for (const name of names) {
+    if (!parseHostName(isIPv6(name) ? `[${name}]` : name)) {
+      throw new InvalidArgumentError(`${name === '' ? 'an empty name' : name} is not a host name (such as vae.example or vae.example:8080).`);
+    }
+  }
+  return [...previous, ...names];
+}
+
+/** 127.0.0.0/8 and ::1 (also written as an IPv4-mapped IPv6 address): only this machine can connect. */
+export function isLoopback(address: string): boolean {
+  return /^(::ffff:)?127\.\d+\.\d+\.\d+$/i.test(address) || address === '::1';
+}
+
 export function registerExplore(program: Command, context: { quiet: () => boolean }): void {
   program.command('explore')
     .description('the latent space of a run in the browser: a 2-D pad, sliders, drawing, interpolation and the training curves ' +
       '(a local web server, or a static copy with --export)')
     .addOption(checkpointOption())
     .option('--port <n>', 'port to serve on (0: any free one)', nonNegativeInt, 5173)
-    .option('--host <address>', 'address to listen on (only this machine by default)', '127.0.0.1')
+    .option('--host <address>', 'address to listen on (only this machine by default; 0.0.0.0: every interface, and the ' +
+      'run\'s files are readable from the network)', '127.0.0.1')
+    .option('--allow-host <names>', 'more host names the server answers to, such as a proxy\'s (name or name:port; ' +
+      'repeatable or comma-separated): other than these it answers only localhost, 127.0.0.1, [::1] and its --host (421)',
+    hostNames)
     .option('--export <dir>', 'write the page and its files to this folder (any static web server serves it) instead of serving')
     .option('--codes <n>', 'test images whose codes are drawn on the pad', positiveInt, EXPLORE_CODES)
-    .action(async (flags: { checkpoint?: string; port: number; host: string; export?: string; codes: number }) => {
+    .action(async (flags: { checkpoint?: string; port: number; host: string; allowHost?: string[]; export?: string; codes: number }) => {
       const info = informer(context.quiet());
       const loaded = await openModel(flags.checkpoint, context.quiet(), { codes: true });
       const files = exploreFiles(loaded, await exploreData(loaded, flags.codes));
@@ -106,8 +128,13 @@ export function registerExplore(program: Command, context: { quiet: () => boolea
         info(`wrote the explorer of ${loaded.runDir} to ${flags.export}/ (${files.size} files): serve it with any static web server`);
         return;
       }
-      const server = await serveFiles(files, flags.host, flags.port);
-      const { port } = server.address() as AddressInfo;
+      const server = await serveFiles(files, flags.host, flags.port, flags.allowHost ?? []);
+      const { address, port } = server.address() as AddressInfo;
+      if (!isLoopback(address)) {
+        // Even with --quiet, like the URL: anyone on the network may read the user's data.
+        process.stderr.write(`note: listening on ${flags.host}: the run's files (codes and example pictures of your data) are ` +
+          `readable by anyone who can reach this machine on port ${port}\n`);
+      }
       const shown = flags.host.includes(':') ? `[${flags.host}]` : flags.host;
       // The URL goes to stdout (for scripts), even with --quiet.
       process.stdout.write(`http://${shown}:${port}/\n`);
