@@ -28,11 +28,13 @@ export function asDiskError(e: unknown, what: string, file: string): unknown {
  * or a refused permission would, after its file is opened.
  */
 function injectedFault(file: string): void {
-  const fault = /^([A-Z]+):(\d+):(.+)$/.exec(process.env.VAE_FAULT_WRITE ?? '');
+  const spec = process.env.VAE_FAULT_WRITE ?? '';
+  const fault = /^([A-Z]+):(\d+):(.+)$/.exec(spec);
   if (!fault || !new RegExp(fault[3]).test(file.split(path.sep).join('/'))) return;
-  if (++faultMatches === Number(fault[2])) throw Object.assign(new Error(`${fault[1]}: injected write failure, write '${file}'`), { code: fault[1] });
+  if (spec !== faults.spec) Object.assign(faults, { spec, matches: 0 }); // a new fault counts its writes from 1
+  if (++faults.matches === Number(fault[2])) throw Object.assign(new Error(`${fault[1]}: injected write failure, write '${file}'`), { code: fault[1] });
 }
-let faultMatches = 0;
+const faults = { spec: '', matches: 0 };
 
 /**
  * Writes to a temporary name beside the target, flushes it to disk, then renames it over the target. A failed

@@ -2,6 +2,7 @@
 import { Option } from 'commander';
 import { testMatrix } from '../data/batches';
 import { openRecordedDataset } from '../data/datasets';
+import type { Labels } from '../data/folder';
 import { prepareImage, preparePhoto, InvertMode } from '../data/images';
 import sharp from 'sharp';
 import { VaeError } from '../errors';
@@ -104,7 +105,7 @@ export async function readInputImages(files: string[], loaded: LoadedModel, inve
 
 /** A split of the model's data set, prepared like its training data (binarized test set with a fixed seed). */
 export async function loadSplit(loaded: LoadedModel, split: 'train' | 'test', limit?: number):
-  Promise<{ x: Float32Array; labels: Uint8Array | null; count: number }> {
+  Promise<{ x: Float32Array; labels: Labels | null; count: number }> {
   const { data } = loaded.config;
   const dataset = await openRecordedDataset(data, loaded.runDir, split === 'test' ? { limitTest: limit } : { limitTrain: limit });
   const set = dataset[split];

@@ -1,5 +1,6 @@
 import * as fs from 'fs';
 import { Command } from 'commander';
+import type { Labels } from '../data/folder';
 import { VaeError, errorMessage } from '../errors';
 import { assertWritableFile } from '../files';
 import { codebookIndices } from '../model/generate';
@@ -29,7 +30,7 @@ export function registerEncode(program: Command, context: { quiet: () => boolean
       let count: number;
       let source: (i: number) => string;
       let label: (i: number) => string = () => '';
-      let known: Uint8Array | null = null;
+      let known: Labels | null = null;
       if (flags.split) {
         const split = await loadSplit(loaded, flags.split, flags.limit);
         ({ x, count } = split);

@@ -41,7 +41,7 @@ export function registerTrain(program: Command, context: { backend: () => Backen
         const options: NewRunOptions = { ...flags, channels: flags.channels === undefined ? undefined : Number(flags.channels) as 1 | 3 };
         run = await startRun(options, {
           onProgress: (done, total) => {
-            decoding ??= new TaskProgress(`reading ${flags.data}`, total, context.quiet());
+            decoding ??= new TaskProgress(`decoding the pictures of ${flags.data} (once: they are cached)`, total, context.quiet());
             decoding.update(done);
             if (done === total) decoding.stop();
           },

@@ -6,12 +6,12 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { VaeError } from '../errors';
 import { Rng } from '../rng';
-import { CACHE_DIR, FolderOptions, isImageFolder, loadImageFolder, skippedWarning } from './folder';
+import { CACHE_DIR, FolderOptions, Labels, isImageFolder, labelArray, loadImageFolder, skippedWarning } from './folder';
 import { findIdxFile, readIdxFile } from './idx';
 
 export interface ImageSet {
   images: Uint8Array;
-  labels: Uint8Array | null;
+  labels: Labels | null;
   count: number;
 }
 
@@ -146,7 +146,9 @@ export async function openDataset(spec = 'mnist', options: DataOptions = {}): Pr
     const kept = rows.slice(0, limit ?? rows.length);
     const out = new Uint8Array(kept.length * dim);
     kept.forEach((r, i) => out.set(images.images.subarray(r * dim, (r + 1) * dim), i * dim));
-    return { images: out, labels: images.labels ? Uint8Array.from(kept, (r) => images.labels![r]) : null, count: kept.length };
+    const labels = images.labels ? labelArray(kept.length, images.labelNames!.length) : null;
+    kept.forEach((r, i) => { if (labels) labels[i] = images.labels![r]; });
+    return { images: out, labels, count: kept.length };
   };
   return { name: path.basename(dir), source: dir, kind: 'folder', height: images.size, width: images.size, channels: images.channels,
     labelNames: images.labelNames, train: pick(trainRows, options.limitTrain), test: pick(testRows, options.limitTest) };

@@ -2,28 +2,28 @@
  * An image folder as a data set: every file under it (recursively) that sharp can decode (PNG, JPEG, WebP,
  * ...). When the folder has subfolders, the first-level subfolder of each image is its label.
  *
- * Decoding is the slow part, so it happens once: the decoded bytes (size x size x channels per image) and
- * the list of files go into a cache (.vae-cache/ in the data folder, or in the run folder when the data
- * folder is read-only), keyed by the files' names, sizes and modification times and by the requested size
- * and channels. Later epochs and later runs read the cache.
+ * Decoding is the slow part, so it happens once: the decoded bytes (size x size x channels per image) go into a
+ * cache of shards (folder-cache.ts; .vae-cache/ in the data folder, or in the run folder when the data folder is
+ * read-only) that knows each file by its name, size and modification time. Later runs read the shards and decode
+ * only what was added or changed since; an interrupted first run goes on from the shards it finished.
  *
  * Files that cannot be decoded (corrupt, empty, not images) are skipped and listed in one warning.
  */
-import * as crypto from 'crypto';
 import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
 import { VaeError, errorMessage } from '../errors';
-import { writeFileAtomic } from '../files';
+import { FileHeader, FileStamp, FolderCache, SHARD_BYTES, readHeaders, writeHeaders } from './folder-cache';
 import { decodeSquare } from './images';
 
+/** Class labels: one per image, an index into the label names (16 or 32 bits where there are more than 256 classes). */
+export type Labels = Uint8Array | Uint16Array | Uint32Array;
+
 export const CACHE_DIR = '.vae-cache';
-/** Bumped when the way images are decoded changes, so that old caches are not used. */
-const CACHE_FORMAT = 1;
 /** 28 x 28 images keep their size; anything else is brought to 64 x 64 unless --image-size says otherwise. */
 export const DEFAULT_FOLDER_SIZE = 64;
 const KEEP_SIZE = 28;
-/** Images decoded at once (sharp works on libvips' own threads). */
+/** Images decoded at once (sharp works on libvips' own threads, one per core). */
 const CONCURRENCY = 8;
 
 export interface FolderOptions {
@@ -33,6 +33,8 @@ export interface FolderOptions {
   channels?: 1 | 3;
   /** Folders to keep the cache in, tried in order (default: DIR/.vae-cache). */
   cacheDirs?: string[];
+  /** The most bytes of a shard of the cache (default SHARD_BYTES; tests make many small ones). */
+  shardBytes?: number;
   /** Images decoded so far, of those whose header could be read. */
   onProgress?: (done: number, total: number) => void;
   onWarning?: (message: string) => void;
@@ -42,7 +44,7 @@ export interface FolderImages {
   /** Bytes, size x size x channels per image, row-major, channels interleaved. */
   images: Uint8Array;
   /** The label of each image (index into labelNames), or null when the folder has no subfolders. */
-  labels: Uint8Array | null;
+  labels: Labels | null;
   labelNames: string[] | null;
   count: number;
   size: number;
@@ -51,22 +53,9 @@ export interface FolderImages {
   files: string[];
   /** Files that could not be decoded, with the reason. */
   skipped: { file: string; reason: string }[];
-  /** True when the images came from the cache. */
+  /** True when the images came from the cache; `decoded`: the pictures decoded now (new or changed since). */
   cached: boolean;
-}
-
-interface CacheIndex {
-  format: number;
-  key: string;
-  size: number;
-  channels: 1 | 3;
-  files: string[];
-  labels: number[] | null;
-  labelNames: string[] | null;
-  skipped: { file: string; reason: string }[];
-  /** Whether size and channels were the defaults (no --image-size, --channels). */
-  defaultSize: boolean;
-  defaultChannels: boolean;
+  decoded: number;
 }
 
 /** Every file under dir (sorted, relative paths), except hidden ones and the cache. */
@@ -91,60 +80,6 @@ export function isImageFolder(dir: string): boolean {
   return !fs.readdirSync(dir).some((name) => /^(train|t10k)-images-idx3-ubyte(\.gz)?$/.test(name));
 }
 
-/** The key of a folder's contents: its files' names, sizes and modification times. */
-function contentsKey(dir: string, files: string[]): string {
-  const hash = crypto.createHash('sha256');
-  hash.update(`format ${CACHE_FORMAT}\n`);
-  for (const f of files) {
-    const st = fs.statSync(path.join(dir, f));
-    hash.update(`${f}\0${st.size}\0${st.mtimeMs}\n`);
-  }
-  return hash.digest('hex').slice(0, 16);
-}
-
-/**
- * A cache entry of these contents that answers the request: the same size and channels, or, where the request
- * leaves one to the default, an entry whose value was the default too.
- */
-function readCache(cacheDir: string, key: string, options: FolderOptions): FolderImages | null {
-  if (!fs.existsSync(cacheDir)) return null;
-  for (const name of fs.readdirSync(cacheDir).filter((n) => n.startsWith(`${key}-`) && n.endsWith('.json')).sort()) {
-    try {
-      const index = JSON.parse(fs.readFileSync(path.join(cacheDir, name), 'utf8')) as CacheIndex;
-      const sizeOk = options.imageSize === undefined ? index.defaultSize : index.size === options.imageSize;
-      const channelsOk = options.channels === undefined ? index.defaultChannels : index.channels === options.channels;
-      if (index.format !== CACHE_FORMAT || index.key !== key || !sizeOk || !channelsOk) continue;
-      const images = new Uint8Array(fs.readFileSync(path.join(cacheDir, name.replace(/\.json$/, '.u8'))));
-      const count = index.files.length;
-      if (images.length !== count * index.size * index.size * index.channels) continue;
-      return { images, labels: index.labels ? Uint8Array.from(index.labels) : null, labelNames: index.labelNames, count,
-        size: index.size, channels: index.channels, files: index.files, skipped: index.skipped, cached: true };
-    } catch {
-      // a damaged entry is rebuilt
-    }
-  }
-  return null;
-}
-
-/** Writes the cache into the first folder that takes it; returns that folder, or null. */
-function writeCache(cacheDirs: string[], key: string, data: FolderImages, options: FolderOptions): string | null {
-  const index: CacheIndex = { format: CACHE_FORMAT, key, size: data.size, channels: data.channels, files: data.files,
-    labels: data.labels ? Array.from(data.labels) : null, labelNames: data.labelNames, skipped: data.skipped,
-    defaultSize: options.imageSize === undefined, defaultChannels: options.channels === undefined };
-  const name = `${key}-${data.size}x${data.size}x${data.channels}${index.defaultSize ? '-auto-size' : ''}${index.defaultChannels ? '-auto-channels' : ''}`;
-  for (const dir of cacheDirs) {
-    try {
-      fs.mkdirSync(dir, { recursive: true });
-      writeFileAtomic(path.join(dir, `${name}.u8`), Buffer.from(data.images.buffer, data.images.byteOffset, data.images.byteLength));
-      writeFileAtomic(path.join(dir, `${name}.json`), JSON.stringify(index) + '\n');
-      return dir;
-    } catch {
-      // read-only: try the next place
-    }
-  }
-  return null;
-}
-
 /** Runs fn over items with at most `limit` at once, in order of the results. */
 async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T, i: number) => Promise<R>, onDone?: (done: number) => void): Promise<R[]> {
   const results: R[] = new Array(items.length);
@@ -161,28 +96,31 @@ async function mapLimited<T, R>(items: T[], limit: number, fn: (item: T, i: numb
   return results;
 }
 
-type Probe = { ok: true; width: number; height: number } | { ok: false; reason: string };
-
-async function probe(file: string): Promise<Probe> {
+/** A file's picture size, or why it is not a picture (its header is all that is read). */
+async function probe(file: string): Promise<{ width: number; height: number } | { error: string }> {
   try {
     const meta = await sharp(file).metadata();
-    if (!meta.width || !meta.height) return { ok: false, reason: 'no image size' };
-    return { ok: true, width: meta.width, height: meta.height };
+    if (!meta.width || !meta.height) return { error: 'no image size' };
+    return { width: meta.width, height: meta.height };
   } catch (e) {
-    return { ok: false, reason: errorMessage(e).split('\n')[0] };
+    return { error: errorMessage(e).split('\n')[0] };
   }
 }
 
-/** The images of `dir`, decoded (or read from the cache). */
+/** Labels as small an array as holds them: bytes up to 256 classes, then 16 or 32 bits. */
+export function labelArray(count: number, classes: number): Labels {
+  return classes <= 2 ** 8 ? new Uint8Array(count) : classes <= 2 ** 16 ? new Uint16Array(count) : new Uint32Array(count);
+}
+
+/** The images of `dir`, decoded (or read from the cache: folder-cache.ts). */
 export async function loadImageFolder(dir: string, options: FolderOptions = {}): Promise<FolderImages> {
   const all = listFiles(dir);
   if (all.length === 0) throw new VaeError(`${dir}: no files found (expected images, optionally in one subfolder per class)`);
-  const key = contentsKey(dir, all);
   const cacheDirs = options.cacheDirs ?? [path.join(dir, CACHE_DIR)];
-  for (const cacheDir of cacheDirs) {
-    const cached = readCache(cacheDir, key, options);
-    if (cached) return cached;
-  }
+  const stamps = new Map(all.map((f) => {
+    const st = fs.statSync(path.join(dir, f));
+    return [f, { bytes: st.size, mtimeMs: st.mtimeMs }];
+  }));
 
   // Labels: the first-level subfolder, when there are subfolders.
   const inSubfolder = (f: string) => f.includes(path.sep);
@@ -193,55 +131,106 @@ export async function loadImageFolder(dir: string, options: FolderOptions = {}):
     files = all.filter(inSubfolder);
     for (const f of all.filter((f) => !inSubfolder(f))) skipped.push({ file: f, reason: 'not in a class subfolder' });
   }
-  // Reading the headers is quick; progress counts the decoding.
-  const probes = await mapLimited(files, CONCURRENCY, (f) => probe(path.join(dir, f)));
+  // The pictures' sizes, from their headers: read once, kept in the cache's files.json.
+  const known = readHeaders(cacheDirs);
+  const headers: Record<string, FileHeader> = {};
+  const unknown = files.filter((f) => {
+    const h = known[f];
+    if (h && h.bytes === stamps.get(f)!.bytes && h.mtimeMs === stamps.get(f)!.mtimeMs) headers[f] = h;
+    return headers[f] === undefined;
+  });
+  if (unknown.length > 0) {
+    (await mapLimited(unknown, CONCURRENCY, (f) => probe(path.join(dir, f)))).forEach((h, i) => { headers[unknown[i]] = { ...stamps.get(unknown[i])!, ...h }; });
+    writeHeaders(cacheDirs, headers);
+  }
   const good: string[] = [];
   let allKeepSize = true;
-  probes.forEach((p, i) => {
-    if (!p.ok) {
-      skipped.push({ file: files[i], reason: p.reason });
-      return;
+  for (const f of files) {
+    const h = headers[f];
+    if ('error' in h) {
+      skipped.push({ file: f, reason: h.error });
+      continue;
     }
-    good.push(files[i]);
-    if (p.width !== KEEP_SIZE || p.height !== KEEP_SIZE) allKeepSize = false;
-  });
+    good.push(f);
+    if (h.width !== KEEP_SIZE || h.height !== KEEP_SIZE) allKeepSize = false;
+  }
   if (good.length === 0) throw new VaeError(`${dir}: none of its ${files.length} files is an image that can be read`);
   const size = options.imageSize ?? (allKeepSize ? KEEP_SIZE : DEFAULT_FOLDER_SIZE);
   // Without --channels, decode in colour and keep one channel if no pixel turns out to have colour (grey
   // pictures are often stored as RGB).
-  let channels = options.channels ?? 3;
-  const dim = size * size * channels;
-  const images = new Uint8Array(good.length * dim);
-  const decoded = await mapLimited(good, CONCURRENCY, async (f, i) => {
-    try {
-      images.set(await decodeSquare(path.join(dir, f), size, channels), i * dim);
-      return true;
-    } catch (e) {
-      skipped.push({ file: f, reason: errorMessage(e).split('\n')[0] });
-      return false;
-    }
-  }, (done) => options.onProgress?.(done, good.length));
-  const keptFiles = good.filter((_, i) => decoded[i]);
-  let kept = compact(images, decoded, dim);
-  if (options.channels === undefined && isGrey(kept)) {
-    kept = kept.filter((_, i) => i % 3 === 0);
+  const decodeChannels = options.channels ?? 3;
+  const dim = size * size * decodeChannels;
+  const cache = FolderCache.open(cacheDirs, size, decodeChannels);
+  const rows = cache?.rowsByFile(stamps) ?? new Map<string, { shard: number; row: number }>();
+  const failed = new Map<string, string>();
+  for (const f of good) {
+    const reason = rows.has(f) ? undefined : cache?.failedBefore(f, stamps.get(f)!);
+    if (reason !== undefined) failed.set(f, reason);
+  }
+  // Decoded now, a shard at a time (each written as soon as it is full, so an interrupted run keeps it); held in
+  // memory where the cache cannot be written.
+  const todo = good.filter((f) => !rows.has(f) && !failed.has(f));
+  const inMemory = new Map<string, Uint8Array>();
+  let cacheFailed = false;
+  const perShard = Math.max(1, Math.floor((options.shardBytes ?? SHARD_BYTES) / dim));
+  for (let start = 0; start < todo.length; start += perShard) {
+    const chunk = todo.slice(start, start + perShard);
+    const shard = new Uint8Array(chunk.length * dim);
+    const ok = await mapLimited(chunk, CONCURRENCY, async (f, i) => {
+      try {
+        shard.set(await decodeSquare(path.join(dir, f), size, decodeChannels), i * dim);
+        return true;
+      } catch (e) {
+        failed.set(f, errorMessage(e).split('\n')[0]);
+        return false;
+      }
+    }, (done) => options.onProgress?.(start + done, todo.length));
+    const decoded = chunk.filter((_, i) => ok[i]);
+    const kept = compact(shard, ok, dim);
+    const stamped = (f: string): [string, FileStamp] => [f, stamps.get(f)!];
+    if (!cacheFailed && cache?.addShard(kept, decoded.map(stamped), chunk.filter((_, i) => !ok[i]).map((f) => [...stamped(f), failed.get(f)!]))) continue;
+    cacheFailed = true;
+    decoded.forEach((f, i) => inMemory.set(f, kept.subarray(i * dim, (i + 1) * dim)));
+  }
+  if (todo.length > 0 && cacheFailed) {
+    options.onWarning?.(`could not write the decoded images to ${cacheDirs.join(' or ')}; they will be decoded again next time`);
+  }
+  // Where each picture's row is now (the shards just written included), then the pictures in the folder's order.
+  const where = cache?.rowsByFile(stamps) ?? new Map<string, { shard: number; row: number }>();
+  const keptFiles = good.filter((f) => !failed.has(f) && (where.has(f) || inMemory.has(f)));
+  for (const [f, reason] of failed) skipped.push({ file: f, reason });
+  let images = new Uint8Array(keptFiles.length * dim);
+  const byShard = new Map<number, [number, number][]>();
+  keptFiles.forEach((f, i) => {
+    const mem = inMemory.get(f);
+    if (mem) return images.set(mem, i * dim);
+    const { shard, row } = where.get(f)!;
+    if (!byShard.has(shard)) byShard.set(shard, []);
+    byShard.get(shard)!.push([i, row]);
+  });
+  for (const [s, placed] of byShard) {
+    const bytes = cache!.readShard(s);
+    if (bytes.length !== cache!.shardRows(s) * dim) throw new VaeError(`${cache!.dir}: a shard of the decoded images is damaged; remove the folder and run again`);
+    for (const [i, row] of placed) images.set(bytes.subarray(row * dim, (row + 1) * dim), i * dim);
+  }
+  cache?.prune(new Set(byShard.keys()), new Set(files));
+  let channels = decodeChannels;
+  if (options.channels === undefined && isGrey(images)) {
+    images = images.filter((_, i) => i % 3 === 0);
     channels = 1;
   }
 
-  let labels: Uint8Array | null = null;
+  let labels: Labels | null = null;
   let labelNames: string[] | null = null;
   if (labelled) {
     labelNames = [...new Set(keptFiles.map((f) => f.split(path.sep)[0]))].sort();
-    if (labelNames.length > 256) throw new VaeError(`${dir}: ${labelNames.length} class subfolders; at most 256 are supported`);
-    labels = Uint8Array.from(keptFiles, (f) => labelNames!.indexOf(f.split(path.sep)[0]));
+    const index = new Map(labelNames.map((name, i) => [name, i]));
+    labels = labelArray(keptFiles.length, labelNames.length);
+    keptFiles.forEach((f, i) => { labels![i] = index.get(f.split(path.sep)[0])!; });
   }
   skipped.sort((a, b) => (a.file < b.file ? -1 : 1));
-  const result: FolderImages = { images: kept, labels, labelNames, count: keptFiles.length, size, channels, files: keptFiles,
-    skipped, cached: false };
-  if (!writeCache(cacheDirs, key, result, options)) {
-    options.onWarning?.(`could not write the decoded images to ${cacheDirs.join(' or ')}; they will be decoded again next time`);
-  }
-  return result;
+  return { images, labels, labelNames, count: keptFiles.length, size, channels, files: keptFiles, skipped, cached: todo.length === 0,
+    decoded: todo.length };
 }
 
 /** True when every pixel of these RGB bytes has red = green = blue. */

@@ -4,6 +4,7 @@
  */
 import { currentBackend } from '../backend';
 import { openGpu } from '../gpu';
+import type { Labels } from '../data/folder';
 import { VaeError } from '../errors';
 import { oneHot, writeDecoderCondition, writeDecoderTarget } from '../model/condition';
 import { ElboTerms, bitsPerDim, evaluateElbo, requireLabels } from '../model/evaluate';
@@ -120,7 +121,7 @@ export async function vaeImportanceWeightedGpu(vae: Vae, x: Float32Array, n: num
 }
 
 /** Everything `vae evaluate` reports, for test data x ([n, dim]). */
-export async function evaluateTestSet(vae: Vae, x: Float32Array, n: number, labels: Uint8Array | null,
+export async function evaluateTestSet(vae: Vae, x: Float32Array, n: number, labels: Labels | null,
   options: { importanceSamples?: number; seed?: number; threads?: number; onProgress?: (done: number) => void } = {}): Promise<TestSetReport> {
   const nats2bits = (nats: number) => bitsPerDim(vae, nats);
   const elbo = await evaluateElbo(vae, x, n, labels);

@@ -111,20 +111,22 @@ export class TaskProgress {
     private readonly stream: NodeJS.WriteStream = process.stderr) {
     if (quiet) return;
     if (stream.isTTY) {
-      this.bar = new cliProgress.SingleBar({ format: `${title} |{bar}| {value}/{total} | ETA {eta_formatted}`,
+      this.bar = new cliProgress.SingleBar({ format: `${title} |{bar}| {value}/{total} | {rate}/s | ETA {eta_formatted}`,
         hideCursor: true, clearOnComplete: true, stream }, cliProgress.Presets.shades_classic);
-      this.bar.start(total, 0);
+      this.bar.start(total, 0, { rate: '-' });
     }
   }
 
   update(done: number): void {
     if (this.quiet) return;
+    const seconds = Math.max(1e-3, (Date.now() - this.start) / 1000);
+    const rate = Math.round(done / seconds);
     if (this.bar) {
-      this.bar.update(done);
+      this.bar.update(done, { rate });
     } else if (Date.now() - this.lastPlain >= PLAIN_INTERVAL_MS) {
       this.lastPlain = Date.now();
-      const eta = Math.round(((Date.now() - this.start) / Math.max(1, done)) * (this.total - done) / 1000);
-      this.stream.write(`${this.title}: ${done}/${this.total}  ETA ${eta} s\n`);
+      const eta = Math.round((seconds / Math.max(1, done)) * (this.total - done));
+      this.stream.write(`${this.title}: ${done}/${this.total}  ${rate}/s  ETA ${eta} s\n`);
     }
   }
 

@@ -7,7 +7,7 @@ import { VaeError } from '../../errors';
 import { choice } from '../../options';
 import { ConditionConfig, REGIONS, conditionLayout, describeCondition } from '../condition';
 import { Family } from './family';
-import { DEFAULT_Z_DIM, imageDefaults } from './shared';
+import { DEFAULT_Z_DIM, imageDefaults, labelClasses } from './shared';
 import { vae } from './vae';
 
 /**
@@ -38,7 +38,7 @@ export const cvae: Family = {
       if (!dataset.train.labels || !dataset.labelNames || !dataset.test.labels) {
         throw new VaeError(`--model cvae conditions on the label, and ${dataset.name} has no labels; use --condition left-half|top-half|centre`);
       }
-      config = { kind: 'label', classes: dataset.labelNames.length };
+      config = { kind: 'label', classes: labelClasses(dataset, 'cvae') };
     }
     model.condition = config;
     return {};

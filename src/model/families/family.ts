@@ -8,6 +8,7 @@
 import type * as tf from '@tensorflow/tfjs';
 import type { Binarize } from '../../data/batches';
 import type { Dataset, ImageSet } from '../../data/datasets';
+import type { Labels } from '../../data/folder';
 import type { NoiseKind } from '../../data/noise';
 import type { ConditionLayout, Region } from '../condition';
 import type { ElboTerms } from '../evaluate';
@@ -246,5 +247,5 @@ export interface Family {
   /** Per-example means of the epoch's training sums, as metrics.jsonl records them. */
   trainTerms(sums: EpochSums): ElboTerms & { loss: number; labelled?: { negElbo: number; crossEntropy: number } };
   /** The test numbers, on test inputs x [count, dim] with their labels; β weighs the KL of the loss. */
-  evaluate(vae: Vae, x: Float32Array, count: number, labels: Uint8Array | null, beta: number): Promise<TestResult>;
+  evaluate(vae: Vae, x: Float32Array, count: number, labels: Labels | null, beta: number): Promise<TestResult>;
 }

@@ -13,6 +13,7 @@ import { PAPER_ALPHA_PER_IMAGE, SemiBatch, evaluateSemi, semiSupervisedTerms, se
 import { tensorFrom } from '../tensor-io';
 import { buildClassifier, buildDecoder, buildEncoder } from '../vae';
 import { Family, NewRunOptions } from './family';
+import { labelClasses } from './shared';
 import { fillSemiBatch, semiSupervisedPlan } from './semi-batches';
 
 /** M2's networks as in Kingma et al. 2014 (§4.1): one hidden layer of 500 units, 50 latent dimensions. */
@@ -31,7 +32,7 @@ function configureSemi(o: NewRunOptions, model: Parameters<Family['configure']>[
   if (!dataset.train.labels || !dataset.labelNames || !dataset.test.labels) {
     throw new VaeError(`--model ${o.model} learns from labelled and unlabelled images, and ${dataset.name} has no labels`);
   }
-  model.condition = { kind: 'label', classes: dataset.labelNames.length };
+  model.condition = { kind: 'label', classes: labelClasses(dataset, o.model ?? 'm2') };
   if (model.hidden.length === 0) throw new VaeError('--model m2 needs at least one hidden layer (--hidden)');
   return { labeled: o.labeled ?? DEFAULT_LABELED, alpha: (o.alpha ?? PAPER_ALPHA_PER_IMAGE) * dataset.train.count };
 }

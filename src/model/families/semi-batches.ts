@@ -5,6 +5,7 @@
  */
 import { fillBatch } from '../../data/batches';
 import { ImageSet } from '../../data/datasets';
+import type { Labels } from '../../data/folder';
 import { LabelledSplit, splitLabelled } from '../../data/labelled';
 import { VaeError } from '../../errors';
 import { fillOneHot } from '../condition';
@@ -19,7 +20,7 @@ export interface SemiPlan {
   alpha: number;
 }
 
-export function semiSupervisedPlan(settings: TrainSettings, labels: Uint8Array | null, classes: number): SemiPlan {
+export function semiSupervisedPlan(settings: TrainSettings, labels: Labels | null, classes: number): SemiPlan {
   const { labeled, alpha } = settings;
   if (!labels || labeled === undefined || alpha === undefined) throw new VaeError('an M2 run needs labelled data, --labeled and --alpha');
   const split = splitLabelled(labels, classes, labeled, settings.seed);

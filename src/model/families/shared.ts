@@ -1,6 +1,8 @@
 /** What several families share: the image batches, a shard's tensors, the ELBO's epoch means, the usual checks. */
 import * as tf from '@tensorflow/tfjs';
 import { epochOrder, fillBatch } from '../../data/batches';
+import type { Dataset } from '../../data/datasets';
+import type { Labels } from '../../data/folder';
 import { corrupt } from '../../data/noise';
 import { VaeError } from '../../errors';
 import { Rng } from '../../rng';
@@ -27,6 +29,22 @@ export function imageDefaults(o: NewRunOptions, zDim = DEFAULT_Z_DIM): { hidden:
 /** Encoder and decoder with this code; no extra networks. */
 export function encoderDecoder(config: ModelConfig, code?: CodeKind) {
   return { encoder: buildEncoder(config, code), decoder: buildDecoder(config), extras: {} };
+}
+
+/**
+ * The most classes a label-conditioned model takes: its label is a one-hot input beside the image and z, and past
+ * ImageNet's 1,000 classes that input is most of the network (LFW's folders are 5,749 people).
+ */
+export const MAX_LABEL_CLASSES = 1000;
+
+/** The classes of `dataset` for a model conditioned on its label; more than MAX_LABEL_CLASSES is refused in one line. */
+export function labelClasses(dataset: Dataset, model: string): number {
+  const classes = dataset.labelNames?.length ?? 0;
+  if (classes > MAX_LABEL_CLASSES) {
+    throw new VaeError(`--model ${model} takes the label as a one-hot input, and ${dataset.name} has ${classes} classes (its subfolders); ` +
+      `at most ${MAX_LABEL_CLASSES} make sense: train a model that takes no label (--model vae)${model === 'cvae' ? ', or a cvae on part of the image (--condition left-half)' : ''}`);
+  }
+  return classes;
 }
 
 /** A family without a KL term refuses the flags that weigh or estimate it. */
@@ -110,7 +128,7 @@ export function elboTrainTerms(sums: EpochSums) {
 }
 
 /** The test −ELBO (or reconstruction and penalty) with a fixed noise stream; the loss is rec + β KL. */
-export async function evaluateImages(vae: Vae, x: Float32Array, count: number, labels: Uint8Array | null, beta: number): Promise<TestResult> {
+export async function evaluateImages(vae: Vae, x: Float32Array, count: number, labels: Labels | null, beta: number): Promise<TestResult> {
   const terms = await evaluateElbo(vae, x, count, labels);
   return { terms, loss: terms.rec + beta * terms.kl };
 }

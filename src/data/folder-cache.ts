@@ -1,0 +1,190 @@
+/**
+ * The decoded pictures of an image folder, kept on disk so that a folder is decoded once: in shards of at most
+ * SHARD_BYTES, each written whole (by rename) as soon as its pictures are decoded, and a manifest that says which
+ * file (by name, size and modification time) is which row of which shard.
+ *
+ *   DIR/.vae-cache/
+ *     files.json            every file's size, modification time and picture size (or why it is not a picture)
+ *     64x64-rgb/            one folder per decoding: the side, and 'rgb' or 'grey'
+ *       manifest.json       its shards, each with its rows' files in order; the files that failed to decode
+ *       shard-000000.u8     rows of side x side x channels bytes
+ *
+ * A later run reads the shards; a file added or changed since is decoded into a new shard, one removed is dropped
+ * (a shard with no row in use any more is deleted), and a first run that was interrupted goes on from the shards it
+ * finished. Writes are atomic (files.ts), so a failure (a full disk) leaves the cache as it was before.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import { readJson, writeFileAtomic } from '../files';
+
+/** Bumped when the way pictures are decoded or stored changes, so that older caches are not used. */
+export const CACHE_FORMAT = 2;
+/** The most bytes of one shard (far below the 2 GiB Node reads or writes at once). */
+export const SHARD_BYTES = 256 * 2 ** 20;
+
+/** A file as it is on disk: a change of either means it is decoded again. */
+export interface FileStamp {
+  bytes: number;
+  mtimeMs: number;
+}
+
+/** What files.json knows of a file: its stamp, and its picture's size or why it is not a picture. */
+export type FileHeader = FileStamp & ({ width: number; height: number } | { error: string });
+
+interface FilesIndex {
+  format: number;
+  files: Record<string, FileHeader>;
+}
+
+interface Shard {
+  name: string;
+  /** The files of its rows, in order: name, bytes, mtimeMs. */
+  rows: [string, number, number][];
+}
+
+interface Manifest {
+  format: number;
+  side: number;
+  channels: 1 | 3;
+  shards: Shard[];
+  /** Files that could not be decoded (as they were then), and why. */
+  failed: Record<string, FileStamp & { reason: string }>;
+}
+
+const sameStamp = (a: FileStamp, b: FileStamp) => a.bytes === b.bytes && a.mtimeMs === b.mtimeMs;
+
+/** A folder's cache (in `dir`, which `writable` says may be written), for one decoding. */
+export class FolderCache {
+  private readonly settingsDir: string;
+  private manifest: Manifest;
+
+  private constructor(readonly dir: string, private readonly writable: boolean, side: number, channels: 1 | 3) {
+    this.settingsDir = path.join(dir, `${side}x${side}-${channels === 1 ? 'grey' : 'rgb'}`);
+    const fresh: Manifest = { format: CACHE_FORMAT, side, channels, shards: [], failed: {} };
+    let read: Manifest | null = null;
+    try {
+      read = readJson<Manifest>(path.join(this.settingsDir, 'manifest.json'));
+    } catch {
+      // none yet, or damaged: start again
+    }
+    this.manifest = read && read.format === CACHE_FORMAT && read.side === side && read.channels === channels ? read : fresh;
+  }
+
+  /**
+   * The first of `dirs` that can hold a cache (or that holds one already, read-only), for pictures of `side` x
+   * `side` x `channels`; null when none can.
+   */
+  static open(dirs: string[], side: number, channels: 1 | 3): FolderCache | null {
+    for (const dir of dirs) {
+      if (canWrite(dir)) return new FolderCache(dir, true, side, channels);
+    }
+    const existing = dirs.find((dir) => fs.existsSync(dir));
+    return existing ? new FolderCache(existing, false, side, channels) : null;
+  }
+
+  /** The rows of `file` (as stamped now) that the shards hold: its shard's index and row, or undefined. */
+  rowsByFile(stamps: Map<string, FileStamp>): Map<string, { shard: number; row: number }> {
+    const found = new Map<string, { shard: number; row: number }>();
+    this.manifest.shards.forEach((shard, s) => shard.rows.forEach(([file, bytes, mtimeMs], row) => {
+      const now = stamps.get(file);
+      if (now && sameStamp(now, { bytes, mtimeMs }) && !found.has(file)) found.set(file, { shard: s, row });
+    }));
+    return found;
+  }
+
+  /** Why `file` (as stamped now) failed to decode before, or undefined. */
+  failedBefore(file: string, stamp: FileStamp): string | undefined {
+    const failed = this.manifest.failed[file];
+    return failed && sameStamp(failed, stamp) ? failed.reason : undefined;
+  }
+
+  /**
+   * Adds a shard of these decoded rows (their files and stamps, in order) and the files that failed, and writes it
+   * and the manifest; false when the cache cannot be written (then nothing of it was).
+   */
+  addShard(rows: Uint8Array, files: [string, FileStamp][], failed: [string, FileStamp, string][]): boolean {
+    if (!this.writable) return false;
+    const next = this.manifest.shards.reduce((a, s) => Math.max(a, Number(s.name.slice(6, 12)) + 1), 0);
+    const name = `shard-${String(next).padStart(6, '0')}.u8`;
+    try {
+      fs.mkdirSync(this.settingsDir, { recursive: true });
+      if (files.length > 0) writeFileAtomic(path.join(this.settingsDir, name), rows, 'the decoded pictures');
+      const manifest: Manifest = { ...this.manifest,
+        shards: files.length > 0 ? [...this.manifest.shards, { name, rows: files.map(([f, s]) => [f, s.bytes, s.mtimeMs]) }] : this.manifest.shards,
+        failed: { ...this.manifest.failed, ...Object.fromEntries(failed.map(([f, s, reason]) => [f, { ...s, reason }])) } };
+      writeFileAtomic(path.join(this.settingsDir, 'manifest.json'), JSON.stringify(manifest) + '\n', 'the cache\'s manifest');
+      this.manifest = manifest;
+      return true;
+    } catch {
+      fs.rmSync(path.join(this.settingsDir, name), { force: true });
+      return false;
+    }
+  }
+
+  /** Reads shard `s` whole (at most SHARD_BYTES). */
+  readShard(s: number): Buffer {
+    return fs.readFileSync(path.join(this.settingsDir, this.manifest.shards[s].name));
+  }
+
+  /** Rows of shard `s`. */
+  shardRows(s: number): number {
+    return this.manifest.shards[s].rows.length;
+  }
+
+  /**
+   * Forgets the shards none of whose rows is in use (`used`: shard indices) and the failures of files no longer
+   * there, and deletes those shards' files.
+   */
+  prune(used: Set<number>, present: Set<string>): void {
+    const { shards, failed } = this.manifest;
+    const gone = shards.filter((_, s) => !used.has(s));
+    const stale = Object.keys(failed).filter((f) => !present.has(f));
+    if (!this.writable || (gone.length === 0 && stale.length === 0)) return;
+    const manifest: Manifest = { ...this.manifest, shards: shards.filter((_, s) => used.has(s)),
+      failed: Object.fromEntries(Object.entries(failed).filter(([f]) => present.has(f))) };
+    try {
+      writeFileAtomic(path.join(this.settingsDir, 'manifest.json'), JSON.stringify(manifest) + '\n', 'the cache\'s manifest');
+      this.manifest = manifest;
+      for (const shard of gone) fs.rmSync(path.join(this.settingsDir, shard.name), { force: true });
+    } catch {
+      // kept as it was: pruned next time
+    }
+  }
+}
+
+/** Whether `dir` exists or can be made, and can be written. */
+function canWrite(dir: string): boolean {
+  try {
+    fs.mkdirSync(dir, { recursive: true });
+    fs.accessSync(dir, fs.constants.W_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** files.json of the first of `dirs` that has one (or an empty index). */
+export function readHeaders(dirs: string[]): Record<string, FileHeader> {
+  for (const dir of dirs) {
+    try {
+      const index = readJson<FilesIndex>(path.join(dir, 'files.json'));
+      if (index.format === CACHE_FORMAT) return index.files;
+    } catch {
+      // none here, or damaged
+    }
+  }
+  return {};
+}
+
+/** Writes files.json into the first of `dirs` that takes it (the headers of a folder: read once). */
+export function writeHeaders(dirs: string[], files: Record<string, FileHeader>): void {
+  for (const dir of dirs) {
+    if (!canWrite(dir)) continue;
+    try {
+      writeFileAtomic(path.join(dir, 'files.json'), JSON.stringify({ format: CACHE_FORMAT, files } satisfies FilesIndex) + '\n', 'the cache\'s file list');
+      return;
+    } catch {
+      // try the next place
+    }
+  }
+}
