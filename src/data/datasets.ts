@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { VaeError } from '../errors';
 import { Rng } from '../rng';
-import { CACHE_DIR, FolderOptions, Labels, isImageFolder, labelArray, loadImageFolder, skippedWarning } from './folder';
+import { CACHE_DIR, FolderOptions, Labels, decodeFolderRows, isImageFolder, labelArray, scanImageFolder, skippedWarning } from './folder';
 import { findIdxFile, readIdxFile } from './idx';
 
 export interface ImageSet {
@@ -128,30 +128,34 @@ export async function openDataset(spec = 'mnist', options: DataOptions = {}): Pr
     }
     return loadDataset(spec, options);
   }
-  const images = await loadImageFolder(dir, options);
-  const warning = skippedWarning(spec, images.skipped);
-  if (warning) options.onWarning?.(warning);
+  const scan = await scanImageFolder(dir, options);
   const split = options.testSplit ?? DEFAULT_TEST_SPLIT;
   if (!(split > 0 && split < 1)) throw new VaeError(`--test-split must be between 0 and 1 (exclusive), got ${split}`);
-  const testCount = Math.max(1, Math.round(images.count * split));
-  if (images.count - testCount < 1) {
-    throw new VaeError(`${spec}: ${images.count} image${images.count === 1 ? '' : 's'} cannot be split into a training and a test set`);
+  const count = scan.files.length;
+  const testCount = Math.max(1, Math.round(count * split));
+  if (count - testCount < 1) {
+    throw new VaeError(`${spec}: ${count} image${count === 1 ? '' : 's'} cannot be split into a training and a test set`);
   }
-  const order = new Rng(options.seed ?? 1, 'test-split').permutation(images.count);
-  // Each part in the folder's own order, so that the same files always land at the same rows.
-  const testRows = Array.from(order.subarray(0, testCount)).sort((a, b) => a - b);
-  const trainRows = Array.from(order.subarray(testCount)).sort((a, b) => a - b);
-  const dim = images.size * images.size * images.channels;
-  const pick = (rows: number[], limit?: number): ImageSet => {
-    const kept = rows.slice(0, limit ?? rows.length);
+  const order = new Rng(options.seed ?? 1, 'test-split').permutation(count);
+  // Each part in the folder's own order, so that the same files always land at the same rows; --limit-train and
+  // --limit-test keep the first of each, and only those are decoded.
+  const testRows = Array.from(order.subarray(0, testCount)).sort((a, b) => a - b).slice(0, options.limitTest);
+  const trainRows = Array.from(order.subarray(testCount)).sort((a, b) => a - b).slice(0, options.limitTrain);
+  const decoded = await decodeFolderRows(scan, [...trainRows, ...testRows].sort((a, b) => a - b), options);
+  const warning = skippedWarning(spec, [...scan.skipped, ...decoded.failed].sort((a, b) => (a.file < b.file ? -1 : 1)));
+  if (warning) options.onWarning?.(warning);
+  const dim = scan.size * scan.size * decoded.channels;
+  const at = new Map(decoded.rows.map((r, i) => [r, i]));
+  const pick = (rows: number[]): ImageSet => {
+    const kept = rows.filter((r) => at.has(r)); // a picture that would not decode is left out
     const out = new Uint8Array(kept.length * dim);
-    kept.forEach((r, i) => out.set(images.images.subarray(r * dim, (r + 1) * dim), i * dim));
-    const labels = images.labels ? labelArray(kept.length, images.labelNames!.length) : null;
-    kept.forEach((r, i) => { if (labels) labels[i] = images.labels![r]; });
+    kept.forEach((r, i) => out.set(decoded.images.subarray(at.get(r)! * dim, (at.get(r)! + 1) * dim), i * dim));
+    const labels = scan.labels ? labelArray(kept.length, scan.labelNames!.length) : null;
+    kept.forEach((r, i) => { if (labels) labels[i] = scan.labels![r]; });
     return { images: out, labels, count: kept.length };
   };
-  return { name: path.basename(dir), source: dir, kind: 'folder', height: images.size, width: images.size, channels: images.channels,
-    labelNames: images.labelNames, train: pick(trainRows, options.limitTrain), test: pick(testRows, options.limitTest) };
+  return { name: path.basename(dir), source: dir, kind: 'folder', height: scan.size, width: scan.size, channels: decoded.channels,
+    labelNames: scan.labelNames, train: pick(trainRows), test: pick(testRows) };
 }
 
 /** Where the decoded images of a folder are cached: in the data folder, or in the run folder when that is read-only. */

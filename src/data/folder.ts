@@ -112,8 +112,24 @@ export function labelArray(count: number, classes: number): Labels {
   return classes <= 2 ** 8 ? new Uint8Array(count) : classes <= 2 ** 16 ? new Uint16Array(count) : new Uint32Array(count);
 }
 
-/** The images of `dir`, decoded (or read from the cache: folder-cache.ts). */
-export async function loadImageFolder(dir: string, options: FolderOptions = {}): Promise<FolderImages> {
+/** A folder as its files' headers describe it, before any picture is decoded. */
+export interface FolderScan {
+  dir: string;
+  /** The pictures (their header reads), relative paths in the folder's order. */
+  files: string[];
+  /** Each picture's class (index into labelNames), or null when the folder has no subfolders. */
+  labels: Labels | null;
+  labelNames: string[] | null;
+  /** Side of the square images they are decoded to. */
+  size: number;
+  /** Files that are not pictures, with the reason. */
+  skipped: { file: string; reason: string }[];
+  stamps: Map<string, FileStamp>;
+  cacheDirs: string[];
+}
+
+/** Lists `dir`, reads its files' headers (once: the cache keeps them) and their classes; decodes nothing. */
+export async function scanImageFolder(dir: string, options: FolderOptions = {}): Promise<FolderScan> {
   const all = listFiles(dir);
   if (all.length === 0) throw new VaeError(`${dir}: no files found (expected images, optionally in one subfolder per class)`);
   const cacheDirs = options.cacheDirs ?? [path.join(dir, CACHE_DIR)];
@@ -155,21 +171,51 @@ export async function loadImageFolder(dir: string, options: FolderOptions = {}):
     if (h.width !== KEEP_SIZE || h.height !== KEEP_SIZE) allKeepSize = false;
   }
   if (good.length === 0) throw new VaeError(`${dir}: none of its ${files.length} files is an image that can be read`);
-  const size = options.imageSize ?? (allKeepSize ? KEEP_SIZE : DEFAULT_FOLDER_SIZE);
+  let labels: Labels | null = null;
+  let labelNames: string[] | null = null;
+  if (labelled) {
+    labelNames = [...new Set(good.map((f) => f.split(path.sep)[0]))].sort();
+    const index = new Map(labelNames.map((name, i) => [name, i]));
+    labels = labelArray(good.length, labelNames.length);
+    good.forEach((f, i) => { labels![i] = index.get(f.split(path.sep)[0])!; });
+  }
+  return { dir, files: good, labels, labelNames, size: options.imageSize ?? (allKeepSize ? KEEP_SIZE : DEFAULT_FOLDER_SIZE), skipped, stamps,
+    cacheDirs };
+}
+
+/** Pictures of a scanned folder, decoded (or read from the cache): those of `rows` that decode, in order. */
+export interface DecodedRows {
+  /** Bytes, size x size x channels per picture, in the order of `rows`. */
+  images: Uint8Array;
+  /** The rows (indices into the scan's files) decoded, ascending. */
+  rows: number[];
+  channels: 1 | 3;
+  /** Files whose header reads but whose pixels do not, with the reason. */
+  failed: { file: string; reason: string }[];
+  /** Pictures decoded now (the others came from the cache). */
+  decoded: number;
+}
+
+/**
+ * The pictures `rows` (ascending indices into scan.files) of a scanned folder: read from the cache's shards, and
+ * those not in them decoded now, a shard at a time (each written as soon as it is full, so an interrupted run
+ * keeps it; held in memory where the cache cannot be written). Only these rows are decoded.
+ */
+export async function decodeFolderRows(scan: FolderScan, rows: number[], options: FolderOptions = {}): Promise<DecodedRows> {
+  const { dir, size, stamps, cacheDirs } = scan;
+  const wanted = rows.map((r) => scan.files[r]);
   // Without --channels, decode in colour and keep one channel if no pixel turns out to have colour (grey
   // pictures are often stored as RGB).
   const decodeChannels = options.channels ?? 3;
   const dim = size * size * decodeChannels;
   const cache = FolderCache.open(cacheDirs, size, decodeChannels);
-  const rows = cache?.rowsByFile(stamps) ?? new Map<string, { shard: number; row: number }>();
+  const cached = cache?.rowsByFile(stamps) ?? new Map<string, { shard: number; row: number }>();
   const failed = new Map<string, string>();
-  for (const f of good) {
-    const reason = rows.has(f) ? undefined : cache?.failedBefore(f, stamps.get(f)!);
+  for (const f of wanted) {
+    const reason = cached.has(f) ? undefined : cache?.failedBefore(f, stamps.get(f)!);
     if (reason !== undefined) failed.set(f, reason);
   }
-  // Decoded now, a shard at a time (each written as soon as it is full, so an interrupted run keeps it); held in
-  // memory where the cache cannot be written.
-  const todo = good.filter((f) => !rows.has(f) && !failed.has(f));
+  const todo = wanted.filter((f) => !cached.has(f) && !failed.has(f));
   const inMemory = new Map<string, Uint8Array>();
   let cacheFailed = false;
   const perShard = Math.max(1, Math.floor((options.shardBytes ?? SHARD_BYTES) / dim));
@@ -197,14 +243,13 @@ export async function loadImageFolder(dir: string, options: FolderOptions = {}):
   }
   // Where each picture's row is now (the shards just written included), then the pictures in the folder's order.
   const where = cache?.rowsByFile(stamps) ?? new Map<string, { shard: number; row: number }>();
-  const keptFiles = good.filter((f) => !failed.has(f) && (where.has(f) || inMemory.has(f)));
-  for (const [f, reason] of failed) skipped.push({ file: f, reason });
-  let images = new Uint8Array(keptFiles.length * dim);
+  const keptRows = rows.filter((r) => !failed.has(scan.files[r]) && (where.has(scan.files[r]) || inMemory.has(scan.files[r])));
+  let images = new Uint8Array(keptRows.length * dim);
   const byShard = new Map<number, [number, number][]>();
-  keptFiles.forEach((f, i) => {
-    const mem = inMemory.get(f);
+  keptRows.forEach((r, i) => {
+    const mem = inMemory.get(scan.files[r]);
     if (mem) return images.set(mem, i * dim);
-    const { shard, row } = where.get(f)!;
+    const { shard, row } = where.get(scan.files[r])!;
     if (!byShard.has(shard)) byShard.set(shard, []);
     byShard.get(shard)!.push([i, row]);
   });
@@ -213,24 +258,32 @@ export async function loadImageFolder(dir: string, options: FolderOptions = {}):
     if (bytes.length !== cache!.shardRows(s) * dim) throw new VaeError(`${cache!.dir}: a shard of the decoded images is damaged; remove the folder and run again`);
     for (const [i, row] of placed) images.set(bytes.subarray(row * dim, (row + 1) * dim), i * dim);
   }
-  cache?.prune(new Set(byShard.keys()), new Set(files));
+  // Shards with no picture of the folder left are deleted (not those this run did not need: only the folder's rows count).
+  const present = new Set(scan.files);
+  const live = new Set<number>();
+  for (const [f, at] of where) if (present.has(f)) live.add(at.shard);
+  cache?.prune(live, present);
   let channels = decodeChannels;
   if (options.channels === undefined && isGrey(images)) {
     images = images.filter((_, i) => i % 3 === 0);
     channels = 1;
   }
+  return { images, rows: keptRows, channels, failed: [...failed].map(([file, reason]) => ({ file, reason })), decoded: todo.length };
+}
 
+/** The images of `dir`, all of them, decoded (or read from the cache: folder-cache.ts). */
+export async function loadImageFolder(dir: string, options: FolderOptions = {}): Promise<FolderImages> {
+  const scan = await scanImageFolder(dir, options);
+  const decoded = await decodeFolderRows(scan, scan.files.map((_, i) => i), options);
+  const files = decoded.rows.map((r) => scan.files[r]);
   let labels: Labels | null = null;
-  let labelNames: string[] | null = null;
-  if (labelled) {
-    labelNames = [...new Set(keptFiles.map((f) => f.split(path.sep)[0]))].sort();
-    const index = new Map(labelNames.map((name, i) => [name, i]));
-    labels = labelArray(keptFiles.length, labelNames.length);
-    keptFiles.forEach((f, i) => { labels![i] = index.get(f.split(path.sep)[0])!; });
+  if (scan.labels) {
+    labels = labelArray(files.length, scan.labelNames!.length);
+    decoded.rows.forEach((r, i) => { labels![i] = scan.labels![r]; });
   }
-  skipped.sort((a, b) => (a.file < b.file ? -1 : 1));
-  return { images, labels, labelNames, count: keptFiles.length, size, channels, files: keptFiles, skipped, cached: todo.length === 0,
-    decoded: todo.length };
+  const skipped = [...scan.skipped, ...decoded.failed].sort((a, b) => (a.file < b.file ? -1 : 1));
+  return { images: decoded.images, labels, labelNames: scan.labelNames, count: files.length, size: scan.size, channels: decoded.channels, files,
+    skipped, cached: decoded.decoded === 0, decoded: decoded.decoded };
 }
 
 /** True when every pixel of these RGB bytes has red = green = blue. */

@@ -8,6 +8,7 @@ import { spawn } from 'child_process';
 import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
+import { openDataset } from '../../src/data/datasets';
 import { CACHE_DIR, FolderImages, loadImageFolder } from '../../src/data/folder';
 import { runVae } from '../helpers/cli';
 import { writeShapeFolder } from '../helpers/shapes';
@@ -158,3 +159,20 @@ describe('a folder of 300 classes (one subfolder each)', () => {
     expect(vae.status).toBe(0);
   }, 180_000);
 });
+
+test('--limit-train and --limit-test decode only the pictures they use; a later full run decodes the rest', async () => {
+  const dir = path.join(tmpDir(), 'shapes');
+  await writeShapeFolder(dir, 20, 24);
+  const decodedNow: number[] = [];
+  const limited = await openDataset(dir, { imageSize: SIDE, limitTrain: 7, limitTest: 3, seed: 2,
+    onProgress: (done, total) => { if (done === total) decodedNow.push(total); } });
+  expect([limited.train.count, limited.test.count]).toEqual([7, 3]);
+  expect(decodedNow).toEqual([10]);
+  const full = await openDataset(dir, { imageSize: SIDE, seed: 2, onProgress: (done, total) => { if (done === total) decodedNow.push(total); } });
+  expect(decodedNow).toEqual([10, 50]);
+  // The limited run's pictures are the first of the full run's parts.
+  const rowsOf = (set: typeof full.train, n: number) => Buffer.from(set.images.subarray(0, n * ROW));
+  expect(Buffer.compare(rowsOf(limited.train, 7), rowsOf(full.train, 7))).toBe(0);
+  expect(Buffer.compare(rowsOf(limited.test, 3), rowsOf(full.test, 3))).toBe(0);
+  expect(Array.from(limited.train.labels!)).toEqual(Array.from(full.train.labels!.subarray(0, 7)));
+}, 60_000);
