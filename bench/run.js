@@ -10,6 +10,8 @@
  *   d. the conv VAE (`--arch conv`) at 28x28x1 (MNIST) and 64x64x3 (a folder of random colour pictures), and the
  *      same models in bench/torch_vae.py at 2 threads (unless --no-conv).
  *   e. the targets, PASS / FAIL.
+ *   f. with --folder-scale N (alone): a folder of N generated photographs, the first run's decoding rate and the
+ *      second run's time to its first step, beside torchvision's ImageFolder + DataLoader (lib/folder-scale.js).
  *
  * Uses only the CLI (bin/vae) and the files it writes. Prints a table; writes bench/results/latest.json.
  * Plain Node.js, no dependencies; works from any directory.
@@ -18,6 +20,8 @@ const { spawnSync } = require('child_process');
 const fs = require('fs');
 const os = require('os');
 const path = require('path');
+
+const { benchFolderScale } = require('./lib/folder-scale');
 
 const BENCH_DIR = __dirname;
 const PRELOAD = path.join(BENCH_DIR, 'lib', 'rusage-preload.js');
@@ -54,6 +58,11 @@ Options:
   --limit-train <n>       train on the first n MNIST images only (default: all 60,000; e.g. 2560 on lavapipe)
   --gpu-images <n>        images per epoch of the GPU section's runs (default 12800)
   --gpu-only              with --backend webgpu: only the GPU section and PyTorch CUDA (the GPU machine's run)
+  --folder-scale <n>      only the folder section: n generated colour photographs (in --folder-dir), the first run's
+                          pictures decoded per second, the second run's seconds to its first step, peak memory, and
+                          torchvision's ImageFolder + DataLoader (2 workers) on the same files
+  --folder-dir <dir>      where the folder section's photographs are written, and kept for the next bench
+                          (default: <tmp>/vae-bench-photos-<n>)
   --sample-runs <n>       runs of \`vae sample\` to take the median of (default 5)
   --no-conv               skip the conv VAE section (28x28x1 and 64x64x3 against PyTorch)
   --conv-images <n>       MNIST images per epoch of the 28x28 conv runs (default 12800; 64x64x3: a fifth of it)
@@ -72,7 +81,7 @@ Options:
 function parseArgs(argv) {
   const opts = { backend: 'auto', limitTrain: 0, gpuImages: 12800, sampleRuns: 5, torchThreads: [1, 2], torch: true, python: '/usr/bin/python3',
     out: path.join(BENCH_DIR, 'results', 'latest.json'), keep: false, strict: false, root: null, label: null, native: true,
-    conv: true, convImages: 12800, gpuOnly: false };
+    conv: true, convImages: 12800, gpuOnly: false, folderScale: 0, folderDir: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -90,6 +99,8 @@ function parseArgs(argv) {
       case '--no-torch': opts.torch = false; break;
       case '--no-conv': opts.conv = false; break;
       case '--gpu-only': opts.gpuOnly = true; break;
+      case '--folder-scale': opts.folderScale = positiveInt(flag, val()); break;
+      case '--folder-dir': opts.folderDir = path.resolve(val()); break;
       case '--conv-images': opts.convImages = positiveInt(flag, val()); break;
       case '--python': opts.python = val(); break;
       case '--out': opts.out = path.resolve(val()); break;
@@ -392,6 +403,13 @@ function main() {
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vae-bench-'));
   const started = new Date();
   let results;
+  if (opts.folderScale) {
+    benchFolderOnly(opts, tmp, started).catch((e) => {
+      process.stderr.write(`bench: ${e && e.message ? e.message : e}\n`);
+      process.exitCode = 1;
+    });
+    return;
+  }
   if (opts.gpuOnly) {
     if (opts.backend !== 'webgpu') fail('--gpu-only needs --backend webgpu');
     try {
@@ -496,6 +514,44 @@ function main() {
   if (results.gpu) process.stdout.write(gpuTable(results.gpu));
   writeResults(opts, results, tmp);
   if (opts.strict && targets.some((t) => t.status === 'FAIL')) process.exitCode = 1;
+}
+
+// The folder section's targets (issue: real datasets at their real size).
+const FOLDER_TARGETS = { decodeVsDataLoader: 1.0, secondRunFirstStepSeconds: 5 };
+
+/** --folder-scale N: the folder section alone, its table and its results JSON. */
+async function benchFolderOnly(opts, tmp, started) {
+  let folder;
+  try {
+    folder = await benchFolderScale({ count: opts.folderScale, dir: opts.folderDir ?? path.join(os.tmpdir(), `vae-bench-photos-${opts.folderScale}`),
+      root: ROOT, python: opts.torch ? opts.python : null, tmp, preload: PRELOAD, log });
+  } finally {
+    if (!opts.keep) fs.rmSync(tmp, { recursive: true, force: true });
+  }
+  const t = folder.torch;
+  const targets = [
+    { name: `first run decodes >= ${FOLDER_TARGETS.decodeVsDataLoader}x the DataLoader's pictures/s`, value: folder.ratio, unit: 'x',
+      limit: FOLDER_TARGETS.decodeVsDataLoader, status: folder.ratio === null ? 'SKIP' : folder.ratio >= FOLDER_TARGETS.decodeVsDataLoader ? 'PASS' : 'FAIL' },
+    { name: `second run reaches its first step in <= ${FOLDER_TARGETS.secondRunFirstStepSeconds} s`, value: folder.second.firstStepSeconds, unit: 's',
+      limit: FOLDER_TARGETS.secondRunFirstStepSeconds,
+      status: folder.second.firstStepSeconds <= FOLDER_TARGETS.secondRunFirstStepSeconds ? 'PASS' : 'FAIL' },
+  ];
+  const results = { date: started.toISOString(), label: opts.label, root: ROOT, ...gitInfo(), machine: machineInfo(), folder, targets,
+    benchSeconds: (Date.now() - started.getTime()) / 1000 };
+  const out = [`vae bench --folder-scale ${opts.folderScale}  ${results.date}  commit ${results.commit}  ${results.machine.cpus} CPUs (${results.machine.cpuModel})`, '',
+    table([['folder of photographs, to 64x64 colour', 'pictures', 's to 1st step', 'pictures/s', 'peak MiB'],
+      ['vae train, first run (decodes, writes the cache)', fmt(folder.pictures), fmt(folder.first.firstStepSeconds, 1), fmt(folder.first.picturesPerSec),
+        fmt(folder.first.peakMiB)],
+      ['vae train, second run (from the cache)', fmt(folder.pictures), fmt(folder.second.firstStepSeconds, 1), '', fmt(folder.second.peakMiB)],
+      ...(t.skipped ? [] : [[`torchvision ImageFolder + DataLoader, ${t.workers} workers, 1 epoch`, fmt(t.pictures), '', fmt(t.pictures_per_sec),
+        fmt(t.peak_rss_mib)]])]),
+    `generated in ${fmt(folder.generateSeconds, 0)} s (reused if already there); the cache holds ${fmt(folder.cacheMiB)} MiB.`,
+    t.skipped ? `torchvision skipped: ${t.why}.${t.install ? ` Install it with: ${t.install}` : ''}` : `torch ${t.torch}.`, '',
+    table([['target', 'measured', 'limit', ''], ...targets.map((x) => [x.name, x.value === null ? '-' : `${fmt(x.value, 2)} ${x.unit}`,
+      `${fmt(x.limit, 2)} ${x.unit}`, x.status])])];
+  process.stdout.write(out.join('\n') + '\n');
+  writeResults(opts, results, tmp);
+  if (opts.strict && targets.some((x) => x.status === 'FAIL')) process.exitCode = 1;
 }
 
 /** The GPU section's table: our samples/s and dispatches per step beside PyTorch CUDA's, and each run's engine line. */

@@ -70,13 +70,19 @@ export function lockRun(runDir: string, warn: (message: string) => void): RunLoc
       : `${displayPath(file)} was unreadable (a lock left half-made): taking it over`);
     fs.rmSync(file, { force: true });
   }
-  let held = true;
-  const release = () => {
-    if (!held) return;
-    held = false;
-    process.off('exit', release);
-    if (readHolder(file)?.pid === process.pid) fs.rmSync(file, { force: true });
-  };
-  process.on('exit', release);
-  return { release };
+  held.add(file);
+  if (held.size === 1 && !process.listeners('exit').includes(releaseAll)) process.on('exit', releaseAll);
+  return { release: () => release(file) };
+}
+
+/** The lock files this process holds: released when it exits, however it exits (a crash, process.exit). */
+const held = new Set<string>();
+
+function release(file: string): void {
+  if (!held.delete(file)) return;
+  if (readHolder(file)?.pid === process.pid) fs.rmSync(file, { force: true });
+}
+
+function releaseAll(): void {
+  for (const file of [...held]) release(file);
 }
