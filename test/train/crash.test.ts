@@ -41,7 +41,8 @@ test('SIGKILL at any moment leaves a checkpoint that loads and resumes', async (
     loaded.vae.dispose();
     // The next run resumes from what the killed one left.
     const r = runVae(['-q', 'train', '--resume', runDir, '--epochs', String(epochsBefore + 1)], work);
-    expect(r.stderr).toBe('');
+    // Nothing but, where the killed run held the folder, the warning that its lock is taken over.
+    expect(r.stderr).toMatch(/^(warning: \S+ was locked by process \d+ \(started [^)]+\), which is gone: taking it over\n)?$/);
     expect(r.status).toBe(0);
     epochsBefore += 1;
   }

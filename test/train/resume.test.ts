@@ -60,10 +60,13 @@ test('a run interrupted mid-epoch and resumed ends where the uninterrupted run e
     expect(b[i].test.negElbo).toBeCloseTo(a[i].test.negElbo, 3);
     expect(b[i].train.negElbo).toBeCloseTo(a[i].train.negElbo, 3);
   }
-  // Only the checkpoints named in checkpoint.json remain.
+  // Only the checkpoints named in checkpoint.json remain (the last, the best and the one before the last), and
+  // nothing hidden once the run folder is given up (the lock).
+  interrupted.lock?.release();
   const finalIndex = JSON.parse(fs.readFileSync(path.join(root, 'interrupted', 'checkpoint.json'), 'utf8'));
+  expect(finalIndex.previous).toBe('epoch-0002');
   const dirs = fs.readdirSync(path.join(root, 'interrupted')).filter((d) => d.startsWith('epoch-') || d.startsWith('.'));
-  expect(dirs.sort()).toEqual([...new Set([finalIndex.best, 'epoch-0003'])].sort());
+  expect(dirs.sort()).toEqual([...new Set([finalIndex.best, finalIndex.previous, 'epoch-0003'])].sort());
 });
 
 test('the same seed gives the same numbers; another seed other numbers', async () => {
