@@ -4,6 +4,7 @@
  * the encoder's top (masked by its ReLU).
  */
 import { Kernel } from '../wgsl';
+import type { StepInputs } from './inputs';
 import type { StepContext } from './objective';
 
 export interface CodeStep {
@@ -50,4 +51,17 @@ export function pointCode(ctx: StepContext, input: number): CodeStep {
     forward: mu.forward(top.at, at.mu),
     backward: [...mu.weightGrad(top.at, at.dmu), ...(top.grad === null ? [] : mu.inputGrad(at.dmu, top.grad, top.at))],
   };
+}
+
+/**
+ * A Gaussian code of the encoder reading the inputs, and what its samples need, one per decoder row: the noise ε
+ * [decRows, Z] and z with its gradient, each row `Z + beside` wide (a cvae's condition beside z, uploaded with zeros
+ * where z goes).
+ */
+export function gaussianSamples(ctx: StepContext, inputs: StepInputs) {
+  const { Z } = ctx.model;
+  const { decRows } = ctx.plan;
+  const code = gaussianCode(ctx, inputs.encoder);
+  const zLd = Z + inputs.beside;
+  return { code, eps: ctx.mem.take(decRows * Z), zLd, z: ctx.mem.take(decRows * zLd), dz: ctx.mem.take(decRows * zLd) };
 }

@@ -8,7 +8,7 @@ import { BATCH_SLOTS } from '../../engine';
 import { reparameterizeGradKernel, reparameterizeKernel } from '../gaussian';
 import { likelihoodKernel } from '../likelihoods';
 import { statsKernel } from '../stats';
-import { gaussianCode } from './code';
+import { gaussianSamples } from './code';
 import { StepInputs, imageInputs } from './inputs';
 import { iwaeStep } from './iwae';
 import { GpuObjective, ObjectiveStep, StepContext, StepOptions, checkTask, perRow } from './objective';
@@ -18,12 +18,7 @@ export function elboStep(ctx: StepContext, inputs: StepInputs): ObjectiveStep {
   const { Z } = ctx.model;
   const { rows } = ctx.plan;
   const take = (floats: number) => ctx.mem.take(floats);
-  const code = gaussianCode(ctx, inputs.encoder);
-  const eps = take(rows * Z);
-  // z's rows have the condition beside it (a cvae's, uploaded with zeros where z goes).
-  const zLd = Z + inputs.beside;
-  const z = take(rows * zLd);
-  const dz = take(rows * zLd);
+  const { code, eps, zLd, z, dz } = gaussianSamples(ctx, inputs);
   const rec = take(rows);
   const kl = take(rows);
   const stats = take(STEP_STATS * BATCH_SLOTS);

@@ -8,7 +8,7 @@ import { BATCH_SLOTS } from '../../engine';
 import { iwReparameterizeGradKernel, iwReparameterizeKernel, iwWeightsKernel } from '../gaussian';
 import { likelihoodKernel } from '../likelihoods';
 import { statsKernel } from '../stats';
-import { gaussianCode } from './code';
+import { gaussianSamples } from './code';
 import type { StepInputs } from './inputs';
 import { ObjectiveStep, StepContext, checkTask, perRow } from './objective';
 
@@ -16,11 +16,7 @@ export function iwaeStep(ctx: StepContext, inputs: StepInputs, K: number): Objec
   const { Z } = ctx.model;
   const { rows, decRows } = ctx.plan;
   const take = (floats: number) => ctx.mem.take(floats);
-  const code = gaussianCode(ctx, inputs.encoder);
-  const eps = take(decRows * Z);
-  const zLd = Z + inputs.beside;
-  const z = take(decRows * zLd);
-  const dz = take(decRows * zLd);
+  const { code, eps, zLd, z, dz } = gaussianSamples(ctx, inputs);
   // Per example, the K-sample means of −log p(x|z) and of log q − log p (the statistics), and the loss.
   const rec = take(rows);
   const kl = take(rows);
