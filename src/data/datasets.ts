@@ -141,21 +141,20 @@ export async function openDataset(spec = 'mnist', options: DataOptions = {}): Pr
   // --limit-test keep the first of each, and only those are decoded.
   const testRows = Array.from(order.subarray(0, testCount)).sort((a, b) => a - b).slice(0, options.limitTest);
   const trainRows = Array.from(order.subarray(testCount)).sort((a, b) => a - b).slice(0, options.limitTrain);
-  const decoded = await decodeFolderRows(scan, [...trainRows, ...testRows].sort((a, b) => a - b), options);
+  const trainRowSet = new Set(trainRows);
+  // Decoded (or read) in place: the training part's rows, then the test part's, in one array (no copy of the set).
+  const decoded = await decodeFolderRows(scan, [...trainRows, ...testRows], options);
   const warning = skippedWarning(spec, [...scan.skipped, ...decoded.failed].sort((a, b) => (a.file < b.file ? -1 : 1)));
   if (warning) options.onWarning?.(warning);
   const dim = scan.size * scan.size * decoded.channels;
-  const at = new Map(decoded.rows.map((r, i) => [r, i]));
-  const pick = (rows: number[]): ImageSet => {
-    const kept = rows.filter((r) => at.has(r)); // a picture that would not decode is left out
-    const out = new Uint8Array(kept.length * dim);
-    kept.forEach((r, i) => out.set(decoded.images.subarray(at.get(r)! * dim, (at.get(r)! + 1) * dim), i * dim));
-    const labels = scan.labels ? labelArray(kept.length, scan.labelNames!.length) : null;
-    kept.forEach((r, i) => { if (labels) labels[i] = scan.labels![r]; });
-    return { images: out, labels, count: kept.length };
+  const trainCount = decoded.rows.filter((r) => trainRowSet.has(r)).length; // they come first
+  const part = (from: number, to: number): ImageSet => {
+    const labels = scan.labels ? labelArray(to - from, scan.labelNames!.length) : null;
+    for (let i = from; i < to && labels; i++) labels[i - from] = scan.labels![decoded.rows[i]];
+    return { images: decoded.images.subarray(from * dim, to * dim), labels, count: to - from };
   };
   return { name: path.basename(dir), source: dir, kind: 'folder', height: scan.size, width: scan.size, channels: decoded.channels,
-    labelNames: scan.labelNames, train: pick(trainRows), test: pick(testRows) };
+    labelNames: scan.labelNames, train: part(0, trainCount), test: part(trainCount, decoded.rows.length) };
 }
 
 /** Where the decoded images of a folder are cached: in the data folder, or in the run folder when that is read-only. */

@@ -187,9 +187,9 @@ export async function scanImageFolder(dir: string, options: FolderOptions = {}):
 
 /** Pictures of a scanned folder, decoded (or read from the cache): those of `rows` that decode, in order. */
 export interface DecodedRows {
-  /** Bytes, size x size x channels per picture, in the order of `rows`. */
+  /** Bytes, size x size x channels per picture, in the order of `rows` (the order they were asked in). */
   images: Uint8Array;
-  /** The rows (indices into the scan's files) decoded, ascending. */
+  /** The rows (indices into the scan's files) decoded, in the order asked (those that failed left out). */
   rows: number[];
   channels: 1 | 3;
   /** Files whose header reads but whose pixels do not, with the reason. */
@@ -199,7 +199,7 @@ export interface DecodedRows {
 }
 
 /**
- * The pictures `rows` (ascending indices into scan.files) of a scanned folder: read from the cache's shards, and
+ * The pictures `rows` (indices into scan.files, in any order) of a scanned folder: read from the cache's shards, and
  * those not in them decoded now, a shard at a time (each written as soon as it is full, so an interrupted run
  * keeps it; held in memory where the cache cannot be written). Only these rows are decoded.
  */
@@ -256,9 +256,7 @@ export async function decodeFolderRows(scan: FolderScan, rows: number[], options
     byShard.get(shard)!.push([i, row]);
   });
   for (const [s, placed] of byShard) {
-    const bytes = cache!.readShard(s);
-    if (bytes.length !== cache!.shardRows(s) * dim) throw new VaeError(`${cache!.dir}: a shard of the decoded images is damaged; remove the folder and run again`);
-    for (const [i, row] of placed) images.set(bytes.subarray(row * dim, (row + 1) * dim), i * dim);
+    if (!cache!.readRows(s, placed, dim, images)) throw new VaeError(`${cache!.dir}: a shard of the decoded images is damaged; remove the folder and run again`);
   }
   // Shards with no picture of the folder left are deleted (not those this run did not need: only the folder's rows count).
   const present = new Set(scan.files);
