@@ -3,7 +3,7 @@
  * commitment gradients (model/families/vqvae.ts), and a sparse autoencoder's penalty on its code's mean activations
  * (model/losses.ts's sparsityPenalty).
  */
-import { FLAT_INDEX, HEADER, REDUCE, WORKGROUP_SUM } from './wgsl';
+import { FLAT_INDEX, HEADER, REDUCE, WORKGROUP_SUM, rowKernel } from './wgsl';
 
 /** A VQ-VAE's codebook for the kernels: entry k is column k of its kernel [codeDim, K] at `off` (gradient at off + P). */
 export interface Codebook { off: number; size: number; codeDim: number; commitment: number }
@@ -17,12 +17,7 @@ export interface Codebook { off: number; size: number; codeDim: number; commitme
 export function vqQuantizeKernel(o: { ze: number; zq: number; idx: number; vq: number; zDim: number; book: Codebook }): string {
   const { off, size, codeDim } = o.book;
   const slots = o.zDim / codeDim;
-  return HEADER + /* wgsl */ `
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) g: vec3u) {
-  let r = g.x;
-  if (r >= step.n) { return; }
-  var vq = 0.0;
+  return rowKernel('r', 'step.n', /* wgsl */ `var vq = 0.0;
   for (var s = 0u; s < ${slots}u; s++) {
     let z0 = r * ${o.zDim}u + s * ${codeDim}u;
     var zz = 0.0;
@@ -48,8 +43,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
       vq += diff * diff;
     }
   }
-  mem[${o.vq}u + r] = ${(1 + o.book.commitment).toExponential()} * vq;
-}`;
+  mem[${o.vq}u + r] = ${(1 + o.book.commitment).toExponential()} * vq;`);
 }
 
 /**

@@ -3,19 +3,14 @@
  * and the importance-weighted objective's (IWAE): K samples per example, log p(z) − log q(z|x), the normalised
  * weights and the bound, and the gradients through them.
  */
-import { HEADER, REDUCE } from './wgsl';
+import { HEADER, REDUCE, rowKernel } from './wgsl';
 
 /**
  * z = μ + exp(½ log σ²) ⊙ ε and KL(q || N(0, I)) = −½ Σ_j (1 + log σ²_j − μ_j² − σ²_j), one thread per row. z's
  * rows are zLd apart (a cvae's decoder input: z, then the condition beside it).
  */
 export function reparameterizeKernel(o: { mu: number; logvar: number; eps: number; z: number; kl: number; zDim: number; zLd?: number }): string {
-  return HEADER + /* wgsl */ `
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) g: vec3u) {
-  let r = g.x;
-  if (r >= step.n) { return; }
-  var kl = 0.0;
+  return rowKernel('r', 'step.n', /* wgsl */ `var kl = 0.0;
   for (var j = 0u; j < ${o.zDim}u; j++) {
     let i = r * ${o.zDim}u + j;
     let mu = mem[${o.mu}u + i];
@@ -23,8 +18,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
     mem[${o.z}u + r * ${o.zLd ?? o.zDim}u + j] = mu + exp(0.5 * lv) * mem[${o.eps}u + i];
     kl += 1.0 + lv - mu * mu - exp(lv);
   }
-  mem[${o.kl}u + r] = -0.5 * kl;
-}`;
+  mem[${o.kl}u + r] = -0.5 * kl;`);
 }
 
 /**
@@ -33,18 +27,12 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
  */
 export function reparameterizeGradKernel(o: { mu: number; logvar: number; eps: number; dz: number; dmu: number; dlogvar: number; zDim: number;
   zLd?: number; rowWeight?: number }): string {
-  return HEADER + /* wgsl */ `
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) g: vec3u) {
-  let i = g.x;
-  if (i >= step.n * ${o.zDim}u) { return; }
-  let mu = mem[${o.mu}u + i];
+  return rowKernel('i', `step.n * ${o.zDim}u`, /* wgsl */ `let mu = mem[${o.mu}u + i];
   let lv = mem[${o.logvar}u + i];
   let dz = mem[${o.dz}u + (i / ${o.zDim}u) * ${o.zLd ?? o.zDim}u + i % ${o.zDim}u];
   let kl = ${o.rowWeight === undefined ? 'step.beta * step.inv_norm' : `mem[${o.rowWeight}u + i / ${o.zDim}u]`};
   mem[${o.dmu}u + i] = dz + kl * mu;
-  mem[${o.dlogvar}u + i] = dz * mem[${o.eps}u + i] * 0.5 * exp(0.5 * lv) + kl * 0.5 * (exp(lv) - 1.0);
-}`;
+  mem[${o.dlogvar}u + i] = dz * mem[${o.eps}u + i] * 0.5 * exp(0.5 * lv) + kl * 0.5 * (exp(lv) - 1.0);`);
 }
 
 /**
@@ -54,12 +42,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
  */
 export function iwReparameterizeKernel(o: { mu: number; logvar: number; eps: number; z: number; lpq: number; zDim: number; zLd: number;
   samples: number }): string {
-  return HEADER + /* wgsl */ `
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) g: vec3u) {
-  let rk = g.x;
-  if (rk >= step.nk) { return; }
-  let r = rk / ${o.samples}u;
+  return rowKernel('rk', 'step.nk', /* wgsl */ `let r = rk / ${o.samples}u;
   var s = 0.0;
   for (var j = 0u; j < ${o.zDim}u; j++) {
     let lv = mem[${o.logvar}u + r * ${o.zDim}u + j];
@@ -68,8 +51,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
     mem[${o.z}u + rk * ${o.zLd}u + j] = z;
     s += 0.5 * (e * e + lv) - 0.5 * z * z;
   }
-  mem[${o.lpq}u + rk] = s;
-}`;
+  mem[${o.lpq}u + rk] = s;`);
 }
 
 /**
@@ -114,12 +96,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
  */
 export function iwReparameterizeGradKernel(o: { logvar: number; eps: number; z: number; dz: number; zLd: number; wt: number; dmu: number;
   dlogvar: number; zDim: number; samples: number }): string {
-  return HEADER + /* wgsl */ `
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) g: vec3u) {
-  let i = g.x;
-  if (i >= step.n * ${o.zDim}u) { return; }
-  let r = i / ${o.zDim}u;
+  return rowKernel('i', `step.n * ${o.zDim}u`, /* wgsl */ `let r = i / ${o.zDim}u;
   let j = i % ${o.zDim}u;
   var dm = 0.0;
   var dl = 0.0;
@@ -130,6 +107,5 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
     dl += d * mem[${o.eps}u + rk * ${o.zDim}u + j];
   }
   mem[${o.dmu}u + i] = dm;
-  mem[${o.dlogvar}u + i] = dl * 0.5 * exp(0.5 * mem[${o.logvar}u + i]) - 0.5 * step.beta * step.inv_norm;
-}`;
+  mem[${o.dlogvar}u + i] = dl * 0.5 * exp(0.5 * mem[${o.logvar}u + i]) - 0.5 * step.beta * step.inv_norm;`);
 }

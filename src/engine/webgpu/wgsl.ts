@@ -88,6 +88,23 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
 }`;
 }
 
+/** Threads of a workgroup of a one-thread-per-row kernel (rowKernel; objectives/objective.ts's perRow dispatches it). */
+export const ROW_GROUP = 64;
+
+/**
+ * A kernel of one thread per row (or per value) of a small job: the thread's index, named `index` in `body`, runs
+ * `body` where it is below `count` (WGSL, u32).
+ */
+export function rowKernel(index: string, count: string, body: string): string {
+  return HEADER + /* wgsl */ `
+@compute @workgroup_size(${ROW_GROUP})
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  let ${index} = g.x;
+  if (${index} >= ${count}) { return; }
+  ${body}
+}`;
+}
+
 /**
  * A dimension of a product: fixed, or the rows of the step: the batch's (step.n) or, for the decoder of an
  * importance-weighted step, K per example (step.nk = n·K).

@@ -13,7 +13,7 @@ import { Layer, backwardStack, forwardStack } from '../layers';
 import { likelihoodKernel } from '../likelihoods';
 import { denseNetwork } from '../networks';
 import { rowScaleKernel } from '../stats';
-import { HEADER, WORKGROUP_SUM, REDUCE, flatGroups } from '../wgsl';
+import { HEADER, REDUCE, WORKGROUP_SUM, flatGroups, rowKernel } from '../wgsl';
 import { gaussianCode } from './code';
 import { GpuObjective, StepOptions, Upload, checkTask, perRow } from './objective';
 
@@ -30,12 +30,7 @@ export function m2WeightsKernel(o: { logits: number; y: number; rec: number; kl:
   classes: number }): string {
   const C = o.classes;
   const sum = (k: number) => `mem[${o.sums + k * o.images}u + i]`;
-  return HEADER + /* wgsl */ `
-@compute @workgroup_size(64)
-fn main(@builtin(global_invocation_id) g: vec3u) {
-  let i = g.x;
-  if (i >= step.nk) { return; }
-  var top = -3.0e38;
+  return rowKernel('i', 'step.nk', /* wgsl */ `var top = -3.0e38;
   for (var k = 0u; k < ${C}u; k++) { top = max(top, mem[${o.logits}u + i * ${C}u + k]); }
   var total = 0.0;
   for (var k = 0u; k < ${C}u; k++) { total += exp(mem[${o.logits}u + i * ${C}u + k] - top); }
@@ -79,8 +74,7 @@ fn main(@builtin(global_invocation_id) g: vec3u) {
     ${sum(2)} = 0.0;
     ${sum(3)} = mem[${o.rec}u + row] + mem[${o.kl}u + row] + log_c;
     ${sum(4)} = ce;
-  }
-}`;
+  }`);
 }
 
 /**

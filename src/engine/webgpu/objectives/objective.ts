@@ -12,6 +12,7 @@
 import type { BatchSlot, ShardTask } from '../../../model/families/family';
 import type { Layer, StepPlan } from '../layers';
 import type { CodeLayers, GpuModel } from '../networks';
+import { ROW_GROUP } from '../wgsl';
 import type { Arena, Kernel, Rows } from '../wgsl';
 
 /** What an engine is made for, besides its model. */
@@ -83,6 +84,6 @@ export function checkTask(task: ShardTask, samples: number, semi: boolean): void
   }
 }
 
-/** The kernel of a one-thread-per-row job of 64-thread workgroups, over the step's n rows (or its nk). */
+/** A rowKernel's dispatch over the step's n rows (or its nk), `width` threads a row. */
 export const perRow = (name: string, source: string, rows: 'n' | 'nk' = 'n', width = 1): Kernel =>
-  ({ name, source, groups: (n, nk) => [Math.ceil(((rows === 'n' ? n : nk) * width) / 64), 1] });
+  ({ name, source, groups: (n, nk) => [Math.ceil(((rows === 'n' ? n : nk) * width) / ROW_GROUP), 1] });
