@@ -6,7 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { VaeError } from '../errors';
 import { Rng } from '../rng';
-import { CACHE_DIR, FolderOptions, Labels, decodeFolderRows, isImageFolder, labelArray, scanImageFolder, skippedWarning } from './folder';
+import { CACHE_DIR, FolderOptions, Labels, decodeFolderRows, isImageFolder, labelsOf, scanImageFolder, skippedWarning } from './folder';
 import { findIdxFile, readIdxFile } from './idx';
 
 export interface ImageSet {
@@ -148,11 +148,8 @@ export async function openDataset(spec = 'mnist', options: DataOptions = {}): Pr
   if (warning) options.onWarning?.(warning);
   const dim = scan.size * scan.size * decoded.channels;
   const trainCount = decoded.rows.filter((r) => trainRowSet.has(r)).length; // they come first
-  const part = (from: number, to: number): ImageSet => {
-    const labels = scan.labels ? labelArray(to - from, scan.labelNames!.length) : null;
-    for (let i = from; i < to && labels; i++) labels[i - from] = scan.labels![decoded.rows[i]];
-    return { images: decoded.images.subarray(from * dim, to * dim), labels, count: to - from };
-  };
+  const part = (from: number, to: number): ImageSet =>
+    ({ images: decoded.images.subarray(from * dim, to * dim), labels: labelsOf(scan, decoded.rows.slice(from, to)), count: to - from });
   return { name: path.basename(dir), source: dir, kind: 'folder', height: scan.size, width: scan.size, channels: decoded.channels,
     labelNames: scan.labelNames, train: part(0, trainCount), test: part(trainCount, decoded.rows.length) };
 }

@@ -100,10 +100,11 @@ export class FolderCache {
 
   /**
    * Adds a shard of these decoded rows (their files and stamps, in order) and the files that failed, and writes it
-   * and the manifest; false when the cache cannot be written (then nothing of it was).
+   * and the manifest; returns the shard's index (the rows' shard in rowsByFile), or null when the cache cannot be
+   * written (then nothing of it was).
    */
-  addShard(rows: Uint8Array, files: [string, FileStamp][], failed: [string, FileStamp, string][]): boolean {
-    if (!this.writable) return false;
+  addShard(rows: Uint8Array, files: [string, FileStamp][], failed: [string, FileStamp, string][]): number | null {
+    if (!this.writable) return null;
     const next = this.manifest.shards.reduce((a, s) => Math.max(a, Number(s.name.slice(6, 12)) + 1), 0);
     const name = `shard-${String(next).padStart(6, '0')}.u8`;
     try {
@@ -114,10 +115,10 @@ export class FolderCache {
         failed: { ...this.manifest.failed, ...Object.fromEntries(failed.map(([f, s, reason]) => [f, { ...s, reason }])) } };
       writeFileAtomic(path.join(this.settingsDir, 'manifest.json'), JSON.stringify(manifest) + '\n', 'the cache\'s manifest');
       this.manifest = manifest;
-      return true;
+      return manifest.shards.length - 1;
     } catch {
       fs.rmSync(path.join(this.settingsDir, name), { force: true });
-      return false;
+      return null;
     }
   }
 

@@ -89,7 +89,7 @@ export function assertNoRun(runDir: string): void {
 }
 
 /** Prints a warning on stderr (a damaged checkpoint passed over, a stale lock taken over). */
-const warnOnStderr = (message: string) => { process.stderr.write(`warning: ${message}\n`); };
+export const warnOnStderr = (message: string) => { process.stderr.write(`warning: ${message}\n`); };
 
 /** Makes a new run's folder and takes it for this process (run-lock.ts); `warn` hears of a stale lock taken over. */
 export function createRunDir(runDir: string, config: RunConfig, warn: (message: string) => void = warnOnStderr): RunLock {

@@ -3,7 +3,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import { DEFAULT_TEST_SPLIT, DataOptions, Dataset, dataCacheDirs, openDataset, openRecordedDataset } from '../data/datasets';
 import { VaeError } from '../errors';
-import { M1_DIR, RunConfig, assertNoRun, createRunDir, defaultRunDir, loadForResume, loadModel, newRunConfig } from '../io/checkpoint';
+import { M1_DIR, RunConfig, assertNoRun, createRunDir, defaultRunDir, loadForResume, loadModel, newRunConfig, warnOnStderr } from '../io/checkpoint';
 import { testMatrix } from '../data/batches';
 import { lockRun } from '../io/run-lock';
 import { saveLayersModel } from '../io/tfjs-files';
@@ -114,7 +114,7 @@ function checkConv(o: NewRunOptions, model: ModelConfig, supported: boolean): vo
 export async function resumeRun(runDir: string, epochs?: number): Promise<TrainRun & { checkpointName: string }> {
   if (!fs.existsSync(runDir)) throw new VaeError(`cannot resume: ${runDir} does not exist`);
   // The folder is this process's from here: a second `vae train --resume` of it refuses (io/run-lock.ts).
-  const lock = lockRun(runDir, (message) => process.stderr.write(`warning: ${message}\n`));
+  const lock = lockRun(runDir, warnOnStderr);
   try {
     const loaded = await loadForResume(runDir);
     const { config, state } = loaded;
