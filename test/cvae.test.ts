@@ -164,7 +164,7 @@ describe('a cvae completing the left half', () => {
 
   test('complete on a 28 x 28 half image of your own: taken as framed, its left half kept', async () => {
     const test = loadDataset('mnist', { limitTest: 1 }).test;
-    const half = Buffer.from(test.images.subarray(0, DIM));
+    const half = Buffer.from(test.images!.subarray(0, DIM));
     for (let y = 0; y < 28; y++) half.fill(0, y * 28 + 14, y * 28 + 28); // only the left half drawn
     await sharp(half, { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(path.join(work, 'half.png'));
     const r = runVae(['complete', '--checkpoint', 'half', 'half.png', '-n', '3', '--scale', '1', 'mine.png'], work);

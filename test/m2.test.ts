@@ -64,7 +64,7 @@ async function writeTestPngs(dir: string, n: number): Promise<{ files: string[];
   const files: string[] = [];
   for (let i = 0; i < n; i++) {
     const file = path.join(dir, `digit-${i}.png`);
-    await sharp(Buffer.from(test.images.subarray(i * DIM, (i + 1) * DIM)), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(file);
+    await sharp(Buffer.from(test.images!.subarray(i * DIM, (i + 1) * DIM)), { raw: { width: 28, height: 28, channels: 1 } }).png().toFile(file);
     files.push(file);
   }
   return { files, labels: Array.from(test.labels!), x: testMatrix(test, DIM, 'none') };

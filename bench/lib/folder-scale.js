@@ -7,9 +7,12 @@
  *      second, peak RSS;
  *   2. the second run, the same command: seconds to its first step (the pictures come from the cache's shards);
  *   3. the anchor, in the same run: torchvision's ImageFolder and a DataLoader of 2 workers decoding the same
- *      files for one epoch (bench/folder_torch.py), pictures per second.
- * Each run is stopped (SIGTERM: it saves a checkpoint and exits) once its first step is done; time to first step
- * is measured from the process's start. Plain Node, the CLI (bin/vae) only.
+ *      files for one epoch (bench/folder_torch.py), pictures per second;
+ *   4. training speed, the set larger than memory against held in it: `vae train`'s default MLP (Gaussian p(x|z))
+ *      with --data-memory 256 (streamed from the cache, two windows held) and with --data-memory 8192 (the whole set
+ *      in memory), each for TRAIN_SECONDS of training: samples per second and peak RSS.
+ * Each run is stopped (SIGTERM: it saves a checkpoint and exits) once its first step is done (4: once it has trained
+ * TRAIN_SECONDS); time to first step is measured from the process's start. Plain Node, the CLI (bin/vae) only.
  */
 const { spawn, spawnSync } = require('child_process');
 const fs = require('fs');
@@ -17,9 +20,21 @@ const path = require('path');
 const { photoFolder } = require('./photo-folder');
 
 const TORCH_FOLDER = path.join(__dirname, '..', 'folder_torch.py');
+/** Seconds of training each speed run is given (its samples/s: the epoch's mean so far, from the progress line). */
+const TRAIN_SECONDS = 60;
+/** The budget of the streamed run (MB): the issue's, ~10x smaller than a 200,000-picture set. */
+const STREAM_BUDGET_MB = 256;
 
-/** Runs `vae train ...` until its first step (the 'epoch 1: N steps' line, as it starts): seconds to it, wall time, peak RSS. */
-function untilFirstStep(node, args, { cwd, preload, recordFile, timeoutSeconds }) {
+/** Runs `vae train ...` until its first step is done (its 'epoch 1 step 1/N' line): seconds to it, wall time, peak RSS. */
+function untilFirstStep(node, args, options) {
+  return untilStep(node, args, options, 0);
+}
+
+/**
+ * Runs `vae train ...` until it has trained `trainSeconds` past its first step (0: until its first step): seconds to
+ * the first step, the samples/s of its last progress line, wall time, peak RSS.
+ */
+function untilStep(node, args, { cwd, preload, recordFile, timeoutSeconds }, trainSeconds) {
   return new Promise((resolve, reject) => {
     fs.rmSync(recordFile, { force: true });
     const t0 = process.hrtime.bigint();
@@ -27,13 +42,16 @@ function untilFirstStep(node, args, { cwd, preload, recordFile, timeoutSeconds }
       stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     let firstStep = null;
+    let samplesPerSec = null;
     const timer = setTimeout(() => child.kill('SIGKILL'), 1000 * timeoutSeconds);
     child.stderr.on('data', (chunk) => {
       stderr += chunk;
-      if (firstStep === null && /^epoch 1: \d+ steps/m.test(stderr)) {
-        firstStep = Number(process.hrtime.bigint() - t0) / 1e9;
-        child.kill('SIGTERM');
-      }
+      const now = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (firstStep === null && /^epoch 1 step \d+\/\d+/m.test(stderr)) firstStep = now;
+      if (firstStep === null || child.killed) return;
+      const lines = [...stderr.matchAll(/^epoch 1 step \d+\/\d+ .* (\d+) samples\/s/gm)];
+      if (lines.length > 0) samplesPerSec = Number(lines[lines.length - 1][1]);
+      if (now - firstStep >= trainSeconds) child.kill('SIGTERM');
     });
     child.on('exit', (code, signal) => {
       clearTimeout(timer);
@@ -44,7 +62,7 @@ function untilFirstStep(node, args, { cwd, preload, recordFile, timeoutSeconds }
       }
       let record = null;
       try { record = JSON.parse(fs.readFileSync(recordFile, 'utf8')); } catch { /* no figure */ }
-      resolve({ firstStepSeconds: firstStep, wallSeconds: wall, peakMiB: record ? record.maxRssKiB / 1024 : null, stderr });
+      resolve({ firstStepSeconds: firstStep, samplesPerSec, wallSeconds: wall, peakMiB: record ? record.maxRssKiB / 1024 : null, stderr });
     });
   });
 }
@@ -75,6 +93,16 @@ async function benchFolderScale({ count, dir, root, python, tmp, preload, log })
       : { skipped: true, why: (r.stderr || '').trim().split('\n').pop() || `exit ${r.status}`,
         install: 'apt-get install -y python3-torchvision python3-torch libopenblas0-openmp' };
   }
+  // 4. Training speed, streamed (the set ~10x larger than the budget) against resident, the same model and order.
+  const speed = {};
+  for (const [name, budget] of [['streamed', STREAM_BUDGET_MB], ['resident', 8192]]) {
+    log(`f4. training ${TRAIN_SECONDS} s with --data-memory ${budget} (${name}) ...`);
+    const r = await untilStep(process.execPath, [vae, 'train', '--data', dir, '--image-size', '64', '--likelihood', 'gaussian', '--data-memory', String(budget),
+      '--epochs', '1', '--out', path.join(tmp, `folder-${name}`)],
+    { cwd: tmp, preload, recordFile: path.join(tmp, `folder-${name}.rusage.json`), timeoutSeconds: 3600 }, TRAIN_SECONDS);
+    speed[name] = { budgetMiB: budget, samplesPerSec: r.samplesPerSec, peakMiB: r.peakMiB, firstStepSeconds: r.firstStepSeconds,
+      streamed: /streamed from its cache/.test(r.stderr) };
+  }
   const decodeRate = pictures !== null ? pictures / first.firstStepSeconds : null;
   const cacheBytes = duBytes(path.join(dir, '.vae-cache'));
   return {
@@ -82,6 +110,7 @@ async function benchFolderScale({ count, dir, root, python, tmp, preload, log })
     first: { firstStepSeconds: first.firstStepSeconds, picturesPerSec: decodeRate, peakMiB: first.peakMiB },
     second: { firstStepSeconds: second.firstStepSeconds, peakMiB: second.peakMiB },
     torch, ratio: decodeRate !== null && !torch.skipped ? decodeRate / torch.pictures_per_sec : null,
+    speed, streamedVsResident: speed.streamed.samplesPerSec / speed.resident.samplesPerSec,
   };
 }
 

@@ -107,7 +107,8 @@ export async function readInputImages(files: string[], loaded: LoadedModel, inve
 export async function loadSplit(loaded: LoadedModel, split: 'train' | 'test', limit?: number):
   Promise<{ x: Float32Array; labels: Labels | null; count: number }> {
   const { data } = loaded.config;
-  const dataset = await openRecordedDataset(data, loaded.runDir, split === 'test' ? { limitTest: limit } : { limitTrain: limit });
+  // Only this split is read (the other's limit is 0): a big folder's training pictures are not touched for its test set.
+  const dataset = await openRecordedDataset(data, loaded.runDir, split === 'test' ? { limitTest: limit, limitTrain: 0 } : { limitTrain: limit, limitTest: 0 });
   const set = dataset[split];
   const { height, width, channels } = tileShape(loaded);
   return { x: testMatrix(set, height * width * channels, data.binarize), labels: set.labels, count: set.count };

@@ -55,7 +55,9 @@ export function registerTrain(program: Command, context: { backend: () => Backen
       const gpu = backend.choice === 'webgpu';
       log(`backend: ${backend.description}${gpu ? '' : `, ${threads} training thread${threads > 1 ? 's' : ''}`}`);
       log(`data: ${dataset.name} (${dataset.train.count} train, ${dataset.test.count} test, ${dataset.height}x${dataset.width}` +
-        `${dataset.channels === 3 ? ' colour' : ''}, binarize ${config.data.binarize}) from ${displayPath(dataset.source)}`);
+        `${dataset.channels === 3 ? ' colour' : ''}, binarize ${config.data.binarize}) from ${displayPath(dataset.source)}` +
+        (dataset.train.store ? `; larger than --data-memory ${config.data.dataMemory} MB: streamed from its cache` +
+          (config.train.stream ? `, in shuffled windows of ${config.train.stream.windowRows} pictures` : '') : ''));
       const family = familyOf(config.model);
       const m = config.model;
       const shape = m.arch === 'conv' ? `${m.inputShape.join('x')} conv(${convShape(m.inputShape[0]).channels.join('-')})-${[...m.hidden, m.zDim].join('-')} conv`

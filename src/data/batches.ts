@@ -1,6 +1,7 @@
 /** Turning stored bytes into float batches: scaling to [0, 1], optional dynamic binarization, shuffling. */
 import { Rng } from '../rng';
-import { ImageSet } from './datasets';
+import { VaeError } from '../errors';
+import type { ImageSet } from './datasets';
 
 export type Binarize = 'none' | 'dynamic';
 
@@ -10,16 +11,24 @@ export type Binarize = 'none' | 'dynamic';
  */
 export function fillBatch(set: ImageSet, dim: number, indices: ArrayLike<number>, start: number, end: number,
   out: Float32Array, binarizeRng?: Rng): void {
+  const images = residentImages(set);
+  for (let k = start; k < end; k++) scaleRow(images, indices[k] * dim, dim, out, (k - start) * dim, binarizeRng);
+}
+
+/** Row bytes[base, base + dim) scaled to [0, 1] (or binarized with `binarizeRng`) into out at o. */
+export function scaleRow(bytes: Uint8Array, base: number, dim: number, out: Float32Array, o: number, binarizeRng?: Rng): void {
   const scale = 1 / 255;
-  let o = 0;
-  for (let k = start; k < end; k++) {
-    const base = indices[k] * dim;
-    if (binarizeRng) {
-      for (let j = 0; j < dim; j++) out[o++] = binarizeRng.uniform() < set.images[base + j] * scale ? 1 : 0;
-    } else {
-      for (let j = 0; j < dim; j++) out[o++] = set.images[base + j] * scale;
-    }
+  if (binarizeRng) {
+    for (let j = 0; j < dim; j++) out[o + j] = binarizeRng.uniform() < bytes[base + j] * scale ? 1 : 0;
+  } else {
+    for (let j = 0; j < dim; j++) out[o + j] = bytes[base + j] * scale;
   }
+}
+
+/** The bytes of a set held in memory; a streamed set (larger than its memory budget) has none. */
+export function residentImages(set: ImageSet): Uint8Array {
+  if (!set.images) throw new VaeError('this set is streamed from its cache (larger than --data-memory) and is read a window at a time');
+  return set.images;
 }
 
 /** The order of the training set in `epoch` (1-based): a fixed function of the seed and the epoch. */
@@ -33,10 +42,50 @@ export function identityOrder(count: number): Uint32Array {
   return order;
 }
 
-/** The test set binarized once with a fixed seed (the protocol of the VAE literature), or scaled as is. */
+/**
+ * The test set binarized once with a fixed seed (the protocol of the VAE literature), or scaled as is, all of it
+ * as floats (a streamed set is read whole: testInputs reads it a chunk at a time).
+ */
 export function testMatrix(set: ImageSet, dim: number, binarize: Binarize): Float32Array {
+  if (!set.images) return testInputs(set, dim, binarize).rows(0, set.count);
   const out = new Float32Array(set.count * dim);
   fillBatch(set, dim, identityOrder(set.count), 0, set.count, out,
     binarize === 'dynamic' ? new Rng(0, 'test-binarization') : undefined);
   return out;
+}
+
+/** Inputs of a model, [count, dim], as floats a range of rows at a time (a streamed test set is never held whole). */
+export interface Inputs {
+  readonly count: number;
+  readonly dim: number;
+  /** Rows [start, end). */
+  rows(start: number, end: number): Float32Array;
+}
+
+/** A matrix held in memory as inputs. */
+export function inputsOf(x: Float32Array, dim: number): Inputs {
+  return { count: x.length / dim, dim, rows: (start, end) => x.subarray(start * dim, end * dim) };
+}
+
+/**
+ * A test set as inputs, prepared as testMatrix does: held as floats when it is in memory (the numbers of every run so
+ * far), else read from its store on demand, each row binarized with a stream of its own (row by row, so that any
+ * range reads the same values).
+ */
+export function testInputs(set: ImageSet, dim: number, binarize: Binarize): Inputs {
+  if (set.images) return inputsOf(testMatrix(set, dim, binarize), dim);
+  const store = set.store!;
+  return {
+    count: set.count,
+    dim,
+    rows(start, end) {
+      const bytes = new Uint8Array((end - start) * dim);
+      store.read(identityOrder(end - start).map((i) => start + i), bytes);
+      const out = new Float32Array((end - start) * dim);
+      for (let i = 0; i < end - start; i++) {
+        scaleRow(bytes, i * dim, dim, out, i * dim, binarize === 'dynamic' ? new Rng(0, 'test-binarization', start + i) : undefined);
+      }
+      return out;
+    },
+  };
 }

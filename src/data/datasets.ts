@@ -8,12 +8,19 @@ import { VaeError } from '../errors';
 import { Rng } from '../rng';
 import { CACHE_DIR, FolderOptions, Labels, decodeFolderRows, isImageFolder, labelsOf, scanImageFolder, skippedWarning } from './folder';
 import { findIdxFile, readIdxFile } from './idx';
+import { DEFAULT_DATA_MEMORY_MB, RowStore } from './stream';
 
 export interface ImageSet {
-  images: Uint8Array;
+  /** Bytes, height x width x channels per example; null when the set is streamed (`store`). */
+  images: Uint8Array | null;
+  /** A set larger than its memory budget: its rows, read on demand from the folder's cache (stream.ts). */
+  store?: RowStore;
   labels: Labels | null;
   count: number;
 }
+
+/** A set held in memory. */
+export type ResidentSet = ImageSet & { images: Uint8Array };
 
 export interface Dataset {
   name: string;
@@ -111,6 +118,11 @@ export interface DataOptions extends Omit<FolderOptions, 'imageSize' | 'channels
   /** Image folder: the share of the images held out for testing, picked with `seed`. */
   testSplit?: number;
   seed?: number;
+  /**
+   * Image folder: the most bytes of pictures held in memory (default DEFAULT_DATA_MEMORY_MB); a larger set is streamed
+   * from the cache's shards.
+   */
+  memory?: number;
 }
 
 export const DEFAULT_TEST_SPLIT = 0.1;
@@ -142,14 +154,17 @@ export async function openDataset(spec = 'mnist', options: DataOptions = {}): Pr
   const testRows = Array.from(order.subarray(0, testCount)).sort((a, b) => a - b).slice(0, options.limitTest);
   const trainRows = Array.from(order.subarray(testCount)).sort((a, b) => a - b).slice(0, options.limitTrain);
   const trainRowSet = new Set(trainRows);
-  // Decoded (or read) in place: the training part's rows, then the test part's, in one array (no copy of the set).
-  const decoded = await decodeFolderRows(scan, [...trainRows, ...testRows], options);
+  // Decoded (or read) in place: the training part's rows, then the test part's, in one array (no copy of the set);
+  // a set larger than the memory budget is streamed (as decoded in colour: its bytes when held in memory).
+  const rowBytes = scan.size * scan.size * (options.channels ?? 3);
+  const stream = (trainRows.length + testRows.length) * rowBytes > (options.memory ?? DEFAULT_DATA_MEMORY_MB * 2 ** 20);
+  const decoded = await decodeFolderRows(scan, [...trainRows, ...testRows], { ...options, stream });
   const warning = skippedWarning(spec, [...scan.skipped, ...decoded.failed].sort((a, b) => (a.file < b.file ? -1 : 1)));
   if (warning) options.onWarning?.(warning);
   const dim = scan.size * scan.size * decoded.channels;
   const trainCount = decoded.rows.filter((r) => trainRowSet.has(r)).length; // they come first
-  const part = (from: number, to: number): ImageSet =>
-    ({ images: decoded.images.subarray(from * dim, to * dim), labels: labelsOf(scan, decoded.rows.slice(from, to)), count: to - from });
+  const part = (from: number, to: number): ImageSet => ({ images: decoded.images?.subarray(from * dim, to * dim) ?? null,
+    ...(decoded.store ? { store: decoded.store.part(from, to) } : {}), labels: labelsOf(scan, decoded.rows.slice(from, to)), count: to - from });
   return { name: path.basename(dir), source: dir, kind: 'folder', height: scan.size, width: scan.size, channels: decoded.channels,
     labelNames: scan.labelNames, train: part(0, trainCount), test: part(trainCount, decoded.rows.length) };
 }
@@ -168,6 +183,8 @@ export interface DataRecord {
   channels?: number;
   testSplit?: number;
   splitSeed?: number;
+  /** --data-memory: the most MB of pictures held in memory (a larger set was streamed). */
+  dataMemory?: number;
 }
 
 /**
@@ -185,5 +202,5 @@ function datasetSpec(data: DataRecord): { spec: string; options: DataOptions } {
   if (!fs.existsSync(data.source)) throw new VaeError(`the run's data folder ${data.source} no longer exists`);
   if (data.kind !== 'folder') return { spec: data.source, options: {} };
   return { spec: data.source, options: { imageSize: data.imageSize, channels: data.channels as 1 | 3, testSplit: data.testSplit,
-    seed: data.splitSeed } };
+    seed: data.splitSeed, ...(data.dataMemory !== undefined ? { memory: data.dataMemory * 2 ** 20 } : {}) } };
 }

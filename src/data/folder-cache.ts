@@ -15,6 +15,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
+import { VaeError } from '../errors';
 import { readJson, writeFileAtomic } from '../files';
 
 /** Bumped when the way pictures are decoded or stored changes, so that older caches are not used. */
@@ -40,6 +41,8 @@ interface Shard {
   name: string;
   /** The files of its rows, in order: name, bytes, mtimeMs. */
   rows: [string, number, number][];
+  /** RGB shards: whether every pixel of every row has red = green = blue (a streamed set's grey test). */
+  grey?: boolean;
 }
 
 interface Manifest {
@@ -111,7 +114,8 @@ export class FolderCache {
       fs.mkdirSync(this.settingsDir, { recursive: true });
       if (files.length > 0) writeFileAtomic(path.join(this.settingsDir, name), rows, 'the decoded pictures');
       const manifest: Manifest = { ...this.manifest,
-        shards: files.length > 0 ? [...this.manifest.shards, { name, rows: files.map(([f, s]) => [f, s.bytes, s.mtimeMs]) }] : this.manifest.shards,
+        shards: files.length > 0 ? [...this.manifest.shards, { name, rows: files.map(([f, s]) => [f, s.bytes, s.mtimeMs]),
+          ...(this.manifest.channels === 3 ? { grey: isGrey(rows) } : {}) }] : this.manifest.shards,
         failed: { ...this.manifest.failed, ...Object.fromEntries(failed.map(([f, s, reason]) => [f, { ...s, reason }])) } };
       writeFileAtomic(path.join(this.settingsDir, 'manifest.json'), JSON.stringify(manifest) + '\n', 'the cache\'s manifest');
       this.manifest = manifest;
@@ -151,6 +155,48 @@ export class FolderCache {
   }
 
   /**
+   * The rows `placed` ([shard, row] each, in the set's order) as a store read on demand (streaming); `grey`
+   * keeps one channel of RGB shards. The shards must be intact: their sizes are checked here.
+   */
+  store(placed: [number, number][], rowBytes: number, grey: boolean): ShardRows {
+    const paths = this.manifest.shards.map((s) => path.join(this.settingsDir, s.name));
+    this.manifest.shards.forEach((s, i) => {
+      let size = -1;
+      try {
+        size = fs.statSync(paths[i]).size;
+      } catch {
+        // missing: damaged
+      }
+      if (placed.some(([shard]) => shard === i) && size !== s.rows.length * rowBytes) {
+        throw new VaeError(`${this.dir}: a shard of the decoded images is damaged; remove the folder and run again`);
+      }
+    });
+    return new ShardRows(paths, Uint32Array.from(placed, ([s]) => s), Uint32Array.from(placed, ([, r]) => r), rowBytes, grey);
+  }
+
+  /** Whether every row of these shards is grey (RGB shards; a shard written before the flag is read once to know). */
+  shardsGrey(shards: Set<number>, rowBytes: number): boolean {
+    if (this.manifest.channels !== 3) return false;
+    let learned = false;
+    const grey = [...shards].every((s) => {
+      const shard = this.manifest.shards[s];
+      if (shard.grey === undefined) {
+        shard.grey = isGrey(fs.readFileSync(path.join(this.settingsDir, shard.name)).subarray(0, shard.rows.length * rowBytes));
+        learned = true;
+      }
+      return shard.grey;
+    });
+    if (learned && this.writable) {
+      try {
+        writeFileAtomic(path.join(this.settingsDir, 'manifest.json'), JSON.stringify(this.manifest) + '\n', 'the cache\'s manifest');
+      } catch {
+        // learned again next time
+      }
+    }
+    return grey;
+  }
+
+  /**
    * Forgets the shards none of whose rows is in use (`used`: shard indices) and the failures of files no longer
    * there, and deletes those shards' files.
    */
@@ -168,6 +214,112 @@ export class FolderCache {
     } catch {
       // kept as it was: pruned next time
     }
+  }
+}
+
+/** True when every pixel of these RGB bytes has red = green = blue. */
+export function isGrey(rgb: Uint8Array): boolean {
+  for (let i = 0; i < rgb.length; i += 3) if (rgb[i] !== rgb[i + 1] || rgb[i] !== rgb[i + 2]) return false;
+  return true;
+}
+
+/** The most rows of one read (a grey set reads RGB rows into a scratch buffer of this many). */
+const RUN_ROWS = 256;
+/** Reads in flight at once (libuv's thread pool has 4 threads). */
+const READS_IN_FLIGHT = 4;
+
+/**
+ * Rows of a set kept in the cache's shards, read on demand (a set larger than its memory budget: data/stream.ts):
+ * row i of the set is row rowIn[i] of shard shardOf[i]. Reads gather the rows asked for, in runs of consecutive
+ * rows of a shard; `readAsync` does it on libuv's threads, so a step does not wait for it.
+ */
+export class ShardRows {
+  readonly count: number;
+  /** Bytes of a row as the set holds it (one channel of the shards' three when grey). */
+  readonly dim: number;
+  private readonly fds: (number | null)[];
+
+  constructor(private readonly paths: string[], private readonly shardOf: Uint32Array, private readonly rowIn: Uint32Array,
+    private readonly storedDim: number, readonly grey: boolean) {
+    this.count = shardOf.length;
+    this.dim = grey ? storedDim / 3 : storedDim;
+    this.fds = paths.map(() => null);
+  }
+
+  /** Rows [from, to) of this set as a set of their own (sharing the files). */
+  part(from: number, to: number): ShardRows {
+    return new ShardRows(this.paths, this.shardOf.subarray(from, to), this.rowIn.subarray(from, to), this.storedDim, this.grey);
+  }
+
+  /** Reads rows `rows` (indices into this set) into `out`, the k-th at k x dim. */
+  read(rows: ArrayLike<number>, out: Uint8Array): void {
+    const scratch = this.grey ? new Uint8Array(RUN_ROWS * this.storedDim) : null;
+    for (const run of this.runs(rows)) {
+      const into = scratch ?? out.subarray(run.at * this.dim);
+      let done = 0;
+      while (done < run.bytes) {
+        const got = fs.readSync(this.fd(run.shard), into, done, run.bytes - done, run.position + done);
+        if (got === 0) throw this.damaged();
+        done += got;
+      }
+      if (scratch) this.keepGrey(scratch, run, out);
+    }
+  }
+
+  /** The same as read, on libuv's threads. */
+  async readAsync(rows: ArrayLike<number>, out: Uint8Array): Promise<void> {
+    const runs = this.runs(rows);
+    let next = 0;
+    const reader = async () => {
+      const scratch = this.grey ? new Uint8Array(RUN_ROWS * this.storedDim) : null;
+      while (next < runs.length) {
+        const run = runs[next++];
+        const into = scratch ?? out.subarray(run.at * this.dim);
+        let done = 0;
+        while (done < run.bytes) {
+          const got = await new Promise<number>((resolve, reject) =>
+            fs.read(this.fd(run.shard), into, done, run.bytes - done, run.position + done, (e, n) => (e ? reject(e) : resolve(n))));
+          if (got === 0) throw this.damaged();
+          done += got;
+        }
+        if (scratch) this.keepGrey(scratch, run, out);
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(READS_IN_FLIGHT, runs.length) }, reader));
+  }
+
+  close(): void {
+    this.fds.forEach((fd, i) => {
+      if (fd !== null) fs.closeSync(fd);
+      this.fds[i] = null;
+    });
+  }
+
+  /** Runs of consecutive rows of one shard that land consecutively in `out`. */
+  private runs(rows: ArrayLike<number>): { shard: number; position: number; bytes: number; at: number; count: number }[] {
+    const runs = [];
+    for (let k = 0; k < rows.length;) {
+      const shard = this.shardOf[rows[k]];
+      const first = this.rowIn[rows[k]];
+      let n = 1;
+      while (k + n < rows.length && n < RUN_ROWS && this.shardOf[rows[k + n]] === shard && this.rowIn[rows[k + n]] === first + n) n++;
+      runs.push({ shard, position: first * this.storedDim, bytes: n * this.storedDim, at: k, count: n });
+      k += n;
+    }
+    return runs;
+  }
+
+  private keepGrey(scratch: Uint8Array, run: { at: number; count: number }, out: Uint8Array): void {
+    const o = run.at * this.dim;
+    for (let i = 0; i < run.count * this.dim; i++) out[o + i] = scratch[i * 3];
+  }
+
+  private fd(shard: number): number {
+    return (this.fds[shard] ??= fs.openSync(this.paths[shard], 'r'));
+  }
+
+  private damaged(): VaeError {
+    return new VaeError(`${path.dirname(this.paths[0])}: a shard of the decoded images is damaged; remove the folder and run again`);
   }
 }
 

@@ -13,7 +13,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
 import { VaeError, errorMessage } from '../errors';
-import { FileHeader, FileStamp, FolderCache, SHARD_BYTES, readHeaders, writeHeaders } from './folder-cache';
+import { FileHeader, FileStamp, FolderCache, SHARD_BYTES, ShardRows, isGrey, readHeaders, writeHeaders } from './folder-cache';
 import { decodeSquare } from './images';
 
 /** Class labels: one per image, an index into the label names (16 or 32 bits where there are more than 256 classes). */
@@ -196,8 +196,13 @@ export async function scanImageFolder(dir: string, options: FolderOptions = {}):
 
 /** Pictures of a scanned folder, decoded (or read from the cache): those of `rows` that decode, in order. */
 export interface DecodedRows {
-  /** Bytes, size x size x channels per picture, in the order of `rows` (the order they were asked in). */
-  images: Uint8Array;
+  /**
+   * Bytes, size x size x channels per picture, in the order of `rows` (the order they were asked in); null when
+   * they are streamed (`store`).
+   */
+  images: Uint8Array | null;
+  /** The same rows read on demand from the cache's shards, when streaming was asked for (and the cache holds them). */
+  store: ShardRows | null;
   /** The rows (indices into the scan's files) decoded, in the order asked (those that failed left out). */
   rows: number[];
   channels: 1 | 3;
@@ -210,9 +215,10 @@ export interface DecodedRows {
 /**
  * The pictures `rows` (indices into scan.files, in any order) of a scanned folder: read from the cache's shards, and
  * those not in them decoded now, a shard at a time (each written as soon as it is full, so an interrupted run
- * keeps it; held in memory where the cache cannot be written). Only these rows are decoded.
+ * keeps it; held in memory where the cache cannot be written). Only these rows are decoded. With `stream`, they are
+ * not read but given as a store that reads them on demand (a set larger than its memory budget).
  */
-export async function decodeFolderRows(scan: FolderScan, rows: number[], options: FolderOptions = {}): Promise<DecodedRows> {
+export async function decodeFolderRows(scan: FolderScan, rows: number[], options: FolderOptions & { stream?: boolean } = {}): Promise<DecodedRows> {
   const { dir, size, stamps, cacheDirs } = scan;
   const wanted = rows.map((r) => scan.files[r]);
   // Without --channels, decode in colour and keep one channel if no pixel turns out to have colour (grey
@@ -258,8 +264,29 @@ export async function decodeFolderRows(scan: FolderScan, rows: number[], options
   if (todo.length > 0 && cacheFailed) {
     options.onWarning?.(`could not write the decoded images to ${cacheDirs.join(' or ')}; they will be decoded again next time`);
   }
-  // The pictures in the order asked: from the shards, or from memory where the cache could not be written.
+  // Shards with no picture of the folder left are deleted once the rows are read (or their store made): not those
+  // this run did not need, only the folder's rows count.
+  const prune = () => {
+    const present = new Set(scan.files);
+    const live = new Set<number>();
+    for (const [f, at] of where) if (present.has(f)) live.add(at.shard);
+    cache?.prune(live, present);
+  };
   const keptRows = rows.filter((r) => !failed.has(scan.files[r]) && (where.has(scan.files[r]) || inMemory.has(scan.files[r])));
+  const failedList = [...failed].map(([file, reason]) => ({ file, reason }));
+  if (options.stream && inMemory.size === 0 && cache) {
+    // Streamed: nothing read now (the store keeps the paths of the shards it reads, which pruning leaves).
+    const placed = keptRows.map((r): [number, number] => {
+      const { shard, row } = where.get(scan.files[r])!;
+      return [shard, row];
+    });
+    const grey = options.channels === undefined && cache.shardsGrey(new Set(placed.map(([s]) => s)), dim);
+    const store = cache.store(placed, dim, grey);
+    prune();
+    return { images: null, store, rows: keptRows, channels: grey ? 1 : decodeChannels, failed: failedList,
+      decoded: todo.length };
+  }
+  // The pictures in the order asked: from the shards, or from memory where the cache could not be written.
   let images = new Uint8Array(keptRows.length * dim);
   const byShard = new Map<number, [number, number][]>();
   keptRows.forEach((r, i) => {
@@ -272,34 +299,25 @@ export async function decodeFolderRows(scan: FolderScan, rows: number[], options
   for (const [s, placed] of byShard) {
     if (!cache!.readRows(s, placed, dim, images)) throw new VaeError(`${cache!.dir}: a shard of the decoded images is damaged; remove the folder and run again`);
   }
-  // Shards with no picture of the folder left are deleted (not those this run did not need: only the folder's rows count).
-  const present = new Set(scan.files);
-  const live = new Set<number>();
-  for (const [f, at] of where) if (present.has(f)) live.add(at.shard);
-  cache?.prune(live, present);
+  prune();
   let channels = decodeChannels;
   if (options.channels === undefined && isGrey(images)) {
     images = images.filter((_, i) => i % 3 === 0);
     channels = 1;
   }
-  return { images, rows: keptRows, channels, failed: [...failed].map(([file, reason]) => ({ file, reason })), decoded: todo.length };
+  return { images, store: null, rows: keptRows, channels, failed: failedList, decoded: todo.length };
 }
 
 /** The images of `dir`, all of them, decoded (or read from the cache: folder-cache.ts). */
 export async function loadImageFolder(dir: string, options: FolderOptions = {}): Promise<FolderImages> {
   const scan = await scanImageFolder(dir, options);
   const decoded = await decodeFolderRows(scan, scan.files.map((_, i) => i), options);
+  const images = decoded.images!; // not streamed
   const files = decoded.rows.map((r) => scan.files[r]);
   const labels = labelsOf(scan, decoded.rows);
   const skipped = [...scan.skipped, ...decoded.failed].sort((a, b) => (a.file < b.file ? -1 : 1));
-  return { images: decoded.images, labels, labelNames: scan.labelNames, count: files.length, size: scan.size, channels: decoded.channels, files,
+  return { images, labels, labelNames: scan.labelNames, count: files.length, size: scan.size, channels: decoded.channels, files,
     skipped, cached: decoded.decoded === 0, decoded: decoded.decoded };
-}
-
-/** True when every pixel of these RGB bytes has red = green = blue. */
-function isGrey(rgb: Uint8Array): boolean {
-  for (let i = 0; i < rgb.length; i += 3) if (rgb[i] !== rgb[i + 1] || rgb[i] !== rgb[i + 2]) return false;
-  return true;
 }
 
 function compact(images: Uint8Array, keep: boolean[], dim: number): Uint8Array {

@@ -10,7 +10,7 @@
 import type { BackendInfo } from '../backend';
 import type { BatchSlot, ShardTask } from '../model/families/family';
 import type { Vae } from '../model/vae';
-import type { ImageSet } from '../data/datasets';
+import type { ResidentSet } from '../data/datasets';
 import type { AdamConfig, AdamState } from './adam';
 
 /**
@@ -46,7 +46,7 @@ export interface EngineSetup {
    * The training set, when batches are its images as they are (BatchSource.gather): an engine may keep it and
    * gather each batch itself from the slot's imageIndex, instead of the batch's x being written and uploaded.
    */
-  images?: ImageSet;
+  images?: ResidentSet;
 }
 
 export interface Engine {

@@ -4,6 +4,7 @@
  */
 import { currentBackend } from '../backend';
 import { openGpu } from '../gpu';
+import { inputsOf } from '../data/batches';
 import type { Labels } from '../data/folder';
 import { VaeError } from '../errors';
 import { oneHot, writeDecoderCondition, writeDecoderTarget } from '../model/condition';
@@ -124,7 +125,7 @@ export async function vaeImportanceWeightedGpu(vae: Vae, x: Float32Array, n: num
 export async function evaluateTestSet(vae: Vae, x: Float32Array, n: number, labels: Labels | null,
   options: { importanceSamples?: number; seed?: number; threads?: number; onProgress?: (done: number) => void } = {}): Promise<TestSetReport> {
   const nats2bits = (nats: number) => bitsPerDim(vae, nats);
-  const elbo = await evaluateElbo(vae, x, n, labels);
+  const elbo = await evaluateElbo(vae, inputsOf(x.subarray(0, n * vae.inputDim), vae.inputDim), labels);
   const oneHotLabels = vae.labelDim > 0 ? oneHot(requireLabels(labels), vae.labelDim) : undefined;
   const { mu } = encodeAll(vae, x, n, oneHotLabels);
   const report: TestSetReport = { images: n, ...elbo, bitsPerDim: nats2bits(elbo.negElbo),

@@ -1,6 +1,7 @@
 /** Test-set numbers: the negative ELBO (one z ~ q(z|x) per example), active units, importance-sampled NLL. */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../rng';
+import type { Inputs } from '../data/batches';
 import { corrupt } from '../data/noise';
 import { oneHot } from './condition';
 import { Vae } from './vae';
@@ -22,8 +23,9 @@ export const EVAL_BATCH = 500;
  * `labels` (the conditional bound on log p(x|y)); a completion model on the missing part given the rest; a
  * denoising autoencoder on the images corrupted with a fixed stream of noise.
  */
-export async function evaluateElbo(vae: Vae, data: Float32Array, count: number, labels?: ArrayLike<number> | null,
+export async function evaluateElbo(vae: Vae, data: Inputs, labels?: ArrayLike<number> | null,
   onProgress?: (done: number) => void): Promise<ElboTerms> {
+  const count = data.count;
   const dim = vae.inputDim;
   const zDim = vae.config.zDim;
   const noise = vae.config.noise;
@@ -33,9 +35,10 @@ export async function evaluateElbo(vae: Vae, data: Float32Array, count: number, 
     const n = Math.min(EVAL_BATCH, count - start);
     const eps = new Rng(0, 'evaluate', batch).normals(n * zDim);
     // A denoising autoencoder is scored as it trains: on corrupted inputs (fixed noise), against the clean images.
-    const noisy = noise ? corrupt(data.subarray(start * dim, (start + n) * dim), noise, new Rng(0, 'test-noise', batch)) : null;
+    const rows = data.rows(start, start + n);
+    const noisy = noise ? corrupt(rows, noise, new Rng(0, 'test-noise', batch)) : null;
     const sums = tf.tidy(() => {
-      const x = tf.tensor2d(data.subarray(start * dim, (start + n) * dim), [n, dim]);
+      const x = tf.tensor2d(rows, [n, dim]);
       const y = vae.labelDim > 0 ? tf.tensor2d(oneHot(requireLabels(labels).slice(start, start + n), vae.labelDim), [n, vae.labelDim])
         : undefined;
       // A point code (an autoencoder's) has no KL: its terms are the reconstruction (and a sparsity penalty).

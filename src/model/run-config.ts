@@ -1,6 +1,7 @@
 /** The run's settings as config.json keeps them, and the training state a checkpoint keeps (io/checkpoint.ts writes them). */
 import type { DataRecord } from '../data/datasets';
 import type { NoiseConfig } from '../data/noise';
+import type { StreamShape } from '../data/stream';
 import type { ConditionConfig } from './condition';
 
 /** config.json's model: what the networks are (a family builds them from this; model/families). */
@@ -68,6 +69,8 @@ export interface TrainSettings {
   /** Use only the first N training / test images (for quick runs and tests). */
   limitTrain?: number;
   limitTest?: number;
+  /** A streamed set (larger than its memory budget): the windows its epochs are read in (data/stream.ts). */
+  stream?: StreamShape;
 }
 
 export interface RunConfig {

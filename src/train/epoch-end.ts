@@ -4,7 +4,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { testMatrix } from '../data/batches';
+import { Inputs, inputsOf, testInputs, testMatrix } from '../data/batches';
 import { errorMessage } from '../errors';
 import { appendLine, writeFileAtomic } from '../files';
 import { EpochSums } from '../io/checkpoint';
@@ -35,17 +35,20 @@ export function truncateMetrics(file: string, epochsDone: number): void {
 
 /** Codes drawn for each epoch's sample grid (the same every epoch). */
 export const EPOCH_SAMPLES = 64;
+/** Test images a preview may show (an autoencoder's: 4 rows of 8). */
+const PREVIEW_TEST_ROWS = 32;
 
 export class EpochEnd {
   /** The test inputs: images (binarized once if the run binarizes), or for M1+M2 M1's mean codes of them. */
-  private readonly testX: Float32Array;
+  private readonly testX: Inputs;
   private readonly sampleZ: Float32Array;
   private readonly metricsFile: string;
 
   constructor(private readonly trainRun: TrainRun, private readonly family: Family) {
     const { config, dataset, vae, m1 } = trainRun;
-    this.testX = m1 ? m1.encode(testMatrix(dataset.test, m1.m1.inputDim, 'none'), dataset.test.count).mean
-      : testMatrix(dataset.test, vae.inputDim, config.data.binarize);
+    // A streamed test set is read a range at a time, never held whole as floats.
+    this.testX = m1 ? inputsOf(m1.encode(testMatrix(dataset.test, m1.m1.inputDim, 'none'), dataset.test.count).mean, vae.inputDim)
+      : testInputs(dataset.test, vae.inputDim, config.data.binarize);
     this.sampleZ = new Rng(config.train.seed, 'epoch-samples').normals(EPOCH_SAMPLES * vae.config.zDim);
     this.metricsFile = path.join(trainRun.runDir, 'metrics.jsonl');
   }
@@ -58,7 +61,7 @@ export class EpochEnd {
     const { runDir, config, dataset, vae, state } = this.trainRun;
     const sums = state.partial;
     hooks.onEvaluate?.(epoch);
-    const test = await this.family.evaluate(vae, this.testX, dataset.test.count, dataset.test.labels, config.train.beta);
+    const test = await this.family.evaluate(vae, this.testX, dataset.test.labels, config.train.beta);
     const isBest = state.bestTestLoss === null || test.loss < state.bestTestLoss;
     const result: EpochResult = {
       epoch, epochs: config.train.epochs, beta, autoencoder: !this.family.traits.kl, penalty: this.family.penalty,
@@ -94,7 +97,7 @@ export class EpochEnd {
   /** The epoch's preview grid: samples from the prior (an M1+M2 model's codes decoded by M1), or reconstructions. */
   private async writePreview(file: string): Promise<void> {
     const { config, vae, m1 } = this.trainRun;
-    const preview = previewImages(vae, this.sampleZ, this.testX);
+    const preview = previewImages(vae, this.sampleZ, this.testX.rows(0, Math.min(this.testX.count, PREVIEW_TEST_ROWS)));
     const [height, width, channels] = m1 ? m1.m1.config.inputShape : config.model.inputShape;
     const images = m1 ? m1.decode(preview.images, preview.count) : preview.images;
     await writeImageGrid(file, toTiles(images, preview.count, height * width * channels), { height, width, channels },

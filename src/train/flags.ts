@@ -6,6 +6,7 @@
  */
 import * as fs from 'fs';
 import { DEFAULT_TEST_SPLIT } from '../data/datasets';
+import { DEFAULT_DATA_MEMORY_MB } from '../data/stream';
 import { CONV_SIZES } from '../model/conv';
 import { FlagSpec, NewRunOptions } from '../model/families/family';
 import { FAMILIES, MODEL_CHOICES, familiesWith } from '../model/families/registry';
@@ -32,6 +33,9 @@ export const TRAIN_FLAGS: readonly FlagSpec[] = [
     help: 'folder of images: 1 (grey) or 3 (colour)' },
   { flags: '--test-split <share>', parse: positiveFloat, defaultText: String(DEFAULT_TEST_SPLIT),
     help: 'folder of images: the share held out as the test set, picked with --seed' },
+  { flags: '--data-memory <MB>', parse: positiveFloat, default: DEFAULT_DATA_MEMORY_MB,
+    help: 'folder of images: the most MB of pictures held in memory; a larger set is streamed from its cache in shuffled windows ' +
+      '(two windows held at once; docs/own-images.md says how the order differs from a full shuffle)' },
   { flags: '--binarize <mode>', parse: choice(['none', 'dynamic'] as const), default: 'none',
     help: "'none' (grey levels are the targets, as in pytorch/examples) or 'dynamic' (each pixel redrawn as x ~ Bernoulli(grey level) " +
       'every batch; the test set binarized once with a fixed seed: the protocol of the VAE papers)' },

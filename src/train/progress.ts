@@ -38,6 +38,7 @@ function stepTerms(s: StepInfo): string {
 export class ProgressReporter implements TrainHooks {
   private bar: cliProgress.SingleBar | null = null;
   private lastPlain = 0;
+  private stepped = false;
   private epochStart = 0;
   private startStep = 0;
   private readonly tty: boolean;
@@ -70,7 +71,9 @@ export class ProgressReporter implements TrainHooks {
     if (this.quiet) return;
     if (this.bar) {
       this.bar.update(s.step, { loss: fmt(s.loss), terms: stepTerms(s), speed: Math.round(s.samplesPerSec) });
-    } else if (!this.tty && Date.now() - this.lastPlain >= PLAIN_INTERVAL_MS) {
+    } else if (!this.tty && (Date.now() - this.lastPlain >= PLAIN_INTERVAL_MS || !this.stepped)) {
+      // The first step a process trains has a line of its own: training has begun (its data read, its model built).
+      this.stepped = true;
       this.lastPlain = Date.now();
       const perStep = (Date.now() - this.epochStart) / Math.max(1, s.step - this.startStep);
       const eta = Math.round(((s.steps - s.step) * perStep) / 1000);

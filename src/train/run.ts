@@ -5,6 +5,7 @@ import { DEFAULT_TEST_SPLIT, DataOptions, Dataset, dataCacheDirs, openDataset, o
 import { VaeError } from '../errors';
 import { M1_DIR, RunConfig, assertNoRun, createRunDir, defaultRunDir, loadForResume, loadModel, newRunConfig, warnOnStderr } from '../io/checkpoint';
 import { testMatrix } from '../data/batches';
+import { DEFAULT_DATA_MEMORY_MB, streamShape } from '../data/stream';
 import { lockRun } from '../io/run-lock';
 import { saveLayersModel } from '../io/tfjs-files';
 import { M1Codes, activeDims } from '../model/m1m2';
@@ -26,7 +27,7 @@ export interface DataHooks {
 
 function dataOptions(o: NewRunOptions, runDir: string, hooks: DataHooks): DataOptions {
   return { limitTrain: o.limitTrain, limitTest: o.limitTest, imageSize: o.imageSize, channels: o.channels, testSplit: o.testSplit,
-    seed: o.seed, cacheDirs: dataCacheDirs(o.data, runDir), ...hooks };
+    seed: o.seed, cacheDirs: dataCacheDirs(o.data, runDir), memory: (o.dataMemory ?? DEFAULT_DATA_MEMORY_MB) * 2 ** 20, ...hooks };
 }
 
 /** A new run of the family --model names (one that learns from an M1's codes starts with startM1M2Run). */
@@ -90,11 +91,13 @@ function newRun(o: NewRunOptions, dataset: Dataset, features?: M1Features): Trai
     data: { name: dataset.name, source: dataset.source, kind: dataset.kind, binarize: features ? 'none' : o.binarize, labelNames: dataset.labelNames,
       trainCount: dataset.train.count, testCount: dataset.test.count,
       ...(dataset.kind === 'folder' ? { imageSize: dataset.height, channels: dataset.channels, testSplit: o.testSplit ?? DEFAULT_TEST_SPLIT,
-        splitSeed: o.seed } : {}) },
+        splitSeed: o.seed, dataMemory: o.dataMemory ?? DEFAULT_DATA_MEMORY_MB } : {}) },
     preprocess: { height: dataset.height, width: dataset.width, channels: dataset.channels, range: [0, 1], lightOnDark: dataset.kind === 'idx',
       fit: dataset.kind === 'idx' ? 'digit' : 'photo' },
     train: { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, beta: o.beta, klWarmup: o.klWarmup, seed: o.seed,
-      iwTrain: o.iwTrain ?? 1, limitTrain: o.limitTrain, limitTest: o.limitTest, ...extra },
+      iwTrain: o.iwTrain ?? 1, limitTrain: o.limitTrain, limitTest: o.limitTest, ...extra,
+      // A streamed set: the windows of its epochs, recorded so that --resume replays the same order.
+      ...(dataset.train.store ? { stream: streamShape(dataset.train.store.dim, (o.dataMemory ?? DEFAULT_DATA_MEMORY_MB) * 2 ** 20) } : {}) },
   });
   const lock = createRunDir(runDir, config);
   const vae = createModel(config.model, o.seed);

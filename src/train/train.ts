@@ -128,9 +128,14 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
       };
       // One step is always queued behind the running one, so the engine never waits for this thread's
       // bookkeeping; the batch after it is prepared while it works.
-      let running: Submitted | null = state.stepInEpoch < steps ? submit(state.stepInEpoch) : null;
+      /** submit, once a streamed set has read the step's pictures (the step before trains meanwhile). */
+      const submitReady = async (step: number): Promise<Submitted> => {
+        await source.ready?.(epoch, step);
+        return submit(step);
+      };
+      let running: Submitted | null = state.stepInEpoch < steps ? await submitReady(state.stepInEpoch) : null;
       while (running) {
-        const next: Submitted | null = running.step + 1 < steps ? submit(running.step + 1) : null;
+        const next: Submitted | null = running.step + 1 < steps ? await submitReady(running.step + 1) : null;
         await finish(running);
         running = next;
         await nextTick(); // lets a Ctrl-C handler run
@@ -166,6 +171,7 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
     } catch (e) {
       if (!failed) throw e; // else the first failure (e.g. a lost GPU, which also fails this) is the one to report
     } finally {
+      source.close?.();
       await engine.close();
     }
   }

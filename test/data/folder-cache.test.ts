@@ -171,7 +171,7 @@ test('--limit-train and --limit-test decode only the pictures they use; a later 
   const full = await openDataset(dir, { imageSize: SIDE, seed: 2, onProgress: (done, total) => { if (done === total) decodedNow.push(total); } });
   expect(decodedNow).toEqual([10, 50]);
   // The limited run's pictures are the first of the full run's parts.
-  const rowsOf = (set: typeof full.train, n: number) => Buffer.from(set.images.subarray(0, n * ROW));
+  const rowsOf = (set: typeof full.train, n: number) => Buffer.from(set.images!.subarray(0, n * ROW));
   expect(Buffer.compare(rowsOf(limited.train, 7), rowsOf(full.train, 7))).toBe(0);
   expect(Buffer.compare(rowsOf(limited.test, 3), rowsOf(full.test, 3))).toBe(0);
   expect(Array.from(limited.train.labels!)).toEqual(Array.from(full.train.labels!.subarray(0, 7)));

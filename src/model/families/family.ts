@@ -7,7 +7,8 @@
  */
 import type * as tf from '@tensorflow/tfjs';
 import type { Binarize } from '../../data/batches';
-import type { Dataset, ImageSet } from '../../data/datasets';
+import type { Inputs } from '../../data/batches';
+import type { Dataset, ImageSet, ResidentSet } from '../../data/datasets';
 import type { Labels } from '../../data/folder';
 import type { NoiseKind } from '../../data/noise';
 import type { ConditionLayout, Region } from '../condition';
@@ -118,6 +119,8 @@ export interface NewRunOptions {
   imageSize?: number;
   channels?: 1 | 3;
   testSplit?: number;
+  /** A folder of images: the most MB of pictures held in memory; a larger set is streamed (data/stream.ts). */
+  dataMemory?: number;
 }
 
 /**
@@ -182,7 +185,14 @@ export interface BatchSource {
    * The training set, where a batch's x is its rows' images scaled by 1/255 and nothing more (no binarization, no
    * corruption): an engine may keep it and gather the rows itself from the slot's imageIndex.
    */
-  gather?: ImageSet;
+  gather?: ResidentSet;
+  /**
+   * A streamed training set: makes step `step` of `epoch` ready to be filled (its pictures read from the disk; the
+   * next ones are read meanwhile). Awaited before each fill.
+   */
+  ready?(epoch: number, step: number): Promise<void>;
+  /** Lets go of what the source holds open (a streamed set's files). */
+  close?(): void;
 }
 
 /** The test numbers of an epoch: the terms it reports, and the loss that picks the best checkpoint. */
@@ -246,6 +256,6 @@ export interface Family {
   shardTerms(vae: Vae, slot: BatchSlot, task: ShardTask, s: number, shards: number): (() => tf.Scalar[]) | null;
   /** Per-example means of the epoch's training sums, as metrics.jsonl records them. */
   trainTerms(sums: EpochSums): ElboTerms & { loss: number; labelled?: { negElbo: number; crossEntropy: number } };
-  /** The test numbers, on test inputs x [count, dim] with their labels; β weighs the KL of the loss. */
-  evaluate(vae: Vae, x: Float32Array, count: number, labels: Labels | null, beta: number): Promise<TestResult>;
+  /** The test numbers, on test inputs x [count, dim] (read a range at a time) with their labels; β weighs the KL of the loss. */
+  evaluate(vae: Vae, x: Inputs, labels: Labels | null, beta: number): Promise<TestResult>;
 }

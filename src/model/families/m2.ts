@@ -32,6 +32,11 @@ function configureSemi(o: NewRunOptions, model: Parameters<Family['configure']>[
   if (!dataset.train.labels || !dataset.labelNames || !dataset.test.labels) {
     throw new VaeError(`--model ${o.model} learns from labelled and unlabelled images, and ${dataset.name} has no labels`);
   }
+  if (!dataset.train.images) {
+    // Its labelled images are drawn from the whole set every step: it holds the set in memory.
+    throw new VaeError(`--model ${o.model} draws labelled images from the whole training set every step, so it holds the set in memory, ` +
+      `and ${dataset.name} is larger than --data-memory: raise it to ${Math.ceil((dataset.train.count + dataset.test.count) * dataset.train.store!.dim / 2 ** 20) + 1} or pass --limit-train`);
+  }
   model.condition = { kind: 'label', classes: labelClasses(dataset, o.model ?? 'm2') };
   if (model.hidden.length === 0) throw new VaeError('--model m2 needs at least one hidden layer (--hidden)');
   return { labeled: o.labeled ?? DEFAULT_LABELED, alpha: (o.alpha ?? PAPER_ALPHA_PER_IMAGE) * dataset.train.count };
@@ -122,8 +127,8 @@ export const m2: Family = {
   trainTerms: (sums) => ({ loss: sums.loss / sums.count, negElbo: sums.u! / sums.count, rec: sums.rec / sums.count, kl: sums.kl / sums.count,
     labelled: { negElbo: sums.l! / sums.labelled!, crossEntropy: sums.ce! / sums.labelled! } }),
 
-  async evaluate(vae, x, count, labels) {
-    const terms = await evaluateSemi(vae, x, count, labels!);
+  async evaluate(vae, x, labels) {
+    const terms = await evaluateSemi(vae, x.rows(0, x.count), x.count, labels!); // held in memory (configureSemi)
     return { terms, loss: terms.negElbo };
   },
 };

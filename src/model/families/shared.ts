@@ -1,6 +1,8 @@
 /** What several families share: the image batches, a shard's tensors, the ELBO's epoch means, the usual checks. */
 import * as tf from '@tensorflow/tfjs';
-import { epochOrder, fillBatch } from '../../data/batches';
+import { Inputs, epochOrder, fillBatch, scaleRow } from '../../data/batches';
+import type { ResidentSet } from '../../data/datasets';
+import { WindowReader, streamedEpoch } from '../../data/stream';
 import type { Dataset } from '../../data/datasets';
 import type { Labels } from '../../data/folder';
 import { corrupt } from '../../data/noise';
@@ -65,23 +67,39 @@ export function imageBatches({ vae, train, settings, binarize }: BatchContext): 
   const labelDim = vae.labelDim;
   const noise = vae.config.noise;
   if (labelDim > 0 && !train.labels) throw new VaeError('a label-conditioned model needs a data set with labels');
+  // A run that streams (config: train.stream) reads its epochs a window at a time (data/stream.ts): the order is the
+  // windowed one whether or not the set is held in memory now, so that a resumed run replays it.
+  const shape = settings.stream;
+  const reader = shape && train.store ? new WindowReader(train.store, shape, seed, settings.epochs) : null;
   let order: { epoch: number; order: Uint32Array } | null = null;
+  const orderOf = (epoch: number) => {
+    if (order?.epoch !== epoch) order = { epoch, order: reader ? reader.plan(epoch).order : shape ? streamedEpoch(seed, epoch, train.count, shape).order
+      : epochOrder(seed, epoch, train.count) };
+    return order.order;
+  };
   return {
     steps: Math.ceil(train.count / batchSize),
     rows: batchSize,
     samples,
-    gather: binarize || noise ? undefined : train,
+    gather: binarize || noise || !train.images ? undefined : train as ResidentSet,
+    ready: reader ? (epoch, step) => reader.ready(epoch, step * batchSize, Math.min(train.count, (step + 1) * batchSize)) : undefined,
+    close: () => reader?.close(),
     fill(epoch, step, slot) {
-      if (order?.epoch !== epoch) order = { epoch, order: epochOrder(seed, epoch, train.count) };
+      const epochOrder = orderOf(epoch);
       const start = step * batchSize;
       const n = Math.min(batchSize, train.count - start);
+      const binarizeRng = binarize ? new Rng(seed, 'binarize', epoch, step) : undefined;
       if (slot.imageIndex) {
-        slot.imageIndex.set(order.order.subarray(start, start + n));
+        slot.imageIndex.set(epochOrder.subarray(start, start + n));
+      } else if (reader) {
+        for (let k = 0; k < n; k++) {
+          const [bytes, base] = reader.row(epoch, start + k);
+          scaleRow(bytes, base, dim, slot.x, k * dim, binarizeRng);
+        }
       } else {
-        fillBatch(train, dim, order.order, start, start + n, slot.x.subarray(0, n * dim),
-          binarize ? new Rng(seed, 'binarize', epoch, step) : undefined);
+        fillBatch(train, dim, epochOrder, start, start + n, slot.x.subarray(0, n * dim), binarizeRng);
       }
-      if (labelDim > 0) fillOneHot(train.labels!, labelDim, order.order, start, start + n, slot.y);
+      if (labelDim > 0) fillOneHot(train.labels!, labelDim, epochOrder, start, start + n, slot.y);
       new Rng(seed, 'eps', epoch, step).fillNormals(slot.eps.subarray(0, n * samples * zDim));
       if (noise) corrupt(slot.x.subarray(0, n * dim), noise, new Rng(seed, 'corrupt', epoch, step), slot.noisy.subarray(0, n * dim));
       return { task: { n, samples }, examples: n };
@@ -128,7 +146,7 @@ export function elboTrainTerms(sums: EpochSums) {
 }
 
 /** The test −ELBO (or reconstruction and penalty) with a fixed noise stream; the loss is rec + β KL. */
-export async function evaluateImages(vae: Vae, x: Float32Array, count: number, labels: Labels | null, beta: number): Promise<TestResult> {
-  const terms = await evaluateElbo(vae, x, count, labels);
+export async function evaluateImages(vae: Vae, x: Inputs, labels: Labels | null, beta: number): Promise<TestResult> {
+  const terms = await evaluateElbo(vae, x, labels);
   return { terms, loss: terms.rec + beta * terms.kl };
 }
