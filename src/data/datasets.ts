@@ -202,5 +202,6 @@ function datasetSpec(data: DataRecord): { spec: string; options: DataOptions } {
   if (!fs.existsSync(data.source)) throw new VaeError(`the run's data folder ${data.source} no longer exists`);
   if (data.kind !== 'folder') return { spec: data.source, options: {} };
   return { spec: data.source, options: { imageSize: data.imageSize, channels: data.channels as 1 | 3, testSplit: data.testSplit,
-    seed: data.splitSeed, ...(data.dataMemory !== undefined ? { memory: data.dataMemory * 2 ** 20 } : {}) } };
+    // A run recorded before --data-memory held its set whole: so it is opened again (its order is the full shuffle).
+    seed: data.splitSeed, memory: data.dataMemory !== undefined ? data.dataMemory * 2 ** 20 : Infinity } };
 }
