@@ -151,9 +151,11 @@ export async function openDataset(spec = 'mnist', options: DataOptions = {}): Pr
   const order = new Rng(options.seed ?? 1, 'test-split').permutation(count);
   // Each part in the folder's own order, so that the same files always land at the same rows; --limit-train and
   // --limit-test keep the first of each, and only those are decoded.
-  const testRows = Array.from(order.subarray(0, testCount)).sort((a, b) => a - b).slice(0, options.limitTest);
-  const trainRows = Array.from(order.subarray(testCount)).sort((a, b) => a - b).slice(0, options.limitTrain);
-  const trainRowSet = new Set(trainRows);
+  // (Sorted as typed arrays: numerically, and without a comparator's cost at 200,000 rows.)
+  const testRows = Array.from(order.slice(0, testCount).sort().subarray(0, options.limitTest));
+  const trainRows = Array.from(order.slice(testCount).sort().subarray(0, options.limitTrain));
+  const isTrain = new Uint8Array(count);
+  for (const r of trainRows) isTrain[r] = 1;
   // Decoded (or read) in place: the training part's rows, then the test part's, in one array (no copy of the set);
   // a set larger than the memory budget is streamed (as decoded in colour: its bytes when held in memory).
   const rowBytes = scan.size * scan.size * (options.channels ?? 3);
@@ -162,7 +164,8 @@ export async function openDataset(spec = 'mnist', options: DataOptions = {}): Pr
   const warning = skippedWarning(spec, [...scan.skipped, ...decoded.failed].sort((a, b) => (a.file < b.file ? -1 : 1)));
   if (warning) options.onWarning?.(warning);
   const dim = scan.size * scan.size * decoded.channels;
-  const trainCount = decoded.rows.filter((r) => trainRowSet.has(r)).length; // they come first
+  let trainCount = 0; // they come first
+  while (trainCount < decoded.rows.length && isTrain[decoded.rows[trainCount]]) trainCount++;
   const part = (from: number, to: number): ImageSet => ({ images: decoded.images?.subarray(from * dim, to * dim) ?? null,
     ...(decoded.store ? { store: decoded.store.part(from, to) } : {}), labels: labelsOf(scan, decoded.rows.slice(from, to)), count: to - from });
   return { name: path.basename(dir), source: dir, kind: 'folder', height: scan.size, width: scan.size, channels: decoded.channels,

@@ -200,7 +200,7 @@ export class FolderCache {
    * Forgets the shards none of whose rows is in use (`used`: shard indices) and the failures of files no longer
    * there, and deletes those shards' files.
    */
-  prune(used: Set<number>, present: Set<string>): void {
+  prune(used: Set<number>, present: { has(file: string): boolean }): void {
     const { shards, failed } = this.manifest;
     const gone = shards.filter((_, s) => !used.has(s));
     const stale = Object.keys(failed).filter((f) => !present.has(f));
@@ -334,25 +334,35 @@ function canWrite(dir: string): boolean {
   }
 }
 
+/** The headers files.json knows, by file. */
+export class HeaderIndex {
+  constructor(private readonly byFile: Record<string, FileHeader>) {}
+
+  get(file: string): FileHeader | undefined {
+    return Object.hasOwn(this.byFile, file) ? this.byFile[file] : undefined;
+  }
+}
+
 /** files.json of the first of `dirs` that has one (or an empty index). */
-export function readHeaders(dirs: string[]): Record<string, FileHeader> {
+export function readHeaders(dirs: string[]): HeaderIndex {
   for (const dir of dirs) {
     try {
       const index = readJson<FilesIndex>(path.join(dir, 'files.json'));
-      if (index.format === CACHE_FORMAT) return index.files;
+      if (index.format === CACHE_FORMAT) return new HeaderIndex(index.files);
     } catch {
       // none here, or damaged
     }
   }
-  return {};
+  return new HeaderIndex({});
 }
 
 /** Writes files.json into the first of `dirs` that takes it (the headers of a folder: read once). */
-export function writeHeaders(dirs: string[], files: Record<string, FileHeader>): void {
+export function writeHeaders(dirs: string[], headers: Map<string, FileHeader>): void {
   for (const dir of dirs) {
     if (!canWrite(dir)) continue;
     try {
-      writeFileAtomic(path.join(dir, 'files.json'), JSON.stringify({ format: CACHE_FORMAT, files } satisfies FilesIndex) + '\n', 'the cache\'s file list');
+      writeFileAtomic(path.join(dir, 'files.json'), JSON.stringify({ format: CACHE_FORMAT, files: Object.fromEntries(headers) } satisfies FilesIndex) + '\n',
+        'the cache\'s file list');
       return;
     } catch {
       // try the next place

@@ -71,6 +71,8 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
   const family = familyOf(vae.config);
   const source = family.batches({ vae, train: dataset.train, settings: config.train, binarize: config.data.binarize === 'dynamic', m1: run.m1 });
   const steps = source.steps;
+  // A streamed set starts reading its first window now, while the engine starts (awaited again before the step).
+  if (state.epochsDone < epochs && state.stepInEpoch < steps) source.ready?.(state.epochsDone + 1, state.stepInEpoch).catch(() => undefined);
   truncateMetrics(path.join(runDir, 'metrics.jsonl'), state.epochsDone);
   const epochEnd = new EpochEnd(run, family);
 
