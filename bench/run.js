@@ -552,8 +552,10 @@ async function benchFolderOnly(opts, tmp, started) {
         fmt(t.peak_rss_mib)]])]),
     `generated in ${fmt(folder.generateSeconds, 0)} s (reused if already there); the cache holds ${fmt(folder.cacheMiB)} MiB.`, '',
     table([['training, default MLP, Gaussian p(x|z)', '--data-memory', 'streamed', 's to 1st step', 'samples/s', 'peak MiB'],
-      ...['streamed', 'resident'].map((k) => { const s = folder.speed[k]; return [k, `${s.budgetMiB} MB`, s.streamed ? 'yes' : 'no', fmt(s.firstStepSeconds, 1),
-        fmt(s.samplesPerSec), fmt(s.peakMiB)]; })]), '',
+      ...['streamed', 'resident', 'model alone'].map((k) => { const s = folder.speed[k]; return [k === 'model alone' ? 'the model alone (3,000 pictures)' : k,
+        `${s.budgetMiB} MB`, s.streamed ? 'yes' : 'no', fmt(s.firstStepSeconds, 1), k === 'model alone' ? '' : fmt(s.samplesPerSec), fmt(s.peakMiB)]; })]),
+    `the pictures' share of the streamed run's peak: ${fmt(folder.speed.streamed.peakMiB - folder.speed['model alone'].peakMiB)} MiB ` +
+      `(its budget: ${folder.speed.streamed.budgetMiB} MB).`, '',
     t.skipped ? `torchvision skipped: ${t.why}.${t.install ? ` Install it with: ${t.install}` : ''}` : `torch ${t.torch}.`, '',
     table([['target', 'measured', 'limit', ''], ...targets.map((x) => [x.name, x.value === null ? '-' : `${fmt(x.value, 2)} ${x.unit}`,
       `${fmt(x.limit, 2)} ${x.unit}`, x.status])])];
