@@ -19,7 +19,9 @@ import { VaeError } from '../errors';
 import { readJson, writeFileAtomic } from '../files';
 
 /** Bumped when the way pictures are decoded or stored changes, so that older caches are not used. */
-export const CACHE_FORMAT = 2;
+export const CACHE_FORMAT = 3;
+/** The same for files.json (the files' headers), which changes apart from the pixels. */
+const HEADERS_FORMAT = 2;
 /** The most bytes of one shard (far below the 2 GiB Node reads or writes at once). */
 export const SHARD_BYTES = 256 * 2 ** 20;
 
@@ -71,6 +73,10 @@ export class FolderCache {
       // none yet, or damaged: start again
     }
     this.manifest = read && read.format === CACHE_FORMAT && read.side === side && read.channels === channels ? read : fresh;
+    if (read && read.format !== CACHE_FORMAT && writable) {
+      // Decoded another way, by an older version: its shards are of no use.
+      for (const shard of read.shards ?? []) fs.rmSync(path.join(this.settingsDir, shard.name), { force: true });
+    }
   }
 
   /**
@@ -348,7 +354,7 @@ export function readHeaders(dirs: string[]): HeaderIndex {
   for (const dir of dirs) {
     try {
       const index = readJson<FilesIndex>(path.join(dir, 'files.json'));
-      if (index.format === CACHE_FORMAT) return new HeaderIndex(index.files);
+      if (index.format === HEADERS_FORMAT) return new HeaderIndex(index.files);
     } catch {
       // none here, or damaged
     }
@@ -361,7 +367,7 @@ export function writeHeaders(dirs: string[], headers: Map<string, FileHeader>): 
   for (const dir of dirs) {
     if (!canWrite(dir)) continue;
     try {
-      writeFileAtomic(path.join(dir, 'files.json'), JSON.stringify({ format: CACHE_FORMAT, files: Object.fromEntries(headers) } satisfies FilesIndex) + '\n',
+      writeFileAtomic(path.join(dir, 'files.json'), JSON.stringify({ format: HEADERS_FORMAT, files: Object.fromEntries(headers) } satisfies FilesIndex) + '\n',
         'the cache\'s file list');
       return;
     } catch {

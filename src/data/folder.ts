@@ -134,6 +134,8 @@ export interface FolderScan {
   /** Files that are not pictures, with the reason. */
   skipped: { file: string; reason: string }[];
   stamps: Map<string, FileStamp>;
+  /** Every file's header (its picture's size, or why it is not a picture). */
+  headers: Map<string, FileHeader>;
   cacheDirs: string[];
 }
 
@@ -194,7 +196,7 @@ export async function scanImageFolder(dir: string, options: FolderOptions = {}):
     classes.forEach((c, i) => { labels![i] = index.get(c)!; });
   }
   return { dir, files: good, labels, labelNames, size: options.imageSize ?? (allKeepSize ? KEEP_SIZE : DEFAULT_FOLDER_SIZE), skipped, stamps,
-    cacheDirs };
+    headers, cacheDirs };
 }
 
 /** Pictures of a scanned folder, decoded (or read from the cache): those of `rows` that decode, in order. */
@@ -245,7 +247,8 @@ export async function decodeFolderRows(scan: FolderScan, rows: number[], options
     const shard = new Uint8Array(chunk.length * dim);
     const ok = await mapLimited(chunk, CONCURRENCY, async (f, i) => {
       try {
-        shard.set(await decodeSquare(path.join(dir, f), size, decodeChannels), i * dim);
+        const header = scan.headers.get(f);
+        shard.set(await decodeSquare(path.join(dir, f), size, decodeChannels, header && 'width' in header ? header : undefined), i * dim);
         return true;
       } catch (e) {
         failed.set(f, errorMessage(e).split('\n')[0]);
