@@ -19,11 +19,26 @@ const prefix = path.resolve(path.dirname(process.execPath), '..');
 if (!process.env.npm_config_nodedir && fs.existsSync(path.join(prefix, 'include', 'node', 'node_api.h'))) {
   args.push(`--nodedir=${prefix}`);
 }
-const result = spawnSync('node-gyp', args, { cwd: __dirname, stdio: ['ignore', 'pipe', 'pipe'], shell: true });
-if (result.status === 0) {
+/** node-gyp rebuild in `dir`; true when it built. */
+function build(dir) {
+  const result = spawnSync('node-gyp', args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], shell: true });
+  if (result.status === 0) return { ok: true };
+  return { ok: false, log: `${result.stdout ?? ''}${result.stderr ?? ''}`.trim().split('\n').slice(-15).join('\n') };
+}
+
+const gemm = build(__dirname);
+if (gemm.ok) {
   console.log(`vae: built the native addon (${path.join('native', 'build', 'Release', 'vae_gemm.node')})`);
 } else {
-  const log = `${result.stdout ?? ''}${result.stderr ?? ''}`.trim().split('\n').slice(-15).join('\n');
-  console.warn(`${log}\nvae: could not build the native addon (needs make, a C++ compiler and Node's headers); `
+  console.warn(`${gemm.log}\nvae: could not build the native addon (needs make, a C++ compiler and Node's headers); `
     + 'training will use the wasm backend\'s own kernels, about 3 times slower');
+}
+// The picture decoder of a folder's first run (decode/decode.cc): libjpeg-turbo and libpng, whose headers come with
+// Debian's libjpeg62-turbo-dev and libpng-dev. Without it sharp decodes every picture, the same bytes, slower.
+const decode = build(path.join(__dirname, 'decode'));
+if (decode.ok) {
+  console.log(`vae: built the picture decoder (${path.join('native', 'decode', 'build', 'Release', 'vae_decode.node')})`);
+} else {
+  console.warn(`${decode.log}\nvae: could not build the picture decoder (needs libjpeg and libpng headers: ` +
+    'apt-get install libjpeg62-turbo-dev libpng-dev); sharp will decode folders of pictures, about 10 times slower');
 }

@@ -63,3 +63,33 @@ export function nativeProblem(): string {
   nativeAddon();
   return problem;
 }
+
+/** The picture decoder of the first run (native/decode/decode.cc): libjpeg-turbo and libpng on libuv's threads. */
+export interface DecodeAddon {
+  /**
+   * Decodes the files (JPEG and PNG) into `out`, the i-th at i x size x size x 3, centre-cropped and scaled as
+   * data/images.ts's decodeSquare does (the same bytes); a picture larger than maxSide on its shorter side, or one it
+   * leaves to sharp (EXIF rotation, an ICC profile, alpha, 16 bits, CMYK, a warning, not JPEG or PNG), is status 1.
+   */
+  decodeFiles(paths: string[], size: number, maxSide: number, out: Uint8Array): Promise<Uint8Array>;
+  /** Width and height of each JPEG or PNG from its header (sharp's metadata() sizes); 0 and 0 for any other file. */
+  probeFiles(paths: string[]): Promise<Int32Array>;
+}
+
+export const DECODE_ADDON_PATH = path.join(__dirname, '..', 'native', 'decode', 'build', 'Release', 'vae_decode.node');
+
+let decoder: DecodeAddon | null | undefined;
+
+/** The decoder, or null: not built (no libjpeg or libpng headers at install time), or VAE_NATIVE=0. */
+export function decodeAddon(): DecodeAddon | null {
+  if (decoder !== undefined) return decoder;
+  decoder = null;
+  if (process.env.VAE_NATIVE === '0') return null;
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    decoder = require(DECODE_ADDON_PATH) as DecodeAddon;
+  } catch {
+    // sharp decodes every picture
+  }
+  return decoder;
+}

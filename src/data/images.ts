@@ -81,7 +81,7 @@ async function fitMnistStyle(ink: Float32Array, w: number, h: number,
  * A picture's side beyond which libvips first brings it down to LARGE x size (its JPEG decoder then decodes at a
  * reduced scale: a phone photo is not decoded whole); smaller ones are decoded whole and scaled by resample.ts.
  */
-const LARGE = 4;
+export const LARGE = 4;
 
 /**
  * Decodes one image to size x size x channels bytes: EXIF-rotated, alpha flattened on black, centre-cropped to a
