@@ -342,6 +342,17 @@ bool stringArray(napi_env env, napi_value array, std::vector<std::string>& out) 
 
 napi_value throwError(napi_env env, const char* message);
 
+// Runs `execute` on libuv's threads, then `complete` (which resolves *deferred and deletes *work); the promise.
+napi_value queue(napi_env env, const char* name, napi_async_execute_callback execute, napi_async_complete_callback complete, void* job,
+                 napi_deferred* deferred, napi_async_work* work) {
+  napi_value promise, label;
+  napi_create_promise(env, deferred, &promise);
+  napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &label);
+  napi_create_async_work(env, nullptr, label, execute, complete, job, work);
+  napi_queue_async_work(env, *work);
+  return promise;
+}
+
 // probeFiles(paths) → Promise<Int32Array>: width and height of each JPEG or PNG from its header, 0 and 0 otherwise.
 napi_value ProbeFiles(napi_env env, napi_callback_info info) {
   size_t argc = 1;
@@ -352,12 +363,7 @@ napi_value ProbeFiles(napi_env env, napi_callback_info info) {
     return throwError(env, "probeFiles: an array of paths expected");
   }
   job->sizes.assign(job->paths.size() * 2, 0);
-  napi_value promise, name;
-  napi_create_promise(env, &job->deferred, &promise);
-  napi_create_string_utf8(env, "vae.probeFiles", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, nullptr, name, probeExecute, probeComplete, job, &job->work);
-  napi_queue_async_work(env, job->work);
-  return promise;
+  return queue(env, "vae.probeFiles", probeExecute, probeComplete, job, &job->deferred, &job->work);
 }
 
 // ---- decodeFiles(paths, size, maxSide, out) → Promise<Uint8Array of statuses> ----
@@ -423,12 +429,7 @@ napi_value DecodeFiles(napi_env env, napi_callback_info info) {
   job->out = static_cast<uint8_t*>(data);
   job->status.assign(n, kNotMine);
   napi_create_reference(env, argv[3], 1, &job->outRef);
-  napi_value promise, name;
-  napi_create_promise(env, &job->deferred, &promise);
-  napi_create_string_utf8(env, "vae.decodeFiles", NAPI_AUTO_LENGTH, &name);
-  napi_create_async_work(env, nullptr, name, execute, complete, job, &job->work);
-  napi_queue_async_work(env, job->work);
-  return promise;
+  return queue(env, "vae.decodeFiles", execute, complete, job, &job->deferred, &job->work);
 }
 
 napi_value Init(napi_env env, napi_value exports) {
