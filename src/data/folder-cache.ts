@@ -16,7 +16,7 @@
 import * as fs from 'fs';
 import * as path from 'path';
 import { VaeError } from '../errors';
-import { readJson, writeFileAtomic } from '../files';
+import { readJson, writeFileAtomic, writeFileAtomicAsync } from '../files';
 
 /** Bumped when the way pictures are decoded or stored changes, so that older caches are not used. */
 export const CACHE_FORMAT = 3;
@@ -109,16 +109,16 @@ export class FolderCache {
 
   /**
    * Adds a shard of these decoded rows (their files and stamps, in order) and the files that failed, and writes it
-   * and the manifest; returns the shard's index (the rows' shard in rowsByFile), or null when the cache cannot be
+   * (on libuv's threads) and the manifest; one at a time (each waits for the one before); returns the shard's index (the rows' shard in rowsByFile), or null when the cache cannot be
    * written (then nothing of it was).
    */
-  addShard(rows: Uint8Array, files: [string, FileStamp][], failed: [string, FileStamp, string][]): number | null {
+  async addShard(rows: Uint8Array, files: [string, FileStamp][], failed: [string, FileStamp, string][]): Promise<number | null> {
     if (!this.writable) return null;
     const next = this.manifest.shards.reduce((a, s) => Math.max(a, Number(s.name.slice(6, 12)) + 1), 0);
     const name = `shard-${String(next).padStart(6, '0')}.u8`;
     try {
       fs.mkdirSync(this.settingsDir, { recursive: true });
-      if (files.length > 0) writeFileAtomic(path.join(this.settingsDir, name), rows, 'the decoded pictures');
+      if (files.length > 0) await writeFileAtomicAsync(path.join(this.settingsDir, name), rows, 'the decoded pictures');
       const manifest: Manifest = { ...this.manifest,
         shards: files.length > 0 ? [...this.manifest.shards, { name, rows: files.map(([f, s]) => [f, s.bytes, s.mtimeMs]),
           ...(this.manifest.channels === 3 ? { grey: isGrey(rows) } : {}) }] : this.manifest.shards,

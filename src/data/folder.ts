@@ -266,6 +266,8 @@ export async function decodeFolderRows(scan: FolderScan, rows: number[], options
   const inMemory = new Map<string, Uint8Array>();
   let cacheFailed = false;
   const perShard = Math.max(1, Math.floor((options.shardBytes ?? SHARD_BYTES) / dim));
+  // A shard is written while the next one is decoded (a shard at a time: each addShard waits for the one before).
+  let writing: Promise<void> = Promise.resolve();
   for (let start = 0; start < todo.length; start += perShard) {
     const chunk = todo.slice(start, start + perShard);
     const shard = new Uint8Array(chunk.length * dim);
@@ -275,15 +277,19 @@ export async function decodeFolderRows(scan: FolderScan, rows: number[], options
     const decoded = chunk.filter((_, i) => ok[i]);
     const kept = compact(shard, ok, dim);
     const stamped = (f: string): [string, FileStamp] => [f, stamps.get(f)!];
-    const shardIndex = cacheFailed ? null
-      : cache?.addShard(kept, decoded.map(stamped), chunk.filter((_, i) => !ok[i]).map((f) => [...stamped(f), failed.get(f)!])) ?? null;
-    if (shardIndex !== null) {
-      decoded.forEach((f, row) => where.set(f, { shard: shardIndex, row }));
-      continue;
-    }
-    cacheFailed = true;
-    decoded.forEach((f, i) => inMemory.set(f, kept.subarray(i * dim, (i + 1) * dim)));
+    await writing;
+    writing = (async () => {
+      const shardIndex = cacheFailed ? null
+        : await cache?.addShard(kept, decoded.map(stamped), chunk.filter((_, i) => !ok[i]).map((f) => [...stamped(f), failed.get(f)!])) ?? null;
+      if (shardIndex !== null) {
+        decoded.forEach((f, row) => where.set(f, { shard: shardIndex, row }));
+        return;
+      }
+      cacheFailed = true;
+      decoded.forEach((f, i) => inMemory.set(f, kept.subarray(i * dim, (i + 1) * dim)));
+    })();
   }
+  await writing;
   if (todo.length > 0 && cacheFailed) {
     options.onWarning?.(`could not write the decoded images to ${cacheDirs.join(' or ')}; they will be decoded again next time`);
   }
