@@ -5,8 +5,7 @@
 // The bytes must be those of the JavaScript path (src/data/images.ts's decodeSquare: sharp's decode, then
 // src/data/resample.ts), so that a cache does not depend on whether this addon was built: the decode is the same
 // library doing the same thing (sharp decodes JPEGs with libjpeg-turbo's API, islow IDCT, fancy upsampling), and the
-// resampling below repeats resample.ts's arithmetic (doubles, stored to floats where it stores to a Float32Array,
-// no fused multiply-adds). Whatever it would do differently it does not do: a picture that needs rotating (EXIF),
+// resampling below repeats resample.ts's integer arithmetic. Whatever it would do differently it does not do: a picture that needs rotating (EXIF),
 // colour management (an ICC profile), alpha, CMYK, 16 bits, a large picture (libvips shrinks those first), or one
 // libjpeg warns about, is given back as "not mine" and decoded by sharp. test/data/native-decode.test.ts compares
 // the two paths byte for byte.
@@ -30,48 +29,48 @@ namespace {
 
 enum Status : uint8_t { kDone = 0, kNotMine = 1 };
 
-// ---- resample.ts, in C++ ----
+// ---- resample.ts, in C++: the same integers ----
+constexpr int kWeightOne = 4096, kColumnShift = 6, kRowShift = 12 + 12 - kColumnShift;
+
 struct Taps {
-  std::vector<int> start, index;
-  std::vector<float> weight;
+  std::vector<int> start, index, weight;
 };
 
 Taps taps(int m, int size) {
   Taps t;
   t.start.push_back(0);
   const double scale = static_cast<double>(m) / size;
+  std::vector<std::pair<int, double>> mine;
   for (int i = 0; i < size; i++) {
+    mine.clear();
     if (m > size) {
       const double from = i * scale, to = (i + 1) * scale;
       const int last = std::min(m, static_cast<int>(std::ceil(to)));
       for (int j = static_cast<int>(std::floor(from)); j < last; j++) {
         const double cover = std::min(to, static_cast<double>(j + 1)) - std::max(from, static_cast<double>(j));
-        if (cover > 0) {
-          t.index.push_back(j);
-          t.weight.push_back(static_cast<float>(cover / scale));
-        }
+        if (cover > 0) mine.emplace_back(j, cover / scale);
       }
     } else {
       const double x = std::min(static_cast<double>(m - 1), std::max(0.0, (i + 0.5) * scale - 0.5));
       const int j = static_cast<int>(std::floor(x));
       const double f = x - j;
-      t.index.push_back(j);
-      t.weight.push_back(static_cast<float>(1 - f));
-      if (f > 0 && j + 1 < m) {
-        t.index.push_back(j + 1);
-        t.weight.push_back(static_cast<float>(f));
-      }
+      mine.emplace_back(j, 1 - f);
+      if (f > 0 && j + 1 < m) mine.emplace_back(j + 1, f);
     }
+    const size_t first = t.weight.size();
+    int sum = 0;
+    size_t largest = first;
+    for (const auto& [j, w] : mine) {
+      const int units = static_cast<int>(std::floor(w * kWeightOne + 0.5));
+      t.index.push_back(j);
+      t.weight.push_back(units);
+      sum += units;
+      if (units > t.weight[largest]) largest = t.weight.size() - 1;
+    }
+    t.weight[largest] += kWeightOne - sum;
     t.start.push_back(static_cast<int>(t.index.size()));
   }
   return t;
-}
-
-// JavaScript's Math.round (ties up), clamped to a byte.
-inline uint8_t toByte(double v) {
-  double r = std::floor(v);
-  if (v - r >= 0.5) r += 1;
-  return static_cast<uint8_t>(std::min(255.0, std::max(0.0, r)));
 }
 
 // RGB pixels, width x height, centre-cropped to a square and scaled to size x size x 3 into out.
@@ -80,30 +79,33 @@ void squareResample(const uint8_t* px, int width, int height, int size, uint8_t*
   const int left = (width - m) / 2, top = (height - m) / 2;
   const Taps t = taps(m, size);
   const int line = m * 3;
-  std::vector<float> cols(static_cast<size_t>(size) * line, 0.0f);
+  std::vector<int32_t> cols(static_cast<size_t>(size) * line), column(line);
   for (int i = 0; i < size; i++) {
-    float* o = cols.data() + static_cast<size_t>(i) * line;
+    std::fill(column.begin(), column.end(), 0);
     for (int k = t.start[i]; k < t.start[i + 1]; k++) {
       const uint8_t* s = px + (static_cast<size_t>(top + t.index[k]) * width + left) * 3;
-      const double w = t.weight[k];
-      for (int x = 0; x < line; x++) o[x] = static_cast<float>(static_cast<double>(o[x]) + w * static_cast<double>(s[x]));
+      const int32_t w = t.weight[k];
+      for (int x = 0; x < line; x++) column[x] += w * s[x];
     }
+    int32_t* o = cols.data() + static_cast<size_t>(i) * line;
+    for (int x = 0; x < line; x++) o[x] = (column[x] + (1 << (kColumnShift - 1))) >> kColumnShift;
   }
+  const int32_t half = 1 << (kRowShift - 1);
   for (int y = 0; y < size; y++) {
-    const float* src = cols.data() + static_cast<size_t>(y) * line;
+    const int32_t* src = cols.data() + static_cast<size_t>(y) * line;
     uint8_t* o = out + static_cast<size_t>(y) * size * 3;
     for (int i = 0; i < size; i++, o += 3) {
-      double r = 0, g = 0, b = 0;
+      int32_t r = 0, g = 0, b = 0;
       for (int k = t.start[i]; k < t.start[i + 1]; k++) {
-        const float* s = src + t.index[k] * 3;
-        const double w = t.weight[k];
-        r += w * static_cast<double>(s[0]);
-        g += w * static_cast<double>(s[1]);
-        b += w * static_cast<double>(s[2]);
+        const int32_t* s = src + t.index[k] * 3;
+        const int32_t w = t.weight[k];
+        r += w * s[0];
+        g += w * s[1];
+        b += w * s[2];
       }
-      o[0] = toByte(r);
-      o[1] = toByte(g);
-      o[2] = toByte(b);
+      o[0] = static_cast<uint8_t>((r + half) >> kRowShift);
+      o[1] = static_cast<uint8_t>((g + half) >> kRowShift);
+      o[2] = static_cast<uint8_t>((b + half) >> kRowShift);
     }
   }
 }

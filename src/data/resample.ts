@@ -7,16 +7,27 @@
  *   covered pixels weighted by the share covered (area averaging: no aliasing, and a constant stays constant);
  * - enlarging (m < size): bilinear interpolation at the output pixel's centre, edges clamped.
  *
- * Both are the same separable sum: out[i] = Σ_j w_ij · in[j] along a column, then along a row, with weights that sum
- * to 1 (`taps`). Rounded to the nearest byte at the end.
+ * Both are the same separable sum out[i] = Σ_j w_ij · in[j], along a column and then along a row, in integers: the
+ * weights of an output are whole multiples of 1/4096 that sum to exactly 1, the column sums are kept to 1/64 of a
+ * grey level, and the result is rounded to the nearest level (halves up). Integers make the native decoder
+ * (native/decode/decode.cc, which repeats this) give the same bytes without care for the order of float sums, and
+ * they are fast in both.
  */
+
+/** The weights' unit: an output's weights sum to exactly this. */
+export const WEIGHT_ONE = 4096;
+/** Column sums keep this many fractions of a grey level: a weight times a byte, shifted right by COLUMN_SHIFT. */
+const COLUMN_SHIFT = 6;
+/** The row sum's shift back to grey levels: weight (12 bits) + column (12 - 6 = 6 bits of fraction). */
+const ROW_SHIFT = 12 + 12 - COLUMN_SHIFT;
 
 /** The weights of each output position along an axis of `m` source pixels scaled to `size`: flat (index, weight) pairs. */
 export interface Taps {
   /** Output i's pairs are [start[i], start[i + 1]). */
   start: Int32Array;
   index: Int32Array;
-  weight: Float32Array;
+  /** Whole multiples of 1/WEIGHT_ONE; an output's sum to WEIGHT_ONE. */
+  weight: Int32Array;
 }
 
 export function taps(m: number, size: number): Taps {
@@ -40,12 +51,17 @@ export function taps(m: number, size: number): Taps {
       mine.push([j, 1 - f]);
       if (f > 0 && j + 1 < m) mine.push([j + 1, f]);
     }
-    pairs.push(mine);
+    // In whole units, the rounding's remainder given to the largest (the first of equals), so that they sum to one.
+    const units = mine.map(([, w]) => Math.floor(w * WEIGHT_ONE + 0.5));
+    let largest = 0;
+    units.forEach((u, k) => { if (u > units[largest]) largest = k; });
+    units[largest] += WEIGHT_ONE - units.reduce((a, u) => a + u, 0);
+    pairs.push(mine.map(([j], k) => [j, units[k]]));
   }
   const start = new Int32Array(size + 1);
   pairs.forEach((p, i) => { start[i + 1] = start[i] + p.length; });
   const flat = pairs.flat();
-  return { start, index: Int32Array.from(flat, ([j]) => j), weight: Float32Array.from(flat, ([, w]) => w) };
+  return { start, index: Int32Array.from(flat, ([j]) => j), weight: Int32Array.from(flat, ([, w]) => w) };
 }
 
 /**
@@ -56,47 +72,32 @@ export function squareResample(pixels: Uint8Array, width: number, height: number
   const m = Math.min(width, height);
   const left = Math.floor((width - m) / 2);
   const top = Math.floor((height - m) / 2);
-  const t = taps(m, size);
-  const { start, index, weight } = t;
-  // Along each column first (whole rows of the crop at once: the tight loop): size x m x channels.
+  const { start, index, weight } = taps(m, size);
+  // Along each column first (whole rows of the crop at once): size x m x channels, in 1/64 grey levels.
   const line = m * channels;
-  const cols = new Float32Array(size * line);
+  const cols = new Int32Array(size * line);
+  const column = new Int32Array(line);
   for (let i = 0; i < size; i++) {
-    const o = i * line;
+    column.fill(0);
     for (let k = start[i]; k < start[i + 1]; k++) {
       const s = ((top + index[k]) * width + left) * channels;
       const w = weight[k];
-      for (let x = 0; x < line; x++) cols[o + x] += w * pixels[s + x];
+      for (let x = 0; x < line; x++) column[x] += w * pixels[s + x];
     }
+    const o = i * line;
+    for (let x = 0; x < line; x++) cols[o + x] = (column[x] + (1 << (COLUMN_SHIFT - 1))) >> COLUMN_SHIFT;
   }
-  // Then along each row: size x size x channels, rounded (one loop per channel count: an inner loop over the
-  // channels cost more than the arithmetic).
+  // Then along each row, rounded to grey levels (the sums of weights one keep them within 0..255).
   const out = new Uint8Array(size * size * channels);
-  const byte = (v: number) => Math.min(255, Math.max(0, Math.round(v)));
+  const half = 1 << (ROW_SHIFT - 1);
   for (let y = 0; y < size; y++) {
     const src = y * line;
-    let o = y * size * channels;
-    if (channels === 3) {
-      for (let i = 0; i < size; i++, o += 3) {
-        let r = 0, g = 0, b = 0;
-        for (let k = start[i]; k < start[i + 1]; k++) {
-          const s = src + index[k] * 3;
-          const w = weight[k];
-          r += w * cols[s];
-          g += w * cols[s + 1];
-          b += w * cols[s + 2];
-        }
-        out[o] = byte(r);
-        out[o + 1] = byte(g);
-        out[o + 2] = byte(b);
-      }
-    } else {
-      for (let i = 0; i < size; i++, o += channels) {
-        for (let c = 0; c < channels; c++) {
-          let v = 0;
-          for (let k = start[i]; k < start[i + 1]; k++) v += weight[k] * cols[src + index[k] * channels + c];
-          out[o + c] = byte(v);
-        }
+    const o = y * size * channels;
+    for (let i = 0; i < size; i++) {
+      for (let c = 0; c < channels; c++) {
+        let v = 0;
+        for (let k = start[i]; k < start[i + 1]; k++) v += weight[k] * cols[src + index[k] * channels + c];
+        out[o + i * channels + c] = (v + half) >> ROW_SHIFT;
       }
     }
   }
