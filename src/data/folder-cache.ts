@@ -73,6 +73,7 @@ export class FolderCache {
       // none yet, or damaged: start again
     }
     this.manifest = read && read.format === CACHE_FORMAT && read.side === side && read.channels === channels ? read : fresh;
+    if (writable) removeStaleTemporaries(this.settingsDir);
     if (read && read.format !== CACHE_FORMAT && writable) {
       // Decoded another way, by an older version: its shards are of no use.
       for (const shard of read.shards ?? []) fs.rmSync(path.join(this.settingsDir, shard.name), { force: true });
@@ -219,6 +220,28 @@ export class FolderCache {
       for (const shard of gone) fs.rmSync(path.join(this.settingsDir, shard.name), { force: true });
     } catch {
       // kept as it was: pruned next time
+    }
+  }
+}
+
+/**
+ * Deletes the temporary files (files.ts: NAME.tmp-PID) that a process killed while writing a shard left in `dir`;
+ * those of a process still running are its own business.
+ */
+function removeStaleTemporaries(dir: string): void {
+  let names: string[];
+  try {
+    names = fs.readdirSync(dir);
+  } catch {
+    return; // no folder yet
+  }
+  for (const name of names) {
+    const pid = /\.tmp-(\d+)$/.exec(name)?.[1];
+    if (pid === undefined || Number(pid) === process.pid) continue;
+    try {
+      process.kill(Number(pid), 0);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ESRCH') fs.rmSync(path.join(dir, name), { force: true });
     }
   }
 }

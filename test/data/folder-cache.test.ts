@@ -92,6 +92,8 @@ test('a first run killed in the middle keeps the shards it finished, and the nex
   const kept = manifest.shards.length;
   expect(kept).toBeGreaterThanOrEqual(1);
   expect(kept).toBeLessThan(12); // killed before the end: 60 pictures are 12 shards
+  // What a kill in the middle of a shard's write leaves (a temporary of a process no longer running) goes next time.
+  fs.writeFileSync(path.join(dir, CACHE_DIR, `${SIDE}x${SIDE}-rgb`, 'shard-000099.u8.tmp-4194303'), 'half a shard');
   const resumed = await loadImageFolder(dir, { imageSize: SIDE, shardBytes });
   expect(resumed.decoded).toBe(60 - 5 * kept);
   expectSame(resumed, await fresh(dir));
