@@ -167,17 +167,17 @@ export class FolderCache {
    */
   store(placed: [number, number][], rowBytes: number, grey: boolean): ShardRows {
     const paths = this.manifest.shards.map((s) => path.join(this.settingsDir, s.name));
-    this.manifest.shards.forEach((s, i) => {
+    for (const i of new Set(placed.map(([shard]) => shard))) {
       let size = -1;
       try {
         size = fs.statSync(paths[i]).size;
       } catch {
         // missing: damaged
       }
-      if (placed.some(([shard]) => shard === i) && size !== s.rows.length * rowBytes) {
+      if (size !== this.manifest.shards[i].rows.length * rowBytes) {
         throw new VaeError(`${this.dir}: a shard of the decoded images is damaged; remove the folder and run again`);
       }
-    });
+    }
     return new ShardRows(paths, Uint32Array.from(placed, ([s]) => s), Uint32Array.from(placed, ([, r]) => r), rowBytes, grey);
   }
 
