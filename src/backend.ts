@@ -120,8 +120,16 @@ function describe(choice: Exclude<BackendChoice, 'auto'>): string {
  * training, and `evaluate --iw`'s decoder) uses the GPU of `webgpu`: for other work webgpu is wasm, and `auto`
  * does not look for a GPU.
  */
-export async function initBackend(requested: BackendChoice = 'auto', options: { gpu?: boolean } = {}): Promise<BackendInfo> {
-  if (current) return current;
+export function initBackend(requested: BackendChoice = 'auto', options: { gpu?: boolean } = {}): Promise<BackendInfo> {
+  // A second call while the first is still starting (a prestarted training thread given its work) waits for it.
+  if (current) return Promise.resolve(current);
+  starting ??= startBackend(requested, options).finally(() => { starting = null; });
+  return starting;
+}
+
+let starting: Promise<BackendInfo> | null = null;
+
+async function startBackend(requested: BackendChoice, options: { gpu?: boolean }): Promise<BackendInfo> {
   // Production mode: no debug checks, and no "install tfjs-node" banner from the cpu backend.
   tf.enableProdMode();
   if (requested === 'webgpu' && !options.gpu) requested = 'wasm';

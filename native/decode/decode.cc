@@ -23,6 +23,8 @@
 #include <node_api.h>
 #include <png.h>
 #include <setjmp.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
 
 namespace vaedecode {
 namespace {
@@ -368,6 +370,97 @@ napi_value ProbeFiles(napi_env env, napi_callback_info info) {
   return queue(env, "vae.probeFiles", probeExecute, probeComplete, job, &job->deferred, &job->work);
 }
 
+// statFiles(paths) → Promise<Float64Array>: size, mtime seconds and mtime nanoseconds of each file (stat(2), links
+// followed: fs.statSync's numbers); -1, 0, 0 where it cannot be read. A later run stats every file of a folder to
+// know what changed: 200,000 calls of fs.statSync cost 1 to 1.7 s here, one call of this a tenth of that.
+struct StatJob {
+  std::vector<std::string> paths;
+  std::vector<double> stamps;
+  napi_deferred deferred = nullptr;
+  napi_async_work work = nullptr;
+};
+
+void statExecute(napi_env, void* data) {
+  auto* job = static_cast<StatJob*>(data);
+  for (size_t i = 0; i < job->paths.size(); i++) {
+    struct stat st;
+    if (::stat(job->paths[i].c_str(), &st) != 0) continue;
+    job->stamps[3 * i] = static_cast<double>(st.st_size);
+    job->stamps[3 * i + 1] = static_cast<double>(st.st_mtim.tv_sec);
+    job->stamps[3 * i + 2] = static_cast<double>(st.st_mtim.tv_nsec);
+  }
+}
+
+void statComplete(napi_env env, napi_status, void* data) {
+  auto* job = static_cast<StatJob*>(data);
+  napi_value buffer, stamps;
+  void* bytes = nullptr;
+  napi_create_arraybuffer(env, job->stamps.size() * 8, &bytes, &buffer);
+  if (!job->stamps.empty()) std::memcpy(bytes, job->stamps.data(), job->stamps.size() * 8);
+  napi_create_typedarray(env, napi_float64_array, job->stamps.size(), buffer, 0, &stamps);
+  napi_resolve_deferred(env, job->deferred, stamps);
+  napi_delete_async_work(env, job->work);
+  delete job;
+}
+
+napi_value StatFiles(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  auto* job = new StatJob();
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc != 1 || !stringArray(env, argv[0], job->paths)) {
+    delete job;
+    return throwError(env, "statFiles: an array of paths expected");
+  }
+  job->stamps.resize(job->paths.size() * 3);
+  for (size_t i = 0; i < job->paths.size(); i++) job->stamps[3 * i] = -1;
+  return queue(env, "vae.statFiles", statExecute, statComplete, job, &job->deferred, &job->work);
+}
+
+// ---- largeBuffer(bytes) → ArrayBuffer: zeroed memory in 2 MB pages ----
+// A new buffer costs a page fault per 4 KB page on first touch, and on these virtual machines a fault costs ~13 µs:
+// 200 MB of a streamed set's window took 0.5 to 0.7 s to fill, 35 ms once its pages existed. Memory mapped here and
+// marked MADV_HUGEPAGE (transparent huge pages, "madvise" mode on Debian) faults once per 2 MB: the same 200 MB are
+// touched in ~40 ms. The mapping is aligned to 2 MB and unmapped when the ArrayBuffer is collected.
+constexpr size_t kHugePage = size_t(2) << 20;
+
+struct Mapping {
+  void* base;
+  size_t length;
+  int64_t bytes;
+};
+
+void unmapBuffer(napi_env env, void*, void* hint) {
+  auto* mapping = static_cast<Mapping*>(hint);
+  int64_t adjusted = 0;
+  napi_adjust_external_memory(env, -mapping->bytes, &adjusted);
+  munmap(mapping->base, mapping->length);
+  delete mapping;
+}
+
+napi_value LargeBuffer(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1];
+  int64_t bytes = 0;
+  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc != 1 ||
+      napi_get_value_int64(env, argv[0], &bytes) != napi_ok || bytes < 1)
+    return throwError(env, "largeBuffer: a positive number of bytes expected");
+  const size_t length = (static_cast<size_t>(bytes) + kHugePage - 1) / kHugePage * kHugePage + kHugePage;
+  void* base = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (base == MAP_FAILED) return throwError(env, "largeBuffer: out of memory");
+  auto* aligned = reinterpret_cast<void*>((reinterpret_cast<uintptr_t>(base) + kHugePage - 1) / kHugePage * kHugePage);
+  madvise(aligned, length - kHugePage, MADV_HUGEPAGE);  // a hint: without transparent huge pages, ordinary pages
+  auto* mapping = new Mapping{base, length, bytes};
+  napi_value buffer;
+  if (napi_create_external_arraybuffer(env, aligned, static_cast<size_t>(bytes), unmapBuffer, mapping, &buffer) != napi_ok) {
+    munmap(base, length);
+    delete mapping;
+    return throwError(env, "largeBuffer: external buffers are not allowed here");
+  }
+  int64_t adjusted = 0;
+  napi_adjust_external_memory(env, bytes, &adjusted);
+  return buffer;
+}
+
 // ---- decodeFiles(paths, size, maxSide, out) → Promise<Uint8Array of statuses> ----
 struct Job {
   std::vector<std::string> paths;
@@ -440,6 +533,10 @@ napi_value Init(napi_env env, napi_value exports) {
   napi_set_named_property(env, exports, "decodeFiles", fn);
   napi_create_function(env, "probeFiles", NAPI_AUTO_LENGTH, ProbeFiles, nullptr, &fn);
   napi_set_named_property(env, exports, "probeFiles", fn);
+  napi_create_function(env, "statFiles", NAPI_AUTO_LENGTH, StatFiles, nullptr, &fn);
+  napi_set_named_property(env, exports, "statFiles", fn);
+  napi_create_function(env, "largeBuffer", NAPI_AUTO_LENGTH, LargeBuffer, nullptr, &fn);
+  napi_set_named_property(env, exports, "largeBuffer", fn);
   return exports;
 }
 

@@ -2,6 +2,7 @@
 import { Command, Option } from 'commander';
 import { BackendInfo } from '../backend';
 import { defaultThreads } from '../engine/cpu';
+import { prestartThreads } from '../engine/threads';
 import { DiskError } from '../errors';
 import { displayPath } from '../files';
 import { keptCheckpointAdvice } from '../io/checkpoint';
@@ -28,6 +29,11 @@ export function registerTrain(program: Command, context: { backend: () => Backen
     .action(async (flags: TrainFlags, command: Command) => {
       const backend = context.backend();
       const log = (line: string) => { if (!context.quiet()) process.stderr.write(line + '\n'); };
+      const threads = flags.threads ?? defaultThreads(backend);
+      // Under webgpu the engine says where training runs (the GPU, or the CPU for a model it has no kernels for).
+      const gpu = backend.choice === 'webgpu';
+      // The training threads load their backend while the data set is read.
+      if (!gpu && threads > 1) prestartThreads(threads, backend.threadChoice);
       let run: TrainRun;
       if (flags.resume) {
         const ignored = command.options.filter((o) => !RESUME_FLAGS.includes(o.attributeName()) &&
@@ -50,9 +56,6 @@ export function registerTrain(program: Command, context: { backend: () => Backen
         log(`run folder: ${run.runDir}`);
       }
       const { config, dataset } = run;
-      const threads = flags.threads ?? defaultThreads(backend);
-      // Under webgpu the engine says where training runs (the GPU, or the CPU for a model it has no kernels for).
-      const gpu = backend.choice === 'webgpu';
       log(`backend: ${backend.description}${gpu ? '' : `, ${threads} training thread${threads > 1 ? 's' : ''}`}`);
       log(`data: ${dataset.name} (${dataset.train.count} train, ${dataset.test.count} test, ${dataset.height}x${dataset.width}` +
         `${dataset.channels === 3 ? ' colour' : ''}, binarize ${config.data.binarize}) from ${displayPath(dataset.source)}` +

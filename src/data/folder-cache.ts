@@ -4,9 +4,9 @@
  * file (by name, size and modification time) is which row of which shard.
  *
  *   DIR/.vae-cache/
- *     files.json            every file's size, modification time and picture size (or why it is not a picture)
+ *     files.json            every file's size, modification time and picture size (or why it is not a picture), as columns
  *     64x64-rgb/            one folder per decoding: the side, and 'rgb' or 'grey'
- *       manifest.json       its shards, each with its rows' files in order; the files that failed to decode
+ *       manifest.json       its shards, each with its rows' files (and their stamps) in order; the files that failed to decode
  *       shard-000000.u8     rows of side x side x channels bytes
  *
  * A later run reads the shards; a file added or changed since is decoded into a new shard, one removed is dropped
@@ -18,10 +18,15 @@ import * as path from 'path';
 import { VaeError } from '../errors';
 import { readJson, writeFileAtomic, writeFileAtomicAsync } from '../files';
 
-/** Bumped when the way pictures are decoded or stored changes, so that older caches are not used. */
-export const CACHE_FORMAT = 3;
-/** The same for files.json (the files' headers), which changes apart from the pixels. */
-const HEADERS_FORMAT = 2;
+/**
+ * Bumped when the way pictures are decoded or stored changes, so that older caches are not used. 4: the manifest's
+ * rows as columns (format 3's pixels, whose manifests are read as they are).
+ */
+export const CACHE_FORMAT = 4;
+/** Earlier formats whose pixels are this format's (their manifests are converted on reading). */
+const SAME_PIXELS = [3];
+/** The same for files.json (the files' headers), which changes apart from the pixels. 3: columns. */
+const HEADERS_FORMAT = 3;
 /** The most bytes of one shard (far below the 2 GiB Node reads or writes at once). */
 export const SHARD_BYTES = 256 * 2 ** 20;
 
@@ -31,19 +36,104 @@ export interface FileStamp {
   mtimeMs: number;
 }
 
-/** What files.json knows of a file: its stamp, and its picture's size or why it is not a picture. */
-export type FileHeader = FileStamp & ({ width: number; height: number } | { error: string });
+/** Positions from the expected one on that StampedFiles.find tries before it searches. */
+const LOOK_AHEAD = 32;
 
-interface FilesIndex {
-  format: number;
-  files: Record<string, FileHeader>;
+/**
+ * The order in which a folder's files are listed (folder.ts: listFiles, each folder's entries sorted, depth first): a
+ * path's parts compared in turn, which is the order of the whole paths with the separator below every other character.
+ */
+export function folderOrder(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let k = 0; k < n; k++) {
+    const x = a.charCodeAt(k);
+    const y = b.charCodeAt(k);
+    if (x === y) continue;
+    if (x === SEP) return -1;
+    if (y === SEP) return 1;
+    return x - y;
+  }
+  return a.length - b.length;
 }
 
+const SEP = path.sep.charCodeAt(0);
+
+/**
+ * Files by name, each with its stamp, in a fixed order. A position is found by name without a table (at 200,000 files
+ * one costs a tenth of a second): at the expected position or a few after it (two lists of a folder are mostly in the
+ * same order), else by bisection in the folder's order (the order lists are made in); a table only for a list in
+ * another order.
+ */
+export class StampedFiles {
+  private index: Map<string, number> | null = null;
+  private sorted: boolean | null = null;
+
+  constructor(readonly names: string[], readonly bytes: Float64Array, readonly mtimeMs: Float64Array) {}
+
+  /** The position of `name`, or -1; `guess`: where it probably is, or a little before. */
+  find(name: string, guess = -1): number {
+    const { names } = this;
+    if (guess >= 0) {
+      for (let i = guess; i < Math.min(guess + LOOK_AHEAD, names.length); i++) if (names[i] === name) return i;
+    }
+    this.sorted ??= names.every((n, i) => i === 0 || folderOrder(names[i - 1], n) < 0);
+    if (!this.sorted) {
+      if (!this.index) {
+        this.index = new Map();
+        names.forEach((n, i) => { if (!this.index!.has(n)) this.index!.set(n, i); });
+      }
+      return this.index.get(name) ?? -1;
+    }
+    let lo = 0;
+    let hi = names.length;
+    while (lo < hi) {
+      const mid = (lo + hi) >>> 1;
+      if (folderOrder(names[mid], name) < 0) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo < names.length && names[lo] === name ? lo : -1;
+  }
+
+  has(name: string): boolean {
+    return this.find(name) >= 0;
+  }
+
+  /** Whether file i is stamped (bytes, mtimeMs). */
+  same(i: number, bytes: number, mtimeMs: number): boolean {
+    return this.bytes[i] === bytes && this.mtimeMs[i] === mtimeMs;
+  }
+
+  stamp(i: number): FileStamp {
+    return { bytes: this.bytes[i], mtimeMs: this.mtimeMs[i] };
+  }
+}
+
+/** files.json: every file's stamp and its picture's size (0 x 0 where it is not a picture: `errors` says why), as columns. */
+interface FilesIndex {
+  format: number;
+  files: string[];
+  bytes: number[];
+  mtimeMs: number[];
+  width: number[];
+  height: number[];
+  /** Why a file is not a picture, by its position. */
+  errors: Record<string, string>;
+}
+
+/** A shard's rows: their files, in order, with the stamps they had (columns). */
 interface Shard {
   name: string;
-  /** The files of its rows, in order: name, bytes, mtimeMs. */
-  rows: [string, number, number][];
+  files: string[];
+  bytes: number[];
+  mtimeMs: number[];
   /** RGB shards: whether every pixel of every row has red = green = blue (a streamed set's grey test). */
+  grey?: boolean;
+}
+
+/** Format 3's shard: one [name, bytes, mtimeMs] per row. */
+interface RowsShard {
+  name: string;
+  rows: [string, number, number][];
   grey?: boolean;
 }
 
@@ -54,6 +144,14 @@ interface Manifest {
   shards: Shard[];
   /** Files that could not be decoded (as they were then), and why. */
   failed: Record<string, FileStamp & { reason: string }>;
+}
+
+/** A manifest as this version writes it, from one it or a format of the same pixels wrote. */
+function currentManifest(read: Manifest): Manifest {
+  if (read.format === CACHE_FORMAT) return read;
+  const shards = (read.shards as unknown as RowsShard[]).map(({ name, rows, grey }): Shard => ({ name, files: rows.map((r) => r[0]),
+    bytes: rows.map((r) => r[1]), mtimeMs: rows.map((r) => r[2]), ...(grey !== undefined ? { grey } : {}) }));
+  return { ...read, format: CACHE_FORMAT, shards };
 }
 
 const sameStamp = (a: FileStamp, b: FileStamp) => a.bytes === b.bytes && a.mtimeMs === b.mtimeMs;
@@ -72,12 +170,26 @@ export class FolderCache {
     } catch {
       // none yet, or damaged: start again
     }
-    this.manifest = read && read.format === CACHE_FORMAT && read.side === side && read.channels === channels ? read : fresh;
+    const usable = read && (read.format === CACHE_FORMAT || SAME_PIXELS.includes(read.format)) && read.side === side && read.channels === channels;
+    this.manifest = usable ? currentManifest(read!) : fresh;
     if (writable) removeStaleTemporaries(this.settingsDir);
-    if (read && read.format !== CACHE_FORMAT && writable) {
+    if (usable && read!.format !== CACHE_FORMAT && writable) {
+      try {
+        this.writeManifest(); // converted once
+      } catch {
+        // converted again next time
+      }
+    }
+    if (read && !usable && read.format !== CACHE_FORMAT && writable) {
       // Decoded another way, by an older version: its shards are of no use.
       for (const shard of read.shards ?? []) fs.rmSync(path.join(this.settingsDir, shard.name), { force: true });
     }
+  }
+
+  /** Writes `manifest` (atomically) and makes it this cache's; throws when it cannot be written. */
+  private writeManifest(manifest = this.manifest): void {
+    writeFileAtomic(path.join(this.settingsDir, 'manifest.json'), JSON.stringify(manifest) + '\n', 'the cache\'s manifest');
+    this.manifest = manifest;
   }
 
   /**
@@ -92,14 +204,26 @@ export class FolderCache {
     return existing ? new FolderCache(existing, false, side, channels) : null;
   }
 
-  /** The rows of `file` (as stamped now) that the shards hold: its shard's index and row, or undefined. */
-  rowsByFile(stamps: Map<string, FileStamp>): Map<string, { shard: number; row: number }> {
-    const found = new Map<string, { shard: number; row: number }>();
-    this.manifest.shards.forEach((shard, s) => shard.rows.forEach(([file, bytes, mtimeMs], row) => {
-      const now = stamps.get(file);
-      if (now && sameStamp(now, { bytes, mtimeMs }) && !found.has(file)) found.set(file, { shard: s, row });
-    }));
-    return found;
+  /**
+   * Where the shards hold each of `files` as stamped now: its shard's index and row, by the file's position (-1 where
+   * none does).
+   */
+  rowsOf(files: StampedFiles): { shard: Int32Array; row: Int32Array } {
+    const shardOf = new Int32Array(files.names.length).fill(-1);
+    const rowOf = new Int32Array(files.names.length).fill(-1);
+    let guess = 0;
+    this.manifest.shards.forEach((shard, s) => {
+      for (let row = 0; row < shard.files.length; row++) {
+        const i = files.find(shard.files[row], guess);
+        if (i < 0) continue;
+        guess = i + 1;
+        if (shardOf[i] < 0 && files.same(i, shard.bytes[row], shard.mtimeMs[row])) {
+          shardOf[i] = s;
+          rowOf[i] = row;
+        }
+      }
+    });
+    return { shard: shardOf, row: rowOf };
   }
 
   /** Why `file` (as stamped now) failed to decode before, or undefined. */
@@ -110,7 +234,8 @@ export class FolderCache {
 
   /**
    * Adds a shard of these decoded rows (their files and stamps, in order) and the files that failed, and writes it
-   * (on libuv's threads) and the manifest; one at a time (each waits for the one before); returns the shard's index (the rows' shard in rowsByFile), or null when the cache cannot be
+   * (on libuv's threads) and the manifest; one at a time (each waits for the one before); returns the shard's index
+   * (the rows' shard in rowsOf), or null when the cache cannot be
    * written (then nothing of it was).
    */
   async addShard(rows: Uint8Array, files: [string, FileStamp][], failed: [string, FileStamp, string][]): Promise<number | null> {
@@ -121,11 +246,11 @@ export class FolderCache {
       fs.mkdirSync(this.settingsDir, { recursive: true });
       if (files.length > 0) await writeFileAtomicAsync(path.join(this.settingsDir, name), rows, 'the decoded pictures');
       const manifest: Manifest = { ...this.manifest,
-        shards: files.length > 0 ? [...this.manifest.shards, { name, rows: files.map(([f, s]) => [f, s.bytes, s.mtimeMs]),
+        shards: files.length > 0 ? [...this.manifest.shards, { name, files: files.map(([f]) => f), bytes: files.map(([, s]) => s.bytes),
+          mtimeMs: files.map(([, s]) => s.mtimeMs),
           ...(this.manifest.channels === 3 ? { grey: isGrey(rows) } : {}) }] : this.manifest.shards,
         failed: { ...this.manifest.failed, ...Object.fromEntries(failed.map(([f, s, reason]) => [f, { ...s, reason }])) } };
-      writeFileAtomic(path.join(this.settingsDir, 'manifest.json'), JSON.stringify(manifest) + '\n', 'the cache\'s manifest');
-      this.manifest = manifest;
+      this.writeManifest(manifest);
       return manifest.shards.length - 1;
     } catch {
       fs.rmSync(path.join(this.settingsDir, name), { force: true });
@@ -141,7 +266,7 @@ export class FolderCache {
   readRows(s: number, placed: [number, number][], rowBytes: number, out: Uint8Array): boolean {
     const fd = fs.openSync(path.join(this.settingsDir, this.manifest.shards[s].name), 'r');
     try {
-      if (fs.fstatSync(fd).size !== this.manifest.shards[s].rows.length * rowBytes) return false;
+      if (fs.fstatSync(fd).size !== this.manifest.shards[s].files.length * rowBytes) return false;
       placed.sort((a, b) => a[1] - b[1]);
       for (let k = 0; k < placed.length;) {
         let run = 1;
@@ -162,23 +287,23 @@ export class FolderCache {
   }
 
   /**
-   * The rows `placed` ([shard, row] each, in the set's order) as a store read on demand (streaming); `grey`
-   * keeps one channel of RGB shards. The shards must be intact: their sizes are checked here.
+   * The rows at shardOf[i], rowIn[i] (in the set's order) as a store read on demand (streaming); `grey` keeps one
+   * channel of RGB shards. The shards must be intact: those of `shards` (the set's) are checked here.
    */
-  store(placed: [number, number][], rowBytes: number, grey: boolean): ShardRows {
+  store(shardOf: Uint32Array, rowIn: Uint32Array, shards: Set<number>, rowBytes: number, grey: boolean): ShardRows {
     const paths = this.manifest.shards.map((s) => path.join(this.settingsDir, s.name));
-    for (const i of new Set(placed.map(([shard]) => shard))) {
+    for (const i of shards) {
       let size = -1;
       try {
         size = fs.statSync(paths[i]).size;
       } catch {
         // missing: damaged
       }
-      if (size !== this.manifest.shards[i].rows.length * rowBytes) {
+      if (size !== this.manifest.shards[i].files.length * rowBytes) {
         throw new VaeError(`${this.dir}: a shard of the decoded images is damaged; remove the folder and run again`);
       }
     }
-    return new ShardRows(paths, Uint32Array.from(placed, ([s]) => s), Uint32Array.from(placed, ([, r]) => r), rowBytes, grey);
+    return new ShardRows(paths, shardOf, rowIn, rowBytes, grey);
   }
 
   /** Whether every row of these shards is grey (RGB shards; a shard written before the flag is read once to know). */
@@ -188,14 +313,14 @@ export class FolderCache {
     const grey = [...shards].every((s) => {
       const shard = this.manifest.shards[s];
       if (shard.grey === undefined) {
-        shard.grey = isGrey(fs.readFileSync(path.join(this.settingsDir, shard.name)).subarray(0, shard.rows.length * rowBytes));
+        shard.grey = isGrey(fs.readFileSync(path.join(this.settingsDir, shard.name)).subarray(0, shard.files.length * rowBytes));
         learned = true;
       }
       return shard.grey;
     });
     if (learned && this.writable) {
       try {
-        writeFileAtomic(path.join(this.settingsDir, 'manifest.json'), JSON.stringify(this.manifest) + '\n', 'the cache\'s manifest');
+        this.writeManifest();
       } catch {
         // learned again next time
       }
@@ -215,8 +340,7 @@ export class FolderCache {
     const manifest: Manifest = { ...this.manifest, shards: shards.filter((_, s) => used.has(s)),
       failed: Object.fromEntries(Object.entries(failed).filter(([f]) => present.has(f))) };
     try {
-      writeFileAtomic(path.join(this.settingsDir, 'manifest.json'), JSON.stringify(manifest) + '\n', 'the cache\'s manifest');
-      this.manifest = manifest;
+      this.writeManifest(manifest);
       for (const shard of gone) fs.rmSync(path.join(this.settingsDir, shard.name), { force: true });
     } catch {
       // kept as it was: pruned next time
@@ -363,35 +487,39 @@ function canWrite(dir: string): boolean {
   }
 }
 
-/** The headers files.json knows, by file. */
-export class HeaderIndex {
-  constructor(private readonly byFile: Record<string, FileHeader>) {}
-
-  get(file: string): FileHeader | undefined {
-    return Object.hasOwn(this.byFile, file) ? this.byFile[file] : undefined;
-  }
+/** What files.json knows: files with the stamps they had, their pictures' sizes (0 x 0: `errors` says why not). */
+export interface HeaderIndex {
+  files: StampedFiles;
+  width: ArrayLike<number>;
+  height: ArrayLike<number>;
+  errors: Record<string, string>;
 }
 
-/** files.json of the first of `dirs` that has one (or an empty index). */
-export function readHeaders(dirs: string[]): HeaderIndex {
+/** files.json of the first of `dirs` that has one, or null. */
+export function readHeaders(dirs: string[]): HeaderIndex | null {
   for (const dir of dirs) {
     try {
       const index = readJson<FilesIndex>(path.join(dir, 'files.json'));
-      if (index.format === HEADERS_FORMAT) return new HeaderIndex(index.files);
+      const n = index.files.length;
+      if (index.format !== HEADERS_FORMAT || [index.bytes, index.mtimeMs, index.width, index.height].some((c) => c.length !== n)) continue;
+      return { files: new StampedFiles(index.files, Float64Array.from(index.bytes), Float64Array.from(index.mtimeMs)), width: index.width,
+        height: index.height, errors: index.errors };
     } catch {
       // none here, or damaged
     }
   }
-  return new HeaderIndex({});
+  return null;
 }
 
 /** Writes files.json into the first of `dirs` that takes it (the headers of a folder: read once). */
-export function writeHeaders(dirs: string[], headers: Map<string, FileHeader>): void {
+export function writeHeaders(dirs: string[], headers: HeaderIndex): void {
+  const { files } = headers;
+  const index: FilesIndex = { format: HEADERS_FORMAT, files: files.names, bytes: Array.from(files.bytes), mtimeMs: Array.from(files.mtimeMs),
+    width: Array.from(headers.width), height: Array.from(headers.height), errors: headers.errors };
   for (const dir of dirs) {
     if (!canWrite(dir)) continue;
     try {
-      writeFileAtomic(path.join(dir, 'files.json'), JSON.stringify({ format: HEADERS_FORMAT, files: Object.fromEntries(headers) } satisfies FilesIndex) + '\n',
-        'the cache\'s file list');
+      writeFileAtomic(path.join(dir, 'files.json'), JSON.stringify(index) + '\n', 'the cache\'s file list');
       return;
     } catch {
       // try the next place

@@ -14,6 +14,7 @@
  * pictures held stay within the budget.
  */
 import { VaeError } from '../errors';
+import { largeBytes } from '../native';
 import { Rng } from '../rng';
 
 /** Rows of a set read on demand (the shards of a folder's cache). */
@@ -158,7 +159,7 @@ export class WindowReader {
     if (held?.seq === seq) return held.ready;
     const epoch = Math.floor(seq / this.perEpoch) + 1;
     const window = this.plan(epoch).windows[seq % this.perEpoch];
-    const bytes = held?.bytes ?? new Uint8Array(Math.min(this.shape.windowRows, this.store.count) * this.dim);
+    const bytes = held?.bytes ?? largeBytes(Math.min(this.shape.windowRows, this.store.count) * this.dim);
     // A read still filling this buffer (a window read ahead and never used) finishes first.
     const before = held ? held.ready.catch(() => undefined) : Promise.resolve();
     const ready = before.then(() => this.store.readAsync(window.rows, bytes));

@@ -12,7 +12,7 @@ import { AdamConfig } from './adam';
 import { BatchSlot, Engine, EngineSetup } from './engine';
 import { GRAD_SHARDS, ShardTask, ShardWorker, SharedTrainBuffers, SharedTrainMemory, allocateShared, batchStats, slotOf, updateParams,
   viewShared } from './shards';
-import { Thread, parallelThreads } from './threads';
+import { Thread, parallelThreads, trainingThread } from './threads';
 
 /** Training threads worth starting: at most one per shard and per core (see parallelThreads). */
 export function defaultThreads(backend: BackendInfo): number {
@@ -45,7 +45,7 @@ class ThreadRunner implements Runner {
   private constructor(private readonly threads: Thread[]) {}
 
   static async start(count: number, setup: EngineSetup, buffers: SharedTrainBuffers): Promise<ThreadRunner> {
-    const threads = Array.from({ length: count }, (_, i) => new Thread(`training thread ${i + 1}`));
+    const threads = Array.from({ length: count }, (_, i) => trainingThread(i, setup.backend.threadChoice));
     const runner = new ThreadRunner(threads);
     try {
       await Promise.all(threads.map((thread, i) => thread.request({

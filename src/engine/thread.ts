@@ -47,6 +47,8 @@ async function importance(job: ImportanceJob): Promise<Float64Array> {
 function handle(request: ThreadRequest): void {
   if (request.job === 'train-init') {
     startTraining(request).then(() => reply({ kind: 'done' }), fail);
+  } else if (request.job === 'warm') {
+    initBackend(request.backend).then(() => reply({ kind: 'done' }), fail);
   } else if (request.job === 'importance') {
     importance(request).then((bounds) => reply({ kind: 'done', value: bounds }), fail);
   } else {

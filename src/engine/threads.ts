@@ -39,7 +39,13 @@ export interface ImportanceJob {
   indexOffset: number;
 }
 
-export type ThreadRequest = TrainInit | { job: 'train-step'; task: ShardTask; t: number } | ImportanceJob;
+/** Loads the backend, before the thread has work (prestartThreads). */
+export interface WarmJob {
+  job: 'warm';
+  backend: BackendChoice;
+}
+
+export type ThreadRequest = TrainInit | { job: 'train-step'; task: ShardTask; t: number } | ImportanceJob | WarmJob;
 
 export type ThreadReply = { kind: 'done'; value?: unknown } | { kind: 'error'; error: string } | { kind: 'progress'; done: number };
 
@@ -91,4 +97,36 @@ export class Thread {
     this.pending = [];
     await this.worker.terminate();
   }
+
+  /** Whether the thread keeps the process alive (a started thread waiting for work does not). */
+  hold(held: boolean): void {
+    if (held) this.worker.ref();
+    else this.worker.unref();
+  }
+}
+
+/** Training threads started ahead of their work, with their backend loading (prestartThreads). */
+const started: { thread: Thread; backend: BackendChoice }[] = [];
+
+/**
+ * Starts `count` training threads now, each loading `backend` (a third of a second of a core each), so that they are
+ * ready when the engine asks for them: a command starts them before it reads its data set. Threads no engine takes
+ * do not keep the process alive.
+ */
+export function prestartThreads(count: number, backend: BackendChoice): void {
+  for (let i = started.length; i < count; i++) {
+    const thread = new Thread(`training thread ${i + 1}`);
+    thread.request({ job: 'warm', backend }).catch(() => undefined); // a failure is met again by the engine's first request
+    thread.hold(false);
+    started.push({ thread, backend });
+  }
+}
+
+/** Training thread `i` (0-based) for `backend`: one started ahead, or a new one. */
+export function trainingThread(i: number, backend: BackendChoice): Thread {
+  const at = started.findIndex((s) => s.backend === backend);
+  if (at < 0) return new Thread(`training thread ${i + 1}`);
+  const [{ thread }] = started.splice(at, 1);
+  thread.hold(true);
+  return thread;
 }

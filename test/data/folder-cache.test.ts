@@ -9,7 +9,8 @@ import * as fs from 'fs';
 import * as path from 'path';
 import sharp from 'sharp';
 import { openDataset } from '../../src/data/datasets';
-import { CACHE_DIR, FolderImages, loadImageFolder } from '../../src/data/folder';
+import { CACHE_DIR, FolderImages, listFiles, loadImageFolder } from '../../src/data/folder';
+import { StampedFiles, folderOrder } from '../../src/data/folder-cache';
 import { runVae } from '../helpers/cli';
 import { writeShapeFolder } from '../helpers/shapes';
 import { tmpDir } from '../helpers/tmp';
@@ -180,3 +181,44 @@ test('--limit-train and --limit-test decode only the pictures they use; a later 
   expect(Buffer.compare(rowsOf(limited.test, 3), rowsOf(full.test, 3))).toBe(0);
   expect(Array.from(limited.train.labels!)).toEqual(Array.from(full.train.labels!.subarray(0, 7)));
 }, 60_000);
+
+test('a cache in the layout of the version before (rows as lists, files.json by name) is used as it is, and rewritten as columns', async () => {
+  const dir = path.join(tmpDir(), 'shapes');
+  await writeShapeFolder(dir, 4, 24);
+  const first = await loadImageFolder(dir, { imageSize: SIDE, shardBytes });
+  const settings = path.join(dir, CACHE_DIR, `${SIDE}x${SIDE}-rgb`);
+  const manifest = JSON.parse(fs.readFileSync(path.join(settings, 'manifest.json'), 'utf8'));
+  const files = JSON.parse(fs.readFileSync(path.join(dir, CACHE_DIR, 'files.json'), 'utf8'));
+  expect([manifest.format, files.format]).toEqual([4, 3]);
+  // As the version before wrote them (its format 3 manifest, its format 2 files.json).
+  const old = { ...manifest, format: 3, shards: manifest.shards.map((s: { name: string; files: string[]; bytes: number[]; mtimeMs: number[]; grey: boolean }) =>
+    ({ name: s.name, rows: s.files.map((f, i) => [f, s.bytes[i], s.mtimeMs[i]]), grey: s.grey })) };
+  fs.writeFileSync(path.join(settings, 'manifest.json'), JSON.stringify(old));
+  fs.writeFileSync(path.join(dir, CACHE_DIR, 'files.json'), JSON.stringify({ format: 2, files: Object.fromEntries(files.files.map((f: string, i: number) =>
+    [f, { bytes: files.bytes[i], mtimeMs: files.mtimeMs[i], width: files.width[i], height: files.height[i] }])) }));
+  const again = await loadImageFolder(dir, { imageSize: SIDE, shardBytes });
+  expect([again.cached, again.decoded]).toEqual([true, 0]);
+  expectSame(again, first);
+  expect(JSON.parse(fs.readFileSync(path.join(settings, 'manifest.json'), 'utf8'))).toEqual(manifest);
+  expect(JSON.parse(fs.readFileSync(path.join(dir, CACHE_DIR, 'files.json'), 'utf8'))).toEqual(files);
+}, 60_000);
+
+test('folderOrder is the order a folder is listed in, and StampedFiles finds every name wherever it is guessed', () => {
+  const dir = tmpDir();
+  const names = ['a-b.png', 'a/x.png', 'a/b/c.png', 'a/b-c.png', 'a0.png', 'A.png', 'é.png', 'b.png', 'a/b/c/d.png', 'ab/a.png'];
+  for (const name of names) {
+    fs.mkdirSync(path.join(dir, path.dirname(name)), { recursive: true });
+    fs.writeFileSync(path.join(dir, name), '');
+  }
+  const listed = listFiles(dir);
+  expect([...listed].sort()).toEqual([...names].sort());
+  expect([...names].sort(folderOrder)).toEqual(listed);
+  const stamps = (n: number) => new Float64Array(n);
+  for (const list of [listed, [...listed].reverse()]) { // in the folder's order (bisection), and not (a table)
+    const files = new StampedFiles(list, stamps(list.length), stamps(list.length));
+    list.forEach((name, i) => {
+      for (const guess of [-1, 0, i, i + 1, list.length - 1]) expect(files.find(name, guess)).toBe(i);
+    });
+    expect(files.find('a/zz.png', 2)).toBe(-1);
+  }
+});

@@ -124,3 +124,28 @@ withAddon('the native decoder reads the sizes sharp reads from JPEG and PNG head
   }
   expect([sizes[2 * files.length - 2], sizes[2 * files.length - 1]]).toEqual([0, 0]);
 });
+
+withAddon('the native decoder stats files as fs.statSync does (size and mtimeMs to the bit), and says which it cannot', async () => {
+  const dir = tmpDir();
+  const files = ['a.png', 'b.jpg', 'c d.txt'].map((name, i) => {
+    const file = path.join(dir, name);
+    fs.writeFileSync(file, Buffer.alloc(1000 * i + 7, i));
+    fs.utimesSync(file, 1_700_000_000.123456 + i, 1_700_000_000.987654 + 3 * i);
+    return file;
+  });
+  const stamps = await addon!.statFiles([...files, path.join(dir, 'missing.png')]);
+  files.forEach((file, i) => {
+    const st = fs.statSync(file);
+    expect([stamps[3 * i], stamps[3 * i + 1] * 1e3 + stamps[3 * i + 2] / 1e6]).toEqual([st.size, st.mtimeMs]);
+  });
+  expect(stamps[3 * files.length]).toBe(-1);
+});
+
+withAddon('largeBuffer gives zeroed, writable memory of the size asked', () => {
+  const bytes = new Uint8Array(addon!.largeBuffer(5 * 2 ** 20 + 3));
+  expect(bytes.length).toBe(5 * 2 ** 20 + 3);
+  expect(bytes.every((b) => b === 0)).toBe(true);
+  bytes.fill(7);
+  expect(bytes[0] + bytes[bytes.length - 1]).toBe(14);
+  expect(() => addon!.largeBuffer(0)).toThrow(/positive/);
+});

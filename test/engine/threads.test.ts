@@ -7,6 +7,8 @@ import { NewRunOptions, startRun } from '../../src/train/run';
 import { GRAD_SHARDS, ShardWorker, allocateShared, batchStats, viewShared } from '../../src/engine/shards';
 import { train } from '../../src/train/train';
 import { Rng } from '../../src/rng';
+import { currentBackend } from '../../src/backend';
+import { prestartThreads } from '../../src/engine/threads';
 import { useTestBackend } from '../helpers/backend';
 import { tmpDir } from '../helpers/tmp';
 
@@ -98,4 +100,17 @@ test.each([
   const wb = two.vae.trainableVariables().map((v) => Array.from(v.dataSync()));
   expect(wb).toEqual(wa);
   expect(Array.from(two.adam.v)).toEqual(Array.from(one.adam.v));
+});
+
+test('threads started ahead, and given their work while their backend still loads, train the numbers of threads started then', async () => {
+  const options = (out: string): NewRunOptions => ({ data: 'mnist', binarize: 'dynamic', zDim: 8, hidden: [64], beta: 1, epochs: 1,
+    batchSize: 100, lr: 1e-3, seed: 5, klWarmup: 0, out, limitTrain: 500, limitTest: 100 });
+  const root = tmpDir();
+  const fresh = await startRun(options(path.join(root, 'fresh')));
+  const a = await train(fresh, {}, { threads: 2 });
+  prestartThreads(2, currentBackend().threadChoice);
+  const ahead = await startRun(options(path.join(root, 'ahead')));
+  const b = await train(ahead, {}, { threads: 2 });
+  expect(b.epochs.map((e) => [e.train.negElbo, e.test.negElbo])).toEqual(a.epochs.map((e) => [e.train.negElbo, e.test.negElbo]));
+  expect(Array.from(ahead.adam.m)).toEqual(Array.from(fresh.adam.m));
 });
