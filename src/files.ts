@@ -38,16 +38,20 @@ function injectedFault(file: string): void {
 const faults = { spec: '', matches: 0 };
 
 /**
- * Writes to a temporary name beside the target, flushes it to disk, then renames it over the target. A failed
- * write leaves nothing behind: the temporary file is removed, the target is as it was.
+ * Writes `data` (a string, bytes, or parts of bytes one after the other) to a temporary name beside the target,
+ * flushes it to disk, then renames it over the target. A failed write leaves nothing behind: the temporary file is
+ * removed, the target is as it was.
  */
-export function writeFileAtomic(file: string, data: string | Uint8Array, what = path.basename(file)): void {
+export function writeFileAtomic(file: string, data: string | Uint8Array | Uint8Array[], what = path.basename(file)): void {
   const tmp = `${file}.tmp-${process.pid}`;
   try {
     const fd = fs.openSync(tmp, 'w');
     try {
       injectedFault(file);
-      fs.writeSync(fd, typeof data === 'string' ? Buffer.from(data) : data);
+      // Parts are written one after the other (a checkpoint's moments: no copy of them joined).
+      for (const part of typeof data === 'string' ? [Buffer.from(data)] : Array.isArray(data) ? data : [data]) {
+        for (let done = 0; done < part.length;) done += fs.writeSync(fd, part, done, part.length - done);
+      }
       fs.fsyncSync(fd);
     } finally {
       fs.closeSync(fd);

@@ -134,7 +134,18 @@ function filesOf(dir: string): string[] {
     .map((e) => path.relative(dir, path.join(e.parentPath, e.name)).split(path.sep).join('/')).filter((f) => f !== CHECKSUMS_FILE).sort();
 }
 
-const sha256 = (file: string) => crypto.createHash('sha256').update(fs.readFileSync(file)).digest('hex');
+/** A file's SHA-256, read a few MB at a time (a checkpoint's files are the size of the model: no copy of them held). */
+function sha256(file: string): string {
+  const hash = crypto.createHash('sha256');
+  const chunk = Buffer.allocUnsafe(4 * 2 ** 20);
+  const fd = fs.openSync(file, 'r');
+  try {
+    for (let got; (got = fs.readSync(fd, chunk, 0, chunk.length, null)) > 0;) hash.update(chunk.subarray(0, got));
+  } finally {
+    fs.closeSync(fd);
+  }
+  return hash.digest('hex');
+}
 
 /**
  * Why the checkpoint in `dir` is damaged (a file missing, of another size, or whose hash differs from the one its
@@ -186,10 +197,8 @@ export async function saveCheckpoint(runDir: string, vae: Vae, adam: AdamState, 
     removeDir(tmpDir);
     fs.mkdirSync(tmpDir, { recursive: true });
     for (const [net, model] of Object.entries(vae.networks)) await saveLayersModel(model, path.join(tmpDir, net));
-    const moments = new Uint8Array(8 * adam.m.length);
-    moments.set(new Uint8Array(adam.m.buffer, adam.m.byteOffset, adam.m.byteLength), 0);
-    moments.set(new Uint8Array(adam.v.buffer, adam.v.byteOffset, adam.v.byteLength), adam.m.byteLength);
-    writeFileAtomic(path.join(tmpDir, 'optimizer.bin'), moments);
+    const bytesOf = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
+    writeFileAtomic(path.join(tmpDir, 'optimizer.bin'), [bytesOf(adam.m), bytesOf(adam.v)]);
     const meta: OptimizerFile = { className: 'Adam', config: adamConfig, step: state.globalStep, parameters: adam.m.length,
       layout: 'float32 m[parameters] then v[parameters], in the order of the encoder, decoder (and classifier) weights' };
     writeFileAtomic(path.join(tmpDir, 'optimizer.json'), JSON.stringify(meta, null, 2) + '\n');

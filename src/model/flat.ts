@@ -3,7 +3,7 @@
  * training threads can share them, and gradients, in SharedArrayBuffers.
  */
 import * as tf from '@tensorflow/tfjs';
-import { readInto, tensorFrom } from './tensor-io';
+import { readInto, tensorFrom, writeInPlace } from './tensor-io';
 
 export interface FlatLayout {
   /** Offset of each variable in the flat array, and its shape. */
@@ -28,7 +28,7 @@ export function readVariables(variables: tf.Variable[], layout: FlatLayout, out:
 export function writeVariables(variables: tf.Variable[], layout: FlatLayout, flat: Float32Array): void {
   variables.forEach((v, i) => {
     const { offset, shape } = layout.entries[i];
-    tf.tidy(() => v.assign(tensorFrom(flat, offset, shape)));
+    if (!writeInPlace(v, flat, offset)) tf.tidy(() => v.assign(tensorFrom(flat, offset, shape)));
   });
 }
 

@@ -13,6 +13,7 @@ import * as tf from '@tensorflow/tfjs';
 interface WasmBackendInternals {
   wasm: { HEAPF32: Float32Array };
   dataIdMap: { get(dataId: object): { memoryOffset: number } | undefined };
+  refCount(dataId: object): number;
 }
 
 function wasmInternals(): WasmBackendInternals | null {
@@ -26,6 +27,19 @@ export function tensorFrom(source: Float32Array, offset: number, shape: number[]
   const size = shape.reduce((a, b) => a * b, 1);
   const values = wasmInternals() ? source.subarray(offset, offset + size) : source.slice(offset, offset + size);
   return tf.tensor(values, shape, 'float32');
+}
+
+/**
+ * Writes source[offset, offset + v.size) into variable v where its values lie (the wasm heap), when no other tensor
+ * shares them; false when it cannot (then assign). A training thread loads every parameter before every step: with
+ * assign, each step allocated a new tensor per variable and its heap held the old and the new of the largest.
+ */
+export function writeInPlace(v: tf.Variable, source: Float32Array, offset: number): boolean {
+  const wasm = wasmInternals();
+  const entry = wasm?.dataIdMap.get(v.dataId);
+  if (!wasm || !entry || v.dtype !== 'float32' || wasm.refCount(v.dataId) !== 1) return false;
+  wasm.wasm.HEAPF32.set(source.subarray(offset, offset + v.size), entry.memoryOffset / 4);
+  return true;
 }
 
 /** Copies the values of float32 tensor t into out[offset...]. */

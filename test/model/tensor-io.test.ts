@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { readInto, tensorFrom } from '../../src/model/tensor-io';
+import { readInto, tensorFrom, writeInPlace } from '../../src/model/tensor-io';
+import { flatLayout, writeVariables } from '../../src/model/flat';
 import { useTestBackend } from '../helpers/backend';
 
 beforeAll(useTestBackend);
@@ -21,4 +22,21 @@ test('readInto writes exactly the tensor\'s values at the offset, and nothing el
   tf.tidy(() => tf.ones([1000]).add(1));
   readInto(t, out, 0);
   expect(Array.from(out.subarray(0, 4))).toEqual([1.5, 2.5, 3.5, 4.5]);
+});
+
+test('writeVariables writes a variable\'s values where they lie when only it holds them, and a new tensor when another shares them', () => {
+  const flat = new Float32Array([1, 2, 3, 4, 5, 6, 7]);
+  const own = tf.variable(tf.zeros([2, 2]));
+  const source = tf.tensor1d([0, 0, 0]);
+  const shared = tf.variable(source); // shares source's values
+  const layout = flatLayout([own, shared]);
+  writeVariables([own, shared], layout, flat);
+  expect(Array.from(own.dataSync())).toEqual([1, 2, 3, 4]);
+  expect(Array.from(shared.dataSync())).toEqual([5, 6, 7]);
+  expect(Array.from(source.dataSync())).toEqual([0, 0, 0]); // not written through the variable
+  flat.fill(8);
+  expect(Array.from(own.dataSync())).toEqual([1, 2, 3, 4]); // a copy, not a view
+  const inPlace = tf.getBackend() === 'wasm';
+  expect(writeInPlace(own, flat, 0)).toBe(inPlace);
+  if (inPlace) expect(Array.from(own.dataSync())).toEqual([8, 8, 8, 8]);
 });
