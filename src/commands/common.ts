@@ -1,6 +1,6 @@
 /** What several commands share: their common flags, loading the model they work on, and reading the user's images. */
 import { Option } from 'commander';
-import { testMatrix } from '../data/batches';
+import { Inputs, testInputs } from '../data/batches';
 import { openRecordedDataset } from '../data/datasets';
 import type { Labels } from '../data/folder';
 import { prepareImage, preparePhoto, InvertMode } from '../data/images';
@@ -103,15 +103,22 @@ export async function readInputImages(files: string[], loaded: LoadedModel, inve
   return out;
 }
 
-/** A split of the model's data set, prepared like its training data (binarized test set with a fixed seed). */
-export async function loadSplit(loaded: LoadedModel, split: 'train' | 'test', limit?: number):
-  Promise<{ x: Float32Array; labels: Labels | null; count: number }> {
+/** A split's images as floats (binarized once where the run binarizes), read a range of rows at a time: a streamed test set is not held whole. */
+export async function loadSplitInputs(loaded: LoadedModel, split: 'train' | 'test', limit?: number):
+  Promise<{ x: Inputs; labels: Labels | null; count: number }> {
   const { data } = loaded.config;
   // Only this split is read (the other's limit is 0): a big folder's training pictures are not touched for its test set.
   const dataset = await openRecordedDataset(data, loaded.runDir, split === 'test' ? { limitTest: limit, limitTrain: 0 } : { limitTrain: limit, limitTest: 0 });
   const set = dataset[split];
   const { height, width, channels } = tileShape(loaded);
-  return { x: testMatrix(set, height * width * channels, data.binarize), labels: set.labels, count: set.count };
+  return { x: testInputs(set, height * width * channels, data.binarize), labels: set.labels, count: set.count };
+}
+
+/** A split's images as one matrix of floats (see loadSplitInputs). */
+export async function loadSplit(loaded: LoadedModel, split: 'train' | 'test', limit?: number):
+  Promise<{ x: Float32Array; labels: Labels | null; count: number }> {
+  const { x, labels, count } = await loadSplitInputs(loaded, split, limit);
+  return { x: x.rows(0, count), labels, count };
 }
 
 /** n test images picked with `seed` (the same seed picks the same images), with their labels. */

@@ -8,7 +8,8 @@ import { bitsPerDim } from '../model/evaluate';
 import { familyOf } from '../model/families/registry';
 import { TaskProgress } from '../train/progress';
 import { parallelThreads } from '../engine/threads';
-import { checkpointOption, loadSplit, modelInputs, openModel } from './common';
+import { checkpointOption, loadSplitInputs, modelInputs, openModel } from './common';
+import { inputsOf } from '../data/batches';
 import { nonNegativeInt, positiveInt } from '../options';
 
 export const DEFAULT_IMPORTANCE_SAMPLES = 1000;
@@ -31,10 +32,11 @@ export function registerEvaluate(program: Command, context: { quiet: () => boole
       if (flags.check !== undefined) return checkRunFolder(flags.check === true ? flags.checkpoint : flags.check);
       const loaded = await openModel(flags.checkpoint, context.quiet(), { codes: true });
       const { data } = loaded.config;
-      const test = await loadSplit(loaded, 'test', flags.limitTest);
+      const test = await loadSplitInputs(loaded, 'test', flags.limitTest);
       const k = flags.iw === true ? DEFAULT_IMPORTANCE_SAMPLES : flags.iw;
       const progress = k ? new TaskProgress(`importance sampling (K=${k})`, test.count, context.quiet()) : null;
-      const report = await evaluateTestSet(loaded.vae, modelInputs(loaded, test.x, test.count), test.count, test.labels,
+      const inputs = loaded.m1 ? inputsOf(modelInputs(loaded, test.x.rows(0, test.count), test.count), loaded.vae.inputDim) : test.x;
+      const report = await evaluateTestSet(loaded.vae, inputs, test.labels,
         { importanceSamples: k, seed: flags.seed, threads: flags.threads ?? parallelThreads(currentBackend(), 8),
           onProgress: (done) => progress?.update(done) });
       progress?.stop();

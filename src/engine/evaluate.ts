@@ -4,7 +4,7 @@
  */
 import { currentBackend } from '../backend';
 import { openGpu } from '../gpu';
-import { inputsOf } from '../data/batches';
+import type { Inputs } from '../data/batches';
 import type { Labels } from '../data/folder';
 import { VaeError } from '../errors';
 import { oneHot, writeDecoderCondition, writeDecoderTarget } from '../model/condition';
@@ -40,31 +40,56 @@ export interface TestSetReport extends ElboTerms {
 }
 
 /**
- * vaeImportanceWeighted on `threads` worker threads, each taking a contiguous part of the images. Every image
- * draws the same samples as in one thread, so the numbers do not depend on the number of threads.
+ * Images of a test set read and worked on at once by `vae evaluate` (a streamed set is never held whole): a multiple
+ * of every batch below that draws noise (LABEL_BATCH) or encodes (encodeAll's 1,000), so that the numbers are those of
+ * the whole set at once.
  */
-export async function vaeImportanceWeightedParallel(vae: Vae, x: Float32Array, n: number, labels: Float32Array | null,
+export const EVAL_CHUNK = 2000;
+
+/** fn over the images of `data` EVAL_CHUNK at a time: their floats, the first one's index, their count. */
+async function forChunks(data: Inputs, fn: (x: Float32Array, start: number, m: number) => Promise<void> | void): Promise<void> {
+  for (let start = 0; start < data.count; start += EVAL_CHUNK) {
+    const m = Math.min(EVAL_CHUNK, data.count - start);
+    await fn(data.rows(start, start + m), start, m);
+  }
+}
+
+/**
+ * vaeImportanceWeighted on `threads` worker threads, each taking a contiguous part of the images, EVAL_CHUNK at a
+ * time. Every image draws the same samples as in one thread, so the numbers do not depend on the number of threads.
+ */
+export async function vaeImportanceWeightedParallel(vae: Vae, data: Inputs, labels: Float32Array | null,
   options: ImportanceOptions, threads: number): Promise<Float64Array> {
-  if (importanceOnGpu(vae)) return vaeImportanceWeightedGpu(vae, x, n, labels, options);
-  if (threads <= 1 || n < 2) return vaeImportanceWeighted(vae, x, n, labels, options);
+  const n = data.count;
+  // (The GPU's decoder takes the whole set in calls of its own: held whole.)
+  if (importanceOnGpu(vae)) return vaeImportanceWeightedGpu(vae, data.rows(0, n), n, labels, options);
   const classes = vae.labelDim;
-  const dim = vae.inputDim;
+  const result = new Float64Array(n);
+  const labelsOf = (start: number, end: number) => (labels && classes > 0 ? labels.slice(start * classes, end * classes) : null);
+  if (threads <= 1 || n < 2) {
+    await forChunks(data, (x, start, m) => {
+      result.set(vaeImportanceWeighted(vae, x, m, labelsOf(start, start + m), { ...options, indexOffset: start,
+        onProgress: (done) => options.onProgress?.(start + done) }), start);
+    });
+    return result;
+  }
   const variables = vae.trainableVariables();
   const layout = flatLayout(variables);
   const params = new Float32Array(layout.size);
   readVariables(variables, layout, params);
-  const result = new Float64Array(n);
   const progress = new Array<number>(threads).fill(0);
-  await Promise.all(Array.from({ length: threads }, (_, i) => partRange(n, i, threads)).map(async ([start, end], i) => {
+  await Promise.all(Array.from({ length: threads }, (_, i) => partRange(n, i, threads)).map(async ([first, last], i) => {
     const thread = new Thread(`importance sampling thread ${i + 1}`);
-    const job: ImportanceJob = { job: 'importance', backend: currentBackend().threadChoice, model: vae.config, params,
-      x: x.slice(start * dim, end * dim), labels: labels && classes > 0 ? labels.slice(start * classes, end * classes) : null,
-      n: end - start, k: options.k, seed: options.seed ?? 0, indexOffset: start };
     try {
-      result.set(await thread.request<Float64Array>(job, (done) => {
-        progress[i] = done;
-        options.onProgress?.(progress.reduce((a, b) => a + b, 0));
-      }), start);
+      for (let start = first; start < last; start += EVAL_CHUNK) {
+        const end = Math.min(last, start + EVAL_CHUNK);
+        const job: ImportanceJob = { job: 'importance', backend: currentBackend().threadChoice, model: vae.config, params,
+          x: data.rows(start, end).slice(), labels: labelsOf(start, end), n: end - start, k: options.k, seed: options.seed ?? 0, indexOffset: start };
+        result.set(await thread.request<Float64Array>(job, (done) => {
+          progress[i] = start - first + done;
+          options.onProgress?.(progress.reduce((a, b) => a + b, 0));
+        }), start);
+      }
     } finally {
       await thread.terminate();
     }
@@ -121,30 +146,41 @@ export async function vaeImportanceWeightedGpu(vae: Vae, x: Float32Array, n: num
   }
 }
 
-/** Everything `vae evaluate` reports, for test data x ([n, dim]). */
-export async function evaluateTestSet(vae: Vae, x: Float32Array, n: number, labels: Labels | null,
+/** Everything `vae evaluate` reports, for the test images `data`: read EVAL_CHUNK at a time (M2's bound: all at once). */
+export async function evaluateTestSet(vae: Vae, data: Inputs, labels: Labels | null,
   options: { importanceSamples?: number; seed?: number; threads?: number; onProgress?: (done: number) => void } = {}): Promise<TestSetReport> {
+  const n = data.count;
   const nats2bits = (nats: number) => bitsPerDim(vae, nats);
-  const elbo = await evaluateElbo(vae, inputsOf(x.subarray(0, n * vae.inputDim), vae.inputDim), labels);
-  const oneHotLabels = vae.labelDim > 0 ? oneHot(requireLabels(labels), vae.labelDim) : undefined;
-  const { mu } = encodeAll(vae, x, n, oneHotLabels);
+  const elbo = await evaluateElbo(vae, data, labels);
+  const classes = vae.labelDim;
+  const oneHotLabels = classes > 0 ? oneHot(requireLabels(labels), classes) : undefined;
+  const d = vae.config.zDim;
+  const mu = new Float32Array(n * d);
+  const inferring = !vae.classifier && classes > 0 && labels !== null;
+  let rightLabels = 0;
+  const used = new Set<number>();
+  await forChunks(data, (x, start, m) => {
+    mu.set(encodeAll(vae, x, m, oneHotLabels?.subarray(start * classes, (start + m) * classes)).mu, start * d);
+    if (inferring) inferLabels(vae, x, m, 1, start).forEach((l, i) => { if (l === labels![start + i]) rightLabels++; });
+    if (vae.quantizer) codebookIndices(vae, x, m).forEach((k) => used.add(k));
+  });
   const report: TestSetReport = { images: n, ...elbo, bitsPerDim: nats2bits(elbo.negElbo),
-    activeUnits: activeUnits(mu, n, vae.config.zDim).count, zDim: vae.config.zDim };
+    activeUnits: activeUnits(mu, n, d).count, zDim: d };
   if (vae.classifier && labels) {
-    const semi = await evaluateSemi(vae, x, n, labels);
+    // M2 trains on a set held in memory only: its test set is held too.
+    const semi = await evaluateSemi(vae, data.rows(0, n), n, labels);
     report.semi = { negElbo: semi.negElbo, bitsPerDim: nats2bits(semi.negElbo), error: semi.error };
-  } else if (vae.labelDim > 0 && labels) {
-    const inferred = inferLabels(vae, x, n);
-    report.labelAccuracy = inferred.reduce((a, l, i) => a + (l === labels[i] ? 1 : 0), 0) / n;
+  } else if (inferring) {
+    report.labelAccuracy = rightLabels / n;
   }
-  if (vae.quantizer) report.codebook = { used: new Set(codebookIndices(vae, x, n)).size, size: vae.quantizer.size };
+  if (vae.quantizer) report.codebook = { used: used.size, size: vae.quantizer.size };
   const k = options.importanceSamples;
   const family = familyOf(vae.config);
   if (k && !family.traits.prior) {
     throw new VaeError(`--iw estimates log p(x) with q(z|x) and p(z); this ${family.noun} (${family.name}) has neither`);
   }
   if (k) {
-    const bounds = await vaeImportanceWeightedParallel(vae, x, n, oneHotLabels ?? null,
+    const bounds = await vaeImportanceWeightedParallel(vae, data, oneHotLabels ?? null,
       { k, seed: options.seed ?? 0, onProgress: options.onProgress }, options.threads ?? 1);
     const nll = -bounds.reduce((a, v) => a + v, 0) / n;
     report.importance = { k, nll, bitsPerDim: nats2bits(nll) };

@@ -121,7 +121,7 @@ export function repeatedOneHot(labels: number[], count: number, classes: number)
  * [n, classes] row-major, averaged over `samples` draws of z (a fixed stream, so the same image always gets
  * the same numbers). The best label is the one with the lowest value: argmax_y p(x|y) under the bound.
  */
-export function negElboPerLabel(vae: Vae, x: Float32Array, n: number, samples = 1, batch = 200): Float32Array {
+export function negElboPerLabel(vae: Vae, x: Float32Array, n: number, samples = 1, batch = LABEL_BATCH, offset = 0): Float32Array {
   const classes = vae.labelDim;
   const dim = vae.inputDim;
   const d = vae.config.zDim;
@@ -136,7 +136,7 @@ export function negElboPerLabel(vae: Vae, x: Float32Array, n: number, samples = 
       const { mu, logvar } = vae.encode(xs, ys);
       let total = tf.mul(klToStdNormal(mu, logvar), samples);
       for (let s = 0; s < samples; s++) {
-        const eps = tf.tensor2d(new Rng(0, 'label-elbo', start, s).normals(rows * d), [rows, d]);
+        const eps = tf.tensor2d(new Rng(0, 'label-elbo', offset + start, s).normals(rows * d), [rows, d]);
         total = tf.add(total, vae.negLogLikelihood(vae.decodeLogits(reparameterize(mu, logvar, eps), ys), xs));
       }
       return tf.div(total, samples);
@@ -146,10 +146,16 @@ export function negElboPerLabel(vae: Vae, x: Float32Array, n: number, samples = 
   return out;
 }
 
-/** The label with the lowest −L(x, y) for each image (see negElboPerLabel); for M2, q(y|x)'s most probable one. */
-export function inferLabels(vae: Vae, x: Float32Array, n: number, samples = 1): Uint8Array {
+/** Images negElboPerLabel scores at once (its noise is drawn per batch: a caller in parts cuts at multiples). */
+export const LABEL_BATCH = 200;
+
+/**
+ * The label with the lowest −L(x, y) for each image (see negElboPerLabel); for M2, q(y|x)'s most probable one.
+ * `offset`: the index of x's first image in the set (the same noise however the set is cut, at multiples of LABEL_BATCH).
+ */
+export function inferLabels(vae: Vae, x: Float32Array, n: number, samples = 1, offset = 0): Uint8Array {
   if (vae.classifier) return Uint8Array.from(argmaxRows(classProbabilities(vae, x, n), n, vae.labelDim)); // M2: q(y|x)
-  const scores = negElboPerLabel(vae, x, n, samples);
+  const scores = negElboPerLabel(vae, x, n, samples, LABEL_BATCH, offset);
   const classes = vae.labelDim;
   const labels = new Uint8Array(n);
   for (let i = 0; i < n; i++) {

@@ -1,9 +1,10 @@
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
-import { testMatrix } from '../../src/data/batches';
+import { Inputs, inputsOf, testMatrix } from '../../src/data/batches';
 import { LogLikelihood, activeUnits, encodeAll, importanceWeightedLogLikelihood, vaeImportanceWeighted } from '../../src/model/likelihood';
-import { vaeImportanceWeightedParallel } from '../../src/engine/evaluate';
+import { EVAL_CHUNK, evaluateTestSet, vaeImportanceWeightedParallel } from '../../src/engine/evaluate';
 import { createModel } from '../../src/model/families/registry';
+import { LABEL_BATCH, negElboPerLabel } from '../../src/model/generate';
 import { startRun } from '../../src/train/run';
 import { train } from '../../src/train/train';
 import { useTestBackend } from '../helpers/backend';
@@ -129,7 +130,7 @@ test('on a trained VAE the bound rises with K, and K = 1 agrees with the ELBO', 
 
   // Split over two threads, every image draws the same samples: the same numbers.
   const one = vaeImportanceWeighted(run.vae, data, 30, null, { k: 20, seed: 5 });
-  const two = await vaeImportanceWeightedParallel(run.vae, data, 30, null, { k: 20, seed: 5 }, 2);
+  const two = await vaeImportanceWeightedParallel(run.vae, inputsOf(data.subarray(0, 30 * 784), 784), null, { k: 20, seed: 5 }, 2);
   Array.from(two).forEach((v, i) => expect(v).toBeCloseTo(one[i], 3));
 });
 
@@ -147,3 +148,30 @@ test('active units: dimensions whose mean code does not vary are not counted', (
   expect(variances.slice(0, 3)).toEqual([0, 0, 0]);
   expect(count).toBe(3);
 });
+
+test.each([
+  ['a VAE, with importance sampling on two threads', { family: 'vae' as const }, 2],
+  ['a cvae, whose labels are also inferred', { family: 'cvae' as const, condition: { kind: 'label' as const, classes: 3 } }, 1],
+])('vae evaluate reads the test set a part at a time, and its report is the one of the whole set at once: %s', async (_, kind, threads) => {
+  const vae = createModel({ arch: 'mlp', inputShape: [4, 4, 1], hidden: [8], zDim: 3, likelihood: 'bernoulli', ...kind }, 7);
+  const n = EVAL_CHUNK + 345;
+  const x = new Float32Array(n * 16).map((_, i) => ((i * 7919) % 13) / 12);
+  const labels = Uint8Array.from({ length: n }, (_, i) => i % 3);
+  let widest = 0;
+  const parts: Inputs = { count: n, dim: 16, rows: (start, end) => {
+    widest = Math.max(widest, end - start);
+    return x.slice(start * 16, end * 16);
+  } };
+  const options = { importanceSamples: 4, seed: 2, threads };
+  const whole = await evaluateTestSet(vae, inputsOf(x, 16), labels, { ...options, threads: 1 });
+  const cut = await evaluateTestSet(vae, parts, labels, options);
+  expect(widest).toBeLessThanOrEqual(EVAL_CHUNK);
+  expect(cut).toEqual(whole);
+  if (kind.family === 'cvae') {
+    expect(whole.labelAccuracy).toBeGreaterThan(0);
+    // The scores behind the labels, noise included: the part's are the whole's.
+    const all = negElboPerLabel(vae, x, n);
+    const part = negElboPerLabel(vae, x.subarray(EVAL_CHUNK * 16), n - EVAL_CHUNK, 1, LABEL_BATCH, EVAL_CHUNK);
+    expect(Array.from(part)).toEqual(Array.from(all.subarray(EVAL_CHUNK * 3)));
+  }
+}, 60_000);
