@@ -32,7 +32,7 @@ export function registerTrain(program: Command, context: { backend: () => Backen
       const threads = flags.threads ?? defaultThreads(backend);
       // Under webgpu the engine says where training runs (the GPU, or the CPU for a model it has no kernels for).
       const gpu = backend.choice === 'webgpu';
-      // The training threads load their backend while the data set is read.
+      // The training threads load their backend while the data set is read (one is let go if the main thread trains).
       if (!gpu && threads > 1) prestartThreads(threads, backend.threadChoice);
       let run: TrainRun;
       if (flags.resume) {

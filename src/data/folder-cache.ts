@@ -378,8 +378,11 @@ export function isGrey(rgb: Uint8Array): boolean {
 
 /** The most rows of one read (a grey set reads RGB rows into a scratch buffer of this many). */
 const RUN_ROWS = 256;
-/** Reads in flight at once (libuv's thread pool has 4 threads). */
-const READS_IN_FLIGHT = 4;
+/**
+ * Reads in flight at once: libuv's 4 threads take them from its queue, so that the reads go on while the main thread
+ * computes its part of a step (each completion needs a turn of the main thread to send the next read).
+ */
+const READS_IN_FLIGHT = 32;
 
 /**
  * Rows of a set kept in the cache's shards, read on demand (a set larger than its memory budget: data/stream.ts):

@@ -1,5 +1,5 @@
 /**
- * The CPU engine: the main thread alone (one thread), or worker threads that each take a shard of every batch
+ * The CPU engine: the main thread alone (one thread), or with worker threads, each taking a shard of every batch
  * and a part of the parameters. Both do the same arithmetic in the same order (shards.ts), so they give the
  * same numbers. Parameters, Adam's moments, gradients and batch slots live in shared memory.
  *
@@ -7,12 +7,12 @@
  * TensorFlow backends already use every core themselves.
  */
 import { BackendInfo } from '../backend';
-import { FlatLayout, flatLayout, partRange, readVariables } from '../model/flat';
+import { FlatLayout, flatLayout, readVariables } from '../model/flat';
 import { AdamConfig } from './adam';
 import { BatchSlot, Engine, EngineSetup } from './engine';
-import { GRAD_SHARDS, ShardTask, ShardWorker, SharedTrainBuffers, SharedTrainMemory, allocateShared, batchStats, slotOf, updateParams,
+import { BarrierFailed, GRAD_SHARDS, ShardTask, ShardWorker, SharedTrainBuffers, SharedTrainMemory, allocateShared, batchStats, slotOf, trainShards,
   viewShared } from './shards';
-import { Thread, parallelThreads, trainingThread } from './threads';
+import { Thread, parallelThreads, releaseStartedThreads, trainingThread } from './threads';
 
 /** Training threads worth starting: at most one per shard and per core (see parallelThreads). */
 export function defaultThreads(backend: BackendInfo): number {
@@ -25,33 +25,52 @@ interface Runner {
   close(): Promise<void>;
 }
 
-class MainThreadRunner implements Runner {
-  private readonly worker: ShardWorker;
-
-  constructor(setup: EngineSetup, layout: FlatLayout, private readonly mem: SharedTrainMemory, private readonly adam: AdamConfig) {
-    this.worker = new ShardWorker(setup.vae, layout, mem);
-  }
-
-  async step(task: ShardTask, t: number): Promise<void> {
-    this.worker.loadParams();
-    for (let s = 0; s < GRAD_SHARDS; s++) this.worker.computeShard(task, s);
-    updateParams(this.mem, this.adam, t, 0, this.mem.params.length);
-  }
-
-  async close(): Promise<void> {}
+/**
+ * The main thread and `count` − 1 worker threads, each computing its shards (shard s: party s mod count) and updating
+ * its part of the parameters, meeting at the barriers of trainShards. The main thread is one of the parties (alone,
+ * it is all of them): a worker holds a wasm heap of its own (the model, its gradients and a step's tensors: 130 MB
+ * for the default MLP at 64x64 colour) and its own V8, and on two cores the main thread's share of the work
+ * (batches, the next window's reads) fits between steps.
+ */
+/**
+ * Party i's part of the Adam update, of `parties`: when the main thread is party 0 it takes a half share, since it
+ * also fills the next batch between steps (the update is elementwise: any cut gives the same numbers).
+ */
+function updateRange(params: number, i: number, parties: number, mainShare: number): [number, number] {
+  const at = (k: number) => (k === 0 ? 0 : Math.floor((params * (k - 1 + mainShare)) / (parties - 1 + mainShare)));
+  return [at(i), i === parties - 1 ? params : at(i + 1)];
 }
 
-class ThreadRunner implements Runner {
-  private constructor(private readonly threads: Thread[]) {}
+/** How much of a worker's part of the update the main thread takes when it trains too (see updateRange). */
+const MAIN_UPDATE_SHARE = 0.5;
 
-  static async start(count: number, setup: EngineSetup, buffers: SharedTrainBuffers): Promise<ThreadRunner> {
-    const threads = Array.from({ length: count }, (_, i) => trainingThread(i, setup.backend.threadChoice));
-    const runner = new ThreadRunner(threads);
+/**
+ * The training threads: `count` parties, each computing its shards (shard s: party s mod count) and updating its part
+ * of the parameters, meeting at the barriers of trainShards without messages. The main thread is party 0 when it is
+ * alone, or when `lean`: a worker holds a wasm heap of its own (the model, its gradients and a step's tensors: 130 MB
+ * for the default MLP at 64x64 colour) and its own V8 (~45 MB), and the main thread then fills the next batch after
+ * its part of a step instead of during it (measured: ~4% slower, 150 MB less, on that model). Otherwise the parties
+ * are workers, and the main thread only feeds them.
+ */
+class SharedRunner implements Runner {
+  /** The main thread's replica, when it is a party. */
+  private readonly local: ShardWorker | null;
+
+  private constructor(private readonly count: number, private readonly mainShare: number, setup: EngineSetup, layout: FlatLayout,
+    private readonly mem: SharedTrainMemory, private readonly adam: AdamConfig, private readonly workers: Thread[]) {
+    this.local = mainShare > 0 ? new ShardWorker(setup.vae, layout, mem) : null;
+  }
+
+  static async start(count: number, setup: EngineSetup, layout: FlatLayout, mem: SharedTrainMemory, buffers: SharedTrainBuffers): Promise<SharedRunner> {
+    const mainTrains = count === 1 || setup.lean === true;
+    const first = mainTrains ? 1 : 0; // the first worker's party
+    const workers = Array.from({ length: count - first }, (_, k) => trainingThread(k, setup.backend.threadChoice));
+    releaseStartedThreads(); // started ahead and not needed (the main thread trains)
+    const runner = new SharedRunner(count, mainTrains ? (count === 1 ? 1 : MAIN_UPDATE_SHARE) : 0, setup, layout, mem, setup.adamConfig, workers);
     try {
-      await Promise.all(threads.map((thread, i) => thread.request({
+      await Promise.all(workers.map((thread, k) => thread.request({
         job: 'train-init', backend: setup.backend.threadChoice, model: setup.vae.config, buffers, adam: setup.adamConfig,
-        shards: Array.from({ length: GRAD_SHARDS }, (_, s) => s).filter((s) => s % count === i),
-        paramRange: partRange(buffers.sizes.params, i, count), threads: count,
+        ...runner.part(first + k, buffers.sizes.params),
       })));
     } catch (e) {
       await runner.close();
@@ -60,16 +79,33 @@ class ThreadRunner implements Runner {
     return runner;
   }
 
+  /** Party i's shards and part of the parameters. */
+  private part(i: number, params: number): { shards: number[]; paramRange: [number, number]; threads: number } {
+    return { shards: Array.from({ length: GRAD_SHARDS }, (_, s) => s).filter((s) => s % this.count === i),
+      paramRange: updateRange(params, i, this.count, this.local ? this.mainShare : 1), threads: this.count };
+  }
+
   /**
-   * One message per thread: the threads meet at a barrier between gradients and update, and again after the
-   * update, without us. A step sent while the previous one runs waits in the threads' message queues.
+   * One message per worker, then the main thread's part if it has one. A failed worker's own error is the step's
+   * (the main thread only learns that one failed).
    */
   async step(task: ShardTask, t: number): Promise<void> {
-    await Promise.all(this.threads.map((thread) => thread.request({ job: 'train-step', task, t })));
+    const others = Promise.all(this.workers.map((thread) => thread.request({ job: 'train-step', task, t })));
+    others.catch(() => undefined); // awaited below
+    if (this.local) {
+      try {
+        trainShards(this.local, this.mem, this.adam, task, t, this.part(0, this.mem.params.length));
+      } catch (e) {
+        if (e instanceof BarrierFailed) await others; // a worker failed: its error
+        else await others.catch(() => undefined); // the main thread's, and the workers stopped
+        throw e;
+      }
+    }
+    await others;
   }
 
   async close(): Promise<void> {
-    await Promise.all(this.threads.map((thread) => thread.terminate()));
+    await Promise.all(this.workers.map((thread) => thread.terminate()));
   }
 }
 
@@ -112,7 +148,6 @@ export async function createCpuEngine(setup: EngineSetup, note?: string): Promis
   readVariables(variables, layout, mem.params);
   mem.m.set(setup.adam.m);
   mem.v.set(setup.adam.v);
-  const threads = setup.threads ?? defaultThreads(setup.backend);
-  const runner = threads <= 1 ? new MainThreadRunner(setup, layout, mem, setup.adamConfig) : await ThreadRunner.start(threads, setup, buffers);
-  return new CpuEngine(threads <= 1 ? 1 : threads, mem, runner, note);
+  const threads = Math.max(1, setup.threads ?? defaultThreads(setup.backend));
+  return new CpuEngine(threads, mem, await SharedRunner.start(threads, setup, layout, mem, buffers), note);
 }

@@ -43,6 +43,11 @@ export interface EngineSetup {
   /** CPU engine: training threads (default: one per core, up to the shards of a batch). */
   threads?: number;
   /**
+   * CPU engine: save memory over speed (a set streamed within a memory budget): the main thread is one of the
+   * training threads, instead of a worker of its own (see cpu.ts).
+   */
+  lean?: boolean;
+  /**
    * The training set, when batches are its images as they are (BatchSource.gather): an engine may keep it and
    * gather each batch itself from the slot's imageIndex, instead of the batch's x being written and uploaded.
    */

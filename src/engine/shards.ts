@@ -15,6 +15,7 @@ import { AdamConfig, adamStep } from './adam';
 import { BATCH_SLOTS } from './engine';
 import { FlatLayout, writeVariables } from '../model/flat';
 import { readInto } from '../model/tensor-io';
+import { VaeError } from '../errors';
 
 /** Shards per batch: fixed, so results are the same on any machine; also the most threads that help. */
 export const GRAD_SHARDS = 2;
@@ -43,7 +44,7 @@ export interface SharedTrainMemory {
   noisy: Float32Array[];
   /** Per batch slot and shard, SHARD_STATS numbers (see statsAt). */
   stats: Float64Array;
-  /** Barrier of the training threads, after the gradients and after the update: [arrived, generation]. */
+  /** Barrier of the training threads, after the gradients and after the update: [arrived, generation, failed]. */
   barrier: Int32Array;
 }
 
@@ -75,7 +76,7 @@ export function allocateShared(params: number, batch: number, dim: number, zDim:
     x: f32(BATCH_SLOTS * batch * dim), y: f32(BATCH_SLOTS * batch * labelDim), eps: f32(BATCH_SLOTS * batch * samples * zDim),
     noisy: f32(BATCH_SLOTS * batch * noisyDim),
     stats: new SharedArrayBuffer(8 * SHARD_STATS * GRAD_SHARDS * BATCH_SLOTS),
-    barrier: new SharedArrayBuffer(8), sizes: { params, batch, dim, labelDim, zDim, samples, noisyDim },
+    barrier: new SharedArrayBuffer(12), sizes: { params, batch, dim, labelDim, zDim, samples, noisyDim },
   };
 }
 
@@ -98,7 +99,10 @@ function statsAt(slot: number, s: number): number {
   return SHARD_STATS * (slot * GRAD_SHARDS + s);
 }
 
-/** Blocks until `parties` threads have called it (generation counting, so it can be used again at once). */
+/**
+ * Blocks until `parties` threads have called it (generation counting, so it can be used again at once); throws when a
+ * training thread failed (failBarrier) instead of arriving.
+ */
 export function awaitBarrier(barrier: Int32Array, parties: number): void {
   const generation = Atomics.load(barrier, 1);
   if (Atomics.add(barrier, 0, 1) === parties - 1) {
@@ -106,7 +110,43 @@ export function awaitBarrier(barrier: Int32Array, parties: number): void {
     Atomics.add(barrier, 1, 1);
     Atomics.notify(barrier, 1);
   } else {
-    while (Atomics.load(barrier, 1) === generation) Atomics.wait(barrier, 1, generation);
+    // (A failure moves the generation on: a thread about to wait does not, one waiting wakes.)
+    while (Atomics.load(barrier, 1) === generation && Atomics.load(barrier, 2) === 0) Atomics.wait(barrier, 1, generation);
+  }
+  if (Atomics.load(barrier, 2) !== 0) throw new BarrierFailed();
+}
+
+/** What a training thread throws when another failed (that one's error says why). */
+export class BarrierFailed extends VaeError {
+  constructor() {
+    super('stopped: another training thread failed');
+  }
+}
+
+/** Says that a training thread failed: the threads waiting at the barrier, and those that reach it, throw. */
+export function failBarrier(barrier: Int32Array): void {
+  Atomics.store(barrier, 2, 1);
+  Atomics.add(barrier, 1, 1); // a new generation wakes the waiting threads, and keeps a thread about to wait from it
+  Atomics.notify(barrier, 1);
+}
+
+/**
+ * A training thread's part of step t (the main thread's too): the gradients of its shards, then (once every thread's
+ * are written) the Adam update of its part of the parameters, then a wait until every part is updated, so that no
+ * thread starts the next step on parameters half updated. A failure fails the barrier, so that no thread waits for
+ * this one for ever.
+ */
+export function trainShards(worker: ShardWorker, mem: SharedTrainMemory, adam: AdamConfig, task: ShardTask, t: number,
+  part: { shards: number[]; paramRange: [number, number]; threads: number }): void {
+  try {
+    worker.loadParams();
+    for (const s of part.shards) worker.computeShard(task, s);
+    awaitBarrier(mem.barrier, part.threads); // every shard's gradient is written
+    updateParams(mem, adam, t, part.paramRange[0], part.paramRange[1]);
+    awaitBarrier(mem.barrier, part.threads); // every part of the parameters is updated (and the gradients read)
+  } catch (e) {
+    failBarrier(mem.barrier);
+    throw e;
   }
 }
 

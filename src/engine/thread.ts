@@ -8,7 +8,7 @@ import { initBackend } from '../backend';
 import { flatLayout, writeVariables } from '../model/flat';
 import { vaeImportanceWeighted } from '../model/likelihood';
 import { createModel } from '../model/families/registry';
-import { ShardWorker, SharedTrainMemory, awaitBarrier, updateParams, viewShared } from './shards';
+import { ShardWorker, SharedTrainMemory, trainShards, viewShared } from './shards';
 import { ImportanceJob, ThreadReply, ThreadRequest, TrainInit } from './threads';
 
 let worker: ShardWorker | null = null;
@@ -27,12 +27,7 @@ async function startTraining(request: TrainInit): Promise<void> {
 }
 
 function trainStep(task: Parameters<ShardWorker['computeShard']>[0], t: number): void {
-  worker!.loadParams();
-  for (const s of init!.shards) worker!.computeShard(task, s);
-  awaitBarrier(mem!.barrier, init!.threads); // every shard's gradient is written
-  updateParams(mem!, init!.adam, t, init!.paramRange[0], init!.paramRange[1]);
-  // Every part of the parameters is updated (and the gradients read) before any thread starts the next step.
-  awaitBarrier(mem!.barrier, init!.threads);
+  trainShards(worker!, mem!, init!.adam, task, t, init!);
 }
 
 async function importance(job: ImportanceJob): Promise<Float64Array> {

@@ -122,6 +122,11 @@ export function prestartThreads(count: number, backend: BackendChoice): void {
   }
 }
 
+/** Ends the threads started ahead that no engine took. */
+export function releaseStartedThreads(): void {
+  for (const { thread } of started.splice(0)) thread.terminate().catch(() => undefined);
+}
+
 /** Training thread `i` (0-based) for `backend`: one started ahead, or a new one. */
 export function trainingThread(i: number, backend: BackendChoice): Thread {
   const at = started.findIndex((s) => s.backend === backend);

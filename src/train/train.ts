@@ -80,6 +80,7 @@ export async function train(run: TrainRun, hooks: TrainHooks = {}, options: Trai
   const layout = flatLayout(variables);
   const adamConfig = { lr: config.train.lr, ...ADAM_DEFAULTS };
   const engine = await (options.engine ?? createEngine)({ backend: currentBackend(), vae, adam: run.adam, adamConfig, threads: options.threads,
+    lean: dataset.train.store !== undefined,
     sizes: { rows: source.rows, dim: vae.inputDim, labelDim: vae.labelDim, zDim: vae.config.zDim, samples: source.samples,
       noisy: vae.config.noise !== undefined }, images: source.gather });
   hooks.onEngine?.(engine.description);

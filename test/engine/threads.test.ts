@@ -4,7 +4,9 @@ import { semiSupervisedTerms } from '../../src/model/m2';
 import { createModel } from '../../src/model/families/registry';
 import { flatLayout, readVariables } from '../../src/model/flat';
 import { NewRunOptions, startRun } from '../../src/train/run';
-import { GRAD_SHARDS, ShardWorker, allocateShared, batchStats, viewShared } from '../../src/engine/shards';
+import { BarrierFailed, GRAD_SHARDS, ShardWorker, allocateShared, awaitBarrier, batchStats, viewShared } from '../../src/engine/shards';
+import { createCpuEngine } from '../../src/engine/cpu';
+import { Worker } from 'worker_threads';
 import { train } from '../../src/train/train';
 import { Rng } from '../../src/rng';
 import { currentBackend } from '../../src/backend';
@@ -113,4 +115,34 @@ test('threads started ahead, and given their work while their backend still load
   const b = await train(ahead, {}, { threads: 2 });
   expect(b.epochs.map((e) => [e.train.negElbo, e.test.negElbo])).toEqual(a.epochs.map((e) => [e.train.negElbo, e.test.negElbo]));
   expect(Array.from(ahead.adam.m)).toEqual(Array.from(fresh.adam.m));
+});
+
+test.each([
+  ['a VAE', {}],
+  ['M2', { model: 'm2', labeled: 20, alpha: 50 }],
+] as const)('the main thread as one of two training threads (lean, a streamed set) gives the numbers of one thread, to the last bit: %s', async (_, kind) => {
+  const options = (out: string): NewRunOptions => ({ data: 'mnist', binarize: 'dynamic', zDim: 8, hidden: [64], beta: 1, epochs: 2,
+    batchSize: 100, lr: 1e-3, seed: 4, klWarmup: 0, out, limitTrain: 1050, limitTest: 200, ...kind });
+  const root = tmpDir();
+  const one = await startRun(options(path.join(root, 'one')));
+  const lean = await startRun(options(path.join(root, 'lean')));
+  const a = await train(one, {}, { threads: 1 });
+  const b = await train(lean, {}, { threads: 2, engine: (setup) => createCpuEngine({ ...setup, lean: true }) });
+  expect(b.threads).toBe(2);
+  expect(b.epochs.map((e) => [e.train.negElbo, e.test.negElbo])).toEqual(a.epochs.map((e) => [e.train.negElbo, e.test.negElbo]));
+  expect(Array.from(lean.adam.v)).toEqual(Array.from(one.adam.v));
+  expect(lean.vae.trainableVariables().map((v) => Array.from(v.dataSync()))).toEqual(one.vae.trainableVariables().map((v) => Array.from(v.dataSync())));
+});
+
+test('a training thread that fails stops the others at the barrier instead of leaving them waiting for ever', async () => {
+  const barrier = new Int32Array(new SharedArrayBuffer(12));
+  // A thread that fails 100 ms after the main thread began to wait for it.
+  const shards = path.join(__dirname, '..', '..', 'dist', 'engine', 'shards.js');
+  const worker = new Worker(`const { workerData } = require('worker_threads');
+    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 100);
+    require(${JSON.stringify(shards)}).failBarrier(new Int32Array(workerData));`, { eval: true, workerData: barrier.buffer });
+  expect(() => awaitBarrier(barrier, 2)).toThrow(BarrierFailed);
+  await new Promise((resolve) => worker.on('exit', resolve));
+  // And a thread that reaches the barrier after the failure does not wait at all.
+  expect(() => awaitBarrier(barrier, 2)).toThrow(BarrierFailed);
 });
