@@ -552,7 +552,7 @@ async function benchFolderOnly(opts, tmp, started) {
         fmt(t.peak_rss_mib)]])]),
     `generated in ${fmt(folder.generateSeconds, 0)} s (reused if already there); the cache holds ${fmt(folder.cacheMiB)} MiB.`, '',
     table([['training, default MLP, Gaussian p(x|z)', '--data-memory', 'streamed', 's to 1st step', 'samples/s', 'peak MiB'],
-      ...['streamed', 'resident', 'model alone'].map((k) => { const s = folder.speed[k]; return [k === 'model alone' ? 'the model alone (3,000 pictures)' : k,
+      ...['streamed', 'resident', 'model alone'].map((k) => { const s = folder.speed[k]; return [k === 'model alone' ? 'the model alone (3,000 pictures, streamed)' : k,
         `${s.budgetMiB} MB`, s.streamed ? 'yes' : 'no', fmt(s.firstStepSeconds, 1), k === 'model alone' ? '' : fmt(s.samplesPerSec), fmt(s.peakMiB)]; })]),
     `the pictures' share of the streamed run's peak: ${fmt(folder.speed.streamed.peakMiB - folder.speed['model alone'].peakMiB)} MiB ` +
       `(its budget: ${folder.speed.streamed.budgetMiB} MB).`, '',
