@@ -42,6 +42,15 @@ export function writeInPlace(v: tf.Variable, source: Float32Array, offset: numbe
   return true;
 }
 
+/** The bytes of float32 tensor t: a view where its values lie (the wasm heap; valid until the next tensor is made), else a copy. */
+export function bytesOf(t: tf.Tensor): Uint8Array {
+  const wasm = wasmInternals();
+  const entry = wasm?.dataIdMap.get(t.dataId);
+  if (wasm && entry) return new Uint8Array(wasm.wasm.HEAPF32.buffer, entry.memoryOffset, 4 * t.size);
+  const values = t.dataSync() as Float32Array;
+  return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
+}
+
 /** Copies the values of float32 tensor t into out[offset...]. */
 export function readInto(t: tf.Tensor, out: Float32Array, offset: number): void {
   const wasm = wasmInternals();
