@@ -26,13 +26,6 @@ interface Runner {
 }
 
 /**
- * The main thread and `count` − 1 worker threads, each computing its shards (shard s: party s mod count) and updating
- * its part of the parameters, meeting at the barriers of trainShards. The main thread is one of the parties (alone,
- * it is all of them): a worker holds a wasm heap of its own (the model, its gradients and a step's tensors: 130 MB
- * for the default MLP at 64x64 colour) and its own V8, and on two cores the main thread's share of the work
- * (batches, the next window's reads) fits between steps.
- */
-/**
  * Party i's part of the Adam update, of `parties`: when the main thread is party 0 it takes a half share, since it
  * also fills the next batch between steps (the update is elementwise: any cut gives the same numbers).
  */

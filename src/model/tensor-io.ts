@@ -29,36 +29,32 @@ export function tensorFrom(source: Float32Array, offset: number, shape: number[]
   return tf.tensor(values, shape, 'float32');
 }
 
+/** The values of float32 tensor t where they lie in the wasm heap (a view, valid until the next tensor is made), or null. */
+function heapValues(t: tf.Tensor): Float32Array | null {
+  const wasm = wasmInternals();
+  const entry = wasm?.dataIdMap.get(t.dataId);
+  return wasm && entry ? wasm.wasm.HEAPF32.subarray(entry.memoryOffset / 4, entry.memoryOffset / 4 + t.size) : null;
+}
+
 /**
  * Writes source[offset, offset + v.size) into variable v where its values lie (the wasm heap), when no other tensor
  * shares them; false when it cannot (then assign). A training thread loads every parameter before every step: with
  * assign, each step allocated a new tensor per variable and its heap held the old and the new of the largest.
  */
 export function writeInPlace(v: tf.Variable, source: Float32Array, offset: number): boolean {
-  const wasm = wasmInternals();
-  const entry = wasm?.dataIdMap.get(v.dataId);
-  if (!wasm || !entry || v.dtype !== 'float32' || wasm.refCount(v.dataId) !== 1) return false;
-  wasm.wasm.HEAPF32.set(source.subarray(offset, offset + v.size), entry.memoryOffset / 4);
+  const values = heapValues(v);
+  if (!values || v.dtype !== 'float32' || wasmInternals()!.refCount(v.dataId) !== 1) return false;
+  values.set(source.subarray(offset, offset + v.size));
   return true;
 }
 
 /** The bytes of float32 tensor t: a view where its values lie (the wasm heap; valid until the next tensor is made), else a copy. */
 export function bytesOf(t: tf.Tensor): Uint8Array {
-  const wasm = wasmInternals();
-  const entry = wasm?.dataIdMap.get(t.dataId);
-  if (wasm && entry) return new Uint8Array(wasm.wasm.HEAPF32.buffer, entry.memoryOffset, 4 * t.size);
-  const values = t.dataSync() as Float32Array;
+  const values = heapValues(t) ?? (t.dataSync() as Float32Array);
   return new Uint8Array(values.buffer, values.byteOffset, values.byteLength);
 }
 
 /** Copies the values of float32 tensor t into out[offset...]. */
 export function readInto(t: tf.Tensor, out: Float32Array, offset: number): void {
-  const wasm = wasmInternals();
-  const entry = wasm?.dataIdMap.get(t.dataId);
-  if (wasm && entry) {
-    const start = entry.memoryOffset / 4;
-    out.set(wasm.wasm.HEAPF32.subarray(start, start + t.size), offset);
-  } else {
-    out.set(t.dataSync() as Float32Array, offset);
-  }
+  out.set(heapValues(t) ?? (t.dataSync() as Float32Array), offset);
 }
