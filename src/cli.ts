@@ -19,6 +19,7 @@ import { registerSample } from './commands/sample';
 import { registerTrain } from './commands/train';
 import { VaeError, errorMessage } from './errors';
 import { TOOL_VERSION } from './version';
+import { shareMallocArenas } from './native';
 
 export function buildProgram(): Command {
   let backend: BackendInfo | null = null;
@@ -58,6 +59,7 @@ export function buildProgram(): Command {
 }
 
 export async function main(argv: string[]): Promise<void> {
+  shareMallocArenas();
   // `vae ... | head`: a closed stdout ends the program quietly, as for any Unix tool.
   process.stdout.on('error', (e: NodeJS.ErrnoException) => {
     if (e.code === 'EPIPE') process.exit(0);

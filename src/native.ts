@@ -78,6 +78,8 @@ export interface DecodeAddon {
   statFiles(paths: string[]): Promise<Float64Array>;
   /** A zeroed ArrayBuffer of `bytes` in memory marked for 2 MB pages (unmapped when it is collected). */
   largeBuffer(bytes: number): ArrayBuffer;
+  /** At most n malloc arenas from now on (glibc's M_ARENA_MAX); false where the C library is not glibc. */
+  mallocArenas(n: number): boolean;
 }
 
 export const DECODE_ADDON_PATH = path.join(__dirname, '..', 'native', 'decode', 'build', 'Release', 'vae_decode.node');
@@ -113,6 +115,16 @@ export function largeBytes(bytes: number): Uint8Array {
     }
   }
   return new Uint8Array(bytes);
+}
+
+/**
+ * Threads started from now on share the malloc arenas that exist instead of each taking its own (glibc), where the
+ * picture decoder is built: an arena keeps what its thread freed resident, 42 MiB for a training worker (see
+ * decode.cc's mallocArenas). The threads' hot paths do not malloc (tensors live in the wasm heap, batches in shared
+ * memory), so sharing costs no speed. Called once, before the first worker starts.
+ */
+export function shareMallocArenas(): void {
+  decodeAddon()?.mallocArenas(1);
 }
 
 /** Buffers from this size on come from largeBytes' mapping (a 2 MB page at least). */

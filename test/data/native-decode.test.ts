@@ -9,7 +9,8 @@ import * as path from 'path';
 import sharp from 'sharp';
 import { decodeSquare, LARGE } from '../../src/data/images';
 import { loadImageFolder } from '../../src/data/folder';
-import { decodeAddon } from '../../src/native';
+import { spawnSync } from 'child_process';
+import { DECODE_ADDON_PATH, decodeAddon } from '../../src/native';
 import { Rng } from '../../src/rng';
 import { tmpDir } from '../helpers/tmp';
 
@@ -148,4 +149,39 @@ withAddon('largeBuffer gives zeroed, writable memory of the size asked', () => {
   bytes.fill(7);
   expect(bytes[0] + bytes[bytes.length - 1]).toBe(14);
   expect(() => addon!.largeBuffer(0)).toThrow(/positive/);
+});
+
+/**
+ * Malloc arenas of a Node process that starts 4 worker threads (each allocates as a thread starting does), counted in
+ * /proc/self/maps as glibc lays them out: a 64 MiB heap aligned to 64 MiB, its used part read-write, the rest reserved.
+ */
+function arenasAfterWorkers(limit: boolean): { before: number; after: number } {
+  const script = `
+    const fs = require('fs');
+    const { Worker } = require('worker_threads');
+    if (${limit}) require(${JSON.stringify(DECODE_ADDON_PATH)}).mallocArenas(1);
+    const HEAP = 64n << 20n;
+    const arenas = () => {
+      const maps = fs.readFileSync('/proc/self/maps', 'utf8').split('\\n')
+        .map((l) => /^([0-9a-f]+)-([0-9a-f]+) (\\S+) 00000000 00:00 0\\s*$/.exec(l)).filter(Boolean)
+        .map((m) => ({ start: BigInt('0x' + m[1]), end: BigInt('0x' + m[2]), perms: m[3] }));
+      return maps.filter((m, i) => m.perms === 'rw-p' && m.start % HEAP === 0n &&
+        (m.end - m.start === HEAP || (maps[i + 1]?.perms === '---p' && maps[i + 1].start === m.end && maps[i + 1].end - m.start === HEAP))).length;
+    };
+    const before = arenas();
+    const code = "const keep = []; for (let i = 0; i < 200; i++) keep.push(new ArrayBuffer(4096 + i)); require('worker_threads').parentPort.postMessage(keep.length);";
+    Promise.all(Array.from({ length: 4 }, () => new Promise((done) => { const w = new Worker(code, { eval: true }); w.on('message', () => done(w)); })))
+      .then((workers) => { console.log(JSON.stringify({ before, after: arenas() })); workers.forEach((w) => w.terminate()); });`;
+  const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+  expect(r.stderr).toBe('');
+  return JSON.parse(r.stdout);
+}
+
+const onGlibc = process.platform === 'linux' && !!(process.report?.getReport() as { header?: { glibcVersionRuntime?: string } })?.header?.glibcVersionRuntime;
+(onGlibc ? withAddon : test.skip)('mallocArenas(1): threads started after it take no malloc arena of their own', () => {
+  const free = arenasAfterWorkers(false);
+  expect(free.after).toBeGreaterThanOrEqual(free.before + 4); // glibc's default: one per new thread (8 per core)
+  const limited = arenasAfterWorkers(true);
+  expect(limited.after).toBe(limited.before);
+  expect(() => addon!.mallocArenas(0)).toThrow(/positive/);
 });
