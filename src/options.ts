@@ -1,5 +1,16 @@
-/** Flag parsers shared by the commands: each rejects nonsense with commander's one-line error. */
-import { InvalidArgumentError } from 'commander';
+/**
+ * Flag parsers shared by the commands and the explorer's Train panel: each rejects nonsense with commander's one-line
+ * error. Nothing here imports commander (its Command reaches Node modules), so the page bundles these.
+ */
+
+/**
+ * A value a parser refuses. Commander recognises it by its code, as its own InvalidArgumentError, and prints
+ * "error: option '--x <n>' argument 'v' is invalid. " and the message; the Train panel shows the message.
+ */
+export class InvalidArgumentError extends Error {
+  readonly code = 'commander.invalidArgument';
+  readonly exitCode = 1;
+}
 
 export function positiveInt(value: string): number {
   const n = Number(value);

@@ -6,12 +6,12 @@
 const esbuild = require('esbuild');
 const fs = require('fs');
 const path = require('path');
+const { browserOptions } = require('./bundle');
 
 const src = path.join(__dirname, 'explore');
 const out = path.join(__dirname, '..', 'dist', 'explore');
 fs.mkdirSync(out, { recursive: true });
-esbuild.buildSync({
-  entryPoints: [path.join(src, 'app.ts')], bundle: true, format: 'iife', platform: 'browser', target: 'es2020', minify: true,
-  outfile: path.join(out, 'app.js'), define: { 'process.env.NODE_ENV': '"production"' }, logLevel: 'warning', legalComments: 'none',
-});
 for (const file of ['index.html', 'style.css']) fs.copyFileSync(path.join(src, file), path.join(out, file));
+// (Asynchronous: esbuild runs plugins, the stand-ins among them, only there.)
+esbuild.build(browserOptions({ entryPoints: [path.join(src, 'app.ts')], format: 'iife', minify: true, outfile: path.join(out, 'app.js') }))
+  .catch(() => { process.exitCode = 1; }); // esbuild has printed the errors

@@ -7,18 +7,13 @@ import * as path from 'path';
 import { Inputs, inputsOf, testInputs, testMatrix } from '../data/batches';
 import { errorMessage } from '../errors';
 import { appendLine, writeFileAtomic } from '../files';
-import { EpochSums } from '../io/checkpoint';
 import { toTiles, writeImageGrid } from '../io/png';
 import { EpochMetrics, writeTrainingCurves } from '../io/plots';
 import { Family } from '../model/families/family';
 import { previewImages } from '../model/generate';
 import { Rng } from '../rng';
+import { emptySums } from './loop';
 import { EpochResult, TrainHooks, TrainRun } from './types';
-
-/** The sums of an epoch before its first step. */
-export function emptySums(): EpochSums {
-  return { loss: 0, rec: 0, kl: 0, count: 0, seconds: 0 };
-}
 
 /** The epochs metrics.jsonl records. */
 export function readMetrics(file: string): EpochMetrics[] {

@@ -1,27 +1,20 @@
 /**
- * The training loop: a plain loop over the steps of each epoch, whose batches come from the model family's
- * batch source (model/families) and are trained by an engine (engine/); after every epoch, the epoch-end
- * pipeline (epoch-end.ts): evaluation, a sample grid, a metrics line, curves and a checkpoint.
- *
- * Every random number comes from a stream named by (seed, purpose, epoch, step) (rng.ts): the data order
- * of an epoch, the binarization and ε of a step. A run resumed from a checkpoint therefore draws exactly
- * what the uninterrupted run would have drawn.
+ * `vae train`'s training: the loop of loop.ts with the engine engines.ts chooses on this process's backend, the
+ * epoch-end pipeline of epoch-end.ts and checkpoints in the run folder.
  */
 import * as path from 'path';
 import { currentBackend } from '../backend';
-import { ADAM_DEFAULTS, AdamState } from '../engine/adam';
 import { Engine, EngineSetup } from '../engine/engine';
 import { createEngine } from '../engine/engines';
-import { BATCH_SLOTS } from '../engine/engine';
-import { NonFiniteLossError } from '../errors';
-import { TrainState, saveCheckpoint } from '../io/checkpoint';
+import { saveCheckpoint } from '../io/checkpoint';
 import { familyOf } from '../model/families/registry';
-import { flatLayout, writeVariables } from '../model/flat';
-import { Vae } from '../model/vae';
-import { EpochEnd, emptySums, readMetrics, truncateMetrics } from './epoch-end';
-import { EpochResult, TrainHooks, TrainRun } from './types';
+import { EpochEnd, readMetrics, truncateMetrics } from './epoch-end';
+import { TrainOutcome, adamConfigOf, trainLoop } from './loop';
+import { TrainHooks, TrainRun } from './types';
 
 export type { EpochResult, StepInfo, TrainHooks, TrainRun } from './types';
+export { betaAt, initialAdam, initialState } from './loop';
+export type { TrainOutcome } from './loop';
 export { readMetrics };
 
 export interface TrainOptions {
@@ -31,151 +24,13 @@ export interface TrainOptions {
   engine?: (setup: EngineSetup) => Promise<Engine>;
 }
 
-export interface TrainOutcome {
-  interrupted: boolean;
-  epochs: EpochResult[];
-  lastCheckpoint: string | null;
-  threads: number;
-}
-
-/** A step given to the engine: its batch slot, the examples it counts, its β, and the promise of its end. */
-interface Submitted {
-  step: number;
-  slot: number;
-  examples: number;
-  beta: number;
-  done: Promise<void>;
-}
-
-export function initialAdam(vae: Vae): AdamState {
-  const { size } = flatLayout(vae.trainableVariables());
-  return { m: new Float32Array(size), v: new Float32Array(size) };
-}
-
-export function initialState(seed: number): TrainState {
-  return { epochsDone: 0, stepInEpoch: 0, globalStep: 0, partial: emptySums(), bestTestLoss: null, bestEpoch: null,
-    rng: { kind: 'counter', seed } };
-}
-
-/** β for a step: with --kl-warmup N it rises linearly from 0 to β over the first N epochs. */
-export function betaAt(beta: number, klWarmup: number, epoch: number, step: number, steps: number): number {
-  if (klWarmup <= 0) return beta;
-  return beta * Math.min(1, (epoch - 1 + step / steps) / klWarmup);
-}
-
-const nextTick = () => new Promise<void>((resolve) => setImmediate(resolve));
-
 export async function train(run: TrainRun, hooks: TrainHooks = {}, options: TrainOptions = {}): Promise<TrainOutcome> {
-  const { runDir, config, dataset, vae, state } = run;
-  const { epochs, beta, klWarmup } = config.train;
-  const family = familyOf(vae.config);
-  const source = family.batches({ vae, train: dataset.train, settings: config.train, binarize: config.data.binarize === 'dynamic', m1: run.m1 });
-  const steps = source.steps;
-  // A streamed set starts reading its first window now, while the engine starts (awaited again before the step).
-  if (state.epochsDone < epochs && state.stepInEpoch < steps) source.ready?.(state.epochsDone + 1, state.stepInEpoch).catch(() => undefined);
+  const { runDir, config, vae, state } = run;
   truncateMetrics(path.join(runDir, 'metrics.jsonl'), state.epochsDone);
-  const epochEnd = new EpochEnd(run, family);
-
-  const variables = vae.trainableVariables();
-  const layout = flatLayout(variables);
-  const adamConfig = { lr: config.train.lr, ...ADAM_DEFAULTS };
-  const engine = await (options.engine ?? createEngine)({ backend: currentBackend(), vae, adam: run.adam, adamConfig, threads: options.threads,
-    lean: dataset.train.store !== undefined,
-    sizes: { rows: source.rows, dim: vae.inputDim, labelDim: vae.labelDim, zDim: vae.config.zDim, samples: source.samples,
-      noisy: vae.config.noise !== undefined }, images: source.gather });
-  hooks.onEngine?.(engine.description);
-  /** The main thread's model and run.adam take the trained state (for evaluation, samples and checkpoints). */
-  const syncModel = async () => {
-    const trained = await engine.state();
-    writeVariables(variables, layout, trained.params);
-    run.adam = trained.adam;
-  };
-  const save = async (isBest: boolean) => saveCheckpoint(runDir, vae, run.adam, adamConfig, state, isBest);
-
-  const outcome: TrainOutcome = { interrupted: false, epochs: [], lastCheckpoint: null, threads: engine.threads };
-  let failed = false;
-  try {
-    while (state.epochsDone < epochs) {
-      const epoch = state.epochsDone + 1;
-      const sums = state.partial;
-      const named = sums as unknown as Record<string, number>;
-      hooks.onEpochStart?.(epoch, steps, state.stepInEpoch);
-      let betaNow = betaAt(beta, klWarmup, epoch, state.stepInEpoch, steps);
-      const firstGlobalStep = state.globalStep - state.stepInEpoch; // Adam's t of this epoch's step s is this + s + 1
-      /** Writes batch `step` into its slot and gives it to the engine, which starts it when the one before is done. */
-      const submit = (step: number): Submitted => {
-        const slot = step % BATCH_SLOTS;
-        const { task, examples } = source.fill(epoch, step, engine.slot(slot));
-        const stepBeta = betaAt(beta, klWarmup, epoch, step, steps);
-        const done = engine.step({ ...task, slot, beta: stepBeta }, firstGlobalStep + step + 1);
-        done.catch(() => undefined); // awaited in finish(); until then a failure must not count as unhandled
-        return { step, slot, examples, beta: stepBeta, done };
-      };
-      let lastDone = performance.now();
-      /** Waits for a submitted step and adds its numbers to the epoch's. */
-      const finish = async ({ step, slot, examples, beta: stepBeta, done }: Submitted): Promise<void> => {
-        await done;
-        const [loss, ...stats] = engine.stats(slot);
-        if (!Number.isFinite(loss)) throw new NonFiniteLossError(epoch, step + 1, loss);
-        sums.loss += loss * examples;
-        family.stats.forEach((name, i) => { named[name] = (named[name] ?? 0) + stats[i]; });
-        sums.count += examples;
-        const now = performance.now();
-        sums.seconds += (now - lastDone) / 1000;
-        lastDone = now;
-        state.stepInEpoch = step + 1;
-        state.globalStep++;
-        betaNow = stepBeta;
-        hooks.onStep?.({ epoch, step: step + 1, steps, beta: betaNow, autoencoder: !family.traits.kl, penalty: family.penalty, loss: sums.loss / sums.count,
-          rec: sums.rec / sums.count, kl: sums.kl / sums.count, samplesPerSec: sums.count / sums.seconds });
-      };
-      // One step is always queued behind the running one, so the engine never waits for this thread's
-      // bookkeeping; the batch after it is prepared while it works.
-      /** submit, once a streamed set has read the step's pictures (the step before trains meanwhile). */
-      const submitReady = async (step: number): Promise<Submitted> => {
-        await source.ready?.(epoch, step);
-        return submit(step);
-      };
-      let running: Submitted | null = state.stepInEpoch < steps ? await submitReady(state.stepInEpoch) : null;
-      while (running) {
-        const next: Submitted | null = running.step + 1 < steps ? await submitReady(running.step + 1) : null;
-        await finish(running);
-        running = next;
-        await nextTick(); // lets a Ctrl-C handler run
-        if (running && hooks.shouldStop?.()) {
-          await finish(running); // already queued: it is trained, and saved with the rest
-          running = null;
-          if (state.stepInEpoch < steps) {
-            await syncModel();
-            outcome.lastCheckpoint = await save(false);
-            outcome.interrupted = true;
-            return outcome;
-          }
-        }
-      }
-
-      await syncModel();
-      const result = await epochEnd.finish(epoch, betaNow, hooks, save);
-      outcome.lastCheckpoint = result.checkpointDir;
-      outcome.epochs.push(result);
-      hooks.onEpochEnd?.(result);
-      if (state.epochsDone < epochs && hooks.shouldStop?.()) {
-        outcome.interrupted = true;
-        return outcome;
-      }
-    }
-    return outcome;
-  } catch (e) {
-    failed = true;
-    throw e;
-  } finally {
-    try {
-      await syncModel();
-    } catch (e) {
-      if (!failed) throw e; // else the first failure (e.g. a lost GPU, which also fails this) is the one to report
-    } finally {
-      source.close?.();
-      await engine.close();
-    }
-  }
+  const epochEnd = new EpochEnd(run, familyOf(vae.config));
+  return trainLoop(run, {
+    engine: (setup) => (options.engine ?? createEngine)({ ...setup, backend: currentBackend(), threads: options.threads }),
+    epochEnd: (epoch, beta, hooks, save) => epochEnd.finish(epoch, beta, hooks, save),
+    save: (isBest) => saveCheckpoint(runDir, vae, run.adam, adamConfigOf(config), state, isBest),
+  }, hooks);
 }
