@@ -29,3 +29,23 @@ export async function dawnAwait<T>(promise: Promise<T>): Promise<T> {
     clearInterval(hold);
   }
 }
+
+/**
+ * The device the engine trains on, from an adapter (Dawn's under Node, navigator.gpu's in a page): the adapter's
+ * largest storage buffers (the engine keeps a model in one), and timestamp queries when asked for and there.
+ */
+export async function gpuOfAdapter(adapter: GPUAdapter, profile = false): Promise<Gpu> {
+  const info = adapter.info;
+  const software = /software|llvmpipe|lavapipe|swiftshader/i.test(`${info.architecture} ${info.description} ${info.device}`);
+  const limits = adapter.limits;
+  const timestamps = profile && adapter.features.has('timestamp-query');
+  const device = await dawnAwait(adapter.requestDevice({
+    requiredFeatures: timestamps ? ['timestamp-query'] : [],
+    requiredLimits: {
+      maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
+      maxBufferSize: limits.maxBufferSize,
+    },
+  }));
+  const description = info.description || [info.vendor, info.device].filter(Boolean).join(' ') || 'unknown GPU';
+  return { device, info: { name: `${description} (${software ? 'software' : info.vendor || 'GPU'})`, software, timestamps } };
+}

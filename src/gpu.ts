@@ -6,7 +6,7 @@
  */
 import * as path from 'path';
 import { errorMessage } from './errors';
-import { Gpu, dawnAwait } from './gpu-device';
+import { Gpu, dawnAwait, gpuOfAdapter } from './gpu-device';
 
 let opened: Promise<Gpu> | null = null;
 /**
@@ -47,19 +47,7 @@ async function open(): Promise<Gpu> {
       : 'no WebGPU adapter: Dawn found no Metal or D3D12 device (update the GPU driver)');
   }
   held.push(adapter);
-  const info = adapter.info;
-  const software = /software|llvmpipe|lavapipe|swiftshader/i.test(`${info.architecture} ${info.description} ${info.device}`);
-  const limits = adapter.limits;
-  const timestamps = profile && adapter.features.has('timestamp-query');
-  const device = await dawnAwait(adapter.requestDevice({
-    requiredFeatures: timestamps ? ['timestamp-query'] : [],
-    requiredLimits: {
-      maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
-      maxBufferSize: limits.maxBufferSize,
-    },
-  }));
-  const description = info.description || [info.vendor, info.device].filter(Boolean).join(' ') || 'unknown GPU';
-  return { device, info: { name: `${description} (${software ? 'software' : info.vendor || 'GPU'})`, software, timestamps } };
+  return gpuOfAdapter(adapter, profile);
 }
 
 /** The process's WebGPU device (opened once). Rejects with GpuUnavailable when there is none. */

@@ -1,18 +1,16 @@
 /**
- * What happens after every epoch, in this order: the test-set evaluation (the family's), a preview grid, the
- * metrics line, the training curves, the best-so-far bookkeeping and a checkpoint.
+ * What happens after every epoch of `vae train`, in this order: the test-set evaluation (the family's) and the
+ * best-so-far bookkeeping (epoch-close.ts, shared with the page), a preview grid, the metrics line, the training
+ * curves and a checkpoint.
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import { Inputs, inputsOf, testInputs, testMatrix } from '../data/batches';
 import { errorMessage } from '../errors';
 import { appendLine, writeFileAtomic } from '../files';
 import { toTiles, writeImageGrid } from '../io/png';
 import { EpochMetrics, writeTrainingCurves } from '../io/plots';
 import { Family } from '../model/families/family';
-import { previewImages } from '../model/generate';
-import { Rng } from '../rng';
-import { emptySums } from './loop';
+import { EpochClose } from './epoch-close';
 import { EpochResult, TrainHooks, TrainRun } from './types';
 
 /** The epochs metrics.jsonl records. */
@@ -28,23 +26,16 @@ export function truncateMetrics(file: string, epochsDone: number): void {
   writeFileAtomic(file, kept.map((m) => JSON.stringify(m) + '\n').join(''), 'the metrics');
 }
 
-/** Codes drawn for each epoch's sample grid (the same every epoch). */
-export const EPOCH_SAMPLES = 64;
-/** Test images a preview may show (an autoencoder's: 4 rows of 8). */
-const PREVIEW_TEST_ROWS = 32;
-
+/**
+ * `vae train`'s epoch end: the shared part (epoch-close.ts: the test evaluation, the result, the bookkeeping), then
+ * the run folder's: the preview grid, the metrics line, the training curves and a checkpoint.
+ */
 export class EpochEnd {
-  /** The test inputs: images (binarized once if the run binarizes), or for M1+M2 M1's mean codes of them. */
-  private readonly testX: Inputs;
-  private readonly sampleZ: Float32Array;
+  private readonly shared: EpochClose;
   private readonly metricsFile: string;
 
-  constructor(private readonly trainRun: TrainRun, private readonly family: Family) {
-    const { config, dataset, vae, m1 } = trainRun;
-    // A streamed test set is read a range at a time, never held whole as floats.
-    this.testX = m1 ? inputsOf(m1.encode(testMatrix(dataset.test, m1.m1.inputDim, 'none'), dataset.test.count).mean, vae.inputDim)
-      : testInputs(dataset.test, vae.inputDim, config.data.binarize);
-    this.sampleZ = new Rng(config.train.seed, 'epoch-samples').normals(EPOCH_SAMPLES * vae.config.zDim);
+  constructor(private readonly trainRun: TrainRun, family: Family) {
+    this.shared = new EpochClose(trainRun, family);
     this.metricsFile = path.join(trainRun.runDir, 'metrics.jsonl');
   }
 
@@ -53,49 +44,20 @@ export class EpochEnd {
    * checkpoint with `save` (which writes the run's state as this leaves it).
    */
   async finish(epoch: number, beta: number, hooks: TrainHooks, save: (isBest: boolean) => Promise<string>): Promise<EpochResult> {
-    const { runDir, config, dataset, vae, state } = this.trainRun;
-    const sums = state.partial;
-    hooks.onEvaluate?.(epoch);
-    const test = await this.family.evaluate(vae, this.testX, dataset.test.labels, config.train.beta);
-    const isBest = state.bestTestLoss === null || test.loss < state.bestTestLoss;
-    const result: EpochResult = {
-      epoch, epochs: config.train.epochs, beta, autoencoder: !this.family.traits.kl, penalty: this.family.penalty,
-      train: this.family.trainTerms(sums),
-      test: { loss: test.loss, ...test.terms },
-      seconds: sums.seconds,
-      samplesPerSec: sums.count / sums.seconds,
-      isBest,
-      checkpointDir: '',
-      samplesPng: path.join(runDir, 'samples', `epoch-${String(epoch).padStart(4, '0')}.png`),
-    };
-    await this.writePreview(result.samplesPng);
-    appendLine(this.metricsFile, JSON.stringify({
-      epoch, step: state.globalStep, beta, train: result.train, test: result.test,
-      seconds: result.seconds, samplesPerSec: result.samplesPerSec, time: new Date().toISOString(),
-    }), 'the epoch\'s metrics');
+    const { runDir, config } = this.trainRun;
+    const { result, metrics } = await this.shared.close(epoch, beta, hooks);
+    result.samplesPng = path.join(runDir, 'samples', `epoch-${String(epoch).padStart(4, '0')}.png`);
+    const preview = this.shared.preview();
+    const [height, width, channels] = preview.shape;
+    await writeImageGrid(result.samplesPng, toTiles(preview.images, preview.count, height * width * channels), { height, width, channels },
+      { cols: preview.cols, rowLabels: preview.rowLabels?.map((y) => config.data.labelNames?.[y] ?? String(y)) });
+    appendLine(this.metricsFile, JSON.stringify(metrics), 'the epoch\'s metrics');
     try {
       await writeTrainingCurves(readMetrics(this.metricsFile), path.join(runDir, 'curves.png'));
     } catch (e) {
       hooks.onWarning?.(errorMessage(e)); // a picture is not worth stopping a run for
     }
-    state.epochsDone = epoch;
-    state.stepInEpoch = 0;
-    state.partial = emptySums();
-    if (isBest) {
-      state.bestTestLoss = test.loss;
-      state.bestEpoch = epoch;
-    }
-    result.checkpointDir = await save(isBest);
+    result.checkpointDir = await save(result.isBest);
     return result;
-  }
-
-  /** The epoch's preview grid: samples from the prior (an M1+M2 model's codes decoded by M1), or reconstructions. */
-  private async writePreview(file: string): Promise<void> {
-    const { config, vae, m1 } = this.trainRun;
-    const preview = previewImages(vae, this.sampleZ, this.testX.rows(0, Math.min(this.testX.count, PREVIEW_TEST_ROWS)));
-    const [height, width, channels] = m1 ? m1.m1.config.inputShape : config.model.inputShape;
-    const images = m1 ? m1.decode(preview.images, preview.count) : preview.images;
-    await writeImageGrid(file, toTiles(images, preview.count, height * width * channels), { height, width, channels },
-      { cols: preview.cols, rowLabels: preview.rowLabels?.map((y) => config.data.labelNames?.[y] ?? String(y)) });
   }
 }

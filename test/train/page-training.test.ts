@@ -1,0 +1,145 @@
+/**
+ * Training in the page (web/train): the explorer's Train panel runs vae train's loop and the WebGPU engine in a
+ * dedicated worker of the page, on the browser's own WebGPU (Chromium's SwiftShader adapter here, headless, with
+ * --enable-unsafe-webgpu). The same run trained one step in the page and one step in Node on the CPU engine (the
+ * same weights, batches and noise, both from the run's seed) ends with the same parameters within 1e-4; without
+ * WebGPU the worker says so in one line.
+ */
+import * as fs from 'fs';
+import * as path from 'path';
+import type { AddressInfo } from 'net';
+import type { Server } from 'http';
+import type { Browser, Page } from 'puppeteer-core';
+import { initBackend } from '../../src/backend';
+import { createCpuEngine } from '../../src/engine/cpu';
+import { ServedFile, fileIn, serveFiles } from '../../src/io/static-server';
+import { familyOf } from '../../src/model/families/registry';
+import { flatLayout, readVariables } from '../../src/model/flat';
+import { EpochClose } from '../../src/train/epoch-close';
+import { trainLoop } from '../../src/train/loop';
+import { startRun } from '../../src/train/run';
+import type { TrainRun } from '../../src/train/types';
+import { tmpDir } from '../helpers/tmp';
+
+const CHROMIUM = process.env.CHROMIUM ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
+const PAGE_DIR = path.join(__dirname, '..', '..', 'dist', 'explore');
+
+/** A small VAE on 128 MNIST images (one step of 128) and 64 test images, as `vae train` starts it. */
+async function smallRun(): Promise<TrainRun> {
+  return startRun({ data: 'mnist', out: path.join(tmpDir(), 'run'), limitTrain: 128, limitTest: 64, hidden: [64], zDim: 4, beta: 1, epochs: 1,
+    batchSize: 128, lr: 1e-3, seed: 7, klWarmup: 0, binarize: 'dynamic' });
+}
+
+const paramsOf = (run: TrainRun) => {
+  const variables = run.vae.trainableVariables();
+  const params = new Float32Array(flatLayout(variables).size);
+  readVariables(variables, flatLayout(variables), params);
+  return params;
+};
+
+/** The run as the page is given it (plain arrays: page.evaluate's arguments are JSON). */
+function pageRun(run: TrainRun, params: Float32Array) {
+  const set = (s: TrainRun['dataset']['train']) => ({ images: Array.from(s.images!), labels: s.labels ? Array.from(s.labels) : null, count: s.count });
+  return { config: run.config, params: Array.from(params),
+    dataset: { ...run.dataset, train: set(run.dataset.train), test: set(run.dataset.test) } };
+}
+
+/** Runs the worker in `page` on `request` (pageRun's shape); resolves with its messages up to 'done' or 'error'. */
+function trainInWorker(page: Page, request: ReturnType<typeof pageRun>) {
+  type Seen = { kind: string; message?: string; params?: number[]; m?: number[]; description?: string; trainLoss?: number };
+  return page.evaluate((r) => new Promise<Seen[]>((resolve) => {
+    const typed = (s: { images: number[]; labels: number[] | null; count: number }) =>
+      ({ images: Uint8Array.from(s.images), labels: s.labels ? Uint8Array.from(s.labels) : null, count: s.count });
+    const worker = new Worker('/train-worker.js');
+    const seen: Seen[] = [];
+    worker.onmessage = (e: MessageEvent) => {
+      const m = e.data as { kind: string; message?: string; params?: Float32Array; adam?: { m: Float32Array }; description?: string;
+        result?: { train: { loss: number } } };
+      seen.push({ kind: m.kind, message: m.message, description: m.description, params: m.params ? Array.from(m.params) : undefined,
+        m: m.adam ? Array.from(m.adam.m) : undefined, trainLoss: m.result?.train.loss });
+      if (m.kind === 'done' || m.kind === 'error') { worker.terminate(); resolve(seen); }
+    };
+    worker.onerror = (e) => { seen.push({ kind: 'error', message: e.message }); resolve(seen); };
+    worker.postMessage({ kind: 'train', run: { config: r.config, params: Float32Array.from(r.params),
+      dataset: { ...r.dataset, train: typed(r.dataset.train), test: typed(r.dataset.test) } } });
+  }), request);
+}
+
+/** The largest |got − want| / (|want| + floor). */
+function worstRelative(got: ArrayLike<number>, want: ArrayLike<number>, floor: number): number {
+  expect(got.length).toBe(want.length);
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / (Math.abs(want[i]) + floor));
+  return worst;
+}
+
+describe('training in the page, in Chromium', () => {
+  let server: Server;
+  let url = '';
+  const browsers: Browser[] = [];
+  beforeAll(async () => {
+    const files = new Map<string, ServedFile>([['/index.html', { body: Buffer.from('<!doctype html><title>vae</title>'), type: 'text/html' }]]);
+    const worker = fileIn(PAGE_DIR, 'train-worker.js');
+    if (worker) files.set('/train-worker.js', worker);
+    server = await serveFiles(files, '127.0.0.1', 0, []);
+    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`;
+  });
+  afterAll(async () => {
+    await Promise.all(browsers.map((b) => b.close()));
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  async function pageIn(args: string[]): Promise<Page> {
+    const puppeteer = await import('puppeteer-core');
+    const browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', ...args] });
+    browsers.push(browser);
+    const page = await browser.newPage();
+    await page.goto(url);
+    return page;
+  }
+
+  test('one step in the page equals the CPU engine\'s step in Node (same weights, batch and noise) within 1e-4', async () => {
+    if (!CHROMIUM) return expect(process.env.CI).toBeFalsy(); // CI installs chromium
+    expect(fs.existsSync(path.join(PAGE_DIR, 'train-worker.js'))).toBe(true);
+    await initBackend('wasm');
+    const run = await smallRun();
+    const before = paramsOf(run);
+    const page = await pageIn(['--enable-unsafe-webgpu', '--enable-unsafe-swiftshader']);
+    const messages = await trainInWorker(page, pageRun(run, before));
+    const done = messages[messages.length - 1];
+    expect(done).toMatchObject({ kind: 'done' });
+    expect(messages.find((m) => m.kind === 'engine')?.description).toMatch(/^webgpu/);
+    expect(messages.filter((m) => m.kind === 'epoch')).toHaveLength(1);
+
+    const family = familyOf(run.vae.config);
+    const close = new EpochClose(run, family);
+    const outcome = await trainLoop(run, {
+      engine: (setup) => createCpuEngine({ ...setup, backend: { choice: 'wasm', tfName: 'wasm', description: 'wasm', threadChoice: 'wasm' }, threads: 1 }),
+      epochEnd: async (epoch, beta, hooks) => (await close.close(epoch, beta, hooks)).result,
+      save: async () => '',
+    });
+    // As test/engine/webgpu.test.ts holds the Node WebGPU engine to the CPU's: the epoch's loss to 1e-4 relative; the
+    // gradients (Adam's m after step 1 is (1 − β1) g) to 1e-4 of the largest; the parameters to 1e-4 (|p| + 1).
+    const epoch = messages.find((m) => m.kind === 'epoch')!;
+    const nodeTrainLoss = outcome.epochs[0].train.loss;
+    expect(Math.abs(epoch.trainLoss! - nodeTrainLoss) / Math.abs(nodeTrainLoss)).toBeLessThanOrEqual(1e-4);
+    const node = paramsOf(run);
+    const scale = run.adam.m.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
+    expect(scale).toBeGreaterThan(0);
+    expect(worstRelative(done.m!, run.adam.m, scale)).toBeLessThanOrEqual(1e-4);
+    expect(worstRelative(done.params!, node, 1)).toBeLessThanOrEqual(1e-4);
+    expect(worstRelative(node, before, 1)).toBeGreaterThan(1e-4); // the step moved them (Adam's first step: ~lr each)
+    run.vae.dispose();
+    run.lock?.release();
+  }, 300_000);
+
+  test('without WebGPU the worker says so in one line', async () => {
+    if (!CHROMIUM) return expect(process.env.CI).toBeFalsy();
+    const run = await smallRun();
+    const page = await pageIn([]);
+    const messages = await trainInWorker(page, pageRun(run, paramsOf(run)));
+    expect(messages).toEqual([expect.objectContaining({ kind: 'error', message: expect.stringMatching(/^this browser has no WebGPU/) })]);
+    run.vae.dispose();
+    run.lock?.release();
+  }, 300_000);
+});

@@ -1,0 +1,52 @@
+/**
+ * The dedicated worker the explorer's Train panel trains in (bundled by web/build.js into
+ * dist/explore/train-worker.js), so that the page stays responsive: the pad, sliders and drawing keep working while
+ * it trains. It opens the page's WebGPU device and runs trainInPage (core.ts).
+ *
+ * Messages in: { kind: 'train', run: PageRun }, { kind: 'stop' } (ends after the step under way, keeping the run).
+ * Messages out: 'engine' (its description), 'step' (StepInfo), 'epoch' (the result, the metrics line, the preview and
+ * the parameters), then 'done' (the run's parameters, Adam's moments and state; `interrupted` when stopped), or
+ * 'error' (one line: a browser without WebGPU, a model larger than the adapter binds, a lost device).
+ */
+import { gpuOfAdapter } from '../../src/gpu-device';
+import { PageRun, trainInPage } from './core';
+
+export type WorkerRequest = { kind: 'train'; run: PageRun } | { kind: 'stop' };
+
+/** The one line a browser without WebGPU gets. */
+export const NO_WEBGPU = 'this browser has no WebGPU (Chrome or Edge 113+, Safari 26, Firefox 141+ on Windows; or a flag such as --enable-unsafe-webgpu)';
+
+const scope = self as unknown as { postMessage(message: unknown, transfer?: Transferable[]): void; onmessage: ((e: MessageEvent<WorkerRequest>) => void) | null };
+let stopping = false;
+
+async function openGpu() {
+  const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
+  if (!gpu) throw new Error(NO_WEBGPU);
+  const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
+  if (!adapter) throw new Error(`${NO_WEBGPU}: no adapter was given`);
+  return gpuOfAdapter(adapter);
+}
+
+async function train(run: PageRun): Promise<void> {
+  stopping = false;
+  const gpu = await openGpu();
+  const done = await trainInPage(run, gpu, {
+    onEngine: (description) => scope.postMessage({ kind: 'engine', description }),
+    onStep: (info) => scope.postMessage({ kind: 'step', info }),
+    onEpochClosed: (result, metrics, preview, params) => scope.postMessage({ kind: 'epoch', result, metrics, preview, params }, [params.buffer]),
+    shouldStop: () => stopping,
+  });
+  scope.postMessage({ kind: 'done', interrupted: done.outcome.interrupted, params: done.params, adam: done.adam, state: done.state },
+    [done.params.buffer]);
+  gpu.device.destroy();
+}
+
+scope.onmessage = (e) => {
+  const request = e.data;
+  if (request.kind === 'stop') stopping = true;
+  else if (request.kind === 'train') {
+    train(request.run).catch((error: unknown) => {
+      scope.postMessage({ kind: 'error', message: String(error instanceof Error ? error.message : error).split('\n')[0] });
+    });
+  }
+};
