@@ -53,11 +53,13 @@ export function hiddenSizes(value: string): number[] {
   return parts.map(Number);
 }
 
+/** A parser of one of `choices`; they are its `choices` too (the Train panel's menus). */
 export function choice<T extends string>(choices: readonly T[]) {
-  return (value: string): T => {
+  const parse = (value: string): T => {
     if (!choices.includes(value as T)) throw new InvalidArgumentError(`must be one of ${choices.join(', ')}.`);
     return value as T;
   };
+  return Object.assign(parse, { choices });
 }
 
 /** --invert / --no-invert: forced, or detected per image when neither is given. */

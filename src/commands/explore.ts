@@ -3,7 +3,8 @@
  * the page (web/explore, bundled into dist/explore by `npm run build`), the run's encoder and decoder (the tfjs
  * layers files of its best checkpoint), its metrics.jsonl (read at each request: a run still training is a live
  * dashboard) and explore.json, made here: the model's shape and family, the test codes with their labels, their
- * two main principal directions and each dimension's spread. `--export DIR` writes the same files as a static site.
+ * two main principal directions and each dimension's spread; and the page's Train panel's data (MNIST, data/mnist/).
+ * With no run yet, the page alone (its Train panel trains one). `--export DIR` writes the same files as a static site.
  * The server answers only its own host names and those of `--allow-host`; on an address other than loopback it says
  * on stderr that the run's files can be read from the network.
  */
@@ -17,7 +18,8 @@ import { conditionLayout, oneHot } from '../model/condition';
 import { familyOf } from '../model/families/registry';
 import { encodeMeans } from '../model/generate';
 import { principalPlane } from '../model/latent';
-import { LoadedModel, M1_DIR } from '../io/checkpoint';
+import { LoadedModel, M1_DIR, newestRun } from '../io/checkpoint';
+import { mnistDir } from '../data/datasets';
 import { ServedFile, exportFiles, fileIn, filesUnder, parseHostName, serveFiles } from '../io/static-server';
 import { checkpointOption, informer, loadSplit, modelInputs, openModel } from './common';
 import { ExploreData } from './explore-types';
@@ -66,12 +68,25 @@ export async function exploreData(loaded: LoadedModel, count: number): Promise<E
   };
 }
 
-/** The files of the explorer for a run: the page, explore.json, the networks, metrics.jsonl. */
-export function exploreFiles(loaded: LoadedModel, data: ExploreData): Map<string, ServedFile> {
+/** The MNIST files the Train panel trains on (data/mnist/ in the page): the copy vae ships, as `vae train` reads it. */
+const MNIST_FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'];
+
+/** The page and the data of its Train panel: the explorer with no run yet. */
+export function pageFiles(): Map<string, ServedFile> {
   if (!fs.existsSync(path.join(PAGE_DIR, 'index.html'))) {
     throw new VaeError(`the explorer's page is not built (${PAGE_DIR}): run 'npm run build'`);
   }
   const files = filesUnder(PAGE_DIR, '/');
+  for (const name of MNIST_FILES) {
+    const file = fileIn(mnistDir(), name);
+    if (file) files.set(`/data/mnist/${name}`, file);
+  }
+  return files;
+}
+
+/** The files of the explorer for a run: the page (and its Train panel's data), explore.json, the networks, metrics.jsonl. */
+export function exploreFiles(loaded: LoadedModel, data: ExploreData): Map<string, ServedFile> {
+  const files = pageFiles();
   files.set('/explore.json', { body: Buffer.from(JSON.stringify(data)), type: 'application/json' });
   const networks = (from: string, prefix: string) => {
     for (const net of ['encoder', 'decoder', 'classifier']) {
@@ -105,8 +120,8 @@ export function isLoopback(address: string): boolean {
 
 export function registerExplore(program: Command, context: { quiet: () => boolean }): void {
   program.command('explore')
-    .description('the latent space of a run in the browser: a 2-D pad, sliders, drawing, interpolation and the training curves ' +
-      '(a local web server, or a static copy with --export)')
+    .description('the latent space of a run in the browser: a 2-D pad, sliders, drawing, interpolation and the training curves, ' +
+      'and a Train panel that trains a model in the tab on its WebGPU (a local web server, or a static copy with --export)')
     .addOption(checkpointOption())
     .option('--port <n>', 'port to serve on (0: any free one)', nonNegativeInt, 5173)
     .option('--host <address>', 'address to listen on (only this machine by default; 0.0.0.0: every interface, and the ' +
@@ -118,14 +133,16 @@ export function registerExplore(program: Command, context: { quiet: () => boolea
     .option('--codes <n>', 'test images whose codes are drawn on the pad', positiveInt, EXPLORE_CODES)
     .action(async (flags: { checkpoint?: string; port: number; host: string; allowHost?: string[]; export?: string; codes: number }) => {
       const info = informer(context.quiet());
-      const loaded = await openModel(flags.checkpoint, context.quiet(), { codes: true });
-      const files = exploreFiles(loaded, await exploreData(loaded, flags.codes));
+      // No run yet: the page alone, whose Train panel trains one.
+      const loaded = flags.checkpoint === undefined && newestRun() === null ? null : await openModel(flags.checkpoint, context.quiet(), { codes: true });
+      const files = loaded ? exploreFiles(loaded, await exploreData(loaded, flags.codes)) : pageFiles();
+      const what = loaded ? `the explorer of ${loaded.runDir}` : 'the explorer (no run yet: its Train panel trains one)';
       if (flags.export) {
         if (fs.existsSync(flags.export) && fs.readdirSync(flags.export).length > 0) {
           throw new VaeError(`${flags.export} is not empty: choose a new folder for --export`);
         }
         exportFiles(files, flags.export);
-        info(`wrote the explorer of ${loaded.runDir} to ${flags.export}/ (${files.size} files): serve it with any static web server`);
+        info(`wrote ${what} to ${flags.export}/ (${files.size} files): serve it with any static web server`);
         return;
       }
       const server = await serveFiles(files, flags.host, flags.port, flags.allowHost ?? []);
@@ -138,7 +155,7 @@ export function registerExplore(program: Command, context: { quiet: () => boolea
       const shown = flags.host.includes(':') ? `[${flags.host}]` : flags.host;
       // The URL goes to stdout (for scripts), even with --quiet.
       process.stdout.write(`http://${shown}:${port}/\n`);
-      info(`exploring ${loaded.runDir} (Ctrl-C to stop)`);
+      info(`${loaded ? `exploring ${loaded.runDir}` : 'no run under checkpoints/ yet: the page\'s Train panel trains one'} (Ctrl-C to stop)`);
       await new Promise<void>((resolve) => {
         const stop = () => server.close(() => resolve());
         process.once('SIGINT', stop);

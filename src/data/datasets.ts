@@ -8,7 +8,9 @@ import { VaeError } from '../errors';
 import { Rng } from '../rng';
 import { CACHE_DIR, FolderOptions, Labels, decodeFolderRows, isImageFolder, labelsOf, scanImageFolder, skippedWarning } from './folder';
 import { findIdxFile, readIdxFile } from './idx';
-import { DEFAULT_DATA_MEMORY_MB, RowStore } from './stream';
+import { DEFAULT_DATA_MEMORY_MB, DEFAULT_TEST_SPLIT, RowStore } from './stream';
+
+export { DEFAULT_TEST_SPLIT };
 
 export interface ImageSet {
   /** Bytes, height x width x channels per example; null when the set is streamed (`store`). */
@@ -125,7 +127,6 @@ export interface DataOptions extends Omit<FolderOptions, 'imageSize' | 'channels
   memory?: number;
 }
 
-export const DEFAULT_TEST_SPLIT = 0.1;
 
 /**
  * `mnist`, `fashion-mnist`, a folder of MNIST-format idx files, or a folder of images (decoded once and

@@ -29,6 +29,9 @@ export interface RowStore {
   close(): void;
 }
 
+/** A folder of images: the share held out as the test set (picked with --seed). */
+export const DEFAULT_TEST_SPLIT = 0.1;
+
 /** The default memory budget of a set's pictures: a set whose bytes exceed it is streamed. */
 export const DEFAULT_DATA_MEMORY_MB = 1024;
 /** Consecutive rows of the set that move together in a streamed order (a read of 32 rows of 64 x 64 RGB: 384 KB). */

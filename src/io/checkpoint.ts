@@ -30,6 +30,7 @@ import { assembleModel, extraNetworks, findFamily } from '../model/families/regi
 import { AdamConfig, AdamState } from '../engine/adam';
 import { flatLayout } from '../model/flat';
 import { TOOL_VERSION } from '../version';
+import { CHECKPOINT_FORMAT } from '../model/run-config';
 import type { EpochSums, ModelConfig, RunConfig, TrainSettings, TrainState } from '../model/run-config';
 
 export type { EpochSums, RunConfig, TrainSettings, TrainState };
@@ -46,7 +47,6 @@ interface OptimizerFile {
   layout: string;
 }
 
-export const CHECKPOINT_FORMAT = 1;
 export const DEFAULT_CHECKPOINT_ROOT = 'checkpoints';
 
 interface CheckpointIndex {
@@ -69,10 +69,6 @@ export interface LoadedModel {
 
 /** Where an M1+M2 run keeps its copy of M1 (encoder/ and decoder/). */
 export const M1_DIR = 'm1';
-
-export function newRunConfig(fields: Omit<RunConfig, 'format' | 'tool' | 'createdAt'>): RunConfig {
-  return { format: CHECKPOINT_FORMAT, tool: { name: 'vae', version: TOOL_VERSION }, createdAt: new Date().toISOString(), ...fields };
-}
 
 export function defaultRunDir(root = DEFAULT_CHECKPOINT_ROOT): string {
   const stamp = new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15);

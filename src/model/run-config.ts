@@ -73,6 +73,9 @@ export interface TrainSettings {
   stream?: StreamShape;
 }
 
+/** The format of config.json and the checkpoints this vae writes and reads. */
+export const CHECKPOINT_FORMAT = 1;
+
 export interface RunConfig {
   format: number;
   tool: { name: 'vae'; version: string };

@@ -2,11 +2,10 @@
  * `vae train`'s flags, their defaults and their help, in one place: commands/train.ts registers them with
  * commander (whose defaults fill the run's settings), and docs/train.md's table is generated from them
  * (`npm run docs`; a test fails when it is out of date). Defaults that depend on the model family are the
- * family's own (model/families), and the help states them as the registry gives them.
+ * family's own (model/families), and the help states them as the registry gives them. The explorer's Train panel
+ * shows them too (nothing here reaches a Node module).
  */
-import * as fs from 'fs';
-import { DEFAULT_TEST_SPLIT } from '../data/datasets';
-import { DEFAULT_DATA_MEMORY_MB } from '../data/stream';
+import { DEFAULT_DATA_MEMORY_MB, DEFAULT_TEST_SPLIT } from '../data/stream';
 import { CONV_SIZES } from '../model/conv';
 import { FlagSpec, NewRunOptions } from '../model/families/family';
 import { FAMILIES, MODEL_CHOICES, familiesWith } from '../model/families/registry';
@@ -84,11 +83,6 @@ export function flagTable(): string {
   return ['| flag | default | meaning |', '|---|---|---|', ...rows].join('\n') + '\n';
 }
 
-
-/** Writes the flag table into `file` between its <!-- flags:start --> and <!-- flags:end --> lines. */
-export function writeFlagDocs(file: string): void {
-  fs.writeFileSync(file, withFlagTable(fs.readFileSync(file, 'utf8')));
-}
 
 /** `text` with the flag table between its markers. */
 export function withFlagTable(text: string): string {

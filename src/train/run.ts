@@ -1,20 +1,19 @@
 /** Starting a new training run, or picking one up again from its last checkpoint. */
 import * as fs from 'fs';
 import * as path from 'path';
-import { DEFAULT_TEST_SPLIT, DataOptions, Dataset, dataCacheDirs, openDataset, openRecordedDataset } from '../data/datasets';
+import { DataOptions, Dataset, dataCacheDirs, openDataset, openRecordedDataset } from '../data/datasets';
 import { VaeError } from '../errors';
-import { M1_DIR, RunConfig, assertNoRun, createRunDir, defaultRunDir, loadForResume, loadModel, newRunConfig, warnOnStderr } from '../io/checkpoint';
+import { M1_DIR, assertNoRun, createRunDir, defaultRunDir, loadForResume, loadModel, warnOnStderr } from '../io/checkpoint';
 import { testMatrix } from '../data/batches';
-import { DEFAULT_DATA_MEMORY_MB, streamShape } from '../data/stream';
+import { DEFAULT_DATA_MEMORY_MB } from '../data/stream';
 import { lockRun } from '../io/run-lock';
 import { saveLayersModel } from '../io/tfjs-files';
 import { M1Codes, activeDims } from '../model/m1m2';
 import { writeFileAtomic } from '../files';
-import type { M1Features, ModelConfig } from '../model/run-config';
-import { CONV_SIZES } from '../model/conv';
-import { DEFAULT_SIGMA } from '../model/losses';
+import type { M1Features } from '../model/run-config';
 import { NewRunOptions } from '../model/families/family';
-import { checkFamilyOptions, createModel, familiesWith, familyNamed } from '../model/families/registry';
+import { createModel, familyNamed } from '../model/families/registry';
+import { newRunConfigFor } from './new-run';
 import { TrainRun, initialAdam, initialState } from './train';
 
 export type { NewRunOptions };
@@ -66,51 +65,10 @@ export async function startM1M2Run(o: NewRunOptions): Promise<TrainRun> {
 
 function newRun(o: NewRunOptions, dataset: Dataset, features?: M1Features): TrainRun {
   const runDir = o.out ?? defaultRunDir();
-  const family = familyNamed(o.model ?? 'vae');
-  checkFamilyOptions(family, o);
-  const arch = o.arch ?? 'mlp';
-  const defaults = family.defaults(o);
-  const model: ModelConfig = { family: family.storedAs ?? family.name, arch, inputShape: [dataset.height, dataset.width, dataset.channels],
-    hidden: o.hidden ?? defaults.hidden, zDim: o.zDim ?? defaults.zDim, likelihood: o.likelihood ?? 'bernoulli' };
-  if (arch === 'conv') checkConv(o, model, family.traits.conv);
-  if (model.likelihood === 'gaussian' && o.binarize !== 'none') {
-    throw new VaeError('--binarize dynamic makes the pixels 0 or 1, a Bernoulli likelihood; a Gaussian one models grey levels: drop one of them');
-  }
-  if ((o.likelihood || o.sigma !== undefined) && features) {
-    throw new VaeError('--likelihood and --sigma are for images; M1+M2 models M1\'s codes with a Gaussian of learned variance');
-  }
-  if (model.likelihood === 'gaussian') model.sigma = o.sigma ?? DEFAULT_SIGMA;
-  else if (o.sigma !== undefined) throw new VaeError('--sigma is the standard deviation of a Gaussian p(x|z): add --likelihood gaussian');
-  if (features) {
-    // M2 models M1's codes: a vector of the kept dimensions, Gaussian.
-    Object.assign(model, { inputShape: [1, features.dims.length, 1], likelihood: 'gaussian', features });
-  }
-  const extra = family.configure(o, model, dataset);
-  const config: RunConfig = newRunConfig({
-    model,
-    data: { name: dataset.name, source: dataset.source, kind: dataset.kind, binarize: features ? 'none' : o.binarize, labelNames: dataset.labelNames,
-      trainCount: dataset.train.count, testCount: dataset.test.count,
-      ...(dataset.kind === 'folder' ? { imageSize: dataset.height, channels: dataset.channels, testSplit: o.testSplit ?? DEFAULT_TEST_SPLIT,
-        splitSeed: o.seed, dataMemory: o.dataMemory ?? DEFAULT_DATA_MEMORY_MB } : {}) },
-    preprocess: { height: dataset.height, width: dataset.width, channels: dataset.channels, range: [0, 1], lightOnDark: dataset.kind === 'idx',
-      fit: dataset.kind === 'idx' ? 'digit' : 'photo' },
-    train: { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, beta: o.beta, klWarmup: o.klWarmup, seed: o.seed,
-      iwTrain: o.iwTrain ?? 1, limitTrain: o.limitTrain, limitTest: o.limitTest, ...extra,
-      // A streamed set: the windows of its epochs, recorded so that --resume replays the same order.
-      ...(dataset.train.store ? { stream: streamShape(dataset.train.store.dim, (o.dataMemory ?? DEFAULT_DATA_MEMORY_MB) * 2 ** 20) } : {}) },
-  });
+  const config = newRunConfigFor(o, dataset, features);
   const lock = createRunDir(runDir, config);
   const vae = createModel(config.model, o.seed);
   return { runDir, config, dataset, vae, adam: initialAdam(vae), state: initialState(o.seed), lock };
-}
-
-/** The convolutional model: square images of a size it knows, and the families it is built for. */
-function checkConv(o: NewRunOptions, model: ModelConfig, supported: boolean): void {
-  const [h, w] = model.inputShape;
-  if (h !== w || !CONV_SIZES.includes(h)) {
-    throw new VaeError(`--arch conv takes square images of ${CONV_SIZES.join(', ')} pixels; these are ${h}x${w} (use --image-size for a folder of images)`);
-  }
-  if (!supported) throw new VaeError(`--arch conv is for --model ${familiesWith('conv')}; ${o.model} uses the MLP (--arch mlp)`);
 }
 
 /** The run in `runDir` as its last checkpoint left it; `epochs` raises its total. */

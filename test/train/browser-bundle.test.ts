@@ -10,8 +10,9 @@ import { build } from 'esbuild';
 const { browserOptions } = require('../../web/bundle') as { browserOptions(extra: object): Parameters<typeof build>[0] };
 
 const root = path.join(__dirname, '..', '..');
-const core = ['train/loop.ts', 'model/families/registry.ts', 'engine/webgpu/engine.ts', 'options.ts', 'gpu-device.ts']
-  .map((f) => `export * from ${JSON.stringify(path.join(root, 'src', f))};`).join('\n');
+const core = ['src/train/loop.ts', 'src/model/families/registry.ts', 'src/engine/webgpu/engine.ts', 'src/options.ts', 'src/gpu-device.ts',
+  'src/train/flags.ts', 'src/train/new-run.ts', 'web/train/core.ts', 'web/train/settings.ts']
+  .map((f) => `export * from ${JSON.stringify(path.join(root, f))};`).join('\n');
 
 /** Bundles `contents` (TypeScript, resolved from the repository's root) as the page's bundles are; resolves with the errors. */
 async function bundleForPage(contents: string): Promise<string[]> {

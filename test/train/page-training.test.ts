@@ -9,6 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { AddressInfo } from 'net';
 import type { Server } from 'http';
+import { ChildProcess, spawn } from 'child_process';
 import type { Browser, Page } from 'puppeteer-core';
 import { initBackend } from '../../src/backend';
 import { createCpuEngine } from '../../src/engine/cpu';
@@ -19,6 +20,7 @@ import { EpochClose } from '../../src/train/epoch-close';
 import { trainLoop } from '../../src/train/loop';
 import { startRun } from '../../src/train/run';
 import type { TrainRun } from '../../src/train/types';
+import { VAE_BIN, runVae } from '../helpers/cli';
 import { tmpDir } from '../helpers/tmp';
 
 const CHROMIUM = process.env.CHROMIUM ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
@@ -142,4 +144,79 @@ describe('training in the page, in Chromium', () => {
     run.vae.dispose();
     run.lock?.release();
   }, 300_000);
+});
+
+/** `vae explore` in `cwd` on any free port: the process and its URL. */
+async function startExplore(cwd: string): Promise<{ child: ChildProcess; url: string }> {
+  const child = spawn(process.execPath, [VAE_BIN, 'explore', '--port', '0'], { cwd });
+  let err = '';
+  child.stderr!.on('data', (d) => { err += d; });
+  const url = await new Promise<string>((resolve, reject) => {
+    let out = '';
+    child.stdout!.on('data', (d) => {
+      out += d;
+      const m = /^(http:\/\/\S+)$/m.exec(out);
+      if (m) resolve(m[1]);
+    });
+    child.on('exit', (code) => reject(new Error(`vae explore exited with ${code}: ${err}`)));
+  });
+  return { child, url };
+}
+
+type Seen = { ready: boolean; training: boolean; engine: string; epochs: { test: { loss: number }; train: { loss: number } }[]; error: string; done: boolean };
+
+describe("vae explore's Train panel, in Chromium", () => {
+  let browser: Browser | null = null;
+  let explore: ChildProcess | null = null;
+  afterAll(async () => {
+    explore?.kill();
+    await browser?.close();
+  });
+
+  test('with no run yet, vae explore serves the page whose Train panel trains MNIST in the tab, to the CLI\'s test −ELBO within 0.5 nats', async () => {
+    if (!CHROMIUM) return expect(process.env.CI).toBeFalsy();
+    const work = tmpDir();
+    const served = await startExplore(work);
+    explore = served.child;
+    const cli = runVae(['train', '--limit-train', '2000', '--limit-test', '500', '--epochs', '1', '--out', 'cli-run'], work);
+    expect(cli.status).toBe(0);
+    const cliTest = JSON.parse(fs.readFileSync(path.join(work, 'cli-run', 'metrics.jsonl'), 'utf8').trim()).test.loss as number;
+
+    const puppeteer = await import('puppeteer-core');
+    browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader'] });
+    const page = await browser.newPage();
+    await page.goto(served.url);
+    await page.waitForFunction(() => (window as unknown as { vaeTrain?: { seen: Seen } }).vaeTrain?.seen.ready === true, { timeout: 60_000 });
+    expect(await page.evaluate(() => (window as unknown as { vaeExplore?: { run: boolean } }).vaeExplore?.run)).toBe(false);
+    await page.evaluate(() => {
+      const train = (window as unknown as { vaeTrain: { setValue(n: string, v: string): void; start(): void } }).vaeTrain;
+      train.setValue('limit-train', '2000');
+      train.setValue('limit-test', '500');
+      train.setValue('epochs', '1');
+      train.start();
+    });
+    await page.waitForFunction(() => { const s = (window as unknown as { vaeTrain: { seen: Seen } }).vaeTrain.seen; return s.done || s.error !== ''; },
+      { timeout: 240_000 });
+    const seen = await page.evaluate(() => (window as unknown as { vaeTrain: { seen: Seen } }).vaeTrain.seen);
+    expect(seen.error).toBe('');
+    expect(seen.engine).toMatch(/^webgpu/);
+    expect(seen.epochs).toHaveLength(1);
+    expect(Math.abs(seen.epochs[0].test.loss - cliTest)).toBeLessThanOrEqual(0.5);
+    expect(await page.$eval('#train-epochs', (t) => (t as HTMLTableElement).rows.length)).toBe(2); // the header and epoch 1
+    if (process.env.VAE_SCREENSHOTS) {
+      console.log(`the page: ${JSON.stringify(seen.epochs[0])}`);
+      const section = await page.$('#train-section');
+      await section!.screenshot({ path: path.join(__dirname, '..', '..', 'docs', 'images', 'train-in-page.png') });
+    }
+  }, 400_000);
+
+  test('vae explore --export with no run writes the page, its worker and MNIST', () => {
+    const work = tmpDir();
+    const r = runVae(['explore', '--export', 'site'], work);
+    expect(r.status).toBe(0);
+    for (const f of ['index.html', 'app.js', 'train-worker.js', 'data/mnist/train-images-idx3-ubyte', 'data/mnist/t10k-labels-idx1-ubyte']) {
+      expect(fs.existsSync(path.join(work, 'site', f))).toBe(true);
+    }
+    expect(r.stderr).toMatch(/no run yet/);
+  });
 });

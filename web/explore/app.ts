@@ -11,6 +11,7 @@ import * as vega from 'vega';
 import { compile, TopLevelSpec } from 'vega-lite';
 import type { ExploreData } from '../../src/commands/explore-types';
 import { borderMean, inkFit, placeByMass, removeBackground } from '../../src/data/ink';
+import { setupTrainPanel } from './train-panel';
 
 const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
@@ -439,7 +440,16 @@ function normal(): number {
 }
 
 async function main(): Promise<void> {
-  info = await (await fetch('explore.json')).json() as ExploreData;
+  setupTrainPanel();
+  const response = await fetch('explore.json');
+  if (response.status === 404) {
+    // No run yet (`vae explore` with none under checkpoints/): the Train panel alone.
+    for (const id of ['latent', 'output', 'draw', 'curves-section']) byId(id).hidden = true;
+    byId('status').textContent = 'no run yet: train one in the Train panel';
+    (window as unknown as { vaeExplore: unknown }).vaeExplore = { ready: true, run: false };
+    return;
+  }
+  info = await response.json() as ExploreData;
   [H, W, C] = info.inputShape;
   D = H * W * C;
   byId('run').textContent = `${info.run}: ${info.noun}, ${info.zDim}-dimensional code`;

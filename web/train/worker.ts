@@ -3,15 +3,20 @@
  * dist/explore/train-worker.js), so that the page stays responsive: the pad, sliders and drawing keep working while
  * it trains. It opens the page's WebGPU device and runs trainInPage (core.ts).
  *
- * Messages in: { kind: 'train', run: PageRun }, { kind: 'stop' } (ends after the step under way, keeping the run).
- * Messages out: 'engine' (its description), 'step' (StepInfo), 'epoch' (the result, the metrics line, the preview and
+ * Messages in: { kind: 'flags' } (answered with 'flags': the panel's fields, settings.ts); { kind: 'start', values, dataset }
+ * (a new run of the panel's fields, as `vae train` starts one); { kind: 'train', run: PageRun } (a run as it is);
+ * { kind: 'stop' } (ends after the step under way, keeping the run).
+ * Messages out: 'flags', 'engine' (its description), 'step' (StepInfo), 'epoch' (the result, the metrics line, the preview and
  * the parameters), then 'done' (the run's parameters, Adam's moments and state; `interrupted` when stopped), or
  * 'error' (one line: a browser without WebGPU, a model larger than the adapter binds, a lost device).
  */
 import { gpuOfAdapter } from '../../src/gpu-device';
+import type { Dataset } from '../../src/data/datasets';
 import { PageRun, trainInPage } from './core';
+import { panelFlags, panelRun } from './settings';
 
-export type WorkerRequest = { kind: 'train'; run: PageRun } | { kind: 'stop' };
+export type WorkerRequest = { kind: 'flags' } | { kind: 'start'; values: Record<string, string>; dataset: Dataset } | { kind: 'train'; run: PageRun } |
+  { kind: 'stop' };
 
 /** The one line a browser without WebGPU gets. */
 export const NO_WEBGPU = 'this browser has no WebGPU (Chrome or Edge 113+, Safari 26, Firefox 141+ on Windows; or a flag such as --enable-unsafe-webgpu)';
@@ -41,12 +46,22 @@ async function train(run: PageRun): Promise<void> {
   gpu.device.destroy();
 }
 
+const failed = (error: unknown) =>
+  scope.postMessage({ kind: 'error', message: String(error instanceof Error ? error.message : error).split('\n')[0] });
+
 scope.onmessage = (e) => {
   const request = e.data;
   if (request.kind === 'stop') stopping = true;
-  else if (request.kind === 'train') {
-    train(request.run).catch((error: unknown) => {
-      scope.postMessage({ kind: 'error', message: String(error instanceof Error ? error.message : error).split('\n')[0] });
-    });
-  }
+  else if (request.kind === 'flags') scope.postMessage({ kind: 'flags', flags: panelFlags() });
+  else if (request.kind === 'start') {
+    let run: PageRun;
+    try {
+      run = panelRun(request.values, request.dataset);
+    } catch (error) {
+      failed(error);
+      return;
+    }
+    scope.postMessage({ kind: 'config', config: run.config });
+    train(run).catch(failed);
+  } else if (request.kind === 'train') train(request.run).catch(failed);
 };

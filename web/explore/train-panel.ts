@@ -1,0 +1,204 @@
+/**
+ * The Train panel of `vae explore`: a model trained in this tab, on the computer's own GPU through WebGPU, by
+ * `vae train`'s loop and engine in a dedicated worker (train-worker.js, from web/train/), so the page stays
+ * responsive. Its fields are `vae train`'s flags (names, defaults, help and checks come from the worker, which has
+ * train/flags.ts); the data are MNIST, served by `vae explore` (data/mnist/, the copy vae ships). Each epoch adds a
+ * line of numbers and shows the model's samples (or reconstructions); Stop ends after the step under way and keeps
+ * the run, Continue trains it on.
+ */
+
+const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+
+/** What the page says when the browser has no WebGPU (the worker says the same when asked to train). */
+export const NO_WEBGPU_NOTE = 'This browser has no WebGPU, so it cannot train here (Chrome or Edge 113+, Safari 26, Firefox 141+ on ' +
+  'Windows). The other panels still work.';
+
+interface PanelFlag { name: string; value: string; placeholder: string; help: string; choices: string[] | null }
+interface ImageSet { images: Uint8Array; labels: Uint8Array | null; count: number }
+interface Preview { images: Float32Array; count: number; cols: number; shape: number[] }
+interface EpochLine { epoch: number; epochs: number; train: { loss: number }; test: { loss: number }; samplesPerSec: number; seconds: number }
+type FromWorker =
+  | { kind: 'flags'; flags: PanelFlag[] }
+  | { kind: 'config'; config: unknown }
+  | { kind: 'engine'; description: string }
+  | { kind: 'step'; info: { epoch: number; step: number; steps: number; loss: number; samplesPerSec: number } }
+  | { kind: 'epoch'; result: EpochLine; preview: Preview }
+  | { kind: 'done'; interrupted: boolean; params: Float32Array; adam: unknown; state: unknown }
+  | { kind: 'error'; message: string };
+
+/** The state a test reads (window.vaeTrain). */
+const seen = { ready: false, training: false, engine: '', epochs: [] as EpochLine[], error: '', done: false, interrupted: false };
+
+let worker: Worker;
+/** The run as the worker last left it: Continue trains it on. */
+let lastRun: { config: unknown; dataset: unknown; params: Float32Array; adam: unknown; state: unknown } | null = null;
+let pending: { config: unknown; dataset: unknown } | null = null;
+
+/** An MNIST-format idx file: its dimensions and bytes. */
+function idx(buffer: ArrayBuffer): { dims: number[]; bytes: Uint8Array } {
+  const view = new DataView(buffer);
+  const rank = view.getUint8(3);
+  const dims = Array.from({ length: rank }, (_, i) => view.getUint32(4 + 4 * i));
+  return { dims, bytes: new Uint8Array(buffer, 4 + 4 * rank) };
+}
+
+async function fetchIdx(name: string): Promise<{ dims: number[]; bytes: Uint8Array }> {
+  const response = await fetch(`data/mnist/${name}`);
+  if (!response.ok) throw new Error(`data/mnist/${name}: ${response.status} ${response.statusText}`);
+  return idx(await response.arrayBuffer());
+}
+
+/** MNIST as `vae train --data mnist` reads it (60,000 training and 10,000 test digits). */
+async function mnist() {
+  const [trainX, trainY, testX, testY] = await Promise.all(['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte',
+    't10k-labels-idx1-ubyte'].map(fetchIdx));
+  const set = (x: typeof trainX, y: typeof trainY): ImageSet => ({ images: x.bytes, labels: y.bytes, count: x.dims[0] });
+  return { name: 'mnist', source: 'mnist', kind: 'idx', height: 28, width: 28, channels: 1, labelNames: ['0', '1', '2', '3', '4', '5', '6', '7', '8', '9'],
+    train: set(trainX, trainY), test: set(testX, testY) };
+}
+
+function buildFields(flags: PanelFlag[]): void {
+  const box = byId('train-flags');
+  for (const flag of flags) {
+    const label = document.createElement('label');
+    label.title = flag.help;
+    label.append(`--${flag.name} `);
+    let input: HTMLInputElement | HTMLSelectElement;
+    if (flag.choices) {
+      input = document.createElement('select');
+      for (const c of flag.choices) input.append(new Option(c, c));
+      if (!flag.value) input.prepend(new Option(flag.placeholder || 'default', ''));
+    } else {
+      input = document.createElement('input');
+      input.placeholder = flag.placeholder;
+      input.size = 8;
+    }
+    input.value = flag.value;
+    input.dataset.flag = flag.name;
+    label.append(input);
+    box.append(label);
+  }
+}
+
+function values(): Record<string, string> {
+  const out: Record<string, string> = {};
+  document.querySelectorAll<HTMLInputElement | HTMLSelectElement>('#train-flags [data-flag]').forEach((el) => { out[el.dataset.flag!] = el.value; });
+  return out;
+}
+
+/** Sets a field (tests, and a link that names settings). */
+function setValue(name: string, value: string): void {
+  const el = document.querySelector<HTMLInputElement | HTMLSelectElement>(`#train-flags [data-flag="${name}"]`);
+  if (!el) throw new Error(`no field --${name}`);
+  el.value = value;
+}
+
+/** A grid of images in [0, 1], `cols` to a row. */
+function paintGrid(canvas: HTMLCanvasElement, p: Preview): void {
+  const [h, w, c] = p.shape;
+  const rows = Math.ceil(p.count / p.cols);
+  canvas.width = w * p.cols;
+  canvas.height = h * rows;
+  const ctx = canvas.getContext('2d')!;
+  const data = ctx.createImageData(canvas.width, canvas.height);
+  for (let k = 0; k < p.count; k++) {
+    const [ox, oy] = [(k % p.cols) * w, Math.floor(k / p.cols) * h];
+    for (let y = 0; y < h; y++) {
+      for (let x = 0; x < w; x++) {
+        const at = ((oy + y) * canvas.width + ox + x) * 4;
+        for (let ch = 0; ch < 3; ch++) data.data[at + ch] = Math.round(Math.min(Math.max(p.images[k * h * w * c + (y * w + x) * c + (c === 3 ? ch : 0)], 0), 1) * 255);
+        data.data[at + 3] = 255;
+      }
+    }
+  }
+  ctx.putImageData(data, 0, 0);
+}
+
+const status = (text: string) => { byId('train-status').textContent = text; };
+
+function setTraining(on: boolean): void {
+  seen.training = on;
+  byId<HTMLButtonElement>('train-start').disabled = on;
+  byId<HTMLButtonElement>('train-continue').disabled = on || lastRun === null || !seen.interrupted;
+  byId<HTMLButtonElement>('train-stop').disabled = !on;
+}
+
+function onMessage(message: FromWorker): void {
+  switch (message.kind) {
+    case 'flags':
+      buildFields(message.flags);
+      seen.ready = true;
+      break;
+    case 'config':
+      pending!.config = message.config;
+      break;
+    case 'engine':
+      seen.engine = message.description;
+      status(`training on ${message.description}`);
+      break;
+    case 'step': {
+      const i = message.info;
+      status(`epoch ${i.epoch} step ${i.step}/${i.steps}  loss ${i.loss.toFixed(2)}  ${Math.round(i.samplesPerSec)} samples/s  (${seen.engine})`);
+      break;
+    }
+    case 'epoch': {
+      const r = message.result;
+      seen.epochs.push(r);
+      const row = (byId<HTMLTableElement>('train-epochs')).insertRow();
+      for (const text of [`${r.epoch}/${r.epochs}`, r.train.loss.toFixed(2), r.test.loss.toFixed(2), `${Math.round(r.samplesPerSec)}`]) row.insertCell().textContent = text;
+      paintGrid(byId('train-preview'), message.preview);
+      break;
+    }
+    case 'done':
+      lastRun = { config: pending!.config, dataset: pending!.dataset, params: message.params, adam: message.adam, state: message.state };
+      seen.done = true;
+      seen.interrupted = message.interrupted;
+      setTraining(false);
+      status(message.interrupted ? 'stopped: Continue trains on from here' : `done: ${seen.epochs.length} epoch${seen.epochs.length === 1 ? '' : 's'}`);
+      break;
+    case 'error':
+      seen.error = message.message;
+      setTraining(false);
+      status(`error: ${message.message}`);
+      break;
+  }
+}
+
+async function start(): Promise<void> {
+  setTraining(true);
+  seen.done = false;
+  seen.error = '';
+  status('reading MNIST …');
+  const dataset = await mnist();
+  byId<HTMLTableElement>('train-epochs').querySelectorAll('tr:not(:first-child)').forEach((r) => r.remove());
+  seen.epochs = [];
+  pending = { config: null, dataset };
+  worker.postMessage({ kind: 'start', values: values(), dataset });
+}
+
+function continueRun(): void {
+  if (!lastRun) return;
+  setTraining(true);
+  seen.done = false;
+  pending = { config: lastRun.config, dataset: lastRun.dataset };
+  worker.postMessage({ kind: 'train', run: lastRun });
+}
+
+/** Sets the panel up: its fields from the worker, or the one sentence a browser without WebGPU gets. */
+export function setupTrainPanel(): void {
+  (window as unknown as { vaeTrain: unknown }).vaeTrain = { seen, setValue, start: () => byId('train-start').click() };
+  if (!('gpu' in navigator)) {
+    byId('train-note').textContent = NO_WEBGPU_NOTE;
+    byId<HTMLButtonElement>('train-start').disabled = true;
+    seen.error = NO_WEBGPU_NOTE;
+    seen.ready = true;
+    return;
+  }
+  worker = new Worker('train-worker.js');
+  worker.onmessage = (e: MessageEvent<FromWorker>) => onMessage(e.data);
+  worker.onerror = (e) => onMessage({ kind: 'error', message: e.message });
+  worker.postMessage({ kind: 'flags' });
+  byId('train-start').addEventListener('click', () => { start().catch((e: unknown) => onMessage({ kind: 'error', message: String(e) })); });
+  byId('train-continue').addEventListener('click', continueRun);
+  byId('train-stop').addEventListener('click', () => worker.postMessage({ kind: 'stop' }));
+}
