@@ -36,27 +36,13 @@ import type { EpochSums, ModelConfig, RunConfig, TrainSettings, TrainState } fro
 export type { EpochSums, RunConfig, TrainSettings, TrainState };
 import { asDiskError, displayPath, readJson, writeFileAtomic } from '../files';
 import { RunLock, lockRun } from './run-lock';
-import { loadLayersModel, saveLayersModel } from './tfjs-files';
+import { loadLayersModel } from './tfjs-files';
+import { CHECKSUMS_FILE, CheckpointIndex, Checksums, OptimizerFile, checkpointFiles, checkpointName, checksumsText, nextIndex } from './run-files';
 
-/** optimizer.json: Adam's settings; its moment estimates are in optimizer.bin. */
-interface OptimizerFile {
-  className: 'Adam';
-  config: AdamConfig;
-  step: number;
-  parameters: number;
-  layout: string;
-}
+export { CHECKSUMS_FILE, checkpointName };
 
 export const DEFAULT_CHECKPOINT_ROOT = 'checkpoints';
 
-interface CheckpointIndex {
-  last: string;
-  best: string | null;
-  /** The last checkpoint before `last`, kept to fall back to should `last` be damaged. */
-  previous?: string | null;
-  epochsDone: number;
-  updatedAt: string;
-}
 
 export interface LoadedModel {
   runDir: string;
@@ -106,23 +92,12 @@ export function createRunDir(runDir: string, config: RunConfig, warn: (message: 
   return lock;
 }
 
-export function checkpointName(state: TrainState): string {
-  const epoch = `epoch-${String(state.epochsDone).padStart(4, '0')}`;
-  return state.stepInEpoch > 0 ? `${epoch}-step-${String(state.stepInEpoch).padStart(5, '0')}` : epoch;
-}
 
 function removeDir(dir: string): void {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
 /** The file of a checkpoint that lists its files' sizes and hashes. */
-export const CHECKSUMS_FILE = 'checksums.json';
-
-interface Checksums {
-  algorithm: 'sha256';
-  /** Each file of the checkpoint (relative, '/'-separated) but this one: its size in bytes and hash. */
-  files: Record<string, { bytes: number; sha256: string }>;
-}
 
 /** The files of a checkpoint folder, relative and '/'-separated, checksums.json aside. */
 function filesOf(dir: string): string[] {
@@ -192,18 +167,17 @@ export async function saveCheckpoint(runDir: string, vae: Vae, adam: AdamState, 
   try {
     removeDir(tmpDir);
     fs.mkdirSync(tmpDir, { recursive: true });
-    for (const [net, model] of Object.entries(vae.networks)) await saveLayersModel(model, path.join(tmpDir, net));
-    const bytesOf = (a: Float32Array) => new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
-    writeFileAtomic(path.join(tmpDir, 'optimizer.bin'), [bytesOf(adam.m), bytesOf(adam.v)]);
-    const meta: OptimizerFile = { className: 'Adam', config: adamConfig, step: state.globalStep, parameters: adam.m.length,
-      layout: 'float32 m[parameters] then v[parameters], in the order of the encoder, decoder (and classifier) weights' };
-    writeFileAtomic(path.join(tmpDir, 'optimizer.json'), JSON.stringify(meta, null, 2) + '\n');
-    writeFileAtomic(path.join(tmpDir, 'state.json'), JSON.stringify(state, null, 2) + '\n');
-    const sums: Checksums = { algorithm: 'sha256', files: Object.fromEntries(filesOf(tmpDir).map((f) => {
+    for (const [file, parts] of await checkpointFiles(vae, adam, adamConfig, state)) {
+      const at = path.join(tmpDir, ...file.split('/'));
+      fs.mkdirSync(path.dirname(at), { recursive: true });
+      writeFileAtomic(at, parts);
+    }
+    // (Hashed as written, read back a few MB at a time.)
+    const sums = checksumsText(Object.fromEntries(filesOf(tmpDir).map((f) => {
       const at = path.join(tmpDir, ...f.split('/'));
       return [f, { bytes: fs.statSync(at).size, sha256: sha256(at) }];
-    })) };
-    writeFileAtomic(path.join(tmpDir, CHECKSUMS_FILE), JSON.stringify(sums, null, 2) + '\n');
+    })));
+    writeFileAtomic(path.join(tmpDir, CHECKSUMS_FILE), sums);
     if (fs.existsSync(finalDir)) {
       const old = `${finalDir}.old-${process.pid}`;
       fs.renameSync(finalDir, old);
@@ -213,14 +187,7 @@ export async function saveCheckpoint(runDir: string, vae: Vae, adam: AdamState, 
       fs.renameSync(tmpDir, finalDir);
     }
     placed = true;
-    const index: CheckpointIndex = {
-      last: name,
-      // A best checkpoint overwritten by a later, worse one of the same name is not the best any more.
-      best: isBest ? name : previous?.best === name ? null : previous?.best ?? null,
-      previous: previous?.last !== name ? previous?.last ?? null : previous?.previous ?? null,
-      epochsDone: state.epochsDone,
-      updatedAt: new Date().toISOString(),
-    };
+    const index = nextIndex(previous, name, isBest, state.epochsDone);
     writeFileAtomic(path.join(runDir, 'checkpoint.json'), JSON.stringify(index, null, 2) + '\n');
     // Remove checkpoints that nothing points at any more, and the leftovers of a save that was killed.
     const kept = new Set([index.last, index.best, index.previous]);

@@ -6,9 +6,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import { writeFileAtomic } from '../files';
-import { bytesOf } from '../model/tensor-io';
-
-const WEIGHTS_FILE = 'weights.bin';
+import { WEIGHTS_FILE, layersModelFiles } from './run-files';
 
 export function fileSaveHandler(dir: string): tf.io.IOHandler {
   return {
@@ -51,26 +49,12 @@ export function fileLoadHandler(dir: string): tf.io.IOHandler {
 
 /**
  * Saves `model` as model.save(fileSaveHandler(dir)) does, to the byte, but writes weights.bin from the weights'
- * values where they lie: model.save copies every weight out (tensor.data()), then joins the copies, twice the model's
- * size in passing (74 MB for the default MLP at 64x64 colour, at every checkpoint).
+ * values where they lie (run-files.ts's layersModelFiles): model.save copies every weight out (tensor.data()), then
+ * joins the copies, twice the model's size in passing (74 MB for the default MLP at 64x64 colour, at every checkpoint).
  */
 export async function saveLayersModel(model: tf.LayersModel, dir: string): Promise<void> {
-  const weights = model.weights;
-  if (weights.some((w) => w.dtype !== 'float32')) {
-    await model.save(fileSaveHandler(dir));
-    return;
-  }
   fs.mkdirSync(dir, { recursive: true });
-  const modelJson: tf.io.ModelJSON = {
-    modelTopology: model.toJSON(null, false) as object,
-    format: 'layers-model',
-    generatedBy: `TensorFlow.js tfjs-layers v${tf.version['tfjs-layers']}`,
-    convertedBy: null,
-    weightsManifest: [{ paths: [WEIGHTS_FILE], weights: weights.map((w) => ({ name: w.originalName, shape: w.read().shape, dtype: 'float32' as const })) }],
-  };
-  // (Views of the values, written at once: no tensor is made or freed in between.)
-  writeFileAtomic(path.join(dir, WEIGHTS_FILE), weights.map((w) => bytesOf(w.read())));
-  writeFileAtomic(path.join(dir, 'model.json'), JSON.stringify(modelJson));
+  for (const [name, parts] of Object.entries(await layersModelFiles(model))) writeFileAtomic(path.join(dir, name), parts);
 }
 
 export async function loadLayersModel(dir: string): Promise<tf.LayersModel> {

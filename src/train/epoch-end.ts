@@ -49,6 +49,8 @@ export class EpochEnd {
     result.samplesPng = path.join(runDir, 'samples', `epoch-${String(epoch).padStart(4, '0')}.png`);
     const preview = this.shared.preview();
     const [height, width, channels] = preview.shape;
+    // (A run folder made elsewhere, such as the page's download, may have no samples/ yet.)
+    fs.mkdirSync(path.dirname(result.samplesPng), { recursive: true });
     await writeImageGrid(result.samplesPng, toTiles(preview.images, preview.count, height * width * channels), { height, width, channels },
       { cols: preview.cols, rowLabels: preview.rowLabels?.map((y) => config.data.labelNames?.[y] ?? String(y)) });
     appendLine(this.metricsFile, JSON.stringify(metrics), 'the epoch\'s metrics');

@@ -10,6 +10,7 @@ import * as path from 'path';
 import type { AddressInfo } from 'net';
 import type { Server } from 'http';
 import { ChildProcess, spawn } from 'child_process';
+import { unzipSync, zipSync } from 'fflate';
 import type { Browser, Page } from 'puppeteer-core';
 import { initBackend } from '../../src/backend';
 import { createCpuEngine } from '../../src/engine/cpu';
@@ -165,27 +166,74 @@ async function startExplore(cwd: string): Promise<{ child: ChildProcess; url: st
 
 type Seen = { ready: boolean; training: boolean; engine: string; epochs: { test: { loss: number }; train: { loss: number } }[]; error: string; done: boolean };
 
+
+type TrainHandle = { seen: Seen & { downloaded: string; opened: string }; setValue(n: string, v: string): void; start(): void };
+const handle = 'vaeTrain';
+
+/** Clicks Download run and unzips the run folder it saves into `work`; the zip's name. */
+async function downloadRun(page: Page, work: string): Promise<string> {
+  const downloads = path.join(work, 'downloads');
+  const cdp = await page.createCDPSession();
+  await cdp.send('Browser.setDownloadBehavior', { behavior: 'allow', downloadPath: downloads });
+  await page.evaluate((h) => { (window as unknown as Record<string, TrainHandle>)[h].seen.downloaded = ''; }, handle);
+  await page.click('#train-download');
+  await page.waitForFunction((h) => (window as unknown as Record<string, TrainHandle>)[h].seen.downloaded !== '', { timeout: 60_000 }, handle);
+  const zipName = await page.evaluate((h) => (window as unknown as Record<string, TrainHandle>)[h].seen.downloaded, handle);
+  for (let i = 0; i < 300 && !fs.existsSync(path.join(downloads, zipName)); i++) await new Promise((r) => setTimeout(r, 100));
+  for (const [name, bytes] of Object.entries(unzipSync(new Uint8Array(fs.readFileSync(path.join(downloads, zipName)))))) {
+    fs.mkdirSync(path.join(work, path.dirname(name)), { recursive: true });
+    fs.writeFileSync(path.join(work, name), bytes);
+  }
+  return zipName;
+}
+
+/** Waits until the panel's run is done or failed; what it saw. */
+async function untilDone(page: Page): Promise<TrainHandle['seen']> {
+  await page.waitForFunction((h) => { const s = (window as unknown as Record<string, TrainHandle>)[h].seen; return s.done || s.error !== ''; },
+    { timeout: 240_000 }, handle);
+  return page.evaluate((h) => (window as unknown as Record<string, TrainHandle>)[h].seen, handle);
+}
+
+/** `vae ARGS` in `cwd`, which must succeed (its stderr printed when it does not). */
+function ok(args: string[], cwd: string) {
+  const r = runVae(args, cwd);
+  if (r.status !== 0) console.log(args.join(' '), r.stderr);
+  expect(r.status).toBe(0);
+  return r;
+}
+
 describe("vae explore's Train panel, in Chromium", () => {
   let browser: Browser | null = null;
   let explore: ChildProcess | null = null;
+  let exploreUrl = '';
+  const work = tmpDir();
+  /** The browser (WebGPU on SwiftShader) and `vae explore` in `work`, with no run, started once. */
+  async function started(): Promise<{ browser: Browser; url: string }> {
+    if (!explore) {
+      const served = await startExplore(work);
+      explore = served.child;
+      exploreUrl = served.url;
+    }
+    if (!browser) {
+      const puppeteer = await import('puppeteer-core');
+      browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader'] });
+    }
+    return { browser, url: exploreUrl };
+  }
   afterAll(async () => {
     explore?.kill();
     await browser?.close();
   });
 
-  test('with no run yet, vae explore serves the page whose Train panel trains MNIST in the tab, to the CLI\'s test −ELBO within 0.5 nats', async () => {
+  test('with no run yet, vae explore serves the page whose Train panel trains MNIST in the tab, to the CLI\'s test −ELBO within 0.5 nats; the run it downloads opens and resumes in the CLI', async () => {
     if (!CHROMIUM) return expect(process.env.CI).toBeFalsy();
-    const work = tmpDir();
-    const served = await startExplore(work);
-    explore = served.child;
+    const { url } = await started();
     const cli = runVae(['train', '--limit-train', '2000', '--limit-test', '500', '--epochs', '1', '--out', 'cli-run'], work);
     expect(cli.status).toBe(0);
     const cliTest = JSON.parse(fs.readFileSync(path.join(work, 'cli-run', 'metrics.jsonl'), 'utf8').trim()).test.loss as number;
 
-    const puppeteer = await import('puppeteer-core');
-    browser = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox', '--enable-unsafe-webgpu', '--enable-unsafe-swiftshader'] });
-    const page = await browser.newPage();
-    await page.goto(served.url);
+    const page = await browser!.newPage();
+    await page.goto(url);
     await page.waitForFunction(() => (window as unknown as { vaeTrain?: { seen: Seen } }).vaeTrain?.seen.ready === true, { timeout: 60_000 });
     expect(await page.evaluate(() => (window as unknown as { vaeExplore?: { run: boolean } }).vaeExplore?.run)).toBe(false);
     await page.evaluate(() => {
@@ -195,20 +243,66 @@ describe("vae explore's Train panel, in Chromium", () => {
       train.setValue('epochs', '1');
       train.start();
     });
-    await page.waitForFunction(() => { const s = (window as unknown as { vaeTrain: { seen: Seen } }).vaeTrain.seen; return s.done || s.error !== ''; },
-      { timeout: 240_000 });
-    const seen = await page.evaluate(() => (window as unknown as { vaeTrain: { seen: Seen } }).vaeTrain.seen);
+    const seen = await untilDone(page);
     expect(seen.error).toBe('');
     expect(seen.engine).toMatch(/^webgpu/);
     expect(seen.epochs).toHaveLength(1);
     expect(Math.abs(seen.epochs[0].test.loss - cliTest)).toBeLessThanOrEqual(0.5);
     expect(await page.$eval('#train-epochs', (t) => (t as HTMLTableElement).rows.length)).toBe(2); // the header and epoch 1
+    // Download run: the run folder as a zip, which the CLI opens (sample, evaluate) and trains on (--resume): its
+    // epoch 2 as the CLI's own run resumed to epoch 2.
+    const zipName = await downloadRun(page, work);
+    const runDir = zipName.replace(/\.zip$/, '');
+    expect(fs.existsSync(path.join(work, runDir, 'epoch-0001', 'encoder', 'model.json'))).toBe(true);
+    ok(['sample', '-n', '4', 'samples.png', '--checkpoint', runDir], work);
+    expect(ok(['evaluate', '--checkpoint', runDir], work).stdout).toMatch(/ELBO/);
+    for (const dir of [runDir, 'cli-run']) ok(['train', '--resume', dir, '--epochs', '2'], work);
+    const epoch2 = (dir: string) => JSON.parse(fs.readFileSync(path.join(work, dir, 'metrics.jsonl'), 'utf8').trim().split('\n')[1]).test.loss as number;
+    expect(Math.abs(epoch2(runDir) - epoch2('cli-run'))).toBeLessThanOrEqual(0.5);
     if (process.env.VAE_SCREENSHOTS) {
       console.log(`the page: ${JSON.stringify(seen.epochs[0])}`);
       const section = await page.$('#train-section');
       await section!.screenshot({ path: path.join(__dirname, '..', '..', 'docs', 'images', 'train-in-page.png') });
     }
   }, 400_000);
+
+  test('a run folder vae train made opens in the page and trains on there as it does in the CLI', async () => {
+    if (!CHROMIUM) return expect(process.env.CI).toBeFalsy();
+    const { url } = await started();
+    ok(['train', '--limit-train', '256', '--limit-test', '100', '--epochs', '1', '--out', 'cli'], work);
+    const zip: Record<string, Uint8Array> = {};
+    const add = (dir: string) => {
+      for (const entry of fs.readdirSync(path.join(work, dir), { withFileTypes: true })) {
+        const rel = path.join(dir, entry.name);
+        if (entry.isDirectory()) add(rel);
+        else zip[rel.split(path.sep).join('/')] = new Uint8Array(fs.readFileSync(path.join(work, rel)));
+      }
+    };
+    add('cli');
+    fs.writeFileSync(path.join(work, 'cli.zip'), zipSync(zip));
+    fs.cpSync(path.join(work, 'cli'), path.join(work, 'cli-2'), { recursive: true });
+    ok(['train', '--resume', 'cli-2', '--epochs', '2'], work);
+
+    const page = await browser!.newPage();
+    await page.goto(url);
+    await page.waitForFunction((h) => (window as unknown as Record<string, TrainHandle>)[h]?.seen.ready === true, { timeout: 60_000 }, handle);
+    const input = await page.$('#train-open');
+    await (input as unknown as { uploadFile(f: string): Promise<void> }).uploadFile(path.join(work, 'cli.zip'));
+    await page.waitForFunction((h) => { const s = (window as unknown as Record<string, TrainHandle>)[h].seen; return s.opened !== '' || s.error !== ''; },
+      { timeout: 60_000 }, handle);
+    expect(await page.evaluate((h) => (window as unknown as Record<string, TrainHandle>)[h].seen.opened, handle)).toBe('epoch-0001');
+    await page.evaluate((h) => { (window as unknown as Record<string, TrainHandle>)[h].setValue('epochs', '2'); }, handle);
+    await page.click('#train-continue');
+    const seen = await untilDone(page);
+    expect(seen.error).toBe('');
+    expect(seen.epochs).toHaveLength(1);
+    const zipName = await downloadRun(page, work);
+    const lines = fs.readFileSync(path.join(work, zipName.replace(/\.zip$/, ''), 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const cli = fs.readFileSync(path.join(work, 'cli-2', 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    expect(lines.map((l) => l.epoch)).toEqual([1, 2]);
+    expect(lines[0]).toEqual(cli[0]); // the CLI's own epoch 1, kept
+    expect(Math.abs(lines[1].test.loss - cli[1].test.loss)).toBeLessThanOrEqual(0.5);
+  }, 300_000);
 
   test('vae explore --export with no run writes the page, its worker and MNIST', () => {
     const work = tmpDir();

@@ -4,7 +4,8 @@
  * responsive. Its fields are `vae train`'s flags (names, defaults, help and checks come from the worker, which has
  * train/flags.ts); the data are MNIST, served by `vae explore` (data/mnist/, the copy vae ships). Each epoch adds a
  * line of numbers and shows the model's samples (or reconstructions); Stop ends after the step under way and keeps
- * the run, Continue trains it on.
+ * the run, Continue trains it on (to the --epochs field's total); Download run saves its run folder (a zip) for the CLI;
+ * Open run takes a run folder the CLI made (zipped), which Continue then trains on.
  */
 
 const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
@@ -24,15 +25,17 @@ type FromWorker =
   | { kind: 'step'; info: { epoch: number; step: number; steps: number; loss: number; samplesPerSec: number } }
   | { kind: 'epoch'; result: EpochLine; preview: Preview }
   | { kind: 'done'; interrupted: boolean; params: Float32Array; adam: unknown; state: unknown }
+  | { kind: 'run-zip'; name: string; zip: Uint8Array }
+  | { kind: 'opened'; config: { train: { epochs: number } }; state: { epochsDone: number }; checkpoint: string }
   | { kind: 'error'; message: string };
 
 /** The state a test reads (window.vaeTrain). */
-const seen = { ready: false, training: false, engine: '', epochs: [] as EpochLine[], error: '', done: false, interrupted: false };
+const seen = { ready: false, training: false, engine: '', epochs: [] as EpochLine[], error: '', done: false, interrupted: false,
+  downloaded: '', opened: '' };
 
 let worker: Worker;
-/** The run as the worker last left it: Continue trains it on. */
-let lastRun: { config: unknown; dataset: unknown; params: Float32Array; adam: unknown; state: unknown } | null = null;
-let pending: { config: unknown; dataset: unknown } | null = null;
+/** Whether the worker holds a run (started, or opened): Continue trains it on, Download run saves it. */
+let hasRun = false;
 
 /** An MNIST-format idx file: its dimensions and bytes. */
 function idx(buffer: ArrayBuffer): { dims: number[]; bytes: Uint8Array } {
@@ -119,8 +122,11 @@ const status = (text: string) => { byId('train-status').textContent = text; };
 function setTraining(on: boolean): void {
   seen.training = on;
   byId<HTMLButtonElement>('train-start').disabled = on;
-  byId<HTMLButtonElement>('train-continue').disabled = on || lastRun === null || !seen.interrupted;
+  byId<HTMLButtonElement>('train-continue').disabled = on || !hasRun;
   byId<HTMLButtonElement>('train-stop').disabled = !on;
+  byId<HTMLButtonElement>('train-download').disabled = on || !hasRun;
+  byId<HTMLInputElement>('train-open').disabled = on;
+  byId<HTMLInputElement>('train-open-folder').disabled = on;
 }
 
 function onMessage(message: FromWorker): void {
@@ -130,7 +136,6 @@ function onMessage(message: FromWorker): void {
       seen.ready = true;
       break;
     case 'config':
-      pending!.config = message.config;
       break;
     case 'engine':
       seen.engine = message.description;
@@ -150,15 +155,37 @@ function onMessage(message: FromWorker): void {
       break;
     }
     case 'done':
-      lastRun = { config: pending!.config, dataset: pending!.dataset, params: message.params, adam: message.adam, state: message.state };
+      hasRun = true;
       seen.done = true;
       seen.interrupted = message.interrupted;
       setTraining(false);
-      status(message.interrupted ? 'stopped: Continue trains on from here' : `done: ${seen.epochs.length} epoch${seen.epochs.length === 1 ? '' : 's'}`);
+      status(message.interrupted ? 'stopped: Continue trains on from here' : `done: ${seen.epochs.length} epoch${seen.epochs.length === 1 ? '' : 's'}` +
+        ' (raise --epochs and Continue to train longer)');
       break;
+    case 'opened':
+      hasRun = true;
+      seen.opened = message.checkpoint;
+      setValue('epochs', String(message.config.train.epochs));
+      setTraining(false);
+      status(`opened the run at ${message.checkpoint} (${message.state.epochsDone} epochs done): set --epochs to the new total, then Continue`);
+      break;
+    case 'run-zip': {
+      // A download of the run folder, as a zip: unzipped, the CLI opens it (vae sample --checkpoint, vae train --resume).
+      const link = document.createElement('a');
+      link.href = URL.createObjectURL(new Blob([message.zip as Uint8Array<ArrayBuffer>], { type: 'application/zip' }));
+      link.download = `${message.name}.zip`;
+      document.body.append(link);
+      link.click();
+      link.remove();
+      seen.downloaded = link.download;
+      status(`downloaded ${link.download}: unzip it, then vae sample --checkpoint ${message.name} or vae train --resume ${message.name}`);
+      break;
+    }
     case 'error':
       seen.error = message.message;
       setTraining(false);
+      // (A lost device, say: the epochs done are kept, and Download run saves them.)
+      if (seen.epochs.length > 0) byId<HTMLButtonElement>('train-download').disabled = false;
       status(`error: ${message.message}`);
       break;
   }
@@ -172,16 +199,32 @@ async function start(): Promise<void> {
   const dataset = await mnist();
   byId<HTMLTableElement>('train-epochs').querySelectorAll('tr:not(:first-child)').forEach((r) => r.remove());
   seen.epochs = [];
-  pending = { config: null, dataset };
   worker.postMessage({ kind: 'start', values: values(), dataset });
 }
 
 function continueRun(): void {
-  if (!lastRun) return;
   setTraining(true);
   seen.done = false;
-  pending = { config: lastRun.config, dataset: lastRun.dataset };
-  worker.postMessage({ kind: 'train', run: lastRun });
+  seen.error = '';
+  const epochs = Number(values().epochs);
+  worker.postMessage({ kind: 'continue', epochs: Number.isInteger(epochs) && epochs > 0 ? epochs : undefined });
+}
+
+/**
+ * Opens a run folder (one `vae train` wrote, or a download of this panel's): a zip, or the folder's files (the folder
+ * picker). Continue then trains it on.
+ */
+async function openRun(files: File[]): Promise<void> {
+  setTraining(true);
+  status(`opening ${files.length === 1 ? files[0].name : `${files.length} files`} …`);
+  const dataset = await mnist();
+  if (files.length === 1 && files[0].name.endsWith('.zip')) {
+    worker.postMessage({ kind: 'open', zip: new Uint8Array(await files[0].arrayBuffer()), dataset });
+    return;
+  }
+  const contents: Record<string, Uint8Array> = {};
+  for (const file of files) contents[file.webkitRelativePath || file.name] = new Uint8Array(await file.arrayBuffer());
+  worker.postMessage({ kind: 'open', files: contents, dataset });
 }
 
 /** Sets the panel up: its fields from the worker, or the one sentence a browser without WebGPU gets. */
@@ -201,4 +244,11 @@ export function setupTrainPanel(): void {
   byId('train-start').addEventListener('click', () => { start().catch((e: unknown) => onMessage({ kind: 'error', message: String(e) })); });
   byId('train-continue').addEventListener('click', continueRun);
   byId('train-stop').addEventListener('click', () => worker.postMessage({ kind: 'stop' }));
+  byId('train-download').addEventListener('click', () => worker.postMessage({ kind: 'download' }));
+  for (const id of ['train-open', 'train-open-folder']) {
+    byId<HTMLInputElement>(id).addEventListener('change', (e) => {
+      const files = Array.from((e.target as HTMLInputElement).files ?? []);
+      if (files.length > 0) openRun(files).catch((error: unknown) => onMessage({ kind: 'error', message: String(error) }));
+    });
+  }
 }

@@ -16,7 +16,8 @@ import { createModel, familyOf } from '../../src/model/families/registry';
 import { flatLayout, readVariables, writeVariables } from '../../src/model/flat';
 import type { Preview } from '../../src/model/generate';
 import { EpochClose, MetricsLine } from '../../src/train/epoch-close';
-import { TrainOutcome, initialAdam, initialState, trainLoop } from '../../src/train/loop';
+import { TrainOutcome, adamConfigOf, initialAdam, initialState, trainLoop } from '../../src/train/loop';
+import type { PageRunFolder } from './run-folder';
 import type { EpochResult, TrainHooks } from '../../src/train/types';
 
 /** A run as the page holds it: a new one (no params), or one to go on with (a run folder's checkpoint). */
@@ -44,8 +45,11 @@ export interface PageOutcome {
 /** What the engine is told of the backend: the page's GPU through the WebGPU engine, TensorFlow.js on its CPU. */
 const PAGE_BACKEND: BackendInfo = { choice: 'webgpu', tfName: 'cpu', description: 'webgpu (the page)', threadChoice: 'cpu' };
 
-/** Trains `run` on `gpu` until its epochs are done or hooks.shouldStop says so; the run's state as it ends. */
-export async function trainInPage(run: PageRun, gpu: Gpu, hooks: PageHooks = {}): Promise<PageOutcome> {
+/**
+ * Trains `run` on `gpu` until its epochs are done or hooks.shouldStop says so; the run's state as it ends. With a
+ * `folder`, every epoch's metrics line and checkpoint (and a stopped run's) go into it, as `vae train` writes them.
+ */
+export async function trainInPage(run: PageRun, gpu: Gpu, hooks: PageHooks = {}, folder?: PageRunFolder): Promise<PageOutcome> {
   if (tf.getBackend() !== 'cpu') await tf.setBackend('cpu');
   const { config, dataset } = run;
   const family = familyOf(config.model);
@@ -68,11 +72,13 @@ export async function trainInPage(run: PageRun, gpu: Gpu, hooks: PageHooks = {})
       engine: (setup): Promise<Engine> => webGpuEngine({ ...setup, backend: PAGE_BACKEND }, gpu, family),
       epochEnd: async (epoch, beta, epochHooks, save) => {
         const { result, metrics } = await close.close(epoch, beta, epochHooks);
+        folder?.addMetrics(metrics);
         hooks.onEpochClosed?.(result, metrics, close.preview(), paramsNow());
         result.checkpointDir = await save(result.isBest);
         return result;
       },
-      save: async () => '', // the page keeps the run in memory; "Download run" writes its folder
+      // The run folder in memory ("Download run" zips it), or nothing kept.
+      save: async (isBest) => (folder ? folder.save(vae, loopRun.adam, adamConfigOf(config), loopRun.state, isBest) : ''),
     }, hooks);
     return { outcome, params: paramsNow(), adam: loopRun.adam, state: loopRun.state };
   } finally {

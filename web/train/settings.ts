@@ -67,10 +67,15 @@ function firstOf(set: Dataset['train'], n: number | undefined, dim: number): Dat
   return { images: set.images!.subarray(0, n * dim), labels: set.labels ? set.labels.subarray(0, n) : null, count: n };
 }
 
+/** `dataset` as --limit-train and --limit-test cut it. */
+export function limitedDataset(dataset: Dataset, limitTrain?: number, limitTest?: number): Dataset {
+  const dim = dataset.height * dataset.width * dataset.channels;
+  return { ...dataset, train: firstOf(dataset.train, limitTrain, dim), test: firstOf(dataset.test, limitTest, dim) };
+}
+
 /** A new run of these fields on `dataset` (held in memory), as `vae train` would start it. */
 export function panelRun(values: Record<string, string>, dataset: Dataset): PageRun {
   const options = panelOptions(values);
-  const dim = dataset.height * dataset.width * dataset.channels;
-  const data: Dataset = { ...dataset, train: firstOf(dataset.train, options.limitTrain, dim), test: firstOf(dataset.test, options.limitTest, dim) };
+  const data = limitedDataset(dataset, options.limitTrain, options.limitTest);
   return { config: newRunConfigFor(options, data), dataset: data };
 }

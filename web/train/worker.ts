@@ -5,7 +5,8 @@
  *
  * Messages in: { kind: 'flags' } (answered with 'flags': the panel's fields, settings.ts); { kind: 'start', values, dataset }
  * (a new run of the panel's fields, as `vae train` starts one); { kind: 'train', run: PageRun } (a run as it is);
- * { kind: 'stop' } (ends after the step under way, keeping the run).
+ * { kind: 'stop' } (ends after the step under way, keeping the run); { kind: 'download' } (answered with 'run-zip': the run
+ * folder of the last run started, as a zip, run-folder.ts).
  * Messages out: 'flags', 'engine' (its description), 'step' (StepInfo), 'epoch' (the result, the metrics line, the preview and
  * the parameters), then 'done' (the run's parameters, Adam's moments and state; `interrupted` when stopped), or
  * 'error' (one line: a browser without WebGPU, a model larger than the adapter binds, a lost device).
@@ -13,16 +14,21 @@
 import { gpuOfAdapter } from '../../src/gpu-device';
 import type { Dataset } from '../../src/data/datasets';
 import { PageRun, trainInPage } from './core';
-import { panelFlags, panelRun } from './settings';
+import { PageRunFolder, openRunFolder, unzipped } from './run-folder';
+import { limitedDataset, panelFlags, panelRun } from './settings';
 
 export type WorkerRequest = { kind: 'flags' } | { kind: 'start'; values: Record<string, string>; dataset: Dataset } | { kind: 'train'; run: PageRun } |
-  { kind: 'stop' };
+  { kind: 'stop' } | { kind: 'download' } | { kind: 'open'; zip?: Uint8Array; files?: Record<string, Uint8Array>; dataset: Dataset } | { kind: 'continue'; epochs?: number };
 
 /** The one line a browser without WebGPU gets. */
 export const NO_WEBGPU = 'this browser has no WebGPU (Chrome or Edge 113+, Safari 26, Firefox 141+ on Windows; or a flag such as --enable-unsafe-webgpu)';
 
 const scope = self as unknown as { postMessage(message: unknown, transfer?: Transferable[]): void; onmessage: ((e: MessageEvent<WorkerRequest>) => void) | null };
 let stopping = false;
+/** The run folder of the run last started or opened here (Continue goes on in it). */
+let folder: PageRunFolder | null = null;
+/** That run as it was left: Continue trains it on. */
+let current: PageRun | null = null;
 
 async function openGpu() {
   const gpu = (navigator as Navigator & { gpu?: GPU }).gpu;
@@ -40,10 +46,23 @@ async function train(run: PageRun): Promise<void> {
     onStep: (info) => scope.postMessage({ kind: 'step', info }),
     onEpochClosed: (result, metrics, preview, params) => scope.postMessage({ kind: 'epoch', result, metrics, preview, params }, [params.buffer]),
     shouldStop: () => stopping,
-  });
+  }, folder ?? undefined);
+  current = { ...run, params: done.params.slice(), adam: done.adam, state: done.state };
   scope.postMessage({ kind: 'done', interrupted: done.outcome.interrupted, params: done.params, adam: done.adam, state: done.state },
     [done.params.buffer]);
   gpu.device.destroy();
+}
+
+/** Opens a run folder (a zip's or a folder's files) on `dataset`, the data it trained on: the run Continue trains on. */
+async function open(files: Map<string, Uint8Array>, dataset: Dataset): Promise<void> {
+  const opened = await openRunFolder(files);
+  if (opened.config.data.name !== dataset.name) {
+    throw new Error(`this run trained on ${opened.config.data.name}; the page trains on ${dataset.name} only (for now)`);
+  }
+  const { limitTrain, limitTest } = opened.config.train;
+  current = { config: opened.config, dataset: limitedDataset(dataset, limitTrain, limitTest), params: opened.params, adam: opened.adam, state: opened.state };
+  folder = opened.folder;
+  scope.postMessage({ kind: 'opened', config: opened.config, state: opened.state, checkpoint: opened.checkpoint });
 }
 
 const failed = (error: unknown) =>
@@ -62,6 +81,26 @@ scope.onmessage = (e) => {
       return;
     }
     scope.postMessage({ kind: 'config', config: run.config });
+    folder = new PageRunFolder(run.config);
     train(run).catch(failed);
   } else if (request.kind === 'train') train(request.run).catch(failed);
+  else if (request.kind === 'open') open(request.zip ? unzipped(request.zip) : new Map(Object.entries(request.files ?? {})), request.dataset).catch(failed);
+  else if (request.kind === 'continue') {
+    if (!current) failed(new Error('no run to continue: start one, or open a run folder'));
+    else {
+      const epochs = request.epochs ?? current.config.train.epochs;
+      if (epochs <= current.state!.epochsDone) failed(new Error(`the run has already finished its ${current.state!.epochsDone} epochs; set --epochs higher to train longer`));
+      else {
+        current.config.train.epochs = epochs; // as vae train --resume --epochs N: the new total
+        train(current).catch(failed);
+      }
+    }
+  } else if (request.kind === 'download') {
+    if (!folder?.saved) failed(new Error('no checkpoint yet: train for an epoch, or stop, first'));
+    else {
+      const name = `run-${new Date().toISOString().replace(/[-:]/g, '').replace('T', '-').slice(0, 15)}`;
+      const zip = folder.zip(name);
+      scope.postMessage({ kind: 'run-zip', name, zip }, [zip.buffer]);
+    }
+  }
 };
