@@ -24,6 +24,8 @@ test('a refused value is one line naming the flag, with vae train\'s words', () 
   expect(() => panelOptions({ 'z-dim': '0' })).toThrow(/^--z-dim: must be a whole number of at least 1\.$/);
   expect(() => panelOptions({ model: 'gan' })).toThrow(/^--model: must be one of vae, /);
   expect(() => panelOptions({ model: 'm1m2' })).toThrow(/m1m2 cannot be trained in the page/);
+  expect(() => panelRun({ 'image-size': '32' }, loadDataset('mnist', { limitTrain: 10, limitTest: 10 })))
+    .toThrow(/^--image-size, --channels and --test-split are for a folder of pictures; mnist has its own/);
 });
 
 test('the panel\'s run is the run vae train starts from the same settings', async () => {

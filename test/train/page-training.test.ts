@@ -304,6 +304,44 @@ describe("vae explore's Train panel, in Chromium", () => {
     expect(Math.abs(lines[1].test.loss - cli[1].test.loss)).toBeLessThanOrEqual(0.5);
   }, 300_000);
 
+  test('a zip of 40 PNG and JPEG pictures in two class folders, a text file among them, trains in the page, the text file listed', async () => {
+    if (!CHROMIUM) return expect(process.env.CI).toBeFalsy();
+    const { url } = await started();
+    const sharp = (await import('sharp')).default;
+    const zip: Record<string, Uint8Array> = {};
+    for (let i = 0; i < 40; i++) {
+      const [cls, side] = [i % 2 === 0 ? 'circles' : 'squares', 40 + 3 * i];
+      const shape = cls === 'circles' ? `<circle cx="${side / 2}" cy="${side / 2}" r="${side / 3}" fill="rgb(${6 * i},90,200)"/>`
+        : `<rect x="${side / 4}" y="${side / 4}" width="${side / 2}" height="${side / 2}" fill="rgb(220,${5 * i},40)"/>`;
+      const svg = Buffer.from(`<svg xmlns="http://www.w3.org/2000/svg" width="${side}" height="${side + 7}"><rect width="100%" height="100%" fill="white"/>${shape}</svg>`);
+      const image = sharp(svg);
+      zip[`shapes/${cls}/${String(i).padStart(2, '0')}.${i % 4 < 2 ? 'png' : 'jpg'}`] = new Uint8Array(i % 4 < 2 ? await image.png().toBuffer() : await image.jpeg().toBuffer());
+    }
+    zip['shapes/circles/notes.txt'] = new TextEncoder().encode('not a picture');
+    const zipPath = path.join(work, 'shapes.zip');
+    fs.writeFileSync(zipPath, zipSync(zip));
+
+    const page = await browser!.newPage();
+    await page.goto(url);
+    await page.waitForFunction((h) => (window as unknown as Record<string, TrainHandle>)[h]?.seen.ready === true, { timeout: 60_000 }, handle);
+    const input = await page.$('#train-pictures');
+    await (input as unknown as { uploadFile(f: string): Promise<void> }).uploadFile(zipPath);
+    await page.waitForFunction(() => (document.getElementById('train-data') as HTMLSelectElement).value === 'pictures', { timeout: 30_000 });
+    await page.evaluate((h) => {
+      const train = (window as unknown as Record<string, TrainHandle>)[h];
+      train.setValue('epochs', '1');
+      train.setValue('batch-size', '16');
+      train.setValue('image-size', '28');
+      train.start();
+    }, handle);
+    const seen = await untilDone(page) as TrainHandle['seen'] & { data: { name: string; train: number; test: number; skipped: { file: string }[] } };
+    expect(seen.error).toBe('');
+    expect(seen.data).toMatchObject({ name: 'shapes', train: 36, test: 4, skipped: [{ file: 'circles/notes.txt' }] });
+    expect(seen.epochs).toHaveLength(1);
+    expect(Number.isFinite(seen.epochs[0].test.loss)).toBe(true);
+    expect(await page.$eval('#train-skipped', (ul) => ul.textContent)).toMatch(/circles\/notes\.txt/);
+  }, 300_000);
+
   test('vae explore --export with no run writes the page, its worker and MNIST', () => {
     const work = tmpDir();
     const r = runVae(['explore', '--export', 'site'], work);

@@ -2,7 +2,9 @@
  * The Train panel of `vae explore`: a model trained in this tab, on the computer's own GPU through WebGPU, by
  * `vae train`'s loop and engine in a dedicated worker (train-worker.js, from web/train/), so the page stays
  * responsive. Its fields are `vae train`'s flags (names, defaults, help and checks come from the worker, which has
- * train/flags.ts); the data are MNIST, served by `vae explore` (data/mnist/, the copy vae ships). Each epoch adds a
+ * train/flags.ts); the data are MNIST, served by `vae explore` (data/mnist/, the copy vae ships), or the user's pictures
+ * (a folder or a zip, chosen or dropped on the panel; the worker prepares them as the CLI prepares a folder, and the
+ * files it skips are listed). Each epoch adds a
  * line of numbers and shows the model's samples (or reconstructions); Stop ends after the step under way and keeps
  * the run, Continue trains it on (to the --epochs field's total); Download run saves its run folder (a zip) for the CLI;
  * Open run takes a run folder the CLI made (zipped), which Continue then trains on.
@@ -26,12 +28,18 @@ type FromWorker =
   | { kind: 'epoch'; result: EpochLine; preview: Preview }
   | { kind: 'done'; interrupted: boolean; params: Float32Array; adam: unknown; state: unknown }
   | { kind: 'run-zip'; name: string; zip: Uint8Array }
+  | { kind: 'progress'; done: number; total: number }
+  | { kind: 'data'; name: string; train: number; test: number; size: number; channels: number; classes: string[] | null;
+      skipped: { file: string; why: string }[] }
   | { kind: 'opened'; config: { train: { epochs: number } }; state: { epochsDone: number }; checkpoint: string }
   | { kind: 'error'; message: string };
 
 /** The state a test reads (window.vaeTrain). */
 const seen = { ready: false, training: false, engine: '', epochs: [] as EpochLine[], error: '', done: false, interrupted: false,
-  downloaded: '', opened: '' };
+  downloaded: '', opened: '', data: null as null | { name: string; train: number; test: number; skipped: { file: string; why: string }[] } };
+
+/** The user's pictures, once chosen or dropped: a zip, or a folder's files (paths from inside it). */
+let pictures: { name: string; zip?: Uint8Array; files?: { path: string; bytes: Uint8Array }[] } | null = null;
 
 let worker: Worker;
 /** Whether the worker holds a run (started, or opened): Continue trains it on, Download run saves it. */
@@ -137,6 +145,19 @@ function onMessage(message: FromWorker): void {
       break;
     case 'config':
       break;
+    case 'progress':
+      status(`reading the pictures: ${message.done}/${message.total}`);
+      break;
+    case 'data': {
+      seen.data = message;
+      const list = byId('train-skipped');
+      list.replaceChildren(...message.skipped.map((s) => Object.assign(document.createElement('li'), { textContent: `${s.file}: ${s.why}` })));
+      byId('train-data-note').textContent = `${message.name}: ${message.train} training and ${message.test} test pictures, ` +
+        `${message.size}x${message.size} ${message.channels === 3 ? 'colour' : 'grey'}` +
+        `${message.classes ? `, ${message.classes.length} classes (${message.classes.slice(0, 5).join(', ')}${message.classes.length > 5 ? ', …' : ''})` : ''}` +
+        `${message.skipped.length ? `; ${message.skipped.length} file${message.skipped.length === 1 ? '' : 's'} skipped:` : ''}`;
+      break;
+    }
     case 'engine':
       seen.engine = message.description;
       status(`training on ${message.description}`);
@@ -192,14 +213,60 @@ function onMessage(message: FromWorker): void {
 }
 
 async function start(): Promise<void> {
+  const onPictures = byId<HTMLSelectElement>('train-data').value === 'pictures';
+  if (onPictures && !pictures) {
+    status('choose a folder or a zip of pictures first (or drop one on this panel)');
+    return;
+  }
   setTraining(true);
   seen.done = false;
   seen.error = '';
-  status('reading MNIST …');
-  const dataset = await mnist();
+  seen.data = null;
+  byId('train-skipped').replaceChildren();
+  byId('train-data-note').textContent = '';
   byId<HTMLTableElement>('train-epochs').querySelectorAll('tr:not(:first-child)').forEach((r) => r.remove());
   seen.epochs = [];
-  worker.postMessage({ kind: 'start', values: values(), dataset });
+  if (onPictures) {
+    worker.postMessage({ kind: 'start', values: values(), pictures });
+    return;
+  }
+  status('reading MNIST …');
+  worker.postMessage({ kind: 'start', values: values(), dataset: await mnist() });
+}
+
+/** Pictures chosen in a file input (a zip, or a folder's files) or dropped: the data of the next Start. */
+async function choosePictures(files: { file: File; path: string }[]): Promise<void> {
+  if (files.length === 1 && files[0].file.name.endsWith('.zip')) {
+    pictures = { name: files[0].file.name.replace(/\.zip$/, ''), zip: new Uint8Array(await files[0].file.arrayBuffer()) };
+  } else {
+    // A folder's files: its name first in their paths (webkitRelativePath), taken off.
+    const top = files[0].path.includes('/') ? files[0].path.slice(0, files[0].path.indexOf('/')) : 'pictures';
+    const inside = files.every((f) => f.path.startsWith(`${top}/`));
+    pictures = { name: top, files: await Promise.all(files.map(async (f) => ({ path: inside ? f.path.slice(top.length + 1) : f.path,
+      bytes: new Uint8Array(await f.file.arrayBuffer()) }))) };
+  }
+  byId<HTMLSelectElement>('train-data').value = 'pictures';
+  status(`pictures: ${pictures.name} (${pictures.zip ? 'a zip' : `${pictures.files!.length} files`}); Start trains on them`);
+}
+
+/** The files of a drop: files, and the files inside dropped folders (with their paths). */
+async function droppedFiles(items: DataTransferItemList): Promise<{ file: File; path: string }[]> {
+  const out: { file: File; path: string }[] = [];
+  const walk = async (entry: FileSystemEntry, prefix: string): Promise<void> => {
+    if (entry.isFile) {
+      const file = await new Promise<File>((resolve, reject) => (entry as FileSystemFileEntry).file(resolve, reject));
+      out.push({ file, path: `${prefix}${entry.name}` });
+    } else if (entry.isDirectory) {
+      const reader = (entry as FileSystemDirectoryEntry).createReader();
+      for (;;) {
+        const batch = await new Promise<FileSystemEntry[]>((resolve, reject) => reader.readEntries(resolve, reject));
+        if (batch.length === 0) break;
+        for (const child of batch) await walk(child, `${prefix}${entry.name}/`);
+      }
+    }
+  };
+  for (const entry of Array.from(items).map((item) => item.webkitGetAsEntry()).filter((e): e is FileSystemEntry => e !== null)) await walk(entry, '');
+  return out;
 }
 
 function continueRun(): void {
@@ -245,6 +312,20 @@ export function setupTrainPanel(): void {
   byId('train-continue').addEventListener('click', continueRun);
   byId('train-stop').addEventListener('click', () => worker.postMessage({ kind: 'stop' }));
   byId('train-download').addEventListener('click', () => worker.postMessage({ kind: 'download' }));
+  for (const id of ['train-pictures', 'train-pictures-folder']) {
+    byId<HTMLInputElement>(id).addEventListener('change', (e) => {
+      const files = Array.from((e.target as HTMLInputElement).files ?? []).map((file) => ({ file, path: file.webkitRelativePath || file.name }));
+      if (files.length > 0) choosePictures(files).catch((error: unknown) => onMessage({ kind: 'error', message: String(error) }));
+    });
+  }
+  const section = byId('train-section');
+  section.addEventListener('dragover', (e) => e.preventDefault());
+  section.addEventListener('drop', (e) => {
+    e.preventDefault();
+    if (!e.dataTransfer) return;
+    droppedFiles(e.dataTransfer.items).then((files) => (files.length > 0 ? choosePictures(files) : undefined))
+      .catch((error: unknown) => onMessage({ kind: 'error', message: String(error) }));
+  });
   for (const id of ['train-open', 'train-open-folder']) {
     byId<HTMLInputElement>(id).addEventListener('change', (e) => {
       const files = Array.from((e.target as HTMLInputElement).files ?? []);

@@ -10,7 +10,9 @@ import type { PageRun } from './core';
 
 /** The flags the panel offers, in this order (the data come from the panel's own choice). */
 const PANEL_FLAGS = ['model', 'arch', 'likelihood', 'binarize', 'z-dim', 'hidden', 'beta', 'kl-warmup', 'epochs', 'batch-size', 'lr', 'seed',
-  'limit-train', 'limit-test'];
+  'limit-train', 'limit-test', 'image-size', 'channels', 'test-split'];
+/** The flags of a folder of pictures (as `vae train` refuses them for MNIST, so does the panel). */
+const FOLDER_FLAGS = ['image-size', 'channels', 'test-split'];
 /** Families the page cannot start: M1+M2 learns from a trained M1's run folder. */
 const NOT_IN_PAGE = ['m1m2'];
 
@@ -58,6 +60,7 @@ export function panelOptions(values: Record<string, string>): NewRunOptions {
     }
   }
   if (NOT_IN_PAGE.includes(String(options.model))) throw new Error(`--model ${options.model} cannot be trained in the page`);
+  if (options.channels !== undefined) options.channels = Number(options.channels); // as vae train takes it
   return { data: 'page', ...options } as NewRunOptions;
 }
 
@@ -76,6 +79,9 @@ export function limitedDataset(dataset: Dataset, limitTrain?: number, limitTest?
 /** A new run of these fields on `dataset` (held in memory), as `vae train` would start it. */
 export function panelRun(values: Record<string, string>, dataset: Dataset): PageRun {
   const options = panelOptions(values);
+  if (dataset.kind !== 'folder' && FOLDER_FLAGS.some((name) => (values[name] ?? '').trim() !== '')) {
+    throw new Error(`--image-size, --channels and --test-split are for a folder of pictures; ${dataset.name} has its own sizes and test set`);
+  }
   const data = limitedDataset(dataset, options.limitTrain, options.limitTest);
   return { config: newRunConfigFor(options, data), dataset: data };
 }

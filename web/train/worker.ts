@@ -15,9 +15,10 @@ import { gpuOfAdapter } from '../../src/gpu-device';
 import type { Dataset } from '../../src/data/datasets';
 import { PageRun, trainInPage } from './core';
 import { PageRunFolder, openRunFolder, unzipped } from './run-folder';
-import { limitedDataset, panelFlags, panelRun } from './settings';
+import { picturesDataset } from './pictures';
+import { limitedDataset, panelFlags, panelOptions, panelRun } from './settings';
 
-export type WorkerRequest = { kind: 'flags' } | { kind: 'start'; values: Record<string, string>; dataset: Dataset } | { kind: 'train'; run: PageRun } |
+export type WorkerRequest = { kind: 'flags' } | { kind: 'start'; values: Record<string, string>; dataset?: Dataset; pictures?: Pictures } | { kind: 'train'; run: PageRun } |
   { kind: 'stop' } | { kind: 'download' } | { kind: 'open'; zip?: Uint8Array; files?: Record<string, Uint8Array>; dataset: Dataset } | { kind: 'continue'; epochs?: number };
 
 /** The one line a browser without WebGPU gets. */
@@ -53,6 +54,36 @@ async function train(run: PageRun): Promise<void> {
   gpu.device.destroy();
 }
 
+/** The user's pictures as the page has them: a zip, or a folder's files (paths from inside it). */
+export interface Pictures {
+  name: string;
+  zip?: Uint8Array;
+  files?: { path: string; bytes: Uint8Array }[];
+}
+
+/** A new run of the panel's fields on MNIST (`dataset`) or on the user's pictures (prepared here first). */
+async function startRun(values: Record<string, string>, dataset: Dataset | undefined, pictures: Pictures | undefined): Promise<void> {
+  let data = dataset;
+  if (pictures) {
+    const options = panelOptions(values);
+    const files = pictures.files ?? [...unzipped(pictures.zip!)].map(([path, bytes]) => ({ path, bytes }));
+    // A zip of one folder: the folder is the data set (its subfolders the classes).
+    const tops = new Set(files.map((f) => f.path.split('/')[0]));
+    const inOne = tops.size === 1 && files.every((f) => f.path.includes('/'));
+    const prepared = await picturesDataset(inOne ? [...tops][0] : pictures.name,
+      inOne ? files.map((f) => ({ path: f.path.slice(f.path.indexOf('/') + 1), bytes: f.bytes })) : files,
+      { imageSize: options.imageSize, channels: options.channels as 1 | 3 | undefined, testSplit: options.testSplit, seed: options.seed },
+      (done, total) => scope.postMessage({ kind: 'progress', done, total }));
+    data = prepared.dataset;
+    scope.postMessage({ kind: 'data', name: data.name, train: data.train.count, test: data.test.count, size: data.height, channels: data.channels,
+      classes: data.labelNames, skipped: prepared.skipped });
+  }
+  const run = panelRun(values, data!);
+  scope.postMessage({ kind: 'config', config: run.config });
+  folder = new PageRunFolder(run.config);
+  await train(run);
+}
+
 /** Opens a run folder (a zip's or a folder's files) on `dataset`, the data it trained on: the run Continue trains on. */
 async function open(files: Map<string, Uint8Array>, dataset: Dataset): Promise<void> {
   const opened = await openRunFolder(files);
@@ -73,16 +104,7 @@ scope.onmessage = (e) => {
   if (request.kind === 'stop') stopping = true;
   else if (request.kind === 'flags') scope.postMessage({ kind: 'flags', flags: panelFlags() });
   else if (request.kind === 'start') {
-    let run: PageRun;
-    try {
-      run = panelRun(request.values, request.dataset);
-    } catch (error) {
-      failed(error);
-      return;
-    }
-    scope.postMessage({ kind: 'config', config: run.config });
-    folder = new PageRunFolder(run.config);
-    train(run).catch(failed);
+    startRun(request.values, request.dataset, request.pictures).catch(failed);
   } else if (request.kind === 'train') train(request.run).catch(failed);
   else if (request.kind === 'open') open(request.zip ? unzipped(request.zip) : new Map(Object.entries(request.files ?? {})), request.dataset).catch(failed);
   else if (request.kind === 'continue') {
