@@ -14,14 +14,11 @@ import { AddressInfo, isIPv6 } from 'net';
 import { Command, InvalidArgumentError } from 'commander';
 import { VaeError } from '../errors';
 import { nonNegativeInt, positiveInt } from '../options';
-import { conditionLayout, oneHot } from '../model/condition';
-import { familyOf } from '../model/families/registry';
-import { encodeMeans } from '../model/generate';
-import { principalPlane } from '../model/latent';
 import { LoadedModel, M1_DIR, newestRun } from '../io/checkpoint';
 import { mnistDir } from '../data/datasets';
 import { ServedFile, exportFiles, fileIn, filesUnder, parseHostName, serveFiles } from '../io/static-server';
 import { checkpointOption, informer, loadSplit, modelInputs, openModel } from './common';
+import { exploreDataOf } from './explore-data';
 import { ExploreData } from './explore-types';
 
 /** Where `npm run build` puts the page (web/build.js). */
@@ -29,43 +26,11 @@ export const PAGE_DIR = path.join(__dirname, '..', 'explore');
 /** Test codes drawn on the pad. */
 export const EXPLORE_CODES = 2000;
 
-const round = (v: number) => Math.round(v * 1e4) / 1e4;
-
 /** explore.json for a loaded run: `count` test codes and their statistics. */
 export async function exploreData(loaded: LoadedModel, count: number): Promise<ExploreData> {
-  const { vae, config } = loaded;
-  const model = config.model;
-  const family = familyOf(model);
-  const d = model.zDim;
   const split = await loadSplit(loaded, 'test', count);
-  const n = split.count;
-  const classes = vae.labelDim;
-  const labels = split.labels ? Array.from(split.labels) : null;
-  const given = classes > 0 ? oneHot(labels ?? new Array<number>(n).fill(0), classes) : undefined;
-  const codes = encodeMeans(vae, modelInputs(loaded, split.x, n), n, given);
-  const { mean, directions, variances } = principalPlane(codes, n, d);
-  const std = Array.from({ length: d }, (_, j) => {
-    let s = 0;
-    for (let i = 0; i < n; i++) s += (codes[i * d + j] - mean[j]) ** 2;
-    return Math.sqrt(s / Math.max(n, 1));
-  });
-  const layout = conditionLayout(model.inputShape, model.condition);
-  const m1 = loaded.m1?.m1.config;
-  const outputs = (m: typeof model): ExploreData['outputs'] => (m.likelihood === 'gaussian' && m.sigma === undefined ? 'mean-and-logvar' : 'logits');
-  const inputShape = m1?.inputShape ?? model.inputShape;
-  return {
-    run: path.basename(path.resolve(loaded.runDir)), family: model.family, noun: family.noun, arch: model.arch, inputShape,
-    zDim: d, outputs: outputs(model),
-    m1: loaded.m1 && m1 ? { dims: loaded.m1.dims, zDim: m1.zDim, outputs: outputs(m1) } : null,
-    prior: family.traits.prior, pointCode: vae.pointCode, classifies: family.traits.classifies,
-    labelNames: config.data.labelNames, label: classes > 0,
-    region: layout.observed && layout.missing ? { observed: Array.from(layout.observed), missing: Array.from(layout.missing) } : null,
-    example: Array.from(split.x.subarray(0, inputShape[0] * inputShape[1] * inputShape[2]), round),
-    preprocess: { lightOnDark: config.preprocess.lightOnDark, fit: config.preprocess.fit ?? 'digit' },
-    codes: Array.from(codes, round), labels, count: n,
-    mean: Array.from(mean, round), directions: directions.map((v) => Array.from(v, round)), spread: variances.map((v) => round(Math.sqrt(v))),
-    std: std.map(round), order: std.map((s, j) => [s, j]).sort((a, b) => b[0] - a[0]).map(([, j]) => j),
-  };
+  return exploreDataOf({ vae: loaded.vae, config: loaded.config, run: path.basename(path.resolve(loaded.runDir)), images: split.x,
+    inputs: modelInputs(loaded, split.x, split.count), labels: split.labels, count: split.count, m1: loaded.m1 });
 }
 
 /** The MNIST files the Train panel trains on (data/mnist/ in the page): the copy vae ships, as `vae train` reads it. */

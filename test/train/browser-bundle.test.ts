@@ -11,7 +11,7 @@ const { browserOptions } = require('../../web/bundle') as { browserOptions(extra
 
 const root = path.join(__dirname, '..', '..');
 const core = ['src/train/loop.ts', 'src/model/families/registry.ts', 'src/engine/webgpu/engine.ts', 'src/options.ts', 'src/gpu-device.ts',
-  'src/train/flags.ts', 'src/train/new-run.ts', 'src/io/run-files.ts', 'web/train/core.ts', 'web/train/settings.ts', 'web/train/run-folder.ts']
+  'src/train/flags.ts', 'src/train/new-run.ts', 'src/io/run-files.ts', 'src/commands/explore-data.ts', 'web/train/core.ts', 'web/train/settings.ts', 'web/train/run-folder.ts']
   .map((f) => `export * from ${JSON.stringify(path.join(root, f))};`).join('\n');
 
 /** Bundles `contents` (TypeScript, resolved from the repository's root) as the page's bundles are; resolves with the errors. */

@@ -304,7 +304,7 @@ describe("vae explore's Train panel, in Chromium", () => {
     expect(Math.abs(lines[1].test.loss - cli[1].test.loss)).toBeLessThanOrEqual(0.5);
   }, 300_000);
 
-  test('a zip of 40 PNG and JPEG pictures in two class folders, a text file among them, trains in the page, the text file listed', async () => {
+  test('a zip of 40 PNG and JPEG pictures in two class folders, a text file among them, trains in the page, the text file listed; the pad decodes while it trains', async () => {
     if (!CHROMIUM) return expect(process.env.CI).toBeFalsy();
     const { url } = await started();
     const sharp = (await import('sharp')).default;
@@ -329,15 +329,30 @@ describe("vae explore's Train panel, in Chromium", () => {
     await page.waitForFunction(() => (document.getElementById('train-data') as HTMLSelectElement).value === 'pictures', { timeout: 30_000 });
     await page.evaluate((h) => {
       const train = (window as unknown as Record<string, TrainHandle>)[h];
-      train.setValue('epochs', '1');
+      train.setValue('epochs', '3');
       train.setValue('batch-size', '16');
       train.setValue('image-size', '28');
       train.start();
     }, handle);
+    // After its first epoch the explorer's panels show the model; while the worker trains on, a drag on the pad decodes.
+    await page.waitForFunction((h) => { const s = (window as unknown as Record<string, TrainHandle & { seen: { shown: number } }>)[h].seen; return s.shown >= 1 || s.error !== ''; },
+      { timeout: 120_000 }, handle);
+    const image = () => page.$eval('#image', (c) => Array.from((c as HTMLCanvasElement).getContext('2d')!.getImageData(0, 0, 28, 28).data));
+    const before = await image();
+    const box = (await (await page.$('#pad'))!.boundingBox())!;
+    await page.mouse.move(box.x + box.width * 0.9, box.y + box.height * 0.1);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.1, box.y + box.height * 0.9, { steps: 4 });
+    await page.mouse.up();
+    const after = await image();
+    const training = await page.evaluate((h) => (window as unknown as Record<string, TrainHandle>)[h].seen.training, handle);
+    expect(after).not.toEqual(before);
+    expect(training).toBe(true); // the drag was decoded while the worker trained
+    expect(await page.evaluate(() => (window as unknown as { vaeExplore: { state(): { run: string } } }).vaeExplore.state().run)).toMatch(/shapes, in this tab/);
     const seen = await untilDone(page) as TrainHandle['seen'] & { data: { name: string; train: number; test: number; skipped: { file: string }[] } };
     expect(seen.error).toBe('');
     expect(seen.data).toMatchObject({ name: 'shapes', train: 36, test: 4, skipped: [{ file: 'circles/notes.txt' }] });
-    expect(seen.epochs).toHaveLength(1);
+    expect(seen.epochs).toHaveLength(3);
     expect(Number.isFinite(seen.epochs[0].test.loss)).toBe(true);
     expect(await page.$eval('#train-skipped', (ul) => ul.textContent)).toMatch(/circles\/notes\.txt/);
   }, 300_000);

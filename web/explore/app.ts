@@ -16,8 +16,8 @@ import { setupTrainPanel } from './train-panel';
 const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
 
 let info: ExploreData;
-let encoder: tf.LayersModel;
-let decoder: tf.LayersModel;
+let encoder!: tf.LayersModel;
+let decoder!: tf.LayersModel;
 let classifier: tf.LayersModel | null = null;
 /** An M1+M2 run's M1, between the images and M2's codes. */
 let m1: { encoder: tf.LayersModel; decoder: tf.LayersModel } | null = null;
@@ -143,14 +143,10 @@ function setupAxes(): void {
     ...info.order.map((j) => [`z${j}`, `dimension z${j}`])];
   ['axis-x', 'axis-y'].forEach((id, k) => {
     const select = byId<HTMLSelectElement>(id);
-    names.forEach(([value, text]) => select.append(new Option(text, value)));
-    select.value = names[Math.min(k, names.length - 1)][0];
+    const kept = select.value;
+    select.replaceChildren(...names.map(([value, text]) => new Option(text, value)));
+    select.value = names.some(([value]) => value === kept) ? kept : names[Math.min(k, names.length - 1)][0];
     axes[k] = axisNamed(select.value);
-    select.addEventListener('change', () => {
-      axes[k] = axisNamed(select.value);
-      scatter = null;
-      render();
-    });
   });
 }
 
@@ -208,6 +204,8 @@ const sliders: HTMLInputElement[] = [];
 
 function buildSliders(): void {
   const box = byId('sliders');
+  box.replaceChildren();
+  sliders.length = 0;
   for (const j of info.order) {
     const label = document.createElement('label');
     const name = document.createElement('span');
@@ -427,60 +425,72 @@ function render(): void {
   if (ends.a && ends.b) drawStrip();
 }
 
-function readUrl(): void {
+/** The code and label in the URL, for a run's `data` (before it is shown: showModel keeps a code of its size). */
+function readUrl(data: ExploreData): void {
   const params = new URLSearchParams(location.hash.slice(1));
   const z = params.get('z')?.split(',').map(Number);
-  if (z && z.length === info.zDim && z.every(Number.isFinite)) state.z = Float32Array.from(z);
+  if (z && z.length === data.zDim && z.every(Number.isFinite)) state.z = Float32Array.from(z);
   const label = Number(params.get('label'));
-  if (info.label && Number.isInteger(label) && label >= 0 && label < (info.labelNames?.length ?? 0)) state.label = label;
+  if (data.label && Number.isInteger(label) && label >= 0 && label < (data.labelNames?.length ?? 0)) state.label = label;
 }
 
 function normal(): number {
   return Math.sqrt(-2 * Math.log(1 - Math.random())) * Math.cos(2 * Math.PI * Math.random());
 }
 
-async function main(): Promise<void> {
-  setupTrainPanel();
-  const response = await fetch('explore.json');
-  if (response.status === 404) {
-    // No run yet (`vae explore` with none under checkpoints/): the Train panel alone.
-    for (const id of ['latent', 'output', 'draw', 'curves-section']) byId(id).hidden = true;
-    byId('status').textContent = 'no run yet: train one in the Train panel';
-    (window as unknown as { vaeExplore: unknown }).vaeExplore = { ready: true, run: false };
-    return;
-  }
-  info = await response.json() as ExploreData;
+/** The networks of a model, by name (encoder, decoder, classifier; m1/encoder and m1/decoder for M1+M2). */
+type Load = (net: string) => Promise<tf.LayersModel>;
+
+/**
+ * Shows a model in the panels: a run's (explore.json and its checkpoint), or the one training in this tab (after each
+ * of its epochs: the code stays where it was when the latent size is the same).
+ */
+async function showModel(data: ExploreData, load: Load): Promise<void> {
+  const [newEncoder, newDecoder] = await Promise.all([load('encoder'), load('decoder')]);
+  const newClassifier = data.classifies ? await load('classifier') : null;
+  const newM1 = data.m1 ? { encoder: await load('m1/encoder'), decoder: await load('m1/decoder') } : null;
+  for (const old of [encoder as tf.LayersModel | undefined, decoder as tf.LayersModel | undefined, classifier, m1?.encoder, m1?.decoder]) old?.dispose();
+  [encoder, decoder, classifier, m1] = [newEncoder, newDecoder, newClassifier, newM1];
+  const sameCode = info !== undefined && info.zDim === data.zDim && state.z.length === data.zDim;
+  info = data;
   [H, W, C] = info.inputShape;
   D = H * W * C;
   byId('run').textContent = `${info.run}: ${info.noun}, ${info.zDim}-dimensional code`;
-  [encoder, decoder] = await Promise.all([tf.loadLayersModel('model/encoder/model.json'), tf.loadLayersModel('model/decoder/model.json')]);
-  if (info.classifies) classifier = await tf.loadLayersModel('model/classifier/model.json');
-  if (info.m1) {
-    const [m1Encoder, m1Decoder] = await Promise.all([tf.loadLayersModel('model/m1/encoder/model.json'), tf.loadLayersModel('model/m1/decoder/model.json')]);
-    m1 = { encoder: m1Encoder, decoder: m1Decoder };
-  }
-  state.z = Float32Array.from(info.mean);
-  readUrl();
+  if (!sameCode) state.z = Float32Array.from(info.mean);
   for (const id of ['image', 'reconstruction']) paint(byId(id), new Float32Array(D));
-  if (info.label && info.labelNames) {
-    const select = byId<HTMLSelectElement>('label');
-    info.labelNames.forEach((name, k) => select.append(new Option(name, String(k))));
-    select.value = String(state.label);
-    select.addEventListener('change', () => { state.label = Number(select.value); render(); });
-    byId('label-picker').hidden = false;
-  }
-  if (!info.prior) {
-    byId<HTMLButtonElement>('random').disabled = true;
-    const note = byId('sample-note');
-    note.hidden = false;
-    note.textContent = info.family === 'vqvae'
-      ? 'A VQ-VAE has no learnt prior over its codebook entries: nothing to sample from. The pad and sliders move the code before quantisation.'
-      : `An autoencoder (${info.noun}) has no prior over its codes: nothing to sample from. The pad and sliders still move the code.`;
-  }
-  if (info.zDim < 2) byId('pad-hint').textContent = 'One latent dimension: the pad moves along it left to right.';
+  const select = byId<HTMLSelectElement>('label');
+  select.replaceChildren(...(info.labelNames ?? []).map((name, k) => new Option(name, String(k))));
+  if (state.label >= (info.labelNames?.length ?? 0)) state.label = 0;
+  select.value = String(state.label);
+  byId('label-picker').hidden = !(info.label && info.labelNames);
+  byId<HTMLButtonElement>('random').disabled = !info.prior;
+  const note = byId('sample-note');
+  note.hidden = info.prior;
+  note.textContent = info.prior ? '' : info.family === 'vqvae'
+    ? 'A VQ-VAE has no learnt prior over its codebook entries: nothing to sample from. The pad and sliders move the code before quantisation.'
+    : `An autoencoder (${info.noun}) has no prior over its codes: nothing to sample from. The pad and sliders still move the code.`;
+  byId('pad-hint').textContent = info.zDim < 2 ? 'One latent dimension: the pad moves along it left to right.'
+    : 'Drag on the pad: its axes are two directions of the code space (the test codes are the dots, coloured by label).';
   setupAxes();
-  if (info.zDim < 2) byId<HTMLSelectElement>('axis-y').disabled = true;
+  byId<HTMLSelectElement>('axis-y').disabled = info.zDim < 2;
   buildSliders();
+  scatter = null;
+  drawnCode = drawing ? encodeImage(drawing, state.label) : null;
+  for (const id of ['latent', 'output', 'draw']) byId(id).hidden = false;
+  render();
+}
+
+/** The panels' controls, wired once (they read the model shown at the time). */
+function wire(): void {
+  ['axis-x', 'axis-y'].forEach((id, k) => {
+    const select = byId<HTMLSelectElement>(id);
+    select.addEventListener('change', () => {
+      axes[k] = axisNamed(select.value);
+      scatter = null;
+      render();
+    });
+  });
+  byId<HTMLSelectElement>('label').addEventListener('change', (e) => { state.label = Number((e.target as HTMLSelectElement).value); render(); });
   const padCanvas = pad();
   padCanvas.addEventListener('pointerdown', (e) => { padCanvas.setPointerCapture(e.pointerId); padMove(e); });
   padCanvas.addEventListener('pointermove', (e) => { if (padCanvas.hasPointerCapture(e.pointerId)) padMove(e); });
@@ -489,15 +499,47 @@ async function main(): Promise<void> {
   byId('set-a').addEventListener('click', () => { if (drawnCode) { ends.a = Float32Array.from(drawnCode); drawStrip(); } });
   byId('set-b').addEventListener('click', () => { if (drawnCode) { ends.b = Float32Array.from(drawnCode); drawStrip(); } });
   setupSketch();
-  render();
+}
+
+/** The model the Train panel's worker sends after each epoch: the panels follow it. */
+function showPageModel(data: ExploreData, networks: Record<string, { json: string; weights: Uint8Array }>): Promise<void> {
+  ends.a = null;
+  ends.b = null;
+  return showModel(data, (net) => {
+    const { json, weights } = networks[net];
+    const model = JSON.parse(json) as tf.io.ModelJSON;
+    return tf.loadLayersModel(tf.io.fromMemory({ modelTopology: model.modelTopology, weightSpecs: model.weightsManifest[0].weights,
+      weightData: weights.slice().buffer }));
+  });
+}
+
+async function main(): Promise<void> {
+  wire();
+  setupTrainPanel(showPageModel);
+  const response = await fetch('explore.json');
+  if (response.status === 404) {
+    // No run yet (`vae explore` with none under checkpoints/): the Train panel, and the panels once it has trained an epoch.
+    for (const id of ['latent', 'output', 'draw', 'curves-section']) byId(id).hidden = true;
+    byId('status').textContent = `no run yet: train one in the Train panel (TensorFlow.js ${tf.version.tfjs} on ${tf.getBackend()})`;
+    exposeState({ ready: true, run: false });
+    return;
+  }
+  const data = await response.json() as ExploreData;
+  readUrl(data);
+  await showModel(data, (net) => tf.loadLayersModel(`model/${net}/model.json`));
   await drawCurves();
   // While served, the curves follow a run that is still training; a static export shows them as they were.
   if (location.protocol.startsWith('http')) setInterval(() => { void drawCurves(); }, 5000);
   byId('status').textContent = `TensorFlow.js ${tf.version.tfjs} on ${tf.getBackend()}`;
+  exposeState({ ready: true });
+}
+
+/** window.vaeExplore, for the tests: readiness, the state, a decode. */
+function exposeState(extra: Record<string, unknown>): void {
   (window as unknown as { vaeExplore: unknown }).vaeExplore = {
-    ready: true,
+    ...extra,
     state: () => ({ z: Array.from(state.z), label: state.label, drawn: drawnCode ? Array.from(drawnCode) : null,
-      prepared: drawing ? Array.from(drawing) : null }),
+      prepared: drawing ? Array.from(drawing) : null, run: info?.run ?? null }),
     decode: (z: number[], label = 0) => Array.from(decodeImage(Float32Array.from(z), label)),
   };
 }

@@ -10,7 +10,13 @@
  * Open run takes a run folder the CLI made (zipped), which Continue then trains on.
  */
 
+import type { ExploreData } from '../../src/commands/explore-types';
+
 const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) as T;
+
+/** Shows the model the worker sends after each epoch in the explorer's other panels (app.ts). */
+type ShowModel = (info: ExploreData, networks: Record<string, { json: string; weights: Uint8Array }>) => Promise<void>;
+let showModel: ShowModel = async () => undefined;
 
 /** What the page says when the browser has no WebGPU (the worker says the same when asked to train). */
 export const NO_WEBGPU_NOTE = 'This browser has no WebGPU, so it cannot train here (Chrome or Edge 113+, Safari 26, Firefox 141+ on ' +
@@ -29,6 +35,7 @@ type FromWorker =
   | { kind: 'done'; interrupted: boolean; params: Float32Array; adam: unknown; state: unknown }
   | { kind: 'run-zip'; name: string; zip: Uint8Array }
   | { kind: 'progress'; done: number; total: number }
+  | { kind: 'model'; info: ExploreData; networks: Record<string, { json: string; weights: Uint8Array }> }
   | { kind: 'data'; name: string; train: number; test: number; size: number; channels: number; classes: string[] | null;
       skipped: { file: string; why: string }[] }
   | { kind: 'opened'; config: { train: { epochs: number } }; state: { epochsDone: number }; checkpoint: string }
@@ -36,7 +43,7 @@ type FromWorker =
 
 /** The state a test reads (window.vaeTrain). */
 const seen = { ready: false, training: false, engine: '', epochs: [] as EpochLine[], error: '', done: false, interrupted: false,
-  downloaded: '', opened: '', data: null as null | { name: string; train: number; test: number; skipped: { file: string; why: string }[] } };
+  downloaded: '', opened: '', shown: 0, data: null as null | { name: string; train: number; test: number; skipped: { file: string; why: string }[] } };
 
 /** The user's pictures, once chosen or dropped: a zip, or a folder's files (paths from inside it). */
 let pictures: { name: string; zip?: Uint8Array; files?: { path: string; bytes: Uint8Array }[] } | null = null;
@@ -144,6 +151,11 @@ function onMessage(message: FromWorker): void {
       seen.ready = true;
       break;
     case 'config':
+      break;
+    case 'model':
+      // The pad, sliders and drawing now work on the model as trained so far.
+      showModel(message.info, message.networks).then(() => { seen.shown += 1; })
+        .catch((e: unknown) => onMessage({ kind: 'error', message: `the explorer could not load the model: ${String(e)}` }));
       break;
     case 'progress':
       status(`reading the pictures: ${message.done}/${message.total}`);
@@ -295,7 +307,8 @@ async function openRun(files: File[]): Promise<void> {
 }
 
 /** Sets the panel up: its fields from the worker, or the one sentence a browser without WebGPU gets. */
-export function setupTrainPanel(): void {
+export function setupTrainPanel(show: ShowModel): void {
+  showModel = show;
   (window as unknown as { vaeTrain: unknown }).vaeTrain = { seen, setValue, start: () => byId('train-start').click() };
   if (!('gpu' in navigator)) {
     byId('train-note').textContent = NO_WEBGPU_NOTE;

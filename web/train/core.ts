@@ -16,7 +16,8 @@ import { createModel, familyOf } from '../../src/model/families/registry';
 import { flatLayout, readVariables, writeVariables } from '../../src/model/flat';
 import type { Preview } from '../../src/model/generate';
 import { EpochClose, MetricsLine } from '../../src/train/epoch-close';
-import { TrainOutcome, adamConfigOf, initialAdam, initialState, trainLoop } from '../../src/train/loop';
+import { LoopRun, TrainOutcome, adamConfigOf, initialAdam, initialState, trainLoop } from '../../src/train/loop';
+import type { Vae } from '../../src/model/vae';
 import type { PageRunFolder } from './run-folder';
 import type { EpochResult, TrainHooks } from '../../src/train/types';
 
@@ -31,6 +32,8 @@ export interface PageRun {
 }
 
 export interface PageHooks extends TrainHooks {
+  /** After every epoch, before its checkpoint: the model as trained so far (the explorer's panels follow it). */
+  onModel?(vae: Vae, run: LoopRun): Promise<void>;
   /** After every epoch: its numbers, its metrics.jsonl line, its preview and the parameters it ended with. */
   onEpochClosed?(result: EpochResult, metrics: MetricsLine, preview: Preview & { shape: number[] }, params: Float32Array): void;
 }
@@ -74,6 +77,7 @@ export async function trainInPage(run: PageRun, gpu: Gpu, hooks: PageHooks = {},
         const { result, metrics } = await close.close(epoch, beta, epochHooks);
         folder?.addMetrics(metrics);
         hooks.onEpochClosed?.(result, metrics, close.preview(), paramsNow());
+        await hooks.onModel?.(vae, loopRun);
         result.checkpointDir = await save(result.isBest);
         return result;
       },

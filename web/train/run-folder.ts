@@ -18,7 +18,7 @@ import type { MetricsLine } from '../../src/train/epoch-close';
 const encode = (s: string) => new TextEncoder().encode(s);
 
 /** The bytes of a file's parts, joined (a copy: the parts may be views that the next tensor invalidates). */
-function joined(parts: Uint8Array[]): Uint8Array {
+export function joined(parts: Uint8Array[]): Uint8Array {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let at = 0;
   for (const p of parts) {

@@ -11,10 +11,15 @@
  * the parameters), then 'done' (the run's parameters, Adam's moments and state; `interrupted` when stopped), or
  * 'error' (one line: a browser without WebGPU, a model larger than the adapter binds, a lost device).
  */
+import { exploreDataOf } from '../../src/commands/explore-data';
+import { testMatrix } from '../../src/data/batches';
 import { gpuOfAdapter } from '../../src/gpu-device';
+import { layersModelFiles } from '../../src/io/run-files';
+import type { Vae } from '../../src/model/vae';
+import type { LoopRun } from '../../src/train/loop';
 import type { Dataset } from '../../src/data/datasets';
 import { PageRun, trainInPage } from './core';
-import { PageRunFolder, openRunFolder, unzipped } from './run-folder';
+import { PageRunFolder, joined, openRunFolder, unzipped } from './run-folder';
 import { picturesDataset } from './pictures';
 import { limitedDataset, panelFlags, panelOptions, panelRun } from './settings';
 
@@ -47,6 +52,7 @@ async function train(run: PageRun): Promise<void> {
     onStep: (info) => scope.postMessage({ kind: 'step', info }),
     onEpochClosed: (result, metrics, preview, params) => scope.postMessage({ kind: 'epoch', result, metrics, preview, params }, [params.buffer]),
     shouldStop: () => stopping,
+    onModel: async (vae, loopRun) => scope.postMessage({ kind: 'model', ...(await modelForExplorer(vae, loopRun)) }),
   }, folder ?? undefined);
   current = { ...run, params: done.params.slice(), adam: done.adam, state: done.state };
   scope.postMessage({ kind: 'done', interrupted: done.outcome.interrupted, params: done.params, adam: done.adam, state: done.state },
@@ -94,6 +100,29 @@ async function open(files: Map<string, Uint8Array>, dataset: Dataset): Promise<v
   current = { config: opened.config, dataset: limitedDataset(dataset, limitTrain, limitTest), params: opened.params, adam: opened.adam, state: opened.state };
   folder = opened.folder;
   scope.postMessage({ kind: 'opened', config: opened.config, state: opened.state, checkpoint: opened.checkpoint });
+}
+
+/** Test codes the explorer's pad shows of the page's model. */
+const PAGE_CODES = 500;
+
+/**
+ * The model as the explorer's panels load it: explore.json's numbers for its first PAGE_CODES test images, and each
+ * network's model.json and weights.bin (the files of a checkpoint).
+ */
+async function modelForExplorer(vae: Vae, run: LoopRun) {
+  const { config, dataset } = run;
+  const count = Math.min(PAGE_CODES, dataset.test.count);
+  const dim = vae.inputDim;
+  const first = { images: dataset.test.images!.subarray(0, count * dim), labels: dataset.test.labels?.subarray(0, count) ?? null, count };
+  const images = testMatrix(first, dim, config.data.binarize);
+  const info = exploreDataOf({ vae, config, run: `${config.data.name}, in this tab`, images, inputs: images, labels: first.labels, count });
+  const networks: Record<string, { json: string; weights: Uint8Array }> = {};
+  const decoder = new TextDecoder();
+  for (const [net, model] of Object.entries(vae.networks)) {
+    const files = await layersModelFiles(model);
+    networks[net] = { json: decoder.decode(files['model.json'][0]), weights: joined(files['weights.bin']) };
+  }
+  return { info, networks };
 }
 
 const failed = (error: unknown) =>
