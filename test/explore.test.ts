@@ -4,14 +4,14 @@
  * puppeteer-core): the pad, a slider, drawing, interpolation, the label
  * picker of a cvae and the curves, with the decoded pixels checked against the decoder run here in Node.
  */
-import { ChildProcess, spawn } from 'child_process';
+import type { ChildProcess } from 'child_process';
 import * as fs from 'fs';
 import * as http from 'http';
 import * as path from 'path';
 import * as tf from '@tensorflow/tfjs';
 import type { Browser, Page } from 'puppeteer-core';
 import { useTestBackend } from './helpers/backend';
-import { VAE_BIN, runVae } from './helpers/cli';
+import { runVae, startExplore as startExploreIn } from './helpers/cli';
 import { tmpDir } from './helpers/tmp';
 import { loadModel } from '../src/io/checkpoint';
 import { prepareImage } from '../src/data/images';
@@ -35,21 +35,9 @@ beforeAll(async () => {
   train('m1m2', ['--model', 'm1m2', '--m1', runs.z2, '--labeled', '100']);
 }, 240_000);
 
-/** `vae explore` on a free port: the process, the URL it printed and its stderr so far. */
-async function startExplore(run: string, extra: string[] = []): Promise<{ child: ChildProcess; url: string; stderr: () => string }> {
-  const child = spawn(process.execPath, [VAE_BIN, 'explore', '--checkpoint', run, '--port', '0', '--codes', '500', ...extra], { cwd: work });
-  let err = '';
-  child.stderr!.on('data', (d) => { err += d; });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /^(http:\/\/\S+)$/m.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`vae explore exited with ${code}: ${err}`)));
-  });
-  return { child, url, stderr: () => err };
+/** `vae explore` of `run` on a free port (500 codes). */
+function startExplore(run: string, extra: string[] = []) {
+  return startExploreIn(['--checkpoint', run, '--codes', '500', ...extra], work);
 }
 
 /** A raw request (the path exactly as given: no normalisation by a client library), with the URL's Host or `host`. */

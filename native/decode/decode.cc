@@ -440,13 +440,17 @@ void unmapBuffer(napi_env env, void*, void* hint) {
   delete mapping;
 }
 
-napi_value LargeBuffer(napi_env env, napi_callback_info info) {
+// The one argument of a call, a whole number of at least 1; false when it is not that.
+bool positiveArgument(napi_env env, napi_callback_info info, int64_t* value) {
   size_t argc = 1;
   napi_value argv[1];
+  return napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) == napi_ok && argc == 1 &&
+         napi_get_value_int64(env, argv[0], value) == napi_ok && *value >= 1;
+}
+
+napi_value LargeBuffer(napi_env env, napi_callback_info info) {
   int64_t bytes = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc != 1 ||
-      napi_get_value_int64(env, argv[0], &bytes) != napi_ok || bytes < 1)
-    return throwError(env, "largeBuffer: a positive number of bytes expected");
+  if (!positiveArgument(env, info, &bytes)) return throwError(env, "largeBuffer: a positive number of bytes expected");
   const size_t length = (static_cast<size_t>(bytes) + kHugePage - 1) / kHugePage * kHugePage + kHugePage;
   void* base = mmap(nullptr, length, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if (base == MAP_FAILED) return throwError(env, "largeBuffer: out of memory");
@@ -470,15 +474,11 @@ napi_value LargeBuffer(napi_env env, napi_callback_info info) {
 // in its arena that the main heap would have reused (peak 982 → 959 MiB, streamed 200,000 pictures). Threads started
 // after this call share the arenas that exist. Only new arenas are limited (glibc fixes its limit at the 9th arena).
 napi_value MallocArenas(napi_env env, napi_callback_info info) {
-  size_t argc = 1;
-  napi_value argv[1];
-  int32_t n = 0;
-  if (napi_get_cb_info(env, info, &argc, argv, nullptr, nullptr) != napi_ok || argc != 1 ||
-      napi_get_value_int32(env, argv[0], &n) != napi_ok || n < 1)
-    return throwError(env, "mallocArenas: a positive number expected");
+  int64_t n = 0;
+  if (!positiveArgument(env, info, &n) || n > 1024) return throwError(env, "mallocArenas: a positive number expected");
   bool taken = false;
 #if defined(__GLIBC__)
-  taken = mallopt(M_ARENA_MAX, n) == 1;
+  taken = mallopt(M_ARENA_MAX, static_cast<int>(n)) == 1;
 #endif
   napi_value result;
   napi_get_boolean(env, taken, &result);

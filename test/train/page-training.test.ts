@@ -9,7 +9,7 @@ import * as fs from 'fs';
 import * as path from 'path';
 import type { AddressInfo } from 'net';
 import type { Server } from 'http';
-import { ChildProcess, spawn } from 'child_process';
+import type { ChildProcess } from 'child_process';
 import { unzipSync, zipSync } from 'fflate';
 import type { Browser, Page } from 'puppeteer-core';
 import { initBackend } from '../../src/backend';
@@ -21,7 +21,7 @@ import { EpochClose } from '../../src/train/epoch-close';
 import { trainLoop } from '../../src/train/loop';
 import { startRun } from '../../src/train/run';
 import type { TrainRun } from '../../src/train/types';
-import { VAE_BIN, runVae } from '../helpers/cli';
+import { runVae, startExplore } from '../helpers/cli';
 import { tmpDir } from '../helpers/tmp';
 
 const CHROMIUM = process.env.CHROMIUM ?? ['/usr/bin/chromium', '/usr/bin/chromium-browser'].find((p) => fs.existsSync(p));
@@ -147,22 +147,6 @@ describe('training in the page, in Chromium', () => {
   }, 300_000);
 });
 
-/** `vae explore` in `cwd` on any free port: the process and its URL. */
-async function startExplore(cwd: string): Promise<{ child: ChildProcess; url: string }> {
-  const child = spawn(process.execPath, [VAE_BIN, 'explore', '--port', '0'], { cwd });
-  let err = '';
-  child.stderr!.on('data', (d) => { err += d; });
-  const url = await new Promise<string>((resolve, reject) => {
-    let out = '';
-    child.stdout!.on('data', (d) => {
-      out += d;
-      const m = /^(http:\/\/\S+)$/m.exec(out);
-      if (m) resolve(m[1]);
-    });
-    child.on('exit', (code) => reject(new Error(`vae explore exited with ${code}: ${err}`)));
-  });
-  return { child, url };
-}
 
 type Seen = { ready: boolean; training: boolean; engine: string; epochs: { test: { loss: number }; train: { loss: number } }[]; error: string; done: boolean };
 
@@ -210,7 +194,7 @@ describe("vae explore's Train panel, in Chromium", () => {
   /** The browser (WebGPU on SwiftShader) and `vae explore` in `work`, with no run, started once. */
   async function started(): Promise<{ browser: Browser; url: string }> {
     if (!explore) {
-      const served = await startExplore(work);
+      const served = await startExplore([], work);
       explore = served.child;
       exploreUrl = served.url;
     }
