@@ -14,7 +14,7 @@ import { unzipSync, zipSync } from 'fflate';
 import type { Browser, Page } from 'puppeteer-core';
 import { initBackend } from '../../src/backend';
 import { createCpuEngine } from '../../src/engine/cpu';
-import { ServedFile, fileIn, serveFiles } from '../../src/io/static-server';
+import { ServedFile, fileIn, filesUnder, serveFiles } from '../../src/io/static-server';
 import { familyOf } from '../../src/model/families/registry';
 import { flatLayout, readVariables } from '../../src/model/flat';
 import { EpochClose } from '../../src/train/epoch-close';
@@ -341,13 +341,51 @@ describe("vae explore's Train panel, in Chromium", () => {
     expect(await page.$eval('#train-skipped', (ul) => ul.textContent)).toMatch(/circles\/notes\.txt/);
   }, 300_000);
 
-  test('vae explore --export with no run writes the page, its worker and MNIST', () => {
-    const work = tmpDir();
-    const r = runVae(['explore', '--export', 'site'], work);
+  test('vae explore --export with no run writes a static site that trains, served by a plain static file server', async () => {
+    const site = tmpDir();
+    const r = runVae(['explore', '--export', 'site'], site);
     expect(r.status).toBe(0);
     for (const f of ['index.html', 'app.js', 'train-worker.js', 'data/mnist/train-images-idx3-ubyte', 'data/mnist/t10k-labels-idx1-ubyte']) {
-      expect(fs.existsSync(path.join(work, 'site', f))).toBe(true);
+      expect(fs.existsSync(path.join(site, 'site', f))).toBe(true);
     }
     expect(r.stderr).toMatch(/no run yet/);
-  });
+    if (!CHROMIUM) return expect(process.env.CI).toBeFalsy();
+    await started();
+    const files = filesUnder(path.join(site, 'site'), '/'); // every file of the folder, as any static server serves it
+    const server = await serveFiles(files, '127.0.0.1', 0, []);
+    try {
+      const page = await browser!.newPage();
+      await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+      await page.waitForFunction((h) => (window as unknown as Record<string, TrainHandle>)[h]?.seen.ready === true, { timeout: 60_000 }, handle);
+      await page.evaluate((h) => {
+        const train = (window as unknown as Record<string, TrainHandle>)[h];
+        train.setValue('limit-train', '256');
+        train.setValue('limit-test', '100');
+        train.setValue('epochs', '1');
+        train.start();
+      }, handle);
+      const seen = await untilDone(page);
+      expect(seen.error).toBe('');
+      expect(seen.epochs).toHaveLength(1);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+  }, 300_000);
+
+  test('in a browser without WebGPU the panel says so in one sentence, and the page still loads', async () => {
+    if (!CHROMIUM) return expect(process.env.CI).toBeFalsy();
+    const { url } = await started();
+    const puppeteer = await import('puppeteer-core');
+    const plain = await puppeteer.launch({ executablePath: CHROMIUM, headless: true, args: ['--no-sandbox'] });
+    try {
+      const page = await plain.newPage();
+      await page.goto(url);
+      await page.waitForFunction(() => (window as unknown as { vaeExplore?: { ready: boolean } }).vaeExplore?.ready === true, { timeout: 60_000 });
+      await page.waitForFunction((h) => (window as unknown as Record<string, TrainHandle>)[h].seen.error !== '', { timeout: 30_000 }, handle);
+      expect(await page.$eval('#train-note', (p) => p.textContent)).toMatch(/^This browser has no WebGPU, so it cannot train here/);
+      expect(await page.$eval('#train-start', (b) => (b as HTMLButtonElement).disabled)).toBe(true);
+    } finally {
+      await plain.close();
+    }
+  }, 120_000);
 });

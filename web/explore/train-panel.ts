@@ -310,13 +310,19 @@ async function openRun(files: File[]): Promise<void> {
 export function setupTrainPanel(show: ShowModel): void {
   showModel = show;
   (window as unknown as { vaeTrain: unknown }).vaeTrain = { seen, setValue, start: () => byId('train-start').click() };
-  if (!('gpu' in navigator)) {
+  const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
+  // (navigator.gpu may be there with no adapter behind it: Chromium on Linux without its WebGPU flag.)
+  const noWebGpu = () => {
     byId('train-note').textContent = NO_WEBGPU_NOTE;
-    byId<HTMLButtonElement>('train-start').disabled = true;
+    for (const id of ['train-start', 'train-continue', 'train-open', 'train-open-folder']) byId<HTMLButtonElement>(id).disabled = true;
     seen.error = NO_WEBGPU_NOTE;
     seen.ready = true;
+  };
+  if (!gpu) {
+    noWebGpu();
     return;
   }
+  gpu.requestAdapter().then((adapter) => { if (!adapter) noWebGpu(); }, noWebGpu);
   worker = new Worker('train-worker.js');
   worker.onmessage = (e: MessageEvent<FromWorker>) => onMessage(e.data);
   worker.onerror = (e) => onMessage({ kind: 'error', message: e.message });
