@@ -288,7 +288,7 @@ describe("vae explore's Train panel, in Chromium", () => {
     expect(Math.abs(lines[1].test.loss - cli[1].test.loss)).toBeLessThanOrEqual(0.5);
   }, 300_000);
 
-  test('a zip of 40 PNG and JPEG pictures in two class folders, a text file among them, trains in the page, the text file listed; the pad decodes while it trains', async () => {
+  test('a zip of 40 PNG and JPEG pictures in two class folders, a text file among them, dropped on the panel, trains in the page, the text file listed; the pad decodes while it trains', async () => {
     if (!CHROMIUM) return expect(process.env.CI).toBeFalsy();
     const { url } = await started();
     const sharp = (await import('sharp')).default;
@@ -308,8 +308,12 @@ describe("vae explore's Train panel, in Chromium", () => {
     const page = await browser!.newPage();
     await page.goto(url);
     await page.waitForFunction((h) => (window as unknown as Record<string, TrainHandle>)[h]?.seen.ready === true, { timeout: 60_000 }, handle);
-    const input = await page.$('#train-pictures');
-    await (input as unknown as { uploadFile(f: string): Promise<void> }).uploadFile(zipPath);
+    // Dropped on the panel (a drop event carrying the zip).
+    await page.evaluate((bytes) => {
+      const data = new DataTransfer();
+      data.items.add(new File([Uint8Array.from(atob(bytes), (c) => c.charCodeAt(0))], 'shapes.zip', { type: 'application/zip' }));
+      document.getElementById('train-section')!.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
+    }, fs.readFileSync(zipPath).toString('base64'));
     await page.waitForFunction(() => (document.getElementById('train-data') as HTMLSelectElement).value === 'pictures', { timeout: 30_000 });
     await page.evaluate((h) => {
       const train = (window as unknown as Record<string, TrainHandle>)[h];

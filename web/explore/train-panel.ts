@@ -277,7 +277,13 @@ async function droppedFiles(items: DataTransferItemList): Promise<{ file: File; 
       }
     }
   };
-  for (const entry of Array.from(items).map((item) => item.webkitGetAsEntry()).filter((e): e is FileSystemEntry => e !== null)) await walk(entry, '');
+  const entries = Array.from(items).map((item) => item.webkitGetAsEntry());
+  for (const entry of entries.filter((e): e is FileSystemEntry => e !== null)) await walk(entry, '');
+  // (Files without entries, such as a drop made by a script: taken as they are.)
+  Array.from(items).forEach((item, i) => {
+    const file = entries[i] === null && item.kind === 'file' ? item.getAsFile() : null;
+    if (file) out.push({ file, path: file.name });
+  });
   return out;
 }
 
