@@ -171,11 +171,32 @@ async function downloadRun(page: Page, work: string): Promise<string> {
   return zipName;
 }
 
+/** The epochs the curves panel's x axis spans ('1 to 3'), from its Vega-Lite axis label. */
+async function curvesEpochs(page: Page): Promise<string | undefined> {
+  const label = await page.$eval('#curves [aria-roledescription="axis"][aria-label^="X-axis"]', (g) => g.getAttribute('aria-label') ?? '');
+  return /values from (\d+ to \d+)/.exec(label)?.[1];
+}
+
 /** Waits until the panel's run is done or failed; what it saw. */
 async function untilDone(page: Page): Promise<TrainHandle['seen']> {
   await page.waitForFunction((h) => { const s = (window as unknown as Record<string, TrainHandle>)[h].seen; return s.done || s.error !== ''; },
     { timeout: 240_000 }, handle);
   return page.evaluate((h) => (window as unknown as Record<string, TrainHandle>)[h].seen, handle);
+}
+
+/** Zips `work`/`dir` into `work`/`dir`.zip, its files under `dir`/. */
+function zipFolder(work: string, dir: string): string {
+  const zip: Record<string, Uint8Array> = {};
+  const add = (rel: string) => {
+    for (const entry of fs.readdirSync(path.join(work, rel), { withFileTypes: true })) {
+      const file = path.join(rel, entry.name);
+      if (entry.isDirectory()) add(file);
+      else zip[file.split(path.sep).join('/')] = new Uint8Array(fs.readFileSync(path.join(work, file)));
+    }
+  };
+  add(dir);
+  fs.writeFileSync(path.join(work, `${dir}.zip`), zipSync(zip));
+  return path.join(work, `${dir}.zip`);
 }
 
 /** `vae ARGS` in `cwd`, which must succeed (its stderr printed when it does not). */
@@ -233,6 +254,9 @@ describe("vae explore's Train panel, in Chromium", () => {
     expect(seen.epochs).toHaveLength(1);
     expect(Math.abs(seen.epochs[0].test.loss - cliTest)).toBeLessThanOrEqual(0.5);
     expect(await page.$eval('#train-epochs', (t) => (t as HTMLTableElement).rows.length)).toBe(2); // the header and epoch 1
+    // The curves panel, hidden with no run, shows the tab's run.
+    expect(await page.$eval('#curves-section', (s) => (s as HTMLElement).hidden)).toBe(false);
+    expect(await curvesEpochs(page)).toBe('1 to 1');
     // Download run: the run folder as a zip, which the CLI opens (sample, evaluate) and trains on (--resume): its
     // epoch 2 as the CLI's own run resumed to epoch 2.
     const zipName = await downloadRun(page, work);
@@ -254,16 +278,7 @@ describe("vae explore's Train panel, in Chromium", () => {
     if (!CHROMIUM) return expect(process.env.CI).toBeFalsy();
     const { url } = await started();
     ok(['train', '--limit-train', '256', '--limit-test', '100', '--epochs', '1', '--out', 'cli'], work);
-    const zip: Record<string, Uint8Array> = {};
-    const add = (dir: string) => {
-      for (const entry of fs.readdirSync(path.join(work, dir), { withFileTypes: true })) {
-        const rel = path.join(dir, entry.name);
-        if (entry.isDirectory()) add(rel);
-        else zip[rel.split(path.sep).join('/')] = new Uint8Array(fs.readFileSync(path.join(work, rel)));
-      }
-    };
-    add('cli');
-    fs.writeFileSync(path.join(work, 'cli.zip'), zipSync(zip));
+    zipFolder(work, 'cli');
     fs.cpSync(path.join(work, 'cli'), path.join(work, 'cli-2'), { recursive: true });
     ok(['train', '--resume', 'cli-2', '--epochs', '2'], work);
 
@@ -343,6 +358,112 @@ describe("vae explore's Train panel, in Chromium", () => {
     expect(seen.epochs).toHaveLength(3);
     expect(Number.isFinite(seen.epochs[0].test.loss)).toBe(true);
     expect(await page.$eval('#train-skipped', (ul) => ul.textContent)).toMatch(/circles\/notes\.txt/);
+
+    // The run it downloads opens in a new page: refused until its pictures are given (they are not MNIST), then trained on.
+    let runZip = path.join(work, 'downloads', await downloadRun(page, work));
+    const again = await browser!.newPage();
+    await again.goto(url);
+    await again.waitForFunction((h) => (window as unknown as Record<string, TrainHandle>)[h]?.seen.ready === true, { timeout: 60_000 }, handle);
+    const openZip = async () => {
+      await again.evaluate((h) => { const s = (window as unknown as Record<string, TrainHandle>)[h].seen; s.opened = ''; s.error = ''; }, handle);
+      await ((await again.$('#train-open')) as unknown as { uploadFile(f: string): Promise<void> }).uploadFile(runZip);
+      await again.waitForFunction((h) => { const s = (window as unknown as Record<string, TrainHandle>)[h].seen; return s.opened !== '' || s.error !== ''; },
+        { timeout: 60_000 }, handle);
+      return again.evaluate((h) => (window as unknown as Record<string, TrainHandle>)[h].seen, handle);
+    };
+    expect((await openZip()).error).toMatch(/^this run trained on the pictures of shapes \(36 training and 4 test pictures, 28x28 colour\): choose or drop/);
+    await ((await again.$('#train-pictures')) as unknown as { uploadFile(f: string): Promise<void> }).uploadFile(zipPath);
+    await again.waitForFunction(() => (document.getElementById('train-data') as HTMLSelectElement).value === 'pictures', { timeout: 30_000 });
+    const opened = await openZip();
+    expect(opened.error).toBe('');
+    expect(opened.opened).toBe('epoch-0003');
+    expect(await again.$eval('#curves-section', (s) => (s as HTMLElement).hidden)).toBe(false);
+    expect(await curvesEpochs(again)).toBe('1 to 3'); // its three epochs' curves
+    await again.evaluate((h) => { (window as unknown as Record<string, TrainHandle>)[h].setValue('epochs', '4'); }, handle);
+    await again.click('#train-continue');
+    const continued = await untilDone(again);
+    expect(continued.error).toBe('');
+    expect(continued.epochs.map((e) => (e as unknown as { epoch: number }).epoch)).toEqual([4]);
+
+    // And a run `vae train --data shapes` made on the same pictures (its own decoders) opens on the pictures chosen.
+    for (const [name, bytes] of Object.entries(unzipSync(new Uint8Array(fs.readFileSync(zipPath))))) {
+      fs.mkdirSync(path.join(work, path.dirname(name)), { recursive: true });
+      fs.writeFileSync(path.join(work, name), bytes);
+    }
+    ok(['train', '--data', 'shapes', '--image-size', '28', '--batch-size', '16', '--epochs', '1', '--out', 'cli-shapes'], work);
+    runZip = zipFolder(work, 'cli-shapes');
+    expect(await openZip()).toMatchObject({ error: '', opened: 'epoch-0001' });
+  }, 400_000);
+
+  test('a batch larger than the adapter binds is refused with the limit named', async () => {
+    if (!CHROMIUM) return expect(process.env.CI).toBeFalsy();
+    const { url } = await started();
+    const page = await browser!.newPage();
+    await page.goto(url);
+    await page.waitForFunction((h) => (window as unknown as Record<string, TrainHandle>)[h]?.seen.ready === true, { timeout: 60_000 }, handle);
+    const limit = await page.evaluate(async () => (await (navigator as unknown as { gpu: GPU }).gpu.requestAdapter())!.limits.maxStorageBufferBindingSize);
+    // A 784-1000-1000-20 VAE on batches of 60,000 needs one buffer of 2,469 MiB (1,268 at 30,000: the step's size).
+    expect(limit).toBeLessThan(2469 * 2 ** 20);
+    await page.evaluate((h) => {
+      const train = (window as unknown as Record<string, TrainHandle>)[h];
+      train.setValue('hidden', '1000,1000');
+      train.setValue('batch-size', '60000');
+      train.setValue('limit-test', '100');
+      train.setValue('epochs', '1');
+      train.start();
+    }, handle);
+    const seen = await untilDone(page);
+    expect(seen.epochs).toHaveLength(0);
+    expect(seen.error).toMatch(new RegExp(`in one \\d+ MiB buffer, and this GPU binds at most ${limit / 2 ** 20} MiB: .*--batch-size`));
+    expect(await page.$eval('#train-status', (p) => p.textContent)).toContain(seen.error);
+  }, 300_000);
+
+  test('a device lost mid-run stops training with the last epoch kept; Continue trains on from it on a new device', async () => {
+    if (!CHROMIUM) return expect(process.env.CI).toBeFalsy();
+    const { url } = await started();
+    const page = await browser!.newPage();
+    // The panel's worker, wrapped: the first device it opens is destroyed at its first submission after epoch 2's
+    // first step (epoch 1's checkpoint saved, epoch 2's not).
+    await page.evaluateOnNewDocument(() => {
+      const Real = window.Worker;
+      window.Worker = function (url: string | URL, options?: WorkerOptions) {
+        const script = new URL(url, location.href).href;
+        const wrapper = `
+          let armed = false, fired = false;
+          const post = self.postMessage.bind(self);
+          self.postMessage = (m, t) => { if (m && m.kind === 'step' && m.info.epoch === 2) armed = true; post(m, t); };
+          const requestDevice = GPUAdapter.prototype.requestDevice;
+          GPUAdapter.prototype.requestDevice = async function (d) {
+            const device = await requestDevice.call(this, d);
+            const submit = device.queue.submit.bind(device.queue);
+            device.queue.submit = (buffers) => { submit(buffers); if (armed && !fired) { fired = true; device.destroy(); } };
+            return device;
+          };
+          importScripts(${JSON.stringify(script)});`;
+        return new Real(URL.createObjectURL(new Blob([wrapper], { type: 'text/javascript' })), options);
+      } as unknown as typeof Worker;
+    });
+    await page.goto(url);
+    await page.waitForFunction((h) => (window as unknown as Record<string, TrainHandle>)[h]?.seen.ready === true, { timeout: 60_000 }, handle);
+    await page.evaluate((h) => {
+      const train = (window as unknown as Record<string, TrainHandle>)[h];
+      for (const [name, value] of [['limit-train', '256'], ['limit-test', '100'], ['batch-size', '64'], ['epochs', '3']]) train.setValue(name, value);
+      train.start();
+    }, handle);
+    const lost = await untilDone(page) as TrainHandle['seen'] & { kept: string };
+    expect(lost.error).toMatch(/device was lost|GPU step failed|reading the parameters back/);
+    expect(lost.kept).toBe('epoch-0001');
+    expect(lost.done).toBe(false);
+    expect(await page.$eval('#train-status', (p) => p.textContent)).toMatch(/kept as at epoch-0001: Continue trains on/);
+    expect(await page.$eval('#train-continue', (b) => (b as HTMLButtonElement).disabled)).toBe(false);
+    await page.evaluate((h) => { (window as unknown as Record<string, TrainHandle>)[h].seen.epochs = []; }, handle);
+    await page.click('#train-continue');
+    const seen = await untilDone(page);
+    expect(seen.error).toBe('');
+    expect(seen.epochs.map((e) => (e as unknown as { epoch: number }).epoch)).toEqual([2, 3]);
+    const runDir = path.join(work, (await downloadRun(page, work)).replace(/\.zip$/, ''));
+    const lines = fs.readFileSync(path.join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { epoch: number });
+    expect(lines.map((l) => l.epoch)).toEqual([1, 2, 3]);
   }, 300_000);
 
   test('vae explore --export with no run writes a static site that trains, served by a plain static file server', async () => {

@@ -387,7 +387,11 @@ function drawStrip(): void {
 }
 
 // ------------------------------------------------------------------------------------------------ the curves
+/** Whether the curves are the run training in this tab's (the served run's are then no longer drawn). */
+let pageCurves = false;
+
 async function drawCurves(): Promise<void> {
+  if (pageCurves) return;
   let text: string;
   try {
     const response = await fetch('metrics.jsonl', { cache: 'no-store' });
@@ -396,7 +400,14 @@ async function drawCurves(): Promise<void> {
   } catch {
     return;
   }
-  const rows = text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as { epoch: number; train?: { loss?: number }; test?: { loss?: number } });
+  if (!pageCurves) await plotCurves(text.split('\n').filter((l) => l.trim()).map((l) => JSON.parse(l) as CurveRow));
+}
+
+/** A metrics.jsonl line, as far as the curves read it. */
+interface CurveRow { epoch: number; train?: { loss?: number }; test?: { loss?: number } }
+
+/** The training and test loss by epoch, in the curves panel. */
+async function plotCurves(rows: CurveRow[]): Promise<void> {
   const values = rows.flatMap((r) => [
     ...(r.train?.loss !== undefined ? [{ epoch: r.epoch, loss: r.train.loss, set: 'train' }] : []),
     ...(r.test?.loss !== undefined ? [{ epoch: r.epoch, loss: r.test.loss, set: 'test' }] : []),
@@ -406,7 +417,7 @@ async function drawCurves(): Promise<void> {
     mark: { type: 'line', point: true },
     encoding: {
       x: { field: 'epoch', type: 'quantitative', axis: { tickMinStep: 1, format: 'd' } },
-      y: { field: 'loss', type: 'quantitative', scale: { zero: false }, title: info.pointCode ? 'loss (nats)' : '−ELBO (nats)' },
+      y: { field: 'loss', type: 'quantitative', scale: { zero: false }, title: info?.pointCode ? 'loss (nats)' : '−ELBO (nats)' },
       color: { field: 'set', type: 'nominal', legend: { orient: 'bottom', title: null } },
     },
   };
@@ -515,7 +526,12 @@ function showPageModel(data: ExploreData, networks: Record<string, { json: strin
 
 async function main(): Promise<void> {
   wire();
-  setupTrainPanel(showPageModel);
+  // The run training in this tab: its curves in the curves panel (shown from its first epoch on).
+  setupTrainPanel(showPageModel, (rows) => {
+    pageCurves = true;
+    byId('curves-section').hidden = rows.length === 0;
+    plotCurves(rows).catch(() => undefined);
+  });
   const response = await fetch('explore.json');
   if (response.status === 404) {
     // No run yet (`vae explore` with none under checkpoints/): the Train panel, and the panels once it has trained an epoch.

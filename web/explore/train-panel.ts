@@ -7,7 +7,8 @@
  * files it skips are listed). Each epoch adds a
  * line of numbers and shows the model's samples (or reconstructions); Stop ends after the step under way and keeps
  * the run, Continue trains it on (to the --epochs field's total); Download run saves its run folder (a zip) for the CLI;
- * Open run takes a run folder the CLI made (zipped), which Continue then trains on.
+ * Open run takes a run folder the CLI made (zipped), which Continue then trains on (a run on pictures: with those pictures
+ * chosen first). The training curves panel follows the run's metrics lines.
  */
 
 import type { ExploreData } from '../../src/commands/explore-types';
@@ -17,6 +18,9 @@ const byId = <T extends HTMLElement>(id: string) => document.getElementById(id) 
 /** Shows the model the worker sends after each epoch in the explorer's other panels (app.ts). */
 type ShowModel = (info: ExploreData, networks: Record<string, { json: string; weights: Uint8Array }>) => Promise<void>;
 let showModel: ShowModel = async () => undefined;
+/** Draws the training curves of the run in this tab (app.ts), from its metrics.jsonl lines. */
+type ShowCurves = (lines: EpochLine[]) => void;
+let showCurves: ShowCurves = () => undefined;
 
 /** What the page says when the browser has no WebGPU (the worker says the same when asked to train). */
 export const NO_WEBGPU_NOTE = 'This browser has no WebGPU, so it cannot train here (Chrome or Edge 113+, Safari 26, Firefox 141+ on ' +
@@ -25,24 +29,24 @@ export const NO_WEBGPU_NOTE = 'This browser has no WebGPU, so it cannot train he
 interface PanelFlag { name: string; value: string; placeholder: string; help: string; choices: string[] | null }
 interface ImageSet { images: Uint8Array; labels: Uint8Array | null; count: number }
 interface Preview { images: Float32Array; count: number; cols: number; shape: number[] }
-interface EpochLine { epoch: number; epochs: number; train: { loss: number }; test: { loss: number }; samplesPerSec: number; seconds: number }
+interface EpochLine { epoch: number; train: { loss: number }; test: { loss: number }; samplesPerSec?: number }
 type FromWorker =
   | { kind: 'flags'; flags: PanelFlag[] }
   | { kind: 'config'; config: unknown }
   | { kind: 'engine'; description: string }
   | { kind: 'step'; info: { epoch: number; step: number; steps: number; loss: number; samplesPerSec: number } }
-  | { kind: 'epoch'; result: EpochLine; preview: Preview }
+  | { kind: 'epoch'; result: EpochLine & { epochs: number; samplesPerSec: number }; metrics: EpochLine; preview: Preview }
   | { kind: 'done'; interrupted: boolean; params: Float32Array; adam: unknown; state: unknown }
   | { kind: 'run-zip'; name: string; zip: Uint8Array }
   | { kind: 'progress'; done: number; total: number }
   | { kind: 'model'; info: ExploreData; networks: Record<string, { json: string; weights: Uint8Array }> }
   | { kind: 'data'; name: string; train: number; test: number; size: number; channels: number; classes: string[] | null;
       skipped: { file: string; why: string }[] }
-  | { kind: 'opened'; config: { train: { epochs: number } }; state: { epochsDone: number }; checkpoint: string }
-  | { kind: 'error'; message: string };
+  | { kind: 'opened'; config: { train: { epochs: number } }; state: { epochsDone: number }; checkpoint: string; metrics: EpochLine[] }
+  | { kind: 'error'; message: string; kept?: string };
 
 /** The state a test reads (window.vaeTrain). */
-const seen = { ready: false, training: false, engine: '', epochs: [] as EpochLine[], error: '', done: false, interrupted: false,
+const seen = { ready: false, training: false, engine: '', epochs: [] as EpochLine[], error: '', kept: '', done: false, interrupted: false,
   downloaded: '', opened: '', shown: 0, data: null as null | { name: string; train: number; test: number; skipped: { file: string; why: string }[] } };
 
 /** The user's pictures, once chosen or dropped: a zip, or a folder's files (paths from inside it). */
@@ -51,6 +55,8 @@ let pictures: { name: string; zip?: Uint8Array; files?: { path: string; bytes: U
 let worker: Worker;
 /** Whether the worker holds a run (started, or opened): Continue trains it on, Download run saves it. */
 let hasRun = false;
+/** The metrics.jsonl lines of that run (the curves). */
+let curve: EpochLine[] = [];
 
 /** An MNIST-format idx file: its dimensions and bytes. */
 function idx(buffer: ArrayBuffer): { dims: number[]; bytes: Uint8Array } {
@@ -185,6 +191,8 @@ function onMessage(message: FromWorker): void {
       const row = (byId<HTMLTableElement>('train-epochs')).insertRow();
       for (const text of [`${r.epoch}/${r.epochs}`, r.train.loss.toFixed(2), r.test.loss.toFixed(2), `${Math.round(r.samplesPerSec)}`]) row.insertCell().textContent = text;
       paintGrid(byId('train-preview'), message.preview);
+      curve = [...curve.filter((l) => l.epoch < message.metrics.epoch), message.metrics];
+      showCurves(curve);
       break;
     }
     case 'done':
@@ -198,6 +206,8 @@ function onMessage(message: FromWorker): void {
     case 'opened':
       hasRun = true;
       seen.opened = message.checkpoint;
+      curve = message.metrics;
+      showCurves(curve);
       setValue('epochs', String(message.config.train.epochs));
       setTraining(false);
       status(`opened the run at ${message.checkpoint} (${message.state.epochsDone} epochs done): set --epochs to the new total, then Continue`);
@@ -216,10 +226,16 @@ function onMessage(message: FromWorker): void {
     }
     case 'error':
       seen.error = message.message;
+      // A run that failed mid-way (a lost device, say) went back to its last checkpoint: Continue trains on from there,
+      // Download run saves it.
+      if (message.kept) {
+        hasRun = true;
+        seen.kept = message.kept;
+        curve = curve.filter((l) => l.epoch <= Number(/\d+/.exec(message.kept!)![0]));
+        showCurves(curve);
+      }
       setTraining(false);
-      // (A lost device, say: the epochs done are kept, and Download run saves them.)
-      if (seen.epochs.length > 0) byId<HTMLButtonElement>('train-download').disabled = false;
-      status(`error: ${message.message}`);
+      status(`error: ${message.message}${message.kept ? ` (the run is kept as at ${message.kept}: Continue trains on from there, Download run saves it)` : ''}`);
       break;
   }
 }
@@ -238,6 +254,7 @@ async function start(): Promise<void> {
   byId('train-data-note').textContent = '';
   byId<HTMLTableElement>('train-epochs').querySelectorAll('tr:not(:first-child)').forEach((r) => r.remove());
   seen.epochs = [];
+  curve = [];
   if (onPictures) {
     worker.postMessage({ kind: 'start', values: values(), pictures });
     return;
@@ -291,6 +308,7 @@ function continueRun(): void {
   setTraining(true);
   seen.done = false;
   seen.error = '';
+  seen.kept = '';
   const epochs = Number(values().epochs);
   worker.postMessage({ kind: 'continue', epochs: Number.isInteger(epochs) && epochs > 0 ? epochs : undefined });
 }
@@ -301,20 +319,24 @@ function continueRun(): void {
  */
 async function openRun(files: File[]): Promise<void> {
   setTraining(true);
+  seen.opened = '';
+  seen.error = '';
   status(`opening ${files.length === 1 ? files[0].name : `${files.length} files`} …`);
-  const dataset = await mnist();
+  // The data it trained on: MNIST, or the pictures chosen on the panel (the worker checks they are the run's).
+  const data = { dataset: await mnist(), ...(pictures ? { pictures } : {}) };
   if (files.length === 1 && files[0].name.endsWith('.zip')) {
-    worker.postMessage({ kind: 'open', zip: new Uint8Array(await files[0].arrayBuffer()), dataset });
+    worker.postMessage({ kind: 'open', zip: new Uint8Array(await files[0].arrayBuffer()), ...data });
     return;
   }
   const contents: Record<string, Uint8Array> = {};
   for (const file of files) contents[file.webkitRelativePath || file.name] = new Uint8Array(await file.arrayBuffer());
-  worker.postMessage({ kind: 'open', files: contents, dataset });
+  worker.postMessage({ kind: 'open', files: contents, ...data });
 }
 
 /** Sets the panel up: its fields from the worker, or the one sentence a browser without WebGPU gets. */
-export function setupTrainPanel(show: ShowModel): void {
+export function setupTrainPanel(show: ShowModel, curves: ShowCurves): void {
   showModel = show;
+  showCurves = curves;
   (window as unknown as { vaeTrain: unknown }).vaeTrain = { seen, setValue, start: () => byId('train-start').click() };
   const gpu = (navigator as Navigator & { gpu?: { requestAdapter(): Promise<unknown> } }).gpu;
   // (navigator.gpu may be there with no adapter behind it: Chromium on Linux without its WebGPU flag.)
@@ -339,7 +361,9 @@ export function setupTrainPanel(show: ShowModel): void {
   byId('train-download').addEventListener('click', () => worker.postMessage({ kind: 'download' }));
   for (const id of ['train-pictures', 'train-pictures-folder']) {
     byId<HTMLInputElement>(id).addEventListener('change', (e) => {
-      const files = Array.from((e.target as HTMLInputElement).files ?? []).map((file) => ({ file, path: file.webkitRelativePath || file.name }));
+      const input = e.target as HTMLInputElement;
+      const files = Array.from(input.files ?? []).map((file) => ({ file, path: file.webkitRelativePath || file.name }));
+      input.value = ''; // (so that choosing the same files again is a change too)
       if (files.length > 0) choosePictures(files).catch((error: unknown) => onMessage({ kind: 'error', message: String(error) }));
     });
   }
@@ -353,7 +377,9 @@ export function setupTrainPanel(show: ShowModel): void {
   });
   for (const id of ['train-open', 'train-open-folder']) {
     byId<HTMLInputElement>(id).addEventListener('change', (e) => {
-      const files = Array.from((e.target as HTMLInputElement).files ?? []);
+      const input = e.target as HTMLInputElement;
+      const files = Array.from(input.files ?? []);
+      input.value = ''; // (a run opened again after a refusal: the same file is a change too)
       if (files.length > 0) openRun(files).catch((error: unknown) => onMessage({ kind: 'error', message: String(error) }));
     });
   }

@@ -75,6 +75,16 @@ export class PageRunFolder {
     return name;
   }
 
+  /** The files as they are now, by path (openRunFolder opens them again: the run as its last checkpoint left it). */
+  get contents(): ReadonlyMap<string, Uint8Array> {
+    return this.files;
+  }
+
+  /** metrics.jsonl's lines so far, parsed. */
+  get metricsLines(): MetricsLine[] {
+    return this.metrics.split('\n').filter((line) => line.trim()).map((line) => JSON.parse(line) as MetricsLine);
+  }
+
   /** Whether a checkpoint has been saved (before, there is nothing to open). */
   get saved(): boolean {
     return this.index !== null;
@@ -104,7 +114,7 @@ const decoder = new TextDecoder();
  * begin with the folder's own name. Its last checkpoint is checked against its checksums.json, as the CLI checks it;
  * a damaged or foreign folder is one line.
  */
-export async function openRunFolder(given: Map<string, Uint8Array>): Promise<OpenedRun> {
+export async function openRunFolder(given: ReadonlyMap<string, Uint8Array>): Promise<OpenedRun> {
   const configAt = [...given.keys()].filter((f) => f.endsWith('config.json') && !f.includes('/epoch-')).sort((a, b) => a.length - b.length)[0];
   if (configAt === undefined) throw new Error('not a run folder: it has no config.json');
   const prefix = configAt.slice(0, configAt.length - 'config.json'.length);
