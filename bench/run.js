@@ -21,7 +21,8 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
-const { benchFolderScale } = require('./lib/folder-scale');
+const { benchFolderScale, untilFirstStep } = require('./lib/folder-scale');
+const { photoFolder } = require('./lib/photo-folder');
 
 const BENCH_DIR = __dirname;
 const PRELOAD = path.join(BENCH_DIR, 'lib', 'rusage-preload.js');
@@ -49,14 +50,32 @@ const TARGETS = {
   conv64VsTorch2: 0.8, // and at 64x64x3
 };
 
+// The GPU section's workloads (benchGpu): vae train's flags and bench/torch_vae.py's for the same model.
+const GPU_WORKLOADS = {
+  mlp: { vae: ['--arch', 'mlp'], torch: ['--arch', 'mlp'] },
+  conv28: { vae: ['--arch', 'conv'], torch: ['--arch', 'conv'] },
+  conv64x3: { vae: ['--arch', 'conv', '--image-size', '64', '--likelihood', 'gaussian'],
+    torch: ['--arch', 'conv', '--size', '64', '--channels', '3', '--likelihood', 'gaussian'] },
+};
+const GPU_ROWS = 'mlp:128,mlp:1024,conv28:128,conv28:1024,conv64x3:128,conv64x3:512';
+const TORCH_MODES = ['eager', 'cuda-graph', 'compile'];
+
 const USAGE = `Usage: node bench/run.js [options]     (or: npm run bench -- [options])
 
 Options:
   --backend <name>        passed to vae --backend: auto (default), tensorflow-gpu, webgpu, tensorflow, wasm, cpu;
                           webgpu adds the GPU section: the MLP and the 28x28 conv VAE at batch 128 and 1024, the
-                          dispatches per step, and PyTorch CUDA on the same models where python3 has torch with CUDA
+                          64x64 colour conv VAE (gaussian) at 128 and 512 on a folder of generated photographs, the
+                          dispatches per step, and PyTorch CUDA on the same models (eager, a CUDA graph of the whole
+                          step, torch.compile) where python3 has torch with CUDA
   --limit-train <n>       train on the first n MNIST images only (default: all 60,000; e.g. 2560 on lavapipe)
-  --gpu-images <n>        images per epoch of the GPU section's runs (default 12800)
+  --gpu-images <n>        MNIST images per epoch of the GPU section's runs (default 12800)
+  --gpu-rows <list>       the GPU section's workloads and batch sizes (default: all six,
+                          ${GPU_ROWS}; e.g. conv64x3:16 on lavapipe)
+  --gpu-pictures <n>      generated colour photographs in the conv64x3 rows' folder (default 50000)
+  --gpu-folder-dir <dir>  where that folder is written, and kept for the next bench
+                          (default: <tmp>/vae-bench-gpu-photos-<n>)
+  --torch-modes <list>    PyTorch CUDA's ways of running a step: eager, cuda-graph, compile (default: all three)
   --gpu-only              with --backend webgpu: only the GPU section and PyTorch CUDA (the GPU machine's run)
   --folder-scale <n>      only the folder section: n generated colour photographs (in --folder-dir), the first run's
                           pictures decoded per second, the second run's seconds to its first step, peak memory, and
@@ -81,7 +100,8 @@ Options:
 function parseArgs(argv) {
   const opts = { backend: 'auto', limitTrain: 0, gpuImages: 12800, sampleRuns: 5, torchThreads: [1, 2], torch: true, python: '/usr/bin/python3',
     out: path.join(BENCH_DIR, 'results', 'latest.json'), keep: false, strict: false, root: null, label: null, native: true,
-    conv: true, convImages: 12800, gpuOnly: false, folderScale: 0, folderDir: null };
+    conv: true, convImages: 12800, gpuOnly: false, folderScale: 0, folderDir: null, gpuRows: GPU_ROWS, gpuPictures: 50000,
+    gpuFolderDir: null, torchModes: TORCH_MODES };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -99,6 +119,13 @@ function parseArgs(argv) {
       case '--no-torch': opts.torch = false; break;
       case '--no-conv': opts.conv = false; break;
       case '--gpu-only': opts.gpuOnly = true; break;
+      case '--gpu-rows': opts.gpuRows = val(); gpuRows(opts.gpuRows); break;
+      case '--gpu-pictures': opts.gpuPictures = positiveInt(flag, val()); break;
+      case '--gpu-folder-dir': opts.gpuFolderDir = path.resolve(val()); break;
+      case '--torch-modes':
+        opts.torchModes = val().split(',').map((m) => m.trim());
+        for (const m of opts.torchModes) if (!TORCH_MODES.includes(m)) fail(`--torch-modes: no mode '${m}' (${TORCH_MODES.join(', ')})`);
+        break;
       case '--folder-scale': opts.folderScale = positiveInt(flag, val()); break;
       case '--folder-dir': opts.folderDir = path.resolve(val()); break;
       case '--conv-images': opts.convImages = positiveInt(flag, val()); break;
@@ -247,54 +274,107 @@ function benchSample(opts, tmp, runDir) {
 }
 
 /**
- * The GPU section (--backend webgpu): `vae train --epochs 2` of the default MLP and of the 28x28 conv VAE at batch
- * 128 and 1024 on `gpuImages` images, the second epoch's samples/s, and the engine line (the adapter, the
- * dispatches per step, or why the CPU trained); then PyTorch CUDA on the same models, where it is available.
+ * The GPU section (--backend webgpu): `vae train --epochs 2` of each workload at its batch sizes and the second
+ * epoch's samples/s, with the engine line (the adapter, the dispatches per step, or why the CPU trained); then
+ * PyTorch CUDA on the same models, eager and at its fastest (a CUDA graph of the whole step, torch.compile), where
+ * python3 has torch with CUDA. The workloads:
+ *   mlp       the default MLP on MNIST, batch 128 and 1024;
+ *   conv28    the 28x28 conv VAE (--arch conv) on MNIST, batch 128 and 1024;
+ *   conv64x3  the 64x64 colour conv VAE with --likelihood gaussian on a folder of --gpu-pictures generated colour
+ *             photographs (written once, kept in --gpu-folder-dir), batch 128 and 512; its first run's caching is
+ *             timed on its own.
  */
 /** A GPU section run that takes longer is stopped and reported as failed (the GPU machine's time is short). */
 const GPU_RUN_SECONDS = 120;
+/** torch.compile compiles each batch size before it is timed: its runs get longer. */
+const COMPILE_RUN_SECONDS = 240;
 
-function benchGpu(opts, tmp) {
-  const runs = [];
-  for (const arch of ['mlp', 'conv']) {
-    for (const batch of [128, 1024]) {
-      const runDir = path.join(tmp, `gpu-${arch}-${batch}`);
-      log(`d. vae train --backend ${opts.backend} --arch ${arch} --batch-size ${batch} (${opts.gpuImages} images, 2 epochs) ...`);
-      let r;
-      try {
-        r = runVae(['--backend', opts.backend, 'train', '--arch', arch, '--batch-size', String(batch), '--epochs', '2',
-          '--limit-train', String(opts.gpuImages), '--limit-test', '1000', '--out', runDir],
-        { cwd: tmp, recordFile: path.join(tmp, `gpu-${arch}-${batch}.rusage.json`), timeoutSeconds: GPU_RUN_SECONDS });
-      } catch (e) {
-        runs.push({ arch, batch, samplesPerSec: null, engine: `failed: ${e.message.split(' | ').pop()}`, dispatchesPerStep: null });
-        continue;
-      }
-      const engine = (/^engine: (.*)$/m.exec(r.stderr) || [null, 'unknown'])[1];
-      const dispatches = /(\d+) dispatches per step/.exec(engine);
-      const m = readMetrics(runDir)[1];
-      runs.push({ arch, batch, samplesPerSec: m.samplesPerSec, engine, dispatchesPerStep: dispatches ? Number(dispatches[1]) : null,
-        testLoss: m.test && m.test.loss });
-    }
-  }
-  return { runs, torchCuda: opts.torch ? benchTorchCuda(opts) : { skipped: true, why: '--no-torch' } };
+/** --gpu-rows: "mlp:128,conv64x3:512" as [{ workload, batch }]. */
+function gpuRows(text) {
+  return text.split(',').map((item) => {
+    const [workload, batch] = item.trim().split(':');
+    if (!GPU_WORKLOADS[workload]) fail(`--gpu-rows: no workload '${workload}' (${Object.keys(GPU_WORKLOADS).join(', ')})`);
+    return { workload, batch: positiveInt('--gpu-rows', batch) };
+  });
 }
 
-function benchTorchCuda(opts) {
+/** The folder of the conv64x3 rows: written (or reused), then cached by a first run timed until its first step. */
+async function gpuFolder(opts, tmp) {
+  const dir = opts.gpuFolderDir ?? path.join(os.tmpdir(), `vae-bench-gpu-photos-${opts.gpuPictures}`);
+  log(`d0. a folder of ${opts.gpuPictures} generated colour photographs in ${dir} ...`);
+  const g0 = Date.now();
+  await photoFolder(dir, opts.gpuPictures);
+  const generateSeconds = (Date.now() - g0) / 1000;
+  fs.rmSync(path.join(dir, '.vae-cache'), { recursive: true, force: true });
+  log('d0. its first run: decoded and cached (timed to its data line) ...');
+  const first = await untilFirstStep(process.execPath, [VAE_BIN, '--backend', 'wasm', 'train', '--data', dir, '--image-size', '64',
+    '--hidden', '8', '--z-dim', '2', '--batch-size', '256', '--epochs', '1', '--out', path.join(tmp, 'gpu-folder-first')],
+  { cwd: tmp, preload: PRELOAD, recordFile: path.join(tmp, 'gpu-folder-first.rusage.json'), timeoutSeconds: 1800 });
+  const data = /^data: .*\((\d+) train, (\d+) test/m.exec(first.stderr);
+  const pictures = data ? Number(data[1]) + Number(data[2]) : null;
+  return { dir, generateSeconds, pictures, cacheSeconds: first.dataSeconds, picturesPerSec: pictures && pictures / first.dataSeconds };
+}
+
+async function benchGpu(opts, tmp) {
+  const rows = gpuRows(opts.gpuRows);
+  const folder = rows.some((r) => r.workload === 'conv64x3') ? await gpuFolder(opts, tmp) : null;
+  const runs = [];
+  for (const { workload, batch } of rows) {
+    const runDir = path.join(tmp, `gpu-${workload}-${batch}`);
+    const data = workload === 'conv64x3' ? ['--data', folder.dir] : ['--limit-train', String(opts.gpuImages)];
+    log(`d. vae train --backend ${opts.backend} ${workload}, batch ${batch} (2 epochs) ...`);
+    let r;
+    try {
+      r = runVae(['--backend', opts.backend, 'train', ...GPU_WORKLOADS[workload].vae, ...data, '--batch-size', String(batch), '--epochs', '2',
+        '--limit-test', '1000', '--out', runDir],
+      { cwd: tmp, recordFile: path.join(tmp, `gpu-${workload}-${batch}.rusage.json`), timeoutSeconds: GPU_RUN_SECONDS });
+    } catch (e) {
+      runs.push({ workload, arch: workload, batch, samplesPerSec: null, engine: `failed: ${e.message.split(' | ').pop()}`, dispatchesPerStep: null });
+      continue;
+    }
+    const engine = (/^engine: (.*)$/m.exec(r.stderr) || [null, 'unknown'])[1];
+    const dispatches = /(\d+) dispatches per step/.exec(engine);
+    const m = readMetrics(runDir)[1];
+    const trainImages = /^data: .*\((\d+) train/m.exec(r.stderr);
+    runs.push({ workload, arch: workload, batch, samplesPerSec: m.samplesPerSec, engine, dispatchesPerStep: dispatches ? Number(dispatches[1]) : null,
+      testLoss: m.test && m.test.loss, trainImages: trainImages ? Number(trainImages[1]) : null });
+  }
+  const torchCuda = opts.torch ? benchTorchCuda(opts, rows, runs) : { skipped: true, why: '--no-torch' };
+  return { runs, folder, torchCuda };
+}
+
+/**
+ * bench/torch_vae.py --device cuda on each workload, one process per workload and mode (its batch sizes in turn), on
+ * as many training images as vae's run had (random pixels for conv64x3: a step's speed does not depend on them). A
+ * mode that fails or runs out of time is reported so, and the others still run.
+ */
+function benchTorchCuda(opts, rows, vaeRuns) {
   if (!fs.existsSync(opts.python)) return { skipped: true, why: `${opts.python} not found` };
   const probe = spawnSync(opts.python, ['-c', 'import torch; print(torch.cuda.is_available())'], { encoding: 'utf8' });
   if (probe.status !== 0 || probe.stdout.trim() !== 'True') return { skipped: true, why: 'python3 has no torch with CUDA' };
   const runs = [];
-  for (const arch of ['mlp', 'conv']) {
-    for (const batch of [128, 1024]) {
-      log(`e. PyTorch CUDA, --arch ${arch}, batch ${batch} ...`);
-      const r = spawnSync(opts.python, [TORCH_SCRIPT, '--data', MNIST_DIR, '--device', 'cuda', '--arch', arch, '--batch-size', String(batch)],
-        { encoding: 'utf8', timeout: 1000 * GPU_RUN_SECONDS });
-      if (r.status !== 0) throw new Error(`torch_vae.py --device cuda --arch ${arch} failed: ${(r.stderr || '').trim().split('\n').slice(-3).join(' | ')}`);
-      const parsed = JSON.parse(r.stdout.trim().split('\n').pop());
-      runs.push({ arch, batch, samplesPerSec: parsed.samples_per_sec, torch: parsed.torch, device: parsed.device_name });
+  const failures = [];
+  for (const workload of [...new Set(rows.map((r) => r.workload))]) {
+    const batches = rows.filter((r) => r.workload === workload).map((r) => r.batch);
+    const images = vaeRuns.find((r) => r.workload === workload && r.trainImages)?.trainImages ?? opts.gpuImages;
+    for (const mode of opts.torchModes) {
+      log(`e. PyTorch CUDA ${mode}, ${workload}, batch ${batches.join(' and ')} ...`);
+      const timeout = mode === 'compile' ? COMPILE_RUN_SECONDS : GPU_RUN_SECONDS;
+      const r = spawnSync(opts.python, [TORCH_SCRIPT, '--data', MNIST_DIR, '--device', 'cuda', ...GPU_WORKLOADS[workload].torch,
+        '--limit-train', String(images), '--batch-size', batches.join(','), ...(mode === 'eager' ? [] : [`--${mode}`])],
+      { encoding: 'utf8', timeout: 1000 * timeout, maxBuffer: 64 * 1024 * 1024 });
+      for (const line of (r.stdout || '').trim().split('\n').filter((l) => l.startsWith('{'))) {
+        const parsed = JSON.parse(line);
+        runs.push({ workload, arch: workload, batch: parsed.batch_size, mode, samplesPerSec: parsed.samples_per_sec, setupSeconds: parsed.setup_seconds,
+          torch: parsed.torch, device: parsed.device_name });
+      }
+      if (r.status !== 0) {
+        const why = r.error && r.error.code === 'ETIMEDOUT' ? `stopped after ${timeout} s` : (r.stderr || '').trim().split('\n').slice(-2).join(' | ');
+        failures.push({ workload, mode, why });
+      }
     }
   }
-  return { skipped: false, runs };
+  return { skipped: false, runs, failures };
 }
 
 function torchAvailable(python) {
@@ -394,7 +474,7 @@ function table(rows) {
   return [line(rows[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.slice(1).map(line)].join('\n');
 }
 
-function main() {
+async function main() {
   const opts = parseArgs(process.argv.slice(2));
   if (opts.root) setRoot(opts.root);
   nativeKernels = opts.native;
@@ -414,7 +494,7 @@ function main() {
     if (opts.backend !== 'webgpu') fail('--gpu-only needs --backend webgpu');
     try {
       results = { date: started.toISOString(), label: opts.label, root: ROOT, ...gitInfo(), machine: machineInfo(),
-        backendRequested: opts.backend, gpu: benchGpu(opts, tmp), benchSeconds: (Date.now() - started.getTime()) / 1000 };
+        backendRequested: opts.backend, gpu: await benchGpu(opts, tmp), benchSeconds: (Date.now() - started.getTime()) / 1000 };
     } finally {
       if (!opts.keep) fs.rmSync(tmp, { recursive: true, force: true });
     }
@@ -428,7 +508,7 @@ function main() {
     const sample = benchSample(opts, tmp, train.runDir);
     const torch = opts.torch ? benchTorch(opts) : { skipped: true, why: '--no-torch' };
     const conv = opts.conv ? benchConv(opts, tmp) : null;
-    const gpu = opts.backend === 'webgpu' ? benchGpu(opts, tmp) : null;
+    const gpu = opts.backend === 'webgpu' ? await benchGpu(opts, tmp) : null;
     const torch2 = !torch.skipped && torch.byThreads[2] ? torch.byThreads[2] : null;
     // After warm-up on both sides: our second epoch, PyTorch's epoch after 20 warm-up steps (it is as fast
     // after a whole warm-up epoch; ours is not: its first 100-200 steps run slower).
@@ -564,18 +644,33 @@ async function benchFolderOnly(opts, tmp, started) {
   if (opts.strict && targets.some((x) => x.status === 'FAIL')) process.exitCode = 1;
 }
 
-/** The GPU section's table: our samples/s and dispatches per step beside PyTorch CUDA's, and each run's engine line. */
-function gpuTable({ runs, torchCuda }) {
-  const cuda = (arch, batch) => (torchCuda.skipped ? null : torchCuda.runs.find((t) => t.arch === arch && t.batch === batch));
-  const gpuRows = [['GPU section (epoch 2 of vae train --epochs 2)', 'samples/s', 'dispatches/step', 'PyTorch CUDA', 'ratio']];
+/**
+ * The GPU section's table: our samples/s and dispatches per step beside PyTorch CUDA's in each mode it ran, and the
+ * ratio to the fastest of them; each run's engine line; the conv64x3 folder's first run.
+ */
+function gpuTable({ runs, folder, torchCuda }) {
+  const modes = torchCuda.skipped ? [] : TORCH_MODES.filter((m) => torchCuda.runs.some((t) => t.mode === m) || torchCuda.failures.some((f) => f.mode === m));
+  const cuda = (g, mode) => (torchCuda.skipped ? null : torchCuda.runs.find((t) => t.workload === g.workload && t.batch === g.batch && t.mode === mode));
+  const rows = [['GPU section (epoch 2 of vae train --epochs 2)', 'vae samples/s', 'dispatches/step', ...modes.map((m) => `PyTorch ${m}`),
+    'vae / fastest']];
   for (const g of runs) {
-    const t = cuda(g.arch, g.batch);
-    gpuRows.push([`${g.arch}, batch ${g.batch}`, fmt(g.samplesPerSec), g.dispatchesPerStep === null ? '-' : String(g.dispatchesPerStep),
-      t ? fmt(t.samplesPerSec) : '-', t ? `${fmt(g.samplesPerSec / t.samplesPerSec, 2)}x` : '-']);
+    const peers = modes.map((m) => cuda(g, m));
+    const fastest = Math.max(0, ...peers.filter(Boolean).map((t) => t.samplesPerSec));
+    rows.push([`${g.workload}, batch ${g.batch}`, fmt(g.samplesPerSec), g.dispatchesPerStep === null ? '-' : String(g.dispatchesPerStep),
+      ...peers.map((t) => (t ? fmt(t.samplesPerSec) : '-')), fastest > 0 && g.samplesPerSec ? `${fmt(g.samplesPerSec / fastest, 2)}x` : '-']);
   }
-  return ['', table(gpuRows), ...runs.map((g) => `engine (${g.arch}, batch ${g.batch}): ${g.engine}`),
-    torchCuda.skipped ? `PyTorch CUDA skipped: ${torchCuda.why}.` : `PyTorch CUDA: torch ${torchCuda.runs[0].torch} on ${torchCuda.runs[0].device}.`]
-    .join('\n') + '\n';
+  const lines = ['', table(rows), ...runs.map((g) => `engine (${g.workload}, batch ${g.batch}): ${g.engine}`)];
+  if (folder) {
+    lines.push(`conv64x3 data: ${folder.pictures ?? '?'} generated photographs (written in ${fmt(folder.generateSeconds, 0)} s, or reused); ` +
+      `the first run decoded and cached them in ${fmt(folder.cacheSeconds, 1)} s (${fmt(folder.picturesPerSec)} pictures/s, Node's start included).`);
+  }
+  if (torchCuda.skipped) lines.push(`PyTorch CUDA skipped: ${torchCuda.why}.`);
+  else {
+    const any = torchCuda.runs[0];
+    if (any) lines.push(`PyTorch CUDA: torch ${any.torch} on ${any.device}.`);
+    for (const f of torchCuda.failures) lines.push(`PyTorch ${f.mode} on ${f.workload} failed: ${f.why}`);
+  }
+  return lines.join('\n') + '\n';
 }
 
 /** The results JSON at --out (without the temporary run folders), and its path on stdout. */
@@ -587,9 +682,7 @@ function writeResults(opts, results, tmp) {
   process.stdout.write(`\nresults: ${opts.out}${opts.keep ? `; run folders kept in ${tmp}` : ''}\n`);
 }
 
-try {
-  main();
-} catch (e) {
+main().catch((e) => {
   process.stderr.write(`bench: ${e && e.message ? e.message : e}\n`);
   process.exitCode = 1;
-}
+});

@@ -39,7 +39,7 @@ function untilFirstStep(node, args, options) {
 
 /**
  * Runs `vae train ...` until it has trained `trainSeconds` past its first step (0: until its first step): seconds to
- * the first step, the samples/s of its last progress line, wall time, peak RSS.
+ * the first step (and to its data line: the data set read), the samples/s of its last progress line, wall time, peak RSS.
  */
 function untilStep(node, args, { cwd, preload, recordFile, timeoutSeconds }, trainSeconds) {
   return new Promise((resolve, reject) => {
@@ -49,11 +49,13 @@ function untilStep(node, args, { cwd, preload, recordFile, timeoutSeconds }, tra
       stdio: ['ignore', 'ignore', 'pipe'] });
     let stderr = '';
     let firstStep = null;
+    let dataLine = null;
     let samplesPerSec = null;
     const timer = setTimeout(() => child.kill('SIGKILL'), 1000 * timeoutSeconds);
     child.stderr.on('data', (chunk) => {
       stderr += chunk;
       const now = Number(process.hrtime.bigint() - t0) / 1e9;
+      if (dataLine === null && /^data: /m.test(stderr)) dataLine = now;
       if (firstStep === null && /^epoch 1 step \d+\/\d+/m.test(stderr)) firstStep = now;
       if (firstStep === null || child.killed) return;
       const lines = [...stderr.matchAll(/^epoch 1 step \d+\/\d+ .* (\d+) samples\/s/gm)];
@@ -69,7 +71,7 @@ function untilStep(node, args, { cwd, preload, recordFile, timeoutSeconds }, tra
       }
       let record = null;
       try { record = JSON.parse(fs.readFileSync(recordFile, 'utf8')); } catch { /* no figure */ }
-      resolve({ firstStepSeconds: firstStep, samplesPerSec, wallSeconds: wall, peakMiB: record ? record.maxRssKiB / 1024 : null, stderr });
+      resolve({ firstStepSeconds: firstStep, dataSeconds: dataLine, samplesPerSec, wallSeconds: wall, peakMiB: record ? record.maxRssKiB / 1024 : null, stderr });
     });
   });
 }
@@ -129,4 +131,4 @@ function duBytes(dir) {
   return total;
 }
 
-module.exports = { benchFolderScale };
+module.exports = { benchFolderScale, untilFirstStep };
