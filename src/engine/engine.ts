@@ -58,11 +58,16 @@ export interface Engine {
   /** For the backend line: where steps run ("2 training threads"). */
   readonly description: string;
   readonly threads: number;
-  /** Where the batch of a step goes: slot i of BATCH_SLOTS; write it before calling step. */
+  /**
+   * Steps that may be in flight at once, each in a batch slot of its own: BATCH_SLOTS when not given. An engine
+   * whose steps run asynchronously (the GPU's) takes more, so that its queue never waits for the main thread.
+   */
+  readonly depth?: number;
+  /** Where the batch of a step goes: slot i of `depth`; write it before calling step. */
   slot(i: number): BatchSlot;
   /**
    * The gradient of the batch in `task.slot`, then Adam step t on all parameters. A step may be given before
-   * the previous one is done: it runs after it (at most BATCH_SLOTS steps in flight).
+   * the previous one is done: it runs after it (at most `depth` steps in flight).
    */
   step(task: ShardTask, t: number): Promise<void>;
   /** The statistics of the last step run in `slot`: the loss, then the family's named sums. */

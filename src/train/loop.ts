@@ -96,6 +96,7 @@ export async function trainLoop(run: LoopRun, parts: LoopParts, hooks: TrainHook
     sizes: { rows: source.rows, dim: vae.inputDim, labelDim: vae.labelDim, zDim: vae.config.zDim, samples: source.samples,
       noisy: vae.config.noise !== undefined }, images: source.gather });
   hooks.onEngine?.(engine.description);
+  const depth = engine.depth ?? BATCH_SLOTS;
   /** The main thread's model and run.adam take the trained state (for evaluation, samples and checkpoints). */
   const syncModel = async () => {
     const trained = await engine.state();
@@ -116,7 +117,7 @@ export async function trainLoop(run: LoopRun, parts: LoopParts, hooks: TrainHook
       const firstGlobalStep = state.globalStep - state.stepInEpoch; // Adam's t of this epoch's step s is this + s + 1
       /** Writes batch `step` into its slot and gives it to the engine, which starts it when the one before is done. */
       const submit = (step: number): Submitted => {
-        const slot = step % BATCH_SLOTS;
+        const slot = step % depth;
         const { task, examples } = source.fill(epoch, step, engine.slot(slot));
         const stepBeta = betaAt(beta, klWarmup, epoch, step, steps);
         const done = engine.step({ ...task, slot, beta: stepBeta }, firstGlobalStep + step + 1);
@@ -141,22 +142,24 @@ export async function trainLoop(run: LoopRun, parts: LoopParts, hooks: TrainHook
         hooks.onStep?.({ epoch, step: step + 1, steps, beta: betaNow, autoencoder: !family.traits.kl, penalty: family.penalty, loss: sums.loss / sums.count,
           rec: sums.rec / sums.count, kl: sums.kl / sums.count, samplesPerSec: sums.count / sums.seconds });
       };
-      // One step is always queued behind the running one, so the engine never waits for this thread's
-      // bookkeeping; the batch after it is prepared while it works.
-      /** submit, once a streamed set has read the step's pictures (the step before trains meanwhile). */
+      // Steps are queued behind the running one (`depth` in flight: one behind it on the CPU, more on the GPU), so
+      // the engine never waits for this thread's bookkeeping; the batches after it are prepared while it works.
+      /** submit, once a streamed set has read the step's pictures (the steps before train meanwhile). */
       const submitReady = async (step: number): Promise<Submitted> => {
         await source.ready?.(epoch, step);
         return submit(step);
       };
-      let running: Submitted | null = state.stepInEpoch < steps ? await submitReady(state.stepInEpoch) : null;
-      while (running) {
-        const next: Submitted | null = running.step + 1 < steps ? await submitReady(running.step + 1) : null;
-        await finish(running);
-        running = next;
+      const queued: Submitted[] = [];
+      let toSubmit = state.stepInEpoch;
+      const fill = async () => {
+        while (queued.length < depth && toSubmit < steps) queued.push(await submitReady(toSubmit++));
+      };
+      await fill();
+      while (queued.length > 0) {
+        await finish(queued.shift()!);
         await nextTick(); // lets a Ctrl-C handler run
-        if (running && hooks.shouldStop?.()) {
-          await finish(running); // already queued: it is trained, and saved with the rest
-          running = null;
+        if (queued.length > 0 && hooks.shouldStop?.()) {
+          for (const step of queued.splice(0)) await finish(step); // already queued: trained, and saved with the rest
           if (state.stepInEpoch < steps) {
             await syncModel();
             outcome.lastCheckpoint = await save(false);
@@ -164,6 +167,7 @@ export async function trainLoop(run: LoopRun, parts: LoopParts, hooks: TrainHook
             return outcome;
           }
         }
+        await fill();
       }
 
       await syncModel();

@@ -10,7 +10,8 @@
  * Where a batch is the training images as they are, the training set stays on the GPU (bytes, binding 2) and a
  * step uploads its rows' indices (gather.ts); otherwise the objective lays the batch out and uploads it. The noise
  * is drawn on the CPU from the same streams as ever and uploaded every step; a step's statistics come back through
- * a small mapped buffer per batch slot. The arithmetic is the CPU engine's in float32 (sums in another order, exp
+ * a small mapped buffer per batch slot. GPU_STEPS_IN_FLIGHT steps are queued at once, so the host's part of a step
+ * (its noise, its upload, reading an earlier step's statistics) is done while the GPU runs the steps before it. The arithmetic is the CPU engine's in float32 (sums in another order, exp
  * and log of the GPU): a step agrees with it to ~1e-5 relative (test/engine/webgpu.test.ts).
  *
  * Nothing here needs Node: the device comes from gpu.ts's Dawn loader under Node (engines.ts) or from a browser.
@@ -31,21 +32,33 @@ import { stepUniform } from './wgsl';
 
 type Program = Awaited<ReturnType<typeof gpuProgram>>;
 
+/**
+ * Steps in flight: the loop queues this many, each with its batch, noise and statistics readback of its own, so the
+ * GPU's queue always holds the next steps while the main thread draws the noise of later ones and reads the
+ * statistics of earlier ones (no step waits for the host). On the GPU the steps take turns in BATCH_SLOTS statistics
+ * slots: the queue runs them in order, and each copies its slot out before the step after the next writes it.
+ */
+export const GPU_STEPS_IN_FLIGHT = 8;
+
 class WebGpuEngine implements Engine {
   readonly threads = 1;
+  readonly depth: number;
   private lost: string | null = null;
   /** The batch slots, in this process's memory: a step uploads its batch from them. */
   private readonly slots: BatchSlot[];
-  private statsBySlot: number[][] = Array.from({ length: BATCH_SLOTS }, () => []);
+  private readonly statsBySlot: number[][];
   /** VAE_GPU_PROFILE=1 (and a device with timestamp-query): each kernel timed on the GPU. */
   private readonly profiler: KernelProfiler | null;
 
   constructor(private readonly gpu: Gpu, private readonly layout: StepProgram, private readonly program: Program,
     private readonly readbacks: GPUBuffer[], private readonly setup: EngineSetup, private readonly statCount: number) {
     const { rows, dim, labelDim, zDim, samples, noisy } = setup.sizes;
-    this.slots = Array.from({ length: BATCH_SLOTS }, () => ({ x: new Float32Array(rows * dim), y: new Float32Array(rows * labelDim),
+    this.depth = readbacks.length;
+    // (A gathered batch is its images' indices: its x is never written.)
+    this.slots = Array.from({ length: this.depth }, () => ({ x: new Float32Array(layout.gathered ? 0 : rows * dim), y: new Float32Array(rows * labelDim),
       eps: new Float32Array(rows * samples * zDim), noisy: new Float32Array(noisy ? rows * dim : 0),
       imageIndex: layout.gathered ? new Float32Array(rows) : undefined }));
+    this.statsBySlot = Array.from({ length: this.depth }, () => []);
     this.profiler = gpu.info.timestamps ? new KernelProfiler(gpu.device, layout.kernels.map((k) => k.name), BATCH_SLOTS) : null;
     void gpu.device.lost.then((info) => { this.lost = `the GPU device was lost (${info.reason}: ${info.message})`; });
     gpu.device.onuncapturederror = (e) => { this.lost ??= `GPU error: ${e.error.message.split('\n')[0]}`; };
@@ -71,16 +84,18 @@ class WebGpuEngine implements Engine {
     const { beta1, beta2, lr } = this.setup.adamConfig;
     const { mem, uniform } = this.program;
     // The kernels' rows n and nk, as the objective laid the batch out (e.g. a batch's images and their K samples each).
+    // (writeBuffer takes its bytes now, and the queue orders them after the steps submitted before.)
     const { n, nk } = this.layout.upload((at, data, count) => device.queue.writeBuffer(mem, 4 * at, data as Float32Array<ArrayBuffer>, 0, count),
       this.slots[slot], task);
+    const gpuSlot = slot % BATCH_SLOTS;
     device.queue.writeBuffer(uniform, 0, stepUniform({ n, beta: task.beta, stepSize: lr / (1 - Math.pow(beta1, t)),
-      invCorr2: 1 / (1 - Math.pow(beta2, t)), slot, beta1, beta2, nk, semi: task.semi }));
+      invCorr2: 1 / (1 - Math.pow(beta2, t)), slot: gpuSlot, beta1, beta2, nk, semi: task.semi }));
     const encoder = device.createCommandEncoder();
     const kernels = this.layout.kernels;
-    if (this.profiler) this.profiler.record(encoder, this.program, kernels.map((k) => k.groups(n, nk)), slot);
+    if (this.profiler) this.profiler.record(encoder, this.program, kernels.map((k) => k.groups(n, nk)), gpuSlot);
     else recordKernels(encoder, this.program, kernels, n, nk);
     const readback = this.readbacks[slot];
-    encoder.copyBufferToBuffer(mem, 4 * (this.layout.stats + STEP_STATS * slot), readback, 0, 4 * STEP_STATS);
+    encoder.copyBufferToBuffer(mem, 4 * (this.layout.stats + STEP_STATS * gpuSlot), readback, 0, 4 * STEP_STATS);
     device.queue.submit([encoder.finish()]);
     try {
       await dawnAwait(readback.mapAsync(GPUMapMode.READ));
@@ -89,7 +104,7 @@ class WebGpuEngine implements Engine {
     }
     this.statsBySlot[slot] = Array.from(new Float32Array(readback.getMappedRange(), 0, this.statCount));
     readback.unmap();
-    if (this.profiler) await this.profiler.collect(slot, task.n);
+    if (this.profiler) await this.profiler.collect(gpuSlot, task.n);
     if (this.lost) throw new VaeError(this.lost);
   }
 
@@ -147,7 +162,9 @@ export async function webGpuEngine(setup: EngineSetup, gpu: Gpu, family: Pick<Fa
   const program = await gpuProgram(gpu, step.kernels, step.size, `this model and a batch of ${setup.sizes.rows}`, 'use a smaller --batch-size',
     step.gathered ? images!.images : undefined);
   if (step.gathered) device.queue.writeBuffer(program.mem, 4 * step.gathered.lut, byteLevels());
-  const readbacks = Array.from({ length: BATCH_SLOTS }, () =>
+  // Profiling times each kernel in one of BATCH_SLOTS query sets: then as many steps in flight, no more.
+  const depth = gpu.info.timestamps ? BATCH_SLOTS : GPU_STEPS_IN_FLIGHT;
+  const readbacks = Array.from({ length: depth }, () =>
     device.createBuffer({ size: 4 * STEP_STATS, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
   // Parameters and Adam's moments as training left them.
   uploadParams(gpu, model, program.mem);
