@@ -199,6 +199,15 @@ function zipFolder(work: string, dir: string): string {
   return path.join(work, `${dir}.zip`);
 }
 
+/** Sets the Train panel's fields (`vae train`'s flags by name) and clicks Start. */
+async function startWith(page: Page, fields: Record<string, string>): Promise<void> {
+  await page.evaluate((h, f) => {
+    const train = (window as unknown as Record<string, TrainHandle>)[h];
+    for (const [name, value] of Object.entries(f)) train.setValue(name, value);
+    train.start();
+  }, handle, fields);
+}
+
 /** `vae ARGS` in `cwd`, which must succeed (its stderr printed when it does not). */
 function ok(args: string[], cwd: string) {
   const r = runVae(args, cwd);
@@ -241,13 +250,7 @@ describe("vae explore's Train panel, in Chromium", () => {
     await page.goto(url);
     await page.waitForFunction(() => (window as unknown as { vaeTrain?: { seen: Seen } }).vaeTrain?.seen.ready === true, { timeout: 60_000 });
     expect(await page.evaluate(() => (window as unknown as { vaeExplore?: { run: boolean } }).vaeExplore?.run)).toBe(false);
-    await page.evaluate(() => {
-      const train = (window as unknown as { vaeTrain: { setValue(n: string, v: string): void; start(): void } }).vaeTrain;
-      train.setValue('limit-train', '2000');
-      train.setValue('limit-test', '500');
-      train.setValue('epochs', '1');
-      train.start();
-    });
+    await startWith(page, { 'limit-train': '2000', 'limit-test': '500', epochs: '1' });
     const seen = await untilDone(page);
     expect(seen.error).toBe('');
     expect(seen.engine).toMatch(/^webgpu/);
@@ -330,13 +333,7 @@ describe("vae explore's Train panel, in Chromium", () => {
       document.getElementById('train-section')!.dispatchEvent(new DragEvent('drop', { dataTransfer: data, bubbles: true, cancelable: true }));
     }, fs.readFileSync(zipPath).toString('base64'));
     await page.waitForFunction(() => (document.getElementById('train-data') as HTMLSelectElement).value === 'pictures', { timeout: 30_000 });
-    await page.evaluate((h) => {
-      const train = (window as unknown as Record<string, TrainHandle>)[h];
-      train.setValue('epochs', '3');
-      train.setValue('batch-size', '16');
-      train.setValue('image-size', '28');
-      train.start();
-    }, handle);
+    await startWith(page, { epochs: '3', 'batch-size': '16', 'image-size': '28' });
     // After its first epoch the explorer's panels show the model; while the worker trains on, a drag on the pad decodes.
     await page.waitForFunction((h) => { const s = (window as unknown as Record<string, TrainHandle & { seen: { shown: number } }>)[h].seen; return s.shown >= 1 || s.error !== ''; },
       { timeout: 120_000 }, handle);
@@ -404,14 +401,7 @@ describe("vae explore's Train panel, in Chromium", () => {
     const limit = await page.evaluate(async () => (await (navigator as unknown as { gpu: GPU }).gpu.requestAdapter())!.limits.maxStorageBufferBindingSize);
     // A 784-1000-1000-20 VAE on batches of 60,000 needs one buffer of 2,469 MiB (1,268 at 30,000: the step's size).
     expect(limit).toBeLessThan(2469 * 2 ** 20);
-    await page.evaluate((h) => {
-      const train = (window as unknown as Record<string, TrainHandle>)[h];
-      train.setValue('hidden', '1000,1000');
-      train.setValue('batch-size', '60000');
-      train.setValue('limit-test', '100');
-      train.setValue('epochs', '1');
-      train.start();
-    }, handle);
+    await startWith(page, { hidden: '1000,1000', 'batch-size': '60000', 'limit-test': '100', epochs: '1' });
     const seen = await untilDone(page);
     expect(seen.epochs).toHaveLength(0);
     expect(seen.error).toMatch(new RegExp(`in one \\d+ MiB buffer, and this GPU binds at most ${limit / 2 ** 20} MiB: .*--batch-size`));
@@ -445,11 +435,7 @@ describe("vae explore's Train panel, in Chromium", () => {
     });
     await page.goto(url);
     await page.waitForFunction((h) => (window as unknown as Record<string, TrainHandle>)[h]?.seen.ready === true, { timeout: 60_000 }, handle);
-    await page.evaluate((h) => {
-      const train = (window as unknown as Record<string, TrainHandle>)[h];
-      for (const [name, value] of [['limit-train', '256'], ['limit-test', '100'], ['batch-size', '64'], ['epochs', '3']]) train.setValue(name, value);
-      train.start();
-    }, handle);
+    await startWith(page, { 'limit-train': '256', 'limit-test': '100', 'batch-size': '64', epochs: '3' });
     const lost = await untilDone(page) as TrainHandle['seen'] & { kept: string };
     expect(lost.error).toMatch(/device was lost|GPU step failed|reading the parameters back/);
     expect(lost.kept).toBe('epoch-0001');
@@ -482,13 +468,7 @@ describe("vae explore's Train panel, in Chromium", () => {
       const page = await browser!.newPage();
       await page.goto(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
       await page.waitForFunction((h) => (window as unknown as Record<string, TrainHandle>)[h]?.seen.ready === true, { timeout: 60_000 }, handle);
-      await page.evaluate((h) => {
-        const train = (window as unknown as Record<string, TrainHandle>)[h];
-        train.setValue('limit-train', '256');
-        train.setValue('limit-test', '100');
-        train.setValue('epochs', '1');
-        train.start();
-      }, handle);
+      await startWith(page, { 'limit-train': '256', 'limit-test': '100', epochs: '1' });
       const seen = await untilDone(page);
       expect(seen.error).toBe('');
       expect(seen.epochs).toHaveLength(1);

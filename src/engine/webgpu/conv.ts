@@ -110,6 +110,87 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
 }`;
 }
 
+/** Threads of a workgroup of the chunked filter gradient, and the output positions each of them takes. */
+const CHUNK_THREADS = 64;
+const CHUNK_PER_THREAD = 32;
+/** Output positions of the batch a workgroup of the chunked filter gradient sums over. */
+export const WEIGHT_GRAD_CHUNK = CHUNK_THREADS * CHUNK_PER_THREAD;
+/** The most sums a thread of it keeps (taps x output channels): its workgroup holds 64 of each, in 16 KiB. */
+export const WEIGHT_GRAD_SUMS = 64;
+
+/** Whether a layer's filter gradient can be chunked (its taps x output channels fit WEIGHT_GRAD_SUMS). */
+export const chunkedWeightGrad = (c: ConvSpec) => c.k * c.k * c.cout <= WEIGHT_GRAD_SUMS;
+
+/**
+ * The filter gradient of a layer with few output channels, in two kernels. First, over chunks of WEIGHT_GRAD_CHUNK
+ * output positions of the batch, one workgroup per (input channel ci, chunk) (and per chunk for the bias), each
+ * thread keeping the sums of every tap and output channel of ci over its positions (an input value read once feeds
+ * all output channels; a chunk's output gradients are read by its workgroups in turn), the workgroup's sums added in
+ * a fixed order into the chunk's partial sums at `scratch` [chunk][ci + 1][tap·cout + co]. Then
+ * convWeightGradSumKernel adds the chunks, in order. The same sums as convWeightGradKernel, in another order.
+ */
+export function convWeightGradChunkKernel(c: ConvSpec, o: { input: number; dOut: number; scratch: number }): string {
+  const { Ho, Wo, pt, pl } = convGeometry(c);
+  const sums = c.k * c.k * c.cout;
+  return HEADER + /* wgsl */ `
+var<workgroup> part: array<f32, ${CHUNK_THREADS * sums}>;
+@compute @workgroup_size(${CHUNK_THREADS})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
+  let ci = wg.x; // ${c.cin}: the bias
+  let chunk = wg.y;
+  let positions = ${rowsOf(c, String(Ho * Wo))};
+  var acc: array<f32, ${sums}>;
+  for (var j = 0u; j < ${CHUNK_PER_THREAD}u; j++) {
+    let p = chunk * ${WEIGHT_GRAD_CHUNK}u + j * ${CHUNK_THREADS}u + l.x;
+    if (p >= positions) { break; }
+    var d: array<f32, ${c.cout}>;
+    for (var co = 0u; co < ${c.cout}u; co++) { d[co] = mem[${o.dOut}u + p * ${c.cout}u + co]; }
+    if (ci == ${c.cin}u) {
+      for (var co = 0u; co < ${c.cout}u; co++) { acc[co] += d[co]; }
+      continue;
+    }
+    let ox = i32(p % ${Wo}u);
+    let oy = i32((p / ${Wo}u) % ${Ho}u);
+    let b = p / ${Ho * Wo}u;
+    for (var ky = 0; ky < ${c.k}; ky++) {
+      let iy = oy * ${c.s} + ky - ${pt};
+      if (iy < 0 || iy >= ${c.H}) { continue; }
+      for (var kx = 0; kx < ${c.k}; kx++) {
+        let ix = ox * ${c.s} + kx - ${pl};
+        if (ix < 0 || ix >= ${c.W}) { continue; }
+        let xv = mem[${o.input}u + ${storedInput(c)} + ci];
+        let at = u32(ky * ${c.k} + kx) * ${c.cout}u;
+        for (var co = 0u; co < ${c.cout}u; co++) { acc[at + co] = fma(xv, d[co], acc[at + co]); }
+      }
+    }
+  }
+  for (var a = 0u; a < ${sums}u; a++) { part[a * ${CHUNK_THREADS}u + l.x] = acc[a]; }
+  workgroupBarrier();
+  for (var a = l.x; a < ${sums}u; a += ${CHUNK_THREADS}u) {
+    var total = 0.0;
+    for (var t = 0u; t < ${CHUNK_THREADS}u; t++) { total += part[a * ${CHUNK_THREADS}u + t]; }
+    mem[${o.scratch}u + (chunk * ${c.cin + 1}u + ci) * ${sums}u + a] = total;
+  }
+}`;
+}
+
+/** The chunks of convWeightGradChunkKernel added, in order, into the kernel's and the bias's gradients: one thread each. */
+export function convWeightGradSumKernel(c: ConvSpec, o: { scratch: number; P: number }): string {
+  const { Ho, Wo } = convGeometry(c);
+  const weights = c.k * c.k * c.cin * c.cout;
+  const sums = c.k * c.k * c.cout;
+  return flatKernel(`${weights + c.cout}u`, /* wgsl */ `let chunks = (${rowsOf(c, String(Ho * Wo))} + ${WEIGHT_GRAD_CHUNK - 1}u) / ${WEIGHT_GRAD_CHUNK}u;
+  var ci = ${c.cin}u;
+  var a = idx - ${weights}u;
+  if (idx < ${weights}u) {
+    ci = (idx / ${c.cout}u) % ${c.cin}u;
+    a = (idx / ${c.cout * c.cin}u) * ${c.cout}u + idx % ${c.cout}u;
+  }
+  var total = 0.0;
+  for (var chunk = 0u; chunk < chunks; chunk++) { total += mem[${o.scratch}u + (chunk * ${c.cin + 1}u + ci) * ${sums}u + a]; }
+  mem[${o.P + c.off}u + idx] = total;`);
+}
+
 /**
  * The input's gradient, one thread per stored input element (for an upsampled input, the sum over its 2x2
  * copies): dx[b, iy, ix, ci] = Σ_{ky, kx, co} dy[b, (iy + pt − ky) / s, (ix + pl − kx) / s, co] · W[ky, kx, ci, co]

@@ -3,7 +3,8 @@
  * and bias gradients and its input's gradient (every one a planned product, products.ts, or a direct kernel of
  * conv.ts), and the stacks that run a network's layers forward and back.
  */
-import { ConvSpec, convForwardKernel, convGeometry, convInputGradKernel, convWeightGradKernel, rowsOf, storedInput } from './conv';
+import { ConvSpec, WEIGHT_GRAD_CHUNK, chunkedWeightGrad, convForwardKernel, convGeometry, convWeightGradChunkKernel, convWeightGradKernel,
+  convWeightGradSumKernel, rowsOf, storedInput } from './conv';
 import { ProductSpec, plannedKernels, productPlan, productTiled, scratchOf } from './products';
 import { Kernel, MAX_GROUPS, Rows, flatGroups, rowCount } from './wgsl';
 
@@ -59,7 +60,8 @@ const NARROW = 8;
 /**
  * A convolution layer. Forward, the filter gradient and the input gradient are implicit GEMMs on tiledKernel
  * (the windows gathered as they are read), except forward and the filter gradient of a layer with few output
- * channels (a decoder's logits), which keep one thread per output element, or per weight.
+ * channels (a decoder's logits): one thread per output element; the filter gradient over chunks of the batch's
+ * output positions, then summed (one workgroup per weight where its taps x channels are too many to chunk).
  */
 export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, plan: StepPlan): Layer {
   const { Ho, Wo, Hs, Ws, pt, pl } = convGeometry(c);
@@ -70,6 +72,10 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
   const copies = c.up ? 2 : 1;
   const weights = taps * c.cin * c.cout;
   const narrow = c.cout < NARROW;
+  // A narrow layer's filter gradient: chunks of the batch's output positions, then their sum (scratch: the chunks').
+  const chunked = narrow && chunkedWeightGrad(c);
+  const chunks = (positions: number) => Math.ceil(positions / WEIGHT_GRAD_CHUNK);
+  const chunkScratch = chunked ? chunks(maxRows * Ho * Wo) * (c.cin + 1) * taps * c.cout : 0;
   // The filter gradient [taps·cin + 1, cout] (its last row the bias's: a row of ones in A) sums over every output
   // position of the batch: split.
   const fwd = productPlan(maxRows * Ho * Wo, c.cout, taps * c.cin, false);
@@ -86,7 +92,7 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
   if (iy < 0 || iy >= ${c.H} || ix < 0 || ix >= ${c.W}) { return 0.0; }`;
   return {
     name, out,
-    scratch: Math.max(narrow ? 0 : Math.max(scratchOf(fwd, maxRows * Ho * Wo, c.cout), scratchOf(dW, taps * c.cin + 1, c.cout)),
+    scratch: Math.max(narrow ? chunkScratch : Math.max(scratchOf(fwd, maxRows * Ho * Wo, c.cout), scratchOf(dW, taps * c.cin + 1, c.cout)),
       scratchOf(dX, maxRows * Hs * Ws, c.cin)),
     forwardScratch: narrow ? 0 : scratchOf(fwd, maxRows * Ho * Wo, c.cout),
     forward: (input, o) => {
@@ -103,6 +109,11 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
   mem[${o}u + i * ${c.cout}u + j] = y;` }, fwd, plan.scratch, m(Ho * Wo));
     },
     weightGrad: (input, dOut) => {
+      if (chunked) {
+        return [{ name: `${name} dW`, source: convWeightGradChunkKernel(c, { input, dOut, scratch: plan.scratch }),
+          groups: (n, nk) => [c.cin + 1, chunks(rowCount(rows, n, nk) * Ho * Wo)] },
+        { name: `${name} dW sum`, source: convWeightGradSumKernel(c, { scratch: plan.scratch, P }), groups: () => flatGroups(weights + c.cout) }];
+      }
       if (narrow) {
         const count = weights + c.cout; // one workgroup each
         return [{ name: `${name} dW`, source: convWeightGradKernel(c, { input, dOut, P }),
