@@ -2,6 +2,7 @@
  * Training on the GPU through the CLI (lavapipe here and in CI): the same test −ELBO as the CPU after a short
  * run, and checkpoints that resume across engines in both directions.
  */
+import * as fs from 'fs';
 import * as path from 'path';
 import { readMetrics } from '../src/train/train';
 import { runVae } from './helpers/cli';
@@ -52,6 +53,17 @@ test('a checkpoint written on the GPU resumes on the CPU, and the other way roun
     expect(got).toHaveLength(2);
     got.forEach((v, i) => expect(Math.abs(v - reference[i])).toBeLessThan(0.5));
   }
+}, 300_000);
+
+test('--seed gives the same run twice on the GPU: the same metrics and the same weights, to the bit (8 steps in flight)', () => {
+  if (!gpu) return expect(process.env.CI).toBeFalsy();
+  const runs = [path.join(work, 'seed-a'), path.join(work, 'seed-b')];
+  for (const out of runs) train(['--backend', 'webgpu', '--arch', 'conv', '--epochs', '1', '--limit-train', '640', '--limit-test', '64', '--seed', '3', '--out', out]);
+  const numbers = (run: string) => readMetrics(path.join(run, 'metrics.jsonl')).map((m) => ({ ...m, time: '', seconds: 0, samplesPerSec: 0 }));
+  expect(numbers(runs[1])).toEqual(numbers(runs[0]));
+  const weights = (run: string) => fs.readFileSync(path.join(run, 'epoch-0001', 'decoder', 'weights.bin'));
+  expect(weights(runs[1]).equals(weights(runs[0]))).toBe(true);
+  expect(weights(runs[0]).length).toBeGreaterThan(0);
 }, 300_000);
 
 test('every family trains on the GPU: M1+M2, the last to come, says so in its engine line', () => {
