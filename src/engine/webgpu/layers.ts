@@ -82,6 +82,40 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
   const dW = productPlan(taps * c.cin + 1, c.cout, maxRows * Ho * Wo, true);
   const dX = productPlan(maxRows * Hs * Ws, c.cin, copies * copies * taps * c.cout, false);
   const m = (positions: number) => (n: number, nk: number) => rowCount(rows, n, nk) * positions;
+  // A strided layer's input gradient by phase (as native/conv.cc): the input positions of each parity (py, px) are
+  // reached by the taps of that parity alone, (k / s)² of the k² (a quarter at stride 2), so each phase is a product
+  // over those taps only, instead of one over every tap of which three quarters gather zeros.
+  const phased = c.s > 1 && !c.up && c.k % c.s === 0;
+  const phaseTaps = (c.k / c.s) ** 2;
+  const phases = phased ? Array.from({ length: c.s * c.s }, (_, i) => {
+    const [py, px] = [Math.floor(i / c.s), i % c.s];
+    // The first input row (column) of the phase: (iy + pt) ≡ py (mod s); then every s-th.
+    const [y0, x0] = [(((py - pt) % c.s) + c.s) % c.s, (((px - pl) % c.s) + c.s) % c.s];
+    const [hp, wp] = [Math.max(0, Math.ceil((c.H - y0) / c.s)), Math.max(0, Math.ceil((c.W - x0) / c.s))];
+    return { py, px, y0, x0, hp, wp, plan: productPlan(maxRows * hp * wp, c.cin, phaseTaps * c.cout, false) };
+  }).filter((ph) => ph.hp > 0 && ph.wp > 0) : [];
+  /** The phase's input gradient: its positions (b, iy, ix) by its taps (ky, kx) = (py + s·ay, px + s·ax) and co. */
+  const phaseInputGrad = (ph: (typeof phases)[number], dOut: number, dIn: number, mask?: number): Kernel[] => {
+    const kw = c.k / c.s;
+    return plannedKernels(`${name} dX ${ph.py}${ph.px}`, { M: rowsOf(c, String(ph.hp * ph.wp)), N: c.cin, K: `${phaseTaps * c.cout}u`,
+      aFast: 'k', bFast: 'k',
+      aAt: /* wgsl */ `let b = i / ${ph.hp * ph.wp}u;
+  let p = i % ${ph.hp * ph.wp}u;
+  let co = k % ${c.cout}u;
+  let t = k / ${c.cout}u;
+  let oy = (i32(p / ${ph.wp}u) * ${c.s} + ${ph.y0 + pt - ph.py}) / ${c.s} - i32(t / ${kw}u);
+  let ox = (i32(p % ${ph.wp}u) * ${c.s} + ${ph.x0 + pl - ph.px}) / ${c.s} - i32(t % ${kw}u);
+  if (oy < 0 || ox < 0 || oy >= ${Ho} || ox >= ${Wo}) { return 0.0; }
+  return mem[${dOut}u + ((b * ${Ho}u + u32(oy)) * ${Wo}u + u32(ox)) * ${c.cout}u + co];`,
+      bAt: `let t = k / ${c.cout}u;
+  let tap = (${ph.py}u + ${c.s}u * (t / ${kw}u)) * ${c.k}u + ${ph.px}u + ${c.s}u * (t % ${kw}u);
+  return mem[${c.off}u + (tap * ${c.cin}u + j) * ${c.cout}u + k % ${c.cout}u];`,
+      store: `let b = i / ${ph.hp * ph.wp}u;
+  let p = i % ${ph.hp * ph.wp}u;
+  let at = ((b * ${Hs}u + ${ph.y0}u + ${c.s}u * (p / ${ph.wp}u)) * ${Ws}u + ${ph.x0}u + ${c.s}u * (p % ${ph.wp}u)) * ${c.cin}u + j;
+  ${mask !== undefined ? `if (mem[${mask}u + at] <= 0.0) { mem[${dIn}u + at] = 0.0; return; }` : ''}
+  mem[${dIn}u + at] = v;` }, ph.plan, plan.scratch, m(ph.hp * ph.wp));
+  };
   const window = (pos: string, tapCi: string) => /* wgsl */ `
   let b = ${pos} / ${Ho * Wo}u;
   let p = ${pos} % ${Ho * Wo}u;
@@ -93,7 +127,7 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
   return {
     name, out,
     scratch: Math.max(narrow ? chunkScratch : Math.max(scratchOf(fwd, maxRows * Ho * Wo, c.cout), scratchOf(dW, taps * c.cin + 1, c.cout)),
-      scratchOf(dX, maxRows * Hs * Ws, c.cin)),
+      phased ? Math.max(...phases.map((ph) => scratchOf(ph.plan, maxRows * ph.hp * ph.wp, c.cin))) : scratchOf(dX, maxRows * Hs * Ws, c.cin)),
     forwardScratch: narrow ? 0 : scratchOf(fwd, maxRows * Ho * Wo, c.cout),
     forward: (input, o) => {
       if (narrow) {
@@ -128,6 +162,7 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
     },
     inputGrad: (dOut, dIn, mask, accumulate = false) => {
       if (accumulate) throw new Error('a convolution\'s input gradient is not accumulated');
+      if (phased) return phases.flatMap((phase) => phaseInputGrad(phase, dOut, dIn, mask));
       // dx at a stored position (b, sy, sx) and channel ci: over k = (copy u, ky, kx, co), the output gradient at the
       // position each tap reaches from the copy (none where the stride does not divide) times W[ky, kx, ci, co].
       return plannedKernels(`${name} dX`, { M: rowsOf(c, String(Hs * Ws)), N: c.cin, K: `${copies * copies * taps * c.cout}u`, aFast: 'k', bFast: 'k',
