@@ -49,23 +49,29 @@ export function storedInput(c: ConvSpec): string {
   return `((b * ${Hs}u + u32(iy${half})) * ${Ws}u + u32(ix${half})) * ${c.cin}u`;
 }
 
-/** y = conv(x) + b (ReLU), one thread per output element. */
-export function convForwardKernel(c: ConvSpec, o: { input: number; out: number; relu: boolean }): string {
-  const { Ho, Wo, pt, pl } = convGeometry(c);
-  const per = Ho * Wo * c.cout;
-  return flatKernel(rowsOf(c, String(per)), /* wgsl */ `${nhwc(['b', 'oy', 'ox', 'co'], Ho, Wo, c.cout)}
-  var acc = mem[${c.off + c.k * c.k * c.cin * c.cout}u + co];
-  for (var ky = 0; ky < ${c.k}; ky++) {
+/** WGSL: `body` for every tap (ky, kx) of output position (oy, ox) whose input (iy, ix) is inside the input. */
+function eachTap(c: ConvSpec, body: string): string {
+  const { pt, pl } = convGeometry(c);
+  return `for (var ky = 0; ky < ${c.k}; ky++) {
     let iy = oy * ${c.s} + ky - ${pt};
     if (iy < 0 || iy >= ${c.H}) { continue; }
     for (var kx = 0; kx < ${c.k}; kx++) {
       let ix = ox * ${c.s} + kx - ${pl};
       if (ix < 0 || ix >= ${c.W}) { continue; }
-      let base = ${storedInput(c)};
-      let wbase = u32(ky * ${c.k} + kx) * ${c.cin * c.cout}u + co;
-      for (var ci = 0u; ci < ${c.cin}u; ci++) { acc = fma(mem[${o.input}u + base + ci], mem[${c.off}u + wbase + ci * ${c.cout}u], acc); }
+      ${body}
     }
-  }
+  }`;
+}
+
+/** y = conv(x) + b (ReLU), one thread per output element. */
+export function convForwardKernel(c: ConvSpec, o: { input: number; out: number; relu: boolean }): string {
+  const { Ho, Wo } = convGeometry(c);
+  const per = Ho * Wo * c.cout;
+  return flatKernel(rowsOf(c, String(per)), /* wgsl */ `${nhwc(['b', 'oy', 'ox', 'co'], Ho, Wo, c.cout)}
+  var acc = mem[${c.off + c.k * c.k * c.cin * c.cout}u + co];
+  ${eachTap(c, `let base = ${storedInput(c)};
+      let wbase = u32(ky * ${c.k} + kx) * ${c.cin * c.cout}u + co;
+      for (var ci = 0u; ci < ${c.cin}u; ci++) { acc = fma(mem[${o.input}u + base + ci], mem[${c.off}u + wbase + ci * ${c.cout}u], acc); }`)}
   ${o.relu ? 'acc = max(acc, 0.0);' : ''}
   mem[${o.out}u + idx] = acc;`);
 }
@@ -130,7 +136,7 @@ export const chunkedWeightGrad = (c: ConvSpec) => c.k * c.k * c.cout <= WEIGHT_G
  * convWeightGradSumKernel adds the chunks, in order. The same sums as convWeightGradKernel, in another order.
  */
 export function convWeightGradChunkKernel(c: ConvSpec, o: { input: number; dOut: number; scratch: number }): string {
-  const { Ho, Wo, pt, pl } = convGeometry(c);
+  const { Ho, Wo } = convGeometry(c);
   const sums = c.k * c.k * c.cout;
   return HEADER + /* wgsl */ `
 var<workgroup> part: array<f32, ${CHUNK_THREADS * sums}>;
@@ -152,17 +158,9 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
     let ox = i32(p % ${Wo}u);
     let oy = i32((p / ${Wo}u) % ${Ho}u);
     let b = p / ${Ho * Wo}u;
-    for (var ky = 0; ky < ${c.k}; ky++) {
-      let iy = oy * ${c.s} + ky - ${pt};
-      if (iy < 0 || iy >= ${c.H}) { continue; }
-      for (var kx = 0; kx < ${c.k}; kx++) {
-        let ix = ox * ${c.s} + kx - ${pl};
-        if (ix < 0 || ix >= ${c.W}) { continue; }
-        let xv = mem[${o.input}u + ${storedInput(c)} + ci];
-        let at = u32(ky * ${c.k} + kx) * ${c.cout}u;
-        for (var co = 0u; co < ${c.cout}u; co++) { acc[at + co] = fma(xv, d[co], acc[at + co]); }
-      }
-    }
+    ${eachTap(c, `let xv = mem[${o.input}u + ${storedInput(c)} + ci];
+      let at = u32(ky * ${c.k} + kx) * ${c.cout}u;
+      for (var co = 0u; co < ${c.cout}u; co++) { acc[at + co] = fma(xv, d[co], acc[at + co]); }`)}
   }
   for (var a = 0u; a < ${sums}u; a++) { part[a * ${CHUNK_THREADS}u + l.x] = acc[a]; }
   workgroupBarrier();
