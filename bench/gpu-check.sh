@@ -51,16 +51,16 @@ part bench 240 node bench/run.js --backend webgpu --gpu-only --python "$python" 
 # 2. The README's command: 2 epochs of MNIST, the backend and engine lines.
 part train 60 node bin/vae train --backend webgpu --epochs 2 "${limit[@]}" --out /tmp/gpu-check-run
 # 3. Where a step's time goes: each kernel timed on the GPU (VAE_GPU_PROFILE=1), one epoch of each workload.
-for run in "mlp 128" "mlp 1024" "conv 128" "conv 1024" "conv64 128" "conv64 512"; do
+profiles=("mlp 128" "mlp 1024" "conv 128" "conv 1024")
+for batch in ${conv64_batches//,/ }; do profiles+=("conv64 $batch"); done
+for run in "${profiles[@]}"; do
   set -- $run
   if [ "$1" = conv64 ]; then
-    [ "$2" = 512 ] && [ "$conv64_batches" != 128,512 ] && continue
-    what=(--arch conv --image-size 64 --likelihood gaussian --data "$photos" --limit-train $(( images < 6400 ? images : 6400 ))
-      --batch-size "${conv64_batches%%,*}")
-    [ "$2" = 512 ] && what[-1]=512
+    what=(--arch conv --image-size 64 --likelihood gaussian --data "$photos" --limit-train $(( images < 6400 ? images : 6400 )))
   else
-    what=(--arch "$1" --limit-train "$images" --batch-size "$2")
+    what=(--arch "$1" --limit-train "$images")
   fi
+  what+=(--batch-size "$2")
   VAE_GPU_PROFILE=1 part "profile-$1-$2" 30 node bin/vae train --backend webgpu "${what[@]}" --epochs 1 --limit-test 200 \
     --out "/tmp/gpu-check-profile-$1-$2"
 done

@@ -84,7 +84,7 @@ class VAE(nn.Module):
     def decode_logits(self, z):
         return self.dec_out(F.relu(self.dec_hidden(z)))
 
-    gaussian = False
+    gaussian = False  # --likelihood gaussian sets it on the model
 
     def loss_terms(self, x):
         """Mean over the batch of the reconstruction term and the KL term."""
@@ -189,8 +189,8 @@ def peak_rss_mib():
 class Stepper:
     """One training step at a time, as --cuda-graph, --compile or eager PyTorch (the default) runs it."""
 
-    def __init__(self, model, args, x_train, batch_size):
-        self.model, self.x_train, self.batch_size = model, x_train, batch_size
+    def __init__(self, model, args, x_train):
+        self.model, self.x_train = model, x_train
         self.mode = 'cuda-graph' if args.cuda_graph else 'compile' if args.compile else 'eager'
         self.optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, capturable=self.mode == 'cuda-graph')
         self.graph = None
@@ -250,8 +250,9 @@ def bench(args, info, model_of, x_train, gen, device, batch_size):
     n = x_train.shape[0]
     torch.manual_seed(args.seed)
     model = model_of().to(device)
-    stepper = Stepper(model, args, x_train, batch_size)
+    stepper = Stepper(model, args, x_train)
     full = stepper.full_batches_only()
+    warmup = max(args.warmup, 4 if full else 0)  # the fast modes capture or compile in their first steps
 
     def epoch():
         batches = batches_of_epoch(n, batch_size, gen, device)
@@ -260,7 +261,7 @@ def bench(args, info, model_of, x_train, gen, device, batch_size):
     batches = epoch()
     if not batches:
         raise SystemExit(f'--batch-size {batch_size} is larger than the {n} training images')
-    stepper.prepare([batches[i % len(batches)] for i in range(max(args.warmup, 4 if full else 0))])
+    stepper.prepare([batches[i % len(batches)] for i in range(warmup)])
     timed = [batches[i % len(batches)] for i in range(args.steps)] if args.steps > 0 else epoch()  # a fresh shuffle
     samples = sum(idx.shape[0] for idx in timed)
     t0 = time.perf_counter()
@@ -271,7 +272,7 @@ def bench(args, info, model_of, x_train, gen, device, batch_size):
     sps = samples / seconds
     measured_epoch = args.steps <= 0
     return dict(info, batch_size=batch_size, mode='bench', step_mode=stepper.mode, setup_seconds=stepper.setup_seconds,
-                warmup_steps=max(args.warmup, 4 if full else 0), timed_steps=len(timed), timed_samples=samples,
+                warmup_steps=warmup, timed_steps=len(timed), timed_samples=samples,
                 timed_seconds=seconds, samples_per_sec=sps, seconds_per_epoch=seconds if measured_epoch else n / sps,
                 seconds_per_epoch_measured=measured_epoch, last_loss=last, peak_rss_mib=peak_rss_mib(),
                 cpu_seconds=cpu_seconds())
@@ -321,10 +322,10 @@ def main():
     n = x_train.shape[0]
     device = torch.device(args.device)
     x_train, x_test = x_train.to(device), x_test.to(device)  # resident on the GPU: batches are gathered there
-    VAE.gaussian = args.likelihood == 'gaussian'
-
     def model_of():
-        return ConvVAE(args.size, args.channels) if args.arch == 'conv' else VAE()
+        model = ConvVAE(args.size, args.channels) if args.arch == 'conv' else VAE()
+        model.gaussian = args.likelihood == 'gaussian'
+        return model
 
     info = {
         'torch': torch.__version__, 'threads': torch.get_num_threads(), 'interop_threads': torch.get_num_interop_threads(),

@@ -13,7 +13,7 @@ import { createWebGpuEngine, webGpuCannotTrain } from '../../src/engine/engines'
 import { ConvSpec, chunkedWeightGrad } from '../../src/engine/webgpu/conv';
 import { byteLevels, gatherKernel } from '../../src/engine/webgpu/gather';
 import { reparameterizeGradKernel, reparameterizeKernel } from '../../src/engine/webgpu/gaussian';
-import { convLayer, denseLayer } from '../../src/engine/webgpu/layers';
+import { NARROW, convLayer, denseLayer } from '../../src/engine/webgpu/layers';
 import { bernoulliKernel, gaussianKernel } from '../../src/engine/webgpu/likelihoods';
 import { adamKernel } from '../../src/engine/webgpu/optimizer';
 import { productGroups, productKernel, ProductSpec } from '../../src/engine/webgpu/products';
@@ -216,7 +216,7 @@ describe.each([
   };
 
   test('the filter gradient is split where the layer was built for more rows, or chunked where it is narrow', () => {
-    const chunked = c.cout < 8 && chunkedWeightGrad(c);
+    const chunked = c.cout < NARROW && chunkedWeightGrad(c);
     expect(layer.weightGrad(at.x, dyAt).length).toBe(chunked || builtFor > n ? 2 : 1);
   });
 

@@ -122,24 +122,25 @@ async function startRun(values: Record<string, string>, dataset: Dataset | undef
 async function open(files: Map<string, Uint8Array>, dataset: Dataset, pictures: Pictures | undefined): Promise<void> {
   const opened = await openRunFolder(files);
   const { data: recorded, train: settings } = opened.config;
+  const onPictures = recorded.kind === 'folder';
+  const what = `${recorded.name} (${recorded.trainCount} training and ${recorded.testCount} test pictures, ${recorded.imageSize}x${recorded.imageSize} ` +
+    `${recorded.channels === 3 ? 'colour' : 'grey'})`;
   let data = dataset;
-  if (recorded.kind === 'folder') {
-    const what = `${recorded.name} (${recorded.trainCount} training and ${recorded.testCount} test pictures, ${recorded.imageSize}x${recorded.imageSize} ` +
-      `${recorded.channels === 3 ? 'colour' : 'grey'})`;
+  if (onPictures) {
     if (!pictures) throw new Error(`this run trained on the pictures of ${what}: choose or drop that folder (or its zip) first, then open the run`);
     data = await preparedPictures(pictures, { imageSize: recorded.imageSize, channels: recorded.channels as 1 | 3, testSplit: recorded.testSplit,
       seed: recorded.splitSeed ?? settings.seed });
-    const limited = limitedDataset(data, settings.limitTrain, settings.limitTest);
-    const classes = (names: string[] | null) => (names ? names.join(', ') : 'none');
-    if (limited.train.count !== recorded.trainCount || limited.test.count !== recorded.testCount || classes(data.labelNames) !== classes(recorded.labelNames)) {
-      throw new Error(`this run trained on ${what}, classes ${classes(recorded.labelNames)}; the pictures given make ${limited.train.count} training ` +
-        `and ${limited.test.count} test pictures, classes ${classes(data.labelNames)}`);
-    }
   } else if (recorded.name !== dataset.name) {
     throw new Error(`this run trained on ${recorded.name}; the page trains on ${dataset.name} or on a folder of pictures`);
   }
-  current = { config: opened.config, dataset: limitedDataset(data, settings.limitTrain, settings.limitTest), params: opened.params, adam: opened.adam,
-    state: opened.state };
+  const limited = limitedDataset(data, settings.limitTrain, settings.limitTest); // as the run trained on it
+  const classes = (names: string[] | null) => (names ? names.join(', ') : 'none');
+  if (onPictures && (limited.train.count !== recorded.trainCount || limited.test.count !== recorded.testCount ||
+    classes(data.labelNames) !== classes(recorded.labelNames))) {
+    throw new Error(`this run trained on ${what}, classes ${classes(recorded.labelNames)}; the pictures given make ${limited.train.count} training ` +
+      `and ${limited.test.count} test pictures, classes ${classes(data.labelNames)}`);
+  }
+  current = { config: opened.config, dataset: limited, params: opened.params, adam: opened.adam, state: opened.state };
   folder = opened.folder;
   scope.postMessage({ kind: 'opened', config: opened.config, state: opened.state, checkpoint: opened.checkpoint, metrics: folder.metricsLines });
 }

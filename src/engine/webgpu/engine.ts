@@ -11,8 +11,9 @@
  * step uploads its rows' indices (gather.ts); otherwise the objective lays the batch out and uploads it. The noise
  * is drawn on the CPU from the same streams as ever and uploaded every step; a step's statistics come back through
  * a small mapped buffer per batch slot. GPU_STEPS_IN_FLIGHT steps are queued at once, so the host's part of a step
- * (its noise, its upload, reading an earlier step's statistics) is done while the GPU runs the steps before it. The arithmetic is the CPU engine's in float32 (sums in another order, exp
- * and log of the GPU): a step agrees with it to ~1e-5 relative (test/engine/webgpu.test.ts).
+ * (its noise, its upload, reading an earlier step's statistics) is done while the GPU runs the steps before it. The
+ * arithmetic is the CPU engine's in float32 (sums in another order, exp and log of the GPU): a step agrees with it to
+ * ~1e-5 relative (test/engine/webgpu.test.ts).
  *
  * Nothing here needs Node: the device comes from gpu.ts's Dawn loader under Node (engines.ts) or from a browser.
  * VAE_GPU_PROFILE=1 times each kernel on the GPU (profile.ts).

@@ -55,7 +55,7 @@ export function denseLayer(name: string, w: { off: number; shape: number[] }, ac
 export interface StepPlan { scratch: number; rows: number; decRows: number }
 
 /** A convolution's output channels below this take the one-thread-per-output kernels: a 16-wide tile would idle. */
-const NARROW = 8;
+export const NARROW = 8;
 
 /**
  * A convolution layer. Forward, the filter gradient and the input gradient are implicit GEMMs on tiledKernel
