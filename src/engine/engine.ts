@@ -12,6 +12,7 @@ import type { BatchSlot, ShardTask } from '../model/families/family';
 import type { Vae } from '../model/vae';
 import type { ResidentSet } from '../data/datasets';
 import type { AdamConfig, AdamState } from './adam';
+import type { NormalsKind } from '../rng';
 
 /**
  * Batches in flight: one being trained on while the next is prepared and queued behind it, so an engine goes
@@ -52,6 +53,11 @@ export interface EngineSetup {
    * gather each batch itself from the slot's imageIndex, instead of the batch's x being written and uploaded.
    */
   images?: ResidentSet;
+  /**
+   * How the batches' noise ε is drawn (the run's train.normals; absent: 'sfc32'). With 'philox', an engine may draw
+   * it itself from each task's noiseKey: its slots' eps are then empty.
+   */
+  normals?: NormalsKind;
 }
 
 export interface Engine {

@@ -1,6 +1,7 @@
 /** The run's settings as config.json keeps them, and the training state a checkpoint keeps (io/checkpoint.ts writes them). */
 import type { DataRecord } from '../data/datasets';
 import type { NoiseConfig } from '../data/noise';
+import type { NormalsKind } from '../rng';
 import type { StreamShape } from '../data/stream';
 import type { ConditionConfig } from './condition';
 
@@ -71,6 +72,8 @@ export interface TrainSettings {
   limitTest?: number;
   /** A streamed set (larger than its memory budget): the windows its epochs are read in (data/stream.ts). */
   stream?: StreamShape;
+  /** How the training noise ε is drawn (rng.ts): 'philox' in runs made since 2026-12-05; absent: sfc32 streams. */
+  normals?: NormalsKind;
 }
 
 /** The format of config.json and the checkpoints this vae writes and reads. */

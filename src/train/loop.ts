@@ -94,7 +94,7 @@ export async function trainLoop(run: LoopRun, parts: LoopParts, hooks: TrainHook
   const engine = await parts.engine({ vae, adam: run.adam, adamConfig,
     lean: dataset.train.store !== undefined,
     sizes: { rows: source.rows, dim: vae.inputDim, labelDim: vae.labelDim, zDim: vae.config.zDim, samples: source.samples,
-      noisy: vae.config.noise !== undefined }, images: source.gather });
+      noisy: vae.config.noise !== undefined }, images: source.gather, normals: config.train.normals });
   hooks.onEngine?.(engine.description);
   const depth = engine.depth ?? BATCH_SLOTS;
   /** The main thread's model and run.adam take the trained state (for evaluation, samples and checkpoints). */

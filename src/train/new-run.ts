@@ -44,7 +44,7 @@ export function newRunConfigFor(o: NewRunOptions, dataset: Dataset, features?: M
         splitSeed: o.seed, dataMemory: o.dataMemory ?? DEFAULT_DATA_MEMORY_MB } : {}) },
     preprocess: { height: dataset.height, width: dataset.width, channels: dataset.channels, range: [0, 1], lightOnDark: dataset.kind === 'idx',
       fit: dataset.kind === 'idx' ? 'digit' : 'photo' },
-    train: { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, beta: o.beta, klWarmup: o.klWarmup, seed: o.seed,
+    train: { epochs: o.epochs, batchSize: o.batchSize, lr: o.lr, beta: o.beta, klWarmup: o.klWarmup, seed: o.seed, normals: 'philox',
       iwTrain: o.iwTrain ?? 1, limitTrain: o.limitTrain, limitTest: o.limitTest, ...extra,
       // A streamed set: the windows of its epochs, recorded so that --resume replays the same order.
       ...(dataset.train.store ? { stream: streamShape(dataset.train.store.dim, (o.dataMemory ?? DEFAULT_DATA_MEMORY_MB) * 2 ** 20) } : {}) },

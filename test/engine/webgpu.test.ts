@@ -20,7 +20,8 @@ import { productGroups, productKernel, ProductSpec } from '../../src/engine/webg
 import { statsKernel } from '../../src/engine/webgpu/stats';
 import { Kernel, stepUniform } from '../../src/engine/webgpu/wgsl';
 import { Gpu } from '../../src/gpu-device';
-import { Rng } from '../../src/rng';
+import { Rng, philoxKey, philoxNormals } from '../../src/rng';
+import { noiseKernel } from '../../src/engine/webgpu/noise';
 import { startRun } from '../../src/train/run';
 import type { TrainRun } from '../../src/train/train';
 import { testGpu, runKernel, runKernels } from '../helpers/gpu';
@@ -364,18 +365,38 @@ withGpu("the step's sums: loss (Σ rec + β Σ KL) / n, Σ rec, Σ KL, into the 
   expect(Array.from(out.subarray(2 * n, 2 * n + 8))).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
 });
 
+withGpu('the noise kernel draws the CPU\'s Philox normals: 1e-5 of each (1,003 rows of 7, n·K rows of the step)', async (g) => {
+  const rows = 1003, Z = 7, at = 5;
+  const key = philoxKey(11, 'eps', 3, 250);
+  const kernel = noiseKernel({ at, rows: 'nk', Z });
+  const mem = new Float32Array(at + rows * Z + 3).fill(-99); // 3 past the end: not written
+  const out = await runKernel(g, kernel.source, kernel.groups(1, rows), mem, uniform(1, 1, { nk: rows, noiseKey: key }));
+  const want = philoxNormals(key, new Float32Array(rows * Z));
+  let worst = 0;
+  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(out[at + i] - want[i]));
+  expect(worst).toBeLessThanOrEqual(1e-5);
+  expect(Array.from(out.subarray(0, at))).toEqual([-99, -99, -99, -99, -99]);
+  expect(Array.from(out.subarray(at + rows * Z))).toEqual([-99, -99, -99]);
+  // Another key, other numbers.
+  const other = await runKernel(g, kernel.source, kernel.groups(1, rows), mem, uniform(1, 1, { nk: rows, noiseKey: [key[0], key[1] + 1] }));
+  expect(Math.abs(other[at] - out[at]) + Math.abs(other[at + 1] - out[at + 1])).toBeGreaterThan(1e-3);
+});
+
 /**
  * One step of `task` on the CPU engine and on the WebGPU engine, both from the run's model and Adam state and the
- * same batch x and noise eps (written into the task's slot): each engine's statistics, parameters and moments.
+ * same batch x and noise eps (written into the task's slot): each engine's statistics, parameters and moments. With
+ * task.noiseKey, the run's noise is Philox's: the GPU engine draws it itself (its slots have no room for it) and the
+ * CPU engine is given philoxNormals of the key (eps is not used).
  */
 async function stepOnBoth(run: TrainRun, rows: number, x: Float32Array, eps: Float32Array, task: ShardTask,
   inputs: { noisy?: Float32Array; y?: Float32Array; samples?: number; gather?: Uint32Array } = {}) {
   const { noisy, y, gather } = inputs;
+  const key = task.noiseKey;
   const backend = await initBackend('webgpu', { gpu: true });
   const setup = (): EngineSetup => ({ backend, vae: run.vae, adam: run.adam, adamConfig: { lr: 1e-3, ...ADAM_DEFAULTS },
     sizes: { rows, dim: run.vae.inputDim, labelDim: run.vae.labelDim, zDim: run.vae.config.zDim, samples: inputs.samples ?? task.samples,
       noisy: noisy !== undefined },
-    threads: 1, images: gather ? run.dataset.train : undefined });
+    threads: 1, images: gather ? run.dataset.train : undefined, normals: key ? 'philox' : 'sfc32' });
   const results = [];
   for (const engine of [await createCpuEngine(setup()), await createWebGpuEngine(setup())]) {
     // With `gather`, the GPU engine holds the training set and is given the rows' indices; the CPU their images (x).
@@ -383,7 +404,9 @@ async function stepOnBoth(run: TrainRun, rows: number, x: Float32Array, eps: Flo
     expect(index !== undefined).toBe(gather !== undefined && engine.description.startsWith('webgpu'));
     if (index && gather) index.set(gather);
     else engine.slot(task.slot).x.set(x); // (a gathered slot's x is never written: the engine holds no room for it)
-    engine.slot(task.slot).eps.set(eps);
+    const slotEps = engine.slot(task.slot).eps;
+    if (key && engine.description.startsWith('webgpu')) expect(slotEps.length).toBe(0);
+    else slotEps.set(key ? philoxNormals(key, new Float32Array(eps.length)) : eps);
     if (noisy) engine.slot(task.slot).noisy.set(noisy);
     if (y) engine.slot(task.slot).y.set(y);
     await engine.step(task, 1);
@@ -408,7 +431,7 @@ withGpu('one training step on the GPU equals the CPU step on the same weights, b
   expectClose(gpuStep.params, cpu.params, 1e-4);
 }, 60_000);
 
-withGpu('a step that gathers its images from the training set on the GPU equals the CPU step on those images', async () => {
+withGpu('a step that gathers its images from the training set and draws its noise on the GPU equals the CPU step on those images and that noise', async () => {
   const run = await startRun({ data: 'mnist', binarize: 'none', hidden: [64], zDim: 4, beta: 1, epochs: 1, batchSize: 20,
     lr: 1e-3, seed: 5, klWarmup: 0, out: path.join(tmpDir(), 'gather'), limitTrain: 100, limitTest: 20 });
   const rng = new Rng(15, 'gpu-gather-step');
@@ -416,7 +439,7 @@ withGpu('a step that gathers its images from the training set on the GPU equals 
   const x = new Float32Array(17 * 784);
   fillBatch(run.dataset.train, 784, indices, 0, 17, x);
   const eps = Float32Array.from({ length: 17 * 4 }, () => rng.normal());
-  const { cpu, gpuStep } = await stepOnBoth(run, 20, x, eps, { slot: 0, n: 17, beta: 1, samples: 1 }, { gather: indices });
+  const { cpu, gpuStep } = await stepOnBoth(run, 20, x, eps, { slot: 0, n: 17, beta: 1, samples: 1, noiseKey: philoxKey(5, 'eps', 1, 0) }, { gather: indices });
   expectClose(gpuStep.params, cpu.params, 1e-4);
 }, 60_000);
 
@@ -487,7 +510,7 @@ describe.each([
   ['the MLP VAE, K = 4, β 0.7', { hidden: [32] }, 4, 0.7, 17],
   ['a cvae on the label, K = 3 (its condition beside every sample)', { model: 'cvae', hidden: [32] }, 3, 1, 9],
   ['the conv VAE, K = 2', { arch: 'conv' }, 2, 1, 3],
-] as const)('one importance-weighted step (--iw-train) of %s on the GPU equals the CPU step (1e-4 relative)', (_, kind, K, beta, n) => {
+] as const)('one importance-weighted step (--iw-train) of %s, its n·K noise rows drawn on the GPU, equals the CPU step (1e-4 relative)', (_, kind, K, beta, n) => {
   withGpu('stats, gradients and parameters', async () => {
     const run = await startRun({ data: 'mnist', binarize: 'none', zDim: 3, beta, epochs: 1, batchSize: 20, lr: 1e-3, seed: 10, klWarmup: 0,
       iwTrain: K, out: path.join(tmpDir(), 'iw'), limitTrain: 40, limitTest: 10, ...kind });
@@ -496,7 +519,7 @@ describe.each([
     const y = new Float32Array(n * run.vae.labelDim);
     for (let r = 0; r < n && run.vae.labelDim > 0; r++) y[r * 10 + Math.floor(rng.uniform() * 10)] = 1;
     const eps = Float32Array.from({ length: n * K * 3 }, () => rng.normal());
-    const { cpu, gpuStep, scale } = await stepOnBoth(run, 20, x, eps, { slot: 1, n, beta, samples: K }, { y });
+    const { cpu, gpuStep, scale } = await stepOnBoth(run, 20, x, eps, { slot: 1, n, beta, samples: K, noiseKey: philoxKey(10, 'eps', 2, K) }, { y });
     // As for the conv step above: parameters compared where the gradient is well above float error.
     const meaningful = Array.from(cpu.adam.m.keys()).filter((i) => Math.abs(cpu.adam.m[i]) > 1e-4 * scale);
     expect(meaningful.length).toBeGreaterThan(cpu.params.length / 10);
@@ -526,7 +549,7 @@ describe.each([
   }, 120_000);
 });
 
-withGpu('one training step of M2 on the GPU equals the CPU step: every label of the unlabelled images, the classifier (1e-4 relative)', async () => {
+withGpu('one training step of M2 on the GPU equals the CPU step: every label of the unlabelled images, the classifier, the noise drawn on the GPU (1e-4 relative)', async () => {
   const run = await startRun({ data: 'mnist', model: 'm2', binarize: 'none', hidden: [32], zDim: 3, beta: 1, epochs: 1, batchSize: 20, lr: 1e-3,
     seed: 12, klWarmup: 0, out: path.join(tmpDir(), 'm2'), limitTrain: 200, limitTest: 20, labeled: 20, alpha: 5 });
   const C = 10, nu = 13, nl = 5;
@@ -536,7 +559,7 @@ withGpu('one training step of M2 on the GPU equals the CPU step: every label of 
   for (let j = 0; j < nl; j++) y[(nu + j) * C + ((3 * j + 1) % C)] = 1;
   const eps = Float32Array.from({ length: (nu * C + nl) * 3 }, () => rng.normal());
   const semi = { unlabelled: nu, labelled: nl, weights: { unlabelled: 0.3, labelled: 0.05, classification: 2 } };
-  const { cpu, gpuStep } = await stepOnBoth(run, 25, x, eps, { slot: 1, n: nu + nl, beta: 1, samples: 1, semi }, { y, samples: C });
+  const { cpu, gpuStep } = await stepOnBoth(run, 25, x, eps, { slot: 1, n: nu + nl, beta: 1, samples: 1, semi, noiseKey: philoxKey(12, 'eps', 1, 7) }, { y, samples: C });
   expect(cpu.stats).toHaveLength(7);
   expect(cpu.stats[6]).toBe(nl);
   expectClose(gpuStep.params, cpu.params, 1e-4);

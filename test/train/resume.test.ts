@@ -132,3 +132,33 @@ test('an M2 run interrupted mid-epoch and resumed ends where the uninterrupted r
     expect(m.train.labelled.crossEntropy).toBeCloseTo(a[i].train.labelled.crossEntropy, 4);
   });
 });
+
+test('a run made before the Philox noise (no train.normals in config.json) resumes with its sfc32 noise; new runs record philox', async () => {
+  const root = tmpDir();
+  const older = (out: string) => {
+    const dir = path.join(root, out);
+    return startRun(options(dir, 2)).then((run) => {
+      // As a run made before 2026-12-05 was written: no train.normals.
+      const file = path.join(dir, 'config.json');
+      const config = JSON.parse(fs.readFileSync(file, 'utf8'));
+      expect(config.train.normals).toBe('philox');
+      delete config.train.normals;
+      fs.writeFileSync(file, JSON.stringify(config, null, 2));
+      delete run.config.train.normals;
+      return run;
+    });
+  };
+  const straight = await older('straight');
+  await train(straight);
+  const interrupted = await older('interrupted');
+  let steps = 0;
+  expect((await train(interrupted, { shouldStop: () => ++steps === 8 })).interrupted).toBe(true);
+  const resumed = await resumeRun(path.join(root, 'interrupted'));
+  expect(resumed.config.train.normals).toBeUndefined();
+  await train(resumed);
+  expect(maxAbsDiff(weightsOf(straight.vae.trainableVariables()), weightsOf(resumed.vae.trainableVariables()))).toBeLessThan(1e-5);
+  // The same run with Philox's noise is another run.
+  const philox = await startRun(options(path.join(root, 'philox'), 2));
+  await train(philox);
+  expect(maxAbsDiff(weightsOf(straight.vae.trainableVariables()), weightsOf(philox.vae.trainableVariables()))).toBeGreaterThan(1e-3);
+});

@@ -4,14 +4,15 @@
  * gradients and Adam's moments resident on the GPU. It trains every family today: the VAE (MLP or --arch conv,
  * Bernoulli or Gaussian p(x|z), IWAE with --iw-train), the cvae, the ae, dae and sae, the VQ-VAE, M2 and M1+M2.
  * tfjs-webgpu pays ~0.4 ms for every tensor operation (a step is ~150 of them); a dispatch here costs Dawn 6–9 µs,
- * and a step is 20 dispatches for the default MLP, 37 for the conv VAE at batch 128 (`dispatches`; more where
+ * and a step is 21 dispatches for the default MLP, 42 for the conv VAE at batch 128 (`dispatches`; more where
  * products are split, products.ts's productPlan).
  *
  * Where a batch is the training images as they are, the training set stays on the GPU (bytes, binding 2) and a
  * step uploads its rows' indices (gather.ts); otherwise the objective lays the batch out and uploads it. The noise
- * is drawn on the CPU from the same streams as ever and uploaded every step; a step's statistics come back through
+ * is drawn on the GPU from the step's Philox key (noise.ts: the CPU engine's numbers), or, for a run made before
+ * the Philox noise (train.normals absent), drawn on the CPU and uploaded every step; a step's statistics come back through
  * a small mapped buffer per batch slot. GPU_STEPS_IN_FLIGHT steps are queued at once, so the host's part of a step
- * (its noise, its upload, reading an earlier step's statistics) is done while the GPU runs the steps before it. The
+ * (its upload, reading an earlier step's statistics) is done while the GPU runs the steps before it. The
  * arithmetic is the CPU engine's in float32 (sums in another order, exp and log of the GPU): a step agrees with it to
  * ~1e-5 relative (test/engine/webgpu.test.ts).
  *
@@ -35,7 +36,7 @@ type Program = Awaited<ReturnType<typeof gpuProgram>>;
 
 /**
  * Steps in flight: the loop queues this many, each with its batch, noise and statistics readback of its own, so the
- * GPU's queue always holds the next steps while the main thread draws the noise of later ones and reads the
+ * GPU's queue always holds the next steps while the main thread prepares later ones and reads the
  * statistics of earlier ones (no step waits for the host). On the GPU the steps take turns in BATCH_SLOTS statistics
  * slots: the queue runs them in order, and each copies its slot out before the step after the next writes it.
  */
@@ -55,9 +56,9 @@ class WebGpuEngine implements Engine {
     private readonly readbacks: GPUBuffer[], private readonly setup: EngineSetup, private readonly statCount: number) {
     const { rows, dim, labelDim, zDim, samples, noisy } = setup.sizes;
     this.depth = readbacks.length;
-    // (A gathered batch is its images' indices: its x is never written.)
+    // (A gathered batch is its images' indices: its x is never written; noise drawn on the GPU is not written either.)
     this.slots = Array.from({ length: this.depth }, () => ({ x: new Float32Array(layout.gathered ? 0 : rows * dim), y: new Float32Array(rows * labelDim),
-      eps: new Float32Array(rows * samples * zDim), noisy: new Float32Array(noisy ? rows * dim : 0),
+      eps: new Float32Array(layout.drawsNoise ? 0 : rows * samples * zDim), noisy: new Float32Array(noisy ? rows * dim : 0),
       imageIndex: layout.gathered ? new Float32Array(rows) : undefined }));
     this.statsBySlot = Array.from({ length: this.depth }, () => []);
     this.profiler = gpu.info.timestamps ? new KernelProfiler(gpu.device, layout.kernels.map((k) => k.name), BATCH_SLOTS) : null;
@@ -89,8 +90,9 @@ class WebGpuEngine implements Engine {
     const { n, nk } = this.layout.upload((at, data, count) => device.queue.writeBuffer(mem, 4 * at, data as Float32Array<ArrayBuffer>, 0, count),
       this.slots[slot], task);
     const gpuSlot = slot % BATCH_SLOTS;
+    if (this.layout.drawsNoise && !task.noiseKey) throw new Error('the webgpu engine draws the noise of a step from its Philox key, and this one has none');
     device.queue.writeBuffer(uniform, 0, stepUniform({ n, beta: task.beta, stepSize: lr / (1 - Math.pow(beta1, t)),
-      invCorr2: 1 / (1 - Math.pow(beta2, t)), slot: gpuSlot, beta1, beta2, nk, semi: task.semi }));
+      invCorr2: 1 / (1 - Math.pow(beta2, t)), slot: gpuSlot, beta1, beta2, nk, semi: task.semi, noiseKey: task.noiseKey }));
     const encoder = device.createCommandEncoder();
     const kernels = this.layout.kernels;
     if (this.profiler) this.profiler.record(encoder, this.program, kernels.map((k) => k.groups(n, nk)), gpuSlot);
@@ -159,7 +161,7 @@ export async function webGpuEngine(setup: EngineSetup, gpu: Gpu, family: Pick<Fa
   const bytes = images ? 4 * Math.ceil(images.images.length / 4) : 0;
   const gather = images !== undefined && bytes <= Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
   const model = gpuModel(vae);
-  const step = buildStep(model, objective, { epsilon: setup.adamConfig.epsilon, gather });
+  const step = buildStep(model, objective, { epsilon: setup.adamConfig.epsilon, gather, noise: setup.normals === 'philox' });
   const program = await gpuProgram(gpu, step.kernels, step.size, `this model and a batch of ${setup.sizes.rows}`, 'use a smaller --batch-size',
     step.gathered ? images!.images : undefined);
   if (step.gathered) device.queue.writeBuffer(program.mem, 4 * step.gathered.lut, byteLevels());

@@ -2,7 +2,8 @@
  * The step skeleton: every training step of the WebGPU engine is one fixed sequence of kernels, recorded into one
  * compute pass, whatever the objective:
  *
- *   the objective's inputs (a gather on the GPU, or nothing: the batch was uploaded)
+ *   the noise ε (drawn on the GPU from the step's Philox key, or nothing: it was uploaded)
+ *   → the objective's inputs (a gather on the GPU, or nothing: the batch was uploaded)
  *   → the encoder → the objective's latent forward (its code layers, then the sample, the K samples or the
  *   quantisation) → the decoder → the objective's likelihood and weights → the decoder backward → the objective's
  *   latent backward (down to the encoder's top) → the encoder backward → the objective's other networks backward
@@ -15,6 +16,7 @@
 import { Layer, backwardStack, forwardStack } from './layers';
 import { GpuModel, modelLayers, scratchOfLayers } from './networks';
 import type { GpuObjective, ObjectiveStep } from './objectives/objective';
+import { noiseKernel } from './noise';
 import { adamKernel } from './optimizer';
 import { Arena, Kernel, flatGroups } from './wgsl';
 
@@ -27,13 +29,15 @@ export interface StepProgram {
   stats: number;
   gathered: ObjectiveStep['gathered'];
   upload: ObjectiveStep['upload'];
+  /** The step draws its noise ε on the GPU (its first kernel) from the uniform's Philox key. */
+  drawsNoise: boolean;
 }
 
 /**
  * The step of `objective` on this model. With `gather`, the training set is at binding 2 and the objective (if it
- * gathers) reads its batch's images from there.
+ * gathers) reads its batch's images from there. With `noise`, the step draws its noise on the GPU (if it has any).
  */
-export function buildStep(model: GpuModel, objective: GpuObjective, o: { epsilon: number; gather: boolean }): StepProgram {
+export function buildStep(model: GpuModel, objective: GpuObjective, o: { epsilon: number; gather: boolean; noise: boolean }): StepProgram {
   const { P } = model;
   const { rows, decRows, decoder } = objective.rows;
   const plan = { scratch: 4 * P, rows, decRows };
@@ -45,7 +49,9 @@ export function buildStep(model: GpuModel, objective: GpuObjective, o: { epsilon
   const [encH, dEncH] = [outputs(enc, rows), outputs(enc, rows)];
   const [decH, dDecH] = [outputs(dec, decRows), outputs(dec, decRows)]; // the last are the logits and their gradient
   const part = objective.build({ model, mem, plan, code, enc, encH, dEncH, dec, decH, dDecH, gather: o.gather && objective.gathers });
+  const noise = o.noise && part.noise ? [noiseKernel({ ...part.noise, Z: model.Z })] : [];
   const kernels: Kernel[] = [
+    ...noise,
     ...part.inputs,
     ...forwardStack(enc, part.encoderInput, encH),
     ...part.latent,
@@ -58,5 +64,5 @@ export function buildStep(model: GpuModel, objective: GpuObjective, o: { epsilon
     { name: 'adam', source: adamKernel(P, o.epsilon), groups: () => flatGroups(P) },
     ...part.statistics,
   ];
-  return { kernels, size: mem.size, P, stats: part.stats, gathered: part.gathered, upload: part.upload };
+  return { kernels, size: mem.size, P, stats: part.stats, gathered: part.gathered, upload: part.upload, drawsNoise: noise.length > 0 };
 }

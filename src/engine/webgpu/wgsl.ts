@@ -20,20 +20,22 @@ export interface Kernel {
 /** The step's values every kernel may read. */
 export const HEADER = /* wgsl */ `
 struct Step { n: u32, beta: f32, inv_norm: f32, step_size: f32, inv_corr2: f32, slot: u32, b1: f32, b2: f32, a1: f32, a2: f32, nk: u32, pad1: f32,
-  w_u: f32, w_l: f32, w_c: f32, unlabelled: u32 }
+  w_u: f32, w_l: f32, w_c: f32, unlabelled: u32, key0: u32, key1: u32, pad2: u32, pad3: u32 }
 @group(0) @binding(0) var<storage, read_write> mem: array<f32>;
 @group(0) @binding(1) var<uniform> step: Step;
 `;
 
 /** Bytes of HEADER's struct Step. */
-export const STEP_BYTES = 64;
+export const STEP_BYTES = 80;
 
 /**
  * The values of the kernels' `step` uniform (HEADER's struct Step): 1/n is the loss's normaliser; 1 − β1 and
- * 1 − β2 are computed here in double precision (in float32, 1 − 0.999 is off by 1.3e-5).
+ * 1 − β2 are computed here in double precision (in float32, 1 − 0.999 is off by 1.3e-5). `noiseKey`: the Philox key of
+ * the step's noise, where the GPU draws it (noise.ts).
  */
 export function stepUniform(v: { n: number; beta: number; stepSize: number; invCorr2: number; slot: number; beta1: number; beta2: number;
-  nk?: number; semi?: { weights: { unlabelled: number; labelled: number; classification: number }; unlabelled: number } }): ArrayBuffer {
+  nk?: number; semi?: { weights: { unlabelled: number; labelled: number; classification: number }; unlabelled: number };
+  noiseKey?: [number, number] }): ArrayBuffer {
   const bytes = new ArrayBuffer(STEP_BYTES);
   new Uint32Array(bytes, 0, 1)[0] = v.n;
   new Float32Array(bytes, 4, 4).set([v.beta, 1 / v.n, v.stepSize, v.invCorr2]);
@@ -45,6 +47,7 @@ export function stepUniform(v: { n: number; beta: number; stepSize: number; invC
     new Float32Array(bytes, 48, 3).set([unlabelled, labelled, classification]);
     new Uint32Array(bytes, 60, 1)[0] = v.semi.unlabelled;
   }
+  if (v.noiseKey) new Uint32Array(bytes, 64, 2).set(v.noiseKey);
   return bytes;
 }
 

@@ -143,6 +143,11 @@ export interface ShardTask {
   samples: number;
   /** An M2 step: how the n examples split, and the weights of the objective's sums. */
   semi?: SemiTask;
+  /**
+   * The Philox key of the step's noise ε (rng.ts's philoxNormals), where the run draws it so: an engine that draws
+   * the noise itself (the WebGPU engine) gives slots with an empty eps and draws it from this key.
+   */
+  noiseKey?: [number, number];
 }
 
 /** One batch slot: inputs [rows, dim], one-hot labels [rows, labelDim], noise [rows · samples, zDim], corrupted inputs. */

@@ -86,10 +86,10 @@ export const m2: Family = {
       samples: vae.labelDim, // one noise row per label for an unlabelled image
       fill(epoch, step, slot) {
         if (order?.epoch !== epoch) order = { epoch, order: epochOrder(seed, epoch, unlabelled.length).map((i) => unlabelled[i]) };
-        const n = fillSemiBatch(plan, { set: train, codes, dim: vae.inputDim, binarize, seed }, order.order, epoch, step, slot,
-          { batch: batchSize, classes: vae.labelDim, zDim: vae.config.zDim });
+        const { unlabelled: n, noiseKey } = fillSemiBatch(plan, { set: train, codes, dim: vae.inputDim, binarize, seed,
+          normals: settings.normals ?? 'sfc32' }, order.order, epoch, step, slot, { batch: batchSize, classes: vae.labelDim, zDim: vae.config.zDim });
         const semi = { unlabelled: n, labelled: nl, weights: semiWeights(unlabelled.length, plan.split.labelled.length, n, nl, plan.alpha) };
-        return { task: { n: n + nl, samples: 1, semi }, examples: n };
+        return { task: { n: n + nl, samples: 1, semi, ...(noiseKey ? { noiseKey } : {}) }, examples: n };
       },
     };
   },

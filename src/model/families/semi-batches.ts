@@ -11,7 +11,7 @@ import { VaeError } from '../../errors';
 import { fillOneHot } from '../condition';
 import { sampleCodes } from '../m1m2';
 import type { TrainSettings } from '../run-config';
-import { Rng } from '../../rng';
+import { NormalsKind, Rng, trainingNormals } from '../../rng';
 
 /** An M2 run's labelled and unlabelled images, labelled images per step, and α. */
 export interface SemiPlan {
@@ -35,15 +35,18 @@ export interface SemiSource {
   dim: number;
   binarize: boolean;
   seed: number;
+  /** How the run draws its noise ε (TrainSettings.normals). */
+  normals: NormalsKind;
 }
 
 /**
  * Writes step `step` of `epoch` into a batch slot: the unlabelled inputs order[step · batch, …) then the
  * labelled ones; the labelled ones' one-hot labels at their rows; noise, one row per label for every
- * unlabelled input and one per labelled input. Returns the number of unlabelled inputs.
+ * unlabelled input and one per labelled input. Returns the number of unlabelled inputs and the noise's Philox key
+ * (null for an sfc32 stream).
  */
 export function fillSemiBatch(plan: SemiPlan, source: SemiSource, order: Uint32Array, epoch: number, step: number,
-  slot: { x: Float32Array; y: Float32Array; eps: Float32Array }, sizes: { batch: number; classes: number; zDim: number }): number {
+  slot: { x: Float32Array; y: Float32Array; eps: Float32Array }, sizes: { batch: number; classes: number; zDim: number }): { unlabelled: number; noiseKey: [number, number] | null } {
   const { split, labelledBatch: nl } = plan;
   const { set, codes, dim, binarize, seed } = source;
   const { batch, classes, zDim } = sizes;
@@ -58,6 +61,6 @@ export function fillSemiBatch(plan: SemiPlan, source: SemiSource, order: Uint32A
   const picked = new Rng(seed, 'labelled-batch', epoch, step).permutation(split.labelled.length).map((i) => split.labelled[i]);
   fill(picked, 0, nl, slot.x.subarray(nu * dim, (nu + nl) * dim), '-labelled');
   fillOneHot(set.labels!, classes, picked, 0, nl, slot.y.subarray(nu * classes, (nu + nl) * classes));
-  new Rng(seed, 'eps', epoch, step).fillNormals(slot.eps.subarray(0, (nu * classes + nl) * zDim));
-  return nu;
+  const noiseKey = trainingNormals(source.normals, seed, epoch, step, slot.eps.subarray(0, (nu * classes + nl) * zDim));
+  return { unlabelled: nu, noiseKey };
 }

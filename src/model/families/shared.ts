@@ -7,7 +7,7 @@ import type { Dataset } from '../../data/datasets';
 import type { Labels } from '../../data/folder';
 import { corrupt } from '../../data/noise';
 import { VaeError } from '../../errors';
-import { Rng } from '../../rng';
+import { Rng, trainingNormals } from '../../rng';
 import { fillOneHot } from '../condition';
 import { evaluateElbo } from '../evaluate';
 import { partRange } from '../flat';
@@ -100,9 +100,9 @@ export function imageBatches({ vae, train, settings, binarize }: BatchContext): 
         fillBatch(train, dim, epochOrder, start, start + n, slot.x.subarray(0, n * dim), binarizeRng);
       }
       if (labelDim > 0) fillOneHot(train.labels!, labelDim, epochOrder, start, start + n, slot.y);
-      new Rng(seed, 'eps', epoch, step).fillNormals(slot.eps.subarray(0, n * samples * zDim));
+      const noiseKey = trainingNormals(settings.normals ?? 'sfc32', seed, epoch, step, slot.eps.subarray(0, n * samples * zDim));
       if (noise) corrupt(slot.x.subarray(0, n * dim), noise, new Rng(seed, 'corrupt', epoch, step), slot.noisy.subarray(0, n * dim));
-      return { task: { n, samples }, examples: n };
+      return { task: { n, samples, ...(noiseKey ? { noiseKey } : {}) }, examples: n };
     },
   };
 }

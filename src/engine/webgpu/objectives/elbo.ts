@@ -11,7 +11,7 @@ import { statsKernel } from '../stats';
 import { gaussianSamples } from './code';
 import { StepInputs, imageInputs } from './inputs';
 import { iwaeStep } from './iwae';
-import { GpuObjective, ObjectiveStep, StepContext, StepOptions, checkTask, perRow } from './objective';
+import { GpuObjective, ObjectiveStep, StepContext, StepOptions, checkTask, perRow, writeNoise } from './objective';
 
 /** The ELBO's step on these inputs. */
 export function elboStep(ctx: StepContext, inputs: StepInputs): ObjectiveStep {
@@ -33,11 +33,11 @@ export function elboStep(ctx: StepContext, inputs: StepInputs): ObjectiveStep {
       ...code.backward],
     networksBackward: [],
     statistics: [{ name: 'stats', source: statsKernel({ rec, kl, stats }), groups: () => [1, 1] }],
-    stats, gathered: inputs.gathered,
+    stats, gathered: inputs.gathered, noise: { at: eps, rows: 'n' },
     upload(write, slot, task) {
       checkTask(task, 1, false);
       inputs.upload(write, slot, task.n, { z, K: 1 });
-      write(eps, slot.eps, task.n * Z);
+      writeNoise(write, eps, slot.eps, task.n * Z);
       return { n: task.n, nk: task.n };
     },
   };

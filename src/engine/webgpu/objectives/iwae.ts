@@ -10,7 +10,7 @@ import { likelihoodKernel } from '../likelihoods';
 import { statsKernel } from '../stats';
 import { gaussianSamples } from './code';
 import type { StepInputs } from './inputs';
-import { ObjectiveStep, StepContext, checkTask, perRow } from './objective';
+import { ObjectiveStep, StepContext, checkTask, perRow, writeNoise } from './objective';
 
 export function iwaeStep(ctx: StepContext, inputs: StepInputs, K: number): ObjectiveStep {
   const { Z } = ctx.model;
@@ -36,11 +36,11 @@ export function iwaeStep(ctx: StepContext, inputs: StepInputs, K: number): Objec
       dmu: code.dmu, dlogvar: code.dlogvar, zDim: Z, samples: K }), 'n', Z), ...code.backward],
     networksBackward: [],
     statistics: [{ name: 'stats', source: statsKernel({ rec, kl, stats, loss: iw.loss }), groups: () => [1, 1] }],
-    stats, gathered: inputs.gathered,
+    stats, gathered: inputs.gathered, noise: { at: eps, rows: 'nk' },
     upload(write, slot, task) {
       checkTask(task, K, false);
       inputs.upload(write, slot, task.n, { z, K });
-      write(eps, slot.eps, task.n * K * Z);
+      writeNoise(write, eps, slot.eps, task.n * K * Z);
       return { n: task.n, nk: task.n * K };
     },
   };

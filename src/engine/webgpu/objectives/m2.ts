@@ -15,7 +15,7 @@ import { denseNetwork } from '../networks';
 import { rowScaleKernel } from '../stats';
 import { HEADER, REDUCE, WORKGROUP_SUM, flatGroups, rowKernel } from '../wgsl';
 import { gaussianCode } from './code';
-import { GpuObjective, StepOptions, Upload, checkTask, perRow } from './objective';
+import { GpuObjective, StepOptions, Upload, checkTask, perRow, writeNoise } from './objective';
 
 /**
  * M2's objective (model/m2.ts) from the classifier's logits [images, C] and each encoder/decoder row's rec and KL,
@@ -153,7 +153,7 @@ export function m2Objective(spec: { classifier: string; classes: number }, o: St
           rowWeight: rw }), 'n', Z), ...code.backward],
         networksBackward: backwardStack(cls, x, clsH, dClsH),
         statistics: [{ name: 'stats', source: m2StatsKernel({ sums, images, stats }), groups: () => [1, 1] }],
-        stats, gathered: null,
+        stats, gathered: null, noise: { at: eps, rows: 'n' },
         upload(write, slot, task) {
           checkTask(task, 1, true);
           return { n: layout(write, slot, task.semi!, task.n), nk: task.n };
@@ -194,7 +194,7 @@ function semiLayout(size: { D: number; Z: number; C: number; rows: number }, at:
     write(at.xy, staging.xy, rows * (D + C));
     write(at.target, staging.target, rows * D);
     write(at.z, staging.z, rows * (Z + C));
-    write(at.eps, slot.eps, rows * Z);
+    writeNoise(write, at.eps, slot.eps, rows * Z);
     return rows;
   };
 }

@@ -26,6 +26,11 @@ export interface StepOptions {
 /** Writes `count` floats of `data` into mem at offset `at` (the engine's queue). */
 export type Upload = (at: number, data: Float32Array, count: number) => void;
 
+/** Writes a slot's `count` noise values, unless the GPU draws them (the engine then gives slots an empty eps). */
+export function writeNoise(write: Upload, at: number, eps: Float32Array, count: number): void {
+  if (eps.length > 0) write(at, eps, count);
+}
+
 /** What the skeleton gives an objective's build: the model and its layers, the step's arena and plan, the layers' buffers. */
 export interface StepContext {
   model: GpuModel;
@@ -59,6 +64,8 @@ export interface ObjectiveStep {
   statistics: Kernel[];
   /** Where the statistics of batch slot s are: STEP_STATS numbers at stats + s · STEP_STATS. */
   stats: number;
+  /** Its noise ε, a row of Z per decoder row (of the step's n or nk): where the GPU may draw it (noise.ts). None: no noise. */
+  noise?: { at: number; rows: Rows };
   /** The training set's rows are gathered on the GPU: each row's index (written at index), the byte levels at lut. */
   gathered: { index: number; lut: number } | null;
   /** Writes the batch in `slot` into mem; returns the step's rows n and nk (the kernels' step.n and step.nk). */
