@@ -35,10 +35,9 @@ part() {
   date -u; uname -a; node --version
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null || echo "no nvidia-smi"
   "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())' 2>&1
-  # What Dawn says of the adapter (the engine line names it from these).
-  timeout 30 node -e "const p = require('path'); const d = require(p.join(p.dirname(require.resolve('webgpu/package.json')), 'dist', 'linux-x64', 'dawn.node'));
-    d.create([]).requestAdapter().then((a) => { const i = a.info; console.log('adapter', JSON.stringify({ vendor: i.vendor, architecture: i.architecture,
-      device: i.device, description: i.description, features: [...a.features] })); process.exit(0); });" 2>&1 | grep -v '^Warning'
+  # What Dawn says of the adapter (the engine line names it from these), by default and with unsafe APIs: its
+  # features (shader-f16? subgroups?), and whether a shader-f16 device compiles f16 storage with f32 sums.
+  timeout 30 node bench/gpu-features.js 2>&1 | grep -v '^Warning'
 } > "$out/machine.txt" 2>&1
 # Under 12800 images (lavapipe trains ~230 images/s) every run is cut to that many; the default is all of MNIST.
 limit=()
@@ -50,7 +49,8 @@ part bench 240 node bench/run.js --backend webgpu --gpu-only --python "$python" 
   --gpu-pictures "$pictures" --gpu-folder-dir "$photos" --torch-modes eager,cuda-graph --out "$out/bench.json"
 # 2. The README's command: 2 epochs of MNIST, the backend and engine lines.
 part train 60 node bin/vae train --backend webgpu --epochs 2 "${limit[@]}" --out /tmp/gpu-check-run
-# 3. Where a step's time goes: each kernel timed on the GPU (VAE_GPU_PROFILE=1), one epoch of each workload.
+# 3. Where a step's time goes: each kernel timed on the GPU (VAE_GPU_PROFILE=1), one epoch of each workload, with
+# the TFLOP/s of the products against the H100/H200 (SXM) fp32 peak without tensor cores, 67 TFLOP/s.
 profiles=("mlp 128" "mlp 1024" "conv 128" "conv 1024")
 for batch in ${conv64_batches//,/ }; do profiles+=("conv64 $batch"); done
 for run in "${profiles[@]}"; do
@@ -61,7 +61,7 @@ for run in "${profiles[@]}"; do
     what=(--arch "$1" --limit-train "$images")
   fi
   what+=(--batch-size "$2")
-  VAE_GPU_PROFILE=1 part "profile-$1-$2" 30 node bin/vae train --backend webgpu "${what[@]}" --epochs 1 --limit-test 200 \
+  VAE_GPU_PROFILE=1 VAE_GPU_PEAK_TFLOPS=${GPU_CHECK_PEAK_TFLOPS:-67} part "profile-$1-$2" 30 node bin/vae train --backend webgpu "${what[@]}" --epochs 1 --limit-test 200 \
     --out "/tmp/gpu-check-profile-$1-$2"
 done
 # 4. PyTorch's torch.compile(mode="reduce-overhead") on the same workloads (compiling takes a while: its own parts).
@@ -89,6 +89,6 @@ for line in sys.stdin:
           r["batch_size"], r["samples_per_sec"], r["setup_seconds"]))'
 grep -h "^exit\|Error" "$out"/compile-*.txt | tail -n 6
 grep -h "^backend\|^engine\|^epoch 2/\|^exit" "$out/train.txt"
-grep -h "kernels on the GPU\|wall time per step" "$out"/profile-*.txt
+grep -h "kernels on the GPU\|wall time per step\|dispatches per step\|five largest" "$out"/profile-*.txt
 grep -h "NLL\|^exit" "$out"/iw-*.txt
 grep -h "^engine\|^epoch 1/\|^exit\|^vae:" "$out"/family-*.txt

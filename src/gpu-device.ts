@@ -10,6 +10,8 @@ export interface GpuInfo {
   software: boolean;
   /** The device times kernels on the GPU (timestamp-query): asked for only under VAE_GPU_PROFILE=1. */
   timestamps: boolean;
+  /** The GPU's fp32 peak, TFLOP/s, where the user gave it (VAE_GPU_PEAK_TFLOPS): the profile's yardstick. */
+  peakTflops?: number;
 }
 
 export interface Gpu {

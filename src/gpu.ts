@@ -47,7 +47,10 @@ async function open(): Promise<Gpu> {
       : 'no WebGPU adapter: Dawn found no Metal or D3D12 device (update the GPU driver)');
   }
   held.push(adapter);
-  return gpuOfAdapter(adapter, profile);
+  const opened = await gpuOfAdapter(adapter, profile);
+  const peak = Number(process.env.VAE_GPU_PEAK_TFLOPS);
+  if (peak > 0) opened.info.peakTflops = peak;
+  return opened;
 }
 
 /** The process's WebGPU device (opened once). Rejects with GpuUnavailable when there is none. */

@@ -78,3 +78,26 @@ test('every family trains on the GPU: M1+M2, the last to come, says so in its en
   expect(webGpuUnsupported(vae, undefined)).toBe("the vae model's objective");
   vae.dispose();
 }, 120_000);
+
+test('VAE_GPU_PROFILE=1: each kernel\'s GPU time, the products\' GFLOP/s, the dispatches per step and the peak\'s share', () => {
+  if (!gpu) return expect(process.env.CI).toBeFalsy();
+  // 15 steps of 128: the first 10 are not counted.
+  const r = runVae(['train', '--backend', 'webgpu', '--epochs', '1', '--limit-train', String(15 * 128), '--limit-test', '100',
+    '--out', path.join(work, 'profile')], work, { VAE_GPU_PROFILE: '1', VAE_GPU_PEAK_TFLOPS: '2' });
+  expect(r.status).toBe(0);
+  const dispatches = Number(/^engine: .*, (\d+) dispatches per step/m.exec(r.stderr)![1]);
+  const table = r.stderr.slice(r.stderr.indexOf('GPU profile over 5 steps of 128 images'));
+  const rows = [...table.matchAll(/^ +([\d.]+) +([\d.]+)% +([\d.e+-]*) +(\S.*)$/gm)].map((m) => ({ us: Number(m[1]), rate: m[3], name: m[4] }));
+  expect(rows).toHaveLength(dispatches);
+  // The products (the dense layers' forward, dW and dX) have a rate; the others (noise, gather, Adam, ...) none.
+  for (const row of rows) expect(row.rate !== '').toBe(/ (forward|dW|dX)$/.test(row.name));
+  expect(rows.map((row) => row.name)).toEqual(expect.arrayContaining(['noise ε (Philox)', 'adam']));
+  expect(table).toMatch(new RegExp(`^ +${dispatches}  dispatches per step$`, 'm'));
+  // The five largest products' rate: their FLOPs over their time, from the rows above (to the rounding of the table).
+  const products = rows.filter((row) => row.rate !== '').slice(0, 5);
+  const want = products.reduce((a, row) => a + Number(row.rate) * row.us, 0) / products.reduce((a, row) => a + row.us, 0) / 1000;
+  const [, top, share] = /^ +([\d.e-]+)  TFLOP\/s of the five largest products together: ([\d.]+)% of the 2 TFLOP\/s/m.exec(table)!.map(Number);
+  expect(top).toBeGreaterThan(0);
+  expect(Math.abs(top - want) / want).toBeLessThan(0.02);
+  expect(share).toBeCloseTo((100 * top) / 2, 1);
+}, 300_000);

@@ -22,6 +22,7 @@ import { Kernel, stepUniform } from '../../src/engine/webgpu/wgsl';
 import { Gpu } from '../../src/gpu-device';
 import { Rng, philoxKey, philoxNormals } from '../../src/rng';
 import { noiseKernel } from '../../src/engine/webgpu/noise';
+import { upPhased } from '../../src/engine/webgpu/upsampled';
 import { startRun } from '../../src/train/run';
 import type { TrainRun } from '../../src/train/train';
 import { testGpu, runKernel, runKernels } from '../helpers/gpu';
@@ -218,7 +219,9 @@ describe.each([
 
   test('the filter gradient is split where the layer was built for more rows, or chunked where it is narrow', () => {
     const chunked = c.cout < NARROW && chunkedWeightGrad(c);
-    expect(layer.weightGrad(at.x, dyAt).length).toBe(chunked || builtFor > n ? 2 : 1);
+    const kernels = chunked || builtFor > n ? 2 : 1;
+    // An upsampled input, tiled: a product per phase (each split or not), then their sums spread back to the 3x3 taps.
+    expect(layer.weightGrad(at.x, dyAt).length).toBe(c.cout >= NARROW && upPhased(c) ? 4 * kernels + 1 : kernels);
   });
 
   /**
@@ -256,6 +259,26 @@ describe.each([
     const out = await run(g, layer.inputGrad(dyAt, dxAt, at.x));
     expectSums(out.subarray(dxAt, dxAt + x.length), want.map((v, i) => (x[i] > 0 ? v : 0)), size);
   });
+});
+
+test('a product\'s FLOP count (the profile\'s TFLOP/s) is 2·M·N·K; an upsampled convolution by phase does 4/9 of the direct one\'s', () => {
+  const plan = { scratch: 0, rows: 64, decRows: 64 };
+  const dense = denseLayer('d', { off: 0, shape: [30, 20] }, 'relu', 1000, plan);
+  const flops = (kernels: Kernel[]) => kernels.reduce((a, k) => a + (k.flops?.(50, 50) ?? 0), 0);
+  expect(flops(dense.forward(0, 0))).toBe(2 * 50 * 30 * 20);
+  expect(flops(dense.weightGrad(0, 0))).toBe(2 * 31 * 20 * 50);
+  expect(flops(dense.inputGrad(0, 0))).toBe(2 * 50 * 20 * 30);
+  // A 3x3 convolution of an 8x8x16 map upsampled to 16x16, 24 channels out: every output position reads 9 taps.
+  const up = convLayer('c', { H: 16, W: 16, cin: 16, cout: 24, k: 3, s: 1, up: true, off: 0 }, true, 1000, plan);
+  const direct = 2 * 50 * 16 * 16 * 24 * 9 * 16;
+  expect(flops(up.forward(0, 0))).toBe((direct * 4) / 9);
+  expect(flops(up.inputGrad(0, 0))).toBe((direct * 4) / 9);
+  // The filter gradient: the phases' taps and their bias rows.
+  expect(flops(up.weightGrad(0, 0))).toBe(4 * 2 * (4 * 16 + 1) * 24 * 50 * 8 * 8);
+  // A strided one: 4x4 taps, stride 2, 16x16x3 → 8x8x32; its input gradient by phase, a quarter of the taps each.
+  const down = convLayer('e', { H: 16, W: 16, cin: 3, cout: 32, k: 4, s: 2, up: false, off: 0 }, true, 1000, plan);
+  expect(flops(down.forward(0, 0))).toBe(2 * 50 * 8 * 8 * 32 * 16 * 3);
+  expect(flops(down.inputGrad(0, 0))).toBe(2 * 50 * 16 * 16 * 3 * 4 * 32);
 });
 
 withGpu('Bernoulli NLL per row and its gradient (σ(l) − x) / n, for logits far into both tails', async (g) => {

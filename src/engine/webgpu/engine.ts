@@ -61,7 +61,7 @@ class WebGpuEngine implements Engine {
       eps: new Float32Array(layout.drawsNoise ? 0 : rows * samples * zDim), noisy: new Float32Array(noisy ? rows * dim : 0),
       imageIndex: layout.gathered ? new Float32Array(rows) : undefined }));
     this.statsBySlot = Array.from({ length: this.depth }, () => []);
-    this.profiler = gpu.info.timestamps ? new KernelProfiler(gpu.device, layout.kernels.map((k) => k.name), BATCH_SLOTS) : null;
+    this.profiler = gpu.info.timestamps ? new KernelProfiler(gpu.device, layout.kernels, BATCH_SLOTS, gpu.info.peakTflops) : null;
     void gpu.device.lost.then((info) => { this.lost = `the GPU device was lost (${info.reason}: ${info.message})`; });
     gpu.device.onuncapturederror = (e) => { this.lost ??= `GPU error: ${e.error.message.split('\n')[0]}`; };
   }
@@ -107,7 +107,7 @@ class WebGpuEngine implements Engine {
     }
     this.statsBySlot[slot] = Array.from(new Float32Array(readback.getMappedRange(), 0, this.statCount));
     readback.unmap();
-    if (this.profiler) await this.profiler.collect(gpuSlot, task.n);
+    if (this.profiler) await this.profiler.collect(gpuSlot, n, nk);
     if (this.lost) throw new VaeError(this.lost);
   }
 

@@ -6,6 +6,7 @@
 import { ConvSpec, WEIGHT_GRAD_CHUNK, chunkedWeightGrad, convForwardKernel, convGeometry, convWeightGradChunkKernel, convWeightGradKernel,
   convWeightGradSumKernel, rowsOf, storedInput } from './conv';
 import { ProductSpec, plannedKernels, productPlan, productTiled, scratchOf } from './products';
+import { upPhased, upsampledConv } from './upsampled';
 import { Kernel, MAX_GROUPS, Rows, flatGroups, rowCount } from './wgsl';
 
 /** A layer of the step: its output per row, and its kernels. */
@@ -28,23 +29,22 @@ export function denseLayer(name: string, w: { off: number; shape: number[] }, ac
   plan: StepPlan, rows: Rows = 'n'): Layer {
   const [inDim, out] = w.shape;
   const maxRows = rows === 'n' ? plan.rows : plan.decRows;
-  const m = (n: number, nk: number) => rowCount(rows, n, nk);
   const fwd = productPlan(maxRows, out, inDim, false);
   // dW and db at once: [Xᵀ; 1ᵀ] · dY, written over the kernel's and the bias's gradients (contiguous).
   const dW = productPlan(inDim + 1, out, maxRows, true);
   const dX = productPlan(maxRows, inDim, out, false);
-  const product = (label: string, p: ProductSpec, at: { tm: number; tn: number; splits: number }, rowsOf: (n: number, nk: number) => number) =>
-    plannedKernels(`${name} ${label}`, productTiled(p), at, plan.scratch, rowsOf);
+  const product = (label: string, p: ProductSpec, at: { tm: number; tn: number; splits: number }) =>
+    plannedKernels(`${name} ${label}`, productTiled(p), at, plan.scratch, (n, nk) => rowCount(p.M, n, nk), (n, nk) => rowCount(p.K, n, nk));
   return {
     name, out, scratch: Math.max(scratchOf(fwd, maxRows, out), scratchOf(dW, inDim + 1, out), scratchOf(dX, maxRows, inDim)),
     forwardScratch: scratchOf(fwd, maxRows, out),
     forward: (input, o) => product('forward', { M: rows, N: out, K: inDim, a: { off: input, ld: inDim }, b: { off: w.off, ld: out },
-      c: { off: o, ld: out }, bias: w.off + inDim * out, relu: activation === 'relu', sigmoid: activation === 'sigmoid' }, fwd, m),
+      c: { off: o, ld: out }, bias: w.off + inDim * out, relu: activation === 'relu', sigmoid: activation === 'sigmoid' }, fwd),
     weightGrad: (input, dOut) => product('dW', { M: inDim + 1, N: out, K: rows, a: { off: input, ld: inDim, trans: true }, b: { off: dOut, ld: out },
-      c: { off: P + w.off, ld: out }, onesRow: true }, dW, () => inDim + 1),
+      c: { off: P + w.off, ld: out }, onesRow: true }, dW),
     inputGrad: (dOut, dIn, mask, accumulate = false) => product('dX', { M: rows, N: inDim, K: out, a: { off: dOut, ld: out },
       b: { off: w.off, ld: out, trans: true }, c: { off: dIn, ld: inDim }, mask: mask === undefined ? undefined : { off: mask, ld: inDim },
-      accumulate }, dX, m),
+      accumulate }, dX),
   };
 }
 
@@ -72,6 +72,16 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
   const copies = c.up ? 2 : 1;
   const weights = taps * c.cin * c.cout;
   const narrow = c.cout < NARROW;
+  // The decoder's convolutions of an upsampled input, by phase (4 of every 9 multiplications): upsampled.ts; a narrow
+  // one's forward and input gradient (its filter gradient is chunked, below).
+  const byPhase = upPhased(c) ? upsampledConv(name, c, { relu, P, scratch: plan.scratch, maxRows }) : null;
+  if (byPhase && !narrow) {
+    const { scratch, forwardScratch, forward, weightGrad, inputGrad } = byPhase;
+    return { name, out, scratch, forwardScratch, forward, weightGrad, inputGrad: (dOut, dIn, mask, accumulate = false) => {
+      if (accumulate) throw new Error('a convolution\'s input gradient is not accumulated');
+      return inputGrad(dOut, dIn, mask);
+    } };
+  }
   // A narrow layer's filter gradient: chunks of the batch's output positions, then their sum (scratch: the chunks').
   const chunked = narrow && chunkedWeightGrad(c);
   const chunks = (positions: number) => Math.ceil(positions / WEIGHT_GRAD_CHUNK);
@@ -82,6 +92,8 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
   const dW = productPlan(taps * c.cin + 1, c.cout, maxRows * Ho * Wo, true);
   const dX = productPlan(maxRows * Hs * Ws, c.cin, copies * copies * taps * c.cout, false);
   const m = (positions: number) => (n: number, nk: number) => rowCount(rows, n, nk) * positions;
+  /** A direct kernel's multiply-adds: every tap of every output (the padding's too). */
+  const directFlops = (n: number, nk: number) => 2 * m(Ho * Wo)(n, nk) * weights;
   // A strided layer's input gradient by phase (as native/conv.cc): the input positions of each parity (py, px) are
   // reached by the taps of that parity alone, (k / s)² of the k² (a quarter at stride 2), so each phase is a product
   // over those taps only, instead of one over every tap of which three quarters gather zeros.
@@ -114,7 +126,7 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
   let p = i % ${ph.hp * ph.wp}u;
   let at = ((b * ${Hs}u + ${ph.y0}u + ${c.s}u * (p / ${ph.wp}u)) * ${Ws}u + ${ph.x0}u + ${c.s}u * (p % ${ph.wp}u)) * ${c.cin}u + j;
   ${mask !== undefined ? `if (mem[${mask}u + at] <= 0.0) { mem[${dIn}u + at] = 0.0; return; }` : ''}
-  mem[${dIn}u + at] = v;` }, ph.plan, plan.scratch, m(ph.hp * ph.wp));
+  mem[${dIn}u + at] = v;` }, ph.plan, plan.scratch, m(ph.hp * ph.wp), () => phaseTaps * c.cout);
   };
   const window = (pos: string, tapCi: string) => /* wgsl */ `
   let b = ${pos} / ${Ho * Wo}u;
@@ -127,12 +139,14 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
   return {
     name, out,
     scratch: Math.max(narrow ? chunkScratch : Math.max(scratchOf(fwd, maxRows * Ho * Wo, c.cout), scratchOf(dW, taps * c.cin + 1, c.cout)),
-      phased ? Math.max(...phases.map((ph) => scratchOf(ph.plan, maxRows * ph.hp * ph.wp, c.cin))) : scratchOf(dX, maxRows * Hs * Ws, c.cin)),
-    forwardScratch: narrow ? 0 : scratchOf(fwd, maxRows * Ho * Wo, c.cout),
+      byPhase ? byPhase.inputGradScratch : phased ? Math.max(...phases.map((ph) => scratchOf(ph.plan, maxRows * ph.hp * ph.wp, c.cin)))
+        : scratchOf(dX, maxRows * Hs * Ws, c.cin)),
+    forwardScratch: byPhase ? byPhase.phaseWeights : narrow ? 0 : scratchOf(fwd, maxRows * Ho * Wo, c.cout),
     forward: (input, o) => {
+      if (byPhase) return byPhase.narrowForward(input, o);
       if (narrow) {
         return [{ name: `${name} forward`, source: convForwardKernel(c, { input, out: o, relu }),
-          groups: (n, nk) => flatGroups(rowCount(rows, n, nk) * out) }];
+          groups: (n, nk) => flatGroups(rowCount(rows, n, nk) * out), flops: directFlops }];
       }
       return plannedKernels(`${name} forward`, { M: rowsOf(c, String(Ho * Wo)), N: c.cout, K: `${taps * c.cin}u`, aFast: 'k', bFast: 'j',
         aAt: `${window('i', 'k')}
@@ -140,28 +154,29 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
         bAt: `return mem[${c.off}u + k * ${c.cout}u + j];`,
         store: `var y = v + mem[${c.off + weights}u + j];
   ${relu ? 'y = max(y, 0.0);' : ''}
-  mem[${o}u + i * ${c.cout}u + j] = y;` }, fwd, plan.scratch, m(Ho * Wo));
+  mem[${o}u + i * ${c.cout}u + j] = y;` }, fwd, plan.scratch, m(Ho * Wo), () => taps * c.cin);
     },
     weightGrad: (input, dOut) => {
       if (chunked) {
         return [{ name: `${name} dW`, source: convWeightGradChunkKernel(c, { input, dOut, scratch: plan.scratch }),
-          groups: (n, nk) => [c.cin + 1, chunks(rowCount(rows, n, nk) * Ho * Wo)] },
+          groups: (n, nk) => [c.cin + 1, chunks(rowCount(rows, n, nk) * Ho * Wo)], flops: directFlops },
         { name: `${name} dW sum`, source: convWeightGradSumKernel(c, { scratch: plan.scratch, P }), groups: () => flatGroups(weights + c.cout) }];
       }
       if (narrow) {
         const count = weights + c.cout; // one workgroup each
         return [{ name: `${name} dW`, source: convWeightGradKernel(c, { input, dOut, P }),
-          groups: () => [Math.min(count, MAX_GROUPS), Math.ceil(count / MAX_GROUPS)] }];
+          groups: () => [Math.min(count, MAX_GROUPS), Math.ceil(count / MAX_GROUPS)], flops: directFlops }];
       }
       return plannedKernels(`${name} dW`, { M: `${taps * c.cin + 1}u`, N: c.cout, K: rowsOf(c, String(Ho * Wo)), aFast: 'i', bFast: 'j',
         store: `mem[${P + c.off}u + i * ${c.cout}u + j] = v;`,
         aAt: `if (i == ${taps * c.cin}u) { return 1.0; }
   ${window('k', 'i')}
   return mem[${input}u + ${storedInput(c)} + ci];`,
-        bAt: `return mem[${dOut}u + k * ${c.cout}u + j];` }, dW, plan.scratch, () => taps * c.cin + 1);
+        bAt: `return mem[${dOut}u + k * ${c.cout}u + j];` }, dW, plan.scratch, () => taps * c.cin + 1, m(Ho * Wo));
     },
     inputGrad: (dOut, dIn, mask, accumulate = false) => {
       if (accumulate) throw new Error('a convolution\'s input gradient is not accumulated');
+      if (byPhase) return byPhase.inputGrad(dOut, dIn, mask);
       if (phased) return phases.flatMap((phase) => phaseInputGrad(phase, dOut, dIn, mask));
       // dx at a stored position (b, sy, sx) and channel ci: over k = (copy u, ky, kx, co), the output gradient at the
       // position each tap reaches from the copy (none where the stride does not divide) times W[ky, kx, ci, co].
@@ -177,7 +192,7 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
   return mem[${dOut}u + ((b * ${Ho}u + u32(ty / ${c.s})) * ${Wo}u + u32(tx / ${c.s})) * ${c.cout}u + co];`,
         bAt: `return mem[${c.off}u + (((k / ${c.cout}u) % ${taps}u) * ${c.cin}u + j) * ${c.cout}u + k % ${c.cout}u];`,
         store: `${mask !== undefined ? `if (mem[${mask}u + i * ${c.cin}u + j] <= 0.0) { mem[${dIn}u + i * ${c.cin}u + j] = 0.0; return; }` : ''}
-  mem[${dIn}u + i * ${c.cin}u + j] = v;` }, dX, plan.scratch, m(Hs * Ws));
+  mem[${dIn}u + i * ${c.cin}u + j] = v;` }, dX, plan.scratch, m(Hs * Ws), () => copies * copies * taps * c.cout);
     },
   };
 }

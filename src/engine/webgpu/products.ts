@@ -206,14 +206,16 @@ export function productPlan(M: number, N: number, K: number, sumOverRows: boolea
 
 /**
  * A product as planned (productPlan): one tiled kernel, or the split kernel and the sum of its partials, which
- * applies `store` (bias, activation, mask or accumulation). `m(n, nk)`: its rows in a step.
+ * applies `store` (bias, activation, mask or accumulation). `m(n, nk)`, `k(n, nk)`: its rows and depth in a step.
  */
 export function plannedKernels(name: string, t: Omit<TiledSpec, 'tm' | 'tn' | 'splits' | 'scratch' | 'store'> & { store: string },
-  p: { tm: number; tn: number; splits: number }, scratch: number, m: (n: number, nk: number) => number): Kernel[] {
+  p: { tm: number; tn: number; splits: number }, scratch: number, m: (n: number, nk: number) => number,
+  k: (n: number, nk: number) => number): Kernel[] {
   const spec: TiledSpec = { ...t, tm: p.tm, tn: p.tn, splits: p.splits };
-  if (p.splits === 1) return [{ name, source: tiledKernel(spec), groups: (n, nk) => tiledGroups(spec, m(n, nk)) }];
+  const flops = (n: number, nk: number) => 2 * m(n, nk) * t.N * k(n, nk);
+  if (p.splits === 1) return [{ name, source: tiledKernel(spec), groups: (n, nk) => tiledGroups(spec, m(n, nk)), flops }];
   const split: TiledSpec = { ...spec, scratch, store: undefined };
-  return [{ name, source: tiledKernel(split), groups: (n, nk) => tiledGroups(split, m(n, nk)) },
+  return [{ name, source: tiledKernel(split), groups: (n, nk) => tiledGroups(split, m(n, nk)), flops },
     { name: `${name} sum`, source: tiledSumKernel({ M: t.M, N: t.N, splits: p.splits, scratch, store: t.store }),
       groups: (n, nk) => flatGroups(m(n, nk) * t.N) }];
 }

@@ -1,13 +1,16 @@
 /**
  * VAE_GPU_PROFILE=1: where a WebGPU training step spends its time. Each kernel of a step is recorded in a pass of
  * its own with GPU timestamps at its start and end (timestamp-query), and the wall time between step completions
- * is measured; at the end of training a table on stderr gives the GPU time of each kernel per step, their sum, and
- * the wall time per step (the difference is the host's part: preparing and uploading the batch, the submit, the
- * wait for the result; an evaluation between epochs counts in it too: profile one epoch).
+ * is measured; at the end of training a table on stderr gives the GPU time of each kernel per step with its GFLOP/s
+ * (the products and convolutions: Kernel.flops), their sum, the wall time per step (the difference is the host's
+ * part: preparing and uploading the batch, the submit, the wait for the result; an evaluation between epochs counts
+ * in it too: profile one epoch), the dispatches per step, and the five largest products' TFLOP/s together, against
+ * VAE_GPU_PEAK_TFLOPS where it is given (the GPU's fp32 peak: WGSL has no tensor cores).
  * A pass per kernel costs a few µs a dispatch more than the engine's one pass: the profile is for finding the slow
  * kernels, the bench is for the speed.
  */
 import { dawnAwait } from '../../gpu-device';
+import type { Kernel } from './wgsl';
 
 /** Steps not counted at the start: the first ones compile and allocate. */
 const WARMUP_STEPS = 10;
@@ -16,6 +19,8 @@ export class KernelProfiler {
   /** Per batch slot (two steps may be in flight): the timestamps, resolved, and a copy to read. */
   private readonly slots: { querySet: GPUQuerySet; resolved: GPUBuffer; read: GPUBuffer }[];
   private readonly gpuNs: Float64Array;
+  private readonly flops: Float64Array;
+  private readonly names: string[];
   private steps = 0;
   private counted = 0;
   private rows = 0;
@@ -23,14 +28,17 @@ export class KernelProfiler {
   private countFromMs = 0;
   private lastMs = 0;
 
-  constructor(device: GPUDevice, private readonly names: string[], slots: number) {
-    const count = 2 * names.length;
+  constructor(device: GPUDevice, private readonly kernels: Pick<Kernel, 'name' | 'flops'>[], slots: number,
+    private readonly peakTflops = 0) {
+    this.names = kernels.map((k) => k.name);
+    const count = 2 * kernels.length;
     this.slots = Array.from({ length: slots }, () => ({
       querySet: device.createQuerySet({ type: 'timestamp', count }),
       resolved: device.createBuffer({ size: 8 * count, usage: GPUBufferUsage.QUERY_RESOLVE | GPUBufferUsage.COPY_SRC }),
       read: device.createBuffer({ size: 8 * count, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }),
     }));
-    this.gpuNs = new Float64Array(names.length);
+    this.gpuNs = new Float64Array(kernels.length);
+    this.flops = new Float64Array(kernels.length);
   }
 
   /** Records the kernels, a pass each with its timestamps, then the copy of the timestamps to be read. */
@@ -48,8 +56,8 @@ export class KernelProfiler {
     encoder.copyBufferToBuffer(resolved, 0, read, 0, 16 * groups.length);
   }
 
-  /** After the step's submit: adds its kernels' GPU times, and notes when it completed. */
-  async collect(slot: number, rows: number): Promise<void> {
+  /** After the step's submit (n rows, nk decoder rows): adds its kernels' GPU times and work, and notes when it completed. */
+  async collect(slot: number, n: number, nk: number): Promise<void> {
     const { read } = this.slots[slot];
     await dawnAwait(read.mapAsync(GPUMapMode.READ));
     const t = new BigUint64Array(read.getMappedRange().slice(0));
@@ -59,8 +67,11 @@ export class KernelProfiler {
       this.countFromMs = this.lastMs;
       return;
     }
-    for (let i = 0; i < this.names.length; i++) this.gpuNs[i] += Number(t[2 * i + 1] - t[2 * i]);
-    this.rows += rows;
+    this.kernels.forEach((k, i) => {
+      this.gpuNs[i] += Number(t[2 * i + 1] - t[2 * i]);
+      this.flops[i] += k.flops?.(n, nk) ?? 0;
+    });
+    this.rows += n;
     this.counted++;
   }
 
@@ -68,13 +79,23 @@ export class KernelProfiler {
   report(): string {
     if (this.counted === 0) return `GPU profile: no step counted (the first ${WARMUP_STEPS} are not)`;
     const us = (ns: number) => (ns / this.counted / 1000).toFixed(1).padStart(9);
+    const tflops = (flops: number, ns: number) => (ns > 0 ? flops / ns / 1000 : 0);
     const total = this.gpuNs.reduce((a, b) => a + b, 0);
+    const wallNs = 1e6 * (this.lastMs - this.countFromMs);
     const order = this.names.map((_, i) => i).sort((a, b) => this.gpuNs[b] - this.gpuNs[a]);
+    const gflops = (i: number) => 1000 * tflops(this.flops[i], this.gpuNs[i]);
+    const rate = (i: number) => (this.flops[i] > 0 ? (gflops(i) >= 100 ? gflops(i).toFixed(0) : gflops(i).toPrecision(3)) : '').padStart(9);
+    // The five products (kernels with a FLOP count) that take the most time, together.
+    const top = order.filter((i) => this.flops[i] > 0).slice(0, 5);
+    const topRate = tflops(top.reduce((a, i) => a + this.flops[i], 0), top.reduce((a, i) => a + this.gpuNs[i], 0));
     return [
-      `GPU profile over ${this.counted} steps of ${Math.round(this.rows / this.counted)} images: µs per step`,
-      ...order.map((i) => `${us(this.gpuNs[i])}  ${(100 * this.gpuNs[i] / total).toFixed(1).padStart(5)}%  ${this.names[i]}`),
+      `GPU profile over ${this.counted} steps of ${Math.round(this.rows / this.counted)} images: µs per step, share, GFLOP/s`,
+      ...order.map((i) => `${us(this.gpuNs[i])}  ${(100 * this.gpuNs[i] / total).toFixed(1).padStart(5)}%  ${rate(i)}  ${this.names[i]}`),
       `${us(total)}  kernels on the GPU, together (a pass each)`,
-      `${us(1e6 * (this.lastMs - this.countFromMs))}  wall time per step, between step completions`,
+      `${us(wallNs)}  wall time per step, between step completions (kernels ${(100 * total / wallNs).toFixed(0)}% of it)`,
+      `${String(this.names.length).padStart(9)}  dispatches per step`,
+      `${topRate.toPrecision(3).padStart(9)}  TFLOP/s of the five largest products together` +
+        (this.peakTflops > 0 ? `: ${(100 * topRate / this.peakTflops).toFixed(1)}% of the ${this.peakTflops} TFLOP/s of VAE_GPU_PEAK_TFLOPS` : ''),
     ].join('\n');
   }
 

@@ -15,6 +15,8 @@ export interface Kernel {
   name: string;
   source: string;
   groups: (n: number, nk: number) => [number, number];
+  /** Its floating-point operations for n rows (a product's 2·M·N·K), where they are most of its work: the profile's TFLOP/s. */
+  flops?: (n: number, nk: number) => number;
 }
 
 /** The step's values every kernel may read. */
