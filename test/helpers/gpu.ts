@@ -4,6 +4,7 @@
  */
 import { openGpu } from '../../src/gpu';
 import { Gpu, dawnAwait } from '../../src/gpu-device';
+import type { Groups } from '../../src/engine/webgpu/wgsl';
 
 let warned = false;
 
@@ -19,7 +20,7 @@ export async function testGpu(): Promise<Gpu | null> {
 }
 
 /** Runs one kernel (HEADER's bindings: mem and step) over `mem`, and returns mem afterwards. */
-export function runKernel(gpu: Gpu, source: string, groups: [number, number], mem: Float32Array, uniform: ArrayBuffer): Promise<Float32Array> {
+export function runKernel(gpu: Gpu, source: string, groups: Groups, mem: Float32Array, uniform: ArrayBuffer): Promise<Float32Array> {
   return runKernels(gpu, [{ source, groups }], mem, uniform);
 }
 
@@ -27,7 +28,7 @@ export function runKernel(gpu: Gpu, source: string, groups: [number, number], me
  * Runs kernels one after the other (in one pass, as a step does) over `mem`, and returns mem afterwards; `images`:
  * the bytes at binding 2 (gatherKernel's training set).
  */
-export async function runKernels(gpu: Gpu, kernels: { source: string; groups: [number, number] }[], mem: Float32Array,
+export async function runKernels(gpu: Gpu, kernels: { source: string; groups: Groups }[], mem: Float32Array,
   uniform: ArrayBuffer, images?: Uint8Array): Promise<Float32Array> {
   const { device } = gpu;
   device.pushErrorScope('validation');
@@ -50,7 +51,7 @@ export async function runKernels(gpu: Gpu, kernels: { source: string; groups: [n
     const entries = [0, 1, 2].filter((b) => source.includes(['mem[', 'step.', 'images['][b])).map((binding) => ({ binding, resource: { buffer: used[binding] } }));
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
-    pass.dispatchWorkgroups(...groups);
+    pass.dispatchWorkgroups(groups[0], groups[1], groups[2] ?? 1);
   }
   pass.end();
   encoder.copyBufferToBuffer(buffer, 0, out, 0, mem.byteLength);

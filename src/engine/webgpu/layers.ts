@@ -104,30 +104,45 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
     // The first input row (column) of the phase: (iy + pt) ≡ py (mod s); then every s-th.
     const [y0, x0] = [(((py - pt) % c.s) + c.s) % c.s, (((px - pl) % c.s) + c.s) % c.s];
     const [hp, wp] = [Math.max(0, Math.ceil((c.H - y0) / c.s)), Math.max(0, Math.ceil((c.W - x0) / c.s))];
-    return { py, px, y0, x0, hp, wp, plan: productPlan(maxRows * hp * wp, c.cin, phaseTaps * c.cout, false) };
-  }).filter((ph) => ph.hp > 0 && ph.wp > 0) : [];
-  /** The phase's input gradient: its positions (b, iy, ix) by its taps (ky, kx) = (py + s·ay, px + s·ax) and co. */
-  const phaseInputGrad = (ph: (typeof phases)[number], dOut: number, dIn: number, mask?: number): Kernel[] => {
+    return { py, px, y0, x0, hp, wp };
+  }).filter((ph) => ph.hp > 0 && ph.wp > 0).map((ph, _, all) => {
+    // Planned for the batch of phases of its size (see phaseInputGrad).
+    const same = all.filter((other) => other.hp === ph.hp && other.wp === ph.wp).length;
+    return { ...ph, same, plan: productPlan(same * maxRows * ph.hp * ph.wp, c.cin, phaseTaps * c.cout, false) };
+  }) : [];
+  /**
+   * The input gradient of phases of one size (hp x wp): their positions (b, iy, ix) by their taps (ky, kx) =
+   * (py + s·ay, px + s·ax) and co, the phases side by side (z) in one batched product.
+   */
+  const phaseInputGrad = (group: typeof phases, dOut: number, dIn: number, mask?: number): Kernel[] => {
     const kw = c.k / c.s;
-    return plannedKernels(`${name} dX ${ph.py}${ph.px}`, { M: rowsOf(c, String(ph.hp * ph.wp)), N: c.cin, K: `${phaseTaps * c.cout}u`,
-      aFast: 'k', bFast: 'k',
-      aAt: /* wgsl */ `let b = i / ${ph.hp * ph.wp}u;
-  let p = i % ${ph.hp * ph.wp}u;
+    const { hp, wp } = group[0];
+    /** WGSL: the value of `key` for the batch's phase z (u32 or i32 literals). */
+    const pick = (key: 'py' | 'px' | 'y0' | 'x0' | 'dy' | 'dx', type: 'u' | 'i') => group.map((ph) => {
+      const v = key === 'dy' ? ph.y0 + pt - ph.py : key === 'dx' ? ph.x0 + pl - ph.px : ph[key];
+      return type === 'u' ? `${v}u` : `${v}`;
+    }).reduce((acc, v, z) => (z === 0 ? v : `select(${acc}, ${v}, z == ${z}u)`));
+    return plannedKernels(`${name} dX ${group.map((ph) => `${ph.py}${ph.px}`).join(' ')}`, { M: rowsOf(c, String(hp * wp)), N: c.cin,
+      K: `${phaseTaps * c.cout}u`, aFast: 'k', bFast: 'k', batch: group.length,
+      aAt: /* wgsl */ `let b = i / ${hp * wp}u;
+  let p = i % ${hp * wp}u;
   let co = k % ${c.cout}u;
   let t = k / ${c.cout}u;
-  let oy = (i32(p / ${ph.wp}u) * ${c.s} + ${ph.y0 + pt - ph.py}) / ${c.s} - i32(t / ${kw}u);
-  let ox = (i32(p % ${ph.wp}u) * ${c.s} + ${ph.x0 + pl - ph.px}) / ${c.s} - i32(t % ${kw}u);
+  let oy = (i32(p / ${wp}u) * ${c.s} + ${pick('dy', 'i')}) / ${c.s} - i32(t / ${kw}u);
+  let ox = (i32(p % ${wp}u) * ${c.s} + ${pick('dx', 'i')}) / ${c.s} - i32(t % ${kw}u);
   if (oy < 0 || ox < 0 || oy >= ${Ho} || ox >= ${Wo}) { return 0.0; }
   return mem[${dOut}u + ((b * ${Ho}u + u32(oy)) * ${Wo}u + u32(ox)) * ${c.cout}u + co];`,
       bAt: `let t = k / ${c.cout}u;
-  let tap = (${ph.py}u + ${c.s}u * (t / ${kw}u)) * ${c.k}u + ${ph.px}u + ${c.s}u * (t % ${kw}u);
+  let tap = (${pick('py', 'u')} + ${c.s}u * (t / ${kw}u)) * ${c.k}u + ${pick('px', 'u')} + ${c.s}u * (t % ${kw}u);
   return mem[${c.off}u + (tap * ${c.cin}u + j) * ${c.cout}u + k % ${c.cout}u];`,
-      store: `let b = i / ${ph.hp * ph.wp}u;
-  let p = i % ${ph.hp * ph.wp}u;
-  let at = ((b * ${Hs}u + ${ph.y0}u + ${c.s}u * (p / ${ph.wp}u)) * ${Ws}u + ${ph.x0}u + ${c.s}u * (p % ${ph.wp}u)) * ${c.cin}u + j;
+      store: `let b = i / ${hp * wp}u;
+  let p = i % ${hp * wp}u;
+  let at = ((b * ${Hs}u + ${pick('y0', 'u')} + ${c.s}u * (p / ${wp}u)) * ${Ws}u + ${pick('x0', 'u')} + ${c.s}u * (p % ${wp}u)) * ${c.cin}u + j;
   ${mask !== undefined ? `if (mem[${mask}u + at] <= 0.0) { mem[${dIn}u + at] = 0.0; return; }` : ''}
-  mem[${dIn}u + at] = v;` }, ph.plan, plan.scratch, m(ph.hp * ph.wp), () => phaseTaps * c.cout);
+  mem[${dIn}u + at] = v;` }, group[0].plan, plan.scratch, m(hp * wp), () => phaseTaps * c.cout);
   };
+  /** The phases grouped by size (one group of four where the input's sides are even, as in every model here). */
+  const phaseGroups = [...new Set(phases.map((ph) => `${ph.hp}x${ph.wp}`))].map((size) => phases.filter((ph) => `${ph.hp}x${ph.wp}` === size));
   const window = (pos: string, tapCi: string) => /* wgsl */ `
   let b = ${pos} / ${Ho * Wo}u;
   let p = ${pos} % ${Ho * Wo}u;
@@ -139,7 +154,7 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
   return {
     name, out,
     scratch: Math.max(narrow ? chunkScratch : Math.max(scratchOf(fwd, maxRows * Ho * Wo, c.cout), scratchOf(dW, taps * c.cin + 1, c.cout)),
-      byPhase ? byPhase.inputGradScratch : phased ? Math.max(...phases.map((ph) => scratchOf(ph.plan, maxRows * ph.hp * ph.wp, c.cin)))
+      byPhase ? byPhase.inputGradScratch : phased ? Math.max(...phases.map((ph) => scratchOf(ph.plan, maxRows * ph.hp * ph.wp, c.cin, ph.same)))
         : scratchOf(dX, maxRows * Hs * Ws, c.cin)),
     forwardScratch: byPhase ? byPhase.phaseWeights : narrow ? 0 : scratchOf(fwd, maxRows * Ho * Wo, c.cout),
     forward: (input, o) => {
@@ -177,7 +192,7 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
     inputGrad: (dOut, dIn, mask, accumulate = false) => {
       if (accumulate) throw new Error('a convolution\'s input gradient is not accumulated');
       if (byPhase) return byPhase.inputGrad(dOut, dIn, mask);
-      if (phased) return phases.flatMap((phase) => phaseInputGrad(phase, dOut, dIn, mask));
+      if (phased) return phaseGroups.flatMap((group) => phaseInputGrad(group, dOut, dIn, mask));
       // dx at a stored position (b, sy, sx) and channel ci: over k = (copy u, ky, kx, co), the output gradient at the
       // position each tap reaches from the copy (none where the stride does not divide) times W[ky, kx, ci, co].
       return plannedKernels(`${name} dX`, { M: rowsOf(c, String(Hs * Ws)), N: c.cin, K: `${copies * copies * taps * c.cout}u`, aFast: 'k', bFast: 'k',

@@ -4,13 +4,13 @@
  * size (productPlan). A dense layer's product is a ProductSpec (operands in `mem`, with what its store adds: bias,
  * activation, mask, accumulation); a convolution gives tiledKernel its gathered windows as WGSL (conv layers).
  */
-import { Dim, HEADER, Kernel, dim, flatGroups, flatKernel, rowCount } from './wgsl';
+import { Dim, Groups, HEADER, Kernel, dim, flatGroups, flatKernel, rowCount } from './wgsl';
 
 /** Accumulator columns per thread of a tiled product N wide. */
 export const tnFor = (N: number) => (N >= 64 ? 4 : N >= 32 ? 2 : 1);
 
-/** Floats of scratch a planned product of M x N needs for its partial sums. */
-export const scratchOf = (p: { splits: number }, M: number, N: number) => (p.splits > 1 ? p.splits * M * N : 0);
+/** Floats of scratch a planned product of M x N (`batch` of them) needs for its partial sums. */
+export const scratchOf = (p: { splits: number }, M: number, N: number, batch = 1) => (p.splits > 1 ? batch * p.splits * M * N : 0);
 
 /** A matrix in `mem`: element (i, j) of the logical matrix at off + i·ld + j, or off + j·ld + i when `trans`. */
 export interface Operand {
@@ -68,7 +68,7 @@ export function productKernel(p: ProductSpec): string {
 }
 
 /** Workgroups of productKernel's product for a batch of n rows (nk decoder rows). */
-export function productGroups(p: ProductSpec, n: number, nk = n): [number, number] {
+export function productGroups(p: ProductSpec, n: number, nk = n): Groups {
   return tiledGroups({ N: p.N, ...wholeProduct(p.N) }, rowCount(p.M, n, nk));
 }
 
@@ -100,6 +100,11 @@ export interface TiledSpec {
   /** splits > 1: the partial products go to mem at scratch. */
   splits: number;
   scratch?: number;
+  /**
+   * Products side by side in one dispatch (workgroups along z; default 1), each M x N over K: the WGSL of a_at, b_at
+   * and store reads which one as `z` (the phases of a convolution: their operands differ, their sizes do not).
+   */
+  batch?: number;
 }
 
 const TK = 16;
@@ -123,9 +128,10 @@ export function tiledKernel(p: TiledSpec): string {
   };
   if (p.splits > 1 && p.scratch === undefined) throw new Error('a split product needs its scratch');
   if (p.splits === 1 && p.store === undefined) throw new Error('a product needs its store');
-  const out = p.splits > 1 ? `mem[${p.scratch}u + (split * M + i) * ${p.N}u + j] = v;` : 'store(i, j, v);';
+  const out = p.splits > 1 ? `mem[${p.scratch}u + ((z * ${p.splits}u + split) * M + i) * ${p.N}u + j] = v;` : 'store(i, j, v);';
   return HEADER + /* wgsl */ `
 var<workgroup> ta: array<f32, ${TK * lda}>;
+var<private> z: u32;
 var<workgroup> tb: array<f32, ${TK * ldb}>;
 fn a_at(i: u32, k: u32) -> f32 {
   ${p.aAt}
@@ -138,6 +144,7 @@ ${p.store !== undefined ? `fn store(i: u32, j: u32, v: f32) {
 }` : ''}
 @compute @workgroup_size(256)
 fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  z = wg.z;
   let M = ${p.M};
   let K = ${p.K};
   let split = wg.x / ${nt}u;
@@ -169,17 +176,24 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
 }`;
 }
 
-/** Workgroups of a tiled product with m rows. */
-export function tiledGroups(p: Pick<TiledSpec, 'N' | 'tm' | 'tn' | 'splits'>, m: number): [number, number] {
-  return [Math.ceil(p.N / (16 * p.tn)) * p.splits, Math.ceil(m / (16 * p.tm))];
+/** Workgroups of a tiled product with m rows (times its batch, along z). */
+export function tiledGroups(p: Pick<TiledSpec, 'N' | 'tm' | 'tn' | 'splits' | 'batch'>, m: number): Groups {
+  const groups: [number, number] = [Math.ceil(p.N / (16 * p.tn)) * p.splits, Math.ceil(m / (16 * p.tm))];
+  return (p.batch ?? 1) > 1 ? [...groups, p.batch!] : groups;
 }
 
-/** C = the sum of a split product's partials [splits, M, N] at scratch, in split order: one thread per element of C. */
-export function tiledSumKernel(p: { M: string; N: number; splits: number; scratch: number; store: string }): string {
-  return flatKernel(`${p.M} * ${p.N}u`, /* wgsl */ `let M = ${p.M};
+/**
+ * C = the sum of a split product's partials [batch, splits, M, N] at scratch, in split order: one thread per element
+ * of each C.
+ */
+export function tiledSumKernel(p: { M: string; N: number; splits: number; scratch: number; store: string; batch?: number }): string {
+  return flatKernel(`${p.batch ?? 1}u * ${p.M} * ${p.N}u`, /* wgsl */ `let size = ${p.M} * ${p.N}u;
+  z = idx / size;
+  let at = idx % size;
   var v = 0.0;
-  for (var s = 0u; s < ${p.splits}u; s++) { v += mem[${p.scratch}u + s * M * ${p.N}u + idx]; }
-  store(idx / ${p.N}u, idx % ${p.N}u, v);`, /* wgsl */ `
+  for (var s = 0u; s < ${p.splits}u; s++) { v += mem[${p.scratch}u + (z * ${p.splits}u + s) * size + at]; }
+  store(at / ${p.N}u, at % ${p.N}u, v);`, /* wgsl */ `
+var<private> z: u32;
 fn store(i: u32, j: u32, v: f32) {
   ${p.store}
 }`);
@@ -212,11 +226,12 @@ export function plannedKernels(name: string, t: Omit<TiledSpec, 'tm' | 'tn' | 's
   p: { tm: number; tn: number; splits: number }, scratch: number, m: (n: number, nk: number) => number,
   k: (n: number, nk: number) => number): Kernel[] {
   const spec: TiledSpec = { ...t, tm: p.tm, tn: p.tn, splits: p.splits };
-  const flops = (n: number, nk: number) => 2 * m(n, nk) * t.N * k(n, nk);
+  const batch = t.batch ?? 1;
+  const flops = (n: number, nk: number) => 2 * batch * m(n, nk) * t.N * k(n, nk);
   if (p.splits === 1) return [{ name, source: tiledKernel(spec), groups: (n, nk) => tiledGroups(spec, m(n, nk)), flops }];
   const split: TiledSpec = { ...spec, scratch, store: undefined };
   return [{ name, source: tiledKernel(split), groups: (n, nk) => tiledGroups(split, m(n, nk)), flops },
-    { name: `${name} sum`, source: tiledSumKernel({ M: t.M, N: t.N, splits: p.splits, scratch, store: t.store }),
-      groups: (n, nk) => flatGroups(m(n, nk) * t.N) }];
+    { name: `${name} sum`, source: tiledSumKernel({ M: t.M, N: t.N, splits: p.splits, scratch, store: t.store, batch }),
+      groups: (n, nk) => flatGroups(batch * m(n, nk) * t.N) }];
 }
 

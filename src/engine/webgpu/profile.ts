@@ -10,7 +10,7 @@
  * kernels, the bench is for the speed.
  */
 import { dawnAwait } from '../../gpu-device';
-import type { Kernel } from './wgsl';
+import type { Groups, Kernel } from './wgsl';
 
 /** Steps not counted at the start: the first ones compile and allocate. */
 const WARMUP_STEPS = 10;
@@ -43,13 +43,13 @@ export class KernelProfiler {
 
   /** Records the kernels, a pass each with its timestamps, then the copy of the timestamps to be read. */
   record(encoder: GPUCommandEncoder, program: { pipelines: GPUComputePipeline[]; bindGroup: GPUBindGroup },
-    groups: [number, number][], slot: number): void {
+    groups: Groups[], slot: number): void {
     const { querySet, resolved, read } = this.slots[slot];
     groups.forEach((g, i) => {
       const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
       pass.setBindGroup(0, program.bindGroup);
       pass.setPipeline(program.pipelines[i]);
-      pass.dispatchWorkgroups(...g);
+      pass.dispatchWorkgroups(g[0], g[1], g[2] ?? 1);
       pass.end();
     });
     encoder.resolveQuerySet(querySet, 0, 2 * groups.length, resolved, 0);

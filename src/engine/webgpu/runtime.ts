@@ -56,7 +56,8 @@ export function recordKernels(encoder: GPUCommandEncoder, program: { pipelines: 
   pass.setBindGroup(0, program.bindGroup);
   kernels.forEach((k, i) => {
     pass.setPipeline(program.pipelines[i]);
-    pass.dispatchWorkgroups(...k.groups(n, nk));
+    const g = k.groups(n, nk);
+    pass.dispatchWorkgroups(g[0], g[1], g[2] ?? 1);
   });
   pass.end();
 }

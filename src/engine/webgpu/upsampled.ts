@@ -12,9 +12,6 @@ import { convGeometry, rowsOf } from './conv';
 import { plannedKernels, productPlan, scratchOf } from './products';
 import { Kernel, flatGroups, flatKernel, rowCount } from './wgsl';
 
-/** The four parities (py, px) of the output, phase index 2·py + px. */
-const PHASES = [[0, 0], [0, 1], [1, 0], [1, 1]] as const;
-
 /**
  * Along one axis, for each parity p: the stored offset of its first tap (d0), and each tap's index among the
  * parity's (tap[p][k] = dy − d0); kp: taps of a parity (the most of either).
@@ -47,8 +44,9 @@ export function upsampledConv(name: string, c: ConvSpec, o: { relu: boolean; P: 
   const phaseGrads = 4 * (kp2 * c.cin + 1) * c.cout; // each phase's taps' and its bias row
   const partials = o.scratch + Math.max(phaseWeights, phaseGrads);
   const m = (n: number, nk: number) => rowCount(rows, n, nk) * at;
-  const fwd = productPlan(o.maxRows * at, c.cout, kp2 * c.cin, false);
-  const dW = productPlan(kp2 * c.cin + 1, c.cout, o.maxRows * at, true);
+  // (The forward and the filter gradient run the four phases as one batched product: their tiles count four times.)
+  const fwd = productPlan(4 * o.maxRows * at, c.cout, kp2 * c.cin, false);
+  const dW = productPlan(4 * (kp2 * c.cin + 1), c.cout, o.maxRows * at, true);
   const dX = productPlan(o.maxRows * at, c.cin, 4 * kp2 * c.cout, false);
   const tapTable = `array<i32, ${2 * c.k}>(${tap.flat().join(', ')})`;
   /** WGSL: b and the phase position (ay, ax) of row `pos` of a phase's product. */
@@ -57,9 +55,14 @@ export function upsampledConv(name: string, c: ConvSpec, o: { relu: boolean; P: 
   let ax = i32(${pos} % ${Ws}u);`;
   /** WGSL: the offset of the output at phase (py, px), position (ay, ax) of row b, channel 0. */
   const output = (py: string, px: string) => `((b * ${Ho}u + 2u * u32(ay) + ${py}) * ${Wo}u + 2u * u32(ax) + ${px}) * ${c.cout}u`;
-  /** WGSL: x[b, ay + d0 + ty, ax + d0 + tx, ci] for tap t = ty·kp + tx of phase (py, px), 0 outside the input. */
-  const inputAt = (input: number, py: number, px: number, t: string, ci: string) => `let sy = ay + ${d0[py]} + i32(${t} / ${kp}u);
-  let sx = ax + ${d0[px]} + i32(${t} % ${kp}u);
+  /** WGSL: the first stored row (column) a parity p (u32) reads, relative to its phase position. */
+  const first = (p: string) => `select(${d0[0]}, ${d0[1]}, ${p} == 1u)`;
+  /**
+   * WGSL: x[b, ay + d0 + ty, ax + d0 + tx, ci] for tap t = ty·kp + tx of the batched product's phase z = 2·py + px,
+   * 0 outside the input.
+   */
+  const inputAt = (input: number, t: string, ci: string) => `let sy = ay + ${first('z / 2u')} + i32(${t} / ${kp}u);
+  let sx = ax + ${first('z % 2u')} + i32(${t} % ${kp}u);
   if (sy < 0 || sy >= ${Hs} || sx < 0 || sx >= ${Ws}) { return 0.0; }
   return mem[${input}u + ((b * ${Hs}u + u32(sy)) * ${Ws}u + u32(sx)) * ${c.cin}u + ${ci}];`;
   /** The phase weights, summed from the 3x3 kernel into the scratch: [phase][ty][tx][ci][co]. */
@@ -84,9 +87,9 @@ export function upsampledConv(name: string, c: ConvSpec, o: { relu: boolean; P: 
     groups: () => flatGroups(phaseWeights),
   };
   return {
-    scratch: Math.max(phaseWeights, phaseGrads) + Math.max(scratchOf(fwd, o.maxRows * at, c.cout), scratchOf(dW, kp2 * c.cin + 1, c.cout),
+    scratch: Math.max(phaseWeights, phaseGrads) + Math.max(scratchOf(fwd, o.maxRows * at, c.cout, 4), scratchOf(dW, kp2 * c.cin + 1, c.cout, 4),
       scratchOf(dX, o.maxRows * at, c.cin)),
-    forwardScratch: phaseWeights + scratchOf(fwd, o.maxRows * at, c.cout),
+    forwardScratch: phaseWeights + scratchOf(fwd, o.maxRows * at, c.cout, 4),
     phaseWeights,
     /** The input gradient's scratch alone (a narrow layer takes only it and narrowForward from here). */
     inputGradScratch: phaseWeights + scratchOf(dX, o.maxRows * at, c.cin),
@@ -105,8 +108,8 @@ export function upsampledConv(name: string, c: ConvSpec, o: { relu: boolean; P: 
   let wbase = ${o.scratch}u + (py * 2u + px) * ${kp2 * c.cin * c.cout}u + co;
   var acc = mem[${c.off + weights}u + co];
   for (var t = 0u; t < ${kp2}u; t++) {
-    let sy = i32(oy / 2u) + select(${d0[0]}, ${d0[1]}, py == 1u) + i32(t / ${kp}u);
-    let sx = i32(ox / 2u) + select(${d0[0]}, ${d0[1]}, px == 1u) + i32(t % ${kp}u);
+    let sy = i32(oy / 2u) + ${first('py')} + i32(t / ${kp}u);
+    let sx = i32(ox / 2u) + ${first('px')} + i32(t % ${kp}u);
     if (sy < 0 || sy >= ${Hs} || sx < 0 || sx >= ${Ws}) { continue; }
     let xbase = ${input}u + ((b * ${Hs}u + u32(sy)) * ${Ws}u + u32(sx)) * ${c.cin}u;
     for (var ci = 0u; ci < ${c.cin}u; ci++) { acc = fma(mem[xbase + ci], mem[wbase + (t * ${c.cin}u + ci) * ${c.cout}u], acc); }
@@ -116,23 +119,24 @@ export function upsampledConv(name: string, c: ConvSpec, o: { relu: boolean; P: 
       groups: (n, nk) => flatGroups(rowCount(rows, n, nk) * Ho * Wo * c.cout),
       flops: (n, nk) => 2 * rowCount(rows, n, nk) * Ho * Wo * c.cout * kp2 * c.cin,
     }],
-    forward: (input: number, out: number): Kernel[] => [sumWeights, ...PHASES.flatMap(([py, px], phase) =>
-      plannedKernels(`${name} forward ${py}${px}`, { M: rowsOf(c, String(at)), N: c.cout, K: `${kp2 * c.cin}u`, aFast: 'k', bFast: 'j',
+    // The four phases as one batched product each (z = 2·py + px): forward, and the phase taps' filter gradients.
+    forward: (input: number, out: number): Kernel[] => [sumWeights,
+      ...plannedKernels(`${name} forward`, { M: rowsOf(c, String(at)), N: c.cout, K: `${kp2 * c.cin}u`, aFast: 'k', bFast: 'j', batch: 4,
         aAt: `${position('i')}
-  ${inputAt(input, py, px, `(k / ${c.cin}u)`, `k % ${c.cin}u`)}`,
-        bAt: `return mem[${o.scratch + phase * kp2 * c.cin * c.cout}u + k * ${c.cout}u + j];`,
+  ${inputAt(input, `(k / ${c.cin}u)`, `k % ${c.cin}u`)}`,
+        bAt: `return mem[${o.scratch}u + z * ${kp2 * c.cin * c.cout}u + k * ${c.cout}u + j];`,
         store: `${position('i')}
   var y = v + mem[${c.off + weights}u + j];
   ${o.relu ? 'y = max(y, 0.0);' : ''}
-  mem[${out}u + ${output(`${py}u`, `${px}u`)} + j] = y;` }, fwd, partials, m, () => kp2 * c.cin))],
-    weightGrad: (input: number, dOut: number): Kernel[] => [...PHASES.flatMap(([py, px], phase) =>
-      plannedKernels(`${name} dW ${py}${px}`, { M: `${kp2 * c.cin + 1}u`, N: c.cout, K: rowsOf(c, String(at)), aFast: 'i', bFast: 'j',
+  mem[${out}u + ${output('z / 2u', 'z % 2u')} + j] = y;` }, fwd, partials, m, () => kp2 * c.cin)],
+    weightGrad: (input: number, dOut: number): Kernel[] => [
+      ...plannedKernels(`${name} dW`, { M: `${kp2 * c.cin + 1}u`, N: c.cout, K: rowsOf(c, String(at)), aFast: 'i', bFast: 'j', batch: 4,
         aAt: `if (i == ${kp2 * c.cin}u) { return 1.0; }
   ${position('k')}
-  ${inputAt(input, py, px, `(i / ${c.cin}u)`, `i % ${c.cin}u`)}`,
+  ${inputAt(input, `(i / ${c.cin}u)`, `i % ${c.cin}u`)}`,
         bAt: `${position('k')}
-  return mem[${dOut}u + ${output(`${py}u`, `${px}u`)} + j];`,
-        store: `mem[${o.scratch + phase * (kp2 * c.cin + 1) * c.cout}u + i * ${c.cout}u + j] = v;` }, dW, partials, () => kp2 * c.cin + 1, m)),
+  return mem[${dOut}u + ${output('z / 2u', 'z % 2u')} + j];`,
+        store: `mem[${o.scratch}u + z * ${(kp2 * c.cin + 1) * c.cout}u + i * ${c.cout}u + j] = v;` }, dW, partials, () => kp2 * c.cin + 1, m),
     {
       // Each 3x3 tap's gradient: the sum of the phase taps it is part of, one in each phase; the bias's, of the phases'.
       name: `${name} dW spread`,
@@ -164,8 +168,8 @@ export function upsampledConv(name: string, c: ConvSpec, o: { relu: boolean; P: 
   let py = phase / 2u;
   let px = phase % 2u;
   let b = i / ${at}u;
-  let ay = i32((i % ${at}u) / ${Ws}u) - select(${d0[0]}, ${d0[1]}, py == 1u) - i32(t / ${kp}u);
-  let ax = i32(i % ${Ws}u) - select(${d0[0]}, ${d0[1]}, px == 1u) - i32(t % ${kp}u);
+  let ay = i32((i % ${at}u) / ${Ws}u) - ${first('py')} - i32(t / ${kp}u);
+  let ax = i32(i % ${Ws}u) - ${first('px')} - i32(t % ${kp}u);
   if (ay < 0 || ay >= ${Hs} || ax < 0 || ax >= ${Ws}) { return 0.0; }
   return mem[${dOut}u + ${output('py', 'px')} + co];`,
         bAt: `return mem[${o.scratch}u + ((k / ${c.cout}u) * ${c.cin}u + j) * ${c.cout}u + k % ${c.cout}u];`,

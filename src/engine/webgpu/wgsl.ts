@@ -10,11 +10,14 @@ export const REDUCE = 256;
 /** Workgroups per dimension of a dispatch (WebGPU's default limit). */
 export const MAX_GROUPS = 65535;
 
+/** Workgroups of a dispatch: x, y and, for a batch of products side by side, z. */
+export type Groups = [number, number] | [number, number, number];
+
 /** A kernel of the step, and its workgroups for a batch of n rows (nk decoder rows). */
 export interface Kernel {
   name: string;
   source: string;
-  groups: (n: number, nk: number) => [number, number];
+  groups: (n: number, nk: number) => Groups;
   /** Its floating-point operations for n rows (a product's 2·M·N·K), where they are most of its work: the profile's TFLOP/s. */
   flops?: (n: number, nk: number) => number;
 }
