@@ -95,7 +95,7 @@ export class KernelProfiler {
       `${us(wallNs)}  wall time per step, between step completions (kernels ${(100 * total / wallNs).toFixed(0)}% of it)`,
       `${String(this.names.length).padStart(9)}  dispatches per step`,
       `${topRate.toPrecision(3).padStart(9)}  TFLOP/s of the five largest products together` +
-        (this.peakTflops > 0 ? `: ${(100 * topRate / this.peakTflops).toFixed(1)}% of the ${this.peakTflops} TFLOP/s of VAE_GPU_PEAK_TFLOPS` : ''),
+        (this.peakTflops > 0 ? `: ${(100 * topRate / this.peakTflops).toPrecision(3)}% of the ${this.peakTflops} TFLOP/s of VAE_GPU_PEAK_TFLOPS` : ''),
     ].join('\n');
   }
 
