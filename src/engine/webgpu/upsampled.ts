@@ -4,8 +4,9 @@
  * dy = ⌊(py + ky − pt) / 2⌋: a 3x3 kernel's three taps along an axis fall on two stored rows for each parity. So each
  * of the four parities (py, px) is a 2x2 convolution of the stored input with the summed weights of the taps that
  * share a stored position ("phase weights", [4 phases][2x2][cin][cout], summed into the scratch by a small kernel):
- * 4 multiplications for every 9, forward, for the filter gradient (four products over the phase's taps, then spread
- * back to the 3x3 taps) and for the input gradient (one product over the 4 phases' 4 taps instead of 4 copies of 9).
+ * 4 multiplications for every 9, forward, for the filter gradient (the phase taps' gradients, then spread back to the
+ * 3x3 taps) and for the input gradient (one product over the 4 phases' 4 taps instead of 4 copies of 9). Forward and
+ * the filter gradient run the four phases side by side in one dispatch (products.ts's batch, z = 2·py + px).
  */
 import type { ConvSpec } from './conv';
 import { convGeometry, rowsOf } from './conv';
@@ -16,7 +17,7 @@ import { Kernel, flatGroups, flatKernel, rowCount } from './wgsl';
  * Along one axis, for each parity p: the stored offset of its first tap (d0), and each tap's index among the
  * parity's (tap[p][k] = dy − d0); kp: taps of a parity (the most of either).
  */
-export function upTaps(k: number, pad: number) {
+function upTaps(k: number, pad: number) {
   const d = (p: number, t: number) => Math.floor((p + t - pad) / 2);
   const d0 = [d(0, 0), d(1, 0)];
   const tap = [0, 1].map((p) => Array.from({ length: k }, (_, t) => d(p, t) - d0[p]));
