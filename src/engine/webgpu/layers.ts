@@ -105,18 +105,23 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
     const [y0, x0] = [(((py - pt) % c.s) + c.s) % c.s, (((px - pl) % c.s) + c.s) % c.s];
     const [hp, wp] = [Math.max(0, Math.ceil((c.H - y0) / c.s)), Math.max(0, Math.ceil((c.W - x0) / c.s))];
     return { py, px, y0, x0, hp, wp };
-  }).filter((ph) => ph.hp > 0 && ph.wp > 0).map((ph, _, all) => {
-    // Planned for the batch of phases of its size (see phaseInputGrad).
-    const same = all.filter((other) => other.hp === ph.hp && other.wp === ph.wp).length;
-    return { ...ph, same, plan: productPlan(same * maxRows * ph.hp * ph.wp, c.cin, phaseTaps * c.cout, false) };
-  }) : [];
+  }).filter((ph) => ph.hp > 0 && ph.wp > 0) : [];
+  /**
+   * The phases grouped by size (one group of four where the input's sides are even, as in every model here), each
+   * group one batched product (phaseInputGrad), planned for all of its phases.
+   */
+  const phaseGroups = [...new Set(phases.map((ph) => `${ph.hp}x${ph.wp}`))].map((size) => {
+    const group = phases.filter((ph) => `${ph.hp}x${ph.wp}` === size);
+    const { hp, wp } = group[0];
+    return { phases: group, hp, wp, plan: productPlan(group.length * maxRows * hp * wp, c.cin, phaseTaps * c.cout, false) };
+  });
   /**
    * The input gradient of phases of one size (hp x wp): their positions (b, iy, ix) by their taps (ky, kx) =
    * (py + s·ay, px + s·ax) and co, the phases side by side (z) in one batched product.
    */
-  const phaseInputGrad = (group: typeof phases, dOut: number, dIn: number, mask?: number): Kernel[] => {
+  const phaseInputGrad = ({ phases: group, hp, wp, plan: groupPlan }: (typeof phaseGroups)[number], dOut: number, dIn: number,
+    mask?: number): Kernel[] => {
     const kw = c.k / c.s;
-    const { hp, wp } = group[0];
     /** WGSL: the value of `key` for the batch's phase z (u32 or i32 literals). */
     const pick = (key: 'py' | 'px' | 'y0' | 'x0' | 'dy' | 'dx', type: 'u' | 'i') => group.map((ph) => {
       const v = key === 'dy' ? ph.y0 + pt - ph.py : key === 'dx' ? ph.x0 + pl - ph.px : ph[key];
@@ -139,10 +144,8 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
   let p = i % ${hp * wp}u;
   let at = ((b * ${Hs}u + ${pick('y0', 'u')} + ${c.s}u * (p / ${wp}u)) * ${Ws}u + ${pick('x0', 'u')} + ${c.s}u * (p % ${wp}u)) * ${c.cin}u + j;
   ${mask !== undefined ? `if (mem[${mask}u + at] <= 0.0) { mem[${dIn}u + at] = 0.0; return; }` : ''}
-  mem[${dIn}u + at] = v;` }, group[0].plan, plan.scratch, m(hp * wp), () => phaseTaps * c.cout);
+  mem[${dIn}u + at] = v;` }, groupPlan, plan.scratch, m(hp * wp), () => phaseTaps * c.cout);
   };
-  /** The phases grouped by size (one group of four where the input's sides are even, as in every model here). */
-  const phaseGroups = [...new Set(phases.map((ph) => `${ph.hp}x${ph.wp}`))].map((size) => phases.filter((ph) => `${ph.hp}x${ph.wp}` === size));
   const window = (pos: string, tapCi: string) => /* wgsl */ `
   let b = ${pos} / ${Ho * Wo}u;
   let p = ${pos} % ${Ho * Wo}u;
@@ -154,7 +157,7 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
   return {
     name, out,
     scratch: Math.max(narrow ? chunkScratch : Math.max(scratchOf(fwd, maxRows * Ho * Wo, c.cout), scratchOf(dW, taps * c.cin + 1, c.cout)),
-      byPhase ? byPhase.inputGradScratch : phased ? Math.max(...phases.map((ph) => scratchOf(ph.plan, maxRows * ph.hp * ph.wp, c.cin, ph.same)))
+      byPhase ? byPhase.inputGradScratch : phased ? Math.max(...phaseGroups.map((g) => scratchOf(g.plan, maxRows * g.hp * g.wp, c.cin, g.phases.length)))
         : scratchOf(dX, maxRows * Hs * Ws, c.cin)),
     forwardScratch: byPhase ? byPhase.phaseWeights : narrow ? 0 : scratchOf(fwd, maxRows * Ho * Wo, c.cout),
     forward: (input, o) => {

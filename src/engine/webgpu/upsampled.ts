@@ -43,7 +43,9 @@ export function upsampledConv(name: string, c: ConvSpec, o: { relu: boolean; P: 
   const weights = c.k * c.k * c.cin * c.cout;
   const phaseWeights = 4 * kp2 * c.cin * c.cout;
   const phaseGrads = 4 * (kp2 * c.cin + 1) * c.cout; // each phase's taps' and its bias row
-  const partials = o.scratch + Math.max(phaseWeights, phaseGrads);
+  // The scratch: the phase weights or the phase taps' gradients first, the split products' partial sums after them.
+  const head = Math.max(phaseWeights, phaseGrads);
+  const partials = o.scratch + head;
   const m = (n: number, nk: number) => rowCount(rows, n, nk) * at;
   // (The forward and the filter gradient run the four phases as one batched product: their tiles count four times.)
   const fwd = productPlan(4 * o.maxRows * at, c.cout, kp2 * c.cin, false);
@@ -88,12 +90,12 @@ export function upsampledConv(name: string, c: ConvSpec, o: { relu: boolean; P: 
     groups: () => flatGroups(phaseWeights),
   };
   return {
-    scratch: Math.max(phaseWeights, phaseGrads) + Math.max(scratchOf(fwd, o.maxRows * at, c.cout, 4), scratchOf(dW, kp2 * c.cin + 1, c.cout, 4),
+    scratch: head + Math.max(scratchOf(fwd, o.maxRows * at, c.cout, 4), scratchOf(dW, kp2 * c.cin + 1, c.cout, 4),
       scratchOf(dX, o.maxRows * at, c.cin)),
-    forwardScratch: phaseWeights + scratchOf(fwd, o.maxRows * at, c.cout, 4),
+    forwardScratch: head + scratchOf(fwd, o.maxRows * at, c.cout, 4),
     phaseWeights,
     /** The input gradient's scratch alone (a narrow layer takes only it and narrowForward from here). */
-    inputGradScratch: phaseWeights + scratchOf(dX, o.maxRows * at, c.cin),
+    inputGradScratch: head + scratchOf(dX, o.maxRows * at, c.cin),
     /**
      * Forward for a layer of few output channels (a decoder's logits): one thread per output, over its phase's kp x kp
      * taps of the stored input and their phase weights.
