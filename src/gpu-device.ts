@@ -12,6 +12,8 @@ export interface GpuInfo {
   timestamps: boolean;
   /** The GPU's fp32 peak, TFLOP/s, where the user gave it (VAE_GPU_PEAK_TFLOPS): the profile's yardstick. */
   peakTflops?: number;
+  /** Training steps submitted together, where the user set it (VAE_GPU_STEPS_PER_SUBMISSION: the bench compares). */
+  stepsPerSubmission?: number;
 }
 
 export interface Gpu {

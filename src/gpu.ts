@@ -50,6 +50,8 @@ async function open(): Promise<Gpu> {
   const opened = await gpuOfAdapter(adapter, profile);
   const peak = Number(process.env.VAE_GPU_PEAK_TFLOPS);
   if (peak > 0) opened.info.peakTflops = peak;
+  const perSubmission = Number(process.env.VAE_GPU_STEPS_PER_SUBMISSION);
+  if (Number.isInteger(perSubmission) && perSubmission > 0) opened.info.stepsPerSubmission = perSubmission;
   return opened;
 }
 

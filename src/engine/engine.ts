@@ -69,6 +69,14 @@ export interface Engine {
    * whose steps run asynchronously (the GPU's) takes more, so that its queue never waits for the main thread.
    */
   readonly depth?: number;
+  /**
+   * Steps the engine records and submits together (the GPU's; 1 when not given): the loop hands steps over in runs
+   * of this many and calls flush after each run (the epoch's last, shorter, too), and before it waits for a streamed
+   * set's pictures (a step at a time, then), so that no step it waits for is left unstarted.
+   */
+  readonly group?: number;
+  /** Starts the steps given and not yet started (a run shorter than `group`). */
+  flush?(): void;
   /** Where the batch of a step goes: slot i of `depth`; write it before calling step. */
   slot(i: number): BatchSlot;
   /**

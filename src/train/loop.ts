@@ -97,6 +97,7 @@ export async function trainLoop(run: LoopRun, parts: LoopParts, hooks: TrainHook
       noisy: vae.config.noise !== undefined }, images: source.gather, normals: config.train.normals });
   hooks.onEngine?.(engine.description);
   const depth = engine.depth ?? BATCH_SLOTS;
+  const group = Math.min(engine.group ?? 1, depth);
   /** The main thread's model and run.adam take the trained state (for evaluation, samples and checkpoints). */
   const syncModel = async () => {
     const trained = await engine.state();
@@ -144,15 +145,21 @@ export async function trainLoop(run: LoopRun, parts: LoopParts, hooks: TrainHook
       };
       // Steps are queued behind the running one (`depth` in flight: one behind it on the CPU, more on the GPU), so
       // the engine never waits for this thread's bookkeeping; the batches after it are prepared while it works.
-      /** submit, once a streamed set has read the step's pictures (the steps before train meanwhile). */
+      /** submit, once a streamed set has read the step's pictures (the steps given before start meanwhile). */
       const submitReady = async (step: number): Promise<Submitted> => {
-        await source.ready?.(epoch, step);
+        if (source.ready) {
+          engine.flush?.();
+          await source.ready(epoch, step);
+        }
         return submit(step);
       };
       const queued: Submitted[] = [];
       let toSubmit = state.stepInEpoch;
+      /** Queues steps in runs of `group` (the engine's submissions): once a whole run has room, or the epoch's last steps. */
       const fill = async () => {
+        if (depth - queued.length < Math.min(group, steps - toSubmit)) return;
         while (queued.length < depth && toSubmit < steps) queued.push(await submitReady(toSubmit++));
+        engine.flush?.();
       };
       await fill();
       while (queued.length > 0) {

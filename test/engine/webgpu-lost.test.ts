@@ -16,6 +16,7 @@ test('a step after the device is lost fails with a VaeError that says so', async
     klWarmup: 0, out: path.join(tmpDir(), 'run'), limitTrain: 20, limitTest: 10 });
   const engine = await createWebGpuEngine({ backend, vae: run.vae, adam: run.adam, adamConfig: { lr: 1e-3, ...ADAM_DEFAULTS },
     sizes: { rows: 10, dim: 784, labelDim: 0, zDim: 3, samples: 1, noisy: false } });
+  // (Given alone, with no flush after it: the engine submits it once this turn of the event loop ends.)
   await engine.step({ slot: 0, n: 10, beta: 1, samples: 1 }, 1);
   expect(Number.isFinite(engine.stats(0)[0])).toBe(true);
   (await openGpu()).device.destroy();

@@ -10,6 +10,7 @@ import { createCpuEngine } from '../../src/engine/cpu';
 import { EngineSetup } from '../../src/engine/engine';
 import type { ShardTask } from '../../src/model/families/family';
 import { createWebGpuEngine, webGpuCannotTrain } from '../../src/engine/engines';
+import { webGpuEngine } from '../../src/engine/webgpu/engine';
 import { ConvSpec, chunkedWeightGrad } from '../../src/engine/webgpu/conv';
 import { byteLevels, gatherKernel } from '../../src/engine/webgpu/gather';
 import { reparameterizeGradKernel, reparameterizeKernel } from '../../src/engine/webgpu/gaussian';
@@ -32,6 +33,7 @@ import { familyOf } from '../../src/model/families/registry';
 import { vaeImportanceWeighted } from '../../src/model/likelihood';
 import { vaeImportanceWeightedGpu } from '../../src/engine/evaluate';
 import { fillBatch } from '../../src/data/batches';
+import type { ResidentSet } from '../../src/data/datasets';
 
 let gpu: Gpu | null = null;
 beforeAll(async () => {
@@ -419,7 +421,7 @@ async function stepOnBoth(run: TrainRun, rows: number, x: Float32Array, eps: Flo
   const setup = (): EngineSetup => ({ backend, vae: run.vae, adam: run.adam, adamConfig: { lr: 1e-3, ...ADAM_DEFAULTS },
     sizes: { rows, dim: run.vae.inputDim, labelDim: run.vae.labelDim, zDim: run.vae.config.zDim, samples: inputs.samples ?? task.samples,
       noisy: noisy !== undefined },
-    threads: 1, images: gather ? run.dataset.train : undefined, normals: key ? 'philox' : 'sfc32' });
+    threads: 1, images: gather ? run.dataset.train as ResidentSet : undefined, normals: key ? 'philox' : 'sfc32' });
   const results = [];
   for (const engine of [await createCpuEngine(setup()), await createWebGpuEngine(setup())]) {
     // With `gather`, the GPU engine holds the training set and is given the rows' indices; the CPU their images (x).
@@ -432,7 +434,9 @@ async function stepOnBoth(run: TrainRun, rows: number, x: Float32Array, eps: Flo
     else slotEps.set(key ? philoxNormals(key, new Float32Array(eps.length)) : eps);
     if (noisy) engine.slot(task.slot).noisy.set(noisy);
     if (y) engine.slot(task.slot).y.set(y);
-    await engine.step(task, 1);
+    const done = engine.step(task, 1);
+    engine.flush?.();
+    await done;
     results.push({ stats: engine.stats(task.slot).slice(0, 1 + familyOf(run.vae.config).stats.length), ...(await engine.state()) });
     await engine.close();
   }
@@ -607,3 +611,80 @@ withGpu('one training step of M1+M2 on the GPU equals the CPU step: M2 on M1\'s 
   expect(cpu.stats[6]).toBe(nl);
   expectClose(gpuStep.params, cpu.params, 1e-4);
 }, 120_000);
+
+/**
+ * Steps handed over before any is done, as the loop does, are recorded 4 to a command buffer (the last 2 submitted
+ * at flush), each with its own batch and noise in its own slot: their uploads are staged apart and copied into place
+ * in turn, and each step's statistics, and the state after them, equal to the bit those of steps submitted one by one.
+ */
+describe.each([
+  ['the MLP VAE, its batches gathered on the GPU and its noise drawn there', { hidden: [32] }, true],
+  ['a cvae on the label, its batches, conditions and noise uploaded', { model: 'cvae', hidden: [32] }, false],
+] as const)('six steps of %s submitted 4 at a time', (_, kind, gathers) => {
+  withGpu('train exactly as six submitted one at a time: each step\'s statistics, the parameters and moments', async (g) => {
+    const run = await startRun({ data: 'mnist', binarize: 'none', zDim: 3, beta: 1, epochs: 1, batchSize: 20, lr: 1e-3, seed: 21, klWarmup: 0,
+      out: path.join(tmpDir(), 'grouped'), limitTrain: 100, limitTest: 10, ...kind, hidden: [...kind.hidden] });
+    const backend = await initBackend('webgpu', { gpu: true });
+    const setup: EngineSetup = { backend, vae: run.vae, adam: run.adam, adamConfig: { lr: 1e-3, ...ADAM_DEFAULTS },
+      sizes: { rows: 20, dim: 784, labelDim: run.vae.labelDim, zDim: 3, samples: 1, noisy: false },
+      images: gathers ? run.dataset.train as ResidentSet : undefined, normals: gathers ? 'philox' : 'sfc32' };
+    const rng = new Rng(22, 'gpu-grouped', kind.hidden[0]);
+    // Six batches of 20 down to 15 rows, each its own images, labels and noise.
+    const batches = Array.from({ length: 6 }, (_, s) => {
+      const n = 20 - s;
+      const index = Uint32Array.from({ length: n }, () => Math.floor(rng.uniform() * 100));
+      const x = new Float32Array(n * 784);
+      fillBatch(run.dataset.train, 784, index, 0, n, x);
+      const y = new Float32Array(n * run.vae.labelDim);
+      for (let r = 0; r < n && run.vae.labelDim > 0; r++) y[r * 10 + Math.floor(rng.uniform() * 10)] = 1;
+      const eps = Float32Array.from({ length: n * 3 }, () => rng.normal());
+      return { n, index, x, y, eps };
+    });
+    const results = [];
+    for (const perSubmission of [1, 4]) {
+      const engine = await webGpuEngine(setup, { ...g, info: { ...g.info, stepsPerSubmission: perSubmission } }, familyOf(run.vae.config));
+      expect([engine.group, engine.depth]).toEqual([perSubmission, 3 * perSubmission]);
+      const queue = g.device.queue;
+      const submit = queue.submit.bind(queue);
+      let submissions = 0;
+      queue.submit = (buffers) => { submissions++; submit(buffers); };
+      const give = (s: number) => {
+        const b = batches[s];
+        const slot = engine.slot(s % engine.depth!);
+        if (gathers) slot.imageIndex!.set(b.index);
+        else slot.x.set(b.x);
+        slot.y.set(b.y);
+        if (!gathers) slot.eps.set(b.eps);
+        return engine.step({ slot: s % engine.depth!, n: b.n, beta: 1, samples: 1, noiseKey: gathers ? philoxKey(21, 'eps', 1, s) : undefined }, s + 1);
+      };
+      const stats: number[][] = [];
+      try {
+        if (perSubmission === 1) {
+          // One at a time: each step awaited (and its statistics read) before the next is given.
+          for (let s = 0; s < 6; s++) {
+            await give(s);
+            stats.push(engine.stats(s % engine.depth!));
+          }
+        } else {
+          const done = batches.map((_b, s) => give(s));
+          engine.flush?.();
+          await Promise.all(done);
+          stats.push(...batches.map((_b, s) => engine.stats(s)));
+        }
+      } finally {
+        queue.submit = submit;
+      }
+      expect(submissions).toBe(perSubmission === 1 ? 6 : 2);
+      results.push({ stats, ...(await engine.state()) });
+      await engine.close();
+    }
+    const [one, four] = results;
+    expect(new Set(one.stats.map((s) => s[0])).size).toBe(6); // six batches, six losses
+    expect(four.stats).toEqual(one.stats);
+    for (const [a, b] of [[four.params, one.params], [four.adam.m, one.adam.m], [four.adam.v, one.adam.v]]) {
+      expect(Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))).toBe(true);
+    }
+    run.vae.dispose();
+    run.lock?.release();
+  }, 120_000);
+});

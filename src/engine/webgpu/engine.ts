@@ -10,9 +10,10 @@
  * Where a batch is the training images as they are, the training set stays on the GPU (bytes, binding 2) and a
  * step uploads its rows' indices (gather.ts); otherwise the objective lays the batch out and uploads it. The noise
  * is drawn on the GPU from the step's Philox key (noise.ts: the CPU engine's numbers), or, for a run made before
- * the Philox noise (train.normals absent), drawn on the CPU and uploaded every step; a step's statistics come back through
- * a small mapped buffer per batch slot. GPU_STEPS_IN_FLIGHT steps are queued at once, so the host's part of a step
- * (its upload, reading an earlier step's statistics) is done while the GPU runs the steps before it. The
+ * the Philox noise (train.normals absent), drawn on the CPU and uploaded every step. Steps are recorded
+ * GPU_STEPS_PER_SUBMISSION to a command buffer (their uploads staged and copied into place by it), their statistics
+ * read back with one mapping, and three such submissions are queued at once, so the host's part of a step (its
+ * upload and recording, reading earlier steps' statistics) is done while the GPU runs the steps before it. The
  * arithmetic is the CPU engine's in float32 (sums in another order, exp and log of the GPU): a step agrees with it to
  * ~1e-5 relative (test/engine/webgpu.test.ts).
  *
@@ -35,33 +36,66 @@ import { stepUniform } from './wgsl';
 type Program = Awaited<ReturnType<typeof gpuProgram>>;
 
 /**
- * Steps in flight: the loop queues this many, each with its batch, noise and statistics readback of its own, so the
- * GPU's queue always holds the next steps while the main thread prepares later ones and reads the
- * statistics of earlier ones (no step waits for the host). On the GPU the steps take turns in BATCH_SLOTS statistics
- * slots: the queue runs them in order, and each copies its slot out before the step after the next writes it.
+ * Steps recorded into one command buffer and submitted together (the loop hands them over in runs of this many:
+ * Engine.group), their statistics read back with one mapping: a submit, a mapping and its promise per 4 steps.
  */
-export const GPU_STEPS_IN_FLIGHT = 8;
+export const GPU_STEPS_PER_SUBMISSION = 4;
+
+/**
+ * Submissions in flight: the loop queues GPU_SUBMISSIONS_IN_FLIGHT · group steps, each with its batch slot, so the
+ * GPU's queue always holds the next steps while the main thread prepares later ones and reads the statistics of
+ * earlier ones (no step waits for the host). On the GPU the steps take turns in BATCH_SLOTS statistics slots; each
+ * step's are copied out right after it, in the same command buffer.
+ */
+const GPU_SUBMISSIONS_IN_FLIGHT = 3;
+
+/** A submission being recorded: its steps' commands, its statistics' readback, and the promise its steps share. */
+interface Submission {
+  encoder: GPUCommandEncoder;
+  readback: GPUBuffer;
+  steps: { slot: number; gpuSlot: number; n: number; nk: number }[];
+  /** Bytes of the staging buffer its steps' uploads take. */
+  staged: number;
+  /** Staging buffers outgrown by the time it was submitted: copied from by it or before it, destroyed once it is done. */
+  outgrown: GPUBuffer[];
+  done: Promise<void>;
+  settle(outcome: Promise<void>): void;
+}
 
 class WebGpuEngine implements Engine {
   readonly threads = 1;
   readonly depth: number;
+  readonly group: number;
   private lost: string | null = null;
   /** The batch slots, in this process's memory: a step uploads its batch from them. */
   private readonly slots: BatchSlot[];
   private readonly statsBySlot: number[][];
   /** VAE_GPU_PROFILE=1 (and a device with timestamp-query): each kernel timed on the GPU. */
   private readonly profiler: KernelProfiler | null;
+  private recording: Submission | null = null;
+  /**
+   * Where a submission's uploads (each step's batch and uniform) wait until its command buffer copies them into
+   * place before the step's kernels: steps recorded together cannot share mem's batch and the uniform. Grown as
+   * needed; a buffer it outgrew is destroyed once the submissions that copy from it are done.
+   */
+  private staging: GPUBuffer | null = null;
+  private readonly outgrown: GPUBuffer[] = [];
+  /** The statistics readbacks (GPU_STEPS_PER_SUBMISSION steps' each): all made, and those free. */
+  private readonly readbacks: GPUBuffer[] = [];
+  private readonly freeReadbacks: GPUBuffer[] = [];
 
   constructor(private readonly gpu: Gpu, private readonly layout: StepProgram, private readonly program: Program,
-    private readonly readbacks: GPUBuffer[], private readonly setup: EngineSetup, private readonly statCount: number) {
+    private readonly setup: EngineSetup, private readonly statCount: number) {
     const { rows, dim, labelDim, zDim, samples, noisy } = setup.sizes;
-    this.depth = readbacks.length;
+    // Profiling times each kernel in one of BATCH_SLOTS query sets: then a step a submission, BATCH_SLOTS in flight.
+    this.profiler = gpu.info.timestamps ? new KernelProfiler(gpu.device, layout.kernels, BATCH_SLOTS, gpu.info.peakTflops) : null;
+    this.group = this.profiler ? 1 : gpu.info.stepsPerSubmission ?? GPU_STEPS_PER_SUBMISSION;
+    this.depth = this.profiler ? BATCH_SLOTS : GPU_SUBMISSIONS_IN_FLIGHT * this.group;
     // (A gathered batch is its images' indices: its x is never written; noise drawn on the GPU is not written either.)
     this.slots = Array.from({ length: this.depth }, () => ({ x: new Float32Array(layout.gathered ? 0 : rows * dim), y: new Float32Array(rows * labelDim),
       eps: new Float32Array(layout.drawsNoise ? 0 : rows * samples * zDim), noisy: new Float32Array(noisy ? rows * dim : 0),
       imageIndex: layout.gathered ? new Float32Array(rows) : undefined }));
     this.statsBySlot = Array.from({ length: this.depth }, () => []);
-    this.profiler = gpu.info.timestamps ? new KernelProfiler(gpu.device, layout.kernels, BATCH_SLOTS, gpu.info.peakTflops) : null;
     void gpu.device.lost.then((info) => { this.lost = `the GPU device was lost (${info.reason}: ${info.message})`; });
     gpu.device.onuncapturederror = (e) => { this.lost ??= `GPU error: ${e.error.message.split('\n')[0]}`; };
   }
@@ -79,35 +113,99 @@ class WebGpuEngine implements Engine {
     return this.slots[i];
   }
 
-  async step(task: ShardTask, t: number): Promise<void> {
-    if (this.lost) throw new VaeError(this.lost);
-    const { device } = this.gpu;
-    const { slot } = task;
+  /**
+   * Records the step into the submission being recorded (its batch and uniform staged, copied into place in the
+   * command buffer before its kernels, its statistics copied out after them); submits it once it has `group` steps.
+   */
+  step(task: ShardTask, t: number): Promise<void> {
+    if (this.lost) return Promise.reject(new VaeError(this.lost));
+    if (this.layout.drawsNoise && !task.noiseKey) return Promise.reject(new Error('the webgpu engine draws the noise of a step from its Philox key, and this one has none'));
     const { beta1, beta2, lr } = this.setup.adamConfig;
     const { mem, uniform } = this.program;
+    const submission = this.recording ??= this.begin();
+    const { encoder } = submission;
     // The kernels' rows n and nk, as the objective laid the batch out (e.g. a batch's images and their K samples each).
-    // (writeBuffer takes its bytes now, and the queue orders them after the steps submitted before.)
-    const { n, nk } = this.layout.upload((at, data, count) => device.queue.writeBuffer(mem, 4 * at, data as Float32Array<ArrayBuffer>, 0, count),
-      this.slots[slot], task);
-    const gpuSlot = slot % BATCH_SLOTS;
-    if (this.layout.drawsNoise && !task.noiseKey) throw new Error('the webgpu engine draws the noise of a step from its Philox key, and this one has none');
-    device.queue.writeBuffer(uniform, 0, stepUniform({ n, beta: task.beta, stepSize: lr / (1 - Math.pow(beta1, t)),
-      invCorr2: 1 / (1 - Math.pow(beta2, t)), slot: gpuSlot, beta1, beta2, nk, semi: task.semi, noiseKey: task.noiseKey }));
-    const encoder = device.createCommandEncoder();
+    let rows: { n: number; nk: number };
+    try {
+      rows = this.layout.upload((at, data, count) => this.stage(submission, data, count, mem, 4 * at), this.slots[task.slot], task);
+    } catch (e) {
+      // A task the step was not made for: the submission half recorded is dropped, its steps failed with it.
+      this.recording = null;
+      submission.settle(Promise.reject(e));
+      return submission.done;
+    }
+    const { n, nk } = rows;
+    const gpuSlot = task.slot % BATCH_SLOTS;
+    const step = stepUniform({ n, beta: task.beta, stepSize: lr / (1 - Math.pow(beta1, t)),
+      invCorr2: 1 / (1 - Math.pow(beta2, t)), slot: gpuSlot, beta1, beta2, nk, semi: task.semi, noiseKey: task.noiseKey });
+    this.stage(submission, new Float32Array(step), step.byteLength / 4, uniform, 0);
     const kernels = this.layout.kernels;
     if (this.profiler) this.profiler.record(encoder, this.program, kernels.map((k) => k.groups(n, nk)), gpuSlot);
     else recordKernels(encoder, this.program, kernels, n, nk);
-    const readback = this.readbacks[slot];
-    encoder.copyBufferToBuffer(mem, 4 * (this.layout.stats + STEP_STATS * gpuSlot), readback, 0, 4 * STEP_STATS);
-    device.queue.submit([encoder.finish()]);
+    encoder.copyBufferToBuffer(mem, 4 * (this.layout.stats + STEP_STATS * gpuSlot), submission.readback, 4 * STEP_STATS * submission.steps.length,
+      4 * STEP_STATS);
+    submission.steps.push({ slot: task.slot, gpuSlot, n, nk });
+    if (submission.steps.length === this.group) this.flush();
+    return submission.done;
+  }
+
+  /** Submits the steps recorded and not yet submitted. */
+  flush(): void {
+    const submission = this.recording;
+    if (!submission) return;
+    this.recording = null;
+    submission.outgrown = this.outgrown.splice(0);
+    this.gpu.device.queue.submit([submission.encoder.finish()]);
+    submission.settle(this.collect(submission));
+  }
+
+  private begin(): Submission {
+    let settle!: Submission['settle'];
+    const done = new Promise<void>((resolve, reject) => { settle = (outcome) => outcome.then(resolve, reject); });
+    const readback = this.freeReadbacks.pop() ?? this.newReadback();
+    const submission: Submission = { encoder: this.gpu.device.createCommandEncoder(), readback, steps: [], staged: 0, outgrown: [], done, settle };
+    // Steps given without a flush after them (a caller other than the loop) are submitted once this turn of the event loop ends.
+    setTimeout(() => { if (this.recording === submission) this.flush(); }, 0);
+    return submission;
+  }
+
+  private newReadback(): GPUBuffer {
+    const buffer = this.gpu.device.createBuffer({ size: 4 * STEP_STATS * this.group, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+    this.readbacks.push(buffer);
+    return buffer;
+  }
+
+  /**
+   * `count` floats of `data` into `target` at byte `offset`, in the submission's order: written into the staging
+   * buffer now (the queue orders it after the submissions before, which read the same bytes), copied in its command buffer.
+   */
+  private stage(submission: Submission, data: Float32Array, count: number, target: GPUBuffer, offset: number): void {
+    const { device } = this.gpu;
+    const at = submission.staged;
+    const end = at + 4 * count;
+    if (!this.staging || end > this.staging.size) {
+      if (this.staging) this.outgrown.push(this.staging);
+      this.staging = device.createBuffer({ size: Math.max(end, 2 * (this.staging?.size ?? 0)), usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+    }
+    device.queue.writeBuffer(this.staging, at, data as Float32Array<ArrayBuffer>, 0, count);
+    submission.encoder.copyBufferToBuffer(this.staging, at, target, offset, 4 * count);
+    submission.staged = end;
+  }
+
+  /** Waits for a submission's statistics (and its kernels' times, when profiling). */
+  private async collect(submission: Submission): Promise<void> {
+    const { readback, steps } = submission;
     try {
       await dawnAwait(readback.mapAsync(GPUMapMode.READ));
     } catch (e) {
       throw new VaeError(this.lost ?? `the GPU step failed: ${errorMessage(e).split('\n')[0]}`);
     }
-    this.statsBySlot[slot] = Array.from(new Float32Array(readback.getMappedRange(), 0, this.statCount));
+    const numbers = new Float32Array(readback.getMappedRange(), 0, STEP_STATS * steps.length);
+    steps.forEach(({ slot }, i) => { this.statsBySlot[slot] = Array.from(numbers.subarray(STEP_STATS * i, STEP_STATS * i + this.statCount)); });
     readback.unmap();
-    if (this.profiler) await this.profiler.collect(gpuSlot, n, nk);
+    this.freeReadbacks.push(readback);
+    for (const buffer of submission.outgrown) buffer.destroy();
+    if (this.profiler) for (const { gpuSlot, n, nk } of steps) await this.profiler.collect(gpuSlot, n, nk);
     if (this.lost) throw new VaeError(this.lost);
   }
 
@@ -117,6 +215,7 @@ class WebGpuEngine implements Engine {
 
   async state(): Promise<{ params: Float32Array; adam: AdamState }> {
     if (this.lost) throw new VaeError(this.lost);
+    this.flush();
     const { device } = this.gpu;
     const P = this.layout.P;
     const out = device.createBuffer({ size: 12 * P, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
@@ -137,11 +236,15 @@ class WebGpuEngine implements Engine {
   }
 
   async close(): Promise<void> {
+    // Steps recorded and never handed over (a failure before the loop's flush): not run.
+    this.recording?.settle(Promise.reject(new VaeError('the engine was closed before these steps were submitted')));
+    this.recording = null;
     if (this.profiler) {
       console.error(this.profiler.report());
       this.profiler.destroy();
     }
-    for (const b of [this.program.mem, this.program.uniform, this.program.data, ...this.readbacks]) b.destroy();
+    const staging = this.staging ? [this.staging] : [];
+    for (const b of [this.program.mem, this.program.uniform, this.program.data, ...this.readbacks, ...staging, ...this.outgrown]) b.destroy();
   }
 }
 
@@ -165,13 +268,9 @@ export async function webGpuEngine(setup: EngineSetup, gpu: Gpu, family: Pick<Fa
   const program = await gpuProgram(gpu, step.kernels, step.size, `this model and a batch of ${setup.sizes.rows}`, 'use a smaller --batch-size',
     step.gathered ? images!.images : undefined);
   if (step.gathered) device.queue.writeBuffer(program.mem, 4 * step.gathered.lut, byteLevels());
-  // Profiling times each kernel in one of BATCH_SLOTS query sets: then as many steps in flight, no more.
-  const depth = gpu.info.timestamps ? BATCH_SLOTS : GPU_STEPS_IN_FLIGHT;
-  const readbacks = Array.from({ length: depth }, () =>
-    device.createBuffer({ size: 4 * STEP_STATS, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST }));
   // Parameters and Adam's moments as training left them.
   uploadParams(gpu, model, program.mem);
   device.queue.writeBuffer(program.mem, 8 * model.P, new Float32Array(setup.adam.m)); // copies: the moments may be views of shared memory
   device.queue.writeBuffer(program.mem, 12 * model.P, new Float32Array(setup.adam.v));
-  return new WebGpuEngine(gpu, step, program, readbacks, setup, 1 + family.stats.length);
+  return new WebGpuEngine(gpu, step, program, setup, 1 + family.stats.length);
 }
