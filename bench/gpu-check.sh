@@ -98,6 +98,25 @@ for line in sys.stdin:
 grep -h "^exit\|Error" "$out"/compile-*.txt | tail -n 6
 grep -h "^backend\|^engine\|^epoch 2/\|^exit" "$out/train.txt"
 grep -h "kernels on the GPU\|wall time per step\|dispatches per step\|five largest" "$out"/profile-*.txt
+# The kernels' share of a training step (the issue's target: 85% at batch 128): each profile's kernel time per step
+# against its bench row's step (batch / samples/s: the steps as training runs them, not a pass per kernel).
+"$python" - "$out" <<'PY'
+import json, os, re, sys
+out = sys.argv[1]
+try:
+    runs = json.load(open(os.path.join(out, "bench.json")))["gpu"]["runs"]
+except Exception as e:
+    sys.exit("kernels' share: no bench rows (%s)" % e)
+names = {"mlp": "mlp", "conv": "conv28", "conv64": "conv64x3"}
+for name in sorted(os.listdir(out)):
+    m = re.match(r"profile-(\w+)-(\d+)\.txt$", name)
+    kernels = m and re.search(r"^\s*([\d.]+)\s+kernels on the GPU", open(os.path.join(out, name)).read(), re.M)
+    row = m and next((r for r in runs if r["workload"] == names.get(m[1]) and r["batch"] == int(m[2]) and r.get("samplesPerSec")), None)
+    if kernels and row:
+        step = 1e6 * row["batch"] / row["samplesPerSec"]
+        print("%s, batch %d: kernels %.0f us of the bench's %.0f us step, %.0f%%" % (row["workload"], row["batch"], float(kernels[1]), step,
+              100 * float(kernels[1]) / step))
+PY
 echo "one step a submission:"; grep -h "batch 128\|^exit" "$out/bench-one-per-submission.txt"
 grep -h "NLL\|^exit" "$out"/iw-*.txt
 grep -h "^engine\|^epoch 1/\|^exit\|^vae:" "$out"/family-*.txt
