@@ -51,7 +51,7 @@ export async function runKernels(gpu: Gpu, kernels: { source: string; groups: Gr
     const entries = [0, 1, 2].filter((b) => source.includes(['mem[', 'step.', 'images['][b])).map((binding) => ({ binding, resource: { buffer: used[binding] } }));
     pass.setPipeline(pipeline);
     pass.setBindGroup(0, device.createBindGroup({ layout: pipeline.getBindGroupLayout(0), entries }));
-    pass.dispatchWorkgroups(groups[0], groups[1], groups[2] ?? 1);
+    pass.dispatchWorkgroups(...groups);
   }
   pass.end();
   encoder.copyBufferToBuffer(buffer, 0, out, 0, mem.byteLength);

@@ -49,7 +49,7 @@ export class KernelProfiler {
       const pass = encoder.beginComputePass({ timestampWrites: { querySet, beginningOfPassWriteIndex: 2 * i, endOfPassWriteIndex: 2 * i + 1 } });
       pass.setBindGroup(0, program.bindGroup);
       pass.setPipeline(program.pipelines[i]);
-      pass.dispatchWorkgroups(g[0], g[1], g[2] ?? 1);
+      pass.dispatchWorkgroups(...g);
       pass.end();
     });
     encoder.resolveQuerySet(querySet, 0, 2 * groups.length, resolved, 0);

@@ -56,8 +56,7 @@ export function recordKernels(encoder: GPUCommandEncoder, program: { pipelines: 
   pass.setBindGroup(0, program.bindGroup);
   kernels.forEach((k, i) => {
     pass.setPipeline(program.pipelines[i]);
-    const g = k.groups(n, nk);
-    pass.dispatchWorkgroups(g[0], g[1], g[2] ?? 1);
+    pass.dispatchWorkgroups(...k.groups(n, nk));
   });
   pass.end();
 }

@@ -11,7 +11,7 @@ export const REDUCE = 256;
 export const MAX_GROUPS = 65535;
 
 /** Workgroups of a dispatch: x, y and, for a batch of products side by side, z. */
-export type Groups = [number, number] | [number, number, number];
+export type Groups = [x: number, y: number, z?: number];
 
 /** A kernel of the step, and its workgroups for a batch of n rows (nk decoder rows). */
 export interface Kernel {
