@@ -379,8 +379,9 @@ export function isGrey(rgb: Uint8Array): boolean {
 /** The most rows of one read (a grey set reads RGB rows into a scratch buffer of this many). */
 const RUN_ROWS = 256;
 /**
- * Reads in flight at once: libuv's 4 threads take them from its queue, so that the reads go on while the main thread
- * computes its part of a step (each completion needs a turn of the main thread to send the next read).
+ * Reads in flight at once: libuv's threads (4, or the cores under bin/vae) take them from its queue, so that the
+ * reads go on while the main thread computes its part of a step (each completion needs a turn of the main thread to
+ * send the next read).
  */
 const READS_IN_FLIGHT = 32;
 

@@ -10,12 +10,12 @@
  * Files that cannot be decoded (corrupt, empty, not images) are skipped and listed in one warning.
  */
 import * as fs from 'fs';
-import * as os from 'os';
 import * as path from 'path';
 import sharp from 'sharp';
 import { VaeError, errorMessage } from '../errors';
 import { FileStamp, FolderCache, SHARD_BYTES, ShardRows, StampedFiles, isGrey, readHeaders, writeHeaders } from './folder-cache';
 import { decodeAddon, largeBytes } from '../native';
+import { poolThreads } from '../thread-pool';
 import { LARGE, decodeSquare } from './images';
 
 /** Class labels: one per image, an index into the label names (16 or 32 bits where there are more than 256 classes). */
@@ -110,10 +110,10 @@ async function probe(file: string): Promise<{ width: number; height: number } | 
   }
 }
 
-/** fn over [0, count) in batches of `size`, four at once (a native call each, on libuv's four threads). */
+/** fn over [0, count) in batches of `size`, a native call each, as many at once as libuv's pool has threads. */
 async function inBatches(count: number, size: number, fn: (from: number, to: number) => Promise<void>): Promise<void> {
   const starts = Array.from({ length: Math.ceil(count / size) }, (_, b) => b * size);
-  await mapLimited(starts, 4, (from) => fn(from, Math.min(count, from + size)));
+  await mapLimited(starts, poolThreads(), (from) => fn(from, Math.min(count, from + size)));
 }
 
 /**
@@ -416,8 +416,9 @@ async function decodePictures(scan: FolderScan, rows: number[], channels: 1 | 3,
   if (native) {
     const batches = Array.from({ length: Math.ceil(files.length / NATIVE_BATCH) }, (_, b) => left.slice(b * NATIVE_BATCH, (b + 1) * NATIVE_BATCH));
     const notMine: number[] = [];
-    // Four calls at once at least (libuv's four threads): a call waiting on the disk leaves the cores to the others.
-    await mapLimited(batches, Math.max(4, os.availableParallelism()), async (batch) => {
+    // A call per thread of libuv's pool (bin/vae sizes it to the cores, 4 at least): a call waiting on the disk leaves
+    // the cores to the others.
+    await mapLimited(batches, poolThreads(), async (batch) => {
       const status = await native.decodeFiles(batch.map((i) => path.join(dir, files[i])), size, LARGE * size,
         out.subarray(batch[0] * dim, (batch[0] + batch.length) * dim));
       batch.forEach((i, k) => (status[k] === 0 ? done++ : notMine.push(i)));
