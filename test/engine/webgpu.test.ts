@@ -17,7 +17,7 @@ import { reparameterizeGradKernel, reparameterizeKernel } from '../../src/engine
 import { NARROW, convLayer, denseLayer } from '../../src/engine/webgpu/layers';
 import { bernoulliKernel, gaussianKernel } from '../../src/engine/webgpu/likelihoods';
 import { adamKernel } from '../../src/engine/webgpu/optimizer';
-import { productGroups, productKernel, ProductSpec } from '../../src/engine/webgpu/products';
+import { alongside, plannedKernels, productGroups, productKernel, ProductSpec, productTiled } from '../../src/engine/webgpu/products';
 import { statsKernel } from '../../src/engine/webgpu/stats';
 import { Kernel, stepUniform } from '../../src/engine/webgpu/wgsl';
 import { Gpu } from '../../src/gpu-device';
@@ -173,6 +173,74 @@ withGpu('dense products over a long K with few tiles, split: forward (bias, ReLU
   });
   expectClose(got.subarray(y1At, y1At + n * short), y1, 1e-5, 10);
   expectClose(got.subarray(dxAt, dxAt + n * short), dx2, 1e-5, 10);
+});
+
+describe('products side by side in one dispatch (alongside), against the same products one dispatch each', () => {
+  const run = (g: Gpu, kernels: Kernel[], mem: Float32Array, n: number) =>
+    runKernels(g, kernels.map((k) => ({ source: k.source, groups: k.groups(n, n) })), mem, uniform(n));
+
+  withGpu('a dense layer\'s split weight gradient, its masked input gradient and another layer\'s forward: the same bits', async (g) => {
+    const n = 537, inDim = 19, out = 23, next = 7;
+    const rng = new Rng(21, 'gpu-alongside');
+    const P = inDim * out + out + out * next + next;
+    // mem: both layers' weights (P) | their gradients | X | Y | dY | mask | dX | Z (the second layer's output) | scratch
+    const xAt = 2 * P, yAt = xAt + n * inDim, dyAt = yAt + n * out, maskAt = dyAt + n * out, dxAt = maskAt + n * inDim;
+    const zAt = dxAt + n * inDim, scratch = zAt + n * next;
+    const plan = { scratch, rows: 600, decRows: 600 };
+    const one = denseLayer('one', { off: 0, shape: [inDim, out] }, 'relu', P, plan);
+    const two = denseLayer('two', { off: inDim * out + out, shape: [out, next] }, 'relu', P, plan);
+    const mem = new Float32Array(scratch + Math.max(one.scratch, two.scratch));
+    mem.set(random(rng, inDim * out + out + out * next + next));
+    mem.set(random(rng, n * inDim), xAt); mem.set(random(rng, n * out), yAt); mem.set(random(rng, n * out), dyAt);
+    mem.set(Float64Array.from(random(rng, n * inDim), (v) => Math.max(v, 0)), maskAt);
+    const dW = one.weightGrad(xAt, dyAt), dX = one.inputGrad(dyAt, dxAt, maskAt), forward = two.forward(yAt, zAt);
+    expect(dW).toHaveLength(2); // split: the partial sums, then their sum
+    const together = alongside(dW, dX, forward);
+    expect(together.map((k) => k.name)).toEqual(['one dW + one dX + two forward', 'one dW sum']);
+    const want = await run(g, [...dW, ...dX, ...forward], mem, n);
+    expect(want.subarray(P, 2 * P).some((v) => v !== 0)).toBe(true);
+    expect(await run(g, together, mem, n)).toEqual(want);
+  });
+
+  withGpu('a strided convolution\'s split filter gradient and its four phases\' input gradient (a batched product); a second split product runs after', async (g) => {
+    const n = 3;
+    const c: ConvSpec = { H: 8, W: 8, cin: 5, cout: 16, k: 4, s: 2, up: false, off: 0 };
+    const rng = new Rng(22, 'gpu-alongside-conv');
+    const weights = c.k * c.k * c.cin * c.cout + c.cout;
+    const dense = { off: 2 * weights, shape: [11, 9] }; // a second layer whose weight gradient is split too
+    const P = 2 * weights + 11 * 9 + 9;
+    const xAt = 2 * P, dyAt = xAt + n * 64 * c.cin, dxAt = dyAt + n * 16 * c.cout, hAt = dxAt + n * 64 * c.cin, dhAt = hAt + n * 11;
+    const scratch = dhAt + n * 9;
+    const plan = { scratch, rows: 64, decRows: 64 };
+    const conv = convLayer('conv', c, true, P, plan);
+    const other = denseLayer('other', dense, 'relu', P, { scratch, rows: 600, decRows: 600 });
+    expect(conv.gradsApart).toBe(true);
+    const mem = new Float32Array(scratch + Math.max(conv.scratch, other.scratch));
+    mem.set(random(rng, P));
+    mem.set(random(rng, scratch - xAt), xAt);
+    const dW = conv.weightGrad(xAt, dyAt), dX = conv.inputGrad(dyAt, dxAt, xAt), otherDW = other.weightGrad(hAt, dhAt);
+    expect([dW.length, dX.length, otherDW.length]).toEqual([2, 1, 2]); // split, one batched product of the 4 phases, split
+    const together = alongside(dW, dX, otherDW);
+    expect(together.map((k) => k.name)).toEqual(['conv dW + conv dX 00 01 10 11', 'conv dW sum', 'other dW', 'other dW sum']);
+    const want = await run(g, [...dW, ...dX, ...otherDW], mem, n);
+    expect(await run(g, together, mem, n)).toEqual(want);
+  });
+
+  withGpu('more workgroups than a dispatch has along x (65,535): the rest along y', async (g) => {
+    const rows = 16 * 65535 + 40; // 65,538 tiles of 16 rows for a one-column product
+    const a = 0, b = rows, c1 = rows + 1, c2 = 2 * rows + 1;
+    const mem = new Float32Array(3 * rows + 1);
+    mem.set(Float32Array.from({ length: rows }, (_, i) => (i % 1000) - 500), a);
+    mem[b] = 3;
+    const spec = (c: number): ProductSpec => ({ M: rows, N: 1, K: 1, a: { off: a, ld: 1 }, b: { off: b, ld: 1 }, c: { off: c, ld: 1 } });
+    const plan = { tm: 1, tn: 1, splits: 1 };
+    const job = (name: string, c: number) => plannedKernels(name, productTiled(spec(c)), plan, 0, () => rows, () => 1);
+    const together = alongside(job('first', c1), job('second', c2));
+    expect(together).toHaveLength(1);
+    expect(together[0].groups(1, 1)).toEqual([65535, 3]);
+    const got = await run(g, together, mem, 1);
+    for (const at of [c1, c2]) expect(got.subarray(at, at + rows)).toEqual(Float32Array.from({ length: rows }, (_, i) => 3 * ((i % 1000) - 500)));
+  }, 60000);
 });
 
 describe.each([

@@ -5,7 +5,7 @@
  */
 import { ConvSpec, WEIGHT_GRAD_CHUNK, chunkedWeightGrad, convForwardKernel, convGeometry, convWeightGradChunkKernel, convWeightGradKernel,
   convWeightGradSumKernel, rowsOf, storedInput } from './conv';
-import { ProductSpec, plannedKernels, productPlan, productTiled, scratchOf } from './products';
+import { ProductSpec, alongside, plannedKernels, productPlan, productTiled, scratchOf } from './products';
 import { upPhased, upsampledConv } from './upsampled';
 import { Kernel, MAX_GROUPS, Rows, flatGroups, rowCount } from './wgsl';
 
@@ -23,6 +23,11 @@ export interface Layer {
   forwardScratch: number;
   /** dX from dY (⊙ [mask > 0], the input being a ReLU's output), or added to dX. */
   inputGrad(dOut: number, dIn: number, mask?: number, accumulate?: boolean): Kernel[];
+  /**
+   * Its weight gradient and its input gradient touch no memory in common but what both only read (the scratch
+   * included): a stack may run their products side by side (alongside).
+   */
+  gradsApart: boolean;
 }
 
 export function denseLayer(name: string, w: { off: number; shape: number[] }, activation: 'relu' | 'linear' | 'sigmoid', P: number,
@@ -37,7 +42,7 @@ export function denseLayer(name: string, w: { off: number; shape: number[] }, ac
     plannedKernels(`${name} ${label}`, productTiled(p), at, plan.scratch, (n, nk) => rowCount(p.M, n, nk), (n, nk) => rowCount(p.K, n, nk));
   return {
     name, out, scratch: Math.max(scratchOf(fwd, maxRows, out), scratchOf(dW, inDim + 1, out), scratchOf(dX, maxRows, inDim)),
-    forwardScratch: scratchOf(fwd, maxRows, out),
+    forwardScratch: scratchOf(fwd, maxRows, out), gradsApart: true,
     forward: (input, o) => product('forward', { M: rows, N: out, K: inDim, a: { off: input, ld: inDim }, b: { off: w.off, ld: out },
       c: { off: o, ld: out }, bias: w.off + inDim * out, relu: activation === 'relu', sigmoid: activation === 'sigmoid' }, fwd),
     weightGrad: (input, dOut) => product('dW', { M: inDim + 1, N: out, K: rows, a: { off: input, ld: inDim, trans: true }, b: { off: dOut, ld: out },
@@ -77,7 +82,8 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
   const byPhase = upPhased(c) ? upsampledConv(name, c, { relu, P, scratch: plan.scratch, maxRows }) : null;
   if (byPhase && !narrow) {
     const { scratch, forwardScratch, forward, weightGrad, inputGrad } = byPhase;
-    return { name, out, scratch, forwardScratch, forward, weightGrad, inputGrad: (dOut, dIn, mask, accumulate = false) => {
+    // Not apart: an unsplit filter gradient of the phases and the input gradient's phase weights both use the scratch.
+    return { name, out, scratch, forwardScratch, gradsApart: false, forward, weightGrad, inputGrad: (dOut, dIn, mask, accumulate = false) => {
       if (accumulate) throw new Error('a convolution\'s input gradient is not accumulated');
       return inputGrad(dOut, dIn, mask);
     } };
@@ -155,7 +161,9 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
   let ix = i32(p % ${Wo}u) * ${c.s} + i32(tap % ${c.k}u) - ${pl};
   if (iy < 0 || iy >= ${c.H} || ix < 0 || ix >= ${c.W}) { return 0.0; }`;
   return {
-    name, out,
+    // Apart where both are tiled products (a split one keeps its partial sums to itself: alongside lets one in); a
+    // narrow layer's chunked filter gradient and its phase weights share the scratch.
+    name, out, gradsApart: !narrow && !byPhase,
     scratch: Math.max(narrow ? chunkScratch : Math.max(scratchOf(fwd, maxRows * Ho * Wo, c.cout), scratchOf(dW, taps * c.cin + 1, c.cout)),
       byPhase ? byPhase.inputGradScratch : phased ? Math.max(...phaseGroups.map((g) => scratchOf(g.plan, maxRows * g.hp * g.wp, c.cin, g.phases.length)))
         : scratchOf(dX, maxRows * Hs * Ws, c.cin)),
@@ -223,14 +231,16 @@ export function forwardStack(layers: Layer[], input: number, outs: number[]): Ke
 /**
  * The kernels back through `layers` (run forward by forwardStack from `input` into `outs`) from the gradient of the
  * last output: each layer's weight gradients, and the gradient of its input into the layer before's (masked by that
- * ReLU output); the first layer's input gradient goes to `dInput` (unmasked) when given, else nowhere.
+ * ReLU output); the first layer's input gradient goes to `dInput` (unmasked) when given, else nowhere. A layer's two
+ * products in one dispatch where they are apart (Layer.gradsApart).
  */
 export function backwardStack(layers: Layer[], input: number, outs: number[], dOuts: number[], dInput?: number): Kernel[] {
   const kernels: Kernel[] = [];
   for (let i = layers.length - 1; i >= 0; i--) {
-    kernels.push(...layers[i].weightGrad(i === 0 ? input : outs[i - 1], dOuts[i]));
-    if (i > 0) kernels.push(...layers[i].inputGrad(dOuts[i], dOuts[i - 1], outs[i - 1]));
-    else if (dInput !== undefined) kernels.push(...layers[i].inputGrad(dOuts[i], dInput));
+    const layer = layers[i];
+    const dW = layer.weightGrad(i === 0 ? input : outs[i - 1], dOuts[i]);
+    const dX = i > 0 ? layer.inputGrad(dOuts[i], dOuts[i - 1], outs[i - 1]) : dInput !== undefined ? layer.inputGrad(dOuts[i], dInput) : [];
+    kernels.push(...(layer.gradsApart ? alongside(dW, dX) : [...dW, ...dX]));
   }
   return kernels;
 }

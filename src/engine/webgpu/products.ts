@@ -4,7 +4,7 @@
  * size (productPlan). A dense layer's product is a ProductSpec (operands in `mem`, with what its store adds: bias,
  * activation, mask, accumulation); a convolution gives tiledKernel its gathered windows as WGSL (conv layers).
  */
-import { Dim, Groups, HEADER, Kernel, dim, flatGroups, flatKernel, rowCount } from './wgsl';
+import { Dim, Groups, HEADER, Kernel, MAX_GROUPS, dim, flatGroups, flatKernel, rowCount } from './wgsl';
 
 /** Accumulator columns per thread of a tiled product N wide. */
 export const tnFor = (N: number) => (N >= 64 ? 4 : N >= 32 ? 2 : 1);
@@ -110,6 +110,28 @@ export interface TiledSpec {
 const TK = 16;
 
 export function tiledKernel(p: TiledSpec): string {
+  return HEADER + tiledWorkgroupMemory([p]) + tiledProduct(p, '') + /* wgsl */ `
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  product(wg, t);
+}`;
+}
+
+/** The tiles in workgroup memory, as large as the largest of these products needs, and the product's `z`. */
+function tiledWorkgroupMemory(ps: TiledSpec[]): string {
+  const most = (tile: (p: TiledSpec) => number) => Math.max(...ps.map((p) => TK * (16 * tile(p) + 1))); // padded, see tiledProduct
+  return /* wgsl */ `
+var<workgroup> ta: array<f32, ${most((p) => p.tm)}>;
+var<private> z: u32;
+var<workgroup> tb: array<f32, ${most((p) => p.tn)}>;
+`;
+}
+
+/**
+ * WGSL: tiledKernel's product as fn product<id>(wg: vec3u, t: u32), the workgroup wg's tile of it by its thread t (of
+ * 256), with its a_at<id>, b_at<id> and store<id>.
+ */
+function tiledProduct(p: TiledSpec, id: string): string {
   const BM = 16 * p.tm, BN = 16 * p.tn;
   const lda = BM + 1, ldb = BN + 1; // padded: the loads along k write a column without bank conflicts
   const nt = Math.ceil(p.N / BN);
@@ -128,22 +150,18 @@ export function tiledKernel(p: TiledSpec): string {
   };
   if (p.splits > 1 && p.scratch === undefined) throw new Error('a split product needs its scratch');
   if (p.splits === 1 && p.store === undefined) throw new Error('a product needs its store');
-  const out = p.splits > 1 ? `mem[${p.scratch}u + ((z * ${p.splits}u + split) * M + i) * ${p.N}u + j] = v;` : 'store(i, j, v);';
-  return HEADER + /* wgsl */ `
-var<workgroup> ta: array<f32, ${TK * lda}>;
-var<private> z: u32;
-var<workgroup> tb: array<f32, ${TK * ldb}>;
-fn a_at(i: u32, k: u32) -> f32 {
+  const out = p.splits > 1 ? `mem[${p.scratch}u + ((z * ${p.splits}u + split) * M + i) * ${p.N}u + j] = v;` : `store${id}(i, j, v);`;
+  return /* wgsl */ `
+fn a_at${id}(i: u32, k: u32) -> f32 {
   ${p.aAt}
 }
-fn b_at(k: u32, j: u32) -> f32 {
+fn b_at${id}(k: u32, j: u32) -> f32 {
   ${p.bAt}
 }
-${p.store !== undefined ? `fn store(i: u32, j: u32, v: f32) {
+${p.store !== undefined ? `fn store${id}(i: u32, j: u32, v: f32) {
   ${p.store}
 }` : ''}
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+fn product${id}(wg: vec3u, t: u32) {
   z = wg.z;
   let M = ${p.M};
   let K = ${p.K};
@@ -157,8 +175,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
   let ty = t / 16u;
   ${rs.flatMap((r) => cs.map((c) => `var ${acc(r, c)} = 0.0;`)).join(' ')}
   for (var k0 = k_begin; k0 < k_end; k0 += ${TK}u) {
-    ${load('ta', lda, BM, p.aFast === 'i', 'a_at(i0 + q, k0 + kk)', `i0 + q < M && k0 + kk < k_end`)}
-    ${load('tb', ldb, BN, p.bFast === 'j', 'b_at(k0 + kk, j0 + q)', `j0 + q < ${p.N}u && k0 + kk < k_end`)}
+    ${load('ta', lda, BM, p.aFast === 'i', `a_at${id}(i0 + q, k0 + kk)`, `i0 + q < M && k0 + kk < k_end`)}
+    ${load('tb', ldb, BN, p.bFast === 'j', `b_at${id}(k0 + kk, j0 + q)`, `j0 + q < ${p.N}u && k0 + kk < k_end`)}
     workgroupBarrier();
     for (var kk = 0u; kk < ${TK}u; kk++) {
       ${rs.map((r) => `let a${r} = ta[kk * ${lda}u + ty + ${16 * r}u];`).join(' ')}
@@ -173,7 +191,8 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
     let v = ${acc(r, c)};
     if (i < M && j < ${p.N}u) { ${out} }
   }`)).join('\n  ')}
-}`;
+}
+`;
 }
 
 /** Workgroups of a tiled product with m rows (times its batch, along z). */
@@ -228,10 +247,71 @@ export function plannedKernels(name: string, t: Omit<TiledSpec, 'tm' | 'tn' | 's
   const spec: TiledSpec = { ...t, tm: p.tm, tn: p.tn, splits: p.splits };
   const batch = t.batch ?? 1;
   const flops = (n: number, nk: number) => 2 * batch * m(n, nk) * t.N * k(n, nk);
-  if (p.splits === 1) return [{ name, source: tiledKernel(spec), groups: (n, nk) => tiledGroups(spec, m(n, nk)), flops }];
+  if (p.splits === 1) return [{ name, source: tiledKernel(spec), groups: (n, nk) => tiledGroups(spec, m(n, nk)), flops, product: { spec, m } }];
   const split: TiledSpec = { ...spec, scratch, store: undefined };
-  return [{ name, source: tiledKernel(split), groups: (n, nk) => tiledGroups(split, m(n, nk)), flops },
+  return [{ name, source: tiledKernel(split), groups: (n, nk) => tiledGroups(split, m(n, nk)), flops, product: { spec: split, m } },
     { name: `${name} sum`, source: tiledSumKernel({ M: t.M, N: t.N, splits: p.splits, scratch, store: t.store, batch }),
       groups: (n, nk) => flatGroups(batch * m(n, nk) * t.N) }];
 }
 
+
+/**
+ * Products that do not depend on each other (none reads what another writes) in one kernel: the workgroups of each,
+ * one product after the other along a flat index, each workgroup computing the tile of the product its index falls
+ * in. Each product is computed as tiledKernel computes it alone (its tiles, its chunks of K, its order of sums): the
+ * same bits, in one dispatch instead of several. A dispatch costs ~6 µs in a pass on the H200 (../shared/gpu): at
+ * batch 128, where a step's products are small, that is more than most of them take.
+ */
+export function sideBySideKernel(ps: TiledSpec[]): string {
+  const place = (p: TiledSpec, q: number) => {
+    const gx = Math.ceil(p.N / (16 * p.tn)) * p.splits, gz = p.batch ?? 1;
+    return /* wgsl */ `
+  let gy${q} = ((${p.M}) + ${16 * p.tm - 1}u) / ${16 * p.tm}u;
+  if (id < ${gx}u * gy${q} * ${gz}u) {
+    product_${q}(vec3u(id % ${gx}u, (id / ${gx}u) % gy${q}, id / (${gx}u * gy${q})), t);
+    return;
+  }
+  id -= ${gx}u * gy${q} * ${gz}u;`;
+  };
+  return HEADER + tiledWorkgroupMemory(ps) + ps.map((p, q) => tiledProduct(p, `_${q}`)).join('') + /* wgsl */ `
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
+  var id = wg.y * ${MAX_GROUPS}u + wg.x;${ps.map(place).join('')}
+}`;
+}
+
+/** Workgroups of sideBySideKernel's products, the q-th with rows[q] rows: all of theirs, along a flat index. */
+export function sideBySideGroups(ps: TiledSpec[], rows: number[]): Groups {
+  const total = ps.reduce((sum, p, q) => {
+    const [x, y, z = 1] = tiledGroups(p, rows[q]);
+    return sum + x * y * z;
+  }, 0);
+  return [Math.min(total, MAX_GROUPS), Math.ceil(total / MAX_GROUPS)];
+}
+
+/**
+ * The kernels of jobs that do not depend on each other (each a list of kernels run in its order): the first kernel
+ * of each, where it is a tiled product (plannedKernels), in one dispatch (sideBySideKernel), then the rest of each
+ * list (a split product's sum), then the jobs that could not join. At most one of the products may be split: its
+ * partial sums go to the step's one scratch, where a second one's would go too (that one runs after, on its own).
+ * Only for jobs that touch no memory in common but what they all only read: the caller knows; nothing here checks.
+ */
+export function alongside(...jobs: Kernel[][]): Kernel[] {
+  let split = false;
+  const joined = jobs.filter((job) => {
+    const p = job[0]?.product;
+    if (!p || (p.spec.splits > 1 && split)) return false;
+    split ||= p.spec.splits > 1;
+    return true;
+  });
+  if (joined.length < 2) return jobs.flat();
+  const heads = joined.map((job) => job[0]);
+  const specs = heads.map((k) => k.product!.spec);
+  const together: Kernel = {
+    name: heads.map((k) => k.name).join(' + '),
+    source: sideBySideKernel(specs),
+    groups: (n, nk) => sideBySideGroups(specs, heads.map((k) => k.product!.m(n, nk))),
+    flops: (n, nk) => heads.reduce((sum, k) => sum + (k.flops?.(n, nk) ?? 0), 0),
+  };
+  return [together, ...joined.flatMap((job) => job.slice(1)), ...jobs.filter((job) => !joined.includes(job)).flat()];
+}

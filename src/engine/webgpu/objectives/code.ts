@@ -3,6 +3,7 @@
  * alone, through its activation), run on the encoder's top, and back: their weight gradients and the gradient of
  * the encoder's top (masked by its ReLU).
  */
+import { alongside } from '../products';
 import { Kernel } from '../wgsl';
 import type { StepInputs } from './inputs';
 import type { StepContext } from './objective';
@@ -33,9 +34,12 @@ export function gaussianCode(ctx: StepContext, input: number): CodeStep {
   const top = encoderTop(ctx, input);
   return {
     ...at,
-    forward: [...mu.forward(top.at, at.mu), ...logvar.forward(top.at, at.logvar)],
-    backward: [...mu.weightGrad(top.at, at.dmu), ...logvar.weightGrad(top.at, at.dlogvar),
-      ...(top.grad === null ? [] : [...mu.inputGrad(at.dmu, top.grad), ...logvar.inputGrad(at.dlogvar, top.grad, top.at, true)])],
+    // μ and log σ² side by side (alongside), each's forward and weight gradient, and μ's part of the top's gradient;
+    // then log σ²'s part, added to it.
+    forward: alongside(mu.forward(top.at, at.mu), logvar.forward(top.at, at.logvar)),
+    backward: [...alongside(mu.weightGrad(top.at, at.dmu), logvar.weightGrad(top.at, at.dlogvar),
+      top.grad === null ? [] : mu.inputGrad(at.dmu, top.grad)),
+    ...(top.grad === null ? [] : logvar.inputGrad(at.dlogvar, top.grad, top.at, true))],
   };
 }
 
@@ -49,7 +53,7 @@ export function pointCode(ctx: StepContext, input: number): CodeStep {
   return {
     ...at, logvar: -1, dlogvar: -1,
     forward: mu.forward(top.at, at.mu),
-    backward: [...mu.weightGrad(top.at, at.dmu), ...(top.grad === null ? [] : mu.inputGrad(at.dmu, top.grad, top.at))],
+    backward: alongside(mu.weightGrad(top.at, at.dmu), top.grad === null ? [] : mu.inputGrad(at.dmu, top.grad, top.at)),
   };
 }
 
