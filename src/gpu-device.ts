@@ -14,6 +14,8 @@ export interface GpuInfo {
   peakTflops?: number;
   /** Training steps submitted together, where the user set it (VAE_GPU_STEPS_PER_SUBMISSION: the bench compares). */
   stepsPerSubmission?: number;
+  /** Tiled products fetch their next tiles while multiplying (VAE_GPU_PREFETCH=1: an experiment the GPU check times). */
+  prefetchTiles?: boolean;
 }
 
 export interface Gpu {

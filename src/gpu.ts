@@ -52,6 +52,7 @@ async function open(): Promise<Gpu> {
   if (peak > 0) opened.info.peakTflops = peak;
   const perSubmission = Number(process.env.VAE_GPU_STEPS_PER_SUBMISSION);
   if (Number.isInteger(perSubmission) && perSubmission > 0) opened.info.stepsPerSubmission = perSubmission;
+  if (process.env.VAE_GPU_PREFETCH === '1') opened.info.prefetchTiles = true;
   return opened;
 }
 

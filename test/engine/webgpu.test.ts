@@ -17,7 +17,7 @@ import { reparameterizeGradKernel, reparameterizeKernel } from '../../src/engine
 import { NARROW, convLayer, denseLayer } from '../../src/engine/webgpu/layers';
 import { bernoulliKernel, gaussianKernel } from '../../src/engine/webgpu/likelihoods';
 import { adamKernel } from '../../src/engine/webgpu/optimizer';
-import { alongside, plannedKernels, productGroups, productKernel, ProductSpec, productTiled } from '../../src/engine/webgpu/products';
+import { alongside, plannedKernels, productGroups, productKernel, ProductSpec, productTiled, withTilePrefetch } from '../../src/engine/webgpu/products';
 import { statsKernel } from '../../src/engine/webgpu/stats';
 import { Kernel, stepUniform } from '../../src/engine/webgpu/wgsl';
 import { Gpu } from '../../src/gpu-device';
@@ -242,6 +242,34 @@ describe('products side by side in one dispatch (alongside), against the same pr
     for (const at of [c1, c2]) expect(got.subarray(at, at + rows)).toEqual(Float32Array.from({ length: rows }, (_, i) => 3 * ((i % 1000) - 500)));
   }, 60000);
 });
+
+withGpu('products that fetch their next tiles while multiplying (VAE_GPU_PREFETCH=1) give the same bits: dense, strided, upsampled', async (g) => {
+  const n = 5;
+  const rng = new Rng(23, 'gpu-prefetch');
+  const strided: ConvSpec = { H: 8, W: 8, cin: 5, cout: 16, k: 4, s: 2, up: false, off: 0 };
+  const up: ConvSpec = { H: 8, W: 8, cin: 16, cout: 24, k: 3, s: 1, up: true, off: 16 * 5 * 16 + 16 };
+  const dense = { off: up.off + 9 * 16 * 24 + 24, shape: [37, 70] };
+  const P = dense.off + 37 * 70 + 70;
+  // mem: weights | gradients | x (the convolutions' input) | y | dy | dx | the dense layer's output, input, output's
+  // gradient | scratch
+  const xAt = 2 * P, yAt = xAt + n * 64 * 16, dyAt = yAt + n * 256 * 24, dxAt = dyAt + n * 256 * 24, hAt = dxAt + n * 64 * 16;
+  const scratch = hAt + n * (70 + 37 + 70);
+  const plan = { scratch, rows: 64, decRows: 64 };
+  const kernels = (prefetch: boolean) => withTilePrefetch(prefetch, () => {
+    const a = convLayer('strided', strided, true, P, plan), b = convLayer('up', up, true, P, plan);
+    const d = denseLayer('dense', dense, 'relu', P, plan);
+    return { scratch: Math.max(a.scratch, b.scratch, d.scratch), kernels: [...a.forward(xAt, yAt), ...a.weightGrad(xAt, yAt), ...a.inputGrad(yAt, dxAt, xAt),
+      ...b.forward(xAt, yAt), ...b.weightGrad(xAt, dyAt), ...b.inputGrad(dyAt, dxAt, xAt),
+      ...d.forward(hAt + n * 70, hAt), ...d.weightGrad(hAt + n * 70, hAt + n * 107), ...d.inputGrad(hAt + n * 107, hAt + n * 70, hAt + n * 70, true)] };
+  });
+  const [plain, prefetching] = [kernels(false), kernels(true)];
+  expect(prefetching.kernels.map((k) => k.source)).not.toEqual(plain.kernels.map((k) => k.source));
+  const mem = new Float32Array(scratch + plain.scratch);
+  mem.set(random(rng, scratch));
+  const run = (ks: Kernel[]) => runKernels(g, ks.map((k) => ({ source: k.source, groups: k.groups(n, n) })), mem, uniform(n));
+  const want = await run(plain.kernels);
+  expect(await run(prefetching.kernels)).toEqual(want);
+}, 60000);
 
 describe.each([
   // Few output channels: forward one thread per output; the filter gradient over chunks of the output positions, then

@@ -29,6 +29,7 @@ import { byteLevels } from './gather';
 import { gpuModel } from './networks';
 import { gpuObjective, webGpuUnsupported } from './objectives';
 import { KernelProfiler } from './profile';
+import { withTilePrefetch } from './products';
 import { gpuProgram, recordKernels, uploadParams } from './runtime';
 import { StepProgram, buildStep } from './step';
 import { stepUniform } from './wgsl';
@@ -264,7 +265,8 @@ export async function webGpuEngine(setup: EngineSetup, gpu: Gpu, family: Pick<Fa
   const bytes = images ? 4 * Math.ceil(images.images.length / 4) : 0;
   const gather = images !== undefined && bytes <= Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
   const model = gpuModel(vae);
-  const step = buildStep(model, objective, { epsilon: setup.adamConfig.epsilon, gather, noise: setup.normals === 'philox' });
+  const step = withTilePrefetch(gpu.info.prefetchTiles ?? false,
+    () => buildStep(model, objective, { epsilon: setup.adamConfig.epsilon, gather, noise: setup.normals === 'philox' }));
   const program = await gpuProgram(gpu, step.kernels, step.size, `this model and a batch of ${setup.sizes.rows}`, 'use a smaller --batch-size',
     step.gathered ? images!.images : undefined);
   if (step.gathered) device.queue.writeBuffer(program.mem, 4 * step.gathered.lut, byteLevels());
