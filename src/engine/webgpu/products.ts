@@ -114,7 +114,7 @@ const TK = 16;
  * next tiles of A and B into registers while the current tiles are multiplied, so that the loads' latency is hidden
  * where a product has few workgroups per multiprocessor (batch 128). The same values in the same order: the same
  * bits. Off by default until a GPU says it helps: on lavapipe the kernels take 1.3x as long with it (the MLP VAE at
- * batch 128: 453 → 596 ms a step), its barriers keeping more values alive.
+ * batch 128: 430 → 568 ms of kernels a step), its barriers keeping more values alive.
  */
 let prefetchTiles = false;
 
