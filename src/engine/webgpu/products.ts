@@ -109,6 +109,14 @@ export interface TiledSpec {
 
 const TK = 16;
 
+/** A kernel that is one tiled product (plannedKernels), with its spec and rows: alongside can run it with others. */
+interface ProductKernel extends Kernel {
+  product: { spec: TiledSpec; m: (n: number, nk: number) => number };
+}
+
+/** The tiled product a kernel is, if it is one. */
+const productOf = (k: Kernel | undefined) => (k as ProductKernel | undefined)?.product;
+
 /**
  * An experiment for the GPU check (VAE_GPU_PREFETCH=1, GpuInfo.prefetchTiles): each thread fetches its elements of the
  * next tiles of A and B into registers while the current tiles are multiplied, so that the loads' latency is hidden
@@ -290,7 +298,7 @@ export function productPlan(M: number, N: number, K: number, sumOverRows: boolea
  */
 export function plannedKernels(name: string, t: Omit<TiledSpec, 'tm' | 'tn' | 'splits' | 'scratch' | 'store'> & { store: string },
   p: { tm: number; tn: number; splits: number }, scratch: number, m: (n: number, nk: number) => number,
-  k: (n: number, nk: number) => number): Kernel[] {
+  k: (n: number, nk: number) => number): [ProductKernel, ...Kernel[]] {
   const spec: TiledSpec = { ...t, tm: p.tm, tn: p.tn, splits: p.splits };
   const batch = t.batch ?? 1;
   const flops = (n: number, nk: number) => 2 * batch * m(n, nk) * t.N * k(n, nk);
@@ -346,18 +354,19 @@ export function sideBySideGroups(ps: TiledSpec[], rows: number[]): Groups {
 export function alongside(...jobs: Kernel[][]): Kernel[] {
   let split = false;
   const joined = jobs.filter((job) => {
-    const p = job[0]?.product;
+    const p = productOf(job[0]);
     if (!p || (p.spec.splits > 1 && split)) return false;
     split ||= p.spec.splits > 1;
     return true;
   });
   if (joined.length < 2) return jobs.flat();
   const heads = joined.map((job) => job[0]);
-  const specs = heads.map((k) => k.product!.spec);
+  const products = heads.map((k) => productOf(k)!);
+  const specs = products.map((p) => p.spec);
   const together: Kernel = {
     name: heads.map((k) => k.name).join(' + '),
     source: sideBySideKernel(specs),
-    groups: (n, nk) => sideBySideGroups(specs, heads.map((k) => k.product!.m(n, nk))),
+    groups: (n, nk) => sideBySideGroups(specs, products.map((p) => p.m(n, nk))),
     flops: (n, nk) => heads.reduce((sum, k) => sum + (k.flops?.(n, nk) ?? 0), 0),
   };
   return [together, ...joined.flatMap((job) => job.slice(1)), ...jobs.filter((job) => !joined.includes(job)).flat()];

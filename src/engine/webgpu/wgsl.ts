@@ -4,7 +4,6 @@
  * the arena that places every buffer in the one storage buffer `mem`. A kernel is WGSL text with its numbers
  * (offsets, sizes) written in, and a function giving its workgroups for a step's rows.
  */
-import type { TiledSpec } from './products';
 
 /** Threads of a 1-D workgroup, and of a workgroup reduction. */
 export const REDUCE = 256;
@@ -21,8 +20,6 @@ export interface Kernel {
   groups: (n: number, nk: number) => Groups;
   /** Its floating-point operations for n rows (a product's 2·M·N·K), where they are most of its work: the profile's TFLOP/s. */
   flops?: (n: number, nk: number) => number;
-  /** A tiled product's spec and rows (plannedKernels), so that it can run in one dispatch with others (alongside). */
-  product?: { spec: TiledSpec; m: (n: number, nk: number) => number };
 }
 
 /** The step's values every kernel may read. */
