@@ -21,9 +21,10 @@ const fs = require('fs');
 const os = require('os');
 const path = require('path');
 
-// libuv's pool, where sharp writes the GPU rows' photographs: a thread per core, as bin/vae sizes it (the user's
-// UV_THREADPOOL_SIZE first), set before anything runs there.
-if (!process.env.UV_THREADPOOL_SIZE) process.env.UV_THREADPOOL_SIZE = String(Math.max(4, os.availableParallelism()));
+// libuv's pool, where sharp writes the GPU rows' photographs: sized as bin/vae sizes it (src/thread-pool.ts: a
+// thread per core, the user's UV_THREADPOOL_SIZE first), before anything runs there; libuv's 4 without a build.
+const threadPool = path.join(__dirname, '..', 'dist', 'thread-pool.js');
+if (fs.existsSync(threadPool)) require(threadPool).sizeThreadPool();
 
 const { benchFolderScale, untilFirstStep } = require('./lib/folder-scale');
 const { photoFolder } = require('./lib/photo-folder');

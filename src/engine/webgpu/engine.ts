@@ -54,7 +54,7 @@ const GPU_SUBMISSIONS_IN_FLIGHT = 3;
 interface Submission {
   encoder: GPUCommandEncoder;
   readback: GPUBuffer;
-  steps: { slot: number; gpuSlot: number; n: number; nk: number }[];
+  steps: { slot: number; n: number; nk: number }[];
   /** Bytes of the staging buffer its steps' uploads take. */
   staged: number;
   /** Staging buffers outgrown by the time it was submitted: copied from by it or before it, destroyed once it is done. */
@@ -145,7 +145,7 @@ class WebGpuEngine implements Engine {
     else recordKernels(encoder, this.program, kernels, n, nk);
     encoder.copyBufferToBuffer(mem, 4 * (this.layout.stats + STEP_STATS * gpuSlot), submission.readback, 4 * STEP_STATS * submission.steps.length,
       4 * STEP_STATS);
-    submission.steps.push({ slot: task.slot, gpuSlot, n, nk });
+    submission.steps.push({ slot: task.slot, n, nk });
     if (submission.steps.length === this.group) this.flush();
     return submission.done;
   }
@@ -206,7 +206,7 @@ class WebGpuEngine implements Engine {
     readback.unmap();
     this.freeReadbacks.push(readback);
     for (const buffer of submission.outgrown) buffer.destroy();
-    if (this.profiler) for (const { gpuSlot, n, nk } of steps) await this.profiler.collect(gpuSlot, n, nk);
+    if (this.profiler) for (const { slot, n, nk } of steps) await this.profiler.collect(slot % BATCH_SLOTS, n, nk);
     if (this.lost) throw new VaeError(this.lost);
   }
 

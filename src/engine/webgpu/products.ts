@@ -174,10 +174,9 @@ function tiledProduct(p: TiledSpec, id: string): string {
   const tileLoads = (name: string, tile: string, ld: number, count: number, fastIsRow: boolean, at: (q: string, k: string) => string,
     inRange: (q: string, k: string) => string) => {
     const rows = 16 * count; // the tile's extent along its non-k index
-    const each = Array.from({ length: count }, (_, r) => {
-      const e = `(t + ${256 * r}u)`;
-      return { kk: fastIsRow ? `${e} / ${rows}u` : `${e} % ${TK}u`, q: fastIsRow ? `${e} % ${rows}u` : `${e} / ${TK}u`, reg: `${name}${r}` };
-    });
+    /** Element e's (k index, other index) in the tile. */
+    const place = (e: string) => (fastIsRow ? { kk: `${e} / ${rows}u`, q: `${e} % ${rows}u` } : { kk: `${e} % ${TK}u`, q: `${e} / ${TK}u` });
+    const each = Array.from({ length: count }, (_, r) => ({ ...place(`(t + ${256 * r}u)`), reg: `${name}${r}` }));
     return {
       declare: each.map(({ reg }) => `var ${reg} = 0.0;`).join(' '),
       fetch: (k0: string) => each.map(({ kk, q, reg }) => `${reg} = 0.0;
@@ -186,8 +185,8 @@ function tiledProduct(p: TiledSpec, id: string): string {
       // The tile in a loop over its elements, each read and written (lavapipe runs this form 1.3x as fast as either
       // of the above, unrolled).
       load: (k0: string) => `for (var e = t; e < ${rows * TK}u; e += 256u) {
-      let kk = ${fastIsRow ? `e / ${rows}u` : `e % ${TK}u`};
-      let q = ${fastIsRow ? `e % ${rows}u` : `e / ${TK}u`};
+      let kk = ${place('e').kk};
+      let q = ${place('e').q};
       var v = 0.0;
       if (${inRange('q', `${k0} + kk`)}) { v = ${at('q', `${k0} + kk`)}; }
       ${tile}[kk * ${ld}u + q] = v;
@@ -309,7 +308,6 @@ export function plannedKernels(name: string, t: Omit<TiledSpec, 'tm' | 'tn' | 's
       groups: (n, nk) => flatGroups(batch * m(n, nk) * t.N) }];
 }
 
-
 /**
  * Products that do not depend on each other (none reads what another writes) in one kernel: the workgroups of each,
  * one product after the other along a flat index, each workgroup computing the tile of the product its index falls
@@ -319,7 +317,7 @@ export function plannedKernels(name: string, t: Omit<TiledSpec, 'tm' | 'tn' | 's
  */
 export function sideBySideKernel(ps: TiledSpec[]): string {
   const place = (p: TiledSpec, q: number) => {
-    const gx = Math.ceil(p.N / (16 * p.tn)) * p.splits, gz = p.batch ?? 1;
+    const [gx, , gz = 1] = tiledGroups(p, 0); // its workgroups along x and z (along y: its rows', below)
     return /* wgsl */ `
   let gy${q} = ((${p.M}) + ${16 * p.tm - 1}u) / ${16 * p.tm}u;
   if (id < ${gx}u * gy${q} * ${gz}u) {
