@@ -19,11 +19,12 @@ import { bernoulliKernel, gaussianKernel } from '../../src/engine/webgpu/likelih
 import { adamKernel } from '../../src/engine/webgpu/optimizer';
 import { alongside, plannedKernels, productGroups, productKernel, ProductSpec, productTiled, withTilePrefetch } from '../../src/engine/webgpu/products';
 import { statsKernel } from '../../src/engine/webgpu/stats';
-import { Kernel, stepUniform } from '../../src/engine/webgpu/wgsl';
+import { Arena, Kernel, flatJobKernel, flatKernel, joinKernels, oneGroupKernel, stepUniform } from '../../src/engine/webgpu/wgsl';
+import { placeLayers } from '../../src/engine/webgpu/networks';
 import { Gpu } from '../../src/gpu-device';
 import { Rng, philoxKey, philoxNormals } from '../../src/rng';
 import { noiseKernel } from '../../src/engine/webgpu/noise';
-import { upPhased } from '../../src/engine/webgpu/upsampled';
+import { phaseWeightsOf, upPhased } from '../../src/engine/webgpu/upsampled';
 import { startRun } from '../../src/train/run';
 import type { TrainRun } from '../../src/train/train';
 import { testGpu, runKernel, runKernels } from '../helpers/gpu';
@@ -126,7 +127,7 @@ withGpu('a dense layer\'s weight and bias gradients, the sum over 537 rows split
   // mem: the kernel and bias (P floats) | their gradients | X | dY | the partial sums
   const P = inDim * out + out;
   const xAt = 2 * P, dyAt = xAt + n * inDim, scratch = dyAt + n * out;
-  const layer = denseLayer('dense', { off: 0, shape: [inDim, out] }, 'relu', P, { scratch, rows: 600, decRows: 600 });
+  const layer = denseLayer('dense', { off: 0, shape: [inDim, out] }, 'relu', P, { scratch, rows: 600, decRows: 600, derived: new Arena() });
   const kernels = layer.weightGrad(xAt, dyAt);
   expect(kernels).toHaveLength(2); // the split product and its sum
   const mem = new Float32Array(scratch + layer.scratch);
@@ -151,7 +152,7 @@ withGpu('dense products over a long K with few tiles, split: forward (bias, ReLU
   const P = W1.length + W2.length;
   // mem: W1 | W2 | (their gradients) | X | Y1 | dY2 | mask | dX2 (holding prior) | the partial sums
   const xAt = 2 * P, y1At = xAt + n * long, dyAt = y1At + n * short, maskAt = dyAt + n * long, dxAt = maskAt + n * short, scratch = dxAt + n * short;
-  const plan = { scratch, rows: n, decRows: n };
+  const plan = { scratch, rows: n, decRows: n, derived: new Arena() };
   const layer1 = denseLayer('one', { off: 0, shape: [long, short] }, 'relu', P, plan);
   const layer2 = denseLayer('two', { off: W1.length, shape: [short, long] }, 'relu', P, plan);
   const forward = layer1.forward(xAt, y1At), inputGrad = layer2.inputGrad(dyAt, dxAt, maskAt, true);
@@ -186,7 +187,7 @@ describe('products side by side in one dispatch (alongside), against the same pr
     // mem: both layers' weights (P) | their gradients | X | Y | dY | mask | dX | Z (the second layer's output) | scratch
     const xAt = 2 * P, yAt = xAt + n * inDim, dyAt = yAt + n * out, maskAt = dyAt + n * out, dxAt = maskAt + n * inDim;
     const zAt = dxAt + n * inDim, scratch = zAt + n * next;
-    const plan = { scratch, rows: 600, decRows: 600 };
+    const plan = { scratch, rows: 600, decRows: 600, derived: new Arena() };
     const one = denseLayer('one', { off: 0, shape: [inDim, out] }, 'relu', P, plan);
     const two = denseLayer('two', { off: inDim * out + out, shape: [out, next] }, 'relu', P, plan);
     const mem = new Float32Array(scratch + Math.max(one.scratch, two.scratch));
@@ -211,9 +212,9 @@ describe('products side by side in one dispatch (alongside), against the same pr
     const P = 2 * weights + 11 * 9 + 9;
     const xAt = 2 * P, dyAt = xAt + n * 64 * c.cin, dxAt = dyAt + n * 16 * c.cout, hAt = dxAt + n * 64 * c.cin, dhAt = hAt + n * 11;
     const scratch = dhAt + n * 9;
-    const plan = { scratch, rows: 64, decRows: 64 };
+    const plan = { scratch, rows: 64, decRows: 64, derived: new Arena() };
     const conv = convLayer('conv', c, true, P, plan);
-    const other = denseLayer('other', dense, 'relu', P, { scratch, rows: 600, decRows: 600 });
+    const other = denseLayer('other', dense, 'relu', P, { ...plan, rows: 600, decRows: 600 });
     expect(conv.gradsApart).toBe(true);
     const mem = new Float32Array(scratch + Math.max(conv.scratch, other.scratch));
     mem.set(random(rng, P));
@@ -241,6 +242,96 @@ describe('products side by side in one dispatch (alongside), against the same pr
     const got = await run(g, together, mem, 1);
     for (const at of [c1, c2]) expect(got.subarray(at, at + rows)).toEqual(Float32Array.from({ length: rows }, (_, i) => 3 * ((i % 1000) - 500)));
   }, 60000);
+
+  describe.each([
+    ['unsplit (built for the 3 rows it runs)', 3, [2, 1]],
+    ['the filter gradient split (built for 64 rows)', 64, [3, 1]],
+  ] as const)('an upsampled convolution\'s filter gradient and input gradient (its phase weights its own): %s', (_, builtFor, lengths) => {
+    withGpu('the same bits', async (g) => {
+      const n = 3;
+      const c: ConvSpec = { H: 8, W: 8, cin: 64, cout: 32, k: 3, s: 1, up: true, off: 0 };
+      const rng = new Rng(24, 'gpu-alongside-up');
+      const P = 9 * c.cin * c.cout + c.cout;
+      // mem: weights | gradients | x (4x4x64) | dy (8x8x32) | dx | the phase weights | scratch
+      const xAt = 2 * P, dyAt = xAt + n * 16 * c.cin, dxAt = dyAt + n * 64 * c.cout;
+      const arena = new Arena();
+      arena.take(dxAt + n * 16 * c.cin);
+      const { all: [conv] } = placeLayers(arena, { rows: builtFor, decRows: builtFor }, (plan) => ({ all: [convLayer('up', c, true, P, plan)] }));
+      expect(conv.gradsApart).toBe(true);
+      const mem = new Float32Array(arena.size);
+      mem.set(random(rng, P));
+      mem.set(random(rng, dxAt - xAt), xAt);
+      const dW = conv.weightGrad(xAt, dyAt), dX = conv.inputGrad(dyAt, dxAt, xAt);
+      expect([dW.length, dX.length]).toEqual(lengths); // the phases' product (and its sum), their spread back to the 3x3 taps; dX
+      const together = alongside(dW, dX);
+      expect(together[0].name).toBe('up dW + up dX');
+      expect(together).toHaveLength(dW.length);
+      const want = await run(g, [...conv.prepare, ...dW, ...dX], mem, n);
+      expect(want.subarray(P, 2 * P).some((v) => v !== 0) && want.subarray(dxAt, dxAt + n * 16 * c.cin).some((v) => v !== 0)).toBe(true);
+      expect(await run(g, [...conv.prepare, ...together], mem, n)).toEqual(want);
+    });
+  });
+});
+
+describe('kernels that do not depend on each other in one dispatch (joinKernels), against each alone', () => {
+  const runAll = (g: Gpu, kernels: Kernel[], mem: Float32Array, n: number, u: ArrayBuffer, images?: Uint8Array) =>
+    runKernels(g, kernels.map((k) => ({ source: k.source, groups: k.groups(n, n) })), mem, u, images);
+
+  withGpu('a step\'s first: the noise, the gather and two upsampled layers\' phase weights (one of them 3 channels out): the same bits', async (g) => {
+    const n = 37, D = 50, Z = 9;
+    const rng = new Rng(25, 'gpu-join-first');
+    const up: ConvSpec = { H: 10, W: 10, cin: 16, cout: 24, k: 3, s: 1, up: true, off: 0 };
+    const logits: ConvSpec = { H: 20, W: 20, cin: 24, cout: 3, k: 3, s: 1, up: true, off: 9 * 16 * 24 + 24 };
+    const P = logits.off + 9 * 24 * 3 + 3;
+    const images = Uint8Array.from({ length: 60 * D }, () => Math.floor(256 * rng.uniform()));
+    // mem: weights | gradients | the rows' indices | byte levels | x | ε | the phase weights | scratch
+    const indexAt = 2 * P, lutAt = indexAt + n, xAt = lutAt + 256, epsAt = xAt + n * D;
+    const arena = new Arena();
+    arena.take(epsAt + n * Z);
+    const { all } = placeLayers(arena, { rows: n, decRows: n }, (plan) => ({ all: [convLayer('up', up, true, P, plan), convLayer('logits', logits, false, P, plan)] }));
+    const kernels = [noiseKernel({ at: epsAt, rows: 'n', Z }), gatherKernel({ index: indexAt, lut: lutAt, x: xAt, D }), ...all.flatMap((l) => l.prepare)];
+    expect(kernels).toHaveLength(4);
+    const joined = joinKernels(kernels);
+    expect(joined.map((k) => k.name)).toEqual(['noise ε (Philox) + gather images + up phase weights + logits phase weights']);
+    const mem = new Float32Array(arena.size);
+    mem.set(random(rng, P));
+    mem.set(Array.from({ length: n }, () => Math.floor(60 * rng.uniform())), indexAt);
+    mem.set(byteLevels(), lutAt);
+    const u = uniform(n, 1, { noiseKey: philoxKey(3, 'eps', 1, 2) });
+    const want = await runAll(g, kernels, mem, n, u, images);
+    expect(want.subarray(epsAt + n * Z, epsAt + n * Z + phaseWeightsOf(up) + phaseWeightsOf(logits)).every((v) => v !== 0)).toBe(true);
+    expect(await runAll(g, joined, mem, n, u, images)).toEqual(want);
+  });
+
+  withGpu('a step\'s last: Adam and the statistics (a one-workgroup reduction): the same bits', async (g) => {
+    const P = 3000, n = 300;
+    const rng = new Rng(26, 'gpu-join-last');
+    // mem: params | gradients | m | v | rec | KL | statistics (8 a slot, slot 1)
+    const mem = Float32Array.from(random(rng, 4 * P + 2 * n + 16), (v, i) => (i >= 3 * P && i < 4 * P ? Math.abs(v) : v));
+    const kernels = [adamKernel(P, 1e-8), statsKernel({ rec: 4 * P, kl: 4 * P + n, stats: 4 * P + 2 * n })];
+    const joined = joinKernels(kernels);
+    expect(joined).toHaveLength(1);
+    expect(joined[0].groups(n, n)).toEqual([Math.ceil(P / 256) + 1, 1]);
+    const u = uniform(n, 0.5, { slot: 1, stepSize: 0.01, invCorr2: 2 });
+    const want = await runAll(g, kernels, mem, n, u);
+    expect(want.subarray(4 * P + 2 * n + 8, 4 * P + 2 * n + 11).every((v) => v !== 0)).toBe(true);
+    expect(await runAll(g, joined, mem, n, u)).toEqual(want);
+  });
+
+  withGpu('more workgroups than a dispatch has along x (65,535): the rest along y; kernels without jobs run after', async (g) => {
+    const count = 256 * 65535 + 300; // 65,537 workgroups
+    const first = flatJobKernel('first', `${count}u`, () => count, 'mem[idx] = f32(idx % 1000u);');
+    const second = oneGroupKernel('second', `  mem[${count}u + l.x] = f32(l.x + step.n);`);
+    const plain: Kernel = { name: 'plain', source: flatKernel('1u', `mem[${count + 256}u] = 7.0;`), groups: () => [1, 1] };
+    const joined = joinKernels([plain, first, second]);
+    expect(joined.map((k) => k.name)).toEqual(['first + second', 'plain']);
+    expect(joined[0].groups(1, 1)).toEqual([65535, 2]);
+    const got = await runAll(g, joined, new Float32Array(count + 257), 5, uniform(5));
+    let wrong = 0; // (16.8 million values: counted here, not compared by jest, which enumerates a typed array's keys)
+    for (let i = 0; i < count; i++) if (got[i] !== i % 1000) wrong++;
+    expect(wrong).toBe(0);
+    expect(got.subarray(count, count + 257)).toEqual(Float32Array.from({ length: 257 }, (_, i) => (i === 256 ? 7 : i + 5)));
+  }, 60000);
 });
 
 withGpu('products that fetch their next tiles while multiplying (VAE_GPU_PREFETCH=1) give the same bits: dense, strided, upsampled', async (g) => {
@@ -253,19 +344,20 @@ withGpu('products that fetch their next tiles while multiplying (VAE_GPU_PREFETC
   // mem: weights | gradients | x (the convolutions' input) | y | dy | dx | the dense layer's output, input, output's
   // gradient | scratch
   const xAt = 2 * P, yAt = xAt + n * 64 * 16, dyAt = yAt + n * 256 * 24, dxAt = dyAt + n * 256 * 24, hAt = dxAt + n * 64 * 16;
-  const scratch = hAt + n * (70 + 37 + 70);
-  const plan = { scratch, rows: 64, decRows: 64 };
+  const end = hAt + n * (70 + 37 + 70);
   const kernels = (prefetch: boolean) => withTilePrefetch(prefetch, () => {
-    const a = convLayer('strided', strided, true, P, plan), b = convLayer('up', up, true, P, plan);
-    const d = denseLayer('dense', dense, 'relu', P, plan);
-    return { scratch: Math.max(a.scratch, b.scratch, d.scratch), kernels: [...a.forward(xAt, yAt), ...a.weightGrad(xAt, yAt), ...a.inputGrad(yAt, dxAt, xAt),
+    const arena = new Arena();
+    arena.take(end);
+    const { all: [a, b, d] } = placeLayers(arena, { rows: 64, decRows: 64 }, (plan) => ({ all: [convLayer('strided', strided, true, P, plan),
+      convLayer('up', up, true, P, plan), denseLayer('dense', dense, 'relu', P, plan)] }));
+    return { size: arena.size, kernels: [...b.prepare, ...a.forward(xAt, yAt), ...a.weightGrad(xAt, yAt), ...a.inputGrad(yAt, dxAt, xAt),
       ...b.forward(xAt, yAt), ...b.weightGrad(xAt, dyAt), ...b.inputGrad(dyAt, dxAt, xAt),
       ...d.forward(hAt + n * 70, hAt), ...d.weightGrad(hAt + n * 70, hAt + n * 107), ...d.inputGrad(hAt + n * 107, hAt + n * 70, hAt + n * 70, true)] };
   });
   const [plain, prefetching] = [kernels(false), kernels(true)];
   expect(prefetching.kernels.map((k) => k.source)).not.toEqual(plain.kernels.map((k) => k.source));
-  const mem = new Float32Array(scratch + plain.scratch);
-  mem.set(random(rng, scratch));
+  const mem = new Float32Array(plain.size);
+  mem.set(random(rng, end));
   const run = (ks: Kernel[]) => runKernels(g, ks.map((k) => ({ source: k.source, groups: k.groups(n, n) })), mem, uniform(n));
   const want = await run(plain.kernels);
   expect(await run(prefetching.kernels)).toEqual(want);
@@ -297,9 +389,10 @@ describe.each([
   const dy = random(rng, n * Ho * Wo * c.cout);
   // mem: W | dW | x | y | dy | dx | the split filter gradient's partial sums
   const at = { dW: nW + c.cout, x: 2 * (nW + c.cout) }, yAt = at.x + x.length, dyAt = yAt + dy.length, dxAt = dyAt + dy.length;
-  const scratch = dxAt + x.length;
-  const layer = convLayer('conv', c, true, at.dW, { scratch, rows: builtFor, decRows: builtFor });
-  const mem = new Float32Array(scratch + layer.scratch);
+  const arena = new Arena();
+  arena.take(dxAt + x.length);
+  const { all: [layer] } = placeLayers(arena, { rows: builtFor, decRows: builtFor }, (plan) => ({ all: [convLayer('conv', c, true, at.dW, plan)] }));
+  const mem = new Float32Array(arena.size);
   mem.set(W, 0); mem.set(x, at.x); mem.set(dy, dyAt);
   const run = (g: Gpu, kernels: Kernel[]) => runKernels(g, kernels.map((k) => ({ source: k.source, groups: k.groups(n, n) })), mem, uniform(n));
   const xAt = (b: number, iy: number, ix: number, ci: number) =>
@@ -337,7 +430,7 @@ describe.each([
     const want = Array.from({ length: n * Ho * Wo * c.cout }, (_, o) => W[nW + (o % c.cout)]);
     const size = want.map(Math.abs);
     taps((o, i, w) => { want[o] += x[i] * W[w]; size[o] += Math.abs(x[i] * W[w]); });
-    const out = await run(g, layer.forward(at.x, yAt));
+    const out = await run(g, [...layer.prepare, ...layer.forward(at.x, yAt)]);
     expectSums(out.subarray(yAt, yAt + want.length), want.map((v) => Math.max(0, v)), size);
   });
 
@@ -354,13 +447,13 @@ describe.each([
     const want = new Array<number>(x.length).fill(0);
     const size = new Array<number>(x.length).fill(0);
     taps((o, i, w) => { want[i] += dy[o] * W[w]; size[i] += Math.abs(dy[o] * W[w]); });
-    const out = await run(g, layer.inputGrad(dyAt, dxAt, at.x));
+    const out = await run(g, [...layer.prepare, ...layer.inputGrad(dyAt, dxAt, at.x)]);
     expectSums(out.subarray(dxAt, dxAt + x.length), want.map((v, i) => (x[i] > 0 ? v : 0)), size);
   });
 });
 
 test('a product\'s FLOP count (the profile\'s TFLOP/s) is 2·M·N·K; an upsampled convolution by phase does 4/9 of the direct one\'s', () => {
-  const plan = { scratch: 0, rows: 64, decRows: 64 };
+  const plan = { scratch: 0, rows: 64, decRows: 64, derived: new Arena() };
   const dense = denseLayer('d', { off: 0, shape: [30, 20] }, 'relu', 1000, plan);
   const flops = (kernels: Kernel[]) => kernels.reduce((a, k) => a + (k.flops?.(50, 50) ?? 0), 0);
   expect(flops(dense.forward(0, 0))).toBe(2 * 50 * 30 * 20);
@@ -448,7 +541,8 @@ withGpu('Adam over 1,000 parameters (not a multiple of 256) equals engine/adam.t
   const mem = new Float32Array(4 * P);
   mem.set(params, 0); mem.set(grads, P); mem.set(m, 2 * P); mem.set(v, 3 * P);
   const stepSize = lr / (1 - Math.pow(ADAM_DEFAULTS.beta1, t)), invCorr2 = 1 / (1 - Math.pow(ADAM_DEFAULTS.beta2, t));
-  const out = await runKernel(g, adamKernel(P, ADAM_DEFAULTS.epsilon), [Math.ceil(P / 256), 1], mem,
+  const adam = adamKernel(P, ADAM_DEFAULTS.epsilon);
+  const out = await runKernel(g, adam.source, adam.groups(1, 1), mem,
     uniform(1, 1, { stepSize, invCorr2, beta1: ADAM_DEFAULTS.beta1, beta2: ADAM_DEFAULTS.beta2 }));
   const state = { m: Float32Array.from(m), v: Float32Array.from(v) };
   const want = Float32Array.from(params);
@@ -470,7 +564,8 @@ withGpu('gathering a batch from the training set on the GPU gives the CPU batch 
   const mem = new Float32Array(n + 256 + n * D);
   mem.set(Array.from(order.subarray(1, 1 + n)), 0);
   mem.set(byteLevels(), n);
-  const out = await runKernels(g, [{ source: gatherKernel({ index: 0, lut: n, x: n + 256, D }), groups: [1, 1] }], mem, uniform(n), images);
+  const gather = gatherKernel({ index: 0, lut: n, x: n + 256, D });
+  const out = await runKernels(g, [{ source: gather.source, groups: gather.groups(n, n) }], mem, uniform(n), images);
   expect(Array.from(out.subarray(n + 256))).toEqual(Array.from(want));
 });
 
@@ -480,7 +575,7 @@ withGpu("the step's sums: loss (Σ rec + β Σ KL) / n, Σ rec, Σ KL, into the 
   const rec = random(rng, n, 100), kl = random(rng, n, 10);
   const mem = new Float32Array(2 * n + 16); // 8 numbers per batch slot
   mem.set(rec, 0); mem.set(kl, n);
-  const out = await runKernel(g, statsKernel({ rec: 0, kl: n, stats: 2 * n }), [1, 1], mem, uniform(n, beta, { slot: 1 }));
+  const out = await runKernel(g, statsKernel({ rec: 0, kl: n, stats: 2 * n }).source, [1, 1], mem, uniform(n, beta, { slot: 1 }));
   const sum = (a: Float64Array) => a.reduce((s, v) => s + Math.fround(v), 0);
   expectClose(out.subarray(2 * n + 8, 2 * n + 11), [(sum(rec) + beta * sum(kl)) / n, sum(rec), sum(kl)], 1e-5);
   expect(Array.from(out.subarray(2 * n, 2 * n + 8))).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
@@ -651,10 +746,12 @@ describe.each([
 });
 
 describe.each([
-  ['the MLP VAE', {}],
-  ['a cvae on the label', { model: 'cvae' }],
-  ['a cvae completing the top half', { model: 'cvae', condition: 'top-half' }],
-] as const)('the importance-sampled bound L_K of %s with the decoder on the GPU (evaluate --iw under webgpu)', (_, kind) => {
+  ['the MLP VAE', {}, [30, 2500]],
+  ['a cvae on the label', { model: 'cvae' }, [30, 2500]],
+  ['a cvae completing the top half', { model: 'cvae', condition: 'top-half' }, [30, 2500]],
+  // Its decoder's upsampled convolutions sum their phase weights first (Layer.prepare).
+  ['the conv VAE', { arch: 'conv' }, [30]],
+] as const)('the importance-sampled bound L_K of %s with the decoder on the GPU (evaluate --iw under webgpu)', (_, kind, ks) => {
   withGpu('equals the CPU\'s, image by image, with the same samples (K 30: many images a call; K 2,500: two calls an image)', async () => {
     const run = await startRun({ data: 'mnist', binarize: 'none', hidden: [32], zDim: 4, beta: 1, epochs: 1, batchSize: 20, lr: 1e-3, seed: 11,
       klWarmup: 0, out: path.join(tmpDir(), 'iw-eval'), limitTrain: 40, limitTest: 10, ...kind });
@@ -663,7 +760,7 @@ describe.each([
     const n = 7;
     const x = Float32Array.from({ length: n * 784 }, () => (rng.uniform() < 0.3 ? 1 : 0));
     const labels = vae.labelDim > 0 ? Float32Array.from({ length: n * 10 }, (_, i) => (i % 10 === (Math.floor(i / 10) * 3) % 10 ? 1 : 0)) : null;
-    for (const k of [30, 2500]) {
+    for (const k of ks) {
       const cpu = vaeImportanceWeighted(vae, x, n, labels, { k, seed: 4 });
       const gpuBounds = await vaeImportanceWeightedGpu(vae, x, n, labels, { k, seed: 4 });
       expect(gpuBounds).toHaveLength(n);

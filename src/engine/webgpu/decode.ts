@@ -10,9 +10,9 @@ import { Gpu, dawnAwait } from '../../gpu-device';
 import type { Vae } from '../../model/vae';
 import { forwardStack } from './layers';
 import { likelihoodKernel } from './likelihoods';
-import { gpuModel, modelLayers, scratchOfLayers } from './networks';
+import { gpuModel, modelLayers, placeLayers } from './networks';
 import { gpuProgram, recordKernels, uploadParams } from './runtime';
-import { Arena, Kernel, stepUniform } from './wgsl';
+import { Arena, Kernel, joinKernels, stepUniform } from './wgsl';
 
 /** Rows of one call at most (memory permitting). */
 const MAX_ROWS = 20_000;
@@ -32,24 +32,34 @@ export class GpuLogLikelihood {
     const { P } = model;
     const { decoderExtra: C, outputDim: out } = vae.condition;
     // The layers' widths first (they do not depend on the rows), then the layers for as many rows as fit.
-    const widths = modelLayers(model, 'n', { scratch: P, rows: 1, decRows: 1 }).dec;
+    const widths = modelLayers(model, 'n', { scratch: P, rows: 1, decRows: 1, derived: new Arena() }).dec;
     const zWidth = vae.config.zDim + C;
     // Per row: the decoder's input, every layer's output, the loss's gradient (unused), the target, −log p(x|z).
     // (The targets are one per image, at most one image a row.)
     const perRow = zWidth + widths.reduce((a, l) => a + l.out, 0) + widths[widths.length - 1].out + out + 1;
     const limit = Math.floor(gpu.device.limits.maxStorageBufferBindingSize / 4);
-    const capacity = Math.min(rows, Math.floor((limit - P) / perRow));
-    if (capacity < 1) throw new VaeError('this GPU binds too little memory for the decoder');
-    const { dec, all } = modelLayers(model, 'n', { scratch: P, rows: capacity, decRows: capacity });
-    const mem = new Arena();
-    // The parameters (the layers' gradient offsets beyond them are not used here), the split products' partial sums.
-    mem.take(P + scratchOfLayers(all, true));
-    const z = mem.take(capacity * zWidth);
-    const hidden = dec.map((l) => mem.take(capacity * l.out));
-    const dLogits = mem.take(capacity * dec[dec.length - 1].out);
-    const target = mem.take(capacity * out);
-    const rec = mem.take(capacity);
-    const kernels = forwardStack(dec, z, hidden);
+    // The decoder's memory for `capacity` rows: the parameters (the layers' gradient offsets beyond them are not used
+    // here), the layers' derived values, the split products' partial sums, then the rows'.
+    const place = (capacity: number) => {
+      const mem = new Arena();
+      mem.take(P);
+      const { dec } = placeLayers(mem, { rows: capacity, decRows: capacity }, (plan) => modelLayers(model, 'n', plan), true);
+      const at = { z: mem.take(capacity * zWidth), hidden: dec.map((l) => mem.take(capacity * l.out)), dLogits: mem.take(capacity * dec[dec.length - 1].out),
+        target: mem.take(capacity * out), rec: mem.take(capacity) };
+      return { mem, dec, at, capacity };
+    };
+    // As many rows as fit beside the parameters; fewer where the split products' partial sums make it too large.
+    const tooLittle = () => new VaeError('this GPU binds too little memory for the decoder');
+    const most = Math.min(rows, Math.floor((limit - P) / perRow));
+    if (most < 1) throw tooLittle();
+    let placed = place(most);
+    while (placed.mem.size > limit) {
+      const fewer = Math.floor(placed.capacity * Math.min(0.95, limit / placed.mem.size));
+      if (fewer < 1) throw tooLittle();
+      placed = place(fewer);
+    }
+    const { mem, dec, capacity, at: { z, hidden, dLogits, target, rec } } = placed;
+    const kernels = [...joinKernels(dec.flatMap((l) => l.prepare)), ...forwardStack(dec, z, hidden)];
     // Row r models image r / step.nk: each call's rows are its images' samples, image by image, step.nk each.
     kernels.push(likelihoodKernel(model.likelihood, { logits: hidden[dec.length - 1], x: target, dlogits: dLogits, rec, dim: out, samples: 'step' },
       'n'));

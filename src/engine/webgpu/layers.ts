@@ -6,13 +6,18 @@
 import { ConvSpec, WEIGHT_GRAD_CHUNK, chunkedWeightGrad, convForwardKernel, convGeometry, convWeightGradChunkKernel, convWeightGradKernel,
   convWeightGradSumKernel, rowsOf, storedInput } from './conv';
 import { ProductSpec, alongside, plannedKernels, productPlan, productTiled, scratchOf } from './products';
-import { upPhased, upsampledConv } from './upsampled';
-import { Kernel, MAX_GROUPS, Rows, flatGroups, rowCount } from './wgsl';
+import { phaseWeightsOf, upPhased, upsampledConv } from './upsampled';
+import { Arena, Kernel, MAX_GROUPS, Rows, flatGroups, rowCount } from './wgsl';
 
 /** A layer of the step: its output per row, and its kernels. */
 export interface Layer {
   name: string;
   out: number;
+  /**
+   * Kernels that derive values from the parameters into the layer's own memory (taken from the plan's `derived`: an
+   * upsampled convolution's phase weights), run before a step's others; they have jobs (wgsl.ts's joinKernels).
+   */
+  prepare: Kernel[];
   /** Each: one kernel, or a split product and its sum. */
   forward(input: number, out: number): Kernel[];
   /** The kernel's and the bias's gradients. */
@@ -41,7 +46,7 @@ export function denseLayer(name: string, w: { off: number; shape: number[] }, ac
   const product = (label: string, p: ProductSpec, at: { tm: number; tn: number; splits: number }) =>
     plannedKernels(`${name} ${label}`, productTiled(p), at, plan.scratch, (n, nk) => rowCount(p.M, n, nk), (n, nk) => rowCount(p.K, n, nk));
   return {
-    name, out, scratch: Math.max(scratchOf(fwd, maxRows, out), scratchOf(dW, inDim + 1, out), scratchOf(dX, maxRows, inDim)),
+    name, out, prepare: [], scratch: Math.max(scratchOf(fwd, maxRows, out), scratchOf(dW, inDim + 1, out), scratchOf(dX, maxRows, inDim)),
     forwardScratch: scratchOf(fwd, maxRows, out), gradsApart: true,
     forward: (input, o) => product('forward', { M: rows, N: out, K: inDim, a: { off: input, ld: inDim }, b: { off: w.off, ld: out },
       c: { off: o, ld: out }, bias: w.off + inDim * out, relu: activation === 'relu', sigmoid: activation === 'sigmoid' }, fwd),
@@ -54,10 +59,12 @@ export function denseLayer(name: string, w: { off: number; shape: number[] }, ac
 }
 
 /**
- * Where the step's split products keep their partial sums (right after the parameters, their gradients and Adam's
- * moments: 4·P), and the most rows a step has (the batch's, and the decoder's), which size them.
+ * Where the step's split products keep their partial sums (after the parameters, their gradients and Adam's moments,
+ * 4·P, and the layers' derived values), the most rows a step has (the batch's, and the decoder's), which size them,
+ * and where a layer takes memory for the values it derives from the parameters once a step (Layer.prepare):
+ * networks.ts's placeLayers lays these out.
  */
-export interface StepPlan { scratch: number; rows: number; decRows: number }
+export interface StepPlan { scratch: number; rows: number; decRows: number; derived: Arena }
 
 /** A convolution's output channels below this take the one-thread-per-output kernels: a 16-wide tile would idle. */
 export const NARROW = 8;
@@ -79,11 +86,14 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
   const narrow = c.cout < NARROW;
   // The decoder's convolutions of an upsampled input, by phase (4 of every 9 multiplications): upsampled.ts; a narrow
   // one's forward and input gradient (its filter gradient is chunked, below).
-  const byPhase = upPhased(c) ? upsampledConv(name, c, { relu, P, scratch: plan.scratch, maxRows }) : null;
+  const byPhase = upPhased(c) ? upsampledConv(name, c, { relu, P, scratch: plan.scratch, weightsAt: plan.derived.take(phaseWeightsOf(c)), maxRows })
+    : null;
   if (byPhase && !narrow) {
-    const { scratch, forwardScratch, forward, weightGrad, inputGrad } = byPhase;
-    // Not apart: an unsplit filter gradient of the phases and the input gradient's phase weights both use the scratch.
-    return { name, out, scratch, forwardScratch, gradsApart: false, forward, weightGrad, inputGrad: (dOut, dIn, mask, accumulate = false) => {
+    const { prepare, scratch, forwardScratch, forward, weightGrad, inputGrad } = byPhase;
+    // Apart: the filter gradient writes the scratch's head (the phases' gradients) and its partial sums after it, the
+    // input gradient reads the phase weights (the layer's own) and writes its partial sums there too (a split one runs
+    // side by side with an unsplit one only: alongside).
+    return { name, out, prepare, scratch, forwardScratch, gradsApart: true, forward, weightGrad, inputGrad: (dOut, dIn, mask, accumulate = false) => {
       if (accumulate) throw new Error('a convolution\'s input gradient is not accumulated');
       return inputGrad(dOut, dIn, mask);
     } };
@@ -162,12 +172,12 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
   if (iy < 0 || iy >= ${c.H} || ix < 0 || ix >= ${c.W}) { return 0.0; }`;
   return {
     // Apart where both are tiled products (a split one keeps its partial sums to itself: alongside lets one in); a
-    // narrow layer's chunked filter gradient and its phase weights share the scratch.
-    name, out, gradsApart: !narrow && !byPhase,
+    // narrow layer's filter gradient is not one (its chunks share the scratch with an input gradient's partial sums).
+    name, out, prepare: byPhase?.prepare ?? [], gradsApart: !narrow && !byPhase,
     scratch: Math.max(narrow ? chunkScratch : Math.max(scratchOf(fwd, maxRows * Ho * Wo, c.cout), scratchOf(dW, taps * c.cin + 1, c.cout)),
       byPhase ? byPhase.inputGradScratch : phased ? Math.max(...phaseGroups.map((g) => scratchOf(g.plan, maxRows * g.hp * g.wp, c.cin, g.phases.length)))
         : scratchOf(dX, maxRows * Hs * Ws, c.cin)),
-    forwardScratch: byPhase ? byPhase.phaseWeights : narrow ? 0 : scratchOf(fwd, maxRows * Ho * Wo, c.cout),
+    forwardScratch: narrow ? 0 : scratchOf(fwd, maxRows * Ho * Wo, c.cout),
     forward: (input, o) => {
       if (byPhase) return byPhase.narrowForward(input, o);
       if (narrow) {

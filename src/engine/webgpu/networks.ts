@@ -7,7 +7,7 @@
 import { FlatLayout, flatLayout } from '../../model/flat';
 import type { Vae } from '../../model/vae';
 import { Layer, StepPlan, convLayer, denseLayer } from './layers';
-import { Rows } from './wgsl';
+import { Arena, Rows } from './wgsl';
 
 type FlatEntry = FlatLayout['entries'][number];
 
@@ -110,5 +110,21 @@ export function denseNetwork(model: GpuModel, network: string, rows: Rows, plan:
 }
 
 /** The most scratch any of these layers' split products use (they run one after another: they share one). */
-export const scratchOfLayers = (layers: Layer[], forwardOnly = false) =>
-  Math.max(0, ...layers.map((l) => (forwardOnly ? l.forwardScratch : l.scratch)));
+const scratchOfLayers = (layers: Layer[], forwardOnly: boolean) => Math.max(0, ...layers.map((l) => (forwardOnly ? l.forwardScratch : l.scratch)));
+
+/**
+ * The layers `make` makes (`all` of them) for these rows, their memory taken from `mem`: first the values they derive
+ * from the parameters once a step (Layer.prepare's), then the scratch of their split products (of their forward
+ * kernels alone where `forwardOnly`). The scratch's place is in the layers' kernels and follows the derived values, so
+ * a first making, on an arena of its own, counts those.
+ */
+export function placeLayers<T extends { all: Layer[] }>(mem: Arena, rows: { rows: number; decRows: number }, make: (plan: StepPlan) => T,
+  forwardOnly = false): T {
+  const counted = new Arena();
+  make({ ...rows, scratch: 0, derived: counted });
+  const plan = { ...rows, scratch: mem.size + counted.size, derived: mem };
+  const made = make(plan);
+  if (mem.size !== plan.scratch) throw new Error('the layers took other memory the second time they were made');
+  mem.take(scratchOfLayers(made.all, forwardOnly));
+  return made;
+}

@@ -7,7 +7,7 @@
  * them to 1e-6). The host then sends a step nothing but its key (and, for a gathered batch, its rows' indices).
  */
 import { PHILOX } from '../../rng';
-import { Dim, dim, flatGroups, flatKernel, rowCount } from './wgsl';
+import { Dim, dim, flatJobKernel, rowCount } from './wgsl';
 import type { Kernel } from './wgsl';
 
 const hex = (v: number) => `0x${v.toString(16)}u`;
@@ -64,9 +64,8 @@ fn cos_sin_turn(v: f32) -> vec2f {
 /** ε [rows · Z] at `at` (rows: the step's n or nk), a thread per four normals. */
 export function noiseKernel(o: { at: number; rows: Dim; Z: number }): Kernel {
   const count = `${dim(o.rows)} * ${o.Z}u`;
-  return {
-    name: 'noise ε (Philox)',
-    source: flatKernel(`(${count} + 3u) / 4u`, /* wgsl */ `let w = philox(vec4u(idx, 0u, 0u, 0u), vec2u(step.key0, step.key1));
+  return flatJobKernel('noise ε (Philox)', `(${count} + 3u) / 4u`, (n, nk) => Math.ceil((rowCount(o.rows, n, nk) * o.Z) / 4),
+    /* wgsl */ `let w = philox(vec4u(idx, 0u, 0u, 0u), vec2u(step.key0, step.key1));
   let r0 = sqrt(-2.0 * ln_unit(unit(w.x)));
   let a0 = cos_sin_turn(unit(w.y) - 0.5);
   let r1 = sqrt(-2.0 * ln_unit(unit(w.z)));
@@ -75,7 +74,5 @@ export function noiseKernel(o: { at: number; rows: Dim; Z: number }): Kernel {
   let count = ${count};
   for (var j = 0u; j < 4u; j++) {
     if (4u * idx + j < count) { mem[${o.at}u + 4u * idx + j] = values[j]; }
-  }`, PHILOX_WGSL),
-    groups: (n, nk) => flatGroups(Math.ceil((rowCount(o.rows, n, nk) * o.Z) / 4)),
-  };
+  }`, PHILOX_WGSL);
 }

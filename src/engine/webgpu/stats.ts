@@ -3,17 +3,14 @@
  * batch slot's row of STEP_STATS numbers, which the engine reads back.
  */
 import { STEP_STATS } from '../../model/families/family';
-import { HEADER, REDUCE, WORKGROUP_SUM, flatKernel } from './wgsl';
+import { Kernel, REDUCE, WORKGROUP_SUM, flatKernel, oneGroupKernel } from './wgsl';
 
 /**
  * The step's statistics into stats[slot]: the loss (Σ rec + β Σ KL) / n, Σ rec, Σ KL; with `loss`, the loss is
  * Σ loss / n (an importance-weighted step's −log-mean-weight per example).
  */
-export function statsKernel(o: { rec: number; kl: number; stats: number; loss?: number }): string {
-  return HEADER + WORKGROUP_SUM + /* wgsl */ `
-@compute @workgroup_size(${REDUCE})
-fn main(@builtin(local_invocation_id) l: vec3u) {
-  var r = 0.0;
+export function statsKernel(o: { rec: number; kl: number; stats: number; loss?: number }): Kernel {
+  return oneGroupKernel('stats', /* wgsl */ `  var r = 0.0;
   var k = 0.0;
   var b = 0.0;
   for (var i = l.x; i < step.n; i += ${REDUCE}u) {
@@ -29,8 +26,7 @@ fn main(@builtin(local_invocation_id) l: vec3u) {
     mem[at] = ${o.loss !== undefined ? 'bound' : '(rec + step.beta * kl)'} * step.inv_norm;
     mem[at + 1u] = rec;
     mem[at + 2u] = kl;
-  }
-}`;
+  }`, WORKGROUP_SUM);
 }
 
 /** values[r, j] *= weights[r] for the step.n rows of `width` values (one thread per value). */

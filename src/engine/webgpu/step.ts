@@ -2,23 +2,25 @@
  * The step skeleton: every training step of the WebGPU engine is one fixed sequence of kernels, recorded into one
  * compute pass, whatever the objective:
  *
- *   the noise ε (drawn on the GPU from the step's Philox key, or nothing: it was uploaded)
- *   → the objective's inputs (a gather on the GPU, or nothing: the batch was uploaded)
+ *   the noise ε (drawn on the GPU from the step's Philox key, or nothing: it was uploaded), the objective's inputs
+ *   (a gather on the GPU, or nothing: the batch was uploaded) and the values the layers derive from the parameters
+ *   (an upsampled convolution's phase weights), in one dispatch
  *   → the encoder → the objective's latent forward (its code layers, then the sample, the K samples or the
  *   quantisation) → the decoder → the objective's likelihood and weights → the decoder backward → the objective's
  *   latent backward (down to the encoder's top) → the encoder backward → the objective's other networks backward
- *   → Adam over all parameters → the objective's statistics.
+ *   → Adam over all parameters and the objective's statistics, in one dispatch.
  *
  * All of a step's numbers live in one storage buffer (`mem`), at offsets fixed here and written into each kernel's
- * source: the parameters, their gradients and Adam's m and v (4·P, in model/flat.ts's layout), the split products'
- * partial sums, the layers' outputs and gradients, then the objective's buffers (objectives/).
+ * source: the parameters, their gradients and Adam's m and v (4·P, in model/flat.ts's layout), the layers' derived
+ * values, the split products' partial sums, the layers' outputs and gradients, then the objective's buffers
+ * (objectives/).
  */
 import { Layer, backwardStack, forwardStack } from './layers';
-import { GpuModel, modelLayers, scratchOfLayers } from './networks';
+import { GpuModel, modelLayers, placeLayers } from './networks';
 import type { GpuObjective, ObjectiveStep } from './objectives/objective';
 import { noiseKernel } from './noise';
 import { adamKernel } from './optimizer';
-import { Arena, Kernel, flatGroups } from './wgsl';
+import { Arena, Kernel, joinKernels } from './wgsl';
 
 /** A step as built: its kernels in order, the floats of `mem`, and the objective's upload and statistics. */
 export interface StepProgram {
@@ -40,19 +42,20 @@ export interface StepProgram {
 export function buildStep(model: GpuModel, objective: GpuObjective, o: { epsilon: number; gather: boolean; noise: boolean }): StepProgram {
   const { P } = model;
   const { rows, decRows, decoder } = objective.rows;
-  const plan = { scratch: 4 * P, rows, decRows };
-  const { enc, code, dec, all } = modelLayers(model, decoder, plan);
-  const others = objective.layers?.(model, plan) ?? [];
   const mem = new Arena();
-  mem.take(4 * P + scratchOfLayers([...all, ...others])); // parameters, gradients, m, v; the split products' partial sums
+  mem.take(4 * P); // parameters, gradients, m, v; then the layers' derived values and the split products' partial sums
+  const { enc, code, dec, all, plan } = placeLayers(mem, { rows, decRows }, (plan) => {
+    const layers = modelLayers(model, decoder, plan);
+    return { ...layers, plan, all: [...layers.all, ...(objective.layers?.(model, plan) ?? [])] };
+  });
   const outputs = (layers: Layer[], count: number) => layers.map((l) => mem.take(count * l.out));
   const [encH, dEncH] = [outputs(enc, rows), outputs(enc, rows)];
   const [decH, dDecH] = [outputs(dec, decRows), outputs(dec, decRows)]; // the last are the logits and their gradient
   const part = objective.build({ model, mem, plan, code, enc, encH, dEncH, dec, decH, dDecH, gather: o.gather && objective.gathers });
   const noise = o.noise && part.noise ? [noiseKernel({ ...part.noise, Z: model.Z })] : [];
+  // The step's first kernels and its last do not depend on each other: one dispatch each (joinKernels), where they can.
   const kernels: Kernel[] = [
-    ...noise,
-    ...part.inputs,
+    ...joinKernels([...noise, ...part.inputs, ...all.flatMap((l) => l.prepare)]),
     ...forwardStack(enc, part.encoderInput, encH),
     ...part.latent,
     ...forwardStack(dec, part.decoderInput, decH),
@@ -61,8 +64,7 @@ export function buildStep(model: GpuModel, objective: GpuObjective, o: { epsilon
     ...part.latentBackward,
     ...backwardStack(enc, part.encoderInput, encH, dEncH),
     ...part.networksBackward,
-    { name: 'adam', source: adamKernel(P, o.epsilon), groups: () => flatGroups(P) },
-    ...part.statistics,
+    ...joinKernels([adamKernel(P, o.epsilon), ...part.statistics]),
   ];
   return { kernels, size: mem.size, P, stats: part.stats, gathered: part.gathered, upload: part.upload, drawsNoise: noise.length > 0 };
 }

@@ -3,7 +3,8 @@
  * position (2a + py, 2c + px) reads, through tap (ky, kx), the stored input at (a + dy, c + dx) with
  * dy = ⌊(py + ky − pt) / 2⌋: a 3x3 kernel's three taps along an axis fall on two stored rows for each parity. So each
  * of the four parities (py, px) is a 2x2 convolution of the stored input with the summed weights of the taps that
- * share a stored position ("phase weights", [4 phases][2x2][cin][cout], summed into the scratch by a small kernel):
+ * share a stored position ("phase weights", [4 phases][2x2][cin][cout], summed once a step by a small kernel into
+ * memory of the layer's own, the step's first dispatch: Layer.prepare):
  * 4 multiplications for every 9, forward, for the filter gradient (the phase taps' gradients, then spread back to the
  * 3x3 taps) and for the input gradient (one product over the 4 phases' 4 taps instead of 4 copies of 9). Forward and
  * the filter gradient run the four phases side by side in one dispatch (products.ts's batch, z = 2·py + px).
@@ -11,7 +12,7 @@
 import type { ConvSpec } from './conv';
 import { convGeometry, rowsOf } from './conv';
 import { plannedKernels, productPlan, scratchOf } from './products';
-import { Kernel, flatGroups, flatKernel, rowCount } from './wgsl';
+import { Kernel, flatGroups, flatJobKernel, flatKernel, rowCount } from './wgsl';
 
 /**
  * Along one axis, for each parity p: the stored offset of its first tap (d0), and each tap's index among the
@@ -30,22 +31,30 @@ export function upPhased(c: ConvSpec): boolean {
   return c.up && c.s === 1 && pt === pl && c.H === c.W;
 }
 
+/** Floats of an upsampled convolution's phase weights (upsampledConv's `weightsAt`). */
+export function phaseWeightsOf(c: ConvSpec): number {
+  const { kp } = upTaps(c.k, convGeometry(c).pt);
+  return 4 * kp * kp * c.cin * c.cout;
+}
+
 /**
- * The layer's kernels by phase (upPhased(c)). `P`: where the gradients start; `scratch`: the step's scratch (its
- * first floats take the phase weights or the phase filter gradients, the split products' partial sums come after).
+ * The layer's kernels by phase (upPhased(c)). `P`: where the gradients start; `weightsAt`: where its phase weights
+ * are (phaseWeightsOf(c) floats, its own: summed by `prepare` before the step's other kernels, read by forward and
+ * by the input gradient); `scratch`: the step's scratch (its first floats take the phase filter gradients, the split
+ * products' partial sums of the gradients come after; forward's from its start).
  */
-export function upsampledConv(name: string, c: ConvSpec, o: { relu: boolean; P: number; scratch: number; maxRows: number }) {
+export function upsampledConv(name: string, c: ConvSpec, o: { relu: boolean; P: number; scratch: number; weightsAt: number; maxRows: number }) {
   const { Ho, Wo, pt, Hs, Ws } = convGeometry(c);
   const { d0, tap, kp } = upTaps(c.k, pt);
   const kp2 = kp * kp;
   const rows = c.rows ?? 'n';
   const at = Hs * Ws; // positions of a phase per row (the stored input's)
   const weights = c.k * c.k * c.cin * c.cout;
-  const phaseWeights = 4 * kp2 * c.cin * c.cout;
+  const phaseWeights = phaseWeightsOf(c);
   const phaseGrads = 4 * (kp2 * c.cin + 1) * c.cout; // each phase's taps' and its bias row
-  // The scratch: the phase weights or the phase taps' gradients first, the split products' partial sums after them.
-  const head = Math.max(phaseWeights, phaseGrads);
-  const partials = o.scratch + head;
+  // The scratch: the phase taps' gradients first, the gradients' split products' partial sums after them (apart: the
+  // filter gradient and the input gradient may run side by side, products.ts's alongside).
+  const partials = o.scratch + phaseGrads;
   const m = (n: number, nk: number) => rowCount(rows, n, nk) * at;
   // (The forward and the filter gradient run the four phases as one batched product: their tiles count four times.)
   const fwd = productPlan(4 * o.maxRows * at, c.cout, kp2 * c.cin, false);
@@ -68,10 +77,8 @@ export function upsampledConv(name: string, c: ConvSpec, o: { relu: boolean; P: 
   let sx = ax + ${first('z % 2u')} + i32(${t} % ${kp}u);
   if (sy < 0 || sy >= ${Hs} || sx < 0 || sx >= ${Ws}) { return 0.0; }
   return mem[${input}u + ((b * ${Hs}u + u32(sy)) * ${Ws}u + u32(sx)) * ${c.cin}u + ${ci}];`;
-  /** The phase weights, summed from the 3x3 kernel into the scratch: [phase][ty][tx][ci][co]. */
-  const sumWeights: Kernel = {
-    name: `${name} phase weights`,
-    source: flatKernel(`${phaseWeights}u`, /* wgsl */ `let co = idx % ${c.cout}u;
+  /** The phase weights, summed from the 3x3 kernel: [phase][ty][tx][ci][co]. */
+  const sumWeights = flatJobKernel(`${name} phase weights`, `${phaseWeights}u`, () => phaseWeights, /* wgsl */ `let co = idx % ${c.cout}u;
   let ci = (idx / ${c.cout}u) % ${c.cin}u;
   let t = i32((idx / ${c.cin * c.cout}u) % ${kp2}u);
   let phase = idx / ${kp2 * c.cin * c.cout}u;
@@ -86,21 +93,19 @@ export function upsampledConv(name: string, c: ConvSpec, o: { relu: boolean; P: 
       w += mem[${c.off}u + (u32(ky * ${c.k} + kx) * ${c.cin}u + ci) * ${c.cout}u + co];
     }
   }
-  mem[${o.scratch}u + idx] = w;`),
-    groups: () => flatGroups(phaseWeights),
-  };
+  mem[${o.weightsAt}u + idx] = w;`);
   return {
-    scratch: head + Math.max(scratchOf(fwd, o.maxRows * at, c.cout, 4), scratchOf(dW, kp2 * c.cin + 1, c.cout, 4),
-      scratchOf(dX, o.maxRows * at, c.cin)),
-    forwardScratch: head + scratchOf(fwd, o.maxRows * at, c.cout, 4),
-    phaseWeights,
+    prepare: [sumWeights],
+    scratch: Math.max(scratchOf(fwd, o.maxRows * at, c.cout, 4), phaseGrads + Math.max(scratchOf(dW, kp2 * c.cin + 1, c.cout, 4),
+      scratchOf(dX, o.maxRows * at, c.cin))),
+    forwardScratch: scratchOf(fwd, o.maxRows * at, c.cout, 4),
     /** The input gradient's scratch alone (a narrow layer takes only it and narrowForward from here). */
-    inputGradScratch: head + scratchOf(dX, o.maxRows * at, c.cin),
+    inputGradScratch: phaseGrads + scratchOf(dX, o.maxRows * at, c.cin),
     /**
      * Forward for a layer of few output channels (a decoder's logits): one thread per output, over its phase's kp x kp
      * taps of the stored input and their phase weights.
      */
-    narrowForward: (input: number, out: number): Kernel[] => [sumWeights, {
+    narrowForward: (input: number, out: number): Kernel[] => [{
       name: `${name} forward`,
       source: flatKernel(rowsOf(c, String(Ho * Wo * c.cout)), /* wgsl */ `let co = idx % ${c.cout}u;
   let ox = (idx / ${c.cout}u) % ${Wo}u;
@@ -108,7 +113,7 @@ export function upsampledConv(name: string, c: ConvSpec, o: { relu: boolean; P: 
   let b = idx / ${Ho * Wo * c.cout}u;
   let py = oy % 2u;
   let px = ox % 2u;
-  let wbase = ${o.scratch}u + (py * 2u + px) * ${kp2 * c.cin * c.cout}u + co;
+  let wbase = ${o.weightsAt}u + (py * 2u + px) * ${kp2 * c.cin * c.cout}u + co;
   var acc = mem[${c.off + weights}u + co];
   for (var t = 0u; t < ${kp2}u; t++) {
     let sy = i32(oy / 2u) + ${first('py')} + i32(t / ${kp}u);
@@ -123,15 +128,14 @@ export function upsampledConv(name: string, c: ConvSpec, o: { relu: boolean; P: 
       flops: (n, nk) => 2 * rowCount(rows, n, nk) * Ho * Wo * c.cout * kp2 * c.cin,
     }],
     // The four phases as one batched product each (z = 2·py + px): forward, and the phase taps' filter gradients.
-    forward: (input: number, out: number): Kernel[] => [sumWeights,
-      ...plannedKernels(`${name} forward`, { M: rowsOf(c, String(at)), N: c.cout, K: `${kp2 * c.cin}u`, aFast: 'k', bFast: 'j', batch: 4,
+    forward: (input: number, out: number): Kernel[] => plannedKernels(`${name} forward`, { M: rowsOf(c, String(at)), N: c.cout, K: `${kp2 * c.cin}u`, aFast: 'k', bFast: 'j', batch: 4,
         aAt: `${position('i')}
   ${inputAt(input, `(k / ${c.cin}u)`, `k % ${c.cin}u`)}`,
-        bAt: `return mem[${o.scratch}u + z * ${kp2 * c.cin * c.cout}u + k * ${c.cout}u + j];`,
+        bAt: `return mem[${o.weightsAt}u + z * ${kp2 * c.cin * c.cout}u + k * ${c.cout}u + j];`,
         store: `${position('i')}
   var y = v + mem[${c.off + weights}u + j];
   ${o.relu ? 'y = max(y, 0.0);' : ''}
-  mem[${out}u + ${output('z / 2u', 'z % 2u')} + j] = y;` }, fwd, partials, m, () => kp2 * c.cin)],
+  mem[${out}u + ${output('z / 2u', 'z % 2u')} + j] = y;` }, fwd, o.scratch, m, () => kp2 * c.cin),
     weightGrad: (input: number, dOut: number): Kernel[] => [
       ...plannedKernels(`${name} dW`, { M: `${kp2 * c.cin + 1}u`, N: c.cout, K: rowsOf(c, String(at)), aFast: 'i', bFast: 'j', batch: 4,
         aAt: `if (i == ${kp2 * c.cin}u) { return 1.0; }
@@ -162,8 +166,7 @@ export function upsampledConv(name: string, c: ConvSpec, o: { relu: boolean; P: 
     }],
     // dx at a stored position (b, sy, sx), channel ci: over k = (phase, tap t, co), the output gradient at the phase's
     // position (sy − d0 − ty, sx − d0 − tx), times the phase weight.
-    inputGrad: (dOut: number, dIn: number, mask?: number): Kernel[] => [sumWeights,
-      ...plannedKernels(`${name} dX`, { M: rowsOf(c, String(at)), N: c.cin, K: `${4 * kp2 * c.cout}u`, aFast: 'k', bFast: 'k',
+    inputGrad: (dOut: number, dIn: number, mask?: number): Kernel[] => plannedKernels(`${name} dX`, { M: rowsOf(c, String(at)), N: c.cin, K: `${4 * kp2 * c.cout}u`, aFast: 'k', bFast: 'k',
         aAt: /* wgsl */ `let co = k % ${c.cout}u;
   let q = k / ${c.cout}u;
   let phase = q / ${kp2}u;
@@ -175,8 +178,8 @@ export function upsampledConv(name: string, c: ConvSpec, o: { relu: boolean; P: 
   let ax = i32(i % ${Ws}u) - ${first('px')} - i32(t % ${kp}u);
   if (ay < 0 || ay >= ${Hs} || ax < 0 || ax >= ${Ws}) { return 0.0; }
   return mem[${dOut}u + ${output('py', 'px')} + co];`,
-        bAt: `return mem[${o.scratch}u + ((k / ${c.cout}u) * ${c.cin}u + j) * ${c.cout}u + k % ${c.cout}u];`,
+        bAt: `return mem[${o.weightsAt}u + ((k / ${c.cout}u) * ${c.cin}u + j) * ${c.cout}u + k % ${c.cout}u];`,
         store: `${mask !== undefined ? `if (mem[${mask}u + i * ${c.cin}u + j] <= 0.0) { mem[${dIn}u + i * ${c.cin}u + j] = 0.0; return; }` : ''}
-  mem[${dIn}u + i * ${c.cin}u + j] = v;` }, dX, partials, m, () => 4 * kp2 * c.cout)],
+  mem[${dIn}u + i * ${c.cin}u + j] = v;` }, dX, partials, m, () => 4 * kp2 * c.cout),
   };
 }

@@ -20,6 +20,21 @@ export interface Kernel {
   groups: (n: number, nk: number) => Groups;
   /** Its floating-point operations for n rows (a product's 2·M·N·K), where they are most of its work: the profile's TFLOP/s. */
   flops?: (n: number, nk: number) => number;
+  /** Its work as a part of a dispatch that may run other kernels' too (joinKernels), where it has that form. */
+  job?: Job;
+}
+
+/**
+ * A kernel's work as one part of a dispatch (joinKernels): the WGSL it needs at module scope (functions, bindings,
+ * workgroup memory), its workgroups of REDUCE threads (in WGSL, u32, and on the host), and the body of
+ * fn(job_group: u32, l: vec3u) that each of them runs: job_group the workgroup's index among the kernel's, l.x its
+ * thread's.
+ */
+export interface Job {
+  prelude: string;
+  groups: string;
+  count: (n: number, nk: number) => number;
+  body: string;
 }
 
 /** The step's values every kernel may read. */
@@ -94,6 +109,60 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
   if (idx >= ${count}) { return; }
   ${body}
 }`;
+}
+
+/**
+ * flatKernel as a kernel of the step, `threads` its count on the host (of `count`, WGSL), with its job: in a joined
+ * dispatch, its workgroups run the same body on the same elements.
+ */
+export function flatJobKernel(name: string, count: string, threads: (n: number, nk: number) => number, body: string, prelude = ''): Kernel {
+  return { name, source: flatKernel(count, body, prelude), groups: (n, nk) => flatGroups(threads(n, nk)),
+    job: { prelude, groups: `(${count} + ${REDUCE - 1}u) / ${REDUCE}u`, count: (n, nk) => Math.ceil(threads(n, nk) / REDUCE),
+      body: /* wgsl */ `let idx = job_group * ${REDUCE}u + l.x;
+  if (idx >= ${count}) { return; }
+  ${body}` } };
+}
+
+/** A kernel of one workgroup of REDUCE threads (a reduction over the step's rows: `l.x` the thread), with its job. */
+export function oneGroupKernel(name: string, body: string, prelude = ''): Kernel {
+  return { name, source: HEADER + prelude + /* wgsl */ `
+@compute @workgroup_size(${REDUCE})
+fn main(@builtin(local_invocation_id) l: vec3u) {
+${body}
+}`, groups: () => [1, 1], job: { prelude, groups: '1u', count: () => 1, body } };
+}
+
+/**
+ * Kernels that do not depend on each other (none reads what another writes), those of them that have a job in one
+ * dispatch: the workgroups of each one after the other along a flat index (2-D past MAX_GROUPS), each running its
+ * kernel's body as that kernel alone does (the same bits); the others after it, in their order. A dispatch costs
+ * ~6 µs in a pass on the H200 (../shared/gpu), more than most small kernels of a step at batch 128 take.
+ */
+export function joinKernels(kernels: Kernel[]): Kernel[] {
+  const jobs = kernels.filter((k) => k.job);
+  if (jobs.length < 2) return kernels;
+  const job = (k: Kernel) => k.job!;
+  const preludes = [...new Set(jobs.map((k) => job(k).prelude))];
+  const source = HEADER + preludes.join('') + jobs.map((k, q) => /* wgsl */ `
+fn job_${q}(job_group: u32, l: vec3u) {
+  ${job(k).body}
+}
+`).join('') + /* wgsl */ `
+@compute @workgroup_size(${REDUCE})
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u) {
+  var id = wg.y * ${MAX_GROUPS}u + wg.x;${jobs.map((k, q) => /* wgsl */ `
+  let groups_${q} = ${job(k).groups};
+  if (id < groups_${q}) {
+    job_${q}(id, l);
+    return;
+  }
+  id -= groups_${q};`).join('')}
+}`;
+  const together: Kernel = { name: jobs.map((k) => k.name).join(' + '), source, groups: (n, nk) => {
+    const total = jobs.reduce((sum, k) => sum + job(k).count(n, nk), 0);
+    return [Math.min(total, MAX_GROUPS), Math.ceil(total / MAX_GROUPS)];
+  } };
+  return [together, ...kernels.filter((k) => !k.job)];
 }
 
 /** Threads of a workgroup of a one-thread-per-row kernel (rowKernel; objectives/objective.ts's perRow dispatches it). */

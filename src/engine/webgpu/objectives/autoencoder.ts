@@ -35,7 +35,7 @@ export function autoencoderObjective(spec: { denoising: boolean; sparsity?: { ta
         latentBackward: [...(sparsity ? [{ name: 'sparsity', source: sparsityKernel({ code: code.mu, dcode: code.dmu, kl: penalty, zDim: Z, ...sparsity }),
           groups: (): [number, number] => [1, 1] }] : []), ...code.backward],
         networksBackward: [],
-        statistics: [{ name: 'stats', source: statsKernel({ rec, kl: penalty, stats }), groups: () => [1, 1] }],
+        statistics: [statsKernel({ rec, kl: penalty, stats })],
         stats, gathered: inputs.gathered,
         upload(write, slot, task) {
           checkTask(task, 1, false);

@@ -32,7 +32,7 @@ export function elboStep(ctx: StepContext, inputs: StepInputs): ObjectiveStep {
     latentBackward: [perRow('reparameterize dμ, dlog σ²', reparameterizeGradKernel({ ...sample, dz, dmu: code.dmu, dlogvar: code.dlogvar }), 'n', Z),
       ...code.backward],
     networksBackward: [],
-    statistics: [{ name: 'stats', source: statsKernel({ rec, kl, stats }), groups: () => [1, 1] }],
+    statistics: [statsKernel({ rec, kl, stats })],
     stats, gathered: inputs.gathered, noise: { at: eps, rows: 'n' },
     upload(write, slot, task) {
       checkTask(task, 1, false);

@@ -6,7 +6,7 @@
  */
 import type { BatchSlot } from '../../../model/families/family';
 import { gatherKernel } from '../gather';
-import { Kernel, flatGroups } from '../wgsl';
+import type { Kernel } from '../wgsl';
 import type { StepContext, Upload } from './objective';
 
 /** Where a step's inputs are, its kernels (a gather, or none) and how a batch slot's rows are written there. */
@@ -34,7 +34,7 @@ export function imageInputs(ctx: StepContext, o: { gather: boolean; denoising: b
   const gathered = o.gather ? { index: ctx.mem.take(rows), lut: ctx.mem.take(256) } : null;
   return {
     encoder: corrupted ?? x, target: x, out: D, beside: 0, gathered,
-    kernels: gathered ? [{ name: 'gather images', source: gatherKernel({ ...gathered, x, D }), groups: (n) => flatGroups(n * D) }] : [],
+    kernels: gathered ? [gatherKernel({ ...gathered, x, D })] : [],
     upload(write, slot, n) {
       if (gathered) write(gathered.index, slot.imageIndex!, n);
       else write(x, slot.x, n * D);

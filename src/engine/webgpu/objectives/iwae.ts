@@ -35,7 +35,7 @@ export function iwaeStep(ctx: StepContext, inputs: StepInputs, K: number): Objec
     latentBackward: [perRow('reparameterize K samples dμ, dlog σ²', iwReparameterizeGradKernel({ logvar: code.logvar, eps, z, dz, zLd, wt: iw.wt,
       dmu: code.dmu, dlogvar: code.dlogvar, zDim: Z, samples: K }), 'n', Z), ...code.backward],
     networksBackward: [],
-    statistics: [{ name: 'stats', source: statsKernel({ rec, kl, stats, loss: iw.loss }), groups: () => [1, 1] }],
+    statistics: [statsKernel({ rec, kl, stats, loss: iw.loss })],
     stats, gathered: inputs.gathered, noise: { at: eps, rows: 'nk' },
     upload(write, slot, task) {
       checkTask(task, K, false);

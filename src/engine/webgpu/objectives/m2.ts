@@ -13,7 +13,7 @@ import { Layer, backwardStack, forwardStack } from '../layers';
 import { likelihoodKernel } from '../likelihoods';
 import { denseNetwork } from '../networks';
 import { rowScaleKernel } from '../stats';
-import { HEADER, REDUCE, WORKGROUP_SUM, flatGroups, rowKernel } from '../wgsl';
+import { Kernel, REDUCE, WORKGROUP_SUM, flatGroups, oneGroupKernel, rowKernel } from '../wgsl';
 import { gaussianCode } from './code';
 import { GpuObjective, StepOptions, Upload, checkTask, perRow, writeNoise } from './objective';
 
@@ -81,11 +81,8 @@ export function m2WeightsKernel(o: { logits: number; y: number; rec: number; kl:
  * M2's statistics into stats[slot], as its shardTerms reports them: the loss w_u Σ U + w_l Σ L + w_c Σ CE, then
  * Σ q·rec, Σ q·KL, Σ U (unlabelled), Σ L, Σ CE and the count of labelled images.
  */
-export function m2StatsKernel(o: { sums: number; images: number; stats: number }): string {
-  return HEADER + WORKGROUP_SUM + /* wgsl */ `
-@compute @workgroup_size(${REDUCE})
-fn main(@builtin(local_invocation_id) l: vec3u) {
-  var part = array<f32, 5>(0.0, 0.0, 0.0, 0.0, 0.0);
+export function m2StatsKernel(o: { sums: number; images: number; stats: number }): Kernel {
+  return oneGroupKernel('stats', /* wgsl */ `  var part = array<f32, 5>(0.0, 0.0, 0.0, 0.0, 0.0);
   for (var i = l.x; i < step.nk; i += ${REDUCE}u) {
     for (var k = 0u; k < 5u; k++) { part[k] += mem[${o.sums}u + k * ${o.images}u + i]; }
   }
@@ -103,8 +100,7 @@ fn main(@builtin(local_invocation_id) l: vec3u) {
     mem[at + 4u] = big_l;
     mem[at + 5u] = ce;
     mem[at + 6u] = f32(step.nk - step.unlabelled);
-  }
-}`;
+  }`, WORKGROUP_SUM);
 }
 
 export function m2Objective(spec: { classifier: string; classes: number }, o: StepOptions): GpuObjective {
@@ -152,7 +148,7 @@ export function m2Objective(spec: { classifier: string; classes: number }, o: St
         latentBackward: [perRow('reparameterize dμ, dlog σ²', reparameterizeGradKernel({ ...sample, dz, dmu: code.dmu, dlogvar: code.dlogvar,
           rowWeight: rw }), 'n', Z), ...code.backward],
         networksBackward: backwardStack(cls, x, clsH, dClsH),
-        statistics: [{ name: 'stats', source: m2StatsKernel({ sums, images, stats }), groups: () => [1, 1] }],
+        statistics: [m2StatsKernel({ sums, images, stats })],
         stats, gathered: null, noise: { at: eps, rows: 'n' },
         upload(write, slot, task) {
           checkTask(task, 1, true);

@@ -50,7 +50,7 @@ export function vqObjective(spec: VqSpec, o: StepOptions): GpuObjective {
         latentBackward: [{ name: 'codebook and commitment gradients', source: vqGradKernel({ ze: code.mu, dzq: dz, dze: code.dmu, idx, zDim: Z, book, P }),
           groups: (n) => flatGroups(n * Z + book.codeDim * book.size) }, ...code.backward],
         networksBackward: [],
-        statistics: [{ name: 'stats', source: statsKernel({ rec, kl: vq, stats }), groups: () => [1, 1] }],
+        statistics: [statsKernel({ rec, kl: vq, stats })],
         stats, gathered: inputs.gathered,
         upload(write, slot, task) {
           checkTask(task, 1, false);
