@@ -14,7 +14,7 @@ import { webGpuEngine } from '../../src/engine/webgpu/engine';
 import { ConvSpec, chunkedWeightGrad } from '../../src/engine/webgpu/conv';
 import { byteLevels, gatherKernel } from '../../src/engine/webgpu/gather';
 import { reparameterizeGradKernel, reparameterizeKernel } from '../../src/engine/webgpu/gaussian';
-import { NARROW, convLayer, denseLayer } from '../../src/engine/webgpu/layers';
+import { Layer, NARROW, StepPlan, convLayer, denseLayer } from '../../src/engine/webgpu/layers';
 import { bernoulliKernel, gaussianKernel } from '../../src/engine/webgpu/likelihoods';
 import { adamKernel } from '../../src/engine/webgpu/optimizer';
 import { alongside, plannedKernels, productGroups, productKernel, ProductSpec, productTiled, withTilePrefetch } from '../../src/engine/webgpu/products';
@@ -64,6 +64,17 @@ function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: numbe
   let worst = 0;
   for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / (Math.abs(want[i]) + floor));
   expect(worst).toBeLessThanOrEqual(tol);
+}
+
+/**
+ * Layers made by `make` with their own memory and the scratch placed after the test's buffers (which end at `end`),
+ * as networks.ts's placeLayers lays out a step; `size`: the floats of mem in all.
+ */
+function layersAfter<T extends Layer[]>(end: number, rows: number, make: (plan: StepPlan) => T): { layers: T; size: number } {
+  const arena = new Arena();
+  arena.take(end);
+  const { all } = placeLayers(arena, { rows, decRows: rows }, (plan) => ({ all: make(plan) }));
+  return { layers: all, size: arena.size };
 }
 
 describe('the product kernel, against the loops of its definition (sizes 37 x 19 x 23, not multiples of its tiles)', () => {
@@ -124,13 +135,13 @@ withGpu('a dense layer\'s weight and bias gradients, the sum over 537 rows split
   const n = 537, inDim = 19, out = 23;
   const rng = new Rng(16, 'gpu-dense-split');
   const X = random(rng, n * inDim), dY = random(rng, n * out);
-  // mem: the kernel and bias (P floats) | their gradients | X | dY | the partial sums
+  // mem: the kernel and bias (P floats) | their gradients | X | dY | the partial sums (the layer's own)
   const P = inDim * out + out;
-  const xAt = 2 * P, dyAt = xAt + n * inDim, scratch = dyAt + n * out;
-  const layer = denseLayer('dense', { off: 0, shape: [inDim, out] }, 'relu', P, { scratch, rows: 600, decRows: 600, derived: new Arena() });
+  const xAt = 2 * P, dyAt = xAt + n * inDim;
+  const { layers: [layer], size } = layersAfter(dyAt + n * out, 600, (plan) => [denseLayer('dense', { off: 0, shape: [inDim, out] }, 'relu', P, plan)]);
   const kernels = layer.weightGrad(xAt, dyAt);
   expect(kernels).toHaveLength(2); // the split product and its sum
-  const mem = new Float32Array(scratch + layer.scratch);
+  const mem = new Float32Array(size);
   mem.set(X, xAt); mem.set(dY, dyAt);
   const got = await runKernels(g, kernels.map((k) => ({ source: k.source, groups: k.groups(n, n) })), mem, uniform(n));
   const want = Array.from({ length: (inDim + 1) * out }, (_, e) => {
@@ -152,7 +163,7 @@ withGpu('dense products over a long K with few tiles, split: forward (bias, ReLU
   const P = W1.length + W2.length;
   // mem: W1 | W2 | (their gradients) | X | Y1 | dY2 | mask | dX2 (holding prior) | the partial sums
   const xAt = 2 * P, y1At = xAt + n * long, dyAt = y1At + n * short, maskAt = dyAt + n * long, dxAt = maskAt + n * short, scratch = dxAt + n * short;
-  const plan = { scratch, rows: n, decRows: n, derived: new Arena() };
+  const plan = { scratch, rows: n, decRows: n, own: new Arena() };
   const layer1 = denseLayer('one', { off: 0, shape: [long, short] }, 'relu', P, plan);
   const layer2 = denseLayer('two', { off: W1.length, shape: [short, long] }, 'relu', P, plan);
   const forward = layer1.forward(xAt, y1At), inputGrad = layer2.inputGrad(dyAt, dxAt, maskAt, true);
@@ -160,6 +171,8 @@ withGpu('dense products over a long K with few tiles, split: forward (bias, ReLU
   const mem = new Float32Array(scratch + Math.max(layer1.scratch, layer2.scratch));
   mem.set(W1, 0); mem.set(W2, W1.length); mem.set(X, xAt); mem.set(dY2, dyAt); mem.set(mask, maskAt); mem.set(prior, dxAt);
   const got = await runKernels(g, [...forward, ...inputGrad].map((k) => ({ source: k.source, groups: k.groups(n, n) })), mem, uniform(n));
+  // Both keep their partial sums in the one scratch: they cannot run side by side (alongside leaves them as they are).
+  expect(alongside(forward, inputGrad)).toEqual([...forward, ...inputGrad]);
   const y1 = Array.from({ length: n * short }, (_, e) => {
     const [r, j] = [Math.floor(e / short), e % short];
     let s = W1[long * short + j];
@@ -186,11 +199,10 @@ describe('products side by side in one dispatch (alongside), against the same pr
     const P = inDim * out + out + out * next + next;
     // mem: both layers' weights (P) | their gradients | X | Y | dY | mask | dX | Z (the second layer's output) | scratch
     const xAt = 2 * P, yAt = xAt + n * inDim, dyAt = yAt + n * out, maskAt = dyAt + n * out, dxAt = maskAt + n * inDim;
-    const zAt = dxAt + n * inDim, scratch = zAt + n * next;
-    const plan = { scratch, rows: 600, decRows: 600, derived: new Arena() };
-    const one = denseLayer('one', { off: 0, shape: [inDim, out] }, 'relu', P, plan);
-    const two = denseLayer('two', { off: inDim * out + out, shape: [out, next] }, 'relu', P, plan);
-    const mem = new Float32Array(scratch + Math.max(one.scratch, two.scratch));
+    const zAt = dxAt + n * inDim;
+    const { layers: [one, two], size } = layersAfter(zAt + n * next, 600, (plan) => [denseLayer('one', { off: 0, shape: [inDim, out] }, 'relu', P, plan),
+      denseLayer('two', { off: inDim * out + out, shape: [out, next] }, 'relu', P, plan)]);
+    const mem = new Float32Array(size);
     mem.set(random(rng, inDim * out + out + out * next + next));
     mem.set(random(rng, n * inDim), xAt); mem.set(random(rng, n * out), yAt); mem.set(random(rng, n * out), dyAt);
     mem.set(Float64Array.from(random(rng, n * inDim), (v) => Math.max(v, 0)), maskAt);
@@ -203,26 +215,23 @@ describe('products side by side in one dispatch (alongside), against the same pr
     expect(await run(g, together, mem, n)).toEqual(want);
   });
 
-  withGpu('a strided convolution\'s split filter gradient and its four phases\' input gradient (a batched product); a second split product runs after', async (g) => {
+  withGpu('a strided convolution\'s split filter gradient, its four phases\' input gradient (a batched product) and another split filter gradient', async (g) => {
     const n = 3;
     const c: ConvSpec = { H: 8, W: 8, cin: 5, cout: 16, k: 4, s: 2, up: false, off: 0 };
     const rng = new Rng(22, 'gpu-alongside-conv');
     const weights = c.k * c.k * c.cin * c.cout + c.cout;
-    const dense = { off: 2 * weights, shape: [11, 9] }; // a second layer whose weight gradient is split too
+    const dense = { off: 2 * weights, shape: [11, 9] }; // a second layer whose weight gradient is split too (its partial sums its own)
     const P = 2 * weights + 11 * 9 + 9;
     const xAt = 2 * P, dyAt = xAt + n * 64 * c.cin, dxAt = dyAt + n * 16 * c.cout, hAt = dxAt + n * 64 * c.cin, dhAt = hAt + n * 11;
-    const scratch = dhAt + n * 9;
-    const plan = { scratch, rows: 64, decRows: 64, derived: new Arena() };
-    const conv = convLayer('conv', c, true, P, plan);
-    const other = denseLayer('other', dense, 'relu', P, { ...plan, rows: 600, decRows: 600 });
-    expect(conv.gradsApart).toBe(true);
-    const mem = new Float32Array(scratch + Math.max(conv.scratch, other.scratch));
+    const { layers: [conv, other], size } = layersAfter(dhAt + n * 9, 64, (plan) => [convLayer('conv', c, true, P, plan),
+      denseLayer('other', dense, 'relu', P, { ...plan, rows: 600, decRows: 600 })]);
+    const mem = new Float32Array(size);
     mem.set(random(rng, P));
-    mem.set(random(rng, scratch - xAt), xAt);
+    mem.set(random(rng, dhAt + n * 9 - xAt), xAt);
     const dW = conv.weightGrad(xAt, dyAt), dX = conv.inputGrad(dyAt, dxAt, xAt), otherDW = other.weightGrad(hAt, dhAt);
     expect([dW.length, dX.length, otherDW.length]).toEqual([2, 1, 2]); // split, one batched product of the 4 phases, split
     const together = alongside(dW, dX, otherDW);
-    expect(together.map((k) => k.name)).toEqual(['conv dW + conv dX 00 01 10 11', 'conv dW sum', 'other dW', 'other dW sum']);
+    expect(together.map((k) => k.name)).toEqual(['conv dW + conv dX 00 01 10 11 + other dW', 'conv dW sum', 'other dW sum']);
     const want = await run(g, [...dW, ...dX, ...otherDW], mem, n);
     expect(await run(g, together, mem, n)).toEqual(want);
   });
@@ -257,7 +266,6 @@ describe('products side by side in one dispatch (alongside), against the same pr
       const arena = new Arena();
       arena.take(dxAt + n * 16 * c.cin);
       const { all: [conv] } = placeLayers(arena, { rows: builtFor, decRows: builtFor }, (plan) => ({ all: [convLayer('up', c, true, P, plan)] }));
-      expect(conv.gradsApart).toBe(true);
       const mem = new Float32Array(arena.size);
       mem.set(random(rng, P));
       mem.set(random(rng, dxAt - xAt), xAt);
@@ -299,7 +307,8 @@ describe('kernels that do not depend on each other in one dispatch (joinKernels)
     mem.set(byteLevels(), lutAt);
     const u = uniform(n, 1, { noiseKey: philoxKey(3, 'eps', 1, 2) });
     const want = await runAll(g, kernels, mem, n, u, images);
-    expect(want.subarray(epsAt + n * Z, epsAt + n * Z + phaseWeightsOf(up) + phaseWeightsOf(logits)).every((v) => v !== 0)).toBe(true);
+    // After ε: the layers' own memory (the phase weights, the filter gradients' room), then the scratch: every phase weight written, nothing else.
+    expect(want.subarray(epsAt + n * Z).filter((v) => v !== 0)).toHaveLength(phaseWeightsOf(up) + phaseWeightsOf(logits));
     expect(await runAll(g, joined, mem, n, u, images)).toEqual(want);
   });
 
@@ -453,7 +462,7 @@ describe.each([
 });
 
 test('a product\'s FLOP count (the profile\'s TFLOP/s) is 2·M·N·K; an upsampled convolution by phase does 4/9 of the direct one\'s', () => {
-  const plan = { scratch: 0, rows: 64, decRows: 64, derived: new Arena() };
+  const plan = { scratch: 0, rows: 64, decRows: 64, own: new Arena() };
   const dense = denseLayer('d', { off: 0, shape: [30, 20] }, 'relu', 1000, plan);
   const flops = (kernels: Kernel[]) => kernels.reduce((a, k) => a + (k.flops?.(50, 50) ?? 0), 0);
   expect(flops(dense.forward(0, 0))).toBe(2 * 50 * 30 * 20);

@@ -4,7 +4,7 @@
  * [n, Ho, Wo, Cout] with Ho = ceil(H / s): their geometry, the WGSL that gathers a window, and the direct kernels
  * (one thread per output, per weight or per input element) that layers.ts uses where a tiled product would idle.
  */
-import { HEADER, MAX_GROUPS, REDUCE, Rows, WORKGROUP_SUM, dim, flatKernel } from './wgsl';
+import { HEADER, Kernel, MAX_GROUPS, REDUCE, Rows, WORKGROUP_SUM, dim, flatJobKernel, flatKernel } from './wgsl';
 
 export interface ConvSpec {
   H: number;
@@ -173,11 +173,11 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_id) l: vec3u
 }
 
 /** The chunks of convWeightGradChunkKernel added, in order, into the kernel's and the bias's gradients: one thread each. */
-export function convWeightGradSumKernel(c: ConvSpec, o: { scratch: number; P: number }): string {
+export function convWeightGradSumKernel(name: string, c: ConvSpec, o: { scratch: number; P: number }): Kernel {
   const { Ho, Wo } = convGeometry(c);
   const weights = c.k * c.k * c.cin * c.cout;
   const sums = c.k * c.k * c.cout;
-  return flatKernel(`${weights + c.cout}u`, /* wgsl */ `let chunks = (${rowsOf(c, String(Ho * Wo))} + ${WEIGHT_GRAD_CHUNK - 1}u) / ${WEIGHT_GRAD_CHUNK}u;
+  return flatJobKernel(name, `${weights + c.cout}u`, () => weights + c.cout, /* wgsl */ `let chunks = (${rowsOf(c, String(Ho * Wo))} + ${WEIGHT_GRAD_CHUNK - 1}u) / ${WEIGHT_GRAD_CHUNK}u;
   var ci = ${c.cin}u;
   var a = idx - ${weights}u;
   if (idx < ${weights}u) {

@@ -32,14 +32,14 @@ export class GpuLogLikelihood {
     const { P } = model;
     const { decoderExtra: C, outputDim: out } = vae.condition;
     // The layers' widths first (they do not depend on the rows), then the layers for as many rows as fit.
-    const widths = modelLayers(model, 'n', { scratch: P, rows: 1, decRows: 1, derived: new Arena() }).dec;
+    const widths = modelLayers(model, 'n', { scratch: P, rows: 1, decRows: 1, own: new Arena() }).dec;
     const zWidth = vae.config.zDim + C;
     // Per row: the decoder's input, every layer's output, the loss's gradient (unused), the target, −log p(x|z).
     // (The targets are one per image, at most one image a row.)
     const perRow = zWidth + widths.reduce((a, l) => a + l.out, 0) + widths[widths.length - 1].out + out + 1;
     const limit = Math.floor(gpu.device.limits.maxStorageBufferBindingSize / 4);
     // The decoder's memory for `capacity` rows: the parameters (the layers' gradient offsets beyond them are not used
-    // here), the layers' derived values, the split products' partial sums, then the rows'.
+    // here), the layers' own memory, the split products' partial sums, then the rows'.
     const place = (capacity: number) => {
       const mem = new Arena();
       mem.take(P);

@@ -6,7 +6,7 @@
 import { ConvSpec, WEIGHT_GRAD_CHUNK, chunkedWeightGrad, convForwardKernel, convGeometry, convWeightGradChunkKernel, convWeightGradKernel,
   convWeightGradSumKernel, rowsOf, storedInput } from './conv';
 import { ProductSpec, alongside, plannedKernels, productPlan, productTiled, scratchOf } from './products';
-import { phaseWeightsOf, upPhased, upsampledConv } from './upsampled';
+import { upPhased, upsampledConv } from './upsampled';
 import { Arena, Kernel, MAX_GROUPS, Rows, flatGroups, rowCount } from './wgsl';
 
 /** A layer of the step: its output per row, and its kernels. */
@@ -14,25 +14,26 @@ export interface Layer {
   name: string;
   out: number;
   /**
-   * Kernels that derive values from the parameters into the layer's own memory (taken from the plan's `derived`: an
+   * Kernels that derive values from the parameters into the layer's own memory (taken from the plan's `own`: an
    * upsampled convolution's phase weights), run before a step's others; they have jobs (wgsl.ts's joinKernels).
    */
   prepare: Kernel[];
   /** Each: one kernel, or a split product and its sum. */
   forward(input: number, out: number): Kernel[];
-  /** The kernel's and the bias's gradients. */
+  /**
+   * The kernel's and the bias's gradients: a product (or a direct kernel), then kernels that read only what it wrote
+   * into the layer's own memory (its partial sums, an upsampled layer's phase gradients) and write the gradients (the
+   * sum, an upsampled layer's spread to the 3x3 taps): they may run any time before Adam (backwardStack's `later`),
+   * and have jobs. They touch no memory that the input gradient writes (the scratch is not theirs): the two may run
+   * side by side (alongside).
+   */
   weightGrad(input: number, dOut: number): Kernel[];
-  /** Floats of scratch its kernels use (at the plan's `scratch`), 0 for none. */
+  /** Floats of scratch its forward and input gradient kernels use (at the plan's `scratch`), 0 for none. */
   scratch: number;
   /** The same for its forward kernels alone (a decoder that only runs forward: decode.ts). */
   forwardScratch: number;
   /** dX from dY (⊙ [mask > 0], the input being a ReLU's output), or added to dX. */
   inputGrad(dOut: number, dIn: number, mask?: number, accumulate?: boolean): Kernel[];
-  /**
-   * Its weight gradient and its input gradient touch no memory in common but what both only read (the scratch
-   * included): a stack may run their products side by side (alongside).
-   */
-  gradsApart: boolean;
 }
 
 export function denseLayer(name: string, w: { off: number; shape: number[] }, activation: 'relu' | 'linear' | 'sigmoid', P: number,
@@ -43,15 +44,17 @@ export function denseLayer(name: string, w: { off: number; shape: number[] }, ac
   // dW and db at once: [Xᵀ; 1ᵀ] · dY, written over the kernel's and the bias's gradients (contiguous).
   const dW = productPlan(inDim + 1, out, maxRows, true);
   const dX = productPlan(maxRows, inDim, out, false);
-  const product = (label: string, p: ProductSpec, at: { tm: number; tn: number; splits: number }) =>
-    plannedKernels(`${name} ${label}`, productTiled(p), at, plan.scratch, (n, nk) => rowCount(p.M, n, nk), (n, nk) => rowCount(p.K, n, nk));
+  // The weight gradient's partial sums in the layer's own memory (its sum may run later), the others' in the scratch.
+  const dWPartials = plan.own.take(scratchOf(dW, inDim + 1, out));
+  const product = (label: string, p: ProductSpec, at: { tm: number; tn: number; splits: number }, partials = plan.scratch) =>
+    plannedKernels(`${name} ${label}`, productTiled(p), at, partials, (n, nk) => rowCount(p.M, n, nk), (n, nk) => rowCount(p.K, n, nk));
   return {
-    name, out, prepare: [], scratch: Math.max(scratchOf(fwd, maxRows, out), scratchOf(dW, inDim + 1, out), scratchOf(dX, maxRows, inDim)),
-    forwardScratch: scratchOf(fwd, maxRows, out), gradsApart: true,
+    name, out, prepare: [], scratch: Math.max(scratchOf(fwd, maxRows, out), scratchOf(dX, maxRows, inDim)),
+    forwardScratch: scratchOf(fwd, maxRows, out),
     forward: (input, o) => product('forward', { M: rows, N: out, K: inDim, a: { off: input, ld: inDim }, b: { off: w.off, ld: out },
       c: { off: o, ld: out }, bias: w.off + inDim * out, relu: activation === 'relu', sigmoid: activation === 'sigmoid' }, fwd),
     weightGrad: (input, dOut) => product('dW', { M: inDim + 1, N: out, K: rows, a: { off: input, ld: inDim, trans: true }, b: { off: dOut, ld: out },
-      c: { off: P + w.off, ld: out }, onesRow: true }, dW),
+      c: { off: P + w.off, ld: out }, onesRow: true }, dW, dWPartials),
     inputGrad: (dOut, dIn, mask, accumulate = false) => product('dX', { M: rows, N: inDim, K: out, a: { off: dOut, ld: out },
       b: { off: w.off, ld: out, trans: true }, c: { off: dIn, ld: inDim }, mask: mask === undefined ? undefined : { off: mask, ld: inDim },
       accumulate }, dX),
@@ -60,11 +63,11 @@ export function denseLayer(name: string, w: { off: number; shape: number[] }, ac
 
 /**
  * Where the step's split products keep their partial sums (after the parameters, their gradients and Adam's moments,
- * 4·P, and the layers' derived values), the most rows a step has (the batch's, and the decoder's), which size them,
- * and where a layer takes memory for the values it derives from the parameters once a step (Layer.prepare):
- * networks.ts's placeLayers lays these out.
+ * 4·P, and the layers' own memory), the most rows a step has (the batch's, and the decoder's), which size them, and
+ * where a layer takes memory of its own, kept across the step (its phase weights, its filter gradient's partial
+ * sums): networks.ts's placeLayers lays these out.
  */
-export interface StepPlan { scratch: number; rows: number; decRows: number; derived: Arena }
+export interface StepPlan { scratch: number; rows: number; decRows: number; own: Arena }
 
 /** A convolution's output channels below this take the one-thread-per-output kernels: a 16-wide tile would idle. */
 export const NARROW = 8;
@@ -86,27 +89,26 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
   const narrow = c.cout < NARROW;
   // The decoder's convolutions of an upsampled input, by phase (4 of every 9 multiplications): upsampled.ts; a narrow
   // one's forward and input gradient (its filter gradient is chunked, below).
-  const byPhase = upPhased(c) ? upsampledConv(name, c, { relu, P, scratch: plan.scratch, weightsAt: plan.derived.take(phaseWeightsOf(c)), maxRows })
-    : null;
+  const byPhase = upPhased(c) ? upsampledConv(name, c, { relu, P, scratch: plan.scratch, own: plan.own, maxRows, filterGrad: !narrow }) : null;
   if (byPhase && !narrow) {
     const { prepare, scratch, forwardScratch, forward, weightGrad, inputGrad } = byPhase;
-    // Apart: the filter gradient writes the scratch's head (the phases' gradients) and its partial sums after it, the
-    // input gradient reads the phase weights (the layer's own) and writes its partial sums there too (a split one runs
-    // side by side with an unsplit one only: alongside).
-    return { name, out, prepare, scratch, forwardScratch, gradsApart: true, forward, weightGrad, inputGrad: (dOut, dIn, mask, accumulate = false) => {
+    // Apart: the filter gradient writes the layer's own memory (the phases' gradients and their partial sums), the
+    // input gradient reads the phase weights (its own too) and writes the scratch.
+    return { name, out, prepare, scratch, forwardScratch, forward, weightGrad, inputGrad: (dOut, dIn, mask, accumulate = false) => {
       if (accumulate) throw new Error('a convolution\'s input gradient is not accumulated');
       return inputGrad(dOut, dIn, mask);
     } };
   }
-  // A narrow layer's filter gradient: chunks of the batch's output positions, then their sum (scratch: the chunks').
+  // A narrow layer's filter gradient: chunks of the batch's output positions (in the layer's own memory), then their sum.
   const chunked = narrow && chunkedWeightGrad(c);
   const chunks = (positions: number) => Math.ceil(positions / WEIGHT_GRAD_CHUNK);
-  const chunkScratch = chunked ? chunks(maxRows * Ho * Wo) * (c.cin + 1) * taps * c.cout : 0;
+  const chunksAt = chunked ? plan.own.take(chunks(maxRows * Ho * Wo) * (c.cin + 1) * taps * c.cout) : -1;
   // The filter gradient [taps·cin + 1, cout] (its last row the bias's: a row of ones in A) sums over every output
   // position of the batch: split.
   const fwd = productPlan(maxRows * Ho * Wo, c.cout, taps * c.cin, false);
   const dW = productPlan(taps * c.cin + 1, c.cout, maxRows * Ho * Wo, true);
   const dX = productPlan(maxRows * Hs * Ws, c.cin, copies * copies * taps * c.cout, false);
+  const dWPartials = narrow ? -1 : plan.own.take(scratchOf(dW, taps * c.cin + 1, c.cout));
   const m = (positions: number) => (n: number, nk: number) => rowCount(rows, n, nk) * positions;
   /** A direct kernel's multiply-adds: every tap of every output (the padding's too). */
   const directFlops = (n: number, nk: number) => 2 * m(Ho * Wo)(n, nk) * weights;
@@ -171,10 +173,8 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
   let ix = i32(p % ${Wo}u) * ${c.s} + i32(tap % ${c.k}u) - ${pl};
   if (iy < 0 || iy >= ${c.H} || ix < 0 || ix >= ${c.W}) { return 0.0; }`;
   return {
-    // Apart where both are tiled products (a split one keeps its partial sums to itself: alongside lets one in); a
-    // narrow layer's filter gradient is not one (its chunks share the scratch with an input gradient's partial sums).
-    name, out, prepare: byPhase?.prepare ?? [], gradsApart: !narrow && !byPhase,
-    scratch: Math.max(narrow ? chunkScratch : Math.max(scratchOf(fwd, maxRows * Ho * Wo, c.cout), scratchOf(dW, taps * c.cin + 1, c.cout)),
+    name, out, prepare: byPhase?.prepare ?? [],
+    scratch: Math.max(narrow ? 0 : scratchOf(fwd, maxRows * Ho * Wo, c.cout),
       byPhase ? byPhase.inputGradScratch : phased ? Math.max(...phaseGroups.map((g) => scratchOf(g.plan, maxRows * g.hp * g.wp, c.cin, g.phases.length)))
         : scratchOf(dX, maxRows * Hs * Ws, c.cin)),
     forwardScratch: narrow ? 0 : scratchOf(fwd, maxRows * Ho * Wo, c.cout),
@@ -194,9 +194,9 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
     },
     weightGrad: (input, dOut) => {
       if (chunked) {
-        return [{ name: `${name} dW`, source: convWeightGradChunkKernel(c, { input, dOut, scratch: plan.scratch }),
+        return [{ name: `${name} dW`, source: convWeightGradChunkKernel(c, { input, dOut, scratch: chunksAt }),
           groups: (n, nk) => [c.cin + 1, chunks(rowCount(rows, n, nk) * Ho * Wo)], flops: directFlops },
-        { name: `${name} dW sum`, source: convWeightGradSumKernel(c, { scratch: plan.scratch, P }), groups: () => flatGroups(weights + c.cout) }];
+        convWeightGradSumKernel(`${name} dW sum`, c, { scratch: chunksAt, P })];
       }
       if (narrow) {
         const count = weights + c.cout; // one workgroup each
@@ -208,7 +208,7 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
         aAt: `if (i == ${taps * c.cin}u) { return 1.0; }
   ${window('k', 'i')}
   return mem[${input}u + ${storedInput(c)} + ci];`,
-        bAt: `return mem[${dOut}u + k * ${c.cout}u + j];` }, dW, plan.scratch, () => taps * c.cin + 1, m(Ho * Wo));
+        bAt: `return mem[${dOut}u + k * ${c.cout}u + j];` }, dW, dWPartials, () => taps * c.cin + 1, m(Ho * Wo));
     },
     inputGrad: (dOut, dIn, mask, accumulate = false) => {
       if (accumulate) throw new Error('a convolution\'s input gradient is not accumulated');
@@ -242,15 +242,22 @@ export function forwardStack(layers: Layer[], input: number, outs: number[]): Ke
  * The kernels back through `layers` (run forward by forwardStack from `input` into `outs`) from the gradient of the
  * last output: each layer's weight gradients, and the gradient of its input into the layer before's (masked by that
  * ReLU output); the first layer's input gradient goes to `dInput` (unmasked) when given, else nowhere. A layer's two
- * products in one dispatch where they are apart (Layer.gradsApart).
+ * products in one dispatch (alongside). With `later`, what finishes each weight gradient (Layer.weightGrad: its
+ * kernels after the first) goes there instead, its i-th kernels into later[i − 1], for the step to run before Adam,
+ * each stage in one dispatch (joinKernels).
  */
-export function backwardStack(layers: Layer[], input: number, outs: number[], dOuts: number[], dInput?: number): Kernel[] {
+export function backwardStack(layers: Layer[], input: number, outs: number[], dOuts: number[], dInput?: number, later?: Kernel[][]): Kernel[] {
   const kernels: Kernel[] = [];
   for (let i = layers.length - 1; i >= 0; i--) {
     const layer = layers[i];
     const dW = layer.weightGrad(i === 0 ? input : outs[i - 1], dOuts[i]);
     const dX = i > 0 ? layer.inputGrad(dOuts[i], dOuts[i - 1], outs[i - 1]) : dInput !== undefined ? layer.inputGrad(dOuts[i], dInput) : [];
-    kernels.push(...(layer.gradsApart ? alongside(dW, dX) : [...dW, ...dX]));
+    if (later) {
+      dW.slice(1).forEach((k, stage) => (later[stage] ??= []).push(k));
+      kernels.push(...alongside(dW.slice(0, 1), dX));
+    } else {
+      kernels.push(...alongside(dW, dX));
+    }
   }
   return kernels;
 }

@@ -113,16 +113,16 @@ export function denseNetwork(model: GpuModel, network: string, rows: Rows, plan:
 const scratchOfLayers = (layers: Layer[], forwardOnly: boolean) => Math.max(0, ...layers.map((l) => (forwardOnly ? l.forwardScratch : l.scratch)));
 
 /**
- * The layers `make` makes (`all` of them) for these rows, their memory taken from `mem`: first the values they derive
- * from the parameters once a step (Layer.prepare's), then the scratch of their split products (of their forward
- * kernels alone where `forwardOnly`). The scratch's place is in the layers' kernels and follows the derived values, so
- * a first making, on an arena of its own, counts those.
+ * The layers `make` makes (`all` of them) for these rows, their memory taken from `mem`: first each layer's own,
+ * kept across the step (its phase weights, its filter gradient's partial sums: StepPlan's `own`), then the scratch that
+ * their split products share (of their forward kernels alone where `forwardOnly`). The scratch's place is in the
+ * layers' kernels and follows their own memory, so a first making, on an arena of its own, counts that.
  */
 export function placeLayers<T extends { all: Layer[] }>(mem: Arena, rows: { rows: number; decRows: number }, make: (plan: StepPlan) => T,
   forwardOnly = false): T {
   const counted = new Arena();
-  make({ ...rows, scratch: 0, derived: counted });
-  const plan = { ...rows, scratch: mem.size + counted.size, derived: mem };
+  make({ ...rows, scratch: 0, own: counted });
+  const plan = { ...rows, scratch: mem.size + counted.size, own: mem };
   const made = make(plan);
   if (mem.size !== plan.scratch) throw new Error('the layers took other memory the second time they were made');
   mem.take(scratchOfLayers(made.all, forwardOnly));

@@ -4,7 +4,7 @@
  * size (productPlan). A dense layer's product is a ProductSpec (operands in `mem`, with what its store adds: bias,
  * activation, mask, accumulation); a convolution gives tiledKernel its gathered windows as WGSL (conv layers).
  */
-import { Dim, Groups, HEADER, Kernel, MAX_GROUPS, dim, flatGroups, flatKernel, rowCount } from './wgsl';
+import { Dim, Groups, HEADER, Kernel, MAX_GROUPS, dim, flatGroups, flatJobKernel, flatKernel, rowCount } from './wgsl';
 
 /** Accumulator columns per thread of a tiled product N wide. */
 export const tnFor = (N: number) => (N >= 64 ? 4 : N >= 32 ? 2 : 1);
@@ -257,19 +257,21 @@ export function tiledGroups(p: Pick<TiledSpec, 'N' | 'tm' | 'tn' | 'splits' | 'b
 
 /**
  * C = the sum of a split product's partials [batch, splits, M, N] at scratch, in split order: one thread per element
- * of each C.
+ * of each C (`rows(n, nk)`: M in a step), `store` run on it (a flat kernel with its job: sums may run side by side).
  */
-export function tiledSumKernel(p: { M: string; N: number; splits: number; scratch: number; store: string; batch?: number }): string {
-  return flatKernel(`${p.batch ?? 1}u * ${p.M} * ${p.N}u`, /* wgsl */ `let size = ${p.M} * ${p.N}u;
-  z = idx / size;
+export function tiledSumKernel(name: string, p: { M: string; N: number; splits: number; scratch: number; store: string; batch?: number },
+  rows: (n: number, nk: number) => number): Kernel {
+  const batch = p.batch ?? 1;
+  return flatJobKernel(name, `${batch}u * ${p.M} * ${p.N}u`, (n, nk) => batch * rows(n, nk) * p.N, /* wgsl */ `let size = ${p.M} * ${p.N}u;
+  let z = idx / size;
   let at = idx % size;
   var v = 0.0;
   for (var s = 0u; s < ${p.splits}u; s++) { v += mem[${p.scratch}u + (z * ${p.splits}u + s) * size + at]; }
-  store(at / ${p.N}u, at % ${p.N}u, v);`, /* wgsl */ `
-var<private> z: u32;
-fn store(i: u32, j: u32, v: f32) {
+  let i = at / ${p.N}u;
+  let j = at % ${p.N}u;
+  {
   ${p.store}
-}`);
+  }`);
 }
 
 /** Workgroups the GPU should have to run at once (a few per streaming multiprocessor of an H100/H200: 132). */
@@ -304,8 +306,7 @@ export function plannedKernels(name: string, t: Omit<TiledSpec, 'tm' | 'tn' | 's
   if (p.splits === 1) return [{ name, source: tiledKernel(spec), groups: (n, nk) => tiledGroups(spec, m(n, nk)), flops, product: { spec, m } }];
   const split: TiledSpec = { ...spec, scratch, store: undefined };
   return [{ name, source: tiledKernel(split), groups: (n, nk) => tiledGroups(split, m(n, nk)), flops, product: { spec: split, m } },
-    { name: `${name} sum`, source: tiledSumKernel({ M: t.M, N: t.N, splits: p.splits, scratch, store: t.store, batch }),
-      groups: (n, nk) => flatGroups(batch * m(n, nk) * t.N) }];
+    tiledSumKernel(`${name} sum`, { M: t.M, N: t.N, splits: p.splits, scratch, store: t.store, batch }, m)];
 }
 
 /**
@@ -345,16 +346,19 @@ export function sideBySideGroups(ps: TiledSpec[], rows: number[]): Groups {
 /**
  * The kernels of jobs that do not depend on each other (each a list of kernels run in its order): the first kernel
  * of each, where it is a tiled product (plannedKernels), in one dispatch (sideBySideKernel), then the rest of each
- * list (a split product's sum), then the jobs that could not join. At most one of the products may be split: its
- * partial sums go to the step's one scratch, where a second one's would go too (that one runs after, on its own).
- * Only for jobs that touch no memory in common but what they all only read: the caller knows; nothing here checks.
+ * list (a split product's sum), then the jobs that could not join. Split products whose partial sums start at the
+ * same place (the step's shared scratch) cannot: the second runs after, on its own (a layer's filter gradient keeps
+ * its partial sums in memory of its own: layers.ts). Only for jobs that touch no memory in common but what they all
+ * only read: the caller knows; nothing here checks.
  */
 export function alongside(...jobs: Kernel[][]): Kernel[] {
-  let split = false;
+  const partials = new Set<number | undefined>();
   const joined = jobs.filter((job) => {
     const p = productOf(job[0]);
-    if (!p || (p.spec.splits > 1 && split)) return false;
-    split ||= p.spec.splits > 1;
+    if (!p) return false;
+    if (p.spec.splits === 1) return true;
+    if (partials.has(p.spec.scratch)) return false;
+    partials.add(p.spec.scratch);
     return true;
   });
   if (joined.length < 2) return jobs.flat();

@@ -8,11 +8,13 @@
  *   → the encoder → the objective's latent forward (its code layers, then the sample, the K samples or the
  *   quantisation) → the decoder → the objective's likelihood and weights → the decoder backward → the objective's
  *   latent backward (down to the encoder's top) → the encoder backward → the objective's other networks backward
- *   → Adam over all parameters and the objective's statistics, in one dispatch.
+ *   → what finishes the encoder's and decoder's weight gradients (split products' sums, phase gradients spread to
+ *   the 3x3 taps: Layer.weightGrad), each stage in one dispatch → Adam over all parameters and the objective's
+ *   statistics, in one dispatch.
  *
  * All of a step's numbers live in one storage buffer (`mem`), at offsets fixed here and written into each kernel's
- * source: the parameters, their gradients and Adam's m and v (4·P, in model/flat.ts's layout), the layers' derived
- * values, the split products' partial sums, the layers' outputs and gradients, then the objective's buffers
+ * source: the parameters, their gradients and Adam's m and v (4·P, in model/flat.ts's layout), the layers' own
+ * memory (phase weights, the filter gradients' partial sums), the split products' shared partial sums, the layers' outputs and gradients, then the objective's buffers
  * (objectives/).
  */
 import { Layer, backwardStack, forwardStack } from './layers';
@@ -43,7 +45,7 @@ export function buildStep(model: GpuModel, objective: GpuObjective, o: { epsilon
   const { P } = model;
   const { rows, decRows, decoder } = objective.rows;
   const mem = new Arena();
-  mem.take(4 * P); // parameters, gradients, m, v; then the layers' derived values and the split products' partial sums
+  mem.take(4 * P); // parameters, gradients, m, v; then the layers' own memory and the split products' shared scratch
   const { enc, code, dec, all, plan } = placeLayers(mem, { rows, decRows }, (plan) => {
     const layers = modelLayers(model, decoder, plan);
     return { ...layers, plan, all: [...layers.all, ...(objective.layers?.(model, plan) ?? [])] };
@@ -53,17 +55,20 @@ export function buildStep(model: GpuModel, objective: GpuObjective, o: { epsilon
   const [decH, dDecH] = [outputs(dec, decRows), outputs(dec, decRows)]; // the last are the logits and their gradient
   const part = objective.build({ model, mem, plan, code, enc, encH, dEncH, dec, decH, dDecH, gather: o.gather && objective.gathers });
   const noise = o.noise && part.noise ? [noiseKernel({ ...part.noise, Z: model.Z })] : [];
-  // The step's first kernels and its last do not depend on each other: one dispatch each (joinKernels), where they can.
+  // The networks' weight gradients are finished (their split sums, phase spreads) after the backward pass, each stage
+  // in one dispatch; the step's first kernels and its last do not depend on each other: one dispatch each too.
+  const later: Kernel[][] = [];
   const kernels: Kernel[] = [
     ...joinKernels([...noise, ...part.inputs, ...all.flatMap((l) => l.prepare)]),
     ...forwardStack(enc, part.encoderInput, encH),
     ...part.latent,
     ...forwardStack(dec, part.decoderInput, decH),
     ...part.likelihood,
-    ...backwardStack(dec, part.decoderInput, decH, dDecH, part.dDecoderInput),
+    ...backwardStack(dec, part.decoderInput, decH, dDecH, part.dDecoderInput, later),
     ...part.latentBackward,
-    ...backwardStack(enc, part.encoderInput, encH, dEncH),
+    ...backwardStack(enc, part.encoderInput, encH, dEncH, undefined, later),
     ...part.networksBackward,
+    ...later.flatMap((stage) => joinKernels(stage)),
     ...joinKernels([adamKernel(P, o.epsilon), ...part.statistics]),
   ];
   return { kernels, size: mem.size, P, stats: part.stats, gathered: part.gathered, upload: part.upload, drawsNoise: noise.length > 0 };

@@ -12,7 +12,7 @@
 import type { ConvSpec } from './conv';
 import { convGeometry, rowsOf } from './conv';
 import { plannedKernels, productPlan, scratchOf } from './products';
-import { Kernel, flatGroups, flatJobKernel, flatKernel, rowCount } from './wgsl';
+import { Arena, Kernel, flatGroups, flatJobKernel, flatKernel, rowCount } from './wgsl';
 
 /**
  * Along one axis, for each parity p: the stored offset of its first tap (d0), and each tap's index among the
@@ -31,19 +31,21 @@ export function upPhased(c: ConvSpec): boolean {
   return c.up && c.s === 1 && pt === pl && c.H === c.W;
 }
 
-/** Floats of an upsampled convolution's phase weights (upsampledConv's `weightsAt`). */
+/** Floats of an upsampled convolution's phase weights (taken from upsampledConv's `own`). */
 export function phaseWeightsOf(c: ConvSpec): number {
   const { kp } = upTaps(c.k, convGeometry(c).pt);
   return 4 * kp * kp * c.cin * c.cout;
 }
 
 /**
- * The layer's kernels by phase (upPhased(c)). `P`: where the gradients start; `weightsAt`: where its phase weights
- * are (phaseWeightsOf(c) floats, its own: summed by `prepare` before the step's other kernels, read by forward and
- * by the input gradient); `scratch`: the step's scratch (its first floats take the phase filter gradients, the split
- * products' partial sums of the gradients come after; forward's from its start).
+ * The layer's kernels by phase (upPhased(c)). `P`: where the gradients start; `own`: where the layer takes memory of
+ * its own, kept across the step: its phase weights (summed by `prepare` before the step's other kernels, read by
+ * forward and by the input gradient) and, with `filterGrad`, its phases' filter gradients and their split product's
+ * partial sums (the sum and the spread to the 3x3 taps may run later); `scratch`: the step's scratch, where forward's
+ * and the input gradient's partial sums go.
  */
-export function upsampledConv(name: string, c: ConvSpec, o: { relu: boolean; P: number; scratch: number; weightsAt: number; maxRows: number }) {
+export function upsampledConv(name: string, c: ConvSpec, o: { relu: boolean; P: number; scratch: number; own: Arena; maxRows: number;
+  filterGrad: boolean }) {
   const { Ho, Wo, pt, Hs, Ws } = convGeometry(c);
   const { d0, tap, kp } = upTaps(c.k, pt);
   const kp2 = kp * kp;
@@ -52,14 +54,14 @@ export function upsampledConv(name: string, c: ConvSpec, o: { relu: boolean; P: 
   const weights = c.k * c.k * c.cin * c.cout;
   const phaseWeights = phaseWeightsOf(c);
   const phaseGrads = 4 * (kp2 * c.cin + 1) * c.cout; // each phase's taps' and its bias row
-  // The scratch: the phase taps' gradients first, the gradients' split products' partial sums after them (apart: the
-  // filter gradient and the input gradient may run side by side, products.ts's alongside).
-  const partials = o.scratch + phaseGrads;
   const m = (n: number, nk: number) => rowCount(rows, n, nk) * at;
   // (The forward and the filter gradient run the four phases as one batched product: their tiles count four times.)
   const fwd = productPlan(4 * o.maxRows * at, c.cout, kp2 * c.cin, false);
   const dW = productPlan(4 * (kp2 * c.cin + 1), c.cout, o.maxRows * at, true);
   const dX = productPlan(o.maxRows * at, c.cin, 4 * kp2 * c.cout, false);
+  // The layer's own: its phase weights; its phases' filter gradients, then their partial sums.
+  const weightsAt = o.own.take(phaseWeights);
+  const gradsAt = o.filterGrad ? o.own.take(phaseGrads + scratchOf(dW, kp2 * c.cin + 1, c.cout, 4)) : -1;
   const tapTable = `array<i32, ${2 * c.k}>(${tap.flat().join(', ')})`;
   /** WGSL: b and the phase position (ay, ax) of row `pos` of a phase's product. */
   const position = (pos: string) => `let b = ${pos} / ${at}u;
@@ -93,14 +95,13 @@ export function upsampledConv(name: string, c: ConvSpec, o: { relu: boolean; P: 
       w += mem[${c.off}u + (u32(ky * ${c.k} + kx) * ${c.cin}u + ci) * ${c.cout}u + co];
     }
   }
-  mem[${o.weightsAt}u + idx] = w;`);
+  mem[${weightsAt}u + idx] = w;`);
   return {
     prepare: [sumWeights],
-    scratch: Math.max(scratchOf(fwd, o.maxRows * at, c.cout, 4), phaseGrads + Math.max(scratchOf(dW, kp2 * c.cin + 1, c.cout, 4),
-      scratchOf(dX, o.maxRows * at, c.cin))),
+    scratch: Math.max(scratchOf(fwd, o.maxRows * at, c.cout, 4), scratchOf(dX, o.maxRows * at, c.cin)),
     forwardScratch: scratchOf(fwd, o.maxRows * at, c.cout, 4),
     /** The input gradient's scratch alone (a narrow layer takes only it and narrowForward from here). */
-    inputGradScratch: phaseGrads + scratchOf(dX, o.maxRows * at, c.cin),
+    inputGradScratch: scratchOf(dX, o.maxRows * at, c.cin),
     /**
      * Forward for a layer of few output channels (a decoder's logits): one thread per output, over its phase's kp x kp
      * taps of the stored input and their phase weights.
@@ -113,7 +114,7 @@ export function upsampledConv(name: string, c: ConvSpec, o: { relu: boolean; P: 
   let b = idx / ${Ho * Wo * c.cout}u;
   let py = oy % 2u;
   let px = ox % 2u;
-  let wbase = ${o.weightsAt}u + (py * 2u + px) * ${kp2 * c.cin * c.cout}u + co;
+  let wbase = ${weightsAt}u + (py * 2u + px) * ${kp2 * c.cin * c.cout}u + co;
   var acc = mem[${c.off + weights}u + co];
   for (var t = 0u; t < ${kp2}u; t++) {
     let sy = i32(oy / 2u) + ${first('py')} + i32(t / ${kp}u);
@@ -131,27 +132,26 @@ export function upsampledConv(name: string, c: ConvSpec, o: { relu: boolean; P: 
     forward: (input: number, out: number): Kernel[] => plannedKernels(`${name} forward`, { M: rowsOf(c, String(at)), N: c.cout, K: `${kp2 * c.cin}u`, aFast: 'k', bFast: 'j', batch: 4,
         aAt: `${position('i')}
   ${inputAt(input, `(k / ${c.cin}u)`, `k % ${c.cin}u`)}`,
-        bAt: `return mem[${o.weightsAt}u + z * ${kp2 * c.cin * c.cout}u + k * ${c.cout}u + j];`,
+        bAt: `return mem[${weightsAt}u + z * ${kp2 * c.cin * c.cout}u + k * ${c.cout}u + j];`,
         store: `${position('i')}
   var y = v + mem[${c.off + weights}u + j];
   ${o.relu ? 'y = max(y, 0.0);' : ''}
   mem[${out}u + ${output('z / 2u', 'z % 2u')} + j] = y;` }, fwd, o.scratch, m, () => kp2 * c.cin),
-    weightGrad: (input: number, dOut: number): Kernel[] => [
-      ...plannedKernels(`${name} dW`, { M: `${kp2 * c.cin + 1}u`, N: c.cout, K: rowsOf(c, String(at)), aFast: 'i', bFast: 'j', batch: 4,
+    weightGrad: (input: number, dOut: number): Kernel[] => {
+      if (!o.filterGrad) throw new Error(`${name}: made without its filter gradient`);
+      return [...plannedKernels(`${name} dW`, { M: `${kp2 * c.cin + 1}u`, N: c.cout, K: rowsOf(c, String(at)), aFast: 'i', bFast: 'j', batch: 4,
         aAt: `if (i == ${kp2 * c.cin}u) { return 1.0; }
   ${position('k')}
   ${inputAt(input, `(i / ${c.cin}u)`, `i % ${c.cin}u`)}`,
         bAt: `${position('k')}
   return mem[${dOut}u + ${output('z / 2u', 'z % 2u')} + j];`,
-        store: `mem[${o.scratch}u + z * ${(kp2 * c.cin + 1) * c.cout}u + i * ${c.cout}u + j] = v;` }, dW, partials, () => kp2 * c.cin + 1, m),
-    {
+        store: `mem[${gradsAt}u + z * ${(kp2 * c.cin + 1) * c.cout}u + i * ${c.cout}u + j] = v;` }, dW, gradsAt + phaseGrads, () => kp2 * c.cin + 1, m),
       // Each 3x3 tap's gradient: the sum of the phase taps it is part of, one in each phase; the bias's, of the phases'.
-      name: `${name} dW spread`,
-      source: flatKernel(`${weights + c.cout}u`, /* wgsl */ `let co = idx % ${c.cout}u;
+      flatJobKernel(`${name} dW spread`, `${weights + c.cout}u`, () => weights + c.cout, /* wgsl */ `let co = idx % ${c.cout}u;
   var taps = ${tapTable};
   var g = 0.0;
   for (var phase = 0; phase < 4; phase++) {
-    let base = ${o.scratch}u + u32(phase) * ${(kp2 * c.cin + 1) * c.cout}u;
+    let base = ${gradsAt}u + u32(phase) * ${(kp2 * c.cin + 1) * c.cout}u;
     if (idx >= ${weights}u) {
       g += mem[base + ${kp2 * c.cin * c.cout}u + co];
     } else {
@@ -161,9 +161,8 @@ export function upsampledConv(name: string, c: ConvSpec, o: { relu: boolean; P: 
       g += mem[base + (u32(t) * ${c.cin}u + ci) * ${c.cout}u + co];
     }
   }
-  mem[${o.P + c.off}u + idx] = g;`),
-      groups: () => flatGroups(weights + c.cout),
-    }],
+  mem[${o.P + c.off}u + idx] = g;`)];
+    },
     // dx at a stored position (b, sy, sx), channel ci: over k = (phase, tap t, co), the output gradient at the phase's
     // position (sy − d0 − ty, sx − d0 − tx), times the phase weight.
     inputGrad: (dOut: number, dIn: number, mask?: number): Kernel[] => plannedKernels(`${name} dX`, { M: rowsOf(c, String(at)), N: c.cin, K: `${4 * kp2 * c.cout}u`, aFast: 'k', bFast: 'k',
@@ -178,8 +177,8 @@ export function upsampledConv(name: string, c: ConvSpec, o: { relu: boolean; P: 
   let ax = i32(i % ${Ws}u) - ${first('px')} - i32(t % ${kp}u);
   if (ay < 0 || ay >= ${Hs} || ax < 0 || ax >= ${Ws}) { return 0.0; }
   return mem[${dOut}u + ${output('py', 'px')} + co];`,
-        bAt: `return mem[${o.weightsAt}u + ((k / ${c.cout}u) * ${c.cin}u + j) * ${c.cout}u + k % ${c.cout}u];`,
+        bAt: `return mem[${weightsAt}u + ((k / ${c.cout}u) * ${c.cin}u + j) * ${c.cout}u + k % ${c.cout}u];`,
         store: `${mask !== undefined ? `if (mem[${mask}u + i * ${c.cin}u + j] <= 0.0) { mem[${dIn}u + i * ${c.cin}u + j] = 0.0; return; }` : ''}
-  mem[${dIn}u + i * ${c.cin}u + j] = v;` }, dX, partials, m, () => 4 * kp2 * c.cout),
+  mem[${dIn}u + i * ${c.cin}u + j] = v;` }, dX, o.scratch, m, () => 4 * kp2 * c.cout),
   };
 }
