@@ -280,7 +280,7 @@ describe('the page, in Chromium', () => {
     if (!CHROMIUM) return expect(process.env.CI).toBeFalsy();
     const page = await load(runs.z2);
     const photo = path.join(__dirname, '..', 'docs', 'images', 'pen-3.jpg');
-    await (await page.$('#upload'))!.uploadFile(photo);
+    await (await page.$('input#upload'))!.uploadFile(photo);
     await page.waitForFunction(() => (window as unknown as { vaeExplore: { state(): { drawn: unknown } } }).vaeExplore.state().drawn !== null,
       { timeout: 20_000 });
     const { prepared, drawn } = await stateOf(page);

@@ -6,7 +6,7 @@
  */
 import * as fs from 'fs';
 import * as path from 'path';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { decodeSquare, LARGE } from '../../src/data/images';
 import { loadImageFolder } from '../../src/data/folder';
 import { spawnSync } from 'child_process';
@@ -19,7 +19,7 @@ const addon = decodeAddon();
 const withAddon = addon || process.env.CI ? test : test.skip;
 
 /** A photograph-like picture: smooth colour gradients with a little noise, w x h x 3. */
-function picture(w: number, h: number, seed: number): sharp.Sharp {
+function picture(w: number, h: number, seed: number): Sharp {
   const rng = new Rng(seed, 'native-decode');
   const px = Buffer.alloc(w * h * 3);
   const [a, b, c] = [rng.uniform() * 6, rng.uniform() * 6, rng.uniform() * 6];
@@ -33,7 +33,7 @@ function picture(w: number, h: number, seed: number): sharp.Sharp {
 }
 
 /** Each kind of file, and whether the native decoder takes it (true) or leaves it to sharp (false). */
-const KINDS: [string, (s: sharp.Sharp) => sharp.Sharp, boolean][] = [
+const KINDS: [string, (s: Sharp) => Sharp, boolean][] = [
   ['baseline.jpg', (s) => s.jpeg({ quality: 90 }), true],
   ['subsampled.jpg', (s) => s.jpeg({ quality: 70, chromaSubsampling: '4:2:0' }), true],
   ['progressive.jpg', (s) => s.jpeg({ progressive: true }), true],

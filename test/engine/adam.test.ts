@@ -31,7 +31,7 @@ test('matches tf.train.adam over several steps, with the gradient summed over sh
     const a = Float32Array.from({ length: n }, (_, i) => Math.cos(i * t) * 0.3);
     const b = Float32Array.from({ length: n }, (_, i) => (i % 3) - 1 + 0.1 * t);
     const sum = a.map((v, i) => v + b[i]);
-    reference.applyGradients({ [variable.name]: tf.tensor1d(sum) });
+    reference.applyGradients([{ name: variable.name, tensor: tf.tensor1d(sum) }]);
     // Two threads' halves of the parameters, as the training threads do it.
     adamStep({ lr, ...ADAM_DEFAULTS }, t, params, state, [a, b], 0, 20, useNative);
     adamStep({ lr, ...ADAM_DEFAULTS }, t, params, state, [a, b], 20, n, useNative);

@@ -734,8 +734,8 @@ describe.each([
 });
 
 describe.each([
-  ['the MLP VAE, K = 4, β 0.7', { hidden: [32] }, 4, 0.7, 17],
-  ['a cvae on the label, K = 3 (its condition beside every sample)', { model: 'cvae', hidden: [32] }, 3, 1, 9],
+  ['the MLP VAE, K = 4, β 0.7', { hidden: [32] as number[] }, 4, 0.7, 17],
+  ['a cvae on the label, K = 3 (its condition beside every sample)', { model: 'cvae', hidden: [32] as number[] }, 3, 1, 9],
   ['the conv VAE, K = 2', { arch: 'conv' }, 2, 1, 3],
 ] as const)('one importance-weighted step (--iw-train) of %s, its n·K noise rows drawn on the GPU, equals the CPU step (1e-4 relative)', (_, kind, K, beta, n) => {
   withGpu('stats, gradients and parameters', async () => {
