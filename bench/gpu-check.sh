@@ -101,8 +101,13 @@ done
 #     PyTorch's compiled peers, which the issue's table needs.
 for row in $(echo "$rows" | tr ',' '\n' | grep ':128$\|:16$'); do
   cap=40; [ "${row%%:*}" = conv64x3 ] && cap=60
-  VAE_GPU_PREFETCH=1 bench "prefetch-${row%%:*}" "$cap" --gpu-rows "$row" --no-torch
+  VAE_GPU_PREFETCH=1 bench "prefetch-${row%%:*}" "$cap" --gpu-rows "$row" --no-torch --gpu-folder-reuse
 done
+# 4c. Dawn's robustness off (VAE_GPU_UNCHECKED=1, an experiment: the kernels' indices into workgroup memory not
+#     clamped, the same numbers): the rows at the larger batch (the whole list on the lavapipe trial), where the
+#     products' inner loops are the step, against part 1's.
+unchecked=$(echo "$rows" | tr ',' '\n' | grep ':1024$\|:512$' | paste -sd, -)
+VAE_GPU_UNCHECKED=1 bench unchecked 90 --gpu-rows "${unchecked:-$rows}" --no-torch --gpu-folder-reuse
 # 5. One epoch of every other model the GPU engine trains (the CPU's numbers are in the tests).
 for model in "--model cvae" "--model cvae --condition left-half" "--model sae" "--model vqvae" "--model m2" "--model m1m2 --m1 $runs/run" "--iw-train 5"; do
   name=$(echo "$model" | tr -d ' -' | tr '/' '_')
@@ -140,5 +145,6 @@ for name in sorted(os.listdir(out)):
 PY
 echo "one step a submission:"; grep -h "batch 128\|^exit" "$out/one-per-submission.txt"
 echo "next tiles prefetched:"; grep -h "batch 128 \|batch 16 \|^exit" "$out"/prefetch-*.txt
+echo "robustness off:"; grep -h ", batch \|^exit" "$out/unchecked.txt"
 grep -h "NLL\|^exit" "$out"/iw-*.txt
 grep -h "^engine\|^epoch 1/\|^exit\|^vae:" "$out"/family-*.txt

@@ -86,6 +86,8 @@ Options:
                           (default: <tmp>/vae-bench-gpu-photos-<n>)
   --torch-modes <list>    PyTorch CUDA's ways of running a step: eager, cuda-graph, compile (default: all three)
   --gpu-only              with --backend webgpu: only the GPU section and PyTorch CUDA (the GPU machine's run)
+  --gpu-folder-reuse      where that folder is cached already (an earlier bench), train on it as it is: its first
+                          run not timed again
   --torch-only            with --gpu-only: PyTorch CUDA's rows alone (vae's not trained, no folder written)
   --torch-seconds <n>     each PyTorch CUDA process (a workload and mode, its batch sizes in turn) stopped after n s,
                           what it finished kept (default ${GPU_RUN_SECONDS}; ${COMPILE_RUN_SECONDS} for compile)
@@ -115,7 +117,7 @@ function parseArgs(argv) {
   const opts = { backend: 'auto', limitTrain: 0, gpuImages: 12800, sampleRuns: 5, torchThreads: [1, 2], torch: true, python: '/usr/bin/python3',
     out: path.join(BENCH_DIR, 'results', 'latest.json'), keep: false, strict: false, root: null, label: null, native: true,
     conv: true, convImages: 12800, gpuOnly: false, folderScale: 0, folderDir: null, gpuRows: GPU_ROWS, gpuPictures: 50000,
-    gpuFolderDir: null, torchModes: TORCH_MODES, torchOnly: false, torchSeconds: null, gpuTableFiles: null };
+    gpuFolderDir: null, torchModes: TORCH_MODES, torchOnly: false, torchSeconds: null, gpuFolderReuse: false, gpuTableFiles: null };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -134,6 +136,7 @@ function parseArgs(argv) {
       case '--no-conv': opts.conv = false; break;
       case '--gpu-only': opts.gpuOnly = true; break;
       case '--torch-only': opts.torchOnly = true; break;
+      case '--gpu-folder-reuse': opts.gpuFolderReuse = true; break;
       case '--torch-seconds': opts.torchSeconds = positiveInt(flag, val()); break;
       case '--gpu-table': opts.gpuTableFiles = val().split(',').map((f) => path.resolve(f.trim())).filter((f) => f.length > 0); break;
       case '--gpu-rows': opts.gpuRows = val(); gpuRows(opts.gpuRows); break;
@@ -318,6 +321,10 @@ async function gpuFolder(opts, tmp) {
   const g0 = Date.now();
   await photoFolder(dir, opts.gpuPictures);
   const generateSeconds = (Date.now() - g0) / 1000;
+  if (opts.gpuFolderReuse && fs.existsSync(path.join(dir, '.vae-cache'))) {
+    log('d0. its cache kept (--gpu-folder-reuse): the first run not timed again');
+    return { dir, generateSeconds, pictures: null, cacheSeconds: null, picturesPerSec: null, reused: true };
+  }
   fs.rmSync(path.join(dir, '.vae-cache'), { recursive: true, force: true });
   log('d0. its first run: decoded and cached (timed to its data line) ...');
   const first = await untilFirstStep(process.execPath, [VAE_BIN, '--backend', 'wasm', 'train', '--data', dir, '--image-size', '64',
@@ -684,7 +691,8 @@ function gpuTable({ runs, folder, torchCuda }) {
       ...peers.map((t) => (t ? fmt(t.samplesPerSec) : '-')), fastest > 0 && g.samplesPerSec ? `${fmt(g.samplesPerSec / fastest, 2)}x` : '-']);
   }
   const lines = ['', table(rows), ...runs.filter((g) => g.engine !== null).map((g) => `engine (${g.workload}, batch ${g.batch}): ${g.engine}`)];
-  if (folder) {
+  if (folder?.reused) lines.push('conv64x3 data: the folder as an earlier bench cached it (--gpu-folder-reuse).');
+  else if (folder) {
     lines.push(`conv64x3 data: ${folder.pictures ?? '?'} generated photographs (written in ${fmt(folder.generateSeconds, 0)} s, or reused); ` +
       `the first run decoded and cached them in ${fmt(folder.cacheSeconds, 1)} s (${fmt(folder.picturesPerSec)} pictures/s, Node's start included).`);
   }
@@ -727,7 +735,8 @@ function gpuTableOf(files) {
   const dates = gpus.map((g) => g.date).sort();
   const commits = [...new Set(gpus.map((g) => g.commit).filter(Boolean))];
   return `vae bench --gpu-table  ${dates[0]} to ${dates[dates.length - 1]}  commit ${commits.join(', ') || '?'}  (${files.length} files)\n` +
-    gpuTable({ runs: [...runs.values()].sort((a, b) => order(a) - order(b) || a.batch - b.batch), folder: gpus.find((g) => g.folder)?.folder ?? null, torchCuda });
+    gpuTable({ runs: [...runs.values()].sort((a, b) => order(a) - order(b) || a.batch - b.batch), folder: gpus.find((g) => g.folder && !g.folder.reused)?.folder ?? gpus.find((g) => g.folder)?.folder ?? null,
+      torchCuda });
 }
 
 /** The results JSON at --out (without the temporary run folders), and its path on stdout. */

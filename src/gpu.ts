@@ -37,7 +37,13 @@ async function open(): Promise<Gpu> {
   for (const [name, value] of Object.entries(dawn.globals)) if (!(name in globalThis)) Object.assign(globalThis, { [name]: value });
   // VAE_GPU_PROFILE=1 times each kernel (engine/webgpu/profile.ts): Dawn would round the timestamps to 100 µs.
   const profile = process.env.VAE_GPU_PROFILE === '1';
-  const gpu = dawn.create(profile ? ['disable-dawn-features=timestamp_quantization'] : []);
+  // VAE_GPU_UNCHECKED=1 (an experiment the GPU check times): Dawn's robustness off, so that the compiled kernels do
+  // not clamp every index into workgroup memory (a min per load in a product's inner loop). Our kernels keep their
+  // indices in bounds themselves: the WebGPU tests pass with it.
+  const flags: string[] = [];
+  if (profile) flags.push('disable-dawn-features=timestamp_quantization');
+  if (process.env.VAE_GPU_UNCHECKED === '1') flags.push('enable-dawn-features=disable_robustness');
+  const gpu = dawn.create(flags);
   held.push(gpu);
   const adapter = await dawnAwait(gpu.requestAdapter({ powerPreference: 'high-performance' }));
   if (!adapter) {
