@@ -54,6 +54,11 @@ export interface EngineSetup {
    */
   images?: ResidentSet;
   /**
+   * Batches are the training images as they are (BatchSource.imageBytes), held or not: an engine that does not keep
+   * the set may take each batch's images as bytes (its slots' `bytes`).
+   */
+  imageBytes?: boolean;
+  /**
    * How the batches' noise ε is drawn (the run's train.normals; absent: 'sfc32'). With 'philox', an engine may draw
    * it itself from each task's noiseKey: its slots' eps are then empty.
    */

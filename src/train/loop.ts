@@ -94,7 +94,8 @@ export async function trainLoop(run: LoopRun, parts: LoopParts, hooks: TrainHook
   const engine = await parts.engine({ vae, adam: run.adam, adamConfig,
     lean: dataset.train.store !== undefined,
     sizes: { rows: source.rows, dim: vae.inputDim, labelDim: vae.labelDim, zDim: vae.config.zDim, samples: source.samples,
-      noisy: vae.config.noise !== undefined }, images: source.gather, normals: config.train.normals });
+      noisy: vae.config.noise !== undefined }, images: source.gather, imageBytes: source.imageBytes,
+    normals: config.train.normals });
   hooks.onEngine?.(engine.description);
   const depth = engine.depth ?? BATCH_SLOTS;
   const group = Math.min(engine.group ?? 1, depth);

@@ -10,6 +10,8 @@ import { openDataset } from '../../src/data/datasets';
 import { testInputs, testMatrix } from '../../src/data/batches';
 import { NewRunOptions, resumeRun, startRun } from '../../src/train/run';
 import { train } from '../../src/train/train';
+import { familyOf } from '../../src/model/families/registry';
+import type { BatchSlot } from '../../src/model/families/family';
 import { useTestBackend } from '../helpers/backend';
 import { writeShapeFolder } from '../helpers/shapes';
 import { tmpDir } from '../helpers/tmp';
@@ -124,3 +126,36 @@ test('a streamed run interrupted mid-epoch and resumed ends exactly where the un
     .map((l) => { const m = JSON.parse(l); return [m.train, m.test]; });
   expect(metrics(path.join(root, 'interrupted'))).toEqual(metrics(path.join(root, 'straight')));
 }, 120_000);
+
+test('a batch as its pictures\' bytes (for an engine that scales them itself) is the batch as floats, streamed or held', async () => {
+  const root = tmpDir();
+  const data = path.join(root, 'shapes');
+  await writeShapeFolder(data, 100, 20);
+  const dim = SIDE * SIDE * 3;
+  for (const dataMemory of [0.1, 100]) { // 270 training pictures of 768 bytes: streamed in windows, then held
+    const run = await startRun({ ...streamed(path.join(root, `bytes-${dataMemory}`), data, 1), dataMemory, batchSize: 16 });
+    expect(run.dataset.train.images === null).toBe(dataMemory < 1);
+    const source = familyOf(run.vae.config).batches({ vae: run.vae, train: run.dataset.train, settings: run.config.train, binarize: false });
+    expect(source.imageBytes).toBe(true);
+    const slot = (bytes: boolean): BatchSlot => ({ x: new Float32Array(bytes ? 0 : 16 * dim), y: new Float32Array(0), eps: new Float32Array(16 * 4),
+      noisy: new Float32Array(0), bytes: bytes ? new Uint8Array(16 * dim) : undefined });
+    const [floats, bytes] = [slot(false), slot(true)];
+    for (let step = 0; step < source.steps; step++) {
+      await source.ready?.(1, step);
+      const a = source.fill(1, step, floats);
+      const b = source.fill(1, step, bytes);
+      expect(b).toEqual(a);
+      const n = a.task.n;
+      const scaled = Float32Array.from(bytes.bytes!.subarray(0, n * dim), (v) => v * (1 / 255));
+      expect(Buffer.from(scaled.buffer).equals(Buffer.from(floats.x.buffer, 0, 4 * n * dim))).toBe(true);
+      expect(bytes.bytes!.subarray(0, n * dim).some((v) => v > 0)).toBe(true);
+    }
+    source.close?.();
+    run.lock?.release();
+  }
+  // Binarized batches are no longer the pictures' levels: no bytes.
+  const binarized = await startRun({ ...streamed(path.join(root, 'binarized'), data, 1), binarize: 'dynamic', likelihood: 'bernoulli' });
+  expect(familyOf(binarized.vae.config).batches({ vae: binarized.vae, train: binarized.dataset.train, settings: binarized.config.train, binarize: true })
+    .imageBytes).toBe(false);
+  binarized.lock?.release();
+}, 60_000);

@@ -818,6 +818,8 @@ withGpu('one training step of M1+M2 on the GPU equals the CPU step: M2 on M1\'s 
  * Steps handed over before any is done, as the loop does, are recorded 4 to a command buffer (the last 2 submitted
  * at flush), each with its own batch and noise in its own slot: their uploads are staged apart and copied into place
  * in turn, and each step's statistics, and the state after them, equal to the bit those of steps submitted one by one.
+ * Where the batches are gathered, also with the set not held by the engine (a streamed one): each batch's images
+ * uploaded as bytes into the binding the gather reads, four steps' in one command buffer.
  */
 describe.each([
   ['the MLP VAE, its batches gathered on the GPU and its noise drawn there', { hidden: [32] }, true],
@@ -843,9 +845,12 @@ describe.each([
       return { n, index, x, y, eps };
     });
     const results = [];
-    for (const perSubmission of [1, 4]) {
-      const engine = await webGpuEngine(setup, { ...g, info: { ...g.info, stepsPerSubmission: perSubmission } }, familyOf(run.vae.config));
+    const ways = [{ perSubmission: 1, bytes: false }, { perSubmission: 4, bytes: false }, ...(gathers ? [{ perSubmission: 4, bytes: true }] : [])];
+    for (const { perSubmission, bytes } of ways) {
+      const engine = await webGpuEngine(bytes ? { ...setup, images: undefined, imageBytes: true } : setup,
+        { ...g, info: { ...g.info, stepsPerSubmission: perSubmission } }, familyOf(run.vae.config));
       expect([engine.group, engine.depth]).toEqual([perSubmission, 3 * perSubmission]);
+      expect(engine.description.endsWith(', each batch uploaded as bytes')).toBe(bytes);
       const queue = g.device.queue;
       const submit = queue.submit.bind(queue);
       let submissions = 0;
@@ -853,7 +858,10 @@ describe.each([
       const give = (s: number) => {
         const b = batches[s];
         const slot = engine.slot(s % engine.depth!);
-        if (gathers) slot.imageIndex!.set(b.index);
+        if (bytes) {
+          expect(slot.x.length).toBe(0);
+          b.index.forEach((i, k) => slot.bytes!.set(run.dataset.train.images!.subarray(i * 784, (i + 1) * 784), k * 784));
+        } else if (gathers) slot.imageIndex!.set(b.index);
         else slot.x.set(b.x);
         slot.y.set(b.y);
         if (!gathers) slot.eps.set(b.eps);
@@ -880,11 +888,13 @@ describe.each([
       results.push({ stats, ...(await engine.state()) });
       await engine.close();
     }
-    const [one, four] = results;
+    const [one, ...others] = results;
     expect(new Set(one.stats.map((s) => s[0])).size).toBe(6); // six batches, six losses
-    expect(four.stats).toEqual(one.stats);
-    for (const [a, b] of [[four.params, one.params], [four.adam.m, one.adam.m], [four.adam.v, one.adam.v]]) {
-      expect(Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))).toBe(true);
+    for (const other of others) {
+      expect(other.stats).toEqual(one.stats);
+      for (const [a, b] of [[other.params, one.params], [other.adam.m, one.adam.m], [other.adam.v, one.adam.v]]) {
+        expect(Buffer.from(a.buffer, a.byteOffset, a.byteLength).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))).toBe(true);
+      }
     }
     run.vae.dispose();
     run.lock?.release();

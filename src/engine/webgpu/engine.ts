@@ -8,7 +8,9 @@
  * products are split, products.ts's productPlan).
  *
  * Where a batch is the training images as they are, the training set stays on the GPU (bytes, binding 2) and a
- * step uploads its rows' indices (gather.ts); otherwise the objective lays the batch out and uploads it. The noise
+ * step uploads its rows' indices (gather.ts); where the set is not held (streamed from its cache) or past a binding,
+ * a step uploads its images' bytes into binding 2 and gathers them the same way (a quarter of the floats, scaled
+ * on the GPU as the CPU scales them); otherwise the objective lays the batch out and uploads it. The noise
  * is drawn on the GPU from the step's Philox key (noise.ts: the CPU engine's numbers), or, for a run made before
  * the Philox noise (train.normals absent), drawn on the CPU and uploaded every step. Steps are recorded
  * GPU_STEPS_PER_SUBMISSION to a command buffer (their uploads staged and copied into place by it), their statistics
@@ -85,8 +87,12 @@ class WebGpuEngine implements Engine {
   private readonly readbacks: GPUBuffer[] = [];
   private readonly freeReadbacks: GPUBuffer[] = [];
 
+  /**
+   * @param byteBatches each batch comes as its images' bytes (BatchSlot.bytes), written into binding 2 before its
+   * step and gathered there as rows 0..n−1 (the slots' imageIndex): the engine does not hold the training set.
+   */
   constructor(private readonly gpu: Gpu, private readonly layout: StepProgram, private readonly program: Program,
-    private readonly setup: EngineSetup, private readonly statCount: number) {
+    private readonly setup: EngineSetup, private readonly statCount: number, private readonly byteBatches: boolean) {
     const { rows, dim, labelDim, zDim, samples, noisy } = setup.sizes;
     // Profiling times each kernel in one of BATCH_SLOTS query sets: then a step a submission, BATCH_SLOTS in flight.
     this.profiler = gpu.info.timestamps ? new KernelProfiler(gpu.device, layout.kernels, BATCH_SLOTS, gpu.info.peakTflops) : null;
@@ -95,14 +101,16 @@ class WebGpuEngine implements Engine {
     // (A gathered batch is its images' indices: its x is never written; noise drawn on the GPU is not written either.)
     this.slots = Array.from({ length: this.depth }, () => ({ x: new Float32Array(layout.gathered ? 0 : rows * dim), y: new Float32Array(rows * labelDim),
       eps: new Float32Array(layout.drawsNoise ? 0 : rows * samples * zDim), noisy: new Float32Array(noisy ? rows * dim : 0),
-      imageIndex: layout.gathered ? new Float32Array(rows) : undefined }));
+      imageIndex: layout.gathered ? (this.byteBatches ? Float32Array.from({ length: rows }, (_, i) => i) : new Float32Array(rows)) : undefined,
+      bytes: this.byteBatches ? new Uint8Array(4 * Math.ceil((rows * dim) / 4)) : undefined }));
     this.statsBySlot = Array.from({ length: this.depth }, () => []);
     void gpu.device.lost.then((info) => { this.lost = `the GPU device was lost (${info.reason}: ${info.message})`; });
     gpu.device.onuncapturederror = (e) => { this.lost ??= `GPU error: ${e.error.message.split('\n')[0]}`; };
   }
 
   get description(): string {
-    return `webgpu (${this.gpu.info.name}), ${this.dispatches} dispatches per step${this.layout.gathered ? ', the training images on the GPU' : ''}`;
+    const batches = this.byteBatches ? ', each batch uploaded as bytes' : this.layout.gathered ? ', the training images on the GPU' : '';
+    return `webgpu (${this.gpu.info.name}), ${this.dispatches} dispatches per step${batches}`;
   }
 
   /** Compute dispatches a training step records. */
@@ -136,6 +144,12 @@ class WebGpuEngine implements Engine {
       return submission.done;
     }
     const { n, nk } = rows;
+    if (this.byteBatches) {
+      // The batch's images into binding 2, where the gather reads rows 0..n−1 (packed four bytes to a float's place).
+      const words = Math.ceil((n * this.setup.sizes.dim) / 4);
+      const bytes = this.slots[task.slot].bytes!;
+      this.stage(submission, new Float32Array(bytes.buffer, bytes.byteOffset, words), words, this.program.data, 0);
+    }
     const gpuSlot = task.slot % BATCH_SLOTS;
     const step = stepUniform({ n, beta: task.beta, stepSize: lr / (1 - Math.pow(beta1, t)),
       invCorr2: 1 / (1 - Math.pow(beta2, t)), slot: gpuSlot, beta1, beta2, nk, semi: task.semi, noiseKey: task.noiseKey });
@@ -260,19 +274,22 @@ export async function webGpuEngine(setup: EngineSetup, gpu: Gpu, family: Pick<Fa
   const why = webGpuUnsupported(vae, spec);
   if (why !== null || !spec) throw new Error(`the webgpu engine has no kernels for ${why}`);
   const objective = gpuObjective(spec, { rows: setup.sizes.rows, samples: setup.sizes.samples });
-  // The training set stays on the GPU where the batches are its images as they are and it fits in one binding.
+  // The training set stays on the GPU where the batches are its images as they are and it fits in one binding;
+  // where it does not (a streamed set, or one past a binding), such batches come as their bytes, gathered the same way.
   const images = setup.images;
-  const bytes = images ? 4 * Math.ceil(images.images.length / 4) : 0;
-  const gather = images !== undefined && bytes <= Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+  const binds = Math.min(device.limits.maxStorageBufferBindingSize, device.limits.maxBufferSize);
+  const gather = images !== undefined && 4 * Math.ceil(images.images.length / 4) <= binds;
+  const batchBytes = 4 * Math.ceil((setup.sizes.rows * setup.sizes.dim) / 4);
+  const byteBatches = !gather && setup.imageBytes === true && batchBytes <= binds;
   const model = gpuModel(vae);
   const step = withTilePrefetch(gpu.info.prefetchTiles ?? false,
-    () => buildStep(model, objective, { epsilon: setup.adamConfig.epsilon, gather, noise: setup.normals === 'philox' }));
+    () => buildStep(model, objective, { epsilon: setup.adamConfig.epsilon, gather: gather || byteBatches, noise: setup.normals === 'philox' }));
   const program = await gpuProgram(gpu, step.kernels, step.size, `this model and a batch of ${setup.sizes.rows}`, 'use a smaller --batch-size',
-    step.gathered ? images!.images : undefined);
+    step.gathered ? (gather ? images!.images : batchBytes) : undefined);
   if (step.gathered) device.queue.writeBuffer(program.mem, 4 * step.gathered.lut, byteLevels());
   // Parameters and Adam's moments as training left them.
   uploadParams(gpu, model, program.mem);
   device.queue.writeBuffer(program.mem, 8 * model.P, new Float32Array(setup.adam.m)); // copies: the moments may be views of shared memory
   device.queue.writeBuffer(program.mem, 12 * model.P, new Float32Array(setup.adam.v));
-  return new WebGpuEngine(gpu, step, program, setup, 1 + family.stats.length);
+  return new WebGpuEngine(gpu, step, program, setup, 1 + family.stats.length, step.gathered !== null && !gather);
 }

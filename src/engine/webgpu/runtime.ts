@@ -11,9 +11,10 @@ import { Kernel, STEP_BYTES } from './wgsl';
 
 /**
  * One storage buffer of `floats` values, the step uniform, and the pipelines of `kernels` bound to them. A buffer
- * larger than the GPU binds is a one-line error ending with `hint`.
+ * larger than the GPU binds is a one-line error ending with `hint`. Binding 2 holds `images` (the training set's
+ * bytes), or is a buffer of that many bytes that each step writes (its batch's images).
  */
-export async function gpuProgram(gpu: Gpu, kernels: Kernel[], floats: number, what: string, hint: string, images?: Uint8Array) {
+export async function gpuProgram(gpu: Gpu, kernels: Kernel[], floats: number, what: string, hint: string, images?: Uint8Array | number) {
   const { device } = gpu;
   const bytes = 4 * floats;
   const mib = (b: number) => `${Math.ceil(b / 2 ** 20)} MiB`;
@@ -26,8 +27,9 @@ export async function gpuProgram(gpu: Gpu, kernels: Kernel[], floats: number, wh
   const mem = device.createBuffer({ size: bytes, usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
   const uniform = device.createBuffer({ size: STEP_BYTES, usage: GPUBufferUsage.UNIFORM | GPUBufferUsage.COPY_DST });
   // Binding 2: the training images (gatherKernel), bytes packed four to a u32; 4 bytes where there are none.
-  const data = device.createBuffer({ size: Math.max(4, 4 * Math.ceil((images?.length ?? 0) / 4)), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
-  if (images) {
+  const imageBytes = typeof images === 'number' ? images : images?.length ?? 0;
+  const data = device.createBuffer({ size: Math.max(4, 4 * Math.ceil(imageBytes / 4)), usage: GPUBufferUsage.STORAGE | GPUBufferUsage.COPY_DST });
+  if (images instanceof Uint8Array) {
     const padded = images.length % 4 === 0 ? images : Uint8Array.from({ length: 4 * Math.ceil(images.length / 4) }, (_, i) => images[i] ?? 0);
     device.queue.writeBuffer(data, 0, padded as Uint8Array<ArrayBuffer>);
   }

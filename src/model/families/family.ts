@@ -162,6 +162,11 @@ export interface BatchSlot {
    * training set goes here, and x is not written.
    */
   imageIndex?: Float32Array;
+  /**
+   * Given by an engine that takes a batch's images as their bytes (BatchSource.imageBytes, a set it does not hold):
+   * the rows' pixels go here, row after row, and x is not written.
+   */
+  bytes?: Uint8Array;
 }
 
 /** What a family's batches are made from. */
@@ -191,6 +196,12 @@ export interface BatchSource {
    * corruption): an engine may keep it and gather the rows itself from the slot's imageIndex.
    */
   gather?: ResidentSet;
+  /**
+   * A batch's x is its rows' images scaled by 1/255 and nothing more, as for `gather`, whether or not the set is in
+   * memory (a streamed one is not): an engine may take each batch as its images' bytes (BatchSlot.bytes), a quarter
+   * of the floats' size, and scale them itself.
+   */
+  imageBytes?: boolean;
   /**
    * A streamed training set: makes step `step` of `epoch` ready to be filled (its pictures read from the disk; the
    * next ones are read meanwhile). Awaited before each fill.

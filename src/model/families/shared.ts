@@ -82,6 +82,7 @@ export function imageBatches({ vae, train, settings, binarize }: BatchContext): 
     rows: batchSize,
     samples,
     gather: binarize || noise || !train.images ? undefined : train as ResidentSet,
+    imageBytes: !binarize && !noise,
     ready: reader ? (epoch, step) => reader.ready(epoch, step * batchSize, Math.min(train.count, (step + 1) * batchSize)) : undefined,
     close: () => reader?.close(),
     fill(epoch, step, slot) {
@@ -89,7 +90,13 @@ export function imageBatches({ vae, train, settings, binarize }: BatchContext): 
       const start = step * batchSize;
       const n = Math.min(batchSize, train.count - start);
       const binarizeRng = binarize ? new Rng(seed, 'binarize', epoch, step) : undefined;
-      if (slot.imageIndex) {
+      if (slot.bytes) {
+        const images = slot.bytes;
+        for (let k = 0; k < n; k++) {
+          const [bytes, base]: [Uint8Array, number] = reader ? reader.row(epoch, start + k) : [train.images!, epochOrder[start + k] * dim];
+          images.set(bytes.subarray(base, base + dim), k * dim);
+        }
+      } else if (slot.imageIndex) {
         slot.imageIndex.set(epochOrder.subarray(start, start + n));
       } else if (reader) {
         for (let k = 0; k < n; k++) {
