@@ -284,12 +284,14 @@ export async function webGpuEngine(setup: EngineSetup, gpu: Gpu, family: Pick<Fa
   const model = gpuModel(vae);
   const step = withTilePrefetch(gpu.info.prefetchTiles ?? false,
     () => buildStep(model, objective, { epsilon: setup.adamConfig.epsilon, gather: gather || byteBatches, noise: setup.normals === 'philox' }));
+  // Gathered from a set the engine does not hold: each batch's bytes, written into binding 2 (the objective may not gather).
+  const uploadsBytes = step.gathered !== null && !gather;
   const program = await gpuProgram(gpu, step.kernels, step.size, `this model and a batch of ${setup.sizes.rows}`, 'use a smaller --batch-size',
-    step.gathered ? (gather ? images!.images : batchBytes) : undefined);
+    step.gathered === null ? undefined : uploadsBytes ? batchBytes : images!.images);
   if (step.gathered) device.queue.writeBuffer(program.mem, 4 * step.gathered.lut, byteLevels());
   // Parameters and Adam's moments as training left them.
   uploadParams(gpu, model, program.mem);
   device.queue.writeBuffer(program.mem, 8 * model.P, new Float32Array(setup.adam.m)); // copies: the moments may be views of shared memory
   device.queue.writeBuffer(program.mem, 12 * model.P, new Float32Array(setup.adam.v));
-  return new WebGpuEngine(gpu, step, program, setup, 1 + family.stats.length, step.gathered !== null && !gather);
+  return new WebGpuEngine(gpu, step, program, setup, 1 + family.stats.length, uploadsBytes);
 }

@@ -90,17 +90,18 @@ export function imageBatches({ vae, train, settings, binarize }: BatchContext): 
       const start = step * batchSize;
       const n = Math.min(batchSize, train.count - start);
       const binarizeRng = binarize ? new Rng(seed, 'binarize', epoch, step) : undefined;
+      /** Row k of the batch: its picture's bytes and where they start (in the stream's window, or in the held set). */
+      const rowOf = (k: number): [Uint8Array, number] => (reader ? reader.row(epoch, start + k) : [train.images!, epochOrder[start + k] * dim]);
       if (slot.bytes) {
-        const images = slot.bytes;
         for (let k = 0; k < n; k++) {
-          const [bytes, base]: [Uint8Array, number] = reader ? reader.row(epoch, start + k) : [train.images!, epochOrder[start + k] * dim];
-          images.set(bytes.subarray(base, base + dim), k * dim);
+          const [bytes, base] = rowOf(k);
+          slot.bytes.set(bytes.subarray(base, base + dim), k * dim);
         }
       } else if (slot.imageIndex) {
         slot.imageIndex.set(epochOrder.subarray(start, start + n));
       } else if (reader) {
         for (let k = 0; k < n; k++) {
-          const [bytes, base] = reader.row(epoch, start + k);
+          const [bytes, base] = rowOf(k);
           scaleRow(bytes, base, dim, slot.x, k * dim, binarizeRng);
         }
       } else {
