@@ -36,6 +36,10 @@ part() {
   timeout -k 10 "$cap" "$@" > "$out/$name.txt" 2>&1
   echo "exit $? after $(( ($(date +%s%N) - start) / 1000000 )) ms (limit $cap s)" >> "$out/$name.txt"
 }
+# rows_matching PATTERN: the check's rows (workload:batch) that grep PATTERN matches, comma-separated.
+rows_matching() {
+  echo "$rows" | tr ',' '\n' | grep "$1" | paste -sd, -
+}
 # bench NAME SECONDS FLAGS...: a part of bench/run.js's GPU section alone (vae's rows, then PyTorch CUDA's unless
 # --no-torch) on the check's MNIST images and folder of photographs, its results in $out/NAME.json.
 bench() {
@@ -60,7 +64,7 @@ limit=()
 #    step, the folder's first run timed, and PyTorch CUDA on the same models, eager and as one CUDA graph per step.
 #    A part per workload (bench-mlp, bench-conv28, bench-conv64x3), so that one running out of time loses only its own rows.
 for workload in mlp conv28 conv64x3; do
-  wrows=$(echo "$rows" | tr ',' '\n' | grep "^$workload:" | paste -sd, -)
+  wrows=$(rows_matching "^$workload:")
   [ -z "$wrows" ] && continue
   case $workload in mlp) cap=60 ;; conv28) cap=80 ;; *) cap=200 ;; esac
   bench "bench-$workload" "$cap" --gpu-rows "$wrows" --python "$python" --torch-modes eager,cuda-graph
@@ -69,7 +73,7 @@ done
 #     (compiling takes a while: a part each, its rows alone, bench/run.js --torch-only, which stops PyTorch 10 s
 #     before the part's end and keeps what it finished).
 for workload in mlp conv28 conv64x3; do
-  wrows=$(echo "$rows" | tr ',' '\n' | grep "^$workload:" | paste -sd, -)
+  wrows=$(rows_matching "^$workload:")
   [ -z "$wrows" ] && continue
   cap=$([ $workload = mlp ] && echo 90 || echo 100)
   left=$(( deadline - $(date +%s) ))
@@ -100,14 +104,14 @@ done
 VAE_GPU_STEPS_PER_SUBMISSION=1 bench one-per-submission 45 --gpu-rows mlp:128,conv28:128 --no-torch
 # 4. The products fetching their next tiles while multiplying (VAE_GPU_PREFETCH=1, an experiment: same bits, slower
 #    on lavapipe): the rows at batch 128 again (16 for the lavapipe trial), against part 1's, a part each.
-for row in $(echo "$rows" | tr ',' '\n' | grep ':128$\|:16$'); do
+for row in $(rows_matching ':128$\|:16$' | tr ',' ' '); do
   cap=40; [ "${row%%:*}" = conv64x3 ] && cap=60
   VAE_GPU_PREFETCH=1 bench "prefetch-${row%%:*}" "$cap" --gpu-rows "$row" --no-torch --gpu-folder-reuse
 done
 # 4b. Dawn's robustness off (VAE_GPU_UNCHECKED=1, an experiment: the kernels' indices into workgroup memory not
 #     clamped, the same numbers): the rows at the larger batch (the whole list on the lavapipe trial), where the
 #     products' inner loops are the step, against part 1's.
-unchecked=$(echo "$rows" | tr ',' '\n' | grep ':1024$\|:512$' | paste -sd, -)
+unchecked=$(rows_matching ':1024$\|:512$')
 VAE_GPU_UNCHECKED=1 bench unchecked 90 --gpu-rows "${unchecked:-$rows}" --no-torch --gpu-folder-reuse
 # 4c. The 64x64x3 row at 512 (16 on the lavapipe trial) streamed from the folder's cache (--data-memory 100: a set
 #     larger than its budget, as a CelebA-sized one is), each batch uploaded as bytes, against part 1's held set (the
