@@ -52,6 +52,11 @@ bench() {
   date -u; uname -a; node --version
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null || echo "no nvidia-smi"
   "$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.cuda.is_available())' 2>&1
+  # torch.compile's Inductor writes Triton kernels, and Triton builds its launcher with a C compiler and Python.h:
+  # without them the compiled column fails (its error is on the table's line), and this says why.
+  "$python" -c 'import triton; print("triton", triton.__version__)' 2>&1 | tail -1
+  for c in cc gcc g++; do echo "$c: $(command -v $c || echo none)"; done
+  "$python" -c 'import os, sysconfig; print("Python.h:", os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h")))' 2>&1
   # What Dawn says of the adapter (the engine line names it from these), by default and with unsafe APIs: its
   # features (shader-f16? subgroups?), and whether a shader-f16 device compiles f16 storage with f32 sums.
   timeout 30 node bench/gpu-features.js 2>&1 | grep -v '^Warning'
@@ -102,11 +107,12 @@ done
 # 3b. Steps per submission: the 28x28 rows at batch 128 again with each step submitted alone (as before 2026-12-05),
 #     against part 1's four to a submission.
 VAE_GPU_STEPS_PER_SUBMISSION=1 bench one-per-submission 45 --gpu-rows mlp:128,conv28:128 --no-torch
-# 4. The products fetching their next tiles while multiplying (VAE_GPU_PREFETCH=1, an experiment: same bits, slower
-#    on lavapipe): the rows at batch 128 again (16 for the lavapipe trial), against part 1's, a part each.
+# 4. What the tuner buys: the rows at batch 128 again (16 for the lavapipe trial) with each product in its plain form
+#    (VAE_GPU_TUNE=0), against part 1's, whose products were timed in each form and the fastest kept (the engine
+#    lines of the table say which), a part each.
 for row in $(rows_matching ':128$\|:16$' | tr ',' ' '); do
   cap=40; [ "${row%%:*}" = conv64x3 ] && cap=60
-  VAE_GPU_PREFETCH=1 bench "prefetch-${row%%:*}" "$cap" --gpu-rows "$row" --no-torch --gpu-folder-reuse
+  VAE_GPU_TUNE=0 bench "untuned-${row%%:*}" "$cap" --gpu-rows "$row" --no-torch --gpu-folder-reuse
 done
 # 4b. Dawn's robustness off (VAE_GPU_UNCHECKED=1, an experiment: the kernels' indices into workgroup memory not
 #     clamped, the same numbers): the rows at the larger batch (the whole list on the lavapipe trial), where the
@@ -154,7 +160,7 @@ for name in sorted(os.listdir(out)):
               100 * float(kernels[1]) / step))
 PY
 echo "one step a submission:"; grep -h "batch 128\|^exit" "$out/one-per-submission.txt"
-echo "next tiles prefetched:"; grep -h "batch 128 \|batch 16 \|^exit" "$out"/prefetch-*.txt
+echo "untuned (every product plain):"; grep -h "batch 128 \|batch 16 \|^exit" "$out"/untuned-*.txt
 echo "robustness off:"; grep -h ", batch \|^exit" "$out/unchecked.txt"
 echo "streamed, batches as bytes:"; grep -h "^data\|^engine\|^epoch 2/\|^exit" "$out/streamed.txt"
 grep -h "NLL\|^exit" "$out"/iw-*.txt

@@ -14,8 +14,11 @@ export interface GpuInfo {
   peakTflops?: number;
   /** Training steps submitted together, where the user set it (VAE_GPU_STEPS_PER_SUBMISSION: the bench compares). */
   stepsPerSubmission?: number;
-  /** Tiled products fetch their next tiles while multiplying (VAE_GPU_PREFETCH=1: an experiment the GPU check times). */
-  prefetchTiles?: boolean;
+  /**
+   * The step's products are timed in each of their forms before training and the fastest kept (engine/webgpu/tune.ts):
+   * by default on a GPU and not on a software adapter; VAE_GPU_TUNE=1 or 0 says otherwise.
+   */
+  tune?: boolean;
 }
 
 export interface Gpu {

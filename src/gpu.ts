@@ -58,7 +58,8 @@ async function open(): Promise<Gpu> {
   if (peak > 0) opened.info.peakTflops = peak;
   const perSubmission = Number(process.env.VAE_GPU_STEPS_PER_SUBMISSION);
   if (Number.isInteger(perSubmission) && perSubmission > 0) opened.info.stepsPerSubmission = perSubmission;
-  if (process.env.VAE_GPU_PREFETCH === '1') opened.info.prefetchTiles = true;
+  const tune = process.env.VAE_GPU_TUNE;
+  if (tune === '0' || tune === '1') opened.info.tune = tune === '1';
   return opened;
 }
 

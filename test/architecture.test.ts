@@ -101,7 +101,7 @@ export const WEBGPU_LEVELS: readonly (readonly string[])[] = [
   ['layers.ts'],
   ['networks.ts'],
   ['objectives/'],
-  ['step.ts', 'runtime.ts', 'profile.ts'],
+  ['step.ts', 'runtime.ts', 'profile.ts', 'tune.ts'],
   ['engine.ts', 'decode.ts'],
 ];
 

@@ -55,12 +55,14 @@ test('a checkpoint written on the GPU resumes on the CPU, and the other way roun
   }
 }, 300_000);
 
-test('--seed gives the same run twice on the GPU, and with Dawn\'s robustness off (VAE_GPU_UNCHECKED=1): the same metrics and weights, to the bit', () => {
+test('--seed gives the same run twice on the GPU, and with Dawn\'s robustness off and its products tuned: the same metrics and weights, to the bit', () => {
   if (!gpu) return expect(process.env.CI).toBeFalsy();
-  // The third run's kernels index workgroup memory unclamped: the same bits say that no kernel reads out of bounds.
+  // The third run's kernels index workgroup memory unclamped (VAE_GPU_UNCHECKED=1): the same bits say that no kernel
+  // reads out of bounds. Its products are timed in each form and the fastest kept (VAE_GPU_TUNE=1: on lavapipe too).
   const runs = [path.join(work, 'seed-a'), path.join(work, 'seed-b'), path.join(work, 'seed-unchecked')];
-  runs.forEach((out, i) => train(['--backend', 'webgpu', '--arch', 'conv', '--epochs', '1', '--limit-train', '640', '--limit-test', '64', '--seed', '3',
-    '--out', out], i === 2 ? { VAE_GPU_UNCHECKED: '1' } : {}));
+  const logs = runs.map((out, i) => train(['--backend', 'webgpu', '--arch', 'conv', '--epochs', '1', '--limit-train', '640', '--limit-test', '64', '--seed', '3',
+    '--out', out], i === 2 ? { VAE_GPU_UNCHECKED: '1', VAE_GPU_TUNE: '1' } : {}));
+  expect(logs.map((log) => /^engine: .*, (\d+ of )?\d+ products timed/m.test(log))).toEqual([false, false, true]);
   const numbers = (run: string) => readMetrics(path.join(run, 'metrics.jsonl')).map((m) => ({ ...m, time: '', seconds: 0, samplesPerSec: 0 }));
   const weights = (run: string) => fs.readFileSync(path.join(run, 'epoch-0001', 'decoder', 'weights.bin'));
   expect(weights(runs[0]).length).toBeGreaterThan(0);

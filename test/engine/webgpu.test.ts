@@ -11,13 +11,15 @@ import { EngineSetup } from '../../src/engine/engine';
 import type { ShardTask } from '../../src/model/families/family';
 import { createWebGpuEngine, webGpuCannotTrain } from '../../src/engine/engines';
 import { webGpuEngine } from '../../src/engine/webgpu/engine';
+import { PickForms, tuneStep } from '../../src/engine/webgpu/tune';
+import { gpuProgram } from '../../src/engine/webgpu/runtime';
 import { ConvSpec, chunkedWeightGrad } from '../../src/engine/webgpu/conv';
 import { byteLevels, gatherKernel } from '../../src/engine/webgpu/gather';
 import { reparameterizeGradKernel, reparameterizeKernel } from '../../src/engine/webgpu/gaussian';
 import { Layer, NARROW, StepPlan, convLayer, denseLayer } from '../../src/engine/webgpu/layers';
 import { bernoulliKernel, gaussianKernel } from '../../src/engine/webgpu/likelihoods';
 import { adamKernel } from '../../src/engine/webgpu/optimizer';
-import { alongside, plannedKernels, productGroups, productKernel, ProductSpec, productTiled, withTilePrefetch } from '../../src/engine/webgpu/products';
+import { alongside, plannedKernels, productGroups, productKernel, ProductSpec, productTiled, TILE_FORMS, TileForm, withTileForm } from '../../src/engine/webgpu/products';
 import { statsKernel } from '../../src/engine/webgpu/stats';
 import { Arena, Kernel, flatJobKernel, flatKernel, joinKernels, oneGroupKernel, stepUniform } from '../../src/engine/webgpu/wgsl';
 import { placeLayers } from '../../src/engine/webgpu/networks';
@@ -343,7 +345,7 @@ describe('kernels that do not depend on each other in one dispatch (joinKernels)
   }, 60000);
 });
 
-withGpu('products that fetch their next tiles while multiplying (VAE_GPU_PREFETCH=1) give the same bits: dense, strided, upsampled', async (g) => {
+withGpu('products in every form the tuner may pick (prefetching, deep, both) give the plain form\'s bits: dense, strided, upsampled', async (g) => {
   const n = 5;
   const rng = new Rng(23, 'gpu-prefetch');
   const strided: ConvSpec = { H: 8, W: 8, cin: 5, cout: 16, k: 4, s: 2, up: false, off: 0 };
@@ -354,7 +356,7 @@ withGpu('products that fetch their next tiles while multiplying (VAE_GPU_PREFETC
   // gradient | scratch
   const xAt = 2 * P, yAt = xAt + n * 64 * 16, dyAt = yAt + n * 256 * 24, dxAt = dyAt + n * 256 * 24, hAt = dxAt + n * 64 * 16;
   const end = hAt + n * (70 + 37 + 70);
-  const kernels = (prefetch: boolean) => withTilePrefetch(prefetch, () => {
+  const kernels = (form: TileForm) => withTileForm(form, () => {
     const arena = new Arena();
     arena.take(end);
     const { all: [a, b, d] } = placeLayers(arena, { rows: 64, decRows: 64 }, (plan) => ({ all: [convLayer('strided', strided, true, P, plan),
@@ -363,13 +365,50 @@ withGpu('products that fetch their next tiles while multiplying (VAE_GPU_PREFETC
       ...b.forward(xAt, yAt), ...b.weightGrad(xAt, dyAt), ...b.inputGrad(dyAt, dxAt, xAt),
       ...d.forward(hAt + n * 70, hAt), ...d.weightGrad(hAt + n * 70, hAt + n * 107), ...d.inputGrad(hAt + n * 107, hAt + n * 70, hAt + n * 70, true)] };
   });
-  const [plain, prefetching] = [kernels(false), kernels(true)];
-  expect(prefetching.kernels.map((k) => k.source)).not.toEqual(plain.kernels.map((k) => k.source));
+  const [plain, ...others] = TILE_FORMS.map(kernels);
   const mem = new Float32Array(plain.size);
   mem.set(random(rng, end));
   const run = (ks: Kernel[]) => runKernels(g, ks.map((k) => ({ source: k.source, groups: k.groups(n, n) })), mem, uniform(n));
   const want = await run(plain.kernels);
-  expect(await run(prefetching.kernels)).toEqual(want);
+  for (const other of others) {
+    expect(other.size).toBe(plain.size);
+    // Five or more of these products take the form (the deep one: those not split, in small tiles).
+    const changed = other.kernels.filter((k, i) => k.source !== plain.kernels[i].source).length;
+    expect(changed).toBeGreaterThanOrEqual(5);
+    expect(await run(other.kernels)).toEqual(want);
+  }
+}, 60000);
+
+withGpu('tuneStep: each kernel with other forms timed, the form picked put in its place, the step\'s memory as it was before', async (g) => {
+  // Kernel 0 adds to mem (as a product that accumulates does) in two texts; kernel 1 has one form; kernel 2 three.
+  const k = (name: string, body: string): Kernel => ({ name, source: flatKernel('64u', body), groups: () => [1, 1] });
+  const plain = [k('add', 'mem[idx] = mem[idx] + 1.0;'), k('set', 'mem[64u + idx] = 5.0;'), k('scale', 'mem[128u + idx] = 2.0 * mem[128u + idx];')];
+  const forms = [plain, [k('add', 'mem[idx] = 1.0 + mem[idx];'), plain[1], plain[2]], [plain[0], plain[1], k('scale', 'mem[128u + idx] = mem[128u + idx] * 2.0;')],
+    [plain[0], plain[1], k('scale', 'mem[128u + idx] = mem[128u + idx] + mem[128u + idx];')]];
+  const steps = forms.map((kernels) => ({ kernels: [...kernels], size: 192, P: 0, stats: 0, gathered: null, upload: () => ({ n: 1, nk: 1 }), drawsNoise: false }));
+  const program = await gpuProgram(g, steps[0].kernels, 192, 'a test', '');
+  const before = Float32Array.from(random(new Rng(5, 'tune'), 192));
+  g.device.queue.writeBuffer(program.mem, 0, before);
+  const pipelines = [...program.pipelines];
+  const timed: string[] = [];
+  const summary = await tuneStep(g, program, steps, { n: 1, nk: 1 }, async (fs, time) => {
+    for (const [kernel, f] of fs.entries()) for (const form of f) timed.push(`${kernel} ${form} ${(await time(kernel, form))! > 0}`);
+    return [1, 0, 3];
+  });
+  expect(timed).toEqual(['0 0 true', '0 1 true', '1 0 true', '2 0 true', '2 2 true', '2 3 true']);
+  expect(summary).toBe(', 2 products timed: 1 prefetching, 1 deep and prefetching');
+  expect(steps[0].kernels.map((kernel) => kernel.source)).toEqual([forms[1][0].source, plain[1].source, forms[3][2].source]);
+  expect(steps[0].kernels.map((kernel) => kernel.name)).toEqual(['add (prefetching)', 'set', 'scale (deep and prefetching)']);
+  expect(program.pipelines.map((p, i) => p === pipelines[i])).toEqual([false, true, false]);
+  // Timing ran kernel 0 many times, each adding 1: the memory was saved and put back.
+  const out = g.device.createBuffer({ size: 4 * 192, usage: GPUBufferUsage.MAP_READ | GPUBufferUsage.COPY_DST });
+  const encoder = g.device.createCommandEncoder();
+  encoder.copyBufferToBuffer(program.mem, 0, out, 0, 4 * 192);
+  g.device.queue.submit([encoder.finish()]);
+  await out.mapAsync(GPUMapMode.READ);
+  expect(new Float32Array(out.getMappedRange().slice(0))).toEqual(before);
+  out.unmap();
+  for (const b of [out, program.mem, program.uniform, program.data]) b.destroy();
 }, 60000);
 
 describe.each([
@@ -845,12 +884,28 @@ describe.each([
       return { n, index, x, y, eps };
     });
     const results = [];
-    const ways = [{ perSubmission: 1, bytes: false }, { perSubmission: 4, bytes: false }, ...(gathers ? [{ perSubmission: 4, bytes: true }] : [])];
-    for (const { perSubmission, bytes } of ways) {
+    // Also tuned (tune.ts), each product in its last form (not timed to pick it: lavapipe's fastest is the plain one).
+    const lastForms: PickForms = async (forms, time) => {
+      const first = forms.findIndex((fs) => fs.length > 1);
+      expect(await time(first, forms[first][1])).toBeGreaterThan(0);
+      return forms.map((fs) => fs[fs.length - 1]);
+    };
+    const ways = [{ perSubmission: 1, bytes: false }, { perSubmission: 4, bytes: false }, ...(gathers ? [{ perSubmission: 4, bytes: true }] : []),
+      { perSubmission: 4, bytes: false, tuned: true }];
+    for (const { perSubmission, bytes, tuned } of ways) {
       const engine = await webGpuEngine(bytes ? { ...setup, images: undefined, imageBytes: true } : setup,
-        { ...g, info: { ...g.info, stepsPerSubmission: perSubmission } }, familyOf(run.vae.config));
+        { ...g, info: { ...g.info, stepsPerSubmission: perSubmission, tune: tuned === true } }, familyOf(run.vae.config), tuned ? lastForms : undefined);
       expect([engine.group, engine.depth]).toEqual([perSubmission, 3 * perSubmission]);
       expect(engine.description.endsWith(', each batch uploaded as bytes')).toBe(bytes);
+      // Each product in its last form: none plain (those with deep ones, deep and prefetching; the others prefetching).
+      const timed = /, (\d+) products timed: (.*)$/.exec(engine.description);
+      expect(timed !== null).toBe(tuned === true);
+      if (timed) {
+        const forms = timed[2].split(', ').map((part) => /^(\d+) (.*)$/.exec(part)!);
+        expect(forms.map((f) => f[2])).not.toContain('plain');
+        expect(forms.reduce((sum, f) => sum + Number(f[1]), 0)).toBe(Number(timed[1]));
+        expect(Number(timed[1])).toBeGreaterThanOrEqual(4);
+      }
       const queue = g.device.queue;
       const submit = queue.submit.bind(queue);
       let submissions = 0;

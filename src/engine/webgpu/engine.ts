@@ -19,6 +19,9 @@
  * arithmetic is the CPU engine's in float32 (sums in another order, exp and log of the GPU): a step agrees with it to
  * ~1e-5 relative (test/engine/webgpu.test.ts).
  *
+ * Before the first step, on a GPU, the step's products are timed in each of the forms that give the same numbers
+ * and the fastest of each kept (tune.ts).
+ *
  * Nothing here needs Node: the device comes from gpu.ts's Dawn loader under Node (engines.ts) or from a browser.
  * VAE_GPU_PROFILE=1 times each kernel on the GPU (profile.ts).
  */
@@ -31,9 +34,10 @@ import { byteLevels } from './gather';
 import { gpuModel } from './networks';
 import { gpuObjective, webGpuUnsupported } from './objectives';
 import { KernelProfiler } from './profile';
-import { withTilePrefetch } from './products';
+import { PLAIN_TILES, TILE_FORMS, TileForm, withTileForm } from './products';
 import { gpuProgram, recordKernels, uploadParams } from './runtime';
 import { StepProgram, buildStep } from './step';
+import { PickForms, tuneStep } from './tune';
 import { stepUniform } from './wgsl';
 
 type Program = Awaited<ReturnType<typeof gpuProgram>>;
@@ -92,7 +96,8 @@ class WebGpuEngine implements Engine {
    * step and gathered there as rows 0..n−1 (the slots' imageIndex): the engine does not hold the training set.
    */
   constructor(private readonly gpu: Gpu, private readonly layout: StepProgram, private readonly program: Program,
-    private readonly setup: EngineSetup, private readonly statCount: number, private readonly byteBatches: boolean) {
+    private readonly setup: EngineSetup, private readonly statCount: number, private readonly byteBatches: boolean,
+    private readonly tuned = '') {
     const { rows, dim, labelDim, zDim, samples, noisy } = setup.sizes;
     // Profiling times each kernel in one of BATCH_SLOTS query sets: then a step a submission, BATCH_SLOTS in flight.
     this.profiler = gpu.info.timestamps ? new KernelProfiler(gpu.device, layout.kernels, BATCH_SLOTS, gpu.info.peakTflops) : null;
@@ -110,7 +115,7 @@ class WebGpuEngine implements Engine {
 
   get description(): string {
     const batches = this.byteBatches ? ', each batch uploaded as bytes' : this.layout.gathered ? ', the training images on the GPU' : '';
-    return `webgpu (${this.gpu.info.name}), ${this.dispatches} dispatches per step${batches}`;
+    return `webgpu (${this.gpu.info.name}), ${this.dispatches} dispatches per step${batches}${this.tuned}`;
   }
 
   /** Compute dispatches a training step records. */
@@ -265,9 +270,10 @@ class WebGpuEngine implements Engine {
 
 /**
  * The engine on this device for the setup's model, trained with the objective its family declares (family.gpu);
- * `family.stats` are the sums a step reports after its loss.
+ * `family.stats` are the sums a step reports after its loss. Its products tuned to this GPU (tune.ts) where
+ * gpu.info.tune says so (by default on a GPU, not on a software adapter), `pickForms` choosing their forms.
  */
-export async function webGpuEngine(setup: EngineSetup, gpu: Gpu, family: Pick<Family, 'gpu' | 'stats'>): Promise<Engine> {
+export async function webGpuEngine(setup: EngineSetup, gpu: Gpu, family: Pick<Family, 'gpu' | 'stats'>, pickForms?: PickForms): Promise<Engine> {
   const { device } = gpu;
   const { vae } = setup;
   const spec = family.gpu?.(vae.config);
@@ -282,8 +288,9 @@ export async function webGpuEngine(setup: EngineSetup, gpu: Gpu, family: Pick<Fa
   const batchBytes = 4 * Math.ceil((setup.sizes.rows * setup.sizes.dim) / 4);
   const byteBatches = !gather && setup.imageBytes === true && batchBytes <= binds;
   const model = gpuModel(vae);
-  const step = withTilePrefetch(gpu.info.prefetchTiles ?? false,
+  const build = (form: TileForm) => withTileForm(form,
     () => buildStep(model, objective, { epsilon: setup.adamConfig.epsilon, gather: gather || byteBatches, noise: setup.normals === 'philox' }));
+  const step = build(PLAIN_TILES);
   // Gathered from a set the engine does not hold: each batch's bytes, written into binding 2 (the objective may not gather).
   const uploadsBytes = step.gathered !== null && !gather;
   const program = await gpuProgram(gpu, step.kernels, step.size, `this model and a batch of ${setup.sizes.rows}`, 'use a smaller --batch-size',
@@ -293,5 +300,15 @@ export async function webGpuEngine(setup: EngineSetup, gpu: Gpu, family: Pick<Fa
   uploadParams(gpu, model, program.mem);
   device.queue.writeBuffer(program.mem, 8 * model.P, new Float32Array(setup.adam.m)); // copies: the moments may be views of shared memory
   device.queue.writeBuffer(program.mem, 12 * model.P, new Float32Array(setup.adam.v));
-  return new WebGpuEngine(gpu, step, program, setup, 1 + family.stats.length, uploadsBytes);
+  // The products in the form that runs fastest on this GPU (the same numbers in every form).
+  let tuned = '';
+  if (gpu.info.tune ?? !gpu.info.software) {
+    try {
+      tuned = await tuneStep(gpu, program, [step, ...TILE_FORMS.slice(1).map(build)], { n: objective.rows.rows, nk: objective.rows.decRows },
+        pickForms);
+    } catch (e) {
+      tuned = `, its products not tuned (${errorMessage(e).split('\n')[0]})`;
+    }
+  }
+  return new WebGpuEngine(gpu, step, program, setup, 1 + family.stats.length, uploadsBytes, tuned);
 }

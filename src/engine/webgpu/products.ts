@@ -105,8 +105,11 @@ export interface TiledSpec {
    * and store reads which one as `z` (the phases of a convolution: their operands differ, their sizes do not).
    */
   batch?: number;
+  /** The depth of its tiles along K (default TK; a multiple of it). */
+  tk?: number;
 }
 
+/** The depth of a tile along K (a `deep` form's unsplit small tiles: twice that). */
 const TK = 16;
 
 /** A kernel that is one tiled product (plannedKernels), with its spec and rows: alongside can run it with others. */
@@ -118,24 +121,44 @@ interface ProductKernel extends Kernel {
 const productOf = (k: Kernel | undefined) => (k as ProductKernel | undefined)?.product;
 
 /**
- * An experiment for the GPU check (VAE_GPU_PREFETCH=1, GpuInfo.prefetchTiles): each thread fetches its elements of the
- * next tiles of A and B into registers while the current tiles are multiplied, so that the loads' latency is hidden
- * where a product has few workgroups per multiprocessor (batch 128). The same values in the same order: the same
- * bits. Off by default until a GPU says it helps: on lavapipe the kernels take 1.3x as long with it (the MLP VAE at
- * batch 128: 430 → 568 ms of kernels a step), its barriers keeping more values alive.
+ * The forms a tiled product can take, each computing the same numbers bit for bit (the same sums in the same order:
+ * only which thread loads what, and when, differs), of which tune.ts times each on the GPU at hand and keeps the
+ * fastest (one may hide load latency on one GPU and spill registers on another):
+ * - `prefetch`: each thread fetches its elements of the next tiles of A and B into registers while the current tiles
+ *   are multiplied, so that the loads' latency is hidden where a product has few workgroups per multiprocessor
+ *   (batch 128). On lavapipe the kernels take 1.3x as long with it (the MLP VAE at batch 128: 430 → 568 ms of kernels
+ *   a step), its barriers keeping more values alive.
+ * - `deep`: tiles 32 deep instead of 16 where the product is not split (a split product's chunks of K are multiples
+ *   of the depth: their sums would change) and its tile is small (at most 32 x 32: a deeper large tile would pass
+ *   WebGPU's default 16 KiB of workgroup memory): half the barriers and twice the loads in flight a step of K, for the
+ *   long thin products of a small batch. Past K's end the tiles hold zeros, and fma(0, 0, s) = s (a sum that
+ *   starts at +0 is never −0).
  */
-let prefetchTiles = false;
+export interface TileForm {
+  prefetch: boolean;
+  deep: boolean;
+}
 
-/** `build` (which makes kernels) with prefetchTiles on or off. */
-export function withTilePrefetch<T>(on: boolean, build: () => T): T {
-  const was = prefetchTiles;
-  prefetchTiles = on;
+export const PLAIN_TILES: TileForm = { prefetch: false, deep: false };
+
+/** Every form tune.ts tries, the plain one first (what runs where none is timed). */
+export const TILE_FORMS: TileForm[] = [PLAIN_TILES, { prefetch: true, deep: false }, { prefetch: false, deep: true }, { prefetch: true, deep: true }];
+
+let tileForm: TileForm = PLAIN_TILES;
+
+/** `build` (which makes kernels) with its tiled products in `form`. */
+export function withTileForm<T>(form: TileForm, build: () => T): T {
+  const was = tileForm;
+  tileForm = form;
   try {
     return build();
   } finally {
-    prefetchTiles = was;
+    tileForm = was;
   }
 }
+
+/** The depth of a tiled product's tiles in the form being built. */
+const depthOf = (p: Pick<TiledSpec, 'tm' | 'tn' | 'splits'>) => (tileForm.deep && p.splits === 1 && p.tm * p.tn <= 4 ? 2 * TK : TK);
 
 export function tiledKernel(p: TiledSpec): string {
   return HEADER + tiledWorkgroupMemory([p]) + tiledProduct(p, '') + /* wgsl */ `
@@ -147,7 +170,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
 
 /** The tiles in workgroup memory, as large as the largest of these products needs, and the product's `z`. */
 function tiledWorkgroupMemory(ps: TiledSpec[]): string {
-  const most = (tile: (p: TiledSpec) => number) => Math.max(...ps.map((p) => TK * (16 * tile(p) + 1))); // padded, see tiledProduct
+  const most = (tile: (p: TiledSpec) => number) => Math.max(...ps.map((p) => (p.tk ?? TK) * (16 * tile(p) + 1))); // padded, see tiledProduct
   return /* wgsl */ `
 var<workgroup> ta: array<f32, ${most((p) => p.tm)}>;
 var<private> z: u32;
@@ -161,22 +184,23 @@ var<workgroup> tb: array<f32, ${most((p) => p.tn)}>;
  */
 function tiledProduct(p: TiledSpec, id: string): string {
   const BM = 16 * p.tm, BN = 16 * p.tn;
+  const tk = p.tk ?? TK;
   const lda = BM + 1, ldb = BN + 1; // padded: the loads along k write a column without bank conflicts
   const nt = Math.ceil(p.N / BN);
   const acc = (r: number, c: number) => `c${r}_${c}`;
   const rs = Array.from({ length: p.tm }, (_, r) => r), cs = Array.from({ length: p.tn }, (_, c) => c);
   /**
-   * A tile's loads, `count` elements a thread (the tile's 16·count x 16 elements over 256 threads): element e = t + 256·r
+   * A tile's loads (the tile's 16·count x tk elements over 256 threads, count·tk/16 a thread): element e = t + 256·r
    * is at (k index kk, other index q) of the tile, the same for every tile of K; each read and written into
-   * workgroup memory (load), or with prefetchTiles read into a register (fetch) while the tile before is multiplied,
-   * then written (put).
+   * workgroup memory (load), or in the prefetch form read into a register (fetch) while the tile before is
+   * multiplied, then written (put).
    */
   const tileLoads = (name: string, tile: string, ld: number, count: number, fastIsRow: boolean, at: (q: string, k: string) => string,
     inRange: (q: string, k: string) => string) => {
     const rows = 16 * count; // the tile's extent along its non-k index
     /** Element e's (k index, other index) in the tile. */
-    const place = (e: string) => (fastIsRow ? { kk: `${e} / ${rows}u`, q: `${e} % ${rows}u` } : { kk: `${e} % ${TK}u`, q: `${e} / ${TK}u` });
-    const each = Array.from({ length: count }, (_, r) => ({ ...place(`(t + ${256 * r}u)`), reg: `${name}${r}` }));
+    const place = (e: string) => (fastIsRow ? { kk: `${e} / ${rows}u`, q: `${e} % ${rows}u` } : { kk: `${e} % ${tk}u`, q: `${e} / ${tk}u` });
+    const each = Array.from({ length: (count * tk) / 16 }, (_, r) => ({ ...place(`(t + ${256 * r}u)`), reg: `${name}${r}` }));
     return {
       declare: each.map(({ reg }) => `var ${reg} = 0.0;`).join(' '),
       fetch: (k0: string) => each.map(({ kk, q, reg }) => `${reg} = 0.0;
@@ -184,7 +208,7 @@ function tiledProduct(p: TiledSpec, id: string): string {
       put: each.map(({ kk, q, reg }) => `${tile}[${kk} * ${ld}u + ${q}] = ${reg};`).join('\n    '),
       // The tile in a loop over its elements, each read and written (lavapipe runs this form 1.3x as fast as either
       // of the above, unrolled).
-      load: (k0: string) => `for (var e = t; e < ${rows * TK}u; e += 256u) {
+      load: (k0: string) => `for (var e = t; e < ${rows * tk}u; e += 256u) {
       let kk = ${place('e').kk};
       let q = ${place('e').q};
       var v = 0.0;
@@ -215,24 +239,24 @@ fn product${id}(wg: vec3u, t: u32) {
   let split = wg.x / ${nt}u;
   let j0 = (wg.x % ${nt}u) * ${BN}u;
   let i0 = wg.y * ${BM}u;
-  let chunk = ((K + ${p.splits * TK - 1}u) / ${p.splits * TK}u) * ${TK}u;
+  let chunk = ((K + ${p.splits * tk - 1}u) / ${p.splits * tk}u) * ${tk}u;
   let k_begin = min(K, split * chunk);
   let k_end = min(K, k_begin + chunk);
   let tx = t % 16u;
   let ty = t / 16u;
   ${rs.flatMap((r) => cs.map((c) => `var ${acc(r, c)} = 0.0;`)).join(' ')}
-  ${prefetchTiles ? `${aLoads.declare} ${bLoads.declare}
+  ${tileForm.prefetch ? `${aLoads.declare} ${bLoads.declare}
   ${aLoads.fetch('k_begin')}
   ${bLoads.fetch('k_begin')}` : ''}
-  for (var k0 = k_begin; k0 < k_end; k0 += ${TK}u) {
-    ${prefetchTiles ? `${aLoads.put}
+  for (var k0 = k_begin; k0 < k_end; k0 += ${tk}u) {
+    ${tileForm.prefetch ? `${aLoads.put}
     ${bLoads.put}` : `${aLoads.load('k0')}
     ${bLoads.load('k0')}`}
     workgroupBarrier();
-    ${prefetchTiles ? `// The next tile's loads, in flight while this one is multiplied (none after the last).
-    ${aLoads.fetch(`k0 + ${TK}u`)}
-    ${bLoads.fetch(`k0 + ${TK}u`)}` : ''}
-    for (var kk = 0u; kk < ${TK}u; kk++) {
+    ${tileForm.prefetch ? `// The next tile's loads, in flight while this one is multiplied (none after the last).
+    ${aLoads.fetch(`k0 + ${tk}u`)}
+    ${bLoads.fetch(`k0 + ${tk}u`)}` : ''}
+    for (var kk = 0u; kk < ${tk}u; kk++) {
       ${rs.map((r) => `let a${r} = ta[kk * ${lda}u + ty + ${16 * r}u];`).join(' ')}
       ${cs.map((c) => `let b${c} = tb[kk * ${ldb}u + tx + ${16 * c}u];`).join(' ')}
       ${rs.flatMap((r) => cs.map((c) => `${acc(r, c)} = fma(a${r}, b${c}, ${acc(r, c)});`)).join('\n      ')}
@@ -300,7 +324,7 @@ export function productPlan(M: number, N: number, K: number, sumOverRows: boolea
 export function plannedKernels(name: string, t: Omit<TiledSpec, 'tm' | 'tn' | 'splits' | 'scratch' | 'store'> & { store: string },
   p: { tm: number; tn: number; splits: number }, scratch: number, m: (n: number, nk: number) => number,
   k: (n: number, nk: number) => number): [ProductKernel, ...Kernel[]] {
-  const spec: TiledSpec = { ...t, tm: p.tm, tn: p.tn, splits: p.splits };
+  const spec: TiledSpec = { ...t, tm: p.tm, tn: p.tn, splits: p.splits, tk: depthOf(p) };
   const batch = t.batch ?? 1;
   const flops = (n: number, nk: number) => 2 * batch * m(n, nk) * t.N * k(n, nk);
   if (p.splits === 1) return [{ name, source: tiledKernel(spec), groups: (n, nk) => tiledGroups(spec, m(n, nk)), flops, product: { spec, m } }];

@@ -48,7 +48,7 @@ export async function gpuProgram(gpu: Gpu, kernels: Kernel[], floats: number, wh
   const memory = await dawnAwait(device.popErrorScope());
   if (memory) throw new VaeError(`the GPU has not enough memory for ${what} (${mib(bytes)}): ${memory.message}`);
   if (invalid) throw new Error(`the webgpu engine's kernels: ${invalid.message}`);
-  return { mem, uniform, pipelines, bindGroup, data };
+  return { mem, uniform, pipelines, bindGroup, data, layout: pipelineLayout };
 }
 
 /** Records `kernels` (a gpuProgram's) into one compute pass of `encoder`, for n rows (nk decoder rows). */

@@ -1,0 +1,175 @@
+/**
+ * A step's products timed on the GPU at hand in each of their forms (products.ts's TileForm), the fastest kept, as
+ * cuDNN's benchmark mode times its algorithms: prefetching the next tiles hides a product's load latency on one GPU
+ * and keeps too many values alive on another (lavapipe: 1.3x slower), and which it is cannot be known from here.
+ * No choice changes a number: every form computes the same sums in the same order (the same bits, tested), so
+ * `--seed` gives the same run whatever was picked, and a run resumes anywhere as before.
+ *
+ * Before the first step, the step's memory is saved; each kernel that has other forms is dispatched, in a pass of
+ * its own, enough times to take ~1 ms, each form in turn, three rounds (the wall time from the submit to the work
+ * done: the fastest of its rounds); then the memory is put back. On by default on a GPU, off on a software adapter
+ * (lavapipe, SwiftShader: its pipelines take long to compile, and the plain form is its fastest); VAE_GPU_TUNE=1 or
+ * 0 says otherwise (gpu.ts).
+ */
+import { Gpu, dawnAwait } from '../../gpu-device';
+import { TILE_FORMS, TileForm } from './products';
+import type { StepProgram } from './step';
+import { Groups, stepUniform } from './wgsl';
+
+/** Milliseconds a timed pass of dispatches should take at least (the submit and the wait are then a small part). */
+const TARGET_MS = 1;
+/** Dispatches of one kernel in a timed pass, at most. */
+const MAX_REPEATS = 256;
+/** Tuning stops after this long: the kernels not reached keep the plain form. */
+const BUDGET_MS = 4000;
+/** Another form than the plain one is kept only this much faster: timing noise must not pick one at random. */
+const MARGIN = 0.05;
+const ROUNDS = 3;
+
+/**
+ * For each kernel of a step built in several forms (the plain one first), the forms whose text differs, by their
+ * index: [0] where the kernel has no other form. The forms must lay out the same memory and the same kernels.
+ */
+export function distinctForms(steps: Pick<StepProgram, 'kernels' | 'size'>[]): number[][] {
+  const [plain] = steps;
+  for (const s of steps) {
+    if (s.size !== plain.size || s.kernels.length !== plain.kernels.length || s.kernels.some((k, i) => k.name !== plain.kernels[i].name)) {
+      throw new Error('the forms of a step differ in more than their kernels\' text');
+    }
+  }
+  return plain.kernels.map((_, i) => {
+    const first = new Map<string, number>();
+    steps.forEach((s, f) => { if (!first.has(s.kernels[i].source)) first.set(s.kernels[i].source, f); });
+    return [...first.values()];
+  });
+}
+
+/**
+ * For each kernel, the form it runs in: each of its forms timed `rounds` times, in turns (each round starting with
+ * the next form), and the fastest time of each compared; another form than the first (the plain one) is picked
+ * only where it is `margin` faster. `time` says how long (any unit) the kernel took in a form, Infinity where that
+ * form cannot run, or null when time is up: that kernel and the rest keep their first form.
+ */
+export async function fastestForms(forms: number[][], time: (kernel: number, form: number) => Promise<number | null>,
+  rounds = ROUNDS, margin = MARGIN): Promise<number[]> {
+  const picked = forms.map((f) => f[0]);
+  for (let k = 0; k < forms.length; k++) {
+    const fs = forms[k];
+    if (fs.length < 2) continue;
+    const best = fs.map(() => Infinity);
+    for (let r = 0; r < rounds; r++) {
+      for (let j = 0; j < fs.length; j++) {
+        const at = (j + r) % fs.length;
+        const t = await time(k, fs[at]);
+        if (t === null) return picked;
+        best[at] = Math.min(best[at], t);
+      }
+    }
+    const fastest = best.indexOf(Math.min(...best));
+    if (fastest !== 0 && best[fastest] < (1 - margin) * best[0]) picked[k] = fs[fastest];
+  }
+  return picked;
+}
+
+/** How the forms are picked from the kernels' timings: fastestForms. */
+export type PickForms = typeof fastestForms;
+
+/** What a form is called in the engine's line. */
+const formName = (f: TileForm) => (f.deep && f.prefetch ? 'deep and prefetching' : f.deep ? 'deep' : f.prefetch ? 'prefetching' : 'plain');
+
+/**
+ * Times the kernels of `steps[0]` (its program's pipelines: the plain form) that have other forms in `steps` (built
+ * with TILE_FORMS, in that order) on this GPU for a step of n rows (nk decoder rows), and puts the fastest form of
+ * each into steps[0].kernels and program.pipelines. The step's memory is as it was after. Says what it picked.
+ * `pick` chooses from the timings (fastestForms; a test may choose otherwise).
+ */
+export async function tuneStep(gpu: Gpu, program: { mem: GPUBuffer; uniform: GPUBuffer; pipelines: GPUComputePipeline[]; bindGroup: GPUBindGroup;
+  layout: GPUPipelineLayout }, steps: StepProgram[], rows: { n: number; nk: number }, pick: PickForms = fastestForms): Promise<string> {
+  const { device } = gpu;
+  const forms = distinctForms(steps);
+  const timed = forms.filter((f) => f.length > 1).length;
+  if (timed === 0) return '';
+  const pipelines = new Map<string, Promise<GPUComputePipeline | null>>();
+  const pipelineOf = (k: number, f: number) => {
+    if (f === 0) return Promise.resolve(program.pipelines[k]);
+    const key = `${k} ${f}`;
+    if (!pipelines.has(key)) {
+      const { name, source } = steps[f].kernels[k];
+      pipelines.set(key, device.createComputePipelineAsync({ label: name, layout: program.layout,
+        compute: { module: device.createShaderModule({ label: name, code: source }), entryPoint: 'main' } }).catch(() => null));
+    }
+    return pipelines.get(key)!;
+  };
+  /** Milliseconds of `repeats` dispatches of a pipeline in one pass, from the submit to the work done. */
+  const run = async (pipeline: GPUComputePipeline, groups: Groups, repeats: number) => {
+    const encoder = device.createCommandEncoder();
+    const pass = encoder.beginComputePass();
+    pass.setBindGroup(0, program.bindGroup);
+    pass.setPipeline(pipeline);
+    for (let i = 0; i < repeats; i++) pass.dispatchWorkgroups(...groups);
+    pass.end();
+    const commands = encoder.finish();
+    const t0 = performance.now();
+    device.queue.submit([commands]);
+    await dawnAwait(device.queue.onSubmittedWorkDone());
+    return performance.now() - t0;
+  };
+  const start = performance.now();
+  // Every other form's pipeline asked for at once (compiled while the first are timed, where the device can).
+  forms.forEach((fs, k) => fs.slice(1).forEach((f) => void pipelineOf(k, f)));
+  const repeats = new Map<number, number>();
+  let stoppedAt = forms.length; // the kernel being timed when time was up
+  const time = async (k: number, f: number): Promise<number | null> => {
+    if (performance.now() - start > BUDGET_MS) {
+      stoppedAt = Math.min(stoppedAt, k);
+      return null;
+    }
+    const pipeline = await dawnAwait(pipelineOf(k, f));
+    if (!pipeline) return Infinity;
+    const groups = steps[f].kernels[k].groups(rows.n, rows.nk);
+    if (!repeats.has(k)) {
+      // As many dispatches as take TARGET_MS (found on the first form timed, after a dispatch that warms it up).
+      await run(pipeline, groups, 1);
+      let r = 1;
+      while (r < MAX_REPEATS && (await run(pipeline, groups, r)) < TARGET_MS) r *= 2;
+      repeats.set(k, r);
+    }
+    return run(pipeline, groups, repeats.get(k)!);
+  };
+  // The step's memory, saved: the kernels timed write into it (some add to what is there).
+  device.pushErrorScope('out-of-memory');
+  const saved = device.createBuffer({ size: program.mem.size, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
+  if (await dawnAwait(device.popErrorScope())) {
+    saved.destroy();
+    return ', its products not tuned (no memory to save the step\'s in)';
+  }
+  const copy = (from: GPUBuffer, to: GPUBuffer) => {
+    const encoder = device.createCommandEncoder();
+    encoder.copyBufferToBuffer(from, 0, to, 0, from.size);
+    device.queue.submit([encoder.finish()]);
+  };
+  copy(program.mem, saved);
+  device.queue.writeBuffer(program.uniform, 0, stepUniform({ n: rows.n, nk: rows.nk, beta: 1, stepSize: 0, invCorr2: 1, slot: 0, beta1: 0.9, beta2: 0.999 }));
+  let picked: number[];
+  try {
+    picked = await pick(forms, time);
+  } finally {
+    copy(saved, program.mem);
+    await dawnAwait(device.queue.onSubmittedWorkDone());
+    saved.destroy();
+  }
+  const counts = new Map<string, number>();
+  let reached = 0;
+  for (let k = 0; k < picked.length; k++) {
+    if (forms[k].length < 2 || k >= stoppedAt) continue;
+    reached++;
+    const f = picked[k];
+    const name = formName(TILE_FORMS[f]);
+    counts.set(name, (counts.get(name) ?? 0) + 1);
+    if (f === 0) continue;
+    program.pipelines[k] = (await dawnAwait(pipelineOf(k, f)))!;
+    steps[0].kernels[k] = { ...steps[f].kernels[k], name: `${steps[f].kernels[k].name} (${name})` }; // (the profile's rows say it)
+  }
+  const which = [...counts].map(([name, count]) => `${count} ${name}`).join(', ');
+  return reached === timed ? `, ${timed} products timed: ${which}` : `, ${reached} of ${timed} products timed (out of time: the rest plain)${which ? `: ${which}` : ''}`;
+}
