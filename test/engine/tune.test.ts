@@ -3,6 +3,7 @@
  * is picked from their timings. That every form gives the same bits is tested on the GPU (webgpu.test.ts).
  */
 import { distinctForms, fastestForms } from '../../src/engine/webgpu/tune';
+import { TILE_FORMS, productPlan, withTileForm } from '../../src/engine/webgpu/plan';
 import type { Kernel } from '../../src/engine/webgpu/wgsl';
 
 const kernel = (name: string, source: string): Kernel => ({ name, source, groups: () => [1, 1] });
@@ -39,4 +40,24 @@ test('fastestForms: out of time (null), the kernel being timed and the rest keep
   const picked = await fastestForms([[0, 1], [0, 1], [0, 1]], async (_k, f) => (++calls > 8 ? null : f === 1 ? 1 : 10));
   expect(picked).toEqual([1, 0, 0]);
   expect(calls).toBe(9);
+});
+
+test('the forms of a product keep its planned split (each output\'s sum over the same chunks of K): only the tiles differ', () => {
+  let reshaped = 0;
+  for (const sumOverRows of [false, true]) {
+    for (const M of [5, 128, 1024, 12544, 50176]) {
+      for (const N of [1, 3, 20, 40, 400, 784]) {
+        for (const K of [20, 400, 784, 4096, 100352]) {
+          const plain = productPlan(M, N, K, sumOverRows);
+          for (const form of TILE_FORMS) {
+            const p = withTileForm(form, () => productPlan(M, N, K, sumOverRows));
+            expect(p.splits).toBe(plain.splits);
+            if (!form.tiles) expect(p).toEqual(plain);
+            else if (p.tm !== plain.tm || p.tn !== plain.tn) reshaped++;
+          }
+        }
+      }
+    }
+  }
+  expect(reshaped).toBeGreaterThan(100);
 });

@@ -19,7 +19,8 @@ import { reparameterizeGradKernel, reparameterizeKernel } from '../../src/engine
 import { Layer, NARROW, StepPlan, convLayer, denseLayer } from '../../src/engine/webgpu/layers';
 import { bernoulliKernel, gaussianKernel } from '../../src/engine/webgpu/likelihoods';
 import { adamKernel } from '../../src/engine/webgpu/optimizer';
-import { alongside, plannedKernels, productGroups, productKernel, ProductSpec, productTiled, TILE_FORMS, TileForm, withTileForm } from '../../src/engine/webgpu/products';
+import { alongside, plannedKernels, productGroups, productKernel, ProductSpec, productTiled } from '../../src/engine/webgpu/products';
+import { TILE_FORMS, TileForm, withTileForm } from '../../src/engine/webgpu/plan';
 import { statsKernel } from '../../src/engine/webgpu/stats';
 import { Arena, Kernel, flatJobKernel, flatKernel, joinKernels, oneGroupKernel, stepUniform } from '../../src/engine/webgpu/wgsl';
 import { placeLayers } from '../../src/engine/webgpu/networks';
@@ -345,7 +346,7 @@ describe('kernels that do not depend on each other in one dispatch (joinKernels)
   }, 60000);
 });
 
-withGpu('products in every form the tuner may pick (prefetching, deep, both) give the plain form\'s bits: dense, strided, upsampled', async (g) => {
+withGpu('products in every form the tuner may pick (prefetching, deep, both, larger or smaller tiles) give the plain form\'s bits: dense, strided, upsampled', async (g) => {
   const n = 5;
   const rng = new Rng(23, 'gpu-prefetch');
   const strided: ConvSpec = { H: 8, W: 8, cin: 5, cout: 16, k: 4, s: 2, up: false, off: 0 };
@@ -372,9 +373,10 @@ withGpu('products in every form the tuner may pick (prefetching, deep, both) giv
   const want = await run(plain.kernels);
   for (const other of others) {
     expect(other.size).toBe(plain.size);
-    // Five or more of these products take the form (the deep one: those not split, in small tiles).
+    // Three or more of these products take the form (the deep one: those not split, in small tiles; the larger or
+    // smaller tiles: those not planned in the largest or smallest).
     const changed = other.kernels.filter((k, i) => k.source !== plain.kernels[i].source).length;
-    expect(changed).toBeGreaterThanOrEqual(5);
+    expect(changed).toBeGreaterThanOrEqual(3);
     expect(await run(other.kernels)).toEqual(want);
   }
 }, 60000);

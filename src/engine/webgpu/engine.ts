@@ -34,7 +34,7 @@ import { byteLevels } from './gather';
 import { gpuModel } from './networks';
 import { gpuObjective, webGpuUnsupported } from './objectives';
 import { KernelProfiler } from './profile';
-import { PLAIN_TILES, TILE_FORMS, TileForm, withTileForm } from './products';
+import { PLAIN_TILES, TILE_FORMS, TileForm, withTileForm } from './plan';
 import { gpuProgram, recordKernels, uploadParams } from './runtime';
 import { StepProgram, buildStep } from './step';
 import { PickForms, tuneStep } from './tune';

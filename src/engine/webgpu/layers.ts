@@ -5,7 +5,8 @@
  */
 import { ConvSpec, WEIGHT_GRAD_CHUNK, chunkedWeightGrad, convForwardKernel, convGeometry, convWeightGradChunkKernel, convWeightGradKernel,
   convWeightGradSumKernel, rowsOf, storedInput } from './conv';
-import { ProductSpec, alongside, plannedKernels, productPlan, productTiled, scratchOf } from './products';
+import { productPlan } from './plan';
+import { ProductSpec, alongside, plannedKernels, productTiled, scratchOf } from './products';
 import { upPhased, upsampledConv } from './upsampled';
 import { Arena, Kernel, MAX_GROUPS, Rows, flatGroups, rowCount } from './wgsl';
 

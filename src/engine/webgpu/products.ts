@@ -1,13 +1,11 @@
 /**
  * Products on the GPU: one register-tiled GEMM kernel (tiledKernel) that every dense layer and convolution runs on,
- * the sum of a split product's partials, and the planner that picks each product's tile shape and split for its
- * size (productPlan). A dense layer's product is a ProductSpec (operands in `mem`, with what its store adds: bias,
- * activation, mask, accumulation); a convolution gives tiledKernel its gathered windows as WGSL (conv layers).
+ * in the tile shape, split and form plan.ts gives it, and the sum of a split product's partials. A dense layer's
+ * product is a ProductSpec (operands in `mem`, with what its store adds: bias, activation, mask, accumulation); a
+ * convolution gives tiledKernel its gathered windows as WGSL (conv layers).
  */
+import { TK, prefetching, tileDepth, tnFor } from './plan';
 import { Dim, Groups, HEADER, Kernel, MAX_GROUPS, dim, flatGroups, flatJobKernel, flatKernel, rowCount } from './wgsl';
-
-/** Accumulator columns per thread of a tiled product N wide. */
-export const tnFor = (N: number) => (N >= 64 ? 4 : N >= 32 ? 2 : 1);
 
 /** Floats of scratch a planned product of M x N (`batch` of them) needs for its partial sums. */
 export const scratchOf = (p: { splits: number }, M: number, N: number, batch = 1) => (p.splits > 1 ? batch * p.splits * M * N : 0);
@@ -109,8 +107,6 @@ export interface TiledSpec {
   tk?: number;
 }
 
-/** The depth of a tile along K (a `deep` form's unsplit small tiles: twice that). */
-const TK = 16;
 
 /** A kernel that is one tiled product (plannedKernels), with its spec and rows: alongside can run it with others. */
 interface ProductKernel extends Kernel {
@@ -119,46 +115,6 @@ interface ProductKernel extends Kernel {
 
 /** The tiled product a kernel is, if it is one. */
 const productOf = (k: Kernel | undefined) => (k as ProductKernel | undefined)?.product;
-
-/**
- * The forms a tiled product can take, each computing the same numbers bit for bit (the same sums in the same order:
- * only which thread loads what, and when, differs), of which tune.ts times each on the GPU at hand and keeps the
- * fastest (one may hide load latency on one GPU and spill registers on another):
- * - `prefetch`: each thread fetches its elements of the next tiles of A and B into registers while the current tiles
- *   are multiplied, so that the loads' latency is hidden where a product has few workgroups per multiprocessor
- *   (batch 128). On lavapipe the kernels take 1.3x as long with it (the MLP VAE at batch 128: 430 → 568 ms of kernels
- *   a step), its barriers keeping more values alive.
- * - `deep`: tiles 32 deep instead of 16 where the product is not split (a split product's chunks of K are multiples
- *   of the depth: their sums would change) and its tile is small (at most 32 x 32: a deeper large tile would pass
- *   WebGPU's default 16 KiB of workgroup memory): half the barriers and twice the loads in flight a step of K, for the
- *   long thin products of a small batch. Past K's end the tiles hold zeros, and fma(0, 0, s) = s (a sum that
- *   starts at +0 is never −0).
- */
-export interface TileForm {
-  prefetch: boolean;
-  deep: boolean;
-}
-
-export const PLAIN_TILES: TileForm = { prefetch: false, deep: false };
-
-/** Every form tune.ts tries, the plain one first (what runs where none is timed). */
-export const TILE_FORMS: TileForm[] = [PLAIN_TILES, { prefetch: true, deep: false }, { prefetch: false, deep: true }, { prefetch: true, deep: true }];
-
-let tileForm: TileForm = PLAIN_TILES;
-
-/** `build` (which makes kernels) with its tiled products in `form`. */
-export function withTileForm<T>(form: TileForm, build: () => T): T {
-  const was = tileForm;
-  tileForm = form;
-  try {
-    return build();
-  } finally {
-    tileForm = was;
-  }
-}
-
-/** The depth of a tiled product's tiles in the form being built. */
-const depthOf = (p: Pick<TiledSpec, 'tm' | 'tn' | 'splits'>) => (tileForm.deep && p.splits === 1 && p.tm * p.tn <= 4 ? 2 * TK : TK);
 
 export function tiledKernel(p: TiledSpec): string {
   return HEADER + tiledWorkgroupMemory([p]) + tiledProduct(p, '') + /* wgsl */ `
@@ -245,15 +201,15 @@ fn product${id}(wg: vec3u, t: u32) {
   let tx = t % 16u;
   let ty = t / 16u;
   ${rs.flatMap((r) => cs.map((c) => `var ${acc(r, c)} = 0.0;`)).join(' ')}
-  ${tileForm.prefetch ? `${aLoads.declare} ${bLoads.declare}
+  ${prefetching() ? `${aLoads.declare} ${bLoads.declare}
   ${aLoads.fetch('k_begin')}
   ${bLoads.fetch('k_begin')}` : ''}
   for (var k0 = k_begin; k0 < k_end; k0 += ${tk}u) {
-    ${tileForm.prefetch ? `${aLoads.put}
+    ${prefetching() ? `${aLoads.put}
     ${bLoads.put}` : `${aLoads.load('k0')}
     ${bLoads.load('k0')}`}
     workgroupBarrier();
-    ${tileForm.prefetch ? `// The next tile's loads, in flight while this one is multiplied (none after the last).
+    ${prefetching() ? `// The next tile's loads, in flight while this one is multiplied (none after the last).
     ${aLoads.fetch(`k0 + ${tk}u`)}
     ${bLoads.fetch(`k0 + ${tk}u`)}` : ''}
     for (var kk = 0u; kk < ${tk}u; kk++) {
@@ -298,25 +254,6 @@ export function tiledSumKernel(name: string, p: { M: string; N: number; splits: 
   }`);
 }
 
-/** Workgroups the GPU should have to run at once (a few per streaming multiprocessor of an H100/H200: 132). */
-const GPU_GROUPS = 264;
-
-/**
- * How a product of M x N (rows: at most M) over K is cut. A weight gradient (a sum over the batch) takes the
- * largest tiles and gets its parallelism from splitting K into chunks of 256 or more. Any other product takes the
- * largest tile whose count still fills the GPU (a small-M product in big tiles leaves most of it idle, each
- * workgroup waiting on its own loads), and splits K too where K is long and the tiles few.
- */
-export function productPlan(M: number, N: number, K: number, sumOverRows: boolean): { tm: number; tn: number; splits: number } {
-  const shapes = [[4, 4], [4, 2], [2, 2], [4, 1], [2, 1], [1, 1]].filter(([, tn]) => tn <= tnFor(N));
-  const tilesOf = ([tm, tn]: number[]) => Math.ceil(M / (16 * tm)) * Math.ceil(N / (16 * tn));
-  const [tm, tn] = sumOverRows ? shapes[0] : shapes.find((shape) => tilesOf(shape) >= (3 * GPU_GROUPS) / 4) ?? [1, 1];
-  const tiles = tilesOf([tm, tn]);
-  const splits = sumOverRows ? Math.max(1, Math.min(Math.ceil((2 * GPU_GROUPS) / tiles), Math.floor(K / 256)))
-    : K >= 2048 && tiles < GPU_GROUPS ? Math.min(Math.ceil(GPU_GROUPS / tiles), Math.floor(K / 256)) : 1;
-  return { tm, tn, splits };
-}
-
 /**
  * A product as planned (productPlan): one tiled kernel, or the split kernel and the sum of its partials, which
  * applies `store` (bias, activation, mask or accumulation). `m(n, nk)`, `k(n, nk)`: its rows and depth in a step.
@@ -324,7 +261,7 @@ export function productPlan(M: number, N: number, K: number, sumOverRows: boolea
 export function plannedKernels(name: string, t: Omit<TiledSpec, 'tm' | 'tn' | 'splits' | 'scratch' | 'store'> & { store: string },
   p: { tm: number; tn: number; splits: number }, scratch: number, m: (n: number, nk: number) => number,
   k: (n: number, nk: number) => number): [ProductKernel, ...Kernel[]] {
-  const spec: TiledSpec = { ...t, tm: p.tm, tn: p.tn, splits: p.splits, tk: depthOf(p) };
+  const spec: TiledSpec = { ...t, tm: p.tm, tn: p.tn, splits: p.splits, tk: tileDepth(p) };
   const batch = t.batch ?? 1;
   const flops = (n: number, nk: number) => 2 * batch * m(n, nk) * t.N * k(n, nk);
   if (p.splits === 1) return [{ name, source: tiledKernel(spec), groups: (n, nk) => tiledGroups(spec, m(n, nk)), flops, product: { spec, m } }];

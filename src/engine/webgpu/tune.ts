@@ -1,7 +1,9 @@
 /**
  * A step's products timed on the GPU at hand in each of their forms (products.ts's TileForm), the fastest kept, as
  * cuDNN's benchmark mode times its algorithms: prefetching the next tiles hides a product's load latency on one GPU
- * and keeps too many values alive on another (lavapipe: 1.3x slower), and which it is cannot be known from here.
+ * and keeps too many values alive on another (lavapipe: 1.3x slower), the planner's tile shape fills a GPU of 132
+ * multiprocessors and not one of 2 cores (lavapipe: larger tiles, the MLP's step 1.2-1.4x faster), and which it is
+ * cannot be known from here.
  * No choice changes a number: every form computes the same sums in the same order (the same bits, tested), so
  * `--seed` gives the same run whatever was picked, and a run resumes anywhere as before.
  *
@@ -12,7 +14,7 @@
  * 0 says otherwise (gpu.ts).
  */
 import { Gpu, dawnAwait } from '../../gpu-device';
-import { TILE_FORMS, TileForm } from './products';
+import { TILE_FORMS, TileForm } from './plan';
 import type { StepProgram } from './step';
 import { Groups, stepUniform } from './wgsl';
 
@@ -75,7 +77,8 @@ export async function fastestForms(forms: number[][], time: (kernel: number, for
 export type PickForms = typeof fastestForms;
 
 /** What a form is called in the engine's line. */
-const formName = (f: TileForm) => (f.deep && f.prefetch ? 'deep and prefetching' : f.deep ? 'deep' : f.prefetch ? 'prefetching' : 'plain');
+const formName = (f: TileForm) => (f.tiles ? `${f.tiles} tiles` : f.deep && f.prefetch ? 'deep and prefetching' : f.deep ? 'deep'
+  : f.prefetch ? 'prefetching' : 'plain');
 
 /**
  * Times the kernels of `steps[0]` (its program's pipelines: the plain form) that have other forms in `steps` (built
@@ -151,12 +154,15 @@ export async function tuneStep(gpu: Gpu, program: { mem: GPUBuffer; uniform: GPU
   copy(program.mem, saved);
   device.queue.writeBuffer(program.uniform, 0, stepUniform({ n: rows.n, nk: rows.nk, beta: 1, stepSize: 0, invCorr2: 1, slot: 0, beta1: 0.9, beta2: 0.999 }));
   let picked: number[];
+  device.pushErrorScope('validation');
   try {
     picked = await pick(forms, time);
   } finally {
     copy(saved, program.mem);
     await dawnAwait(device.queue.onSubmittedWorkDone());
     saved.destroy();
+    const invalid = await dawnAwait(device.popErrorScope());
+    if (invalid) throw new Error(invalid.message);
   }
   const counts = new Map<string, number>();
   let reached = 0;

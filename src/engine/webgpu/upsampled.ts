@@ -11,7 +11,8 @@
  */
 import type { ConvSpec } from './conv';
 import { convGeometry, rowsOf } from './conv';
-import { plannedKernels, productPlan, scratchOf } from './products';
+import { productPlan } from './plan';
+import { plannedKernels, scratchOf } from './products';
 import { Arena, Kernel, flatGroups, flatJobKernel, flatKernel, rowCount } from './wgsl';
 
 /**

@@ -1,0 +1,81 @@
+/**
+ * How a product is cut for the GPU: its tile shape and split (productPlan), and the forms it can take that compute
+ * the same numbers (TileForm), of which tune.ts keeps the fastest on the GPU at hand; products.ts builds the kernels.
+ */
+
+/** The depth of a tile along K (a `deep` form's unsplit small tiles: twice that). */
+export const TK = 16;
+
+/** Accumulator columns per thread of a tiled product N wide. */
+export const tnFor = (N: number) => (N >= 64 ? 4 : N >= 32 ? 2 : 1);
+
+/**
+ * The forms a tiled product can take, each computing the same numbers bit for bit (the same sums in the same order:
+ * only which thread loads what, and when, differs), of which tune.ts times each on the GPU at hand and keeps the
+ * fastest (one may hide load latency on one GPU and spill registers on another):
+ * - `prefetch`: each thread fetches its elements of the next tiles of A and B into registers while the current tiles
+ *   are multiplied, so that the loads' latency is hidden where a product has few workgroups per multiprocessor
+ *   (batch 128). On lavapipe the kernels take 1.3x as long with it (the MLP VAE at batch 128: 430 → 568 ms of kernels
+ *   a step), its barriers keeping more values alive.
+ * - `deep`: tiles 32 deep instead of 16 where the product is not split (a split product's chunks of K are multiples
+ *   of the depth: their sums would change) and its tile is small (at most 32 x 32: a deeper large tile would pass
+ *   WebGPU's default 16 KiB of workgroup memory): half the barriers and twice the loads in flight a step of K, for the
+ *   long thin products of a small batch. Past K's end the tiles hold zeros, and fma(0, 0, s) = s (a sum that
+ *   starts at +0 is never −0).
+ * - `tiles`: the next larger or smaller tile shape in productPlan's list than the one it plans, with the split it
+ *   plans (each output's sum is then the same): fewer workgroups doing more each, or more doing less. productPlan
+ *   aims at ~200 workgroups for a GPU of 132 multiprocessors; what a product needs on another is for it to say.
+ */
+export interface TileForm {
+  prefetch: boolean;
+  deep: boolean;
+  tiles?: 'larger' | 'smaller';
+}
+
+export const PLAIN_TILES: TileForm = { prefetch: false, deep: false };
+
+/** Every form tune.ts tries, the plain one first (what runs where none is timed). */
+export const TILE_FORMS: TileForm[] = [PLAIN_TILES, { prefetch: true, deep: false }, { prefetch: false, deep: true }, { prefetch: true, deep: true },
+  { prefetch: false, deep: false, tiles: 'larger' }, { prefetch: false, deep: false, tiles: 'smaller' }];
+
+let tileForm: TileForm = PLAIN_TILES;
+
+/** `build` (which makes kernels) with its tiled products in `form`. */
+export function withTileForm<T>(form: TileForm, build: () => T): T {
+  const was = tileForm;
+  tileForm = form;
+  try {
+    return build();
+  } finally {
+    tileForm = was;
+  }
+}
+
+/** The depth of a planned product's tiles in the form being built. */
+export const tileDepth = (p: { tm: number; tn: number; splits: number }) => (tileForm.deep && p.splits === 1 && p.tm * p.tn <= 4 ? 2 * TK : TK);
+
+/** The products being built fetch their next tiles while multiplying (the `prefetch` form). */
+export const prefetching = () => tileForm.prefetch;
+
+/** Workgroups the GPU should have to run at once (a few per streaming multiprocessor of an H100/H200: 132). */
+const GPU_GROUPS = 264;
+
+/**
+ * How a product of M x N (rows: at most M) over K is cut. A weight gradient (a sum over the batch) takes the
+ * largest tiles and gets its parallelism from splitting K into chunks of 256 or more. Any other product takes the
+ * largest tile whose count still fills the GPU (a small-M product in big tiles leaves most of it idle, each
+ * workgroup waiting on its own loads), and splits K too where K is long and the tiles few.
+ */
+export function productPlan(M: number, N: number, K: number, sumOverRows: boolean): { tm: number; tn: number; splits: number } {
+  const shapes = [[4, 4], [4, 2], [2, 2], [4, 1], [2, 1], [1, 1]].filter(([, tn]) => tn <= tnFor(N));
+  const tilesOf = ([tm, tn]: number[]) => Math.ceil(M / (16 * tm)) * Math.ceil(N / (16 * tn));
+  const [tm, tn] = sumOverRows ? shapes[0] : shapes.find((shape) => tilesOf(shape) >= (3 * GPU_GROUPS) / 4) ?? [1, 1];
+  const tiles = tilesOf([tm, tn]);
+  const splits = sumOverRows ? Math.max(1, Math.min(Math.ceil((2 * GPU_GROUPS) / tiles), Math.floor(K / 256)))
+    : K >= 2048 && tiles < GPU_GROUPS ? Math.min(Math.ceil(GPU_GROUPS / tiles), Math.floor(K / 256)) : 1;
+  if (!tileForm.tiles) return { tm, tn, splits };
+  // The form with the next shape (the same split: the same sums), where there is one.
+  const at = shapes.findIndex(([m, n]) => m === tm && n === tn) + (tileForm.tiles === 'larger' ? -1 : 1);
+  const [fm, fn] = shapes[Math.max(0, Math.min(shapes.length - 1, at))];
+  return { tm: fm, tn: fn, splits };
+}
