@@ -393,12 +393,15 @@ withGpu('tuneStep: each kernel with other forms timed, the form picked put in it
   g.device.queue.writeBuffer(program.mem, 0, before);
   const pipelines = [...program.pipelines];
   const timed: string[] = [];
-  const summary = await tuneStep(g, program, steps, { n: 1, nk: 1 }, async (fs, time) => {
+  const { line, table } = await tuneStep(g, program, steps, { n: 1, nk: 1 }, async (fs, time) => {
     for (const [kernel, f] of fs.entries()) for (const form of f) timed.push(`${kernel} ${form} ${(await time(kernel, form))! > 0}`);
     return [1, 0, 3];
   });
   expect(timed).toEqual(['0 0 true', '0 1 true', '1 0 true', '2 0 true', '2 2 true', '2 3 true']);
-  expect(summary).toBe(', 2 products timed: 1 prefetching, 1 deep and prefetching');
+  expect(line).toBe(', 2 products timed: 1 prefetching, 1 deep and prefetching');
+  // Each form's time (µs a dispatch), the one kept starred, for VAE_GPU_PROFILE's report.
+  expect(table.split('\n').slice(1).map((row) => row.replace(/\d[\d.e+]*/g, 'T'))).toEqual(
+    ['  add: plain T, prefetching T*', '  scale: plain T, deep T, deep and prefetching T*']);
   expect(steps[0].kernels.map((kernel) => kernel.source)).toEqual([forms[1][0].source, plain[1].source, forms[3][2].source]);
   expect(steps[0].kernels.map((kernel) => kernel.name)).toEqual(['add (prefetching)', 'set', 'scale (deep and prefetching)']);
   expect(program.pipelines.map((p, i) => p === pipelines[i])).toEqual([false, true, false]);

@@ -97,7 +97,7 @@ class WebGpuEngine implements Engine {
    */
   constructor(private readonly gpu: Gpu, private readonly layout: StepProgram, private readonly program: Program,
     private readonly setup: EngineSetup, private readonly statCount: number, private readonly byteBatches: boolean,
-    private readonly tuned = '') {
+    private readonly tuned = { line: '', table: '' }) {
     const { rows, dim, labelDim, zDim, samples, noisy } = setup.sizes;
     // Profiling times each kernel in one of BATCH_SLOTS query sets: then a step a submission, BATCH_SLOTS in flight.
     this.profiler = gpu.info.timestamps ? new KernelProfiler(gpu.device, layout.kernels, BATCH_SLOTS, gpu.info.peakTflops) : null;
@@ -115,7 +115,7 @@ class WebGpuEngine implements Engine {
 
   get description(): string {
     const batches = this.byteBatches ? ', each batch uploaded as bytes' : this.layout.gathered ? ', the training images on the GPU' : '';
-    return `webgpu (${this.gpu.info.name}), ${this.dispatches} dispatches per step${batches}${this.tuned}`;
+    return `webgpu (${this.gpu.info.name}), ${this.dispatches} dispatches per step${batches}${this.tuned.line}`;
   }
 
   /** Compute dispatches a training step records. */
@@ -261,6 +261,7 @@ class WebGpuEngine implements Engine {
     this.recording = null;
     if (this.profiler) {
       console.error(this.profiler.report());
+      if (this.tuned.table) console.error(this.tuned.table);
       this.profiler.destroy();
     }
     const staging = this.staging ? [this.staging] : [];
@@ -301,13 +302,13 @@ export async function webGpuEngine(setup: EngineSetup, gpu: Gpu, family: Pick<Fa
   device.queue.writeBuffer(program.mem, 8 * model.P, new Float32Array(setup.adam.m)); // copies: the moments may be views of shared memory
   device.queue.writeBuffer(program.mem, 12 * model.P, new Float32Array(setup.adam.v));
   // The products in the form that runs fastest on this GPU (the same numbers in every form).
-  let tuned = '';
+  let tuned = { line: '', table: '' };
   if (gpu.info.tune ?? !gpu.info.software) {
     try {
       tuned = await tuneStep(gpu, program, [step, ...TILE_FORMS.slice(1).map(build)], { n: objective.rows.rows, nk: objective.rows.decRows },
         pickForms);
     } catch (e) {
-      tuned = `, its products not tuned (${errorMessage(e).split('\n')[0]})`;
+      tuned = { line: `, its products not tuned (${errorMessage(e).split('\n')[0]})`, table: '' };
     }
   }
   return new WebGpuEngine(gpu, step, program, setup, 1 + family.stats.length, uploadsBytes, tuned);

@@ -83,15 +83,16 @@ const formName = (f: TileForm) => (f.tiles ? `${f.tiles} tiles` : f.deep && f.pr
 /**
  * Times the kernels of `steps[0]` (its program's pipelines: the plain form) that have other forms in `steps` (built
  * with TILE_FORMS, in that order) on this GPU for a step of n rows (nk decoder rows), and puts the fastest form of
- * each into steps[0].kernels and program.pipelines. The step's memory is as it was after. Says what it picked.
- * `pick` chooses from the timings (fastestForms; a test may choose otherwise).
+ * each into steps[0].kernels and program.pipelines. The step's memory is as it was after. Says what it picked, for
+ * the engine's line, and each kernel's time in each form (µs a dispatch, the fastest round; * where kept), for
+ * VAE_GPU_PROFILE's report. `pick` chooses from the timings (fastestForms; a test may choose otherwise).
  */
 export async function tuneStep(gpu: Gpu, program: { mem: GPUBuffer; uniform: GPUBuffer; pipelines: GPUComputePipeline[]; bindGroup: GPUBindGroup;
-  layout: GPUPipelineLayout }, steps: StepProgram[], rows: { n: number; nk: number }, pick: PickForms = fastestForms): Promise<string> {
+  layout: GPUPipelineLayout }, steps: StepProgram[], rows: { n: number; nk: number }, pick: PickForms = fastestForms): Promise<{ line: string; table: string }> {
   const { device } = gpu;
   const forms = distinctForms(steps);
   const timed = forms.filter((f) => f.length > 1).length;
-  if (timed === 0) return '';
+  if (timed === 0) return { line: '', table: '' };
   const pipelines = new Map<string, Promise<GPUComputePipeline | null>>();
   const pipelineOf = (k: number, f: number) => {
     if (f === 0) return Promise.resolve(program.pipelines[k]);
@@ -121,6 +122,8 @@ export async function tuneStep(gpu: Gpu, program: { mem: GPUBuffer; uniform: GPU
   // Every other form's pipeline asked for at once (compiled while the first are timed, where the device can).
   forms.forEach((fs, k) => fs.slice(1).forEach((f) => void pipelineOf(k, f)));
   const repeats = new Map<number, number>();
+  /** Per kernel and form, the fastest µs a dispatch it was timed at. */
+  const fastest = new Map<string, number>();
   let stoppedAt = forms.length; // the kernel being timed when time was up
   const time = async (k: number, f: number): Promise<number | null> => {
     if (performance.now() - start > BUDGET_MS) {
@@ -137,14 +140,16 @@ export async function tuneStep(gpu: Gpu, program: { mem: GPUBuffer; uniform: GPU
       while (r < MAX_REPEATS && (await run(pipeline, groups, r)) < TARGET_MS) r *= 2;
       repeats.set(k, r);
     }
-    return run(pipeline, groups, repeats.get(k)!);
+    const ms = await run(pipeline, groups, repeats.get(k)!);
+    fastest.set(`${k} ${f}`, Math.min(fastest.get(`${k} ${f}`) ?? Infinity, (1000 * ms) / repeats.get(k)!));
+    return ms;
   };
   // The step's memory, saved: the kernels timed write into it (some add to what is there).
   device.pushErrorScope('out-of-memory');
   const saved = device.createBuffer({ size: program.mem.size, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
   if (await dawnAwait(device.popErrorScope())) {
     saved.destroy();
-    return ', its products not tuned (no memory to save the step\'s in)';
+    return { line: ', its products not tuned (no memory to save the step\'s in)', table: '' };
   }
   const copy = (from: GPUBuffer, to: GPUBuffer) => {
     const encoder = device.createCommandEncoder();
@@ -165,6 +170,7 @@ export async function tuneStep(gpu: Gpu, program: { mem: GPUBuffer; uniform: GPU
     if (invalid) throw new Error(invalid.message);
   }
   const counts = new Map<string, number>();
+  const rowsOfTable: string[] = [];
   let reached = 0;
   for (let k = 0; k < picked.length; k++) {
     if (forms[k].length < 2 || k >= stoppedAt) continue;
@@ -172,10 +178,16 @@ export async function tuneStep(gpu: Gpu, program: { mem: GPUBuffer; uniform: GPU
     const f = picked[k];
     const name = formName(TILE_FORMS[f]);
     counts.set(name, (counts.get(name) ?? 0) + 1);
+    const us = (v = Infinity) => (v >= 100 ? v.toFixed(0) : v.toPrecision(3));
+    const times = forms[k].map((g) => `${formName(TILE_FORMS[g])} ${us(fastest.get(`${k} ${g}`))}${g === f ? '*' : ''}`);
+    rowsOfTable.push(`  ${steps[0].kernels[k].name}: ${times.join(', ')}`);
     if (f === 0) continue;
     program.pipelines[k] = (await dawnAwait(pipelineOf(k, f)))!;
     steps[0].kernels[k] = { ...steps[f].kernels[k], name: `${steps[f].kernels[k].name} (${name})` }; // (the profile's rows say it)
   }
   const which = [...counts].map(([name, count]) => `${count} ${name}`).join(', ');
-  return reached === timed ? `, ${timed} products timed: ${which}` : `, ${reached} of ${timed} products timed (out of time: the rest plain)${which ? `: ${which}` : ''}`;
+  const line = reached === timed ? `, ${timed} products timed: ${which}`
+    : `, ${reached} of ${timed} products timed (out of time: the rest plain)${which ? `: ${which}` : ''}`;
+  const table = ['products tuned on this GPU: µs a dispatch in each form, the fastest of its rounds (* the form kept)', ...rowsOfTable];
+  return { line, table: table.join('\n') };
 }
