@@ -86,6 +86,13 @@ for workload in mlp conv28 conv64x3; do
   bench "compile-$workload" "$cap" --gpu-rows "$wrows" --python "$python" --torch-only --torch-modes compile \
     --torch-seconds $(( cap > 20 ? cap - 10 : 10 ))
 done
+# 1c. What the tuner buys (it chose the forms of part 1's products: the table's engine lines say which): the rows at
+#     batch 128 again (16 for the lavapipe trial) with each product in its plain form (VAE_GPU_TUNE=0), a part each.
+#     Right after the table, since the table's vae figures stand on the tuner's choice.
+for row in $(rows_matching ':128$\|:16$' | tr ',' ' '); do
+  cap=40; [ "${row%%:*}" = conv64x3 ] && cap=60
+  VAE_GPU_TUNE=0 bench "untuned-${row%%:*}" "$cap" --gpu-rows "$row" --no-torch --gpu-folder-reuse
+done
 # 2. The README's command: 2 epochs of MNIST, the backend and engine lines.
 part train 60 node bin/vae train --backend webgpu --epochs 2 "${limit[@]}" --out "$runs/run"
 # 3. Where a step's time goes: each kernel timed on the GPU (VAE_GPU_PROFILE=1), one epoch of each workload, with
@@ -107,19 +114,12 @@ done
 # 3b. Steps per submission: the 28x28 rows at batch 128 again with each step submitted alone (as before 2026-12-05),
 #     against part 1's four to a submission.
 VAE_GPU_STEPS_PER_SUBMISSION=1 bench one-per-submission 45 --gpu-rows mlp:128,conv28:128 --no-torch
-# 4. What the tuner buys: the rows at batch 128 again (16 for the lavapipe trial) with each product in its plain form
-#    (VAE_GPU_TUNE=0), against part 1's, whose products were timed in each form and the fastest kept (the engine
-#    lines of the table say which), a part each.
-for row in $(rows_matching ':128$\|:16$' | tr ',' ' '); do
-  cap=40; [ "${row%%:*}" = conv64x3 ] && cap=60
-  VAE_GPU_TUNE=0 bench "untuned-${row%%:*}" "$cap" --gpu-rows "$row" --no-torch --gpu-folder-reuse
-done
-# 4b. Dawn's robustness off (VAE_GPU_UNCHECKED=1, an experiment: the kernels' indices into workgroup memory not
+# 4. Dawn's robustness off (VAE_GPU_UNCHECKED=1, an experiment: the kernels' indices into workgroup memory not
 #     clamped, the same numbers): the rows at the larger batch (the whole list on the lavapipe trial), where the
 #     products' inner loops are the step, against part 1's.
 unchecked=$(rows_matching ':1024$\|:512$')
 VAE_GPU_UNCHECKED=1 bench unchecked 90 --gpu-rows "${unchecked:-$rows}" --no-torch --gpu-folder-reuse
-# 4c. The 64x64x3 row at 512 (16 on the lavapipe trial) streamed from the folder's cache (--data-memory 100: a set
+# 4b. The 64x64x3 row at 512 (16 on the lavapipe trial) streamed from the folder's cache (--data-memory 100: a set
 #     larger than its budget, as a CelebA-sized one is), each batch uploaded as bytes, against part 1's held set (the
 #     lavapipe trial's 60 photographs fit the budget: held there).
 part streamed 90 node bin/vae train --backend webgpu --arch conv --image-size 64 --likelihood gaussian --data "$photos" \
