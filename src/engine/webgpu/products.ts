@@ -107,7 +107,6 @@ export interface TiledSpec {
   tk?: number;
 }
 
-
 /** A kernel that is one tiled product (plannedKernels), with its spec and rows: alongside can run it with others. */
 interface ProductKernel extends Kernel {
   product: { spec: TiledSpec; m: (n: number, nk: number) => number };

@@ -1,5 +1,5 @@
 /**
- * A step's products timed on the GPU at hand in each of their forms (products.ts's TileForm), the fastest kept, as
+ * A step's products timed on the GPU at hand in each of their forms (plan.ts's TileForm), the fastest kept, as
  * cuDNN's benchmark mode times its algorithms: prefetching the next tiles hides a product's load latency on one GPU
  * and keeps too many values alive on another (lavapipe: 1.3x slower), the planner's tile shape fills a GPU of 132
  * multiprocessors and not one of 2 cores (lavapipe: larger tiles, the MLP's step 1.2-1.4x faster), and which it is
