@@ -119,8 +119,6 @@ export async function tuneStep(gpu: Gpu, program: { mem: GPUBuffer; uniform: GPU
     return performance.now() - t0;
   };
   const start = performance.now();
-  // Every other form's pipeline asked for at once (compiled while the first are timed, where the device can).
-  forms.forEach((fs, k) => fs.slice(1).forEach((f) => void pipelineOf(k, f)));
   const repeats = new Map<number, number>();
   /** Per kernel and form, the fastest µs a dispatch it was timed at. */
   const fastest = new Map<string, number>();
@@ -131,6 +129,9 @@ export async function tuneStep(gpu: Gpu, program: { mem: GPUBuffer; uniform: GPU
       return null;
     }
     const pipeline = await dawnAwait(pipelineOf(k, f));
+    // The next kernel's forms asked for now: compiled while this one is timed, where the device compiles aside (each
+    // kernel's when it comes, so that a device that compiles in the call spends the time limit in order).
+    forms[k + 1]?.slice(1).forEach((g) => void pipelineOf(k + 1, g));
     if (!pipeline) return Infinity;
     const groups = steps[f].kernels[k].groups(rows.n, rows.nk);
     if (!repeats.has(k)) {
