@@ -18,6 +18,10 @@ photos=/tmp/gpu-check-photos-$pictures
 conv64_batches=${GPU_CHECK_CONV64_BATCHES:-128,512}
 deadline=$(( $(date +%s) + ${GPU_CHECK_SECONDS:-400} ))
 mkdir -p "$out"
+# The tuner's picks, kept where they come back with the rest (a file per GPU identity: robustness off is another);
+# the parts after the first run of a row take them untimed. Afresh each check, as on the GPU machine.
+export VAE_GPU_TUNE_CACHE="$out/gpu-tune"
+rm -rf "$VAE_GPU_TUNE_CACHE"
 # The check's run folders, afresh each time (a second run of the check on the same machine would find them taken).
 runs=/tmp/gpu-check-runs
 rm -rf "$runs"

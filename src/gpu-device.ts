@@ -24,6 +24,26 @@ export interface GpuInfo {
 export interface Gpu {
   device: GPUDevice;
   info: GpuInfo;
+  /** Where the tuner's picks are kept between runs on this GPU (tune-cache.ts under Node; none in a page). */
+  kept?: KeptForms;
+}
+
+/** A product's form as an earlier run on this GPU picked it: its index in TILE_FORMS, and each distinct form's µs a dispatch. */
+export interface KeptForm {
+  form: number;
+  /** In the order of the product's distinct forms (tune.ts: distinctForms); null where a form could not run. */
+  us: (number | null)[];
+}
+
+/**
+ * The forms the tuner picked on one GPU (its adapter, driver, Dawn and Dawn's toggles), each under a key that says
+ * what was timed (the product's forms' text and workgroups, the rows), kept between runs.
+ */
+export interface KeptForms {
+  /** The forms kept for these keys, undefined where none is. Never fails: an unreadable store keeps nothing. */
+  load(keys: string[]): Promise<(KeptForm | undefined)[]>;
+  /** Keeps these with the others (a failure rejects, with why). */
+  keep(entries: [string, KeptForm][]): Promise<void>;
 }
 
 /**

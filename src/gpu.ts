@@ -7,6 +7,8 @@
 import * as path from 'path';
 import { errorMessage } from './errors';
 import { Gpu, dawnAwait, gpuOfAdapter } from './gpu-device';
+import { readJson } from './files';
+import { keptFormsFile, keptFormsFolder } from './tune-cache';
 
 let opened: Promise<Gpu> | null = null;
 /**
@@ -21,6 +23,11 @@ function loadDawn(): { create(flags: string[]): GPU; globals: Record<string, unk
   const arch = process.platform === 'darwin' ? 'universal' : process.arch;
   // eslint-disable-next-line @typescript-eslint/no-require-imports
   return require(path.join(root, 'dist', `${process.platform}-${arch}`, 'dawn.node'));
+}
+
+/** The webgpu package's version (its dawn.node): a new one may compile the kernels otherwise. */
+function webgpuVersion(): string {
+  return (readJson<{ version: string }>(require.resolve('webgpu/package.json'))).version;
 }
 
 /** Why there is no GPU here, in one line that says what is missing. */
@@ -60,6 +67,14 @@ async function open(): Promise<Gpu> {
   if (Number.isInteger(perSubmission) && perSubmission > 0) opened.info.stepsPerSubmission = perSubmission;
   const tune = process.env.VAE_GPU_TUNE;
   if (tune === '0' || tune === '1') opened.info.tune = tune === '1';
+  // The tuner's picks, kept for this GPU as it is now: its adapter (the description names the driver), Dawn's version
+  // and toggles (robustness off runs other code).
+  const folder = keptFormsFolder();
+  if (folder !== null) {
+    const { vendor, architecture, device, description } = adapter.info;
+    const identity = JSON.stringify({ vendor, architecture, device, description, webgpu: webgpuVersion(), flags });
+    opened.kept = keptFormsFile(folder, identity);
+  }
   return opened;
 }
 

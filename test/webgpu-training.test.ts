@@ -58,11 +58,18 @@ test('a checkpoint written on the GPU resumes on the CPU, and the other way roun
 test('--seed gives the same run twice on the GPU, and with Dawn\'s robustness off and its products tuned: the same metrics and weights, to the bit', () => {
   if (!gpu) return expect(process.env.CI).toBeFalsy();
   // The third run's kernels index workgroup memory unclamped (VAE_GPU_UNCHECKED=1): the same bits say that no kernel
-  // reads out of bounds. Its products are timed in each form and the fastest kept (VAE_GPU_TUNE=1: on lavapipe too).
-  const runs = [path.join(work, 'seed-a'), path.join(work, 'seed-b'), path.join(work, 'seed-unchecked')];
+  // reads out of bounds. Its products are timed in each form and the fastest kept (VAE_GPU_TUNE=1: on lavapipe too),
+  // and its picks kept in a folder; the fourth run takes them from there, and times what the third had no time for.
+  const tuned = { VAE_GPU_UNCHECKED: '1', VAE_GPU_TUNE: '1', VAE_GPU_TUNE_CACHE: path.join(work, 'tuner-picks') };
+  const runs = ['seed-a', 'seed-b', 'seed-tuned', 'seed-tuned-again'].map((name) => path.join(work, name));
   const logs = runs.map((out, i) => train(['--backend', 'webgpu', '--arch', 'conv', '--epochs', '1', '--limit-train', '640', '--limit-test', '64', '--seed', '3',
-    '--out', out], i === 2 ? { VAE_GPU_UNCHECKED: '1', VAE_GPU_TUNE: '1' } : {}));
-  expect(logs.map((log) => /^engine: .*, (\d+ of )?\d+ products timed/m.test(log))).toEqual([false, false, true]);
+    '--out', out], i >= 2 ? tuned : {}));
+  expect(logs.map((log) => /^engine: .*, (\d+ of )?\d+ products timed/m.test(log))).toEqual([false, false, true, false]);
+  // Each run times at least one product to the end: the fourth tunes more than the third, or all.
+  const [third, fourth] = [logs[2], logs[3]].map((log) => /^engine: .*, (?:(\d+) of )?(\d+) products (?:timed|tuned)/m.exec(log)!.slice(1, 3).map(Number));
+  expect(fourth[0] > third[0] || Number.isNaN(fourth[0])).toBe(true);
+  expect(logs[3]).toMatch(/^engine: .*, (\d+ of )?\d+ products tuned \((all|\d+ timed now, \d+) as timed before on this GPU/m);
+  expect(fs.readdirSync(tuned.VAE_GPU_TUNE_CACHE)).toEqual([expect.stringMatching(/^[0-9a-f]{16}\.json$/)]);
   const numbers = (run: string) => readMetrics(path.join(run, 'metrics.jsonl')).map((m) => ({ ...m, time: '', seconds: 0, samplesPerSec: 0 }));
   const weights = (run: string) => fs.readFileSync(path.join(run, 'epoch-0001', 'decoder', 'weights.bin'));
   expect(weights(runs[0]).length).toBeGreaterThan(0);

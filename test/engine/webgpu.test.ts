@@ -25,6 +25,7 @@ import { statsKernel } from '../../src/engine/webgpu/stats';
 import { Arena, Kernel, flatJobKernel, flatKernel, joinKernels, oneGroupKernel, stepUniform } from '../../src/engine/webgpu/wgsl';
 import { placeLayers } from '../../src/engine/webgpu/networks';
 import { Gpu } from '../../src/gpu-device';
+import { keptFormsFile } from '../../src/tune-cache';
 import { Rng, philoxKey, philoxNormals } from '../../src/rng';
 import { noiseKernel } from '../../src/engine/webgpu/noise';
 import { phaseWeightsOf, upPhased } from '../../src/engine/webgpu/upsampled';
@@ -381,28 +382,38 @@ withGpu('products in every form the tuner may pick (prefetching, deep, both, lar
   }
 }, 60000);
 
-withGpu('tuneStep: each kernel with other forms timed, the form picked put in its place, the step\'s memory as it was before', async (g) => {
-  // Kernel 0 adds to mem (as a product that accumulates does) in two texts; kernel 1 has one form; kernel 2 three.
+/**
+ * A step of three kernels in four forms, for tuneStep: kernel 0 adds to mem (as a product that accumulates does) in two
+ * texts; kernel 1 has one form; kernel 2 three (`scaleBy` changes the text of its last form). Its memory random.
+ */
+async function fabricatedStep(g: Gpu, scaleBy = 'mem[128u + idx] + mem[128u + idx]') {
   const k = (name: string, body: string): Kernel => ({ name, source: flatKernel('64u', body), groups: () => [1, 1] });
   const plain = [k('add', 'mem[idx] = mem[idx] + 1.0;'), k('set', 'mem[64u + idx] = 5.0;'), k('scale', 'mem[128u + idx] = 2.0 * mem[128u + idx];')];
   const forms = [plain, [k('add', 'mem[idx] = 1.0 + mem[idx];'), plain[1], plain[2]], [plain[0], plain[1], k('scale', 'mem[128u + idx] = mem[128u + idx] * 2.0;')],
-    [plain[0], plain[1], k('scale', 'mem[128u + idx] = mem[128u + idx] + mem[128u + idx];')]];
+    [plain[0], plain[1], k('scale', `mem[128u + idx] = ${scaleBy};`)]];
   const steps = forms.map((kernels) => ({ kernels: [...kernels], size: 192, P: 0, stats: 0, gathered: null, upload: () => ({ n: 1, nk: 1 }), drawsNoise: false }));
   const program = await gpuProgram(g, steps[0].kernels, 192, 'a test', '');
   const before = Float32Array.from(random(new Rng(5, 'tune'), 192));
   g.device.queue.writeBuffer(program.mem, 0, before);
-  const pipelines = [...program.pipelines];
+  return { forms, steps, program, before, pipelines: [...program.pipelines], destroy: () => [program.mem, program.uniform, program.data].forEach((b) => b.destroy()) };
+}
+
+/** A pick that times every form of each kernel with other forms (saying which in `timed`) and takes [1, 0, 3]. */
+const pickTiming = (timed: string[]): PickForms => async (fs, time) => {
+  for (const [kernel, f] of fs.entries()) for (const form of f.length > 1 ? f : []) timed.push(`${kernel} ${form} ${(await time(kernel, form))! > 0}`);
+  return [1, 0, 3];
+};
+
+withGpu('tuneStep: each kernel with other forms timed, the form picked put in its place, the step\'s memory as it was before', async (g) => {
+  const { forms, steps, program, before, pipelines, destroy } = await fabricatedStep(g);
   const timed: string[] = [];
-  const { line, table } = await tuneStep(g, program, steps, { n: 1, nk: 1 }, async (fs, time) => {
-    for (const [kernel, f] of fs.entries()) for (const form of f) timed.push(`${kernel} ${form} ${(await time(kernel, form))! > 0}`);
-    return [1, 0, 3];
-  });
-  expect(timed).toEqual(['0 0 true', '0 1 true', '1 0 true', '2 0 true', '2 2 true', '2 3 true']);
+  const { line, table } = await tuneStep(g, program, steps, { n: 1, nk: 1 }, pickTiming(timed));
+  expect(timed).toEqual(['0 0 true', '0 1 true', '2 0 true', '2 2 true', '2 3 true']);
   expect(line).toBe(', 2 products timed: 1 prefetching, 1 deep and prefetching');
   // Each form's time (µs a dispatch), the one kept starred, for VAE_GPU_PROFILE's report.
   expect(table.split('\n').slice(1).map((row) => row.replace(/\d[\d.e+]*/g, 'T'))).toEqual(
     ['  add: plain T, prefetching T*', '  scale: plain T, deep T, deep and prefetching T*']);
-  expect(steps[0].kernels.map((kernel) => kernel.source)).toEqual([forms[1][0].source, plain[1].source, forms[3][2].source]);
+  expect(steps[0].kernels.map((kernel) => kernel.source)).toEqual([forms[1][0].source, forms[0][1].source, forms[3][2].source]);
   expect(steps[0].kernels.map((kernel) => kernel.name)).toEqual(['add (prefetching)', 'set', 'scale (deep and prefetching)']);
   expect(program.pipelines.map((p, i) => p === pipelines[i])).toEqual([false, true, false]);
   // Timing ran kernel 0 many times, each adding 1: the memory was saved and put back.
@@ -413,7 +424,29 @@ withGpu('tuneStep: each kernel with other forms timed, the form picked put in it
   await out.mapAsync(GPUMapMode.READ);
   expect(new Float32Array(out.getMappedRange().slice(0))).toEqual(before);
   out.unmap();
-  for (const b of [out, program.mem, program.uniform, program.data]) b.destroy();
+  out.destroy();
+  destroy();
+}, 60000);
+
+withGpu('tuneStep with picks kept (gpu.kept): the next run takes them untimed, and times again only a product whose text changed', async (g) => {
+  const kept: Gpu = { ...g, kept: keptFormsFile(tmpDir(), 'this adapter') };
+  const runs = [];
+  for (const scaleBy of [undefined, undefined, '2.0 * mem[128u + idx] + 0.0']) {
+    const step = await fabricatedStep(g, scaleBy);
+    const timed: string[] = [];
+    const { line, table } = await tuneStep(kept, step.program, step.steps, { n: 1, nk: 1 }, pickTiming(timed));
+    runs.push({ timed, line, rows: table.split('\n').slice(1).map((row) => row.replace(/\d[\d.e+]*/g, 'T')) });
+    // The same forms in place in every run (kernel 2's picked form is the one whose text changed).
+    expect(step.steps[0].kernels.map((kernel) => kernel.source)).toEqual([step.forms[1][0].source, step.forms[0][1].source, step.forms[3][2].source]);
+    expect(step.program.pipelines.map((p, i) => p === step.pipelines[i])).toEqual([false, true, false]);
+    step.destroy();
+  }
+  expect(runs[0].timed).toHaveLength(5);
+  expect(runs[1]).toEqual({ timed: [], line: ', 2 products tuned (all as timed before on this GPU): 1 prefetching, 1 deep and prefetching',
+    rows: ['  add: plain T, prefetching T* (timed before)', '  scale: plain T, deep T, deep and prefetching T* (timed before)'] });
+  expect(runs[2].timed).toEqual(['2 0 true', '2 2 true', '2 3 true']);
+  expect(runs[2].line).toBe(', 2 products tuned (1 timed now, 1 as timed before on this GPU): 1 prefetching, 1 deep and prefetching');
+  expect(runs[2].rows).toEqual(['  add: plain T, prefetching T* (timed before)', '  scale: plain T, deep T, deep and prefetching T*']);
 }, 60000);
 
 describe.each([

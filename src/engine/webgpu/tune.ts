@@ -10,10 +10,12 @@
  * Before the first step, the step's memory is saved; each kernel that has other forms is dispatched, in a pass of
  * its own, enough times to take ~1 ms, each form in turn, three rounds (the wall time from the submit to the work
  * done: the fastest of its rounds); then the memory is put back. On by default on a GPU, off on a software adapter
- * (lavapipe, SwiftShader: its pipelines take long to compile, and the plain form is its fastest); VAE_GPU_TUNE=1 or
- * 0 says otherwise (gpu.ts).
+ * (lavapipe, SwiftShader: its pipelines take long to compile); VAE_GPU_TUNE=1 or 0 says otherwise (gpu.ts).
+ * The picks are kept for later runs on the same GPU (gpu.kept; under Node in a file, tune-cache.ts): a product timed
+ * once in the same forms takes its pick untimed, so a run times only what is new to this GPU.
  */
-import { Gpu, dawnAwait } from '../../gpu-device';
+import { Gpu, KeptForm, dawnAwait } from '../../gpu-device';
+import { errorMessage } from '../../errors';
 import { TILE_FORMS, TileForm } from './plan';
 import type { StepProgram } from './step';
 import { Groups, stepUniform } from './wgsl';
@@ -22,7 +24,10 @@ import { Groups, stepUniform } from './wgsl';
 const TARGET_MS = 1;
 /** Dispatches of one kernel in a timed pass, at most. */
 const MAX_REPEATS = 256;
-/** Tuning stops after this long: the kernels not reached keep the plain form. */
+/**
+ * Tuning stops after this long (the first kernel it times is timed to the end): the kernels not reached keep the plain
+ * form, and where picks are kept (gpu.kept) the next run goes on from there.
+ */
 const BUDGET_MS = 4000;
 /** Another form than the plain one is kept only this much faster: timing noise must not pick one at random. */
 const MARGIN = 0.05;
@@ -80,19 +85,36 @@ export type PickForms = typeof fastestForms;
 const formName = (f: TileForm) => (f.tiles ? `${f.tiles} tiles` : f.deep && f.prefetch ? 'deep and prefetching' : f.deep ? 'deep'
   : f.prefetch ? 'prefetching' : 'plain');
 
+/** What tuneStep keeps of a product timed on this GPU: each form's text and workgroups for these rows. */
+export function keptFormsKey(steps: Pick<StepProgram, 'kernels'>[], forms: number[], k: number, rows: { n: number; nk: number }): string {
+  return [`rows ${rows.n} ${rows.nk}`, ...forms.map((f) => {
+    const kernel = steps[f].kernels[k];
+    return `form ${f}, workgroups ${kernel.groups(rows.n, rows.nk).join('x')}\n${kernel.source}`;
+  })].join('\n');
+}
+
 /**
  * Times the kernels of `steps[0]` (its program's pipelines: the plain form) that have other forms in `steps` (built
  * with TILE_FORMS, in that order) on this GPU for a step of n rows (nk decoder rows), and puts the fastest form of
- * each into steps[0].kernels and program.pipelines. The step's memory is as it was after. Says what it picked, for
- * the engine's line, and each kernel's time in each form (µs a dispatch, the fastest round; * where kept), for
- * VAE_GPU_PROFILE's report. `pick` chooses from the timings (fastestForms; a test may choose otherwise).
+ * each into steps[0].kernels and program.pipelines. The step's memory is as it was after. A product that an earlier
+ * run timed on this GPU in the same forms (gpu.kept) takes the form picked then, untimed; those timed now are kept
+ * for later runs (so that a run out of time leaves the rest to the next). Says what it picked, for the engine's line,
+ * and each kernel's time in each form (µs a dispatch, the fastest round; * where kept), for VAE_GPU_PROFILE's report.
+ * `pick` chooses from the timings (fastestForms; a test may choose otherwise).
  */
 export async function tuneStep(gpu: Gpu, program: { mem: GPUBuffer; uniform: GPUBuffer; pipelines: GPUComputePipeline[]; bindGroup: GPUBindGroup;
   layout: GPUPipelineLayout }, steps: StepProgram[], rows: { n: number; nk: number }, pick: PickForms = fastestForms): Promise<{ line: string; table: string }> {
   const { device } = gpu;
   const forms = distinctForms(steps);
-  const timed = forms.filter((f) => f.length > 1).length;
-  if (timed === 0) return { line: '', table: '' };
+  const tunable = forms.flatMap((f, k) => (f.length > 1 ? [k] : []));
+  if (tunable.length === 0) return { line: '', table: '' };
+  const keys = new Map(tunable.map((k) => [k, keptFormsKey(steps, forms[k], k, rows)]));
+  const before = new Map<number, KeptForm>();
+  const found = gpu.kept ? await gpu.kept.load([...keys.values()]) : [];
+  tunable.forEach((k, i) => {
+    const e = found[i];
+    if (e && forms[k].includes(e.form) && e.us.length === forms[k].length) before.set(k, e);
+  });
   const pipelines = new Map<string, Promise<GPUComputePipeline | null>>();
   const pipelineOf = (k: number, f: number) => {
     if (f === 0) return Promise.resolve(program.pipelines[k]);
@@ -104,6 +126,60 @@ export async function tuneStep(gpu: Gpu, program: { mem: GPUBuffer; uniform: GPU
     }
     return pipelines.get(key)!;
   };
+  // The products to time now: those no earlier run kept (whose picked forms are compiled meanwhile).
+  for (const [k, e] of before) void pipelineOf(k, e.form);
+  const toTime = forms.map((f, k) => (before.has(k) ? [f[0]] : f));
+  const { picked, stoppedAt, fastest } = toTime.some((f) => f.length > 1) ? await timeForms(gpu, program, steps, rows, toTime, pipelineOf, pick)
+    : { picked: toTime.map(() => 0), stoppedAt: forms.length, fastest: new Map<string, number>() };
+  const counts = new Map<string, number>();
+  const rowsOfTable: string[] = [];
+  const timedNow: [string, KeptForm][] = [];
+  for (const k of tunable) {
+    const kept = before.get(k);
+    if (!kept && k >= stoppedAt) continue;
+    let f = kept ? kept.form : picked[k];
+    const pipeline = await dawnAwait(pipelineOf(k, f));
+    if (!pipeline) f = 0; // (a kept form that does not compile now: the plain one)
+    const us = kept ? kept.us : forms[k].map((g) => fastest.get(`${k} ${g}`) ?? null);
+    if (!kept) timedNow.push([keys.get(k)!, { form: f, us }]);
+    const name = formName(TILE_FORMS[f]);
+    counts.set(name, (counts.get(name) ?? 0) + 1);
+    const shown = (v: number | null) => (v === null ? 'cannot run' : v >= 100 ? v.toFixed(0) : v.toPrecision(3));
+    const times = forms[k].map((g, i) => `${formName(TILE_FORMS[g])} ${shown(us[i])}${g === f ? '*' : ''}`);
+    rowsOfTable.push(`  ${steps[0].kernels[k].name}: ${times.join(', ')}${kept ? ' (timed before)' : ''}`);
+    if (f === 0) continue;
+    program.pipelines[k] = pipeline!;
+    steps[0].kernels[k] = { ...steps[f].kernels[k], name: `${steps[f].kernels[k].name} (${name})` }; // (the profile's rows say it)
+  }
+  let notKept = '';
+  if (gpu.kept && timedNow.length > 0) {
+    try {
+      await gpu.kept.keep(timedNow);
+    } catch (e) {
+      notKept = `; the picks not kept (${errorMessage(e).split('\n')[0]})`;
+    }
+  }
+  const which = [...counts].map(([name, count]) => `${count} ${name}`).join(', ');
+  const reached = rowsOfTable.length;
+  const all = tunable.length;
+  const out = reached < all ? 'out of time: the rest plain' : '';
+  const line = before.size === 0
+    ? (reached === all ? `, ${all} products timed` : `, ${reached} of ${all} products timed (${out})`)
+    : `, ${reached === all ? all : `${reached} of ${all}`} products tuned (${timedNow.length > 0 ? `${timedNow.length} timed now, ${before.size}`
+      : reached === all ? 'all' : before.size} as timed before on this GPU${out ? `; ${out}` : ''})`;
+  const table = ['products tuned on this GPU: µs a dispatch in each form, the fastest of its rounds (* the form kept)', ...rowsOfTable];
+  return { line: `${line}${which ? `: ${which}` : ''}${notKept}`, table: table.join('\n') };
+}
+
+/**
+ * The timing itself (tuneStep): the step's memory saved, each kernel with other forms in `forms` dispatched in
+ * each of them (pipelineOf's pipelines), `pick` choosing, the memory put back. Says the forms picked, the kernel
+ * being timed when time was up (forms.length if none), and the fastest µs a dispatch of each kernel's form timed.
+ */
+async function timeForms(gpu: Gpu, program: { mem: GPUBuffer; uniform: GPUBuffer; pipelines: GPUComputePipeline[]; bindGroup: GPUBindGroup },
+  steps: StepProgram[], rows: { n: number; nk: number }, forms: number[][], pipelineOf: (k: number, f: number) => Promise<GPUComputePipeline | null>,
+  pick: PickForms): Promise<{ picked: number[]; stoppedAt: number; fastest: Map<string, number> }> {
+  const { device } = gpu;
   /** Milliseconds of `repeats` dispatches of a pipeline in one pass, from the submit to the work done. */
   const run = async (pipeline: GPUComputePipeline, groups: Groups, repeats: number) => {
     const encoder = device.createCommandEncoder();
@@ -123,8 +199,10 @@ export async function tuneStep(gpu: Gpu, program: { mem: GPUBuffer; uniform: GPU
   /** Per kernel and form, the fastest µs a dispatch it was timed at. */
   const fastest = new Map<string, number>();
   let stoppedAt = forms.length; // the kernel being timed when time was up
+  let first = -1; // the first kernel timed: timed to the end whatever the time, so that each run keeps one more pick
   const time = async (k: number, f: number): Promise<number | null> => {
-    if (performance.now() - start > BUDGET_MS) {
+    if (first < 0) first = k;
+    if (k !== first && performance.now() - start > BUDGET_MS) {
       stoppedAt = Math.min(stoppedAt, k);
       return null;
     }
@@ -150,7 +228,7 @@ export async function tuneStep(gpu: Gpu, program: { mem: GPUBuffer; uniform: GPU
   const saved = device.createBuffer({ size: program.mem.size, usage: GPUBufferUsage.COPY_SRC | GPUBufferUsage.COPY_DST });
   if (await dawnAwait(device.popErrorScope())) {
     saved.destroy();
-    return { line: ', its products not tuned (no memory to save the step\'s in)', table: '' };
+    throw new Error('no memory to save the step\'s in');
   }
   const copy = (from: GPUBuffer, to: GPUBuffer) => {
     const encoder = device.createCommandEncoder();
@@ -170,25 +248,5 @@ export async function tuneStep(gpu: Gpu, program: { mem: GPUBuffer; uniform: GPU
     const invalid = await dawnAwait(device.popErrorScope());
     if (invalid) throw new Error(invalid.message);
   }
-  const counts = new Map<string, number>();
-  const rowsOfTable: string[] = [];
-  let reached = 0;
-  for (let k = 0; k < picked.length; k++) {
-    if (forms[k].length < 2 || k >= stoppedAt) continue;
-    reached++;
-    const f = picked[k];
-    const name = formName(TILE_FORMS[f]);
-    counts.set(name, (counts.get(name) ?? 0) + 1);
-    const us = (v = Infinity) => (v >= 100 ? v.toFixed(0) : v.toPrecision(3));
-    const times = forms[k].map((g) => `${formName(TILE_FORMS[g])} ${us(fastest.get(`${k} ${g}`))}${g === f ? '*' : ''}`);
-    rowsOfTable.push(`  ${steps[0].kernels[k].name}: ${times.join(', ')}`);
-    if (f === 0) continue;
-    program.pipelines[k] = (await dawnAwait(pipelineOf(k, f)))!;
-    steps[0].kernels[k] = { ...steps[f].kernels[k], name: `${steps[f].kernels[k].name} (${name})` }; // (the profile's rows say it)
-  }
-  const which = [...counts].map(([name, count]) => `${count} ${name}`).join(', ');
-  const line = reached === timed ? `, ${timed} products timed: ${which}`
-    : `, ${reached} of ${timed} products timed (out of time: the rest plain)${which ? `: ${which}` : ''}`;
-  const table = ['products tuned on this GPU: µs a dispatch in each form, the fastest of its rounds (* the form kept)', ...rowsOfTable];
-  return { line, table: table.join('\n') };
+  return { picked, stoppedAt, fastest };
 }
