@@ -19,6 +19,8 @@ export interface GpuInfo {
    * by default on a GPU and not on a software adapter; VAE_GPU_TUNE=1 or 0 says otherwise.
    */
   tune?: boolean;
+  /** The most seconds the tuner spends before the first step, where the user set it (VAE_GPU_TUNE_SECONDS; default 4). */
+  tuneSeconds?: number;
 }
 
 export interface Gpu {

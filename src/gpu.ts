@@ -67,6 +67,8 @@ async function open(): Promise<Gpu> {
   if (Number.isInteger(perSubmission) && perSubmission > 0) opened.info.stepsPerSubmission = perSubmission;
   const tune = process.env.VAE_GPU_TUNE;
   if (tune === '0' || tune === '1') opened.info.tune = tune === '1';
+  const tuneSeconds = Number(process.env.VAE_GPU_TUNE_SECONDS);
+  if (process.env.VAE_GPU_TUNE_SECONDS && tuneSeconds >= 0) opened.info.tuneSeconds = tuneSeconds;
   // The tuner's picks, kept for this GPU as it is now: its adapter (the description names the driver), Dawn's version
   // and toggles (robustness off runs other code).
   const folder = keptFormsFolder();

@@ -449,6 +449,19 @@ withGpu('tuneStep with picks kept (gpu.kept): the next run takes them untimed, a
   expect(runs[2].rows).toEqual(['  add: plain T, prefetching T* (timed before)', '  scale: plain T, deep T, deep and prefetching T*']);
 }, 60000);
 
+withGpu('tuneStep out of time (VAE_GPU_TUNE_SECONDS=0): the first product is timed to the end, the rest plain; the next run goes on from there', async (g) => {
+  const hurried: Gpu = { ...g, info: { ...g.info, tuneSeconds: 0 }, kept: keptFormsFile(tmpDir(), 'this adapter') };
+  const lines = [];
+  for (let run = 0; run < 3; run++) {
+    const step = await fabricatedStep(g);
+    lines.push((await tuneStep(hurried, step.program, step.steps, { n: 1, nk: 1 })).line);
+    step.destroy();
+  }
+  expect(lines[0]).toMatch(/^, 1 of 2 products timed \(out of time: the rest plain\): 1 (plain|prefetching)$/);
+  expect(lines[1]).toMatch(/^, 2 products tuned \(1 timed now, 1 as timed before on this GPU\): /);
+  expect(lines[2]).toMatch(/^, 2 products tuned \(all as timed before on this GPU\): /);
+}, 60000);
+
 describe.each([
   // Few output channels: forward one thread per output; the filter gradient over chunks of the output positions, then
   // summed (one workgroup per weight where taps x channels are more than a chunk's thread keeps); the input gradient tiled.

@@ -26,9 +26,9 @@ const TARGET_MS = 1;
 const MAX_REPEATS = 256;
 /**
  * Tuning stops after this long (the first kernel it times is timed to the end): the kernels not reached keep the plain
- * form, and where picks are kept (gpu.kept) the next run goes on from there.
+ * form, and where picks are kept (gpu.kept) the next run goes on from there. gpu.info.tuneSeconds says otherwise.
  */
-const BUDGET_MS = 4000;
+export const TUNE_SECONDS = 4;
 /** Another form than the plain one is kept only this much faster: timing noise must not pick one at random. */
 const MARGIN = 0.05;
 const ROUNDS = 3;
@@ -202,7 +202,7 @@ async function timeForms(gpu: Gpu, program: { mem: GPUBuffer; uniform: GPUBuffer
   let first = -1; // the first kernel timed: timed to the end whatever the time, so that each run keeps one more pick
   const time = async (k: number, f: number): Promise<number | null> => {
     if (first < 0) first = k;
-    if (k !== first && performance.now() - start > BUDGET_MS) {
+    if (k !== first && performance.now() - start > 1000 * (gpu.info.tuneSeconds ?? TUNE_SECONDS)) {
       stoppedAt = Math.min(stoppedAt, k);
       return null;
     }
