@@ -145,6 +145,45 @@ describe('training in the page, in Chromium', () => {
     run.vae.dispose();
     run.lock?.release();
   }, 300_000);
+
+  test('the tuner\'s picks kept in IndexedDB (web/train/kept-forms.ts): read back after a reload for the same GPU only, the newest MAX_KEPT', async () => {
+    if (!CHROMIUM) return expect(process.env.CI).toBeFalsy();
+    const { build } = await import('esbuild');
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const { browserOptions } = require('../../web/bundle') as { browserOptions(extra: object): Parameters<typeof build>[0] };
+    const bundled = await build(browserOptions({ entryPoints: [path.join(__dirname, '..', '..', 'web', 'train', 'kept-forms.ts')], format: 'iife',
+      globalName: 'keptForms', write: false }));
+    const script = bundled.outputFiles![0].text;
+    type Store = typeof import('../../web/train/kept-forms');
+    const inPage = async <T>(page: Page, f: (m: Store) => Promise<T>) => {
+      await page.addScriptTag({ content: script });
+      return page.evaluate(`(${f.toString()})(keptForms)`) as Promise<T>;
+    };
+    const page = await pageIn([]);
+    await inPage(page, async (m) => {
+      await m.indexedDbKeptForms('H200')!.keep([['a', { form: 4, us: [10, 8, null] }], ['b', { form: 0, us: [3, 5] }]]);
+      await m.indexedDbKeptForms('H200')!.keep([['a', { form: 5, us: [9, 9, 7] }]]);
+    });
+    await page.reload();
+    expect(await inPage(page, async (m) => [await m.indexedDbKeptForms('H200')!.load(['b', 'c', 'a']), await m.indexedDbKeptForms('H100')!.load(['a'])]))
+      .toEqual([[{ form: 0, us: [3, 5] }, null, { form: 5, us: [9, 9, 7] }], [null]]); // (undefined comes back as null)
+    // MAX_KEPT: the oldest go.
+    const left = await inPage(page, async (m) => {
+      const kept = m.indexedDbKeptForms('gpu')!;
+      const now = Date.now;
+      Date.now = () => 1;
+      await kept.keep(Array.from({ length: 10 }, (_, i) => [`old ${i}`, { form: 1, us: [2, 1] }]));
+      Date.now = now;
+      await kept.keep(Array.from({ length: m.MAX_KEPT - 5 }, (_, i) => [`new ${i}`, { form: 2, us: [2, 1, 0.5] }]));
+      const old = await kept.load(Array.from({ length: 10 }, (_, i) => `old ${i}`));
+      return { old: old.filter((e) => e !== undefined).length, newest: await kept.load([`new ${m.MAX_KEPT - 6}`]) };
+    });
+    // 2 (H200's) + 10 old + MAX_KEPT − 5 new: 7 past MAX_KEPT, the oldest 7 (old 0-6) deleted.
+    expect(left).toEqual({ old: 3, newest: [{ form: 2, us: [2, 1, 0.5] }] });
+    // Without IndexedDB (an opaque origin), nothing is kept.
+    expect(await inPage(page, async (m) => [m.indexedDbKeptForms('gpu') === undefined, m.indexedDbKeptForms('gpu', null as never) === undefined]))
+      .toEqual([false, true]);
+  }, 120_000);
 });
 
 

@@ -20,6 +20,7 @@ import type { Vae } from '../../src/model/vae';
 import type { LoopRun } from '../../src/train/loop';
 import type { Dataset } from '../../src/data/datasets';
 import { PageOutcome, PageRun, trainInPage } from './core';
+import { indexedDbKeptForms } from './kept-forms';
 import { PageRunFolder, joined, openRunFolder, unzipped } from './run-folder';
 import { picturesDataset } from './pictures';
 import { limitedDataset, panelFlags, panelOptions, panelRun } from './settings';
@@ -42,7 +43,11 @@ async function openGpu() {
   if (!gpu) throw new Error(NO_WEBGPU);
   const adapter = await gpu.requestAdapter({ powerPreference: 'high-performance' });
   if (!adapter) throw new Error(`${NO_WEBGPU}: no adapter was given`);
-  return gpuOfAdapter(adapter);
+  const opened = await gpuOfAdapter(adapter);
+  // The tuner's picks kept for this GPU and browser (a new version may compile the kernels otherwise).
+  const { vendor, architecture, device, description } = adapter.info;
+  opened.kept = indexedDbKeptForms(JSON.stringify({ vendor, architecture, device, description, browser: navigator.userAgent }));
+  return opened;
 }
 
 async function train(run: PageRun): Promise<void> {
