@@ -26,7 +26,7 @@ export interface GpuInfo {
 export interface Gpu {
   device: GPUDevice;
   info: GpuInfo;
-  /** Where the tuner's picks are kept between runs on this GPU (tune-cache.ts under Node; none in a page). */
+  /** Where the tuner's picks are kept between runs on this GPU (tune-cache.ts under Node, web/train/kept-forms.ts in a page). */
   kept?: KeptForms;
 }
 
@@ -38,8 +38,9 @@ export interface KeptForm {
 }
 
 /**
- * The forms the tuner picked on one GPU (its adapter, driver, Dawn and Dawn's toggles), each under a key that says
- * what was timed (the product's forms' text and workgroups, the rows), kept between runs.
+ * The forms the tuner picked on one GPU (its adapter and driver, and what compiles the kernels: Dawn's version and
+ * toggles, or the browser's), each under a key that says what was timed (the product's forms' text and workgroups,
+ * the rows), kept between runs.
  */
 export interface KeptForms {
   /** The forms kept for these keys, undefined where none is. Never fails: an unreadable store keeps nothing. */

@@ -70,11 +70,12 @@ async function open(): Promise<Gpu> {
   const tuneSeconds = Number(process.env.VAE_GPU_TUNE_SECONDS);
   if (process.env.VAE_GPU_TUNE_SECONDS && tuneSeconds >= 0) opened.info.tuneSeconds = tuneSeconds;
   // The tuner's picks, kept for this GPU as it is now: its adapter (the description names the driver), Dawn's version
-  // and toggles (robustness off runs other code).
+  // and the toggles that change the compiled kernels (robustness off; not the profile's timestamps).
   const folder = keptFormsFolder();
   if (folder !== null) {
     const { vendor, architecture, device, description } = adapter.info;
-    const identity = JSON.stringify({ vendor, architecture, device, description, webgpu: webgpuVersion(), flags });
+    const identity = JSON.stringify({ vendor, architecture, device, description, webgpu: webgpuVersion(),
+      flags: flags.filter((f) => !f.includes('timestamp')) });
     opened.kept = keptFormsFile(folder, identity);
   }
   return opened;
