@@ -11,8 +11,9 @@
  * its own, enough times to take ~1 ms, each form in turn, three rounds (the wall time from the submit to the work
  * done: the fastest of its rounds); then the memory is put back. On by default on a GPU, off on a software adapter
  * (lavapipe, SwiftShader: its pipelines take long to compile); VAE_GPU_TUNE=1 or 0 says otherwise (gpu.ts).
- * The picks are kept for later runs on the same GPU (gpu.kept; under Node in a file, tune-cache.ts): a product timed
- * once in the same forms takes its pick untimed, so a run times only what is new to this GPU.
+ * The picks are kept for later runs on the same GPU (gpu.kept: under Node in a file, tune-cache.ts; in a page in
+ * IndexedDB, web/train/kept-forms.ts): a product timed once in the same forms takes its pick untimed, so a run times
+ * only what is new to this GPU.
  */
 import { Gpu, KeptForm, dawnAwait } from '../../gpu-device';
 import { errorMessage } from '../../errors';
