@@ -55,7 +55,7 @@ test('a checkpoint written on the GPU resumes on the CPU, and the other way roun
   }
 }, 300_000);
 
-test('--seed gives the same run twice on the GPU, and with Dawn\'s robustness off and its products tuned: the same metrics and weights, to the bit', () => {
+test('--seed gives the same run twice on the GPU, and with Dawn\'s robustness off and its products tuned, then tuned from the picks kept: the same metrics and weights, to the bit', () => {
   if (!gpu) return expect(process.env.CI).toBeFalsy();
   // The third run's kernels index workgroup memory unclamped (VAE_GPU_UNCHECKED=1): the same bits say that no kernel
   // reads out of bounds. Its products are timed in each form and the fastest kept (VAE_GPU_TUNE=1: on lavapipe too),
