@@ -50,6 +50,15 @@ export interface KeptForms {
 }
 
 /**
+ * A GPU's identity, under which the tuner's picks are kept: the adapter (its description names the driver) and what
+ * compiles the kernels (`compiler`: Dawn's version and toggles, or the browser).
+ */
+export function adapterIdentity(info: GPUAdapterInfo, compiler: Record<string, unknown>): string {
+  const { vendor, architecture, device, description } = info;
+  return JSON.stringify({ vendor, architecture, device, description, ...compiler });
+}
+
+/**
  * Waits for a promise of Dawn's. Some of them (popErrorScope) do not keep Node's event loop alive, and Node
  * would exit while they are pending: a timer holds it until they settle (harmless in a browser).
  */

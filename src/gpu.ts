@@ -6,7 +6,7 @@
  */
 import * as path from 'path';
 import { errorMessage } from './errors';
-import { Gpu, dawnAwait, gpuOfAdapter } from './gpu-device';
+import { Gpu, adapterIdentity, dawnAwait, gpuOfAdapter } from './gpu-device';
 import { readJson } from './files';
 import { keptFormsFile, keptFormsFolder } from './tune-cache';
 
@@ -47,10 +47,9 @@ async function open(): Promise<Gpu> {
   // VAE_GPU_UNCHECKED=1 (an experiment the GPU check times): Dawn's robustness off, so that the compiled kernels do
   // not clamp every index into workgroup memory (a min per load in a product's inner loop). Our kernels keep their
   // indices in bounds themselves: the WebGPU tests pass with it.
-  const flags: string[] = [];
-  if (profile) flags.push('disable-dawn-features=timestamp_quantization');
-  if (process.env.VAE_GPU_UNCHECKED === '1') flags.push('enable-dawn-features=disable_robustness');
-  const gpu = dawn.create(flags);
+  // The toggles that change the compiled kernels (the tuner's picks are kept per set of them), then the profile's.
+  const codeFlags = process.env.VAE_GPU_UNCHECKED === '1' ? ['enable-dawn-features=disable_robustness'] : [];
+  const gpu = dawn.create(profile ? ['disable-dawn-features=timestamp_quantization', ...codeFlags] : codeFlags);
   held.push(gpu);
   const adapter = await dawnAwait(gpu.requestAdapter({ powerPreference: 'high-performance' }));
   if (!adapter) {
@@ -69,15 +68,10 @@ async function open(): Promise<Gpu> {
   if (tune === '0' || tune === '1') opened.info.tune = tune === '1';
   const tuneSeconds = Number(process.env.VAE_GPU_TUNE_SECONDS);
   if (process.env.VAE_GPU_TUNE_SECONDS && tuneSeconds >= 0) opened.info.tuneSeconds = tuneSeconds;
-  // The tuner's picks, kept for this GPU as it is now: its adapter (the description names the driver), Dawn's version
-  // and the toggles that change the compiled kernels (robustness off; not the profile's timestamps).
+  // The tuner's picks, kept for this GPU as it is now: its adapter, Dawn's version and the toggles that change the
+  // compiled kernels (robustness off; not the profile's timestamps).
   const folder = keptFormsFolder();
-  if (folder !== null) {
-    const { vendor, architecture, device, description } = adapter.info;
-    const identity = JSON.stringify({ vendor, architecture, device, description, webgpu: webgpuVersion(),
-      flags: flags.filter((f) => !f.includes('timestamp')) });
-    opened.kept = keptFormsFile(folder, identity);
-  }
+  if (folder !== null) opened.kept = keptFormsFile(folder, adapterIdentity(adapter.info, { webgpu: webgpuVersion(), flags: codeFlags }));
   return opened;
 }
 

@@ -14,7 +14,7 @@
  */
 import { exploreDataOf } from '../../src/commands/explore-data';
 import { testMatrix } from '../../src/data/batches';
-import { gpuOfAdapter } from '../../src/gpu-device';
+import { adapterIdentity, gpuOfAdapter } from '../../src/gpu-device';
 import { layersModelFiles } from '../../src/io/run-files';
 import type { Vae } from '../../src/model/vae';
 import type { LoopRun } from '../../src/train/loop';
@@ -45,8 +45,7 @@ async function openGpu() {
   if (!adapter) throw new Error(`${NO_WEBGPU}: no adapter was given`);
   const opened = await gpuOfAdapter(adapter);
   // The tuner's picks kept for this GPU and browser (a new version may compile the kernels otherwise).
-  const { vendor, architecture, device, description } = adapter.info;
-  opened.kept = indexedDbKeptForms(JSON.stringify({ vendor, architecture, device, description, browser: navigator.userAgent }));
+  opened.kept = indexedDbKeptForms(adapterIdentity(adapter.info, { browser: navigator.userAgent }));
   return opened;
 }
 

@@ -9,6 +9,11 @@ import { readVariables } from '../../model/flat';
 import type { GpuModel } from './networks';
 import { Kernel, STEP_BYTES } from './wgsl';
 
+/** What makes a kernel's pipeline on a program's layout (gpuProgram's, and the tuner's other forms). */
+export function kernelPipeline(device: GPUDevice, layout: GPUPipelineLayout, k: Pick<Kernel, 'name' | 'source'>): GPUComputePipelineDescriptor {
+  return { label: k.name, layout, compute: { module: device.createShaderModule({ label: k.name, code: k.source }), entryPoint: 'main' } };
+}
+
 /**
  * One storage buffer of `floats` values, the step uniform, and the pipelines of `kernels` bound to them. A buffer
  * larger than the GPU binds is a one-line error ending with `hint`. Binding 2 holds `images` (the training set's
@@ -39,9 +44,7 @@ export async function gpuProgram(gpu: Gpu, kernels: Kernel[], floats: number, wh
     { binding: 2, visibility: GPUShaderStage.COMPUTE, buffer: { type: 'read-only-storage' } },
   ] });
   const pipelineLayout = device.createPipelineLayout({ bindGroupLayouts: [bindGroupLayout] });
-  const pipelines = kernels.map((k) => device.createComputePipeline({
-    label: k.name, layout: pipelineLayout, compute: { module: device.createShaderModule({ label: k.name, code: k.source }), entryPoint: 'main' },
-  }));
+  const pipelines = kernels.map((k) => device.createComputePipeline(kernelPipeline(device, pipelineLayout, k)));
   const bindGroup = device.createBindGroup({ layout: bindGroupLayout, entries: [
     { binding: 0, resource: { buffer: mem } }, { binding: 1, resource: { buffer: uniform } }, { binding: 2, resource: { buffer: data } }] });
   const invalid = await dawnAwait(device.popErrorScope());

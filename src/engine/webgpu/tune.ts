@@ -18,6 +18,7 @@
 import { Gpu, KeptForm, dawnAwait } from '../../gpu-device';
 import { errorMessage } from '../../errors';
 import { TILE_FORMS, TileForm } from './plan';
+import { kernelPipeline } from './runtime';
 import type { StepProgram } from './step';
 import { Groups, stepUniform } from './wgsl';
 
@@ -121,9 +122,7 @@ export async function tuneStep(gpu: Gpu, program: { mem: GPUBuffer; uniform: GPU
     if (f === 0) return Promise.resolve(program.pipelines[k]);
     const key = `${k} ${f}`;
     if (!pipelines.has(key)) {
-      const { name, source } = steps[f].kernels[k];
-      pipelines.set(key, device.createComputePipelineAsync({ label: name, layout: program.layout,
-        compute: { module: device.createShaderModule({ label: name, code: source }), entryPoint: 'main' } }).catch(() => null));
+      pipelines.set(key, device.createComputePipelineAsync(kernelPipeline(device, program.layout, steps[f].kernels[k])).catch(() => null));
     }
     return pipelines.get(key)!;
   };
