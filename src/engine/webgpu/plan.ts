@@ -25,18 +25,28 @@ export const tnFor = (N: number) => (N >= 64 ? 4 : N >= 32 ? 2 : 1);
  * - `tiles`: the next larger or smaller tile shape in productPlan's list than the one it plans, with the split it
  *   plans (each output's sum is then the same): fewer workgroups doing more each, or more doing less. productPlan
  *   aims at ~200 workgroups for a GPU of 132 multiprocessors; what a product needs on another is for it to say.
+ * - `vector`: each thread's block of C is tm consecutive rows by tn consecutive columns (not rows 16 apart), so that
+ *   it reads its values of A and B from workgroup memory as vectors (vec4, vec2: one 128-bit load instead of four
+ *   32-bit ones). The plain form's 4x4 block reads 8 values for 16 multiply-adds a step of K: on an NVIDIA GPU, whose
+ *   multiprocessor issues four warps' multiply-adds for each warp's load from shared memory, the loads are what it
+ *   waits on; as vectors, 2 loads. With `tiles: 'larger'` a vector product planned in 64 x 64 tiles takes 128 x 64
+ *   (8 x 4 a thread: 3 loads for 32 multiply-adds), the shape of the GEMMs that come near a GPU's fp32 peak; only the
+ *   vector form has it (the plain form's loads would not keep up). Where the block is one value (1 x 1), the form is
+ *   the plain one.
  */
 export interface TileForm {
   prefetch: boolean;
   deep: boolean;
   tiles?: 'larger' | 'smaller';
+  vector?: boolean;
 }
 
 export const PLAIN_TILES: TileForm = { prefetch: false, deep: false };
 
 /** Every form tune.ts tries, the plain one first (what runs where none is timed). */
 export const TILE_FORMS: TileForm[] = [PLAIN_TILES, { prefetch: true, deep: false }, { prefetch: false, deep: true }, { prefetch: true, deep: true },
-  { prefetch: false, deep: false, tiles: 'larger' }, { prefetch: false, deep: false, tiles: 'smaller' }];
+  { prefetch: false, deep: false, tiles: 'larger' }, { prefetch: false, deep: false, tiles: 'smaller' },
+  { prefetch: false, deep: false, vector: true }, { prefetch: false, deep: false, vector: true, tiles: 'larger' }];
 
 let tileForm: TileForm = PLAIN_TILES;
 
@@ -57,6 +67,9 @@ export const tileDepth = (p: { tm: number; tn: number; splits: number }) => (til
 /** The products being built fetch their next tiles while multiplying (the `prefetch` form). */
 export const prefetching = () => tileForm.prefetch;
 
+/** The products being built read their blocks of A and B as vectors (the `vector` form). */
+export const vectorBlocks = () => tileForm.vector === true;
+
 /** Workgroups the GPU should have to run at once (a few per streaming multiprocessor of an H100/H200: 132). */
 const GPU_GROUPS = 264;
 
@@ -74,8 +87,10 @@ export function productPlan(M: number, N: number, K: number, sumOverRows: boolea
   const splits = sumOverRows ? Math.max(1, Math.min(Math.ceil((2 * GPU_GROUPS) / tiles), Math.floor(K / 256)))
     : K >= 2048 && tiles < GPU_GROUPS ? Math.min(Math.ceil(GPU_GROUPS / tiles), Math.floor(K / 256)) : 1;
   if (!tileForm.tiles) return { tm, tn, splits };
-  // The form with the next shape (the same split: the same sums), where there is one.
-  const at = shapes.findIndex(([m, n]) => m === tm && n === tn) + (tileForm.tiles === 'larger' ? -1 : 1);
-  const [fm, fn] = shapes[Math.max(0, Math.min(shapes.length - 1, at))];
+  // The form with the next shape (the same split: the same sums), where there is one; a vector form's larger shape
+  // may be one no plan picks (128 x 64).
+  const formShapes = tileForm.vector ? [[8, 4], ...shapes].filter(([, n]) => n <= tnFor(N)) : shapes;
+  const at = formShapes.findIndex(([m, n]) => m === tm && n === tn) + (tileForm.tiles === 'larger' ? -1 : 1);
+  const [fm, fn] = formShapes[Math.max(0, Math.min(formShapes.length - 1, at))];
   return { tm: fm, tn: fn, splits };
 }

@@ -4,7 +4,7 @@
  * product is a ProductSpec (operands in `mem`, with what its store adds: bias, activation, mask, accumulation); a
  * convolution gives tiledKernel its gathered windows as WGSL (conv layers).
  */
-import { TK, prefetching, tileDepth, tnFor } from './plan';
+import { TK, prefetching, tileDepth, tnFor, vectorBlocks } from './plan';
 import { Dim, Groups, HEADER, Kernel, MAX_GROUPS, dim, flatGroups, flatJobKernel, flatKernel, rowCount } from './wgsl';
 
 /** Floats of scratch a planned product of M x N (`batch` of them) needs for its partial sums. */
@@ -74,7 +74,8 @@ export function productGroups(p: ProductSpec, n: number, nk = n): Groups {
  * A register-tiled product for the GPU's heavy layers: C [M, N] = A [M, K] · B [K, N], where A and B are WGSL
  * functions of their indices (a convolution's gathered windows, its transposed filter: an implicit GEMM). Each
  * workgroup of 256 threads computes a tile of (16·tm) x (16·tn) of C through tiles 16 deep of A and B in workgroup
- * memory, each thread a tm x tn block of accumulators (rows ty + 16r, columns tx + 16c: no bank conflicts).
+ * memory, each thread a tm x tn block of accumulators (rows ty + 16r, columns tx + 16c: no bank conflicts; in the
+ * vector form rows ty·tm + r, columns tx·tn + c, read as vectors: plan.ts's TileForm).
  * With `splits` > 1, K is cut into that many chunks (a multiple of 16 each, the same for every tile), and each
  * chunk's partial product goes to the scratch [splits, M, N] for tiledSumKernel to add in a fixed order: a
  * product with a small C and a long K (a filter gradient sums over every output position of the batch) then keeps
@@ -105,6 +106,8 @@ export interface TiledSpec {
   batch?: number;
   /** The depth of its tiles along K (default TK; a multiple of it). */
   tk?: number;
+  /** Each thread's block of C is consecutive rows and columns, its values of A and B read as vectors (plan.ts). */
+  vector?: boolean;
 }
 
 /** A kernel that is one tiled product (plannedKernels), with its spec and rows: alongside can run it with others. */
@@ -123,13 +126,32 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
 }`;
 }
 
-/** The tiles in workgroup memory, as large as the largest of these products needs, and the product's `z`. */
+/**
+ * How a product's tile of A (of B) lies in workgroup memory: as vectors of w floats (f32 where w is 1), each of its
+ * tk steps of K ld floats apart (padded by w: the loads along k then write a column without bank conflicts, and a
+ * thread's vector stays aligned), in the variable `name`.
+ */
+function tileLayout(p: TiledSpec, side: 'a' | 'b') {
+  const tile = side === 'a' ? p.tm : p.tn;
+  const w = p.vector ? Math.min(tile, 4) : 1;
+  return { w, ld: 16 * tile + w, name: w === 1 ? `t${side}` : `t${side}${w}` };
+}
+
+/** The tiles in workgroup memory, each as large as the largest of these products needs, and the product's `z`. */
 function tiledWorkgroupMemory(ps: TiledSpec[]): string {
-  const most = (tile: (p: TiledSpec) => number) => Math.max(...ps.map((p) => (p.tk ?? TK) * (16 * tile(p) + 1))); // padded, see tiledProduct
+  const tiles = (side: 'a' | 'b') => {
+    const sizes = new Map<string, { w: number; size: number }>();
+    for (const p of ps) {
+      const { w, ld, name } = tileLayout(p, side);
+      sizes.set(name, { w, size: Math.max(sizes.get(name)?.size ?? 0, ((p.tk ?? TK) * ld) / w) });
+    }
+    return [...sizes].sort(([, a], [, b]) => a.w - b.w)
+      .map(([name, { w, size }]) => `var<workgroup> ${name}: array<${w === 1 ? 'f32' : `vec${w}<f32>`}, ${size}>;`).join('\n');
+  };
   return /* wgsl */ `
-var<workgroup> ta: array<f32, ${most((p) => p.tm)}>;
+${tiles('a')}
 var<private> z: u32;
-var<workgroup> tb: array<f32, ${most((p) => p.tn)}>;
+${tiles('b')}
 `;
 }
 
@@ -140,19 +162,36 @@ var<workgroup> tb: array<f32, ${most((p) => p.tn)}>;
 function tiledProduct(p: TiledSpec, id: string): string {
   const BM = 16 * p.tm, BN = 16 * p.tn;
   const tk = p.tk ?? TK;
-  const lda = BM + 1, ldb = BN + 1; // padded: the loads along k write a column without bank conflicts
+  const A = tileLayout(p, 'a'), B = tileLayout(p, 'b');
   const nt = Math.ceil(p.N / BN);
   const acc = (r: number, c: number) => `c${r}_${c}`;
   const rs = Array.from({ length: p.tm }, (_, r) => r), cs = Array.from({ length: p.tn }, (_, c) => c);
+  /**
+   * A thread's accumulator r of `count`: its row (column) in the tile, tx or ty being `at`: 16 apart, or in the
+   * vector form consecutive; and how it reads, a step kk of K, the tile's values for its block (`reads`), each value
+   * then being `value(r)`.
+   */
+  const block = (t: { w: number; ld: number; name: string }, count: number, at: string, v: string) => (p.vector ? {
+    offset: (r: number) => `${at} * ${count}u + ${r}u`,
+    reads: Array.from({ length: count / t.w }, (_, g) => `let ${v}${g} = ${t.name}[kk * ${t.ld / t.w}u + ${at} * ${count / t.w}u + ${g}u];`).join(' '),
+    value: (r: number) => (t.w === 1 ? `${v}${r}` : `${v}${Math.floor(r / t.w)}.${'xyzw'[r % t.w]}`),
+  } : {
+    offset: (r: number) => `${at} + ${16 * r}u`,
+    reads: Array.from({ length: count }, (_, r) => `let ${v}${r} = ${t.name}[kk * ${t.ld}u + ${at} + ${16 * r}u];`).join(' '),
+    value: (r: number) => `${v}${r}`,
+  });
+  const rowsOf = block(A, p.tm, 'ty', 'a'), colsOf = block(B, p.tn, 'tx', 'b');
   /**
    * A tile's loads (the tile's 16·count x tk elements over 256 threads, count·tk/16 a thread): element e = t + 256·r
    * is at (k index kk, other index q) of the tile, the same for every tile of K; each read and written into
    * workgroup memory (load), or in the prefetch form read into a register (fetch) while the tile before is
    * multiplied, then written (put).
    */
-  const tileLoads = (name: string, tile: string, ld: number, count: number, fastIsRow: boolean, at: (q: string, k: string) => string,
-    inRange: (q: string, k: string) => string) => {
+  const tileLoads = (name: string, { name: tile, ld, w }: { name: string; ld: number; w: number }, count: number, fastIsRow: boolean,
+    at: (q: string, k: string) => string, inRange: (q: string, k: string) => string) => {
     const rows = 16 * count; // the tile's extent along its non-k index
+    /** The tile's element (kk, q): a float, or a vector's component. */
+    const slot = (kk: string, q: string) => (w === 1 ? `${tile}[${kk} * ${ld}u + ${q}]` : `${tile}[${kk} * ${ld / w}u + (${q}) / ${w}u][(${q}) % ${w}u]`);
     /** Element e's (k index, other index) in the tile. */
     const place = (e: string) => (fastIsRow ? { kk: `${e} / ${rows}u`, q: `${e} % ${rows}u` } : { kk: `${e} % ${tk}u`, q: `${e} / ${tk}u` });
     const each = Array.from({ length: (count * tk) / 16 }, (_, r) => ({ ...place(`(t + ${256 * r}u)`), reg: `${name}${r}` }));
@@ -160,7 +199,7 @@ function tiledProduct(p: TiledSpec, id: string): string {
       declare: each.map(({ reg }) => `var ${reg} = 0.0;`).join(' '),
       fetch: (k0: string) => each.map(({ kk, q, reg }) => `${reg} = 0.0;
     if (${inRange(q, `${k0} + ${kk}`)}) { ${reg} = ${at(q, `${k0} + ${kk}`)}; }`).join('\n    '),
-      put: each.map(({ kk, q, reg }) => `${tile}[${kk} * ${ld}u + ${q}] = ${reg};`).join('\n    '),
+      put: each.map(({ kk, q, reg }) => `${slot(kk, q)} = ${reg};`).join('\n    '),
       // The tile in a loop over its elements, each read and written (lavapipe runs this form 1.3x as fast as either
       // of the above, unrolled).
       load: (k0: string) => `for (var e = t; e < ${rows * tk}u; e += 256u) {
@@ -168,12 +207,12 @@ function tiledProduct(p: TiledSpec, id: string): string {
       let q = ${place('e').q};
       var v = 0.0;
       if (${inRange('q', `${k0} + kk`)}) { v = ${at('q', `${k0} + kk`)}; }
-      ${tile}[kk * ${ld}u + q] = v;
+      ${slot('kk', 'q')} = v;
     }`,
     };
   };
-  const aLoads = tileLoads('pa', 'ta', lda, p.tm, p.aFast === 'i', (q, k) => `a_at${id}(i0 + ${q}, ${k})`, (q, k) => `i0 + ${q} < M && ${k} < k_end`);
-  const bLoads = tileLoads('pb', 'tb', ldb, p.tn, p.bFast === 'j', (q, k) => `b_at${id}(${k}, j0 + ${q})`, (q, k) => `j0 + ${q} < ${p.N}u && ${k} < k_end`);
+  const aLoads = tileLoads('pa', A, p.tm, p.aFast === 'i', (q, k) => `a_at${id}(i0 + ${q}, ${k})`, (q, k) => `i0 + ${q} < M && ${k} < k_end`);
+  const bLoads = tileLoads('pb', B, p.tn, p.bFast === 'j', (q, k) => `b_at${id}(${k}, j0 + ${q})`, (q, k) => `j0 + ${q} < ${p.N}u && ${k} < k_end`);
   if (p.splits > 1 && p.scratch === undefined) throw new Error('a split product needs its scratch');
   if (p.splits === 1 && p.store === undefined) throw new Error('a product needs its store');
   const out = p.splits > 1 ? `mem[${p.scratch}u + ((z * ${p.splits}u + split) * M + i) * ${p.N}u + j] = v;` : `store${id}(i, j, v);`;
@@ -212,15 +251,15 @@ fn product${id}(wg: vec3u, t: u32) {
     ${aLoads.fetch(`k0 + ${tk}u`)}
     ${bLoads.fetch(`k0 + ${tk}u`)}` : ''}
     for (var kk = 0u; kk < ${tk}u; kk++) {
-      ${rs.map((r) => `let a${r} = ta[kk * ${lda}u + ty + ${16 * r}u];`).join(' ')}
-      ${cs.map((c) => `let b${c} = tb[kk * ${ldb}u + tx + ${16 * c}u];`).join(' ')}
-      ${rs.flatMap((r) => cs.map((c) => `${acc(r, c)} = fma(a${r}, b${c}, ${acc(r, c)});`)).join('\n      ')}
+      ${rowsOf.reads}
+      ${colsOf.reads}
+      ${rs.flatMap((r) => cs.map((c) => `${acc(r, c)} = fma(${rowsOf.value(r)}, ${colsOf.value(c)}, ${acc(r, c)});`)).join('\n      ')}
     }
     workgroupBarrier();
   }
   ${rs.flatMap((r) => cs.map((c) => `{
-    let i = i0 + ty + ${16 * r}u;
-    let j = j0 + tx + ${16 * c}u;
+    let i = i0 + ${rowsOf.offset(r)};
+    let j = j0 + ${colsOf.offset(c)};
     let v = ${acc(r, c)};
     if (i < M && j < ${p.N}u) { ${out} }
   }`)).join('\n  ')}
@@ -260,7 +299,7 @@ export function tiledSumKernel(name: string, p: { M: string; N: number; splits: 
 export function plannedKernels(name: string, t: Omit<TiledSpec, 'tm' | 'tn' | 'splits' | 'scratch' | 'store'> & { store: string },
   p: { tm: number; tn: number; splits: number }, scratch: number, m: (n: number, nk: number) => number,
   k: (n: number, nk: number) => number): [ProductKernel, ...Kernel[]] {
-  const spec: TiledSpec = { ...t, tm: p.tm, tn: p.tn, splits: p.splits, tk: tileDepth(p) };
+  const spec: TiledSpec = { ...t, tm: p.tm, tn: p.tn, splits: p.splits, tk: tileDepth(p), ...(vectorBlocks() && p.tm * p.tn > 1 ? { vector: true } : {}) };
   const batch = t.batch ?? 1;
   const flops = (n: number, nk: number) => 2 * batch * m(n, nk) * t.N * k(n, nk);
   if (p.splits === 1) return [{ name, source: tiledKernel(spec), groups: (n, nk) => tiledGroups(spec, m(n, nk)), flops, product: { spec, m } }];
