@@ -347,7 +347,7 @@ describe('kernels that do not depend on each other in one dispatch (joinKernels)
   }, 60000);
 });
 
-withGpu('products in every form the tuner may pick (prefetching, deep, both, larger or smaller tiles, vector blocks, larger vector blocks) give the plain form\'s bits: dense, strided, upsampled', async (g) => {
+withGpu('products in every form the tuner may pick (prefetching, deep, both, larger or smaller tiles, vector blocks, larger, prefetching larger) give the plain form\'s bits: dense, strided, upsampled', async (g) => {
   const n = 5;
   const rng = new Rng(23, 'gpu-prefetch');
   const strided: ConvSpec = { H: 8, W: 8, cin: 5, cout: 16, k: 4, s: 2, up: false, off: 0 };
@@ -382,7 +382,7 @@ withGpu('products in every form the tuner may pick (prefetching, deep, both, lar
   }
 }, 60000);
 
-withGpu('the vector forms (a thread\'s block read as vectors; 128 x 64 tiles) against the loops of the definition, and the plain form\'s bits', async (g) => {
+withGpu('the vector forms (a thread\'s block read as vectors; 128 x 64 tiles; those prefetching) against the loops of the definition, and the plain form\'s bits', async (g) => {
   // A dense layer of 45 → 70 on 12,900 rows: its forward planned in 64 x 64 tiles (the larger vector form: 128 x 64),
   // its weight gradient too, its sum over the rows split in 50 chunks, and its input gradient in 64 x 32 tiles; the
   // last two in one dispatch (alongside): tiles of vec4, vec2 and f32 side by side in workgroup memory.
@@ -395,12 +395,13 @@ withGpu('the vector forms (a thread\'s block read as vectors; 128 x 64 tiles) ag
     const { layers: [layer], size } = layersAfter(dxAt + n * inDim, n, (plan) => [denseLayer('dense', { off: 0, shape: [inDim, out] }, 'linear', P, plan)]);
     return { size, kernels: [...layer.forward(xAt, yAt), ...alongside(layer.weightGrad(xAt, dyAt), layer.inputGrad(dyAt, dxAt))] };
   });
-  const [plain, vector, larger] = [TILE_FORMS[0], ...TILE_FORMS.filter((f) => f.vector)].map(build);
+  const [plain, vector, larger, prefetching] = [TILE_FORMS[0], ...TILE_FORMS.filter((f) => f.vector)].map(build);
   const shapes = (s: typeof plain) => s.kernels.map((k) => [...k.source.matchAll(/var<workgroup> (\w+): array<(\w+(?:<f32>)?), \d+>/g)].map((m) => `${m[1]} ${m[2]}`).join(' '));
   // The forward; the weight and input gradients side by side; the sum of the weight gradient's chunks.
   expect(shapes(plain)).toEqual(['ta f32 tb f32', 'ta f32 tb f32', '']);
   expect(shapes(vector)).toEqual(['ta4 vec4<f32> tb4 vec4<f32>', 'ta4 vec4<f32> tb2 vec2<f32> tb4 vec4<f32>', '']);
   expect(larger.kernels[0].groups(n, n)).toEqual([2, Math.ceil(n / 128)]); // 128 x 64 tiles
+  expect(prefetching.kernels[0].groups(n, n)).toEqual([2, Math.ceil(n / 128)]);
   expect(vector.kernels[0].groups(n, n)).toEqual([2, Math.ceil(n / 64)]);
   const mem = new Float32Array(plain.size);
   mem.set(W, 0); mem.set(X, xAt); mem.set(dY, dyAt);
@@ -417,7 +418,7 @@ withGpu('the vector forms (a thread\'s block read as vectors; 128 x 64 tiles) ag
       dW[inDim * out + j] += d;
     }
   }
-  for (const s of [vector, larger]) {
+  for (const s of [vector, larger, prefetching]) {
     const got = await run(s);
     expectClose(got.subarray(yAt, yAt + n * out), y, 1e-5);
     expectClose(got.subarray(P, 2 * P), dW, 1e-5, 10);

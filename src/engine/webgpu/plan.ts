@@ -32,7 +32,8 @@ export const tnFor = (N: number) => (N >= 64 ? 4 : N >= 32 ? 2 : 1);
  *   waits on; as vectors, 2 loads. With `tiles: 'larger'` a vector product planned in 64 x 64 tiles takes 128 x 64
  *   (8 x 4 a thread: 3 loads for 32 multiply-adds), the shape of the GEMMs that come near a GPU's fp32 peak; only the
  *   vector form has it (the plain form's loads would not keep up). Where the block is one value (1 x 1), the form is
- *   the plain one.
+ *   the plain one. Prefetching too, the last form is the classic fp32 GEMM of a GPU (global loads into registers
+ *   while multiplying, stored in workgroup memory between two barriers, vector reads from there).
  */
 export interface TileForm {
   prefetch: boolean;
@@ -46,7 +47,8 @@ export const PLAIN_TILES: TileForm = { prefetch: false, deep: false };
 /** Every form tune.ts tries, the plain one first (what runs where none is timed). */
 export const TILE_FORMS: TileForm[] = [PLAIN_TILES, { prefetch: true, deep: false }, { prefetch: false, deep: true }, { prefetch: true, deep: true },
   { prefetch: false, deep: false, tiles: 'larger' }, { prefetch: false, deep: false, tiles: 'smaller' },
-  { prefetch: false, deep: false, vector: true }, { prefetch: false, deep: false, vector: true, tiles: 'larger' }];
+  { prefetch: false, deep: false, vector: true }, { prefetch: false, deep: false, vector: true, tiles: 'larger' },
+  { prefetch: true, deep: false, vector: true, tiles: 'larger' }];
 
 let tileForm: TileForm = PLAIN_TILES;
 
