@@ -34,10 +34,10 @@ import { byteLevels } from './gather';
 import { gpuModel } from './networks';
 import { gpuObjective, webGpuUnsupported } from './objectives';
 import { KernelProfiler } from './profile';
-import { PLAIN_TILES, TILE_FORMS, TileForm, withTileForm } from './plan';
+import { PLAIN_TILES, SOFTWARE_TILES, TILE_FORMS, TileForm, withTileForm } from './plan';
 import { gpuProgram, recordKernels, uploadParams } from './runtime';
 import { StepProgram, buildStep } from './step';
-import { PickForms, tuneStep } from './tune';
+import { PickForms, formName, tuneStep } from './tune';
 import { stepUniform } from './wgsl';
 
 type Program = Awaited<ReturnType<typeof gpuProgram>>;
@@ -291,7 +291,10 @@ export async function webGpuEngine(setup: EngineSetup, gpu: Gpu, family: Pick<Fa
   const model = gpuModel(vae);
   const build = (form: TileForm) => withTileForm(form,
     () => buildStep(model, objective, { epsilon: setup.adamConfig.epsilon, gather: gather || byteBatches, noise: setup.normals === 'philox' }));
-  const step = build(PLAIN_TILES);
+  const tune = gpu.info.tune ?? !gpu.info.software;
+  // Untuned on a software adapter, the products in the form its tuner picks for nearly all of them (plan.ts).
+  const untuned = !tune && gpu.info.software ? SOFTWARE_TILES : PLAIN_TILES;
+  const step = build(untuned);
   // Gathered from a set the engine does not hold: each batch's bytes, written into binding 2 (the objective may not gather).
   const uploadsBytes = step.gathered !== null && !gather;
   const program = await gpuProgram(gpu, step.kernels, step.size, `this model and a batch of ${setup.sizes.rows}`, 'use a smaller --batch-size',
@@ -302,8 +305,8 @@ export async function webGpuEngine(setup: EngineSetup, gpu: Gpu, family: Pick<Fa
   device.queue.writeBuffer(program.mem, 8 * model.P, new Float32Array(setup.adam.m)); // copies: the moments may be views of shared memory
   device.queue.writeBuffer(program.mem, 12 * model.P, new Float32Array(setup.adam.v));
   // The products in the form that runs fastest on this GPU (the same numbers in every form).
-  let tuned = { line: '', table: '' };
-  if (gpu.info.tune ?? !gpu.info.software) {
+  let tuned = { line: untuned === PLAIN_TILES ? '' : `, its products in ${formName(untuned)} (untuned: a software adapter)`, table: '' };
+  if (tune) {
     try {
       tuned = await tuneStep(gpu, program, [step, ...TILE_FORMS.slice(1).map(build)], { n: objective.rows.rows, nk: objective.rows.decRows },
         pickForms);

@@ -50,6 +50,14 @@ export const TILE_FORMS: TileForm[] = [PLAIN_TILES, { prefetch: true, deep: fals
   { prefetch: false, deep: false, vector: true }, { prefetch: false, deep: false, vector: true, tiles: 'larger' },
   { prefetch: true, deep: false, vector: true, tiles: 'larger' }];
 
+/**
+ * The form of an untuned step on a software adapter (lavapipe, SwiftShader: compiling every form takes them longer
+ * than tuning saves, so the tuner is off there by default): on lavapipe its tuner keeps this form for nearly every
+ * product (the MLP at batch 128: all 9; the 28x28 conv VAE: 10 of 16, and 4 more in the vector form), and training
+ * takes ~0.6-0.8x the time of the plain form's (bench/README.md). The same numbers as every form.
+ */
+export const SOFTWARE_TILES: TileForm = TILE_FORMS.find((f) => f.vector && f.tiles === 'larger' && !f.prefetch)!;
+
 let tileForm: TileForm = PLAIN_TILES;
 
 /** `build` (which makes kernels) with its tiled products in `form`. */

@@ -84,7 +84,7 @@ export async function fastestForms(forms: number[][], time: (kernel: number, for
 export type PickForms = typeof fastestForms;
 
 /** What a form is called in the engine's line. */
-const formName = (f: TileForm) => (f.vector ? `${f.prefetch ? 'prefetching ' : ''}${f.tiles ? `${f.tiles} ` : ''}vector blocks` : f.tiles ? `${f.tiles} tiles`
+export const formName = (f: TileForm) => (f.vector ? `${f.prefetch ? 'prefetching ' : ''}${f.tiles ? `${f.tiles} ` : ''}vector blocks` : f.tiles ? `${f.tiles} tiles`
   : f.deep && f.prefetch ? 'deep and prefetching' : f.deep ? 'deep' : f.prefetch ? 'prefetching' : 'plain');
 
 /** What tuneStep keeps of a product timed on this GPU: each form's text and workgroups for these rows. */
