@@ -65,7 +65,7 @@ bench() {
   # features (shader-f16? subgroups?), and whether a shader-f16 device compiles f16 storage with f32 sums.
   timeout 30 node bench/gpu-features.js 2>&1 | grep -v '^Warning'
 } > "$out/machine.txt" 2>&1
-# Under 12800 images (lavapipe trains ~230 images/s) every run is cut to that many; the default is all of MNIST.
+# Under 12800 images (lavapipe trains the MLP at ~400 images/s) every run is cut to that many; the default is all of MNIST.
 limit=()
 [ "$images" -lt 12800 ] && limit=(--limit-train "$images" --limit-test 200)
 # 1. The bench's GPU section: the six rows (MLP and 28x28 conv on MNIST at batch 128 and 1024, the 64x64 colour conv
@@ -94,7 +94,7 @@ for workload in mlp conv28 conv64x3; do
     --torch-seconds $(( cap > 20 ? cap - 10 : 10 ))
 done
 # 1c. What the tuner buys (it chose the forms of part 1's products: the table's engine lines say which): the rows at
-#     batch 128 again (16 for the lavapipe trial) with each product in its plain form (VAE_GPU_TUNE=0), a part each.
+#     batch 128 again (16 for the lavapipe trial) with each product in its plain form (VAE_GPU_TUNE=0; on lavapipe its own form), a part each.
 #     Right after the table, since the table's vae figures stand on the tuner's choice.
 for row in $(rows_matching ':128$\|:16$' | tr ',' ' '); do
   cap=40; [ "${row%%:*}" = conv64x3 ] && cap=60
@@ -167,7 +167,7 @@ for name in sorted(os.listdir(out)):
               100 * float(kernels[1]) / step))
 PY
 echo "one step a submission:"; grep -h "batch 128\|^exit" "$out/one-per-submission.txt"
-echo "untuned (every product plain):"; grep -h "batch 128 \|batch 16 \|^exit" "$out"/untuned-*.txt
+echo "untuned (every product plain; on a software adapter, in its own form):"; grep -h "batch 128 \|batch 16 \|^exit" "$out"/untuned-*.txt
 echo "robustness off:"; grep -h ", batch \|^exit" "$out/unchecked.txt"
 echo "streamed, batches as bytes:"; grep -h "^data\|^engine\|^epoch 2/\|^exit" "$out/streamed.txt"
 grep -h "NLL\|^exit" "$out"/iw-*.txt

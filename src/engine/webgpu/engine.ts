@@ -272,7 +272,8 @@ class WebGpuEngine implements Engine {
 /**
  * The engine on this device for the setup's model, trained with the objective its family declares (family.gpu);
  * `family.stats` are the sums a step reports after its loss. Its products tuned to this GPU (tune.ts) where
- * gpu.info.tune says so (by default on a GPU, not on a software adapter), `pickForms` choosing their forms.
+ * gpu.info.tune says so (by default on a GPU, not on a software adapter), `pickForms` choosing their forms; untuned,
+ * in the plain form on a GPU and in plan.ts's SOFTWARE_TILES on a software adapter.
  */
 export async function webGpuEngine(setup: EngineSetup, gpu: Gpu, family: Pick<Family, 'gpu' | 'stats'>, pickForms?: PickForms): Promise<Engine> {
   const { device } = gpu;
