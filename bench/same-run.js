@@ -41,7 +41,8 @@ function differences(a, b) {
   return found;
 }
 
-const epochs = (n) => (n === 1 ? '1 epoch' : `${n} epochs`);
+/** "1 epoch's", "2 epochs'". */
+const epochs = (n) => (n === 1 ? "1 epoch's" : `${n} epochs'`);
 
 const dirs = process.argv.slice(2);
 if (dirs.length < 2) {
@@ -54,7 +55,7 @@ rest.forEach((run, i) => {
   const found = differences(first, run);
   same = same && found.length === 0;
   console.log(found.length === 0
-    ? `${dirs[i + 1]}: the same run as ${dirs[0]} (${epochs(first.metrics.length)}' metrics, ${epochs(first.epochs.length)}' weights and optimizer state, to the bit)`
+    ? `${dirs[i + 1]}: the same run as ${dirs[0]} (${epochs(first.metrics.length)} metrics, ${epochs(first.epochs.length)} weights and optimizer state, to the bit)`
     : `${dirs[i + 1]}: not the same run as ${dirs[0]}: ${found.join(', ')} differ`);
 });
 process.exit(same ? 0 : 1);
