@@ -52,6 +52,13 @@ bench() {
   part "$name" "$cap" node bench/run.js --backend webgpu --gpu-only --gpu-images "$images" --gpu-pictures "$pictures" \
     --gpu-folder-dir "$photos" --out "$out/$name.json" "$@"
 }
+# The issue's table from the table's parts so far (part 1's rows and PyTorch eager and CUDA-graph, part 1b's compiled
+# PyTorch) as bench/README.md records it, in $out/table.md: written as soon as those parts end (and again at the end).
+markdown_table() {
+  local tables
+  tables=$(ls "$out"/bench-*.json "$out"/compile-*.json 2>/dev/null | paste -sd, -)
+  [ -n "$tables" ] && node bench/run.js --gpu-table "$tables" --markdown > "$out/table.md" 2>&1
+}
 {
   date -u; uname -a; node --version
   nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv 2>/dev/null || echo "no nvidia-smi"
@@ -93,6 +100,7 @@ for workload in mlp conv28 conv64x3; do
   bench "compile-$workload" "$cap" --gpu-rows "$wrows" --python "$python" --torch-only --torch-modes compile \
     --torch-seconds $(( cap > 20 ? cap - 10 : 10 ))
 done
+markdown_table
 # 1c. What the tuner buys (it chose the forms of part 1's products: the table's engine lines say which): the rows at
 #     batch 128 again (16 for the lavapipe trial) with each product in its plain form (VAE_GPU_TUNE=0; on lavapipe its own form), a part each.
 #     Right after the table, since the table's vae figures stand on the tuner's choice.
@@ -156,6 +164,7 @@ done
 # against the fastest; then how each of those parts ended.
 tables=$(ls "$out"/bench-*.json "$out"/compile-*.json 2>/dev/null | paste -sd, -)
 [ -n "$tables" ] && node bench/run.js --gpu-table "$tables"
+markdown_table
 grep -h "^exit\|^bench:" "$out"/bench-*.txt "$out"/compile-*.txt
 grep -h "^backend\|^engine\|^epoch 2/\|^exit" "$out/train.txt"
 grep -h "kernels on the GPU\|wall time per step\|dispatches per step\|five largest" "$out"/profile-*.txt

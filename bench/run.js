@@ -93,6 +93,8 @@ Options:
                           what it finished kept (default ${GPU_RUN_SECONDS}; ${COMPILE_RUN_SECONDS} for compile)
   --gpu-table <files>     print the GPU table of these results files (comma-separated) together: each row's vae
                           and PyTorch figures from whichever file has them, the ratio against the fastest peer
+  --markdown              with --gpu-table: the table as bench/README.md records it (a section headed by the GPU
+                          and the date; its driver, Dawn's and PyTorch's versions), ready to paste
   --folder-scale <n>      only the folder section: n generated colour photographs (in --folder-dir), the first run's
                           pictures decoded per second, the second run's seconds to its first step, peak memory, and
                           torchvision's ImageFolder + DataLoader (2 workers) on the same files
@@ -117,7 +119,7 @@ function parseArgs(argv) {
   const opts = { backend: 'auto', limitTrain: 0, gpuImages: 12800, sampleRuns: 5, torchThreads: [1, 2], torch: true, python: '/usr/bin/python3',
     out: path.join(BENCH_DIR, 'results', 'latest.json'), keep: false, strict: false, root: null, label: null, native: true,
     conv: true, convImages: 12800, gpuOnly: false, folderScale: 0, folderDir: null, gpuRows: GPU_ROWS, gpuPictures: 50000,
-    gpuFolderDir: null, torchModes: TORCH_MODES, torchOnly: false, torchSeconds: null, gpuFolderReuse: false, gpuTableFiles: null };
+    gpuFolderDir: null, torchModes: TORCH_MODES, torchOnly: false, torchSeconds: null, gpuFolderReuse: false, gpuTableFiles: null, markdown: false };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     const value = () => {
@@ -138,6 +140,7 @@ function parseArgs(argv) {
       case '--torch-only': opts.torchOnly = true; break;
       case '--gpu-folder-reuse': opts.gpuFolderReuse = true; break;
       case '--torch-seconds': opts.torchSeconds = positiveInt(flag, val()); break;
+      case '--markdown': opts.markdown = true; break;
       case '--gpu-table': opts.gpuTableFiles = val().split(',').map((f) => path.resolve(f.trim())).filter((f) => f.length > 0); break;
       case '--gpu-rows': opts.gpuRows = val(); gpuRows(opts.gpuRows); break;
       case '--gpu-pictures': opts.gpuPictures = positiveInt(flag, val()); break;
@@ -486,7 +489,26 @@ function gitInfo() {
 function machineInfo() {
   const cpus = os.cpus();
   return { cpus: cpus.length, cpuModel: cpus[0] ? cpus[0].model : null, memoryGiB: +(os.totalmem() / 2 ** 30).toFixed(1),
-    platform: `${os.platform()} ${os.release()} ${os.arch()}`, node: process.version };
+    platform: `${os.platform()} ${os.release()} ${os.arch()}`, node: process.version, gpus: nvidiaGpus(), webgpu: packageVersion('webgpu') };
+}
+
+/** The machine's NVIDIA GPUs as nvidia-smi names them, with the driver's version (null without nvidia-smi). */
+function nvidiaGpus() {
+  const r = spawnSync('nvidia-smi', ['--query-gpu=name,driver_version', '--format=csv,noheader'], { encoding: 'utf8' });
+  if (r.status !== 0 || !r.stdout) return null;
+  return r.stdout.trim().split('\n').map((line) => {
+    const [name, driver] = line.split(',').map((x) => x.trim());
+    return { name, driver };
+  });
+}
+
+/** An installed package's version (null where it is not). */
+function packageVersion(name) {
+  try {
+    return JSON.parse(fs.readFileSync(path.join(ROOT, 'node_modules', name, 'package.json'), 'utf8')).version;
+  } catch {
+    return null;
+  }
 }
 
 function fmt(x, digits = 0) {
@@ -507,7 +529,7 @@ async function main() {
   if (!fs.existsSync(VAE_BIN)) fail(`no bin/vae in ${ROOT}`);
   if (!fs.existsSync(path.join(ROOT, 'dist', 'cli.js'))) fail(`not built: run 'npm run build' in ${ROOT}`);
   if (opts.gpuTableFiles) {
-    process.stdout.write(gpuTableOf(opts.gpuTableFiles));
+    process.stdout.write(gpuTableOf(opts.gpuTableFiles, opts.markdown));
     return;
   }
   if (opts.torchOnly && !opts.gpuOnly) fail('--torch-only needs --gpu-only');
@@ -680,17 +702,32 @@ async function benchFolderOnly(opts, tmp, started) {
  * ratio to the fastest of them; each run's engine line; the conv64x3 folder's first run.
  */
 function gpuTable({ runs, folder, torchCuda }) {
+  const { modes, cells } = gpuCells(runs, torchCuda);
+  const rows = [['GPU section (epoch 2 of vae train --epochs 2)', 'vae samples/s', 'dispatches/step', ...modes.map((m) => `PyTorch ${m}`),
+    'vae / fastest'], ...cells.map(({ g, vae, dispatches, peers, ratio }) => [`${g.workload}, batch ${g.batch}`, vae, dispatches, ...peers, ratio])];
+  const lines = ['', table(rows), ...runs.filter((g) => g.engine !== null).map((g) => `engine (${g.workload}, batch ${g.batch}): ${g.engine}`),
+    ...gpuNotes(folder, torchCuda)];
+  return lines.join('\n') + '\n';
+}
+
+/** The GPU table's cells: each row's vae figures, each PyTorch mode's samples/s (the modes that ran), vae against the fastest. */
+function gpuCells(runs, torchCuda) {
   const modes = torchCuda.skipped ? [] : TORCH_MODES.filter((m) => torchCuda.runs.some((t) => t.mode === m) || torchCuda.failures.some((f) => f.mode === m));
   const cuda = (g, mode) => (torchCuda.skipped ? null : torchCuda.runs.find((t) => t.workload === g.workload && t.batch === g.batch && t.mode === mode));
-  const rows = [['GPU section (epoch 2 of vae train --epochs 2)', 'vae samples/s', 'dispatches/step', ...modes.map((m) => `PyTorch ${m}`),
-    'vae / fastest']];
-  for (const g of runs) {
-    const peers = modes.map((m) => cuda(g, m));
-    const fastest = Math.max(0, ...peers.filter(Boolean).map((t) => t.samplesPerSec));
-    rows.push([`${g.workload}, batch ${g.batch}`, fmt(g.samplesPerSec), g.dispatchesPerStep === null ? '-' : String(g.dispatchesPerStep),
-      ...peers.map((t) => (t ? fmt(t.samplesPerSec) : '-')), fastest > 0 && g.samplesPerSec ? `${fmt(g.samplesPerSec / fastest, 2)}x` : '-']);
-  }
-  const lines = ['', table(rows), ...runs.filter((g) => g.engine !== null).map((g) => `engine (${g.workload}, batch ${g.batch}): ${g.engine}`)];
+  return {
+    modes,
+    cells: runs.map((g) => {
+      const peers = modes.map((m) => cuda(g, m));
+      const fastest = Math.max(0, ...peers.filter(Boolean).map((t) => t.samplesPerSec));
+      return { g, vae: fmt(g.samplesPerSec), dispatches: g.dispatchesPerStep === null ? '-' : String(g.dispatchesPerStep),
+        peers: peers.map((t) => (t ? fmt(t.samplesPerSec) : '-')), ratio: fastest > 0 && g.samplesPerSec ? `${fmt(g.samplesPerSec / fastest, 2)}x` : '-' };
+    }),
+  };
+}
+
+/** What the GPU table's notes say: the conv64x3 folder's first run, PyTorch's version, compile times and failures. */
+function gpuNotes(folder, torchCuda) {
+  const lines = [];
   if (folder?.reused) lines.push('conv64x3 data: the folder as an earlier bench cached it (--gpu-folder-reuse).');
   else if (folder) {
     lines.push(`conv64x3 data: ${folder.pictures ?? '?'} generated photographs (written in ${fmt(folder.generateSeconds, 0)} s, or reused); ` +
@@ -704,7 +741,34 @@ function gpuTable({ runs, folder, torchCuda }) {
     if (compiled.length) lines.push(`PyTorch compile's warm-up, compiling included: ${compiled.map((t) => `${t.workload} ${t.batch} ${fmt(t.setupSeconds)} s`).join(', ')}.`);
     for (const f of torchCuda.failures) lines.push(`PyTorch ${f.mode} on ${f.workload} failed: ${f.why}`);
   }
-  return lines.join('\n') + '\n';
+  return lines;
+}
+
+/** The workloads as bench/README.md's GPU tables name them. */
+const GPU_WORKLOAD_NAMES = { mlp: 'MLP 784-400-20', conv28: 'conv VAE 28x28', conv64x3: 'conv VAE 64x64x3, Gaussian' };
+
+/**
+ * The GPU table as bench/README.md records a GPU run: a section headed by the GPU (nvidia-smi's name, else PyTorch's)
+ * and the day, a line with its driver and what ran (Node, Dawn's package, PyTorch), the table, each row's engine line
+ * and the notes.
+ */
+function gpuMarkdown({ runs, folder, torchCuda }, { date, commits, machine }) {
+  const { modes, cells } = gpuCells(runs, torchCuda);
+  const nvidia = machine?.gpus?.[0];
+  const torchRun = torchCuda.skipped ? undefined : torchCuda.runs[0];
+  const gpu = nvidia?.name ?? torchRun?.device ?? 'GPU';
+  const names = { eager: 'PyTorch eager', 'cuda-graph': 'PyTorch CUDA graph', compile: 'PyTorch compiled' };
+  const made = [nvidia ? `Driver ${nvidia.driver}` : 'Driver unknown (no nvidia-smi)', machine?.webgpu ? `Dawn from \`webgpu\` ${machine.webgpu}` : null,
+    machine?.node ? `Node ${machine.node.replace(/^v/, '')}` : null, torchRun ? `PyTorch ${torchRun.torch}` : null].filter(Boolean).join(', ');
+  return [`### ${gpu}, ${date.slice(0, 10)}`, '',
+    `${made}; commit ${commits.join(', ') || '?'}; \`bash bench/gpu-check.sh\`, samples/s of vae's second epoch and of PyTorch's ` +
+      'timed epoch (its fast modes with cuDNN\'s benchmark mode on):', '',
+    `| model | batch | vae, WebGPU | dispatches / step | ${modes.map((m) => names[m]).join(' | ')}${modes.length ? ' | ' : ''}vae / fastest |`,
+    `|---|${'---:|'.repeat(4 + modes.length)}`,
+    ...cells.map(({ g, vae, dispatches, peers, ratio }) => `| ${GPU_WORKLOAD_NAMES[g.workload] ?? g.workload} | ${g.batch} | **${vae}** | ${dispatches} | ` +
+      `${peers.map((p) => `${p} | `).join('')}**${ratio}** |`),
+    '', ...runs.filter((g) => g.engine !== null).map((g) => `- engine (${g.workload}, batch ${g.batch}): ${g.engine}`),
+    ...gpuNotes(folder, torchCuda).map((line) => `- ${line}`)].join('\n') + '\n';
 }
 
 /**
@@ -712,7 +776,7 @@ function gpuTable({ runs, folder, torchCuda }) {
  * parts of their own) as one table: each row's vae figures from the file that trained it, each peer's from the
  * last file that ran it, the folder's first run from the file that has one.
  */
-function gpuTableOf(files) {
+function gpuTableOf(files, markdown = false) {
   const gpus = files.map((file) => {
     let results;
     try {
@@ -721,7 +785,7 @@ function gpuTableOf(files) {
       fail(`--gpu-table: ${file}: ${e.message.split('\n')[0]}`);
     }
     if (!results.gpu) fail(`--gpu-table: ${file} has no GPU section`);
-    return { ...results.gpu, date: results.date, commit: results.commit };
+    return { ...results.gpu, date: results.date, commit: results.commit, machine: results.machine };
   });
   const key = (r) => `${r.workload}:${r.batch}`;
   const order = (r) => Object.keys(GPU_WORKLOADS).indexOf(r.workload);
@@ -734,9 +798,11 @@ function gpuTableOf(files) {
     : { skipped: false, runs: [...peers.values()], failures: ran.flatMap((g) => g.torchCuda.failures) };
   const dates = gpus.map((g) => g.date).sort();
   const commits = [...new Set(gpus.map((g) => g.commit).filter(Boolean))];
+  const merged = { runs: [...runs.values()].sort((a, b) => order(a) - order(b) || a.batch - b.batch),
+    folder: gpus.find((g) => g.folder && !g.folder.reused)?.folder ?? gpus.find((g) => g.folder)?.folder ?? null, torchCuda };
+  if (markdown) return gpuMarkdown(merged, { date: dates[0], commits, machine: gpus.find((g) => g.machine?.gpus)?.machine ?? gpus[0].machine });
   return `vae bench --gpu-table  ${dates[0]} to ${dates[dates.length - 1]}  commit ${commits.join(', ') || '?'}  (${files.length} files)\n` +
-    gpuTable({ runs: [...runs.values()].sort((a, b) => order(a) - order(b) || a.batch - b.batch), folder: gpus.find((g) => g.folder && !g.folder.reused)?.folder ?? gpus.find((g) => g.folder)?.folder ?? null,
-      torchCuda });
+    gpuTable(merged);
 }
 
 /** The results JSON at --out (without the temporary run folders), and its path on stdout. */

@@ -15,14 +15,14 @@ const vae = (workload: string, batch: number, samplesPerSec: number | null) =>
   ({ workload, arch: workload, batch, samplesPerSec, dispatchesPerStep: samplesPerSec === null ? null : 14,
     engine: samplesPerSec === null ? null : 'webgpu (H200), 14 dispatches per step' });
 
-function write(dir: string, name: string, date: string, gpu: object): string {
+function write(dir: string, name: string, date: string, gpu: object, machine?: object): string {
   const file = path.join(dir, name);
-  fs.writeFileSync(file, JSON.stringify({ date, commit: 'abc1234', gpu }));
+  fs.writeFileSync(file, JSON.stringify({ date, commit: 'abc1234', machine, gpu }));
   return file;
 }
 
-function table(files: string[]) {
-  return spawnSync(process.execPath, [RUN_JS, '--gpu-table', files.join(',')], { encoding: 'utf8' });
+function table(files: string[], ...flags: string[]) {
+  return spawnSync(process.execPath, [RUN_JS, '--gpu-table', files.join(','), ...flags], { encoding: 'utf8' });
 }
 
 test('each row takes vae from the part that trained it and every peer from the part that ran it; vae against the fastest', () => {
@@ -62,4 +62,34 @@ test('a file that is not there, or has no GPU section, is one line and exit 2', 
   const none = table([cpu]);
   expect(none.status).toBe(2);
   expect(none.stderr.trim().split('\n')).toEqual([`bench: --gpu-table: ${cpu} has no GPU section`]);
+});
+
+test('--markdown: the section bench/README.md records, headed by the GPU and the day, its driver and versions, the rows merged', () => {
+  const dir = tmpDir();
+  const machine = { node: 'v20.20.2', webgpu: '0.6.2', gpus: [{ name: 'NVIDIA H200', driver: '580.159.04' }] };
+  const mlp = write(dir, 'bench-mlp.json', '2026-12-07T10:00:00Z', { runs: [vae('mlp', 128, 300_000), vae('mlp', 1024, 700_000)], folder: null,
+    torchCuda: { skipped: false, runs: [torch('mlp', 128, 'eager', 50_000), torch('mlp', 128, 'cuda-graph', 150_000),
+      torch('mlp', 1024, 'eager', 400_000)], failures: [] } }, machine);
+  const compiled = write(dir, 'compile-mlp.json', '2026-12-07T10:05:00Z', { runs: [vae('mlp', 128, null), vae('mlp', 1024, null)], folder: null,
+    torchCuda: { skipped: false, runs: [torch('mlp', 1024, 'compile', 800_000)], failures: [{ workload: 'mlp', mode: 'compile', why: 'stopped' }] } },
+  machine);
+  const r = table([mlp, compiled], '--markdown');
+  expect(r.status).toBe(0);
+  const lines = r.stdout.split('\n');
+  expect(lines[0]).toBe('### NVIDIA H200, 2026-12-07');
+  expect(lines[2]).toMatch(/^Driver 580\.159\.04, Dawn from `webgpu` 0\.6\.2, Node 20\.20\.2, PyTorch 2\.11; commit abc1234; /);
+  const at = lines.indexOf('| model | batch | vae, WebGPU | dispatches / step | PyTorch eager | PyTorch CUDA graph | PyTorch compiled | vae / fastest |');
+  expect(at).toBeGreaterThan(0);
+  expect(lines[at + 1]).toBe('|---|---:|---:|---:|---:|---:|---:|---:|');
+  expect(lines[at + 2]).toBe('| MLP 784-400-20 | 128 | **300,000** | 14 | 50,000 | 150,000 | - | **2.00x** |');
+  expect(lines[at + 3]).toBe('| MLP 784-400-20 | 1024 | **700,000** | 14 | 400,000 | - | 800,000 | **0.88x** |');
+  expect(lines).toContain('- engine (mlp, batch 128): webgpu (H200), 14 dispatches per step');
+  expect(lines).toContain('- PyTorch compile on mlp failed: stopped');
+  // Without nvidia-smi's answer in the results (an older file): the GPU as PyTorch named it, the driver unknown.
+  const old = write(dir, 'old.json', '2026-12-07T09:00:00Z', { runs: [vae('mlp', 128, 300_000)], folder: null,
+    torchCuda: { skipped: false, runs: [torch('mlp', 128, 'eager', 50_000)], failures: [] } });
+  const o = table([old], '--markdown').stdout.split('\n');
+  expect(o[0]).toBe('### H200, 2026-12-07');
+  expect(o[2]).toMatch(/^Driver unknown \(no nvidia-smi\), PyTorch 2\.11; /);
+  expect(o).toContain('| MLP 784-400-20 | 128 | **300,000** | 14 | 50,000 | **6.00x** |');
 });
