@@ -19,8 +19,8 @@ import { reparameterizeGradKernel, reparameterizeKernel } from '../../src/engine
 import { Layer, NARROW, StepPlan, convLayer, denseLayer } from '../../src/engine/webgpu/layers';
 import { bernoulliKernel, gaussianKernel } from '../../src/engine/webgpu/likelihoods';
 import { adamKernel } from '../../src/engine/webgpu/optimizer';
-import { alongside, plannedKernels, productGroups, productKernel, ProductSpec, productTiled } from '../../src/engine/webgpu/products';
-import { TILE_FORMS, TileForm, withTileForm } from '../../src/engine/webgpu/plan';
+import { alongside, plannedKernels, productGroups, productKernel, ProductSpec, productTiled, scratchOf } from '../../src/engine/webgpu/products';
+import { TILE_FORMS, TileForm, productPlan, withTileForm } from '../../src/engine/webgpu/plan';
 import { statsKernel } from '../../src/engine/webgpu/stats';
 import { Arena, Kernel, flatJobKernel, flatKernel, joinKernels, oneGroupKernel, stepUniform } from '../../src/engine/webgpu/wgsl';
 import { placeLayers } from '../../src/engine/webgpu/networks';
@@ -426,6 +426,45 @@ withGpu('the vector forms (a thread\'s block read as vectors; 128 x 64 tiles; th
     let differ = 0; // (1.5 million values: counted here, not compared by jest, which enumerates a typed array's keys)
     for (let i = 0; i < want.length; i++) if (!Object.is(got[i], want[i])) differ++;
     expect(differ).toBe(0);
+  }
+}, 120000);
+
+withGpu('a weight gradient a row past its whole tiles: those tiles and the row left over in a small tile side by side, the same bits as whole tiles', async (g) => {
+  // A dense layer of 128 → 70 on 3,000 rows: its weight and bias gradient is 129 x 70 (the bias's row of ones last),
+  // summed over the rows in 11 chunks; planned in tiles of 64 rows (128 in the larger vector form), so that a last
+  // tile would hold one row. The plain, vector and larger vector forms, each against the same product in whole tiles
+  // (its M an expression the planner does not read as fixed) and the loops of the definition.
+  const n = 3000, inDim = 128, out = 70, M = inDim + 1;
+  const rng = new Rng(31, 'gpu-rows-left');
+  const X = random(rng, n * inDim), dY = random(rng, n * out);
+  const xAt = 0, dyAt = n * inDim, cAt = dyAt + n * out, scratch = cAt + M * out;
+  const spec: ProductSpec = { M, N: out, K: 'n', a: { off: xAt, ld: inDim, trans: true }, b: { off: dyAt, ld: out }, c: { off: cAt, ld: out }, onesRow: true };
+  const want = new Float64Array(M * out);
+  for (let r = 0; r < n; r++) {
+    for (let j = 0; j < out; j++) {
+      const d = dY[r * out + j];
+      for (let i = 0; i < inDim; i++) want[i * out + j] += X[r * inDim + i] * d;
+      want[inDim * out + j] += d;
+    }
+  }
+  const declared = (k: Kernel) => [...k.source.matchAll(/var<workgroup> (\w+): array<(\w+(?:<f32>)?), \d+>/g)].map((m) => `${m[1]} ${m[2]}`).join(' ');
+  for (const form of [TILE_FORMS[0], ...TILE_FORMS.filter((f) => f.vector && !f.prefetch)]) {
+    const plan = withTileForm(form, () => productPlan(M, out, n, true));
+    expect(plan.splits).toBe(11);
+    const build = (m: string) => withTileForm(form, () => plannedKernels('dW', { ...productTiled(spec), M: m }, plan, scratch, () => M, (rows) => rows));
+    const [cut, whole] = [build(`${M}u`), build(`(${M}u)`)];
+    const groups = (ks: Kernel[]) => ks[0].groups(n, n).reduce((a, b) => a * b, 1);
+    const tile = 16 * plan.tm, across = Math.ceil(out / (16 * plan.tn)) * plan.splits;
+    expect(groups(whole)).toBe(across * Math.ceil(M / tile));
+    expect(groups(cut)).toBe(across * (Math.floor(M / tile) + 1)); // the row left over: one tile of 16 rows
+    expect(cut[0].source).toContain(`let i0 = ${Math.floor(M / tile) * tile}u + wg.y * 16u;`);
+    expect(declared(cut[0])).toBe(declared(whole[0])); // no more workgroup memory than whole tiles
+    const mem = new Float32Array(scratch + scratchOf(plan, M, out));
+    mem.set(X, xAt); mem.set(dY, dyAt);
+    const run = (ks: Kernel[]) => runKernels(g, ks.map((k) => ({ source: k.source, groups: k.groups(n, n) })), mem, uniform(n));
+    const [got, same] = [await run(cut), await run(whole)];
+    expectClose(got.subarray(cAt, cAt + M * out), want, 1e-5, 10);
+    expect(Array.from(got.subarray(cAt, cAt + M * out))).toEqual(Array.from(same.subarray(cAt, cAt + M * out)));
   }
 }, 120000);
 

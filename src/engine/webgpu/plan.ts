@@ -104,3 +104,19 @@ export function productPlan(M: number, N: number, K: number, sumOverRows: boolea
   const [fm, fn] = formShapes[Math.max(0, Math.min(formShapes.length - 1, at))];
   return { tm: fm, tn: fn, splits };
 }
+
+/**
+ * How a product of M rows is cut along M for tiles of 16·tm rows: where M is fixed (a weight gradient's: its inputs
+ * and the bias's row of ones, 257 or 513 or 785) and its last tile would be mostly empty, into its whole tiles and the
+ * rows left over in the smallest tiles that hold them (257: 4 tiles of 64 and one of 16, instead of 5 of 64, a
+ * quarter of whose rows were past M). Each output is summed as before (the same K, chunks and order): the same bits.
+ */
+export function rowParts(M: string, tm: number): { tm: number; rows?: [number, number] }[] {
+  const fixed = /^(\d+)u$/.exec(M);
+  if (!fixed) return [{ tm }];
+  const rows = Number(fixed[1]), whole = Math.floor(rows / (16 * tm)) * 16 * tm, left = rows - whole;
+  const small = [1, 2, 4, 8].find((t) => t < tm && 16 * t >= left);
+  if (left === 0 || small === undefined) return [{ tm }];
+  if (whole === 0) return [{ tm: small }];
+  return [{ tm, rows: [0, whole] }, { tm: small, rows: [whole, rows] }];
+}

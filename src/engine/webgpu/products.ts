@@ -4,7 +4,7 @@
  * product is a ProductSpec (operands in `mem`, with what its store adds: bias, activation, mask, accumulation); a
  * convolution gives tiledKernel its gathered windows as WGSL (conv layers).
  */
-import { TK, prefetching, tileDepth, tnFor, vectorBlocks } from './plan';
+import { TK, prefetching, rowParts, tileDepth, tnFor, vectorBlocks } from './plan';
 import { Dim, Groups, HEADER, Kernel, MAX_GROUPS, dim, flatGroups, flatJobKernel, flatKernel, rowCount } from './wgsl';
 
 /** Floats of scratch a planned product of M x N (`batch` of them) needs for its partial sums. */
@@ -108,14 +108,21 @@ export interface TiledSpec {
   tk?: number;
   /** Each thread's block of C is consecutive rows and columns, its values of A and B read as vectors (plan.ts). */
   vector?: boolean;
+  /** The rows of C it computes, [first, end) (default all M: plannedKernels may cut a product in two, plan.ts's rowParts). */
+  rows?: [number, number];
+  /** The vector widths of its tiles of A and B in workgroup memory (default: the form's; rows left over take the whole tiles'). */
+  widths?: [number, number];
 }
 
-/** A kernel that is one tiled product (plannedKernels), with its spec and rows: alongside can run it with others. */
+/**
+ * A kernel that is one tiled product (plannedKernels), with its parts (the whole, or its whole tiles and the rows left
+ * over) and their rows in a step: alongside can run it with others.
+ */
 interface ProductKernel extends Kernel {
-  product: { spec: TiledSpec; m: (n: number, nk: number) => number };
+  product: { spec: TiledSpec; m: (n: number, nk: number) => number }[];
 }
 
-/** The tiled product a kernel is, if it is one. */
+/** The tiled product a kernel is (its parts), if it is one. */
 const productOf = (k: Kernel | undefined) => (k as ProductKernel | undefined)?.product;
 
 export function tiledKernel(p: TiledSpec): string {
@@ -133,9 +140,13 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
  */
 function tileLayout(p: TiledSpec, side: 'a' | 'b') {
   const tile = side === 'a' ? p.tm : p.tn;
-  const w = p.vector ? Math.min(tile, 4) : 1;
+  const w = p.widths?.[side === 'a' ? 0 : 1] ?? (p.vector ? Math.min(tile, 4) : 1);
   return { w, ld: 16 * tile + w, name: w === 1 ? `t${side}` : `t${side}${w}` };
 }
+
+/** A tile's element (kk, q) in workgroup memory: a float, or a vector's component. */
+const tileSlot = ({ name, ld, w }: { name: string; ld: number; w: number }, kk: string, q: string) =>
+  (w === 1 ? `${name}[${kk} * ${ld}u + ${q}]` : `${name}[${kk} * ${ld / w}u + (${q}) / ${w}u][(${q}) % ${w}u]`);
 
 /** The tiles in workgroup memory, each as large as the largest of these products needs, and the product's `z`. */
 function tiledWorkgroupMemory(ps: TiledSpec[]): string {
@@ -177,7 +188,7 @@ function tiledProduct(p: TiledSpec, id: string): string {
     value: (r: number) => (t.w === 1 ? `${v}${r}` : `${v}${Math.floor(r / t.w)}.${'xyzw'[r % t.w]}`),
   } : {
     offset: (r: number) => `${at} + ${16 * r}u`,
-    reads: Array.from({ length: count }, (_, r) => `let ${v}${r} = ${t.name}[kk * ${t.ld}u + ${at} + ${16 * r}u];`).join(' '),
+    reads: Array.from({ length: count }, (_, r) => `let ${v}${r} = ${tileSlot(t, 'kk', `${at} + ${16 * r}u`)};`).join(' '),
     value: (r: number) => `${v}${r}`,
   });
   const rowsOf = block(A, p.tm, 'ty', 'a'), colsOf = block(B, p.tn, 'tx', 'b');
@@ -190,8 +201,7 @@ function tiledProduct(p: TiledSpec, id: string): string {
   const tileLoads = (name: string, { name: tile, ld, w }: { name: string; ld: number; w: number }, count: number, fastIsRow: boolean,
     at: (q: string, k: string) => string, inRange: (q: string, k: string) => string) => {
     const rows = 16 * count; // the tile's extent along its non-k index
-    /** The tile's element (kk, q): a float, or a vector's component. */
-    const slot = (kk: string, q: string) => (w === 1 ? `${tile}[${kk} * ${ld}u + ${q}]` : `${tile}[${kk} * ${ld / w}u + (${q}) / ${w}u][(${q}) % ${w}u]`);
+    const slot = (kk: string, q: string) => tileSlot({ name: tile, ld, w }, kk, q);
     /** Element e's (k index, other index) in the tile. */
     const place = (e: string) => (fastIsRow ? { kk: `${e} / ${rows}u`, q: `${e} % ${rows}u` } : { kk: `${e} % ${tk}u`, q: `${e} / ${tk}u` });
     const each = Array.from({ length: (count * tk) / 16 }, (_, r) => ({ ...place(`(t + ${256 * r}u)`), reg: `${name}${r}` }));
@@ -232,7 +242,7 @@ fn product${id}(wg: vec3u, t: u32) {
   let K = ${p.K};
   let split = wg.x / ${nt}u;
   let j0 = (wg.x % ${nt}u) * ${BN}u;
-  let i0 = wg.y * ${BM}u;
+  let i0 = ${p.rows?.[0] ? `${p.rows[0]}u + ` : ''}wg.y * ${BM}u;
   let chunk = ((K + ${p.splits * tk - 1}u) / ${p.splits * tk}u) * ${tk}u;
   let k_begin = min(K, split * chunk);
   let k_end = min(K, k_begin + chunk);
@@ -267,9 +277,10 @@ fn product${id}(wg: vec3u, t: u32) {
 `;
 }
 
-/** Workgroups of a tiled product with m rows (times its batch, along z). */
-export function tiledGroups(p: Pick<TiledSpec, 'N' | 'tm' | 'tn' | 'splits' | 'batch'>, m: number): Groups {
-  const groups: [number, number] = [Math.ceil(p.N / (16 * p.tn)) * p.splits, Math.ceil(m / (16 * p.tm))];
+/** Workgroups of a tiled product with m rows (or its `rows`), times its batch along z. */
+export function tiledGroups(p: Pick<TiledSpec, 'N' | 'tm' | 'tn' | 'splits' | 'batch' | 'rows'>, m: number): Groups {
+  const rows = p.rows ? p.rows[1] - p.rows[0] : m;
+  const groups: [number, number] = [Math.ceil(p.N / (16 * p.tn)) * p.splits, Math.ceil(rows / (16 * p.tm))];
   return (p.batch ?? 1) > 1 ? [...groups, p.batch!] : groups;
 }
 
@@ -294,18 +305,27 @@ export function tiledSumKernel(name: string, p: { M: string; N: number; splits: 
 
 /**
  * A product as planned (productPlan): one tiled kernel, or the split kernel and the sum of its partials, which
- * applies `store` (bias, activation, mask or accumulation). `m(n, nk)`, `k(n, nk)`: its rows and depth in a step.
+ * applies `store` (bias, activation, mask or accumulation); where its M is fixed and a last tile would be mostly
+ * empty, the kernel computes its whole tiles and the rows left over side by side (rowParts). `m(n, nk)`, `k(n, nk)`:
+ * its rows and depth in a step.
  */
 export function plannedKernels(name: string, t: Omit<TiledSpec, 'tm' | 'tn' | 'splits' | 'scratch' | 'store'> & { store: string },
   p: { tm: number; tn: number; splits: number }, scratch: number, m: (n: number, nk: number) => number,
   k: (n: number, nk: number) => number): [ProductKernel, ...Kernel[]] {
-  const spec: TiledSpec = { ...t, tm: p.tm, tn: p.tn, splits: p.splits, tk: tileDepth(p), ...(vectorBlocks() && p.tm * p.tn > 1 ? { vector: true } : {}) };
+  const inForm = (tm: number): TiledSpec => ({ ...t, tm, tn: p.tn, splits: p.splits, tk: tileDepth(p),
+    ...(vectorBlocks() && tm * p.tn > 1 ? { vector: true } : {}), ...(p.splits > 1 ? { scratch, store: undefined } : {}) });
   const batch = t.batch ?? 1;
   const flops = (n: number, nk: number) => 2 * batch * m(n, nk) * t.N * k(n, nk);
-  if (p.splits === 1) return [{ name, source: tiledKernel(spec), groups: (n, nk) => tiledGroups(spec, m(n, nk)), flops, product: { spec, m } }];
-  const split: TiledSpec = { ...spec, scratch, store: undefined };
-  return [{ name, source: tiledKernel(split), groups: (n, nk) => tiledGroups(split, m(n, nk)), flops, product: { spec: split, m } },
-    tiledSumKernel(`${name} sum`, { M: t.M, N: t.N, splits: p.splits, scratch, store: t.store, batch }, m)];
+  const [whole, ...left] = rowParts(t.M, p.tm).map(({ tm, rows }) => ({ ...inForm(tm), ...(rows ? { rows } : {}) }));
+  // The rows left over in the whole tiles' arrays of workgroup memory, read a float at a time.
+  const widths: [number, number] = [tileLayout(whole, 'a').w, tileLayout(whole, 'b').w];
+  const specs = [whole, ...left.map((spec) => ({ ...spec, vector: undefined, widths }))];
+  const parts = specs.map((spec) => ({ spec, m }));
+  const head: ProductKernel = parts.length === 1
+    ? { name, source: tiledKernel(specs[0]), groups: (n, nk) => tiledGroups(specs[0], m(n, nk)), flops, product: parts }
+    : { name, source: sideBySideKernel(specs), groups: (n, nk) => sideBySideGroups(specs, specs.map(() => m(n, nk))), flops, product: parts };
+  if (p.splits === 1) return [head];
+  return [head, tiledSumKernel(`${name} sum`, { M: t.M, N: t.N, splits: p.splits, scratch, store: t.store, batch }, m)];
 }
 
 /**
@@ -319,7 +339,7 @@ export function sideBySideKernel(ps: TiledSpec[]): string {
   const place = (p: TiledSpec, q: number) => {
     const [gx, , gz = 1] = tiledGroups(p, 0); // its workgroups along x and z (along y: its rows', below)
     return /* wgsl */ `
-  let gy${q} = ((${p.M}) + ${16 * p.tm - 1}u) / ${16 * p.tm}u;
+  let gy${q} = ${p.rows ? `${tiledGroups(p, 0)[1]}u` : `((${p.M}) + ${16 * p.tm - 1}u) / ${16 * p.tm}u`};
   if (id < ${gx}u * gy${q} * ${gz}u) {
     product_${q}(vec3u(id % ${gx}u, (id / ${gx}u) % gy${q}, id / (${gx}u * gy${q})), t);
     return;
@@ -353,7 +373,7 @@ export function sideBySideGroups(ps: TiledSpec[], rows: number[]): Groups {
 export function alongside(...jobs: Kernel[][]): Kernel[] {
   const partials = new Set<number | undefined>();
   const joined = jobs.filter((job) => {
-    const p = productOf(job[0]);
+    const p = productOf(job[0])?.[0];
     if (!p) return false;
     if (p.spec.splits === 1) return true;
     if (partials.has(p.spec.scratch)) return false;
@@ -362,12 +382,12 @@ export function alongside(...jobs: Kernel[][]): Kernel[] {
   });
   if (joined.length < 2) return jobs.flat();
   const heads = joined.map((job) => job[0]);
-  const products = heads.map((k) => productOf(k)!);
-  const specs = products.map((p) => p.spec);
+  const parts = heads.flatMap((k) => productOf(k)!);
+  const specs = parts.map((p) => p.spec);
   const together: Kernel = {
     name: heads.map((k) => k.name).join(' + '),
     source: sideBySideKernel(specs),
-    groups: (n, nk) => sideBySideGroups(specs, products.map((p) => p.m(n, nk))),
+    groups: (n, nk) => sideBySideGroups(specs, parts.map((p) => p.m(n, nk))),
     flops: (n, nk) => heads.reduce((sum, k) => sum + (k.flops?.(n, nk) ?? 0), 0),
   };
   return [together, ...joined.flatMap((job) => job.slice(1)), ...jobs.filter((job) => !joined.includes(job)).flat()];
