@@ -107,7 +107,7 @@ export function registerExplore(program: Command, context: { quiet: () => boolea
           throw new VaeError(`${flags.export} is not empty: choose a new folder for --export`);
         }
         exportFiles(files, flags.export);
-        info(`wrote ${what} to ${flags.export}/ (${files.size} files): serve it with any static web server`);
+        info(`wrote ${what} to ${flags.export.replace(/\/+$/, '')}/ (${files.size} files): serve it with any static web server`);
         return;
       }
       const server = await serveFiles(files, flags.host, flags.port, flags.allowHost ?? []);
