@@ -453,7 +453,7 @@ withGpu('a weight gradient a row past its whole tiles: those tiles and the row l
     expect(plan.splits).toBe(11);
     const build = (m: string) => withTileForm(form, () => plannedKernels('dW', { ...productTiled(spec), M: m }, plan, scratch, () => M, (rows) => rows));
     const [cut, whole] = [build(`${M}u`), build(`(${M}u)`)];
-    const groups = (ks: Kernel[]) => ks[0].groups(n, n).reduce((a, b) => a * b, 1);
+    const groups = (ks: Kernel[]) => ks[0].groups(n, n).reduce<number>((a, b) => a * (b ?? 1), 1);
     const tile = 16 * plan.tm, across = Math.ceil(out / (16 * plan.tn)) * plan.splits;
     expect(groups(whole)).toBe(across * Math.ceil(M / tile));
     expect(groups(cut)).toBe(across * (Math.floor(M / tile) + 1)); // the row left over: one tile of 16 rows
