@@ -165,6 +165,16 @@ export function nativeBernoulliNll(logits: tf.Tensor2D, x: tf.Tensor2D): tf.Tens
   return tf.engine().runKernel(BERNOULLI_NLL, { logits, x }) as tf.Tensor1D;
 }
 
+/**
+ * True when every kernel that reads a weight is a native one, which reads it from the wasm heap at every call: a
+ * weight may then be written in place (flat.ts's writeVariables). The wasm backend's own matMul and conv2d (XNNPACK)
+ * pack a weight once and keep the packed copy under its tensor's id until it is disposed: written in place there, a
+ * weight stays as it was first multiplied (without the addon, 2026-12-02 to 2026-12-06, training did not learn).
+ */
+export function nativeReadsWeights(): boolean {
+  return nativeProducts() && nativeConvs();
+}
+
 /** True when the active backend has the native convolutions (nativeConv2d, nativeConv2dGrad). */
 export function nativeConvs(): boolean {
   return hasKernel(CONV) && hasKernel(CONV_GRAD);

@@ -16,6 +16,7 @@ import { BATCH_SLOTS } from './engine';
 import { FlatLayout, writeVariables } from '../model/flat';
 import { readInto } from '../model/tensor-io';
 import { VaeError } from '../errors';
+import { nativeReadsWeights } from '../native-kernels';
 
 /** Shards per batch: fixed, so results are the same on any machine; also the most threads that help. */
 export const GRAD_SHARDS = 2;
@@ -162,7 +163,7 @@ export class ShardWorker {
 
   /** Loads the shared parameters into this replica's variables. */
   loadParams(): void {
-    writeVariables(this.variables, this.layout, this.mem.params);
+    writeVariables(this.variables, this.layout, this.mem.params, nativeReadsWeights());
   }
 
   /** Writes shard s's gradient into grads[s] and its statistics (the loss, then the family's sums) into stats. */

@@ -25,10 +25,16 @@ export function readVariables(variables: tf.Variable[], layout: FlatLayout, out:
   variables.forEach((v, i) => readInto(v, out, layout.entries[i].offset));
 }
 
-export function writeVariables(variables: tf.Variable[], layout: FlatLayout, flat: Float32Array): void {
+/**
+ * The variables' values from `flat`, each assigned, or with `inPlace` written where it lies in the wasm heap when
+ * nothing else shares it (a training thread loads every parameter before every step: assigned, its heap held the old
+ * and the new of the largest). Only where every kernel that reads a weight reads it from the heap at every call
+ * (native-kernels.ts's nativeReadsWeights): the wasm backend's own matMul and conv2d keep a packed copy of it.
+ */
+export function writeVariables(variables: tf.Variable[], layout: FlatLayout, flat: Float32Array, inPlace = false): void {
   variables.forEach((v, i) => {
     const { offset, shape } = layout.entries[i];
-    if (!writeInPlace(v, flat, offset)) tf.tidy(() => v.assign(tensorFrom(flat, offset, shape)));
+    if (!(inPlace && writeInPlace(v, flat, offset))) tf.tidy(() => v.assign(tensorFrom(flat, offset, shape)));
   });
 }
 

@@ -9,7 +9,6 @@
  * they are given or hand out copies, so there the plain API is used.
  */
 import * as tf from '@tensorflow/tfjs';
-import { nativeConvs, nativeProducts } from '../native-kernels';
 
 interface WasmBackendInternals {
   wasm: { HEAPF32: Float32Array };
@@ -39,16 +38,12 @@ function heapValues(t: tf.Tensor): Float32Array | null {
 
 /**
  * Writes source[offset, offset + v.size) into variable v where its values lie (the wasm heap), when no other tensor
- * shares them and the products and convolutions that read it are the native kernels; false when it cannot (then
- * assign). A training thread loads every parameter before every step: with assign, each step allocated a new tensor
- * per variable and its heap held the old and the new of the largest. The wasm backend's own matMul and conv2d
- * (XNNPACK) pack a weight once and keep the packed copy under its tensor's id until the tensor is disposed: written
- * in place, a weight would stay as it was first multiplied (without the native kernels, under VAE_NATIVE=0 or without
- * a compiler, training did not learn: 2026-12-02 to 2026-12-06). The native kernels read the heap at every call.
+ * shares them; false when it cannot (then assign). Only where what reads v reads the heap at every call (the native
+ * kernels: native-kernels.ts's nativeReadsWeights); the caller knows (flat.ts's writeVariables).
  */
 export function writeInPlace(v: tf.Variable, source: Float32Array, offset: number): boolean {
   const values = heapValues(v);
-  if (!values || v.dtype !== 'float32' || !nativeProducts() || !nativeConvs() || wasmInternals()!.refCount(v.dataId) !== 1) return false;
+  if (!values || v.dtype !== 'float32' || wasmInternals()!.refCount(v.dataId) !== 1) return false;
   values.set(source.subarray(offset, offset + v.size));
   return true;
 }
