@@ -533,6 +533,7 @@ async function main() {
     return;
   }
   if (opts.torchOnly && !opts.gpuOnly) fail('--torch-only needs --gpu-only');
+  if (opts.markdown) fail('--markdown needs --gpu-table');
   const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'vae-bench-'));
   const started = new Date();
   let results;

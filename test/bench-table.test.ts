@@ -92,4 +92,7 @@ test('--markdown: the section bench/README.md records, headed by the GPU and the
   expect(o[0]).toBe('### H200, 2026-12-07');
   expect(o[2]).toMatch(/^Driver unknown \(no nvidia-smi\), PyTorch 2\.11; /);
   expect(o).toContain('| MLP 784-400-20 | 128 | **300,000** | 14 | 50,000 | **6.00x** |');
+  // Without a table to print, one line and exit 2 (nothing is run).
+  const alone = spawnSync(process.execPath, [RUN_JS, '--markdown'], { encoding: 'utf8' });
+  expect([alone.status, alone.stderr.trim()]).toEqual([2, 'bench: --markdown needs --gpu-table']);
 });
