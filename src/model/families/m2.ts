@@ -65,7 +65,7 @@ export const m2: Family = {
   describe: (model, settings, trainCount) => {
     const features = model.features;
     return `M2 (semi-supervised: ${settings.labeled} labelled images, α ${settings.alpha! / trainCount}·N)` +
-      (features ? ` on the codes of M1 ${displayPath(features.source)} (${features.dims.length} of its ${features.m1.zDim} dimensions vary), Gaussian` : '');
+      (features ? ` on the codes of M1 ${displayPath(features.source)} (${features.dims.length} of its ${features.m1.zDim} dimensions vary)` : '');
   },
   build: (config) => ({ encoder: buildEncoder(config), decoder: buildDecoder(config), extras: { classifier: buildClassifier(config) } }),
 
