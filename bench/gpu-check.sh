@@ -52,11 +52,16 @@ bench() {
   part "$name" "$cap" node bench/run.js --backend webgpu --gpu-only --gpu-images "$images" --gpu-pictures "$pictures" \
     --gpu-folder-dir "$photos" --out "$out/$name.json" "$@"
 }
-# The issue's table from the table's parts so far (part 1's rows and PyTorch eager and CUDA-graph, part 1b's compiled
-# PyTorch) as bench/README.md records it, in $out/table.md: written as soon as those parts end (and again at the end).
+# The results files of the issue's table so far (part 1's rows and PyTorch eager and CUDA-graph, part 1b's compiled
+# PyTorch), comma-separated.
+table_files() {
+  ls "$out"/bench-*.json "$out"/compile-*.json 2>/dev/null | paste -sd, -
+}
+# The issue's table as bench/README.md records it, in $out/table.md: written as soon as the table's parts end (and
+# again at the end).
 markdown_table() {
   local tables
-  tables=$(ls "$out"/bench-*.json "$out"/compile-*.json 2>/dev/null | paste -sd, -)
+  tables=$(table_files)
   [ -n "$tables" ] && node bench/run.js --gpu-table "$tables" --markdown > "$out/table.md" 2>&1
 }
 {
@@ -162,7 +167,7 @@ for backend in webgpu wasm; do
 done
 # The issue's table: part 1's rows (vae, eager and CUDA-graph PyTorch) with part 1b's compiled PyTorch, the ratio
 # against the fastest; then how each of those parts ended.
-tables=$(ls "$out"/bench-*.json "$out"/compile-*.json 2>/dev/null | paste -sd, -)
+tables=$(table_files)
 [ -n "$tables" ] && node bench/run.js --gpu-table "$tables"
 markdown_table
 grep -h "^exit\|^bench:" "$out"/bench-*.txt "$out"/compile-*.txt

@@ -337,9 +337,9 @@ export function plannedKernels(name: string, t: Omit<TiledSpec, 'tm' | 'tn' | 's
  */
 export function sideBySideKernel(ps: TiledSpec[]): string {
   const place = (p: TiledSpec, q: number) => {
-    const [gx, , gz = 1] = tiledGroups(p, 0); // its workgroups along x and z (along y: its rows', below)
+    const [gx, gy, gz = 1] = tiledGroups(p, 0); // its workgroups along x and z (along y: its rows', below, or `rows`')
     return /* wgsl */ `
-  let gy${q} = ${p.rows ? `${tiledGroups(p, 0)[1]}u` : `((${p.M}) + ${16 * p.tm - 1}u) / ${16 * p.tm}u`};
+  let gy${q} = ${p.rows ? `${gy}u` : `((${p.M}) + ${16 * p.tm - 1}u) / ${16 * p.tm}u`};
   if (id < ${gx}u * gy${q} * ${gz}u) {
     product_${q}(vec3u(id % ${gx}u, (id / ${gx}u) % gy${q}, id / (${gx}u * gy${q})), t);
     return;
