@@ -77,6 +77,13 @@ markdown_table() {
   # features (shader-f16? subgroups?), and whether a shader-f16 device compiles f16 storage with f32 sums.
   timeout 30 node bench/gpu-features.js 2>&1 | grep -v '^Warning'
 } > "$out/machine.txt" 2>&1
+# 0. Whether WGSL reaches the GPU's tensor cores (bench/gpu-matrix.js): Dawn's subgroup matrices with its unsafe APIs
+#    and vulkan_enable_f16_on_nvidia, f16 operands summed in f32 (as PyTorch's TF32 convolutions round theirs): a
+#    GEMM staged from f32 through workgroup memory (in 64x64 and 128x128 tiles) and one from f16 storage, checked to
+#    the bit on values exact in f16, their rounding measured, then timed on a 4096 square, a convolution's forward
+#    at batch 512 and a dense layer at 8,192 rows, against the fp32 peak. What a mixed-precision form would start from;
+#    ~15 s, first: the rest of the check stands on what it says for the next change.
+part matrix 30 node bench/gpu-matrix.js
 # Under 12800 images (lavapipe trains the MLP at ~400 images/s) every run is cut to that many; the default is all of MNIST.
 limit=()
 [ "$images" -lt 12800 ] && limit=(--limit-train "$images" --limit-test 200)
@@ -195,6 +202,7 @@ PY
 echo "--seed on this GPU (twice as it runs by default, tuned on a GPU; once with VAE_GPU_TUNE=0):"; grep -h "^engine\|^exit" "$out"/seed-{a,b,plain}.txt; grep -hv "^exit" "$out/seed-same.txt"
 echo "resumed across engines (epoch 2's test -ELBO: GPU then CPU, CPU then GPU, CPU alone):"
 grep -h "^engine\|^epoch 2/\|^exit\|^vae:" "$out"/resume-gpu-cpu.txt "$out"/resume-cpu-gpu.txt "$out"/resume-cpu.txt
+echo "tensor cores from WGSL (f16 subgroup matrices, f32 sums):"; grep -h '"check"\|"tflops"\|"error"\|^gpu-matrix\|^exit' "$out/matrix.txt"
 echo "one step a submission:"; grep -h "batch 128\|^exit" "$out/one-per-submission.txt"
 echo "untuned (every product plain; on a software adapter, in its own form):"; grep -h "batch 128 \|batch 16 \|^exit" "$out"/untuned-*.txt
 echo "robustness off:"; grep -h ", batch \|^exit" "$out/unchecked.txt"

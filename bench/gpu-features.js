@@ -1,8 +1,11 @@
 #!/usr/bin/env node
 'use strict';
-// What the machine's WebGPU adapter offers the engine, under Dawn's default toggles and with unsafe APIs allowed:
-// its features (shader-f16? subgroups?), a few limits, and whether a device with shader-f16 can be had and compiles
-// f16 storage with f32 sums. For the GPU machine's check (bench/gpu-check.sh); runs anywhere Dawn finds an adapter.
+// What the machine's WebGPU adapter offers the engine, under Dawn's default toggles, with unsafe APIs allowed, and
+// with those and `vulkan_enable_f16_on_nvidia` (Dawn withholds shader-f16 on NVIDIA without it, and with it the f16
+// configurations of subgroup matrices): its features (shader-f16? subgroups? subgroup matrices?), a few limits, the
+// subgroup matrix configurations, and whether a device with shader-f16 can be had and compiles f16 storage with f32
+// sums. For the GPU machine's check (bench/gpu-check.sh; bench/gpu-matrix.js times the matrices); runs anywhere Dawn
+// finds an adapter.
 const path = require('path');
 
 const root = path.dirname(require.resolve('webgpu/package.json'));
@@ -26,6 +29,8 @@ async function probe(toggles) {
     limits: { maxStorageBufferBindingSize: adapter.limits.maxStorageBufferBindingSize,
       maxComputeWorkgroupStorageSize: adapter.limits.maxComputeWorkgroupStorageSize,
       subgroupMinSize: adapter.info.subgroupMinSize, subgroupMaxSize: adapter.info.subgroupMaxSize } };
+  const matrices = [...(info.subgroupMatrixConfigs ?? [])];
+  if (matrices.length) report.subgroupMatrixConfigs = matrices.map((c) => `${c.componentType}->${c.resultComponentType} ${c.M}x${c.N}x${c.K}`);
   if (features.includes('shader-f16')) {
     try {
       const device = await adapter.requestDevice({ requiredFeatures: ['shader-f16'] });
@@ -44,7 +49,7 @@ async function probe(toggles) {
 }
 
 (async () => {
-  for (const toggles of [[], ['enable-dawn-features=allow_unsafe_apis']]) console.log(JSON.stringify(await probe(toggles)));
+  for (const toggles of [[], ['enable-dawn-features=allow_unsafe_apis'], ['enable-dawn-features=allow_unsafe_apis,vulkan_enable_f16_on_nvidia']]) console.log(JSON.stringify(await probe(toggles)));
   process.exit(0);
 })().catch((e) => {
   console.error(`gpu-features: ${e.message ?? e}`);
