@@ -7,10 +7,11 @@
 // wherever Dawn finds an adapter with subgroup matrices (Mesa 26's lavapipe has them: 8x8x8, f16 -> f32).
 //
 // For the adapter's f16 -> f32 configuration (m x n x k), a GEMM C = A·B (A rows x inner, B inner x cols, row-major,
-// C in f32) in two kernels:
+// C in f32) in three kernels:
 // - `staged`: A and B held in f32, as the engine holds its activations and weights; a workgroup of 2 x 2 subgroups
-//   converts its tiles to f16 while staging them in workgroup memory, each subgroup multiplying a block of matrices
+//   converts its tiles to f16 while staging them in workgroup memory, each subgroup multiplying 2 x 2 matrices of C
 //   from there (what an engine form would do);
+// - `staged-large`: the same with 4 x 4 matrices a subgroup (128 x 128 tiles of 16 x 16 matrices);
 // - `direct`: A and B held in f16, each subgroup loading its matrices straight from storage (no staging, no barriers).
 // Each kernel is checked on values exact in f16 whose products and sums are exact in f32 (C must equal the sums to
 // the bit), its rounding measured on random normal values (the error of C against the sums in double precision, over
