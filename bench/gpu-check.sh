@@ -202,7 +202,7 @@ PY
 echo "--seed on this GPU (twice as it runs by default, tuned on a GPU; once with VAE_GPU_TUNE=0):"; grep -h "^engine\|^exit" "$out"/seed-{a,b,plain}.txt; grep -hv "^exit" "$out/seed-same.txt"
 echo "resumed across engines (epoch 2's test -ELBO: GPU then CPU, CPU then GPU, CPU alone):"
 grep -h "^engine\|^epoch 2/\|^exit\|^vae:" "$out"/resume-gpu-cpu.txt "$out"/resume-cpu-gpu.txt "$out"/resume-cpu.txt
-echo "tensor cores from WGSL (f16 subgroup matrices, f32 sums):"; grep -h '"check"\|"tflops"\|"error"\|^gpu-matrix\|^exit' "$out/matrix.txt"
+echo "tensor cores from WGSL (f16 subgroup matrices, f32 sums):"; grep -h '"configs"\|"check"\|"tflops"\|"error"\|^gpu-matrix\|^exit' "$out/matrix.txt"
 echo "one step a submission:"; grep -h "batch 128\|^exit" "$out/one-per-submission.txt"
 echo "untuned (every product plain; on a software adapter, in its own form):"; grep -h "batch 128 \|batch 16 \|^exit" "$out"/untuned-*.txt
 echo "robustness off:"; grep -h ", batch \|^exit" "$out/unchecked.txt"
