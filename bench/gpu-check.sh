@@ -113,6 +113,12 @@ for workload in mlp conv28 conv64x3; do
     --torch-seconds $(( cap > 20 ? cap - 10 : 10 ))
 done
 markdown_table
+# 1d. The products in half precision (VAE_GPU_F16=1, an experiment: f16 operands summed in f32 on the tensor cores,
+#     where part 0 found f16 subgroup matrices; else rounded to f16 and multiplied in fp32, no faster): the rows at
+#     the larger batch (the whole list on the lavapipe trial), where the products are the step, against part 1's fp32.
+#     Their engine line says which; their -ELBO is not the fp32 run's to the bit.
+larger=$(rows_matching ':1024$\|:512$')
+VAE_GPU_F16=1 bench half 90 --gpu-rows "${larger:-$rows}" --no-torch --gpu-folder-reuse
 # 1c. What the tuner buys (it chose the forms of part 1's products: the table's engine lines say which): the rows at
 #     batch 128 again (16 for the lavapipe trial) with each product in its plain form (VAE_GPU_TUNE=0; on lavapipe its own form), a part each.
 #     Right after the table, since the table's vae figures stand on the tuner's choice.
@@ -156,8 +162,7 @@ VAE_GPU_STEPS_PER_SUBMISSION=1 bench one-per-submission 45 --gpu-rows mlp:128,co
 # 4. Dawn's robustness off (VAE_GPU_UNCHECKED=1, an experiment: the kernels' indices into workgroup memory not
 #     clamped, the same numbers): the rows at the larger batch (the whole list on the lavapipe trial), where the
 #     products' inner loops are the step, against part 1's.
-unchecked=$(rows_matching ':1024$\|:512$')
-VAE_GPU_UNCHECKED=1 bench unchecked 90 --gpu-rows "${unchecked:-$rows}" --no-torch --gpu-folder-reuse
+VAE_GPU_UNCHECKED=1 bench unchecked 90 --gpu-rows "${larger:-$rows}" --no-torch --gpu-folder-reuse
 # 4b. The 64x64x3 row at 512 (16 on the lavapipe trial) streamed from the folder's cache (--data-memory 100: a set
 #     larger than its budget, as a CelebA-sized one is), each batch uploaded as bytes, against part 1's held set (the
 #     lavapipe trial's 60 photographs fit the budget: held there).
@@ -203,6 +208,7 @@ echo "--seed on this GPU (twice as it runs by default, tuned on a GPU; once with
 echo "resumed across engines (epoch 2's test -ELBO: GPU then CPU, CPU then GPU, CPU alone):"
 grep -h "^engine\|^epoch 2/\|^exit\|^vae:" "$out"/resume-gpu-cpu.txt "$out"/resume-cpu-gpu.txt "$out"/resume-cpu.txt
 echo "tensor cores from WGSL (f16 subgroup matrices, f32 sums):"; grep -h '"configs"\|"check"\|"tflops"\|"error"\|^gpu-matrix\|^exit' "$out/matrix.txt"
+echo "half-precision products (VAE_GPU_F16=1), against part 1's fp32:"; grep -h ", batch \|^exit" "$out/half.txt"
 echo "one step a submission:"; grep -h "batch 128\|^exit" "$out/one-per-submission.txt"
 echo "untuned (every product plain; on a software adapter, in its own form):"; grep -h "batch 128 \|batch 16 \|^exit" "$out"/untuned-*.txt
 echo "robustness off:"; grep -h ", batch \|^exit" "$out/unchecked.txt"

@@ -21,6 +21,24 @@ export interface GpuInfo {
   tune?: boolean;
   /** The most seconds the tuner spends before the first step, where the user set it (VAE_GPU_TUNE_SECONDS; default 4). */
   tuneSeconds?: number;
+  /**
+   * The tiled products multiply f16 copies of their operands (VAE_GPU_F16=1: engine/webgpu/half.ts), on the adapter's
+   * subgroup matrices where it has f16 -> f32 ones (`matrix`).
+   */
+  half?: HalfProducts;
+}
+
+/** An f16 → f32 subgroup matrix configuration (M x N results over K), and the subgroup size its kernels run at. */
+export interface MatrixShape {
+  m: number;
+  n: number;
+  k: number;
+  subgroup: number;
+}
+
+/** How products multiply in half precision (engine/webgpu/half.ts): f16 operands on the matrix units, or rounded to f16 and multiplied in f32. */
+export interface HalfProducts {
+  matrix?: MatrixShape;
 }
 
 export interface Gpu {
@@ -75,18 +93,36 @@ export async function dawnAwait<T>(promise: Promise<T>): Promise<T> {
  * The device the engine trains on, from an adapter (Dawn's under Node, navigator.gpu's in a page): the adapter's
  * largest storage buffers (the engine keeps a model in one), and timestamp queries when asked for and there.
  */
-export async function gpuOfAdapter(adapter: GPUAdapter, profile = false): Promise<Gpu> {
+export async function gpuOfAdapter(adapter: GPUAdapter, profile = false, half = false): Promise<Gpu> {
   const info = adapter.info;
   const software = /software|llvmpipe|lavapipe|swiftshader/i.test(`${info.architecture} ${info.description} ${info.device}`);
   const limits = adapter.limits;
   const timestamps = profile && adapter.features.has('timestamp-query');
+  const matrix = half ? halfMatrices(adapter) : undefined;
   const device = await dawnAwait(adapter.requestDevice({
-    requiredFeatures: timestamps ? ['timestamp-query'] : [],
+    requiredFeatures: [...(timestamps ? ['timestamp-query' as const] : []), ...(matrix ? MATRIX_FEATURES : [])] as GPUFeatureName[],
     requiredLimits: {
       maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
       maxBufferSize: limits.maxBufferSize,
     },
   }));
   const description = info.description || [info.vendor, info.device].filter(Boolean).join(' ') || 'unknown GPU';
-  return { device, info: { name: `${description} (${software ? 'software' : info.vendor || 'GPU'})`, software, timestamps } };
+  return { device, info: { name: `${description} (${software ? 'software' : info.vendor || 'GPU'})`, software, timestamps,
+    ...(half ? { half: matrix ? { matrix } : {} } : {}) } };
+}
+
+/** What a device needs for f16 subgroup matrices (Dawn's, experimental: behind its allow_unsafe_apis toggle). */
+const MATRIX_FEATURES = ['chromium-experimental-subgroup-matrix', 'subgroups', 'shader-f16'];
+
+/**
+ * The adapter's f16 -> f32 subgroup matrix configuration (16 x 16 x 16 where it has it: an NVIDIA GPU's tensor
+ * cores), with the subgroup size its kernels run at; undefined where it has none, or not the features they need.
+ */
+function halfMatrices(adapter: GPUAdapter): MatrixShape | undefined {
+  if (!MATRIX_FEATURES.every((f) => adapter.features.has(f))) return undefined;
+  const info = adapter.info as GPUAdapterInfo & { subgroupMatrixConfigs?: { componentType: string; resultComponentType: string; M: number; N: number; K: number }[];
+    subgroupMaxSize?: number };
+  const configs = (info.subgroupMatrixConfigs ?? []).filter((c) => c.componentType === 'f16' && c.resultComponentType === 'f32');
+  const c = configs.find((x) => x.M === 16 && x.N === 16 && x.K === 16) ?? configs[0];
+  return c && info.subgroupMaxSize ? { m: c.M, n: c.N, k: c.K, subgroup: info.subgroupMaxSize } : undefined;
 }

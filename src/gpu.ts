@@ -47,8 +47,13 @@ async function open(): Promise<Gpu> {
   // VAE_GPU_UNCHECKED=1 (an experiment the GPU check times): Dawn's robustness off, so that the compiled kernels do
   // not clamp every index into workgroup memory (a min per load in a product's inner loop). Our kernels keep their
   // indices in bounds themselves: the WebGPU tests pass with it.
+  // VAE_GPU_F16=1 (an experiment, engine/webgpu/half.ts): the products multiply f16 copies of their operands, on
+  // Dawn's subgroup matrices where the adapter has them; those are behind its unsafe APIs, and on NVIDIA f16 is withheld
+  // without vulkan_enable_f16_on_nvidia (crbug.com/42251215).
+  const half = process.env.VAE_GPU_F16 === '1';
   // The toggles that change the compiled kernels (the tuner's picks are kept per set of them), then the profile's.
-  const codeFlags = process.env.VAE_GPU_UNCHECKED === '1' ? ['enable-dawn-features=disable_robustness'] : [];
+  const enabled = [...(process.env.VAE_GPU_UNCHECKED === '1' ? ['disable_robustness'] : []), ...(half ? ['allow_unsafe_apis', 'vulkan_enable_f16_on_nvidia'] : [])];
+  const codeFlags = enabled.length > 0 ? [`enable-dawn-features=${enabled.join(',')}`] : [];
   const gpu = dawn.create(profile ? ['disable-dawn-features=timestamp_quantization', ...codeFlags] : codeFlags);
   held.push(gpu);
   const adapter = await dawnAwait(gpu.requestAdapter({ powerPreference: 'high-performance' }));
@@ -59,7 +64,7 @@ async function open(): Promise<Gpu> {
       : 'no WebGPU adapter: Dawn found no Metal or D3D12 device (update the GPU driver)');
   }
   held.push(adapter);
-  const opened = await gpuOfAdapter(adapter, profile);
+  const opened = await gpuOfAdapter(adapter, profile, half);
   const peak = Number(process.env.VAE_GPU_PEAK_TFLOPS);
   if (peak > 0) opened.info.peakTflops = peak;
   const perSubmission = Number(process.env.VAE_GPU_STEPS_PER_SUBMISSION);

@@ -97,7 +97,7 @@ describe('module layers', () => {
  */
 export const WEBGPU_LEVELS: readonly (readonly string[])[] = [
   ['wgsl.ts'],
-  ['plan.ts', 'products.ts', 'conv.ts', 'likelihoods.ts', 'gaussian.ts', 'codes.ts', 'optimizer.ts', 'stats.ts', 'gather.ts', 'noise.ts', 'upsampled.ts'],
+  ['plan.ts', 'half.ts', 'products.ts', 'conv.ts', 'likelihoods.ts', 'gaussian.ts', 'codes.ts', 'optimizer.ts', 'stats.ts', 'gather.ts', 'noise.ts', 'upsampled.ts'],
   ['layers.ts'],
   ['networks.ts'],
   ['objectives/'],

@@ -32,6 +32,7 @@ import { phaseWeightsOf, upPhased } from '../../src/engine/webgpu/upsampled';
 import { startRun } from '../../src/train/run';
 import type { TrainRun } from '../../src/train/train';
 import { testGpu, runKernel, runKernels } from '../helpers/gpu';
+import { expectClose, stepOnBoth } from '../helpers/gpu-step';
 import { tmpDir } from '../helpers/tmp';
 import { runVae } from '../helpers/cli';
 import { familyOf } from '../../src/model/families/registry';
@@ -61,14 +62,6 @@ const uniform = (n: number, beta = 1, extra: Partial<Parameters<typeof stepUnifo
   stepUniform({ n, beta, stepSize: 0, invCorr2: 1, slot: 0, beta1: 0.9, beta2: 0.999, ...extra });
 
 const random = (rng: Rng, count: number, scale = 1) => Float64Array.from({ length: count }, () => (2 * rng.uniform() - 1) * scale);
-
-/** Relative agreement: |got − want| ≤ tol · (|want| + floor) for every element. */
-function expectClose(got: ArrayLike<number>, want: ArrayLike<number>, tol: number, floor = 1): void {
-  expect(got.length).toBe(want.length);
-  let worst = 0;
-  for (let i = 0; i < want.length; i++) worst = Math.max(worst, Math.abs(got[i] - want[i]) / (Math.abs(want[i]) + floor));
-  expect(worst).toBeLessThanOrEqual(tol);
-}
 
 /**
  * Layers made by `make` with their own memory and the scratch placed after the test's buffers (which end at `end`),
@@ -782,47 +775,6 @@ withGpu('the noise kernel draws the CPU\'s Philox normals: 1e-6 of each (1,003 r
   const other = await runKernel(g, kernel.source, kernel.groups(1, rows), mem, uniform(1, 1, { nk: rows, noiseKey: [key[0], key[1] + 1] }));
   expect(Math.abs(other[at] - out[at]) + Math.abs(other[at + 1] - out[at + 1])).toBeGreaterThan(1e-3);
 });
-
-/**
- * One step of `task` on the CPU engine and on the WebGPU engine, both from the run's model and Adam state and the
- * same batch x and noise eps (written into the task's slot): each engine's statistics, parameters and moments. With
- * task.noiseKey, the run's noise is Philox's: the GPU engine draws it itself (its slots have no room for it) and the
- * CPU engine is given philoxNormals of the key (eps is not used).
- */
-async function stepOnBoth(run: TrainRun, rows: number, x: Float32Array, eps: Float32Array, task: ShardTask,
-  inputs: { noisy?: Float32Array; y?: Float32Array; samples?: number; gather?: Uint32Array } = {}) {
-  const { noisy, y, gather } = inputs;
-  const key = task.noiseKey;
-  const backend = await initBackend('webgpu', { gpu: true });
-  const setup = (): EngineSetup => ({ backend, vae: run.vae, adam: run.adam, adamConfig: { lr: 1e-3, ...ADAM_DEFAULTS },
-    sizes: { rows, dim: run.vae.inputDim, labelDim: run.vae.labelDim, zDim: run.vae.config.zDim, samples: inputs.samples ?? task.samples,
-      noisy: noisy !== undefined },
-    threads: 1, images: gather ? run.dataset.train as ResidentSet : undefined, normals: key ? 'philox' : 'sfc32' });
-  const results = [];
-  for (const engine of [await createCpuEngine(setup()), await createWebGpuEngine(setup())]) {
-    // With `gather`, the GPU engine holds the training set and is given the rows' indices; the CPU their images (x).
-    const index = engine.slot(task.slot).imageIndex;
-    expect(index !== undefined).toBe(gather !== undefined && engine.description.startsWith('webgpu'));
-    if (index && gather) index.set(gather);
-    else engine.slot(task.slot).x.set(x); // (a gathered slot's x is never written: the engine holds no room for it)
-    const slotEps = engine.slot(task.slot).eps;
-    if (key && engine.description.startsWith('webgpu')) expect(slotEps.length).toBe(0);
-    else slotEps.set(key ? philoxNormals(key, new Float32Array(eps.length)) : eps);
-    if (noisy) engine.slot(task.slot).noisy.set(noisy);
-    if (y) engine.slot(task.slot).y.set(y);
-    const done = engine.step(task, 1);
-    engine.flush?.();
-    await done;
-    results.push({ stats: engine.stats(task.slot).slice(0, 1 + familyOf(run.vae.config).stats.length), ...(await engine.state()) });
-    await engine.close();
-  }
-  const [cpu, gpuStep] = results;
-  expectClose(gpuStep.stats, cpu.stats, 1e-4);
-  // After step 1, m = (1 − β1) g: the gradients agree, element by element, to 1e-4 of the largest one.
-  const scale = cpu.adam.m.reduce((a, v) => Math.max(a, Math.abs(v)), 0);
-  expectClose(gpuStep.adam.m, cpu.adam.m, 1e-4, scale);
-  return { cpu, gpuStep, scale };
-}
 
 withGpu('one training step on the GPU equals the CPU step on the same weights, batch and noise (1e-4 relative)', async () => {
   const run = await startRun({ data: 'mnist', binarize: 'dynamic', hidden: [64, 32], zDim: 5, beta: 0.8, epochs: 1, batchSize: 50,

@@ -38,6 +38,7 @@ import { PLAIN_TILES, SOFTWARE_TILES, TILE_FORMS, TileForm, withTileForm } from 
 import { gpuProgram, recordKernels, uploadParams } from './runtime';
 import { StepProgram, buildStep } from './step';
 import { PickForms, formName, tuneStep } from './tune';
+import { halfLine, withHalfProducts } from './half';
 import { stepUniform } from './wgsl';
 
 type Program = Awaited<ReturnType<typeof gpuProgram>>;
@@ -115,7 +116,7 @@ class WebGpuEngine implements Engine {
 
   get description(): string {
     const batches = this.byteBatches ? ', each batch uploaded as bytes' : this.layout.gathered ? ', the training images on the GPU' : '';
-    return `webgpu (${this.gpu.info.name}), ${this.dispatches} dispatches per step${batches}${this.tuned.line}`;
+    return `webgpu (${this.gpu.info.name}), ${this.dispatches} dispatches per step${batches}${halfLine(this.gpu.info.half)}${this.tuned.line}`;
   }
 
   /** Compute dispatches a training step records. */
@@ -290,8 +291,8 @@ export async function webGpuEngine(setup: EngineSetup, gpu: Gpu, family: Pick<Fa
   const batchBytes = 4 * Math.ceil((setup.sizes.rows * setup.sizes.dim) / 4);
   const byteBatches = !gather && setup.imageBytes === true && batchBytes <= binds;
   const model = gpuModel(vae);
-  const build = (form: TileForm) => withTileForm(form,
-    () => buildStep(model, objective, { epsilon: setup.adamConfig.epsilon, gather: gather || byteBatches, noise: setup.normals === 'philox' }));
+  const build = (form: TileForm) => withHalfProducts(gpu.info.half ?? null, () => withTileForm(form,
+    () => buildStep(model, objective, { epsilon: setup.adamConfig.epsilon, gather: gather || byteBatches, noise: setup.normals === 'philox' })));
   const tune = gpu.info.tune ?? !gpu.info.software;
   // Untuned on a software adapter, the products in the form its tuner picks for nearly all of them (plan.ts).
   const untuned = !tune && gpu.info.software ? SOFTWARE_TILES : PLAIN_TILES;

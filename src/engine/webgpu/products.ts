@@ -4,6 +4,7 @@
  * product is a ProductSpec (operands in `mem`, with what its store adds: bias, activation, mask, accumulation); a
  * convolution gives tiledKernel its gathered windows as WGSL (conv layers).
  */
+import { halfDirectives, halfFunctions, matrixOf, matrixResults, matrixTile, subgroupPassing, tileValue } from './half';
 import { TK, prefetching, rowParts, tileDepth, tnFor, vectorBlocks } from './plan';
 import { Dim, Groups, HEADER, Kernel, MAX_GROUPS, dim, flatGroups, flatJobKernel, flatKernel, rowCount } from './wgsl';
 
@@ -126,12 +127,15 @@ interface ProductKernel extends Kernel {
 const productOf = (k: Kernel | undefined) => (k as ProductKernel | undefined)?.product;
 
 export function tiledKernel(p: TiledSpec): string {
-  return HEADER + tiledWorkgroupMemory([p]) + tiledProduct(p, '') + /* wgsl */ `
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-  product(wg, t);
-}`;
+  return halfDirectives() + HEADER + tiledWorkgroupMemory([p]) + tiledProduct(p, '') + productMain(`product(wg, t${subgroupPassing().arg});`);
 }
+
+/** A kernel of products' entry point: `body` run by thread t of workgroup wg (and its subgroup sg, for the matrix form). */
+const productMain = (body: string) => /* wgsl */ `
+@compute @workgroup_size(256)
+fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32${subgroupPassing().builtin}) {
+  ${body}
+}`;
 
 /**
  * How a product's tile of A (of B) lies in workgroup memory: as vectors of w floats (f32 where w is 1), each of its
@@ -140,6 +144,7 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
  */
 function tileLayout(p: TiledSpec, side: 'a' | 'b') {
   const tile = side === 'a' ? p.tm : p.tn;
+  if (matrixOf(p)) return { w: 1, ld: 16 * tile + 8, name: `t${side}_h` }; // f16, each step of K 16 bytes apart (aligned for matrix loads)
   const w = p.widths?.[side === 'a' ? 0 : 1] ?? (p.vector ? Math.min(tile, 4) : 1);
   return { w, ld: 16 * tile + w, name: w === 1 ? `t${side}` : `t${side}${w}` };
 }
@@ -157,12 +162,13 @@ function tiledWorkgroupMemory(ps: TiledSpec[]): string {
       sizes.set(name, { w, size: Math.max(sizes.get(name)?.size ?? 0, ((p.tk ?? TK) * ld) / w) });
     }
     return [...sizes].sort(([, a], [, b]) => a.w - b.w)
-      .map(([name, { w, size }]) => `var<workgroup> ${name}: array<${w === 1 ? 'f32' : `vec${w}<f32>`}, ${size}>;`).join('\n');
+      .map(([name, { w, size }]) => `var<workgroup> ${name}: array<${name.endsWith('_h') ? 'f16' : w === 1 ? 'f32' : `vec${w}<f32>`}, ${size}>;`).join('\n');
   };
+  const matrix = ps.map(matrixOf).find((m) => m);
   return /* wgsl */ `
 ${tiles('a')}
 var<private> z: u32;
-${tiles('b')}
+${tiles('b')}${matrix ? `\n${matrixResults(matrix)}` : ''}${halfFunctions()}
 `;
 }
 
@@ -173,7 +179,7 @@ ${tiles('b')}
 function tiledProduct(p: TiledSpec, id: string): string {
   const BM = 16 * p.tm, BN = 16 * p.tn;
   const tk = p.tk ?? TK;
-  const A = tileLayout(p, 'a'), B = tileLayout(p, 'b');
+  const A = tileLayout(p, 'a'), B = tileLayout(p, 'b'), matrix = matrixOf(p);
   const nt = Math.ceil(p.N / BN);
   const acc = (r: number, c: number) => `c${r}_${c}`;
   const rs = Array.from({ length: p.tm }, (_, r) => r), cs = Array.from({ length: p.tn }, (_, c) => c);
@@ -209,7 +215,7 @@ function tiledProduct(p: TiledSpec, id: string): string {
       declare: each.map(({ reg }) => `var ${reg} = 0.0;`).join(' '),
       fetch: (k0: string) => each.map(({ kk, q, reg }) => `${reg} = 0.0;
     if (${inRange(q, `${k0} + ${kk}`)}) { ${reg} = ${at(q, `${k0} + ${kk}`)}; }`).join('\n    '),
-      put: each.map(({ kk, q, reg }) => `${slot(kk, q)} = ${reg};`).join('\n    '),
+      put: each.map(({ kk, q, reg }) => `${slot(kk, q)} = ${tileValue(reg, matrix !== undefined)};`).join('\n    '),
       // The tile in a loop over its elements, each read and written (lavapipe runs this form 1.3x as fast as either
       // of the above, unrolled).
       load: (k0: string) => `for (var e = t; e < ${rows * tk}u; e += 256u) {
@@ -217,7 +223,7 @@ function tiledProduct(p: TiledSpec, id: string): string {
       let q = ${place('e').q};
       var v = 0.0;
       if (${inRange('q', `${k0} + kk`)}) { v = ${at('q', `${k0} + kk`)}; }
-      ${slot('kk', 'q')} = v;
+      ${slot('kk', 'q')} = ${tileValue('v', matrix !== undefined)};
     }`,
     };
   };
@@ -226,6 +232,7 @@ function tiledProduct(p: TiledSpec, id: string): string {
   if (p.splits > 1 && p.scratch === undefined) throw new Error('a split product needs its scratch');
   if (p.splits === 1 && p.store === undefined) throw new Error('a product needs its store');
   const out = p.splits > 1 ? `mem[${p.scratch}u + ((z * ${p.splits}u + split) * M + i) * ${p.N}u + j] = v;` : `store${id}(i, j, v);`;
+  const mx = matrix && matrixTile(matrix, { bm: BM, bn: BN, tk, lda: A.ld, ldb: B.ld, N: p.N, out }); // in place of the threads' blocks
   return /* wgsl */ `
 fn a_at${id}(i: u32, k: u32) -> f32 {
   ${p.aAt}
@@ -236,7 +243,7 @@ fn b_at${id}(k: u32, j: u32) -> f32 {
 ${p.store !== undefined ? `fn store${id}(i: u32, j: u32, v: f32) {
   ${p.store}
 }` : ''}
-fn product${id}(wg: vec3u, t: u32) {
+fn product${id}(wg: vec3u, t: u32${subgroupPassing().param}) {
   z = wg.z;
   let M = ${p.M};
   let K = ${p.K};
@@ -248,7 +255,7 @@ fn product${id}(wg: vec3u, t: u32) {
   let k_end = min(K, k_begin + chunk);
   let tx = t % 16u;
   let ty = t / 16u;
-  ${rs.flatMap((r) => cs.map((c) => `var ${acc(r, c)} = 0.0;`)).join(' ')}
+  ${mx ? mx.setup : rs.flatMap((r) => cs.map((c) => `var ${acc(r, c)} = 0.0;`)).join(' ')}
   ${prefetching() ? `${aLoads.declare} ${bLoads.declare}
   ${aLoads.fetch('k_begin')}
   ${bLoads.fetch('k_begin')}` : ''}
@@ -260,14 +267,14 @@ fn product${id}(wg: vec3u, t: u32) {
     ${prefetching() ? `// The next tile's loads, in flight while this one is multiplied (none after the last).
     ${aLoads.fetch(`k0 + ${tk}u`)}
     ${bLoads.fetch(`k0 + ${tk}u`)}` : ''}
-    for (var kk = 0u; kk < ${tk}u; kk++) {
+    ${mx ? mx.multiply : `for (var kk = 0u; kk < ${tk}u; kk++) {
       ${rowsOf.reads}
       ${colsOf.reads}
       ${rs.flatMap((r) => cs.map((c) => `${acc(r, c)} = fma(${rowsOf.value(r)}, ${colsOf.value(c)}, ${acc(r, c)});`)).join('\n      ')}
-    }
+    }`}
     workgroupBarrier();
   }
-  ${rs.flatMap((r) => cs.map((c) => `{
+  ${mx ? mx.store : rs.flatMap((r) => cs.map((c) => `{
     let i = i0 + ${rowsOf.offset(r)};
     let j = j0 + ${colsOf.offset(c)};
     let v = ${acc(r, c)};
@@ -341,16 +348,13 @@ export function sideBySideKernel(ps: TiledSpec[]): string {
     return /* wgsl */ `
   let gy${q} = ${p.rows ? `${gy}u` : `((${p.M}) + ${16 * p.tm - 1}u) / ${16 * p.tm}u`};
   if (id < ${gx}u * gy${q} * ${gz}u) {
-    product_${q}(vec3u(id % ${gx}u, (id / ${gx}u) % gy${q}, id / (${gx}u * gy${q})), t);
+    product_${q}(vec3u(id % ${gx}u, (id / ${gx}u) % gy${q}, id / (${gx}u * gy${q})), t${subgroupPassing().arg});
     return;
   }
   id -= ${gx}u * gy${q} * ${gz}u;`;
   };
-  return HEADER + tiledWorkgroupMemory(ps) + ps.map((p, q) => tiledProduct(p, `_${q}`)).join('') + /* wgsl */ `
-@compute @workgroup_size(256)
-fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u32) {
-  var id = wg.y * ${MAX_GROUPS}u + wg.x;${ps.map(place).join('')}
-}`;
+  return halfDirectives() + HEADER + tiledWorkgroupMemory(ps) + ps.map((p, q) => tiledProduct(p, `_${q}`)).join('') +
+    productMain(`var id = wg.y * ${MAX_GROUPS}u + wg.x;${ps.map(place).join('')}`);
 }
 
 /** Workgroups of sideBySideKernel's products, the q-th with rows[q] rows: all of theirs, along a flat index. */
