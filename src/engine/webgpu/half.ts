@@ -102,12 +102,15 @@ export function matrixTile(m: MatrixShape, { bm, bn, tk, lda, ldb, N, out }: { b
   const each = (line: (s: number) => string) => Array.from({ length: per }, (_, s) => line(s)).join('\n    ');
   const left = `subgroup_matrix_left<f16, ${m.k}, ${m.m}>`, right = `subgroup_matrix_right<f16, ${m.n}, ${m.k}>`;
   const size = m.m * m.n;
+  // A's matrix for C's matrix q; one load a step for all of a subgroup's, where they lie in one row of the tile.
+  const leftAt = (q: string) => `subgroupMatrixLoad<${left}, col_major>(&ta_h, kk * ${lda}u + (${q} / ${across}u) * ${m.m}u, ${lda}u)`;
+  const oneRow = per > 1 && across % per === 0 && count % per === 0;
   return {
     setup: `var acc: array<subgroup_matrix_result<f32, ${m.n}, ${m.m}>, ${per}>;
   ${each((s) => `let q${s} = min(sg_h * ${per}u + ${s}u, ${count - 1}u);`)}`,
     multiply: `for (var kk = 0u; kk < ${tk}u; kk += ${m.k}u) {
-    ${each((s) => `acc[${s}] = subgroupMatrixMultiplyAccumulate(
-      subgroupMatrixLoad<${left}, col_major>(&ta_h, kk * ${lda}u + (q${s} / ${across}u) * ${m.m}u, ${lda}u),
+    ${oneRow ? `let l = ${leftAt('q0')};` : ''}
+    ${each((s) => `acc[${s}] = subgroupMatrixMultiplyAccumulate(${oneRow ? 'l' : leftAt(`q${s}`)},
       subgroupMatrixLoad<${right}, row_major>(&tb_h, kk * ${ldb}u + (q${s} % ${across}u) * ${m.n}u, ${ldb}u), acc[${s}]);`)}
   }`,
     // Subgroup g's matrix s at tc_h[g·size]; then every thread writes elements of them (t + 256·r), whichever subgroup's.
