@@ -6,10 +6,10 @@
  * on an adapter with f16 subgroup matrices (Mesa 26's lavapipe, an NVIDIA GPU) the same tests run the matrix form.
  */
 import * as path from 'path';
-import { HalfProducts, withHalfProducts } from '../../src/engine/webgpu/half';
+import { HalfProducts, halfFunctions, withHalfProducts } from '../../src/engine/webgpu/half';
 import { TILE_FORMS, productPlan, withTileForm } from '../../src/engine/webgpu/plan';
 import { ProductSpec, plannedKernels, productGroups, productKernel, productTiled, scratchOf } from '../../src/engine/webgpu/products';
-import { Kernel, stepUniform } from '../../src/engine/webgpu/wgsl';
+import { HEADER, Kernel, stepUniform } from '../../src/engine/webgpu/wgsl';
 import { Gpu } from '../../src/gpu-device';
 import { Rng } from '../../src/rng';
 import { startRun } from '../../src/train/run';
@@ -74,6 +74,27 @@ test('f16 of the reference: nearest, ties to even, and the values f16 holds exac
   expect(f16(1 + 3 * 2 ** -11)).toBe(1 + 2 ** -9);
   expect(f16(0.1)).toBeCloseTo(0.0999755859375, 12);
   expect(f16(65504)).toBe(65504);
+});
+
+withGpu('half_of (the rounded form) is f16\'s rounding: every 7th half, the ties between halves (to even), either side of them, subnormals, clamped past 65,504', async (g) => {
+  const values: number[] = [];
+  for (let h = 0; h < 0x7bff; h += 7) {
+    const [lo, hi] = [halfValue(h), halfValue(h + 1)];
+    const tie = (lo + hi) / 2;
+    values.push(lo, -lo, tie, -tie, Math.fround(tie * (1 + 2 ** -20)), Math.fround(tie * (1 - 2 ** -20)));
+  }
+  values.push(65504, 65519, 70000, -1e30, 2 ** -25, 3 * 2 ** -26);
+  const source = withHalfProducts({}, () => `${HEADER}${halfFunctions()}
+@compute @workgroup_size(256)
+fn main(@builtin(global_invocation_id) g: vec3u) {
+  if (g.x < ${values.length}u) { mem[${values.length}u + g.x] = half_of(mem[g.x]); }
+}`);
+  const mem = new Float32Array(2 * values.length);
+  mem.set(values);
+  const got = await runKernels(g, [{ source, groups: [Math.ceil(values.length / 256), 1] }], mem, uniform(1));
+  const want = values.map((v) => f16(Math.max(-65504, Math.min(65504, v))));
+  const wrong = values.map((v, i) => [v, got[values.length + i], want[i]]).filter(([, a, b]) => a !== b);
+  expect(wrong.slice(0, 5)).toEqual([]);
 });
 
 describe.each([

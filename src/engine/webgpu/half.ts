@@ -64,9 +64,10 @@ export function tileValue(x: string, matrix: boolean): string {
  * WGSL: fn half_of(x: f32) -> f32, x rounded to the nearest f16 (ties to even), in f32: below f16's smallest normal
  * (2^-14) to a multiple of 2^-24, above it to 11 significant bits (adding 0xfff and the kept part's last bit, then
  * dropping 13 bits: a carry moves into the exponent). Not unpack2x16float(pack2x16float(x)), which lavapipe's
- * compiler folds into x.
+ * compiler folds into x. In every kernel of half products: with subgroup matrices too, for a product whose tile is not
+ * made of whole matrices.
  */
-export const halfFunctions = () => (half && !half.matrix ? /* wgsl */ `
+export const halfFunctions = () => (half ? /* wgsl */ `
 fn half_of(x: f32) -> f32 {
   let c = ${clamped('x')};
   if (abs(c) < 6.103515625e-5) { return round(c * 16777216.0) / 16777216.0; }
