@@ -8,6 +8,8 @@
 # step of 128 takes a minute on lavapipe):
 #   OUT=/tmp/gpu-check GPU_CHECK_IMAGES=640 GPU_CHECK_PICTURES=60 GPU_CHECK_ROWS=mlp:128,conv28:128,conv64x3:16 \
 #     GPU_CHECK_CONV64_BATCHES=16 GPU_CHECK_SECONDS=1200 bash bench/gpu-check.sh
+# GPU_CHECK_ONLY=matrix,half (part names, shell patterns) runs only those parts: for a session whose GPU time goes
+# to what an earlier session's budget skipped (a part that reads another's files finds none: the summary says so).
 set -u
 out=${OUT:-/tmp/gpu-check}
 images=${GPU_CHECK_IMAGES:-60000}
@@ -29,10 +31,20 @@ mkdir -p "$runs"
 python=$(command -v python3 || echo /usr/bin/python3)
 # part NAME SECONDS COMMAND...: runs it with stdout and stderr in $out/NAME.txt, at most SECONDS and never past the
 # deadline (then stopped, as Ctrl-C would: vae saves its run; killed 10 s later if still there: exit 137); skipped
-# when under 10 s are left.
+# when under 10 s are left, or when GPU_CHECK_ONLY (shell patterns, comma-separated: "matrix,half,profile-conv64-*")
+# names other parts: a later session runs what an earlier one's budget left out.
 part() {
-  local name=$1 cap=$2 left
+  local name=$1 cap=$2 left wanted=""
   shift 2
+  if [ -n "${GPU_CHECK_ONLY:-}" ]; then
+    local patterns pattern
+    IFS=, read -ra patterns <<< "$GPU_CHECK_ONLY"
+    for pattern in "${patterns[@]}"; do
+      # shellcheck disable=SC2053
+      [[ $name == $pattern ]] && wanted=1
+    done
+    if [ -z "$wanted" ]; then echo "skipped: not in GPU_CHECK_ONLY ($GPU_CHECK_ONLY)" > "$out/$name.txt"; return; fi
+  fi
   left=$(( deadline - $(date +%s) ))
   if [ "$left" -lt 10 ]; then echo "skipped: the check's time was spent" > "$out/$name.txt"; return; fi
   [ "$cap" -gt "$left" ] && cap=$left
