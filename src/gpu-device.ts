@@ -34,6 +34,8 @@ export interface MatrixShape {
   n: number;
   k: number;
   subgroup: number;
+  /** The device's workgroup memory, bytes (the adapter's most: the deep form's tiles may need more than WebGPU's default 16 KiB). */
+  workgroupBytes: number;
 }
 
 /** How products multiply in half precision (engine/webgpu/half.ts): f16 operands on the matrix units, or rounded to f16 and multiplied in f32. */
@@ -104,6 +106,7 @@ export async function gpuOfAdapter(adapter: GPUAdapter, profile = false, half = 
     requiredLimits: {
       maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize,
       maxBufferSize: limits.maxBufferSize,
+      ...(matrix ? { maxComputeWorkgroupStorageSize: matrix.workgroupBytes } : {}),
     },
   }));
   const description = info.description || [info.vendor, info.device].filter(Boolean).join(' ') || 'unknown GPU';
@@ -124,5 +127,6 @@ function halfMatrices(adapter: GPUAdapter): MatrixShape | undefined {
     subgroupMaxSize?: number };
   const configs = (info.subgroupMatrixConfigs ?? []).filter((c) => c.componentType === 'f16' && c.resultComponentType === 'f32');
   const c = configs.find((x) => x.M === 16 && x.N === 16 && x.K === 16) ?? configs[0];
-  return c && info.subgroupMaxSize ? { m: c.M, n: c.N, k: c.K, subgroup: info.subgroupMaxSize } : undefined;
+  return c && info.subgroupMaxSize
+    ? { m: c.M, n: c.N, k: c.K, subgroup: info.subgroupMaxSize, workgroupBytes: adapter.limits.maxComputeWorkgroupStorageSize } : undefined;
 }

@@ -13,7 +13,7 @@
  */
 
 import type { HalfProducts, MatrixShape } from '../../gpu-device';
-import { TK } from './plan';
+import { TK, deepTiles } from './plan';
 
 export type { HalfProducts, MatrixShape };
 
@@ -42,6 +42,28 @@ export function matrixOf(p: { tm: number; tn: number; tk?: number }): MatrixShap
   const m = half?.matrix;
   return m && (16 * p.tm) % m.m === 0 && (16 * p.tn) % m.n === 0 && (p.tk ?? TK) % m.k === 0 && THREADS % m.subgroup === 0 ? m : undefined;
 }
+
+/**
+ * In the matrix form, a split product's chunks of K are multiples of this whatever its tiles' depth (the same chunks,
+ * hence the same sums, in every form), and the `deep` form's tiles are this deep.
+ */
+const MATRIX_DEPTH = 64;
+
+/**
+ * The depth of a planned product's tiles, plan.ts's `tk` but in the matrix form's `deep` form: MATRIX_DEPTH where
+ * its tiles (A's and B's in f16, the results in f32) fit the device's workgroup memory. A quarter of the barriers and
+ * loads in flight a step for the same sums: the same matrix multiplies in the same order along K (past K's end, on
+ * zeros: adding 0 · 0 leaves a sum as it is).
+ */
+export function depthOf(p: { tm: number; tn: number }, tk: number): number {
+  const m = matrixOf({ ...p, tk });
+  if (!m || !deepTiles()) return tk;
+  const bytes = 2 * MATRIX_DEPTH * (16 * p.tm + 8 + 16 * p.tn + 8) + 4 * (THREADS / m.subgroup) * m.m * m.n;
+  return bytes <= m.workgroupBytes ? MATRIX_DEPTH : tk;
+}
+
+/** What a split product's chunks of K are multiples of: its tiles' depth, or in the matrix form MATRIX_DEPTH. */
+export const chunkStep = (matrix: boolean, tk: number) => (matrix ? MATRIX_DEPTH : tk);
 
 /** How the engine's line says the products multiply, where they are in half precision. */
 export const halfLine = (h: HalfProducts | undefined) => (h === undefined ? '' : h.matrix

@@ -74,6 +74,9 @@ export function withTileForm<T>(form: TileForm, build: () => T): T {
 /** The depth of a planned product's tiles in the form being built. */
 export const tileDepth = (p: { tm: number; tn: number; splits: number }) => (tileForm.deep && p.splits === 1 && p.tm * p.tn <= 4 ? 2 * TK : TK);
 
+/** The products being built are in the `deep` form (half.ts deepens the matrix form's tiles further). */
+export const deepTiles = () => tileForm.deep;
+
 /** The products being built fetch their next tiles while multiplying (the `prefetch` form). */
 export const prefetching = () => tileForm.prefetch;
 

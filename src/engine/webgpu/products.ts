@@ -4,7 +4,7 @@
  * product is a ProductSpec (operands in `mem`, with what its store adds: bias, activation, mask, accumulation); a
  * convolution gives tiledKernel its gathered windows as WGSL (conv layers).
  */
-import { halfDirectives, halfFunctions, matrixOf, matrixResults, matrixTile, subgroupPassing, tileValue } from './half';
+import { chunkStep, depthOf, halfDirectives, halfFunctions, matrixOf, matrixResults, matrixTile, subgroupPassing, tileValue } from './half';
 import { TK, prefetching, rowParts, tileDepth, tnFor, vectorBlocks } from './plan';
 import { Dim, Groups, HEADER, Kernel, MAX_GROUPS, dim, flatGroups, flatJobKernel, flatKernel, rowCount } from './wgsl';
 
@@ -177,9 +177,8 @@ ${tiles('b')}${matrix ? `\n${matrixResults(matrix)}` : ''}${halfFunctions()}
  * 256), with its a_at<id>, b_at<id> and store<id>.
  */
 function tiledProduct(p: TiledSpec, id: string): string {
-  const BM = 16 * p.tm, BN = 16 * p.tn;
-  const tk = p.tk ?? TK;
-  const A = tileLayout(p, 'a'), B = tileLayout(p, 'b'), matrix = matrixOf(p);
+  const BM = 16 * p.tm, BN = 16 * p.tn, tk = p.tk ?? TK;
+  const A = tileLayout(p, 'a'), B = tileLayout(p, 'b'), matrix = matrixOf(p), step = chunkStep(matrix !== undefined, tk);
   const nt = Math.ceil(p.N / BN);
   const acc = (r: number, c: number) => `c${r}_${c}`;
   const rs = Array.from({ length: p.tm }, (_, r) => r), cs = Array.from({ length: p.tn }, (_, c) => c);
@@ -250,7 +249,7 @@ fn product${id}(wg: vec3u, t: u32${subgroupPassing().param}) {
   let split = wg.x / ${nt}u;
   let j0 = (wg.x % ${nt}u) * ${BN}u;
   let i0 = ${p.rows?.[0] ? `${p.rows[0]}u + ` : ''}wg.y * ${BM}u;
-  let chunk = ((K + ${p.splits * tk - 1}u) / ${p.splits * tk}u) * ${tk}u;
+  let chunk = ((K + ${p.splits * step - 1}u) / ${p.splits * step}u) * ${step}u;
   let k_begin = min(K, split * chunk);
   let k_end = min(K, k_begin + chunk);
   let tx = t % 16u;
@@ -319,7 +318,7 @@ export function tiledSumKernel(name: string, p: { M: string; N: number; splits: 
 export function plannedKernels(name: string, t: Omit<TiledSpec, 'tm' | 'tn' | 'splits' | 'scratch' | 'store'> & { store: string },
   p: { tm: number; tn: number; splits: number }, scratch: number, m: (n: number, nk: number) => number,
   k: (n: number, nk: number) => number): [ProductKernel, ...Kernel[]] {
-  const inForm = (tm: number): TiledSpec => ({ ...t, tm, tn: p.tn, splits: p.splits, tk: tileDepth(p),
+  const inForm = (tm: number): TiledSpec => ({ ...t, tm, tn: p.tn, splits: p.splits, tk: depthOf({ tm, tn: p.tn }, tileDepth(p)),
     ...(vectorBlocks() && tm * p.tn > 1 ? { vector: true } : {}), ...(p.splits > 1 ? { scratch, store: undefined } : {}) });
   const batch = t.batch ?? 1;
   const flops = (n: number, nk: number) => 2 * batch * m(n, nk) * t.N * k(n, nk);
