@@ -154,20 +154,27 @@ part resume-cpu-gpu 60 sh -c "node bin/vae train --backend wasm ${accept[*]} --e
 part resume-cpu 60 node bin/vae train --backend wasm "${accept[@]}" --epochs 2 --out "$runs/c-c"
 # 3. Where a step's time goes: each kernel timed on the GPU (VAE_GPU_PROFILE=1), one epoch of each workload, with
 # the TFLOP/s of the products against the H100/H200 (SXM) fp32 peak without tensor cores, 67 TFLOP/s.
+# profile NAME WORKLOAD BATCH: one epoch of WORKLOAD (mlp, conv, conv64) at BATCH, each kernel timed, in $out/NAME.txt.
+profile() {
+  local name=$1 workload=$2 batch=$3 what
+  if [ "$workload" = conv64 ]; then
+    # 12,800 photographs: 25 steps at batch 512, of which the profile counts 15 (not the first 10).
+    what=(--arch conv --image-size 64 --likelihood gaussian --data "$photos" --limit-train $(( images < 12800 ? images : 12800 )))
+  else
+    what=(--arch "$workload" --limit-train "$images")
+  fi
+  VAE_GPU_PROFILE=1 VAE_GPU_PEAK_TFLOPS=${GPU_CHECK_PEAK_TFLOPS:-67} part "$name" 30 node bin/vae train --backend webgpu "${what[@]}" \
+    --batch-size "$batch" --epochs 1 --limit-test 200 --out "$runs/$name"
+}
 profiles=("mlp 128" "mlp 1024" "conv 128" "conv 1024")
 for batch in ${conv64_batches//,/ }; do profiles+=("conv64 $batch"); done
 for run in "${profiles[@]}"; do
   set -- $run
-  if [ "$1" = conv64 ]; then
-    # 12,800 photographs: 25 steps at batch 512, of which the profile counts 15 (not the first 10).
-    what=(--arch conv --image-size 64 --likelihood gaussian --data "$photos" --limit-train $(( images < 12800 ? images : 12800 )))
-  else
-    what=(--arch "$1" --limit-train "$images")
-  fi
-  what+=(--batch-size "$2")
-  VAE_GPU_PROFILE=1 VAE_GPU_PEAK_TFLOPS=${GPU_CHECK_PEAK_TFLOPS:-67} part "profile-$1-$2" 30 node bin/vae train --backend webgpu "${what[@]}" --epochs 1 --limit-test 200 \
-    --out "$runs/profile-$1-$2"
+  profile "profile-$1-$2" "$1" "$2"
 done
+# 3c. The largest row profiled with half products (VAE_GPU_F16=1: on the tensor cores where part 0 found f16
+#     subgroup matrices): each product's time and TFLOP/s (still against the fp32 peak) beside part 3's fp32 profile.
+VAE_GPU_F16=1 profile "profile-f16-conv64-${conv64_batches##*,}" conv64 "${conv64_batches##*,}"
 # 3b. Steps per submission: the 28x28 rows at batch 128 again with each step submitted alone (as before 2026-12-05),
 #     against part 1's four to a submission.
 VAE_GPU_STEPS_PER_SUBMISSION=1 bench one-per-submission 45 --gpu-rows mlp:128,conv28:128 --no-torch
@@ -196,7 +203,7 @@ tables=$(table_files)
 markdown_table
 grep -h "^exit\|^bench:" "$out"/bench-*.txt "$out"/compile-*.txt
 grep -h "^backend\|^engine\|^epoch 2/\|^exit" "$out/train.txt"
-grep -h "kernels on the GPU\|wall time per step\|dispatches per step\|five largest" "$out"/profile-*.txt
+grep -H "kernels on the GPU\|wall time per step\|dispatches per step\|five largest" "$out"/profile-*.txt
 # The kernels' share of a training step (the issue's target: 85% at batch 128): each profile's kernel time per step
 # against its bench row's step (batch / samples/s: the steps as training runs them, not a pass per kernel).
 "$python" - "$out" <<'PY'
