@@ -6,7 +6,7 @@
  * on an adapter with f16 subgroup matrices (Mesa 26's lavapipe, an NVIDIA GPU) the same tests run the matrix form.
  */
 import * as path from 'path';
-import { HalfProducts, halfFunctions, withHalfProducts } from '../../src/engine/webgpu/half';
+import { HalfProducts, depthOf, halfFunctions, matrixOf, withHalfProducts } from '../../src/engine/webgpu/half';
 import { TILE_FORMS, productPlan, withTileForm } from '../../src/engine/webgpu/plan';
 import { ProductSpec, plannedKernels, productGroups, productKernel, productTiled, scratchOf } from '../../src/engine/webgpu/products';
 import { HEADER, Kernel, stepUniform } from '../../src/engine/webgpu/wgsl';
@@ -74,6 +74,32 @@ test('f16 of the reference: nearest, ties to even, and the values f16 holds exac
   expect(f16(1 + 3 * 2 ** -11)).toBe(1 + 2 ** -9);
   expect(f16(0.1)).toBeCloseTo(0.0999755859375, 12);
   expect(f16(65504)).toBe(65504);
+});
+
+test('the matrix form (built, no GPU needed): which tiles it takes, how deep the deep form goes, and chunks of K the same in every form', () => {
+  const m = { m: 16, n: 16, k: 16, subgroup: 32, workgroupBytes: 48 * 1024 }; // an H200's, as Dawn reports it
+  const deep = TILE_FORMS.find((f) => f.deep && !f.prefetch)!;
+  withHalfProducts({ matrix: m }, () => {
+    expect(matrixOf({ tm: 1, tn: 1 })).toBe(m);
+    expect(matrixOf({ tm: 4, tn: 4, tk: 8 })).toBeUndefined(); // not a whole step of K
+    expect(withTileForm(TILE_FORMS[0], () => depthOf({ tm: 4, tn: 4 }, 16))).toBe(16);
+    // 64 deep: A's and B's f16 tiles 2 · 64 · (72 + 72) bytes, the results 8 subgroups' 16 x 16 floats: 26,624 bytes.
+    expect(withTileForm(deep, () => depthOf({ tm: 4, tn: 4 }, 16))).toBe(64);
+    expect(withTileForm(deep, () => depthOf({ tm: 8, tn: 4 }, 16))).toBe(64); // 34,816
+  });
+  withHalfProducts({ matrix: { ...m, workgroupBytes: 16384 } }, () => expect(withTileForm(deep, () => depthOf({ tm: 4, tn: 4 }, 16))).toBe(16));
+  withHalfProducts({ matrix: { ...m, m: 32, n: 32 } }, () => expect(matrixOf({ tm: 1, tn: 4 })).toBeUndefined()); // 16 rows: no whole matrix
+  withHalfProducts({}, () => expect(withTileForm(deep, () => depthOf({ tm: 4, tn: 4 }, 16))).toBe(16)); // rounded: as in fp32
+  // A split product: in every form its chunks of K are multiples of 64 (whatever its tiles' depth), and it multiplies on matrices.
+  const spec: ProductSpec = { M: 41, N: 70, K: 'n', a: { off: 0, ld: 40, trans: true }, b: { off: 30000, ld: 70 }, c: { off: 70000, ld: 70 }, onesRow: true };
+  for (const form of TILE_FORMS) {
+    const [kernel] = withHalfProducts({ matrix: m }, () => withTileForm(form, () => plannedKernels('dW', productTiled(spec), { tm: 4, tn: 4, splits: 3 },
+      80000, () => 41, (rows) => rows)));
+    expect(kernel.source.startsWith('enable f16;\nenable chromium_experimental_subgroup_matrix;')).toBe(true);
+    expect(kernel.source).toContain('let chunk = ((K + 191u) / 192u) * 64u;');
+    expect(kernel.source).toContain('subgroupMatrixMultiplyAccumulate');
+    expect(kernel.source).not.toContain('fma(');
+  }
 });
 
 withGpu('half_of (the rounded form) is f16\'s rounding: every 7th half, the ties between halves (to even), either side of them, subnormals, clamped past 65,504', async (g) => {
