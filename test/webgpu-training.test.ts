@@ -58,6 +58,26 @@ test('a checkpoint written on the GPU resumes on the CPU, and the other way roun
   }
 }, 300_000);
 
+/** A run's metrics without its timings, and its first epoch's decoder weights (bytes): what --seed must repeat. */
+const numbers = (run: string) => readMetrics(path.join(run, 'metrics.jsonl')).map((m) => ({ ...m, time: '', seconds: 0, samplesPerSec: 0 }));
+const weights = (run: string) => fs.readFileSync(path.join(run, 'epoch-0001', 'decoder', 'weights.bin'));
+
+test('VAE_GPU_F16=1 from the command line: its engine line, --seed the same run twice, not fp32\'s numbers but within a nat of them, resumed on the CPU', () => {
+  if (!gpu) return expect(process.env.CI).toBeFalsy();
+  const data = ['--epochs', '1', '--limit-train', '640', '--limit-test', '64', '--seed', '5'];
+  const [a, b, fp32] = ['half-a', 'half-b', 'half-fp32'].map((name) => path.join(work, name));
+  const logs = [a, b].map((out) => train(['--backend', 'webgpu', ...data, '--out', out], { VAE_GPU_F16: '1' }));
+  train(['--backend', 'webgpu', ...data, '--out', fp32]);
+  // On matrices where the adapter has f16 subgroup matrices (Mesa 26's lavapipe, an NVIDIA GPU), else rounded (bookworm's lavapipe).
+  for (const log of logs) expect(log).toMatch(/^engine: webgpu .*, products (in f16 on \d+x\d+x\d+ subgroup matrices|on f16-rounded operands) \(VAE_GPU_F16/m);
+  expect(numbers(b)).toEqual(numbers(a));
+  expect(weights(b).equals(weights(a))).toBe(true);
+  expect(weights(a).equals(weights(fp32))).toBe(false);
+  expect(Math.abs(testElbo(a)[0] - testElbo(fp32)[0])).toBeLessThan(1);
+  train(['--backend', 'wasm', '--resume', a, '--epochs', '2']);
+  expect(testElbo(a)).toHaveLength(2);
+}, 300_000);
+
 test('--seed gives the same run twice on the GPU, and with Dawn\'s robustness off and its products tuned, then tuned from the picks kept: the same metrics and weights, to the bit', () => {
   if (!gpu) return expect(process.env.CI).toBeFalsy();
   // The third run's kernels index workgroup memory unclamped (VAE_GPU_UNCHECKED=1): the same bits say that no kernel
@@ -73,8 +93,6 @@ test('--seed gives the same run twice on the GPU, and with Dawn\'s robustness of
   expect(fourth[0] > third[0] || Number.isNaN(fourth[0])).toBe(true);
   expect(logs[3]).toMatch(/^engine: .*, (\d+ of )?\d+ products tuned \((all|\d+ timed now, \d+) as timed before on this GPU/m);
   expect(fs.readdirSync(tuned.VAE_GPU_TUNE_CACHE)).toEqual([expect.stringMatching(/^[0-9a-f]{16}\.json$/)]);
-  const numbers = (run: string) => readMetrics(path.join(run, 'metrics.jsonl')).map((m) => ({ ...m, time: '', seconds: 0, samplesPerSec: 0 }));
-  const weights = (run: string) => fs.readFileSync(path.join(run, 'epoch-0001', 'decoder', 'weights.bin'));
   expect(weights(runs[0]).length).toBeGreaterThan(0);
   for (const run of runs.slice(1)) {
     expect(numbers(run)).toEqual(numbers(runs[0]));
