@@ -58,12 +58,21 @@ const MATRIX_DEPTH = 64;
 export function depthOf(p: { tm: number; tn: number }, tk: number): number {
   const m = matrixOf({ ...p, tk });
   if (!m || !deepTiles()) return tk;
-  const bytes = 2 * MATRIX_DEPTH * (16 * p.tm + 8 + 16 * p.tn + 8) + 4 * (THREADS / m.subgroup) * m.m * m.n;
+  const bytes = 2 * MATRIX_DEPTH * (matrixLd(p.tm) + matrixLd(p.tn)) + 4 * resultFloats(m);
   return bytes <= m.workgroupBytes ? MATRIX_DEPTH : tk;
 }
 
 /** What a split product's chunks of K are multiples of: its tiles' depth, or in the matrix form MATRIX_DEPTH. */
-export const chunkStep = (matrix: boolean, tk: number) => (matrix ? MATRIX_DEPTH : tk);
+export const chunkStep = (matrix: MatrixShape | undefined, tk: number) => (matrix ? MATRIX_DEPTH : tk);
+
+/**
+ * In the matrix form, the f16 elements between two steps of K of a tile 16·tile wide in workgroup memory: padded by
+ * 8, so that each step starts 16 bytes after a multiple of 16 (aligned for the matrices' loads).
+ */
+export const matrixLd = (tile: number) => 16 * tile + 8;
+
+/** The floats of the matrix form's results in workgroup memory: each subgroup's one matrix. */
+const resultFloats = (m: MatrixShape) => (THREADS / m.subgroup) * m.m * m.n;
 
 /** How the engine's line says the products multiply, where they are in half precision. */
 export const halfLine = (h: HalfProducts | undefined) => (h === undefined ? '' : h.matrix
@@ -76,8 +85,11 @@ export const halfDirectives = () => (half?.matrix ? 'enable f16;\nenable chromiu
 /** WGSL: x clamped to f16's finite range (its conversion to f16 is then defined). */
 const clamped = (x: string) => `clamp(${x}, -65504.0, 65504.0)`;
 
-/** WGSL of the value a tile of the products being built holds for operand value x (an f16, an f32, or x itself). */
-export function tileValue(x: string, matrix: boolean): string {
+/**
+ * WGSL of the value a tile of the products being built holds for operand value x: an f16 in the matrix form (`matrix`,
+ * the product's shape), else the f32 of x rounded to f16 in half precision, or x itself.
+ */
+export function tileValue(x: string, matrix: MatrixShape | undefined): string {
   if (matrix) return `f16(${clamped(x)})`;
   return half ? `half_of(${x})` : x;
 }
@@ -107,7 +119,7 @@ export const subgroupPassing = () => (half?.matrix
   ? { param: ', sg_h: u32', arg: ', sg', builtin: ', @builtin(subgroup_id) sg: u32' } : { param: '', arg: '', builtin: '' });
 
 /** Workgroup memory of the matrix form's results: each subgroup's one matrix, stored there to be written out. */
-export const matrixResults = (m: MatrixShape) => `var<workgroup> tc_h: array<f32, ${(THREADS / m.subgroup) * m.m * m.n}>;`;
+export const matrixResults = (m: MatrixShape) => `var<workgroup> tc_h: array<f32, ${resultFloats(m)}>;`;
 
 /**
  * WGSL of a tile's product in the matrix form, in three parts: `setup` (each subgroup's matrices of the tile and their

@@ -4,7 +4,7 @@
  * product is a ProductSpec (operands in `mem`, with what its store adds: bias, activation, mask, accumulation); a
  * convolution gives tiledKernel its gathered windows as WGSL (conv layers).
  */
-import { chunkStep, depthOf, halfDirectives, halfFunctions, matrixOf, matrixResults, matrixTile, subgroupPassing, tileValue } from './half';
+import { chunkStep, depthOf, halfDirectives, halfFunctions, matrixLd, matrixOf, matrixResults, matrixTile, subgroupPassing, tileValue } from './half';
 import { TK, prefetching, rowParts, tileDepth, tnFor, vectorBlocks } from './plan';
 import { Dim, Groups, HEADER, Kernel, MAX_GROUPS, dim, flatGroups, flatJobKernel, flatKernel, rowCount } from './wgsl';
 
@@ -140,13 +140,13 @@ fn main(@builtin(workgroup_id) wg: vec3u, @builtin(local_invocation_index) t: u3
 /**
  * How a product's tile of A (of B) lies in workgroup memory: as vectors of w floats (f32 where w is 1), each of its
  * tk steps of K ld floats apart (padded by w: the loads along k then write a column without bank conflicts, and a
- * thread's vector stays aligned), in the variable `name`.
+ * thread's vector stays aligned), in the variable `name` of WGSL type array<`type`> (in the matrix form, f16s).
  */
 function tileLayout(p: TiledSpec, side: 'a' | 'b') {
   const tile = side === 'a' ? p.tm : p.tn;
-  if (matrixOf(p)) return { w: 1, ld: 16 * tile + 8, name: `t${side}_h` }; // f16, each step of K 16 bytes apart (aligned for matrix loads)
+  if (matrixOf(p)) return { w: 1, ld: matrixLd(tile), name: `t${side}_h`, type: 'f16' }; // the matrix form's (half.ts)
   const w = p.widths?.[side === 'a' ? 0 : 1] ?? (p.vector ? Math.min(tile, 4) : 1);
-  return { w, ld: 16 * tile + w, name: w === 1 ? `t${side}` : `t${side}${w}` };
+  return { w, ld: 16 * tile + w, name: w === 1 ? `t${side}` : `t${side}${w}`, type: w === 1 ? 'f32' : `vec${w}<f32>` };
 }
 
 /** A tile's element (kk, q) in workgroup memory: a float, or a vector's component. */
@@ -156,13 +156,13 @@ const tileSlot = ({ name, ld, w }: { name: string; ld: number; w: number }, kk: 
 /** The tiles in workgroup memory, each as large as the largest of these products needs, and the product's `z`. */
 function tiledWorkgroupMemory(ps: TiledSpec[]): string {
   const tiles = (side: 'a' | 'b') => {
-    const sizes = new Map<string, { w: number; size: number }>();
+    const sizes = new Map<string, { w: number; type: string; size: number }>();
     for (const p of ps) {
-      const { w, ld, name } = tileLayout(p, side);
-      sizes.set(name, { w, size: Math.max(sizes.get(name)?.size ?? 0, ((p.tk ?? TK) * ld) / w) });
+      const { w, ld, name, type } = tileLayout(p, side);
+      sizes.set(name, { w, type, size: Math.max(sizes.get(name)?.size ?? 0, ((p.tk ?? TK) * ld) / w) });
     }
     return [...sizes].sort(([, a], [, b]) => a.w - b.w)
-      .map(([name, { w, size }]) => `var<workgroup> ${name}: array<${name.endsWith('_h') ? 'f16' : w === 1 ? 'f32' : `vec${w}<f32>`}, ${size}>;`).join('\n');
+      .map(([name, { type, size }]) => `var<workgroup> ${name}: array<${type}, ${size}>;`).join('\n');
   };
   const matrix = ps.map(matrixOf).find((m) => m);
   return /* wgsl */ `
@@ -178,7 +178,7 @@ ${tiles('b')}${matrix ? `\n${matrixResults(matrix)}` : ''}${halfFunctions()}
  */
 function tiledProduct(p: TiledSpec, id: string): string {
   const BM = 16 * p.tm, BN = 16 * p.tn, tk = p.tk ?? TK;
-  const A = tileLayout(p, 'a'), B = tileLayout(p, 'b'), matrix = matrixOf(p), step = chunkStep(matrix !== undefined, tk);
+  const A = tileLayout(p, 'a'), B = tileLayout(p, 'b'), matrix = matrixOf(p), step = chunkStep(matrix, tk);
   const nt = Math.ceil(p.N / BN);
   const acc = (r: number, c: number) => `c${r}_${c}`;
   const rs = Array.from({ length: p.tm }, (_, r) => r), cs = Array.from({ length: p.tn }, (_, c) => c);
@@ -214,7 +214,7 @@ function tiledProduct(p: TiledSpec, id: string): string {
       declare: each.map(({ reg }) => `var ${reg} = 0.0;`).join(' '),
       fetch: (k0: string) => each.map(({ kk, q, reg }) => `${reg} = 0.0;
     if (${inRange(q, `${k0} + ${kk}`)}) { ${reg} = ${at(q, `${k0} + ${kk}`)}; }`).join('\n    '),
-      put: each.map(({ kk, q, reg }) => `${slot(kk, q)} = ${tileValue(reg, matrix !== undefined)};`).join('\n    '),
+      put: each.map(({ kk, q, reg }) => `${slot(kk, q)} = ${tileValue(reg, matrix)};`).join('\n    '),
       // The tile in a loop over its elements, each read and written (lavapipe runs this form 1.3x as fast as either
       // of the above, unrolled).
       load: (k0: string) => `for (var e = t; e < ${rows * tk}u; e += 256u) {
@@ -222,7 +222,7 @@ function tiledProduct(p: TiledSpec, id: string): string {
       let q = ${place('e').q};
       var v = 0.0;
       if (${inRange('q', `${k0} + kk`)}) { v = ${at('q', `${k0} + kk`)}; }
-      ${slot('kk', 'q')} = ${tileValue('v', matrix !== undefined)};
+      ${slot('kk', 'q')} = ${tileValue('v', matrix)};
     }`,
     };
   };
