@@ -15,7 +15,7 @@ import { PickForms, tuneStep } from '../../src/engine/webgpu/tune';
 import { gpuProgram } from '../../src/engine/webgpu/runtime';
 import { ConvSpec, chunkedWeightGrad } from '../../src/engine/webgpu/conv';
 import { byteLevels, gatherKernel } from '../../src/engine/webgpu/gather';
-import { reparameterizeGradKernel, reparameterizeKernel } from '../../src/engine/webgpu/gaussian';
+import { reparameterizeGradStore, reparameterizeKernel } from '../../src/engine/webgpu/gaussian';
 import { Layer, NARROW, StepPlan, convLayer, denseLayer } from '../../src/engine/webgpu/layers';
 import { bernoulliKernel, gaussianKernel } from '../../src/engine/webgpu/likelihoods';
 import { adamKernel } from '../../src/engine/webgpu/optimizer';
@@ -689,14 +689,14 @@ withGpu('Gaussian NLL with a fixed σ and μ = sigmoid(l), per row, and its grad
     ((mu(i) - xs(i)) / (sigma * sigma)) * mu(i) * (1 - mu(i)) / n), 1e-5, 1);
 });
 
-withGpu('the reparameterised sample and its KL, then the gradients of μ and log σ² (β = 0.7)', async (g) => {
+withGpu('the reparameterised sample and its KL (β = 0.7)', async (g) => {
   const n = 9, Z = 7, beta = 0.7;
   const rng = new Rng(7, 'gpu-reparam');
-  const mu = random(rng, n * Z, 2), lv = random(rng, n * Z, 3), eps = random(rng, n * Z, 2), dz = random(rng, n * Z);
-  // mem: mu | lv | eps | z | kl (n) | dz | dmu | dlv
-  const o = { mu: 0, logvar: n * Z, eps: 2 * n * Z, z: 3 * n * Z, kl: 4 * n * Z, dz: 4 * n * Z + n, dmu: 5 * n * Z + n, dlogvar: 6 * n * Z + n };
-  const mem = new Float32Array(7 * n * Z + n);
-  mem.set(mu, o.mu); mem.set(lv, o.logvar); mem.set(eps, o.eps); mem.set(dz, o.dz);
+  const mu = random(rng, n * Z, 2), lv = random(rng, n * Z, 3), eps = random(rng, n * Z, 2);
+  // mem: mu | lv | eps | z | kl (n)
+  const o = { mu: 0, logvar: n * Z, eps: 2 * n * Z, z: 3 * n * Z, kl: 4 * n * Z };
+  const mem = new Float32Array(4 * n * Z + n);
+  mem.set(mu, o.mu); mem.set(lv, o.logvar); mem.set(eps, o.eps);
   const fwd = await runKernel(g, reparameterizeKernel({ ...o, zDim: Z }), [1, 1], mem, uniform(n, beta));
   const f = (i: number, a: Float64Array) => Math.fround(a[i]);
   expectClose(fwd.subarray(o.z, o.z + n * Z), Array.from({ length: n * Z }, (_, i) => f(i, mu) + Math.exp(0.5 * f(i, lv)) * f(i, eps)), 1e-5);
@@ -705,10 +705,45 @@ withGpu('the reparameterised sample and its KL, then the gradients of μ and log
     for (let j = 0; j < Z; j++) { const i = r * Z + j; s += 1 + f(i, lv) - f(i, mu) ** 2 - Math.exp(f(i, lv)); }
     return -0.5 * s;
   }), 1e-5);
-  const bwd = await runKernel(g, reparameterizeGradKernel({ ...o, zDim: Z }), [Math.ceil((n * Z) / 64), 1], mem, uniform(n, beta));
-  expectClose(bwd.subarray(o.dmu, o.dmu + n * Z), Array.from({ length: n * Z }, (_, i) => f(i, dz) + (beta / n) * f(i, mu)), 1e-5);
-  expectClose(bwd.subarray(o.dlogvar, o.dlogvar + n * Z), Array.from({ length: n * Z }, (_, i) =>
-    f(i, dz) * f(i, eps) * 0.5 * Math.exp(0.5 * f(i, lv)) + (beta / n) * 0.5 * (Math.exp(f(i, lv)) - 1)), 1e-5);
+});
+
+describe('the gradients of μ and log σ², made by the decoder\'s first layer as its input gradient dz comes out (a store)', () => {
+  // The decoder's first layer [Z + 2 -> out] (2 columns of condition beside z, as a cvae's: their gradient dropped);
+  // out = 2,100 makes its input gradient a split product, whose sum kernel runs the store.
+  const cases = [{ out: 30, rowWeights: false }, { out: 2100, rowWeights: false }, { out: 30, rowWeights: true }];
+  for (const { out, rowWeights } of cases) {
+    withGpu(`over ${out} outputs${out > 1000 ? ' (split)' : ''}, ${rowWeights ? 'a weight per row (M2\'s)' : 'β / n (β = 0.7)'}`, async (g) => {
+      const n = 9, Z = 7, zLd = Z + 2, beta = 0.7;
+      const rng = new Rng(7, `gpu-reparam-grad-${out}-${rowWeights}`);
+      const W = random(rng, zLd * out + out), dY = random(rng, n * out);
+      const mu = random(rng, n * Z, 2), lv = random(rng, n * Z, 3), eps = random(rng, n * Z, 2);
+      const rw = Float64Array.from(random(rng, n), (v) => Math.abs(v));
+      const P = W.length;
+      // mem: W | its gradient | dY | mu | lv | eps | rw | dmu | dlogvar | the partial sums
+      const o = { mu: 2 * P + n * out, logvar: 2 * P + n * out + n * Z, eps: 2 * P + n * out + 2 * n * Z, dmu: 0, dlogvar: 0, rowWeight: 0 };
+      o.rowWeight = o.eps + n * Z; o.dmu = o.rowWeight + n; o.dlogvar = o.dmu + n * Z;
+      const { layers: [layer], size } = layersAfter(o.dlogvar + n * Z, n, (plan) => [denseLayer('first', { off: 0, shape: [zLd, out] }, 'relu', P, plan)]);
+      const sink = reparameterizeGradStore({ ...o, zDim: Z, ...(rowWeights ? {} : { rowWeight: undefined }) });
+      const kernels = layer.inputGrad(2 * P, sink);
+      expect(kernels).toHaveLength(out > 1000 ? 2 : 1);
+      const mem = new Float32Array(size);
+      mem.set(W); mem.set(dY, 2 * P); mem.set(mu, o.mu); mem.set(lv, o.logvar); mem.set(eps, o.eps); mem.set(rw, o.rowWeight);
+      const got = await runKernels(g, kernels.map((k) => ({ source: k.source, groups: k.groups(n, n) })), mem, uniform(n, beta));
+      const f = (i: number, a: Float64Array) => Math.fround(a[i]);
+      const dz = (i: number) => {
+        const [r, j] = [Math.floor(i / Z), i % Z];
+        let s = 0;
+        for (let k = 0; k < out; k++) s += f(r * out + k, dY) * f(j * out + k, W);
+        return s;
+      };
+      const kl = (i: number) => (rowWeights ? f(Math.floor(i / Z), rw) : beta / n);
+      expectClose(got.subarray(o.dmu, o.dmu + n * Z), Array.from({ length: n * Z }, (_, i) => dz(i) + kl(i) * f(i, mu)), 1e-5, 1);
+      expectClose(got.subarray(o.dlogvar, o.dlogvar + n * Z), Array.from({ length: n * Z }, (_, i) =>
+        dz(i) * f(i, eps) * 0.5 * Math.exp(0.5 * f(i, lv)) + kl(i) * 0.5 * (Math.exp(f(i, lv)) - 1)), 1e-5, 1);
+      // Nothing else written: the inputs as they were (the condition's columns' gradient goes nowhere).
+      expect(got.subarray(0, o.dmu)).toEqual(mem.subarray(0, o.dmu));
+    });
+  }
 });
 
 withGpu('Adam over 1,000 parameters (not a multiple of 256) equals engine/adam.ts at step 3', async (g) => {

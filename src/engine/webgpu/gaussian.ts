@@ -23,16 +23,20 @@ export function reparameterizeKernel(o: { mu: number; logvar: number; eps: numbe
 
 /**
  * The gradients of μ and log σ² from the sample's gradient dz and β·KL / n:
- *   dμ = dz + β μ / n,   d log σ² = dz ⊙ ε ⊙ ½ exp(½ log σ²) + β ½ (exp(log σ²) − 1) / n.
+ *   dμ = dz + β μ / n,   d log σ² = dz ⊙ ε ⊙ ½ exp(½ log σ²) + β ½ (exp(log σ²) − 1) / n
+ * (per row, β / n is the row's weight where given: M2's). The WGSL body of store(i, j, v) for the decoder's input
+ * gradient (layers.ts's GradientSink), v = dz of row i, column j (columns past Z: a cvae's condition, dropped), so
+ * that the product that makes dz writes these instead.
  */
-export function reparameterizeGradKernel(o: { mu: number; logvar: number; eps: number; dz: number; dmu: number; dlogvar: number; zDim: number;
-  zLd?: number; rowWeight?: number }): string {
-  return rowKernel('i', `step.n * ${o.zDim}u`, /* wgsl */ `let mu = mem[${o.mu}u + i];
-  let lv = mem[${o.logvar}u + i];
-  let dz = mem[${o.dz}u + (i / ${o.zDim}u) * ${o.zLd ?? o.zDim}u + i % ${o.zDim}u];
-  let kl = ${o.rowWeight === undefined ? 'step.beta * step.inv_norm' : `mem[${o.rowWeight}u + i / ${o.zDim}u]`};
-  mem[${o.dmu}u + i] = dz + kl * mu;
-  mem[${o.dlogvar}u + i] = dz * mem[${o.eps}u + i] * 0.5 * exp(0.5 * lv) + kl * 0.5 * (exp(lv) - 1.0);`);
+export function reparameterizeGradStore(o: { mu: number; logvar: number; eps: number; dmu: number; dlogvar: number; zDim: number;
+  rowWeight?: number }): { store: string } {
+  return { store: /* wgsl */ `if (j >= ${o.zDim}u) { return; }
+  let e = i * ${o.zDim}u + j;
+  let mu = mem[${o.mu}u + e];
+  let lv = mem[${o.logvar}u + e];
+  let kl = ${o.rowWeight === undefined ? 'step.beta * step.inv_norm' : `mem[${o.rowWeight}u + i]`};
+  mem[${o.dmu}u + e] = v + kl * mu;
+  mem[${o.dlogvar}u + e] = v * mem[${o.eps}u + e] * 0.5 * exp(0.5 * lv) + kl * 0.5 * (exp(lv) - 1.0);` };
 }
 
 /**

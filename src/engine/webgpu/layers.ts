@@ -10,6 +10,18 @@ import { ProductSpec, alongside, plannedKernels, productTiled, scratchOf } from 
 import { upPhased, upsampledConv } from './upsampled';
 import { Arena, Kernel, MAX_GROUPS, Rows, flatGroups, rowCount } from './wgsl';
 
+/**
+ * Where an input gradient goes: a place in mem ([rows, in]), or a WGSL body of store(i, j, v) that takes each element
+ * (row i, column j) as the product makes it (a code's gradients made from the decoder's dz: no pass over dz after).
+ */
+export type GradientSink = number | { store: string };
+
+/** A convolution's input gradient goes into memory: its place there. */
+function inMemory(dIn: GradientSink): number {
+  if (typeof dIn !== 'number') throw new Error('a convolution\'s input gradient goes into memory');
+  return dIn;
+}
+
 /** A layer of the step: its output per row, and its kernels. */
 export interface Layer {
   name: string;
@@ -33,8 +45,8 @@ export interface Layer {
   scratch: number;
   /** The same for its forward kernels alone (a decoder that only runs forward: decode.ts). */
   forwardScratch: number;
-  /** dX from dY (⊙ [mask > 0], the input being a ReLU's output), or added to dX. */
-  inputGrad(dOut: number, dIn: number, mask?: number, accumulate?: boolean): Kernel[];
+  /** dX from dY (⊙ [mask > 0], the input being a ReLU's output), or added to dX; a dense layer's may go to a store. */
+  inputGrad(dOut: number, dIn: GradientSink, mask?: number, accumulate?: boolean): Kernel[];
 }
 
 export function denseLayer(name: string, w: { off: number; shape: number[] }, activation: 'relu' | 'linear' | 'sigmoid', P: number,
@@ -57,7 +69,7 @@ export function denseLayer(name: string, w: { off: number; shape: number[] }, ac
     weightGrad: (input, dOut) => product('dW', { M: inDim + 1, N: out, K: rows, a: { off: input, ld: inDim, trans: true }, b: { off: dOut, ld: out },
       c: { off: P + w.off, ld: out }, onesRow: true }, dW, dWPartials),
     inputGrad: (dOut, dIn, mask, accumulate = false) => product('dX', { M: rows, N: inDim, K: out, a: { off: dOut, ld: out },
-      b: { off: w.off, ld: out, trans: true }, c: { off: dIn, ld: inDim }, mask: mask === undefined ? undefined : { off: mask, ld: inDim },
+      b: { off: w.off, ld: out, trans: true }, c: typeof dIn === 'number' ? { off: dIn, ld: inDim } : dIn, mask: mask === undefined ? undefined : { off: mask, ld: inDim },
       accumulate }, dX),
   };
 }
@@ -97,7 +109,7 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
     // input gradient reads the phase weights (its own too) and writes the scratch.
     return { name, out, prepare, scratch, forwardScratch, forward, weightGrad, inputGrad: (dOut, dIn, mask, accumulate = false) => {
       if (accumulate) throw new Error('a convolution\'s input gradient is not accumulated');
-      return inputGrad(dOut, dIn, mask);
+      return inputGrad(dOut, inMemory(dIn), mask);
     } };
   }
   // A narrow layer's filter gradient: chunks of the batch's output positions (in the layer's own memory), then their sum.
@@ -211,8 +223,9 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
   return mem[${input}u + ${storedInput(c)} + ci];`,
         bAt: `return mem[${dOut}u + k * ${c.cout}u + j];` }, dW, dWPartials, () => taps * c.cin + 1, m(Ho * Wo));
     },
-    inputGrad: (dOut, dIn, mask, accumulate = false) => {
+    inputGrad: (dOut, sink, mask, accumulate = false) => {
       if (accumulate) throw new Error('a convolution\'s input gradient is not accumulated');
+      const dIn = inMemory(sink);
       if (byPhase) return byPhase.inputGrad(dOut, dIn, mask);
       if (phased) return phaseGroups.flatMap((group) => phaseInputGrad(group, dOut, dIn, mask));
       // dx at a stored position (b, sy, sx) and channel ci: over k = (copy u, ky, kx, co), the output gradient at the
@@ -247,7 +260,7 @@ export function forwardStack(layers: Layer[], input: number, outs: number[]): Ke
  * kernels after the first) goes there instead, its i-th kernels into later[i − 1], for the step to run before Adam,
  * each stage in one dispatch (joinKernels).
  */
-export function backwardStack(layers: Layer[], input: number, outs: number[], dOuts: number[], dInput?: number, later?: Kernel[][]): Kernel[] {
+export function backwardStack(layers: Layer[], input: number, outs: number[], dOuts: number[], dInput?: GradientSink, later?: Kernel[][]): Kernel[] {
   const kernels: Kernel[] = [];
   for (let i = layers.length - 1; i >= 0; i--) {
     const layer = layers[i];

@@ -25,7 +25,8 @@ export interface ProductSpec {
   K: Dim;
   a: Operand;
   b: Operand;
-  c: { off: number; ld: number };
+  /** C at off, rows ld apart; or a WGSL body of store(i, j, v) that takes each element (no bias, activation, mask, accumulation). */
+  c: { off: number; ld: number } | { store: string };
   bias?: number;
   relu?: boolean;
   /** The logistic sigmoid after the bias (a sparse autoencoder's code). */
@@ -47,7 +48,7 @@ export function productTiled(p: ProductSpec) {
     bAt: `return ${at(p.b, 'k', 'j')};`,
     aFast: p.a.trans ? 'i' as const : 'k' as const,
     bFast: p.b.trans ? 'k' as const : 'j' as const,
-    store: `let o = ${p.c.off}u + i * ${p.c.ld}u + j;
+    store: 'store' in p.c ? p.c.store : `let o = ${p.c.off}u + i * ${p.c.ld}u + j;
   var y = v;
   ${p.accumulate ? 'y = y + mem[o];' : ''}
   ${p.bias !== undefined ? `y = y + mem[${p.bias}u + j];` : ''}

@@ -59,13 +59,12 @@ export function pointCode(ctx: StepContext, input: number): CodeStep {
 
 /**
  * A Gaussian code of the encoder reading the inputs, and what its samples need, one per decoder row: the noise ε
- * [decRows, Z] and z with its gradient, each row `Z + beside` wide (a cvae's condition beside z, uploaded with zeros
- * where z goes).
+ * [decRows, Z] and z, each row `Z + beside` wide (a cvae's condition beside z, uploaded with zeros where z goes).
  */
 export function gaussianSamples(ctx: StepContext, inputs: StepInputs) {
   const { Z } = ctx.model;
   const { decRows } = ctx.plan;
   const code = gaussianCode(ctx, inputs.encoder);
   const zLd = Z + inputs.beside;
-  return { code, eps: ctx.mem.take(decRows * Z), zLd, z: ctx.mem.take(decRows * zLd), dz: ctx.mem.take(decRows * zLd) };
+  return { code, eps: ctx.mem.take(decRows * Z), zLd, z: ctx.mem.take(decRows * zLd) };
 }

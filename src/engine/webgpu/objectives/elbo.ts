@@ -5,7 +5,7 @@
  */
 import { STEP_STATS } from '../../../model/families/family';
 import { BATCH_SLOTS } from '../../engine';
-import { reparameterizeGradKernel, reparameterizeKernel } from '../gaussian';
+import { reparameterizeGradStore, reparameterizeKernel } from '../gaussian';
 import { likelihoodKernel } from '../likelihoods';
 import { statsKernel } from '../stats';
 import { gaussianSamples } from './code';
@@ -18,19 +18,20 @@ export function elboStep(ctx: StepContext, inputs: StepInputs): ObjectiveStep {
   const { Z } = ctx.model;
   const { rows } = ctx.plan;
   const take = (floats: number) => ctx.mem.take(floats);
-  const { code, eps, zLd, z, dz } = gaussianSamples(ctx, inputs);
+  const { code, eps, zLd, z } = gaussianSamples(ctx, inputs);
   const rec = take(rows);
   const kl = take(rows);
   const stats = take(STEP_STATS * BATCH_SLOTS);
   const last = ctx.dec.length - 1;
   const sample = { mu: code.mu, logvar: code.logvar, eps, zDim: Z, zLd };
   return {
-    encoderInput: inputs.encoder, decoderInput: z, dDecoderInput: dz, inputs: inputs.kernels,
+    // The decoder's input gradient dz is made into dμ and d log σ² as it is made (no pass over dz after).
+    encoderInput: inputs.encoder, decoderInput: z, dDecoderInput: reparameterizeGradStore({ ...sample, dmu: code.dmu, dlogvar: code.dlogvar }),
+    inputs: inputs.kernels,
     latent: [...code.forward, perRow('reparameterize', reparameterizeKernel({ ...sample, z, kl }))],
     likelihood: [likelihoodKernel(ctx.model.likelihood, { logits: ctx.decH[last], x: inputs.target, dlogits: ctx.dDecH[last], rec, dim: inputs.out },
       'n')],
-    latentBackward: [perRow('reparameterize dμ, dlog σ²', reparameterizeGradKernel({ ...sample, dz, dmu: code.dmu, dlogvar: code.dlogvar }), 'n', Z),
-      ...code.backward],
+    latentBackward: code.backward,
     networksBackward: [],
     statistics: [statsKernel({ rec, kl, stats })],
     stats, gathered: inputs.gathered, noise: { at: eps, rows: 'n' },

@@ -16,7 +16,8 @@ export function iwaeStep(ctx: StepContext, inputs: StepInputs, K: number): Objec
   const { Z } = ctx.model;
   const { rows, decRows } = ctx.plan;
   const take = (floats: number) => ctx.mem.take(floats);
-  const { code, eps, zLd, z, dz } = gaussianSamples(ctx, inputs);
+  const { code, eps, zLd, z } = gaussianSamples(ctx, inputs);
+  const dz = take(decRows * zLd); // the decoder's input gradient, each sample's: summed over them below
   // Per example, the K-sample means of −log p(x|z) and of log q − log p (the statistics), and the loss.
   const rec = take(rows);
   const kl = take(rows);

@@ -8,7 +8,7 @@
 import type { SemiTask } from '../../../model/families/family';
 import { STEP_STATS } from '../../../model/families/family';
 import { BATCH_SLOTS } from '../../engine';
-import { reparameterizeGradKernel, reparameterizeKernel } from '../gaussian';
+import { reparameterizeGradStore, reparameterizeKernel } from '../gaussian';
 import { Layer, backwardStack, forwardStack } from '../layers';
 import { likelihoodKernel } from '../likelihoods';
 import { denseNetwork } from '../networks';
@@ -124,7 +124,6 @@ export function m2Objective(spec: { classifier: string; classes: number }, o: St
       const eps = take(rows * Z);
       const zLd = Z + C;
       const z = take(rows * zLd);
-      const dz = take(rows * zLd);
       const clsH = cls.map((l) => take(images * l.out));
       const dClsH = cls.map((l) => take(images * l.out));
       const rec = take(rows);
@@ -139,14 +138,14 @@ export function m2Objective(spec: { classifier: string; classes: number }, o: St
       const sample = { mu: code.mu, logvar: code.logvar, eps, zDim: Z, zLd };
       const layout = semiLayout({ D, Z, C, rows }, { x, y, xy, target, z, eps });
       return {
-        encoderInput: xy, decoderInput: z, dDecoderInput: dz, inputs: [],
+        encoderInput: xy, decoderInput: z, inputs: [],
+        dDecoderInput: reparameterizeGradStore({ ...sample, dmu: code.dmu, dlogvar: code.dlogvar, rowWeight: rw }),
         latent: [...code.forward, perRow('reparameterize', reparameterizeKernel({ ...sample, z, kl }))],
         likelihood: [likelihoodKernel(ctx.model.likelihood, { logits, x: target, dlogits: dLogits, rec, dim: D, unscaled: true }, 'n'),
           ...forwardStack(cls, x, clsH),
           perRow('M2 weights', m2WeightsKernel({ logits: clsH[top], y, rec, kl, rw, dlogits: dClsH[top], sums, images, classes: C }), 'nk'),
           { name: 'weight d logits', source: rowScaleKernel({ values: dLogits, weights: rw, width: outputs }), groups: (n) => flatGroups(n * outputs) }],
-        latentBackward: [perRow('reparameterize dμ, dlog σ²', reparameterizeGradKernel({ ...sample, dz, dmu: code.dmu, dlogvar: code.dlogvar,
-          rowWeight: rw }), 'n', Z), ...code.backward],
+        latentBackward: code.backward,
         networksBackward: backwardStack(cls, x, clsH, dClsH),
         statistics: [m2StatsKernel({ sums, images, stats })],
         stats, gathered: null, noise: { at: eps, rows: 'n' },
