@@ -15,8 +15,8 @@ import { PickForms, tuneStep } from '../../src/engine/webgpu/tune';
 import { gpuProgram } from '../../src/engine/webgpu/runtime';
 import { ConvSpec, chunkedWeightGrad } from '../../src/engine/webgpu/conv';
 import { byteLevels, gatherKernel } from '../../src/engine/webgpu/gather';
-import { reparameterizeGradStore, reparameterizeKernel } from '../../src/engine/webgpu/gaussian';
-import { Layer, NARROW, StepPlan, convLayer, denseLayer } from '../../src/engine/webgpu/layers';
+import { klRowFunction, reparameterizeGradStore, reparameterizeKernel, sampleInput } from '../../src/engine/webgpu/gaussian';
+import { Layer, NARROW, StepPlan, convLayer, denseLayer, jointInputGrad } from '../../src/engine/webgpu/layers';
 import { bernoulliKernel, gaussianKernel } from '../../src/engine/webgpu/likelihoods';
 import { adamKernel } from '../../src/engine/webgpu/optimizer';
 import { alongside, plannedKernels, productGroups, productKernel, ProductSpec, productTiled, scratchOf } from '../../src/engine/webgpu/products';
@@ -184,6 +184,35 @@ withGpu('dense products over a long K with few tiles, split: forward (bias, ReLU
   });
   expectClose(got.subarray(y1At, y1At + n * short), y1, 1e-5, 10);
   expectClose(got.subarray(dxAt, dxAt + n * short), dx2, 1e-5, 10);
+});
+
+describe('the input gradient of μ\'s and log σ²\'s layers as one product over both outputs (jointInputGrad), masked', () => {
+  // Z = 1,100: the joint product (K = 2,200) would be split, and each layer's own products run instead.
+  for (const { n, inDim, Z } of [{ n: 37, inDim: 19, Z: 7 }, { n: 5, inDim: 9, Z: 1100 }]) {
+    withGpu(`${n} rows, ${inDim} inputs, Z = ${Z}${Z > 1000 ? ' (each layer\'s own)' : ''}`, async (g) => {
+      const rng = new Rng(19, `gpu-joint-${Z}`);
+      const Wmu = random(rng, inDim * Z + Z), Wlv = random(rng, inDim * Z + Z);
+      const P = Wmu.length + Wlv.length;
+      // mem: Wmu | Wlv | gradients | dmu | dlv | mask | dX | the partial sums
+      const dmuAt = 2 * P, dlvAt = dmuAt + n * Z, maskAt = dlvAt + n * Z, dxAt = maskAt + n * inDim;
+      const { layers: [mu, lv], size } = layersAfter(dxAt + n * inDim, n, (plan) => [denseLayer('mu', { off: 0, shape: [inDim, Z] }, 'linear', P, plan),
+        denseLayer('logvar', { off: Wmu.length, shape: [inDim, Z] }, 'linear', P, plan)]);
+      const plan = { rows: n, decRows: n, scratch: dxAt + n * inDim, own: new Arena() };
+      const kernels = jointInputGrad([{ layer: mu, dOut: dmuAt }, { layer: lv, dOut: dlvAt }], dxAt, maskAt, plan);
+      expect(kernels.map((k) => k.name)).toEqual(Z > 1000 ? ['mu dX', 'logvar dX'] : ['mu + logvar dX']);
+      const mem = new Float32Array(size);
+      const dmu = random(rng, n * Z), dlv = random(rng, n * Z), mask = Float64Array.from(random(rng, n * inDim), (v) => Math.max(v, 0));
+      mem.set(Wmu); mem.set(Wlv, Wmu.length); mem.set(dmu, dmuAt); mem.set(dlv, dlvAt); mem.set(mask, maskAt);
+      const got = await runKernels(g, kernels.map((k) => ({ source: k.source, groups: k.groups(n, n) })), mem, uniform(n));
+      const f = (i: number, a: Float64Array) => Math.fround(a[i]);
+      expectClose(got.subarray(dxAt, dxAt + n * inDim), Array.from({ length: n * inDim }, (_, e) => {
+        const [r, i] = [Math.floor(e / inDim), e % inDim];
+        let s = 0;
+        for (let j = 0; j < Z; j++) s += f(r * Z + j, dmu) * f(i * Z + j, Wmu) + f(r * Z + j, dlv) * f(i * Z + j, Wlv);
+        return mask[e] > 0 ? s : 0;
+      }), 1e-5, 1);
+    });
+  }
 });
 
 describe('products side by side in one dispatch (alongside), against the same products one dispatch each', () => {
@@ -792,6 +821,55 @@ withGpu("the step's sums: loss (Σ rec + β Σ KL) / n, Σ rec, Σ KL, into the 
   const sum = (a: Float64Array) => a.reduce((s, v) => s + Math.fround(v), 0);
   expectClose(out.subarray(2 * n + 8, 2 * n + 11), [(sum(rec) + beta * sum(kl)) / n, sum(rec), sum(kl)], 1e-5);
   expect(Array.from(out.subarray(2 * n, 2 * n + 8))).toEqual([0, 0, 0, 0, 0, 0, 0, 0]);
+});
+
+withGpu("the step's sums with each row's KL made from μ and log σ² (an ELBO's step stores none)", async (g) => {
+  const n = 300, Z = 7, beta = 0.5;
+  const rng = new Rng(9, 'gpu-stats-kl');
+  const rec = random(rng, n, 100), mu = random(rng, n * Z, 2), lv = random(rng, n * Z, 3);
+  const mem = new Float32Array(n + 2 * n * Z + 16);
+  mem.set(rec, 0); mem.set(mu, n); mem.set(lv, n + n * Z);
+  const stats = n + 2 * n * Z;
+  const kernel = statsKernel({ rec: 0, kl: { row: klRowFunction({ mu: n, logvar: n + n * Z, zDim: Z }) }, stats });
+  const out = await runKernel(g, kernel.source, [1, 1], mem, uniform(n, beta));
+  const f = (i: number, a: Float64Array) => Math.fround(a[i]);
+  let kl = 0;
+  for (let i = 0; i < n * Z; i++) kl += -0.5 * (1 + f(i, lv) - f(i, mu) ** 2 - Math.exp(f(i, lv)));
+  const recSum = rec.reduce((s, v) => s + Math.fround(v), 0);
+  expectClose(out.subarray(stats, stats + 3), [(recSum + beta * kl) / n, recSum, kl], 1e-5);
+});
+
+withGpu('the decoder\'s first layer reading the sample as it goes (μ + exp(½ log σ²) ε, a condition beside): forward and weight gradient', async (g) => {
+  const n = 37, Z = 5, zLd = Z + 3, out = 23;
+  const rng = new Rng(13, 'gpu-sample-input');
+  const W = random(rng, zLd * out + out), dY = random(rng, n * out);
+  const mu = random(rng, n * Z, 2), lv = random(rng, n * Z, 2), eps = random(rng, n * Z, 2), cond = random(rng, n * zLd);
+  const P = W.length;
+  // mem: W | its gradient | mu | lv | eps | z (only its condition columns read) | dY | Y | the partial sums
+  const o = { mu: 2 * P, logvar: 2 * P + n * Z, eps: 2 * P + 2 * n * Z, z: 2 * P + 3 * n * Z, zDim: Z, zLd };
+  const dyAt = o.z + n * zLd, yAt = dyAt + n * out;
+  const { layers: [layer], size } = layersAfter(yAt + n * out, n, (plan) => [denseLayer('first', { off: 0, shape: [zLd, out] }, 'relu', P, plan)]);
+  const mem = new Float32Array(size);
+  mem.set(W); mem.set(mu, o.mu); mem.set(lv, o.logvar); mem.set(eps, o.eps); mem.set(cond, o.z); mem.set(dY, dyAt);
+  const input = sampleInput(o);
+  const kernels = [...layer.forward(input, yAt), ...layer.weightGrad(input, dyAt)];
+  const got = await runKernels(g, kernels.map((k) => ({ source: k.source, groups: k.groups(n, n) })), mem, uniform(n));
+  const f = (i: number, a: Float64Array) => Math.fround(a[i]);
+  const z = (r: number, c: number) => (c < Z ? f(r * Z + c, mu) + Math.exp(0.5 * f(r * Z + c, lv)) * f(r * Z + c, eps) : f(r * zLd + c, cond));
+  expectClose(got.subarray(yAt, yAt + n * out), Array.from({ length: n * out }, (_, e) => {
+    const [r, j] = [Math.floor(e / out), e % out];
+    let s = f(zLd * out + j, W);
+    for (let c = 0; c < zLd; c++) s += z(r, c) * f(c * out + j, W);
+    return Math.max(0, s);
+  }), 1e-5, 1);
+  // dW = [zᵀ; 1ᵀ] · dY: the kernel's gradient, then the bias's.
+  expectClose(got.subarray(P, 2 * P), Array.from({ length: P }, (_, e) => {
+    const [c, j] = [Math.floor(e / out), e % out];
+    let s = 0;
+    for (let r = 0; r < n; r++) s += (c < zLd ? z(r, c) : 1) * f(r * out + j, dY);
+    return s;
+  }), 1e-5, 1);
+  expect(Array.from(got.subarray(o.z, o.z + n * zLd))).toEqual(Array.from(Float32Array.from(cond))); // z itself not written
 });
 
 withGpu('the noise kernel draws the CPU\'s Philox normals: 1e-6 of each (1,003 rows of 7, n·K rows of the step)', async (g) => {

@@ -5,20 +5,45 @@
  */
 import { HEADER, REDUCE, rowKernel } from './wgsl';
 
-/**
- * z = μ + exp(½ log σ²) ⊙ ε and KL(q || N(0, I)) = −½ Σ_j (1 + log σ²_j − μ_j² − σ²_j), one thread per row. z's
- * rows are zLd apart (a cvae's decoder input: z, then the condition beside it).
- */
-export function reparameterizeKernel(o: { mu: number; logvar: number; eps: number; z: number; kl: number; zDim: number; zLd?: number }): string {
-  return rowKernel('r', 'step.n', /* wgsl */ `var kl = 0.0;
+interface SampleAt { mu: number; logvar: number; eps: number; zDim: number }
+
+/** WGSL: z = μ + exp(½ log σ²) ε of element e = r·Z + j (its row and dimension). */
+const sampleOf = (o: SampleAt, e: string) => `mem[${o.mu}u + ${e}] + exp(0.5 * mem[${o.logvar}u + ${e}]) * mem[${o.eps}u + ${e}]`;
+
+/** WGSL: fn kl_row(r: u32) -> f32, row r's KL(q || N(0, I)) = −½ Σ_j (1 + log σ²_j − μ_j² − σ²_j). */
+export function klRowFunction(o: Omit<SampleAt, 'eps'>): string {
+  return /* wgsl */ `
+fn kl_row(r: u32) -> f32 {
+  var kl = 0.0;
   for (var j = 0u; j < ${o.zDim}u; j++) {
-    let i = r * ${o.zDim}u + j;
-    let mu = mem[${o.mu}u + i];
-    let lv = mem[${o.logvar}u + i];
-    mem[${o.z}u + r * ${o.zLd ?? o.zDim}u + j] = mu + exp(0.5 * lv) * mem[${o.eps}u + i];
+    let mu = mem[${o.mu}u + r * ${o.zDim}u + j];
+    let lv = mem[${o.logvar}u + r * ${o.zDim}u + j];
     kl += 1.0 + lv - mu * mu - exp(lv);
   }
-  mem[${o.kl}u + r] = -0.5 * kl;`);
+  return -0.5 * kl;
+}
+`;
+}
+
+/**
+ * z = μ + exp(½ log σ²) ⊙ ε and KL(q || N(0, I)) (kl_row), one thread per row. z's rows are zLd apart (a cvae's
+ * decoder input: z, then the condition beside it).
+ */
+export function reparameterizeKernel(o: SampleAt & { z: number; kl: number; zLd?: number }): string {
+  return rowKernel('r', 'step.n', /* wgsl */ `for (var j = 0u; j < ${o.zDim}u; j++) {
+    mem[${o.z}u + r * ${o.zLd ?? o.zDim}u + j] = ${sampleOf(o, `r * ${o.zDim}u + j`)};
+  }
+  mem[${o.kl}u + r] = kl_row(r);`, klRowFunction(o));
+}
+
+/**
+ * The decoder's input as its first layer reads it (layers.ts's LayerInput), the sample made as it is read instead of
+ * by a kernel of its own before: element (r, c) is z_rc = μ + exp(½ log σ²) ε for c < Z, else the value stored at z
+ * (rows zLd apart: a cvae's condition beside z).
+ */
+export function sampleInput(o: SampleAt & { z: number; zLd: number }): { read: (row: string, col: string) => string } {
+  return { read: (r, c) => `${o.zLd > o.zDim ? `if (${c} >= ${o.zDim}u) { return mem[${o.z}u + ${r} * ${o.zLd}u + ${c}]; }\n  ` : ''}return ${
+    sampleOf(o, `${r} * ${o.zDim}u + ${c}`)};` };
 }
 
 /**

@@ -16,10 +16,13 @@ import { Arena, Kernel, MAX_GROUPS, Rows, flatGroups, rowCount } from './wgsl';
  */
 export type GradientSink = number | { store: string };
 
-/** A convolution's input gradient goes into memory: its place there. */
-function inMemory(dIn: GradientSink): number {
-  if (typeof dIn !== 'number') throw new Error('a convolution\'s input gradient goes into memory');
-  return dIn;
+/** What a layer reads: a place in mem ([rows, in]), or values made as they are read (a code's samples: Operand's `read`). */
+export type LayerInput = number | { read: (row: string, col: string) => string };
+
+/** A convolution reads its input and writes its input gradient in memory: their place there. */
+function inMemory(at: LayerInput | GradientSink): number {
+  if (typeof at !== 'number') throw new Error('a convolution reads its input and writes its input gradient in memory');
+  return at;
 }
 
 /** A layer of the step: its output per row, and its kernels. */
@@ -31,8 +34,8 @@ export interface Layer {
    * upsampled convolution's phase weights), run before a step's others; they have jobs (wgsl.ts's joinKernels).
    */
   prepare: Kernel[];
-  /** Each: one kernel, or a split product and its sum. */
-  forward(input: number, out: number): Kernel[];
+  /** Each: one kernel, or a split product and its sum. A dense layer's input may be made as it is read. */
+  forward(input: LayerInput, out: number): Kernel[];
   /**
    * The kernel's and the bias's gradients: a product (or a direct kernel), then kernels that read only what it wrote
    * into the layer's own memory (its partial sums, an upsampled layer's phase gradients) and write the gradients (the
@@ -40,11 +43,13 @@ export interface Layer {
    * and have jobs. They touch no memory that the input gradient writes (the scratch is not theirs): the two may run
    * side by side (alongside).
    */
-  weightGrad(input: number, dOut: number): Kernel[];
+  weightGrad(input: LayerInput, dOut: number): Kernel[];
   /** Floats of scratch its forward and input gradient kernels use (at the plan's `scratch`), 0 for none. */
   scratch: number;
   /** The same for its forward kernels alone (a decoder that only runs forward: decode.ts). */
   forwardScratch: number;
+  /** A dense layer's kernel in the parameters (at off, [inDim, out], its bias after it); none for a convolution. */
+  weights?: { off: number; inDim: number; out: number };
   /** dX from dY (⊙ [mask > 0], the input being a ReLU's output), or added to dX; a dense layer's may go to a store. */
   inputGrad(dOut: number, dIn: GradientSink, mask?: number, accumulate?: boolean): Kernel[];
 }
@@ -59,19 +64,52 @@ export function denseLayer(name: string, w: { off: number; shape: number[] }, ac
   const dX = productPlan(maxRows, inDim, out, false);
   // The weight gradient's partial sums in the layer's own memory (its sum may run later), the others' in the scratch.
   const dWPartials = plan.own.take(scratchOf(dW, inDim + 1, out));
-  const product = (label: string, p: ProductSpec, at: { tm: number; tn: number; splits: number }, partials = plan.scratch) =>
-    plannedKernels(`${name} ${label}`, productTiled(p), at, partials, (n, nk) => rowCount(p.M, n, nk), (n, nk) => rowCount(p.K, n, nk));
+  const x = (input: LayerInput) => (typeof input === 'number' ? { off: input, ld: inDim } : input);
+  const product = (label: string, p: ProductSpec, at: ProductPlan, partials = plan.scratch) => plannedProduct(`${name} ${label}`, p, at, partials);
   return {
-    name, out, prepare: [], scratch: Math.max(scratchOf(fwd, maxRows, out), scratchOf(dX, maxRows, inDim)),
+    name, out, prepare: [], weights: { off: w.off, inDim, out }, scratch: Math.max(scratchOf(fwd, maxRows, out), scratchOf(dX, maxRows, inDim)),
     forwardScratch: scratchOf(fwd, maxRows, out),
-    forward: (input, o) => product('forward', { M: rows, N: out, K: inDim, a: { off: input, ld: inDim }, b: { off: w.off, ld: out },
+    forward: (input, o) => product('forward', { M: rows, N: out, K: inDim, a: x(input), b: { off: w.off, ld: out },
       c: { off: o, ld: out }, bias: w.off + inDim * out, relu: activation === 'relu', sigmoid: activation === 'sigmoid' }, fwd),
-    weightGrad: (input, dOut) => product('dW', { M: inDim + 1, N: out, K: rows, a: { off: input, ld: inDim, trans: true }, b: { off: dOut, ld: out },
+    weightGrad: (input, dOut) => product('dW', { M: inDim + 1, N: out, K: rows, a: { ...x(input), trans: true }, b: { off: dOut, ld: out },
       c: { off: P + w.off, ld: out }, onesRow: true }, dW, dWPartials),
     inputGrad: (dOut, dIn, mask, accumulate = false) => product('dX', { M: rows, N: inDim, K: out, a: { off: dOut, ld: out },
       b: { off: w.off, ld: out, trans: true }, c: typeof dIn === 'number' ? { off: dIn, ld: inDim } : dIn, mask: mask === undefined ? undefined : { off: mask, ld: inDim },
       accumulate }, dX),
   };
+}
+
+type ProductPlan = ReturnType<typeof productPlan>;
+
+/** A dense product as planned (products.ts's plannedKernels), its split's partial sums at `partials`. */
+const plannedProduct = (name: string, p: ProductSpec, at: ProductPlan, partials: number) =>
+  plannedKernels(name, productTiled(p), at, partials, (n, nk) => rowCount(p.M, n, nk), (n, nk) => rowCount(p.K, n, nk));
+
+/**
+ * The input gradient of dense layers that read the same input (a Gaussian code's μ and log σ²) as one product over
+ * their outputs side by side, dX = [dY₁ … dYₘ] · [W₁ … Wₘ]ᵀ (⊙ [mask > 0]): one dispatch, where each layer's own
+ * (the later ones added to the first's) took one each. Those where the joint product would be split: the step's
+ * scratch is sized by the layers' own products.
+ */
+export function jointInputGrad(parts: { layer: Layer; dOut: number }[], dIn: number, mask: number | undefined, plan: StepPlan): Kernel[] {
+  const ws = parts.map(({ layer }) => {
+    if (!layer.weights || layer.weights.inDim !== parts[0].layer.weights?.inDim) throw new Error('a joint input gradient is of dense layers on one input');
+    return layer.weights;
+  });
+  const inDim = ws[0].inDim;
+  const starts = ws.map((_, q) => ws.slice(0, q).reduce((sum, w) => sum + w.out, 0));
+  const K = starts[ws.length - 1] + ws[ws.length - 1].out;
+  const at = productPlan(plan.rows, inDim, K, false);
+  if (at.splits > 1) return parts.flatMap(({ layer, dOut }, q) => layer.inputGrad(dOut, dIn, q === parts.length - 1 ? mask : undefined, q > 0));
+  /** WGSL: the statements that return element (row, col) of part q's matrix at off (rows `out` long) for the joint column `col`. */
+  const pick = (col: string, element: (q: number, local: string) => string) => parts.map((_, q) => {
+    const local = starts[q] === 0 ? col : `${col} - ${starts[q]}u`;
+    return q === parts.length - 1 ? `return ${element(q, local)};` : `if (${col} < ${starts[q] + ws[q].out}u) { return ${element(q, local)}; }`;
+  }).join('\n  ');
+  return plannedProduct(`${parts.map(({ layer }) => layer.name).join(' + ')} dX`, { M: 'n', N: inDim, K,
+    a: { read: (r, c) => pick(c, (q, local) => `mem[${parts[q].dOut}u + ${r} * ${ws[q].out}u + ${local}]`) },
+    b: { trans: true, read: (j, k) => pick(k, (q, local) => `mem[${ws[q].off}u + ${j} * ${ws[q].out}u + ${local}]`) },
+    c: { off: dIn, ld: inDim }, mask: mask === undefined ? undefined : { off: mask, ld: inDim } }, at, plan.scratch);
 }
 
 /**
@@ -107,7 +145,8 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
     const { prepare, scratch, forwardScratch, forward, weightGrad, inputGrad } = byPhase;
     // Apart: the filter gradient writes the layer's own memory (the phases' gradients and their partial sums), the
     // input gradient reads the phase weights (its own too) and writes the scratch.
-    return { name, out, prepare, scratch, forwardScratch, forward, weightGrad, inputGrad: (dOut, dIn, mask, accumulate = false) => {
+    return { name, out, prepare, scratch, forwardScratch, forward: (input, o) => forward(inMemory(input), o),
+      weightGrad: (input, dOut) => weightGrad(inMemory(input), dOut), inputGrad: (dOut, dIn, mask, accumulate = false) => {
       if (accumulate) throw new Error('a convolution\'s input gradient is not accumulated');
       return inputGrad(dOut, inMemory(dIn), mask);
     } };
@@ -191,7 +230,8 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
       byPhase ? byPhase.inputGradScratch : phased ? Math.max(...phaseGroups.map((g) => scratchOf(g.plan, maxRows * g.hp * g.wp, c.cin, g.phases.length)))
         : scratchOf(dX, maxRows * Hs * Ws, c.cin)),
     forwardScratch: narrow ? 0 : scratchOf(fwd, maxRows * Ho * Wo, c.cout),
-    forward: (input, o) => {
+    forward: (at, o) => {
+      const input = inMemory(at);
       if (byPhase) return byPhase.narrowForward(input, o);
       if (narrow) {
         return [{ name: `${name} forward`, source: convForwardKernel(c, { input, out: o, relu }),
@@ -205,7 +245,8 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
   ${relu ? 'y = max(y, 0.0);' : ''}
   mem[${o}u + i * ${c.cout}u + j] = y;` }, fwd, plan.scratch, m(Ho * Wo), () => taps * c.cin);
     },
-    weightGrad: (input, dOut) => {
+    weightGrad: (at, dOut) => {
+      const input = inMemory(at);
       if (chunked) {
         return [{ name: `${name} dW`, source: convWeightGradChunkKernel(c, { input, dOut, scratch: chunksAt }),
           groups: (n, nk) => [c.cin + 1, chunks(rowCount(rows, n, nk) * Ho * Wo)], flops: directFlops },
@@ -248,7 +289,7 @@ export function convLayer(name: string, c: ConvSpec, relu: boolean, P: number, p
 }
 
 /** The kernels that run `layers` forward, the first on `input`, each into its own output (`outs`). */
-export function forwardStack(layers: Layer[], input: number, outs: number[]): Kernel[] {
+export function forwardStack(layers: Layer[], input: LayerInput, outs: number[]): Kernel[] {
   return layers.flatMap((l, i) => l.forward(i === 0 ? input : outs[i - 1], outs[i]));
 }
 
@@ -260,7 +301,7 @@ export function forwardStack(layers: Layer[], input: number, outs: number[]): Ke
  * kernels after the first) goes there instead, its i-th kernels into later[i − 1], for the step to run before Adam,
  * each stage in one dispatch (joinKernels).
  */
-export function backwardStack(layers: Layer[], input: number, outs: number[], dOuts: number[], dInput?: GradientSink, later?: Kernel[][]): Kernel[] {
+export function backwardStack(layers: Layer[], input: LayerInput, outs: number[], dOuts: number[], dInput?: GradientSink, later?: Kernel[][]): Kernel[] {
   const kernels: Kernel[] = [];
   for (let i = layers.length - 1; i >= 0; i--) {
     const layer = layers[i];

@@ -11,12 +11,11 @@ import { Dim, Groups, HEADER, Kernel, MAX_GROUPS, dim, flatGroups, flatJobKernel
 /** Floats of scratch a planned product of M x N (`batch` of them) needs for its partial sums. */
 export const scratchOf = (p: { splits: number }, M: number, N: number, batch = 1) => (p.splits > 1 ? batch * p.splits * M * N : 0);
 
-/** A matrix in `mem`: element (i, j) of the logical matrix at off + i·ld + j, or off + j·ld + i when `trans`. */
-export interface Operand {
-  off: number;
-  ld: number;
-  trans?: boolean;
-}
+/**
+ * A matrix: its element (i, j) stored at (i, j), or at (j, i) when `trans`; in `mem` at off + row·ld + column, or made as
+ * it is read (`read`: WGSL statements that return the stored element (row, col), e.g. the code's sample from μ, log σ², ε).
+ */
+export type Operand = ({ off: number; ld: number } | { read: (row: string, col: string) => string }) & { trans?: boolean };
 
 export interface ProductSpec {
   /** C [M, N] = A [M, K] · B [K, N] (+ bias) (ReLU) (⊙ [mask > 0]) (+ C when accumulating). */
@@ -39,13 +38,14 @@ export interface ProductSpec {
 
 /** A product as tiledKernel computes it: A and B read from their operands, C written with what ProductSpec adds. */
 export function productTiled(p: ProductSpec) {
-  const at = (o: Operand, r: string, c: string) => `mem[${o.off}u + ${o.trans ? `${c} * ${o.ld}u + ${r}` : `${r} * ${o.ld}u + ${c}`}]`;
+  const stored = (o: Operand, r: string, c: string) => ('read' in o ? o.read(r, c) : `return mem[${o.off}u + ${r} * ${o.ld}u + ${c}];`);
+  const at = (o: Operand, r: string, c: string) => (o.trans ? stored(o, c, r) : stored(o, r, c));
   const lastRow = typeof p.M === 'number' ? `${p.M - 1}u` : `${dim(p.M)} - 1u`;
   return {
     M: dim(p.M), N: p.N, K: dim(p.K),
     aAt: `${p.onesRow ? `if (i == ${lastRow}) { return 1.0; }` : ''}
-  return ${at(p.a, 'i', 'k')};`,
-    bAt: `return ${at(p.b, 'k', 'j')};`,
+  ${at(p.a, 'i', 'k')}`,
+    bAt: at(p.b, 'k', 'j'),
     aFast: p.a.trans ? 'i' as const : 'k' as const,
     bFast: p.b.trans ? 'k' as const : 'j' as const,
     store: 'store' in p.c ? p.c.store : `let o = ${p.c.off}u + i * ${p.c.ld}u + j;

@@ -7,15 +7,16 @@ import { Kernel, REDUCE, WORKGROUP_SUM, flatKernel, oneGroupKernel } from './wgs
 
 /**
  * The step's statistics into stats[slot]: the loss (Σ rec + β Σ KL) / n, Σ rec, Σ KL; with `loss`, the loss is
- * Σ loss / n (an importance-weighted step's −log-mean-weight per example).
+ * Σ loss / n (an importance-weighted step's −log-mean-weight per example). Each row's KL stored at `kl`, or made
+ * here by `row`, the WGSL of fn kl_row(r: u32) -> f32 (gaussian.ts's klRowFunction).
  */
-export function statsKernel(o: { rec: number; kl: number; stats: number; loss?: number }): Kernel {
+export function statsKernel(o: { rec: number; kl: number | { row: string }; stats: number; loss?: number }): Kernel {
   return oneGroupKernel('stats', /* wgsl */ `  var r = 0.0;
   var k = 0.0;
   var b = 0.0;
   for (var i = l.x; i < step.n; i += ${REDUCE}u) {
     r += mem[${o.rec}u + i];
-    k += mem[${o.kl}u + i];
+    k += ${typeof o.kl === 'number' ? `mem[${o.kl}u + i]` : 'kl_row(i)'};
     ${o.loss !== undefined ? `b += mem[${o.loss}u + i];` : ''}
   }
   let rec = workgroup_sum(r, l.x);
@@ -26,7 +27,7 @@ export function statsKernel(o: { rec: number; kl: number; stats: number; loss?: 
     mem[at] = ${o.loss !== undefined ? 'bound' : '(rec + step.beta * kl)'} * step.inv_norm;
     mem[at + 1u] = rec;
     mem[at + 2u] = kl;
-  }`, WORKGROUP_SUM);
+  }`, WORKGROUP_SUM + (typeof o.kl === 'number' ? '' : o.kl.row));
 }
 
 /** values[r, j] *= weights[r] for the step.n rows of `width` values (one thread per value). */

@@ -170,10 +170,10 @@ export const ROW_GROUP = 64;
 
 /**
  * A kernel of one thread per row (or per value) of a small job: the thread's index, named `index` in `body`, runs
- * `body` where it is below `count` (WGSL, u32).
+ * `body` where it is below `count` (WGSL, u32), after the functions of `prelude`.
  */
-export function rowKernel(index: string, count: string, body: string): string {
-  return HEADER + /* wgsl */ `
+export function rowKernel(index: string, count: string, body: string, prelude = ''): string {
+  return HEADER + prelude + /* wgsl */ `
 @compute @workgroup_size(${ROW_GROUP})
 fn main(@builtin(global_invocation_id) g: vec3u) {
   let ${index} = g.x;

@@ -3,6 +3,7 @@
  * alone, through its activation), run on the encoder's top, and back: their weight gradients and the gradient of
  * the encoder's top (masked by its ReLU).
  */
+import { jointInputGrad } from '../layers';
 import { alongside } from '../products';
 import { Kernel } from '../wgsl';
 import type { StepInputs } from './inputs';
@@ -34,12 +35,11 @@ export function gaussianCode(ctx: StepContext, input: number): CodeStep {
   const top = encoderTop(ctx, input);
   return {
     ...at,
-    // μ and log σ² side by side (alongside), each's forward and weight gradient, and μ's part of the top's gradient;
-    // then log σ²'s part, added to it.
+    // μ and log σ² side by side (alongside): each's forward; each's weight gradient, and the top's gradient from both
+    // (one product over their outputs side by side).
     forward: alongside(mu.forward(top.at, at.mu), logvar.forward(top.at, at.logvar)),
-    backward: [...alongside(mu.weightGrad(top.at, at.dmu), logvar.weightGrad(top.at, at.dlogvar),
-      top.grad === null ? [] : mu.inputGrad(at.dmu, top.grad)),
-    ...(top.grad === null ? [] : logvar.inputGrad(at.dlogvar, top.grad, top.at, true))],
+    backward: alongside(mu.weightGrad(top.at, at.dmu), logvar.weightGrad(top.at, at.dlogvar),
+      top.grad === null ? [] : jointInputGrad([{ layer: mu, dOut: at.dmu }, { layer: logvar, dOut: at.dlogvar }], top.grad, top.at, ctx.plan)),
   };
 }
 

@@ -5,13 +5,13 @@
  */
 import { STEP_STATS } from '../../../model/families/family';
 import { BATCH_SLOTS } from '../../engine';
-import { reparameterizeGradStore, reparameterizeKernel } from '../gaussian';
+import { klRowFunction, reparameterizeGradStore, sampleInput } from '../gaussian';
 import { likelihoodKernel } from '../likelihoods';
 import { statsKernel } from '../stats';
 import { gaussianSamples } from './code';
 import { StepInputs, imageInputs } from './inputs';
 import { iwaeStep } from './iwae';
-import { GpuObjective, ObjectiveStep, StepContext, StepOptions, checkTask, perRow, writeNoise } from './objective';
+import { GpuObjective, ObjectiveStep, StepContext, StepOptions, checkTask, writeNoise } from './objective';
 
 /** The ELBO's step on these inputs. */
 export function elboStep(ctx: StepContext, inputs: StepInputs): ObjectiveStep {
@@ -20,20 +20,20 @@ export function elboStep(ctx: StepContext, inputs: StepInputs): ObjectiveStep {
   const take = (floats: number) => ctx.mem.take(floats);
   const { code, eps, zLd, z } = gaussianSamples(ctx, inputs);
   const rec = take(rows);
-  const kl = take(rows);
   const stats = take(STEP_STATS * BATCH_SLOTS);
   const last = ctx.dec.length - 1;
   const sample = { mu: code.mu, logvar: code.logvar, eps, zDim: Z, zLd };
   return {
-    // The decoder's input gradient dz is made into dμ and d log σ² as it is made (no pass over dz after).
-    encoderInput: inputs.encoder, decoderInput: z, dDecoderInput: reparameterizeGradStore({ ...sample, dmu: code.dmu, dlogvar: code.dlogvar }),
-    inputs: inputs.kernels,
-    latent: [...code.forward, perRow('reparameterize', reparameterizeKernel({ ...sample, z, kl }))],
+    // The sample z is made as the decoder's first layer reads it (forward and its weight gradient), and its gradient
+    // dz into dμ and d log σ² as that layer makes it: no kernels of their own between. The KL is the statistics'.
+    encoderInput: inputs.encoder, decoderInput: sampleInput({ ...sample, z }),
+    dDecoderInput: reparameterizeGradStore({ ...sample, dmu: code.dmu, dlogvar: code.dlogvar }), inputs: inputs.kernels,
+    latent: code.forward,
     likelihood: [likelihoodKernel(ctx.model.likelihood, { logits: ctx.decH[last], x: inputs.target, dlogits: ctx.dDecH[last], rec, dim: inputs.out },
       'n')],
     latentBackward: code.backward,
     networksBackward: [],
-    statistics: [statsKernel({ rec, kl, stats })],
+    statistics: [statsKernel({ rec, kl: { row: klRowFunction(sample) }, stats })],
     stats, gathered: inputs.gathered, noise: { at: eps, rows: 'n' },
     upload(write, slot, task) {
       checkTask(task, 1, false);

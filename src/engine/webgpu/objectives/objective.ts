@@ -10,7 +10,7 @@
  * A family names its objective in its own file (Family.gpu); objectives/index.ts maps the names to these modules.
  */
 import type { BatchSlot, ShardTask } from '../../../model/families/family';
-import type { GradientSink, Layer, StepPlan } from '../layers';
+import type { GradientSink, Layer, LayerInput, StepPlan } from '../layers';
 import type { CodeLayers, GpuModel } from '../networks';
 import { ROW_GROUP } from '../wgsl';
 import type { Arena, Kernel, Rows } from '../wgsl';
@@ -52,11 +52,12 @@ export interface StepContext {
 /** The objective's part of a step, as built into the step's arena. */
 export interface ObjectiveStep {
   /**
-   * Where the encoder reads its rows, the decoder its input (as wide as its first layer), and the decoder's input
-   * gradient goes (a place, or a store that makes the code's gradients of it: the decoder's first layer is dense).
+   * Where the encoder reads its rows, the decoder its input (as wide as its first layer; or made as it is read), and
+   * the decoder's input gradient goes (a place, or a store that makes the code's gradients of it): the decoder's
+   * first layer is dense.
    */
   encoderInput: number;
-  decoderInput: number;
+  decoderInput: LayerInput;
   dDecoderInput: GradientSink;
   /** Its kernels at each point of the skeleton (see above). */
   inputs: Kernel[];
