@@ -67,15 +67,16 @@ export function denseLayer(name: string, w: { off: number; shape: number[] }, ac
   const x = (input: LayerInput) => (typeof input === 'number' ? { off: input, ld: inDim } : input);
   const product = (label: string, p: ProductSpec, at: ProductPlan, partials = plan.scratch) => plannedProduct(`${name} ${label}`, p, at, partials);
   return {
-    name, out, prepare: [], weights: { off: w.off, inDim, out }, scratch: Math.max(scratchOf(fwd, maxRows, out), scratchOf(dX, maxRows, inDim)),
+    name, out, prepare: [], weights: { off: w.off, inDim, out },
+    scratch: Math.max(scratchOf(fwd, maxRows, out), scratchOf(dX, maxRows, inDim)),
     forwardScratch: scratchOf(fwd, maxRows, out),
     forward: (input, o) => product('forward', { M: rows, N: out, K: inDim, a: x(input), b: { off: w.off, ld: out },
       c: { off: o, ld: out }, bias: w.off + inDim * out, relu: activation === 'relu', sigmoid: activation === 'sigmoid' }, fwd),
     weightGrad: (input, dOut) => product('dW', { M: inDim + 1, N: out, K: rows, a: { ...x(input), trans: true }, b: { off: dOut, ld: out },
       c: { off: P + w.off, ld: out }, onesRow: true }, dW, dWPartials),
     inputGrad: (dOut, dIn, mask, accumulate = false) => product('dX', { M: rows, N: inDim, K: out, a: { off: dOut, ld: out },
-      b: { off: w.off, ld: out, trans: true }, c: typeof dIn === 'number' ? { off: dIn, ld: inDim } : dIn, mask: mask === undefined ? undefined : { off: mask, ld: inDim },
-      accumulate }, dX),
+      b: { off: w.off, ld: out, trans: true }, c: typeof dIn === 'number' ? { off: dIn, ld: inDim } : dIn,
+      mask: mask === undefined ? undefined : { off: mask, ld: inDim }, accumulate }, dX),
   };
 }
 
@@ -93,7 +94,9 @@ const plannedProduct = (name: string, p: ProductSpec, at: ProductPlan, partials:
  */
 export function jointInputGrad(parts: { layer: Layer; dOut: number }[], dIn: number, mask: number | undefined, plan: StepPlan): Kernel[] {
   const ws = parts.map(({ layer }) => {
-    if (!layer.weights || layer.weights.inDim !== parts[0].layer.weights?.inDim) throw new Error('a joint input gradient is of dense layers on one input');
+    if (!layer.weights || layer.weights.inDim !== parts[0].layer.weights?.inDim) {
+      throw new Error('a joint input gradient is of dense layers on one input');
+    }
     return layer.weights;
   });
   const inDim = ws[0].inDim;
@@ -301,7 +304,8 @@ export function forwardStack(layers: Layer[], input: LayerInput, outs: number[])
  * kernels after the first) goes there instead, its i-th kernels into later[i − 1], for the step to run before Adam,
  * each stage in one dispatch (joinKernels).
  */
-export function backwardStack(layers: Layer[], input: LayerInput, outs: number[], dOuts: number[], dInput?: GradientSink, later?: Kernel[][]): Kernel[] {
+export function backwardStack(layers: Layer[], input: LayerInput, outs: number[], dOuts: number[], dInput?: GradientSink,
+  later?: Kernel[][]): Kernel[] {
   const kernels: Kernel[] = [];
   for (let i = layers.length - 1; i >= 0; i--) {
     const layer = layers[i];
