@@ -23,7 +23,9 @@ import { alongside, plannedKernels, productGroups, productKernel, ProductSpec, p
 import { TILE_FORMS, TileForm, productPlan, withTileForm } from '../../src/engine/webgpu/plan';
 import { statsKernel } from '../../src/engine/webgpu/stats';
 import { Arena, Kernel, flatJobKernel, flatKernel, joinKernels, oneGroupKernel, stepUniform } from '../../src/engine/webgpu/wgsl';
-import { placeLayers } from '../../src/engine/webgpu/networks';
+import { gpuModel, placeLayers } from '../../src/engine/webgpu/networks';
+import { buildStep } from '../../src/engine/webgpu/step';
+import { gpuObjective } from '../../src/engine/webgpu/objectives';
 import { Gpu } from '../../src/gpu-device';
 import { keptFormsFile } from '../../src/tune-cache';
 import { Rng, philoxKey, philoxNormals } from '../../src/rng';
@@ -910,6 +912,18 @@ withGpu('a step that gathers its images from the training set and draws its nois
   const { cpu, gpuStep } = await stepOnBoth(run, 20, x, eps, { slot: 0, n: 17, beta: 1, samples: 1, noiseKey: philoxKey(5, 'eps', 1, 0) }, { gather: indices });
   expectClose(gpuStep.params, cpu.params, 1e-4);
 }, 60_000);
+
+test('a step\'s split weight gradients are finished in one dispatch after the backward pass, the code layers\' too (MLP, batch 1,024)', async () => {
+  const run = await startRun({ data: 'mnist', binarize: 'none', beta: 1, epochs: 1, batchSize: 1024, lr: 1e-3, seed: 1, klWarmup: 0,
+    out: path.join(tmpDir(), 'later'), limitTrain: 1024, limitTest: 16 });
+  const spec = familyOf(run.vae.config).gpu!(run.vae.config)!;
+  const names = buildStep(gpuModel(run.vae), gpuObjective(spec, { rows: 1024, samples: 1 }), { epsilon: 1e-8, gather: true, noise: true })
+    .kernels.map((k) => k.name);
+  const sums = names.filter((name) => name.includes('dW sum'));
+  expect(sums).toHaveLength(1);
+  expect(sums[0].split(' + ').sort()).toEqual(['dec_hidden_1 dW sum', 'enc_hidden_1 dW sum', 'logits dW sum', 'logvar dW sum', 'mu dW sum']);
+  expect(names.slice(names.indexOf(sums[0]) + 1)).toEqual(['adam + stats']);
+});
 
 withGpu('one training step of the conv VAE on the GPU equals the CPU step (1e-4 relative)', async () => {
   const run = await startRun({ data: 'mnist', arch: 'conv', binarize: 'none', beta: 1, epochs: 1, batchSize: 4, lr: 1e-3, seed: 6,

@@ -4,7 +4,7 @@
  * gradients and Adam's moments resident on the GPU. It trains every family today: the VAE (MLP or --arch conv,
  * Bernoulli or Gaussian p(x|z), IWAE with --iw-train), the cvae, the ae, dae and sae, the VQ-VAE, M2 and M1+M2.
  * tfjs-webgpu pays ~0.4 ms for every tensor operation (a step is ~150 of them); a dispatch here costs Dawn 6–9 µs,
- * and a step is 14 dispatches for the default MLP, 27 for the conv VAE at batch 128 (`dispatches`; more where
+ * and a step is 11 dispatches for the default MLP, 24 for the conv VAE at batch 128 (`dispatches`; more where
  * products are split, products.ts's productPlan).
  *
  * Where a batch is the training images as they are, the training set stays on the GPU (bytes, binding 2) and a

@@ -53,11 +53,12 @@ export function buildStep(model: GpuModel, objective: GpuObjective, o: { epsilon
   const outputs = (layers: Layer[], count: number) => layers.map((l) => mem.take(count * l.out));
   const [encH, dEncH] = [outputs(enc, rows), outputs(enc, rows)];
   const [decH, dDecH] = [outputs(dec, decRows), outputs(dec, decRows)]; // the last are the logits and their gradient
-  const part = objective.build({ model, mem, plan, code, enc, encH, dEncH, dec, decH, dDecH, gather: o.gather && objective.gathers });
-  const noise = o.noise && part.noise ? [noiseKernel({ ...part.noise, Z: model.Z })] : [];
-  // The networks' weight gradients are finished (their split sums, phase spreads) after the backward pass, each stage
-  // in one dispatch; the step's first kernels and its last do not depend on each other: one dispatch each too.
+  // The weight gradients are finished (their split sums, phase spreads) after the backward pass, each stage in one
+  // dispatch (the objective's code layers' and other networks' with the encoder's and decoder's); the step's first
+  // kernels and its last do not depend on each other: one dispatch each too.
   const later: Kernel[][] = [];
+  const part = objective.build({ model, mem, plan, code, enc, encH, dEncH, dec, decH, dDecH, gather: o.gather && objective.gathers, later });
+  const noise = o.noise && part.noise ? [noiseKernel({ ...part.noise, Z: model.Z })] : [];
   const kernels: Kernel[] = [
     ...joinKernels([...noise, ...part.inputs, ...all.flatMap((l) => l.prepare)]),
     ...forwardStack(enc, part.encoderInput, encH),

@@ -146,7 +146,7 @@ export function m2Objective(spec: { classifier: string; classes: number }, o: St
           perRow('M2 weights', m2WeightsKernel({ logits: clsH[top], y, rec, kl, rw, dlogits: dClsH[top], sums, images, classes: C }), 'nk'),
           { name: 'weight d logits', source: rowScaleKernel({ values: dLogits, weights: rw, width: outputs }), groups: (n) => flatGroups(n * outputs) }],
         latentBackward: code.backward,
-        networksBackward: backwardStack(cls, x, clsH, dClsH),
+        networksBackward: backwardStack(cls, x, clsH, dClsH, undefined, ctx.later),
         statistics: [m2StatsKernel({ sums, images, stats })],
         stats, gathered: null, noise: { at: eps, rows: 'n' },
         upload(write, slot, task) {

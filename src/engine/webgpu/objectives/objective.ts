@@ -47,6 +47,11 @@ export interface StepContext {
   dDecH: number[];
   /** The training set is on the GPU (binding 2): the batch's images are gathered there (only where the objective gathers). */
   gather: boolean;
+  /**
+   * Where what finishes a weight gradient goes (Layer.weightGrad's kernels after the first: a split product's sum), a
+   * list a stage (backwardStack's `later`): the skeleton runs each stage in one dispatch after the backward pass.
+   */
+  later: Kernel[][];
 }
 
 /** The objective's part of a step, as built into the step's arena. */
