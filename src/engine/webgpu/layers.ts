@@ -297,12 +297,20 @@ export function forwardStack(layers: Layer[], input: LayerInput, outs: number[])
 }
 
 /**
+ * A weight gradient's (Layer.weightGrad's) first kernel, its product; what finishes it (the kernels after the first: a
+ * split product's sum) goes into `later` instead, its i-th kernels into later[i − 1], for the step to run before Adam,
+ * each stage in one dispatch (joinKernels).
+ */
+export function deferFinish(dW: Kernel[], later: Kernel[][]): Kernel[] {
+  dW.slice(1).forEach((k, stage) => (later[stage] ??= []).push(k));
+  return dW.slice(0, 1);
+}
+
+/**
  * The kernels back through `layers` (run forward by forwardStack from `input` into `outs`) from the gradient of the
  * last output: each layer's weight gradients, and the gradient of its input into the layer before's (masked by that
  * ReLU output); the first layer's input gradient goes to `dInput` (unmasked) when given, else nowhere. A layer's two
- * products in one dispatch (alongside). With `later`, what finishes each weight gradient (Layer.weightGrad: its
- * kernels after the first) goes there instead, its i-th kernels into later[i − 1], for the step to run before Adam,
- * each stage in one dispatch (joinKernels).
+ * products in one dispatch (alongside). With `later`, what finishes each weight gradient goes there (deferFinish).
  */
 export function backwardStack(layers: Layer[], input: LayerInput, outs: number[], dOuts: number[], dInput?: GradientSink,
   later?: Kernel[][]): Kernel[] {
@@ -311,12 +319,7 @@ export function backwardStack(layers: Layer[], input: LayerInput, outs: number[]
     const layer = layers[i];
     const dW = layer.weightGrad(i === 0 ? input : outs[i - 1], dOuts[i]);
     const dX = i > 0 ? layer.inputGrad(dOuts[i], dOuts[i - 1], outs[i - 1]) : dInput !== undefined ? layer.inputGrad(dOuts[i], dInput) : [];
-    if (later) {
-      dW.slice(1).forEach((k, stage) => (later[stage] ??= []).push(k));
-      kernels.push(...alongside(dW.slice(0, 1), dX));
-    } else {
-      kernels.push(...alongside(dW, dX));
-    }
+    kernels.push(...alongside(later ? deferFinish(dW, later) : dW, dX));
   }
   return kernels;
 }

@@ -3,7 +3,7 @@
  * alone, through its activation), run on the encoder's top, and back: their weight gradients and the gradient of
  * the encoder's top (masked by its ReLU).
  */
-import { Layer, jointInputGrad } from '../layers';
+import { deferFinish, jointInputGrad } from '../layers';
 import { alongside } from '../products';
 import { Kernel } from '../wgsl';
 import type { StepInputs } from './inputs';
@@ -18,13 +18,6 @@ export interface CodeStep {
   forward: Kernel[];
   /** After dmu (and dlogvar) are written: the code layers' gradients, and the encoder top's. */
   backward: Kernel[];
-}
-
-/** A code layer's weight gradient: its product now, what finishes it (a split product's sum) into the step's later stages. */
-function weightGrad(ctx: StepContext, layer: Layer, input: number, dOut: number): Kernel[] {
-  const [product, ...finish] = layer.weightGrad(input, dOut);
-  finish.forEach((k, stage) => (ctx.later[stage] ??= []).push(k));
-  return [product];
 }
 
 /** The encoder's top: its last output, or its input where it has no layers (then no gradient goes further). */
@@ -45,7 +38,8 @@ export function gaussianCode(ctx: StepContext, input: number): CodeStep {
     // μ and log σ² side by side (alongside): each's forward; each's weight gradient, and the top's gradient from both
     // (one product over their outputs side by side).
     forward: alongside(mu.forward(top.at, at.mu), logvar.forward(top.at, at.logvar)),
-    backward: alongside(weightGrad(ctx, mu, top.at, at.dmu), weightGrad(ctx, logvar, top.at, at.dlogvar),
+    // What finishes their weight gradients (split sums) goes into the step's later stages.
+    backward: alongside(deferFinish(mu.weightGrad(top.at, at.dmu), ctx.later), deferFinish(logvar.weightGrad(top.at, at.dlogvar), ctx.later),
       top.grad === null ? [] : jointInputGrad([{ layer: mu, dOut: at.dmu }, { layer: logvar, dOut: at.dlogvar }], top.grad, top.at, ctx.plan)),
   };
 }
@@ -60,7 +54,7 @@ export function pointCode(ctx: StepContext, input: number): CodeStep {
   return {
     ...at, logvar: -1, dlogvar: -1,
     forward: mu.forward(top.at, at.mu),
-    backward: alongside(weightGrad(ctx, mu, top.at, at.dmu), top.grad === null ? [] : mu.inputGrad(at.dmu, top.grad, top.at)),
+    backward: alongside(deferFinish(mu.weightGrad(top.at, at.dmu), ctx.later), top.grad === null ? [] : mu.inputGrad(at.dmu, top.grad, top.at)),
   };
 }
 
